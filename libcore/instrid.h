@@ -1,0 +1,255 @@
+/* instrid.h — the public API of libinstrid: a streaming log-mel front end, a CNN inference
+ * engine and the model file that describes both. Knows nothing of GStreamer.
+ *
+ * Thread-safety: an instrid_model is immutable once loaded and may be used by any number of
+ * threads at once; every other object (instrid_frontend, instrid_net, instrid_stream) belongs
+ * to one thread at a time, and two of them never share mutable state.
+ *
+ * Conventions (libebur128-style): constructors return NULL on failure and fill the
+ * instrid_error passed in (which may be NULL); _free functions accept NULL; functions that can
+ * fail return an instrid_status and fill the error. Nothing here prints or exits.
+ */
+#ifndef INSTRID_H
+#define INSTRID_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* Errors                                                                                       */
+
+typedef enum {
+  INSTRID_OK = 0,
+  INSTRID_ERR_IO,          /* a file could not be opened, read or written */
+  INSTRID_ERR_TRUNCATED,   /* the file ends before the data its header announces */
+  INSTRID_ERR_MAGIC,       /* not an instrid model file */
+  INSTRID_ERR_VERSION,     /* a model file version this library does not read */
+  INSTRID_ERR_CHECKSUM,    /* the stored checksum does not match the contents */
+  INSTRID_ERR_FORMAT,      /* a field is out of range or inconsistent with another */
+  INSTRID_ERR_NOMEM,       /* an allocation failed or a size overflowed */
+  INSTRID_ERR_INVALID_ARG, /* a caller passed a value outside its documented range */
+} instrid_status;
+
+#define INSTRID_ERROR_MESSAGE_MAX 256
+
+typedef struct {
+  instrid_status code;
+  char message[INSTRID_ERROR_MESSAGE_MAX]; /* one line, no trailing newline */
+} instrid_error;
+
+/* A static English name for a status ("checksum mismatch", ...). */
+const char *instrid_status_name(instrid_status status);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Front end: streaming log-mel spectrogram                                                    */
+
+typedef enum { INSTRID_WINDOW_HANN = 0, INSTRID_WINDOW_HAMMING = 1 } instrid_window_kind;
+typedef enum { INSTRID_MEL_SLANEY = 0, INSTRID_MEL_HTK = 1 } instrid_mel_scale;
+/* MELNORM_SLANEY scales each triangle by 2 / (f_right - f_left) (equal area), as librosa's
+ * norm='slaney'. */
+typedef enum { INSTRID_MELNORM_NONE = 0, INSTRID_MELNORM_SLANEY = 1 } instrid_mel_norm;
+
+typedef struct {
+  uint32_t sample_rate;  /* Hz; audio must be resampled to this rate before the front end */
+  uint32_t n_fft;        /* FFT size in samples (any size >= 16 FFTW handles) */
+  uint32_t win_length;   /* analysis window length in samples, <= n_fft, centred in the FFT */
+  uint32_t hop_samples;  /* samples between frame starts */
+  uint32_t n_mels;       /* mel bands */
+  uint32_t window;       /* instrid_window_kind (periodic window, as scipy/librosa 'hann') */
+  uint32_t mel_scale;    /* instrid_mel_scale */
+  uint32_t mel_norm;     /* instrid_mel_norm */
+  float fmin_hz;         /* lowest mel edge */
+  float fmax_hz;         /* highest mel edge, <= sample_rate / 2 */
+  float power;           /* 1 = magnitude, 2 = power spectrum */
+  float log_floor;       /* feature = log(max(mel_energy, log_floor)), natural log */
+  float feature_mean;    /* then (feature - feature_mean) / feature_std, so the network sees */
+  float feature_std;     /* roughly unit-scale input; 0 and 1 leave features as they are */
+} instrid_frontend_params;
+
+/* Frame k covers samples [k * hop_samples, k * hop_samples + n_fft) of the stream since the
+ * last reset (no centring, no padding), so the frames are the same whatever the chunking. */
+typedef struct instrid_frontend instrid_frontend;
+
+instrid_frontend *instrid_frontend_new(const instrid_frontend_params *params, instrid_error *err);
+void instrid_frontend_free(instrid_frontend *fe);
+void instrid_frontend_reset(instrid_frontend *fe);
+/* Checks every field of params; returns INSTRID_ERR_FORMAT naming the first bad field. */
+instrid_status instrid_frontend_params_check(const instrid_frontend_params *params,
+                                             instrid_error *err);
+
+/* Consumes samples from x until one frame is complete or x is exhausted and returns how many
+ * it consumed. When a frame completes, its n_mels features go to mel_out and *frame_ready is
+ * set to 1 (else 0). NaN becomes 0 and +-Inf is clamped to +-1 on the way in. Call in a loop:
+ *   while (n > 0) { size_t k = instrid_frontend_process(fe, x, n, mel, &ready); x += k; n -= k; ...}
+ * Never allocates. */
+size_t instrid_frontend_process(instrid_frontend *fe, const float *x, size_t n, float *mel_out,
+                                int *frame_ready);
+
+/* The value a frame of digital silence produces in every band (log_floor, normalised). */
+float instrid_frontend_silence_value(const instrid_frontend_params *params);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Network architecture                                                                         */
+
+/* Activations are (C, H, W) row-major per example: C channels, H = frequency (mel bands),
+ * W = time (frames). The network's input is (1, n_mels, window_frames). */
+typedef enum {
+  INSTRID_LAYER_CONV2D = 1,      /* p: c_out, kh, kw, sh, sw, ph, pw, dh, dw, groups
+                                    tensors: weight (c_out, c_in/groups, kh, kw), bias (c_out) */
+  INSTRID_LAYER_BATCHNORM = 2,   /* f0: eps. tensors: gamma, beta, running_mean, running_var (C).
+                                    Folded into the preceding CONV2D at load when there is one. */
+  INSTRID_LAYER_RELU = 3,        /* no parameters */
+  INSTRID_LAYER_MAXPOOL = 4,     /* p: kh, kw, sh, sw (no padding; floor) */
+  INSTRID_LAYER_AVGPOOL = 5,     /* p: kh, kw, sh, sw (no padding; floor) */
+  INSTRID_LAYER_GLOBAL_POOL = 6, /* p: axes (INSTRID_AXIS_*), mode (INSTRID_POOL_*) */
+  INSTRID_LAYER_DENSE = 7,       /* p: out_features. input is flattened (C*H*W).
+                                    tensors: weight (out, in), bias (out) */
+  INSTRID_LAYER_SIGMOID = 8,     /* no parameters */
+  INSTRID_LAYER_DROPOUT = 9,     /* f0: drop probability; identity at inference */
+} instrid_layer_type;
+
+enum { INSTRID_AXIS_FREQ = 1, INSTRID_AXIS_TIME = 2 }; /* bit flags, both = 3 */
+enum {
+  INSTRID_POOL_MEAN = 0,
+  INSTRID_POOL_MAX = 1,
+  INSTRID_POOL_MEAN_MAX_CONCAT = 2, /* (mean, max) stacked along channels: C -> 2C */
+  INSTRID_POOL_MEAN_PLUS_MAX = 3,   /* mean + max, elementwise */
+};
+
+#define INSTRID_LAYER_PARAMS 10
+#define INSTRID_MAX_LAYERS 256
+
+typedef struct {
+  uint32_t type;                   /* instrid_layer_type */
+  uint32_t p[INSTRID_LAYER_PARAMS]; /* integer parameters, meaning by type; unused are 0 */
+  float f0;                        /* float parameter, meaning by type */
+} instrid_layer_desc;
+
+typedef struct {
+  uint32_t c, h, w;
+} instrid_shape;
+
+/* Output shape of every layer for an input of (1, n_mels, window_frames): out[i] is the shape
+ * after layer i. Returns INSTRID_ERR_FORMAT when a layer does not fit its input. */
+instrid_status instrid_arch_shapes(const instrid_layer_desc *layers, uint32_t n_layers,
+                                   instrid_shape input, instrid_shape *out, instrid_error *err);
+
+/* Number of float parameters layer i owns, given its input shape (0 for parameterless). */
+size_t instrid_layer_param_count(const instrid_layer_desc *layer, instrid_shape in);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Model                                                                                        */
+
+#define INSTRID_MAX_CLASSES 1024
+#define INSTRID_MAX_CLASS_NAME 63
+
+/* Everything a model file holds, as plain memory. Used to write a model (the tests and the
+ * trainer build one) and to read a loaded model's description back. */
+typedef struct {
+  instrid_frontend_params frontend;
+  uint32_t window_frames;          /* W: frames per network window */
+  uint32_t hop_frames;             /* H: default frames between window starts */
+  uint32_t n_classes;
+  const char *const *class_names;  /* n_classes names, each 1..63 bytes, printable ASCII */
+  const float *thresholds;         /* n_classes decision thresholds in [0, 1] */
+  const char *provenance;          /* free text: training command, data, figures; may be NULL */
+  uint32_t n_layers;
+  const instrid_layer_desc *layers;
+  /* All parameters, layer after layer in order, each layer's tensors in the order listed in
+   * instrid_layer_type, each tensor row-major. Length: sum of instrid_layer_param_count. */
+  const float *params;
+  size_t n_params;
+} instrid_model_desc;
+
+/* Total parameter count of an architecture (checks the shapes too). */
+instrid_status instrid_model_desc_param_count(const instrid_model_desc *desc, size_t *n_params,
+                                              instrid_error *err);
+
+/* Serialises desc to path atomically (path.tmp.<pid>, fsync, rename). */
+instrid_status instrid_model_write(const instrid_model_desc *desc, const char *path,
+                                   instrid_error *err);
+/* Serialises to a malloc'ed buffer (*data, *size) the caller frees with free(). */
+instrid_status instrid_model_write_to_memory(const instrid_model_desc *desc, void **data,
+                                             size_t *size, instrid_error *err);
+
+typedef struct instrid_model instrid_model;
+
+/* Loads and checks a model file: every size and count is checked before use, the checksum is
+ * verified, batch norm is folded into convolutions. */
+instrid_model *instrid_model_load(const char *path, instrid_error *err);
+instrid_model *instrid_model_load_from_memory(const void *data, size_t size, instrid_error *err);
+void instrid_model_free(instrid_model *model);
+
+/* The model's description, as stored in the file (unfolded parameters). Valid while the model
+ * lives. */
+const instrid_model_desc *instrid_model_get_desc(const instrid_model *model);
+uint32_t instrid_model_n_classes(const instrid_model *model);
+const char *instrid_model_class_name(const instrid_model *model, uint32_t i);
+float instrid_model_threshold(const instrid_model *model, uint32_t i);
+uint32_t instrid_model_sample_rate(const instrid_model *model);
+uint32_t instrid_model_window_frames(const instrid_model *model);
+uint32_t instrid_model_hop_frames(const instrid_model *model);
+uint32_t instrid_model_hop_samples(const instrid_model *model); /* frontend hop */
+const char *instrid_model_provenance(const instrid_model *model); /* "" when none */
+
+/* ------------------------------------------------------------------------------------------ */
+/* Network inference (one window at a time)                                                     */
+
+/* Per-thread scratch for running a model's network; allocated once, reused for every window. */
+typedef struct instrid_net instrid_net;
+
+instrid_net *instrid_net_new(const instrid_model *model, instrid_error *err);
+void instrid_net_free(instrid_net *net);
+/* features: (n_mels, window_frames) row-major, i.e. features[mel * W + t].
+ * probabilities: n_classes outputs of the network (in [0,1] when the last layer is SIGMOID).
+ * Never allocates. */
+void instrid_net_forward(instrid_net *net, const float *features, float *probabilities);
+/* Multiply-adds the convolutions and dense layers of one window perform, times 2. */
+double instrid_net_flops(const instrid_model *model);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Streaming classifier: front end + windows + network                                          */
+
+typedef struct {
+  uint64_t window_index;     /* 0, 1, 2, ... since the last reset */
+  uint64_t start_sample;     /* first sample of the window, at the model's rate, since reset */
+  uint64_t length_samples;   /* samples the window covers: (W - 1) * hop + n_fft */
+  uint32_t n_frames;         /* frames of real audio in it (< W only for a flushed last one) */
+  const float *probabilities; /* n_classes values, valid until the next call on the stream */
+} instrid_result;
+
+typedef struct instrid_stream instrid_stream;
+
+instrid_stream *instrid_stream_new(const instrid_model *model, instrid_error *err);
+void instrid_stream_free(instrid_stream *stream);
+/* Forgets all audio (a DISCONT, a flush, a new segment). Keeps the hop override. */
+void instrid_stream_reset(instrid_stream *stream);
+/* Frames between window starts, 1..65536; 0 restores the model's default. Takes effect from
+ * the next window. */
+instrid_status instrid_stream_set_hop_frames(instrid_stream *stream, uint32_t hop_frames,
+                                             instrid_error *err);
+uint32_t instrid_stream_get_hop_frames(const instrid_stream *stream);
+
+/* Feeds mono float samples at the model's rate. Consumes samples until a window result is
+ * ready or x is exhausted and returns the number consumed; when a window is ready it fills
+ * *result and sets *have_result = 1. Call in a loop like instrid_frontend_process. A window's
+ * result is ready as soon as its last frame has arrived. Never allocates. */
+size_t instrid_stream_push(instrid_stream *stream, const float *x, size_t n,
+                           instrid_result *result, int *have_result);
+
+/* At end of stream: when at least min_frames frames arrived after the start of the last window
+ * that was not analysed, analyses them as one window padded with silence and returns 1 with
+ * *result filled; else returns 0. */
+int instrid_stream_flush(instrid_stream *stream, uint32_t min_frames, instrid_result *result);
+
+/* Samples consumed since the last reset (at the model's rate). */
+uint64_t instrid_stream_samples(const instrid_stream *stream);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* INSTRID_H */

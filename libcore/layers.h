@@ -1,0 +1,71 @@
+/* layers.h — the forward kernels of every layer type, shared by inference (net.c) and the
+ * trainer (trainer/), so that training runs the very code the element runs.
+ *
+ * Activations are (N, C, H, W) row-major: N examples, C channels, H = frequency, W = time.
+ * None of these allocate; scratch comes from the caller (sizes from the _scratch functions).
+ * Not part of the installed public API: libinstrid's internal surface for its own tools.
+ */
+#ifndef INSTRID_LAYERS_H
+#define INSTRID_LAYERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "instrid.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+  int n;                      /* batch */
+  int c_in, h_in, w_in;       /* input (N, c_in, h_in, w_in) */
+  int c_out, kh, kw;          /* weight (c_out, c_in/groups, kh, kw) */
+  int sh, sw, ph, pw, dh, dw; /* stride, zero padding, dilation */
+  int groups;
+  int h_out, w_out;           /* derived by instrid_conv_geom_init */
+} instrid_conv_geom;
+
+/* Fills h_out/w_out from the rest; returns 0 when the geometry is invalid. */
+int instrid_conv_geom_init(instrid_conv_geom *g);
+/* Floats of scratch instrid_conv2d_forward needs (im2col buffer for one example). */
+size_t instrid_conv_scratch_floats(const instrid_conv_geom *g);
+
+/* out (N, c_out, h_out, w_out) = conv(in (N, c_in, h_in, w_in), weight) + bias.
+ * bias may be NULL. im2col + one sgemm per example and group. */
+void instrid_conv2d_forward(const instrid_conv_geom *g, const float *in, const float *weight,
+                            const float *bias, float *out, float *scratch);
+
+/* im2col for one example and one group: col (c_in/groups*kh*kw, h_out*w_out). Exposed so the
+ * trainer's backward pass reuses it (and its inverse, col2im, which accumulates). */
+void instrid_im2col(const instrid_conv_geom *g, const float *in_one_group, float *col);
+void instrid_col2im(const instrid_conv_geom *g, const float *col, float *in_one_group_accum);
+
+void instrid_relu_forward(float *x, size_t n); /* in place */
+void instrid_sigmoid_forward(float *x, size_t n); /* in place, numerically stable */
+
+/* Batch norm at inference: y = gamma * (x - mean) / sqrt(var + eps) + beta, per channel.
+ * x (N, C, HW) in place. */
+void instrid_batchnorm_inference(int n, int c, int hw, const float *gamma, const float *beta,
+                                 const float *mean, const float *var, float eps, float *x);
+
+/* Max or average pooling (mode INSTRID_POOL_MEAN or INSTRID_POOL_MAX), no padding, floor.
+ * argmax (N, C, h_out, w_out), may be NULL: index of the winning input within its plane, for
+ * the backward pass. */
+void instrid_pool2d_forward(int mode, int n, int c, int h, int w, int kh, int kw, int sh, int sw,
+                            const float *in, float *out, int32_t *argmax);
+
+/* Global pooling over axes (INSTRID_AXIS_* flags) with mode INSTRID_POOL_*; output shape from
+ * instrid_arch_shapes. argmax as above (for MAX parts; size of the max part of the output),
+ * may be NULL. */
+void instrid_global_pool_forward(int axes, int mode, int n, int c, int h, int w, const float *in,
+                                 float *out, int32_t *argmax);
+
+/* y (N, out) = x (N, in) * weight^T (weight is (out, in)) + bias. One sgemm. */
+void instrid_dense_forward(int n, int in, int out, const float *x, const float *weight,
+                           const float *bias, float *y);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* INSTRID_LAYERS_H */

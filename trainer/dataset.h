@@ -1,0 +1,67 @@
+/* dataset.h — training data for instrid-train: MusicNet and OpenMIC-2018 trees (as published,
+ * or rendered by instrid-render in the same layouts) decoded through GStreamer, turned into
+ * log-mel frames by libinstrid's front end, cached on disk (memory-mapped) and served as
+ * windows with a target and a mask over the 25-class taxonomy.
+ */
+#ifndef INSTRID_DATASET_H
+#define INSTRID_DATASET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "instrid.h"
+
+#define TAXONOMY_N 25
+/* accordion banjo bass bassoon cello clarinet cymbals drums flute guitar harpsichord horn
+ * mallet_percussion mandolin oboe organ piano saxophone synthesizer trombone trumpet ukulele
+ * viola violin voice */
+extern const char *const instrid_taxonomy[TAXONOMY_N];
+/* Index of a class name in the taxonomy, or -1. */
+int instrid_taxonomy_index(const char *name);
+
+typedef enum { DATASET_MUSICNET = 0, DATASET_OPENMIC = 1 } dataset_kind;
+
+typedef struct {
+  dataset_kind kind;
+  const char *dir; /* root of the tree as published (see ARCHITECTURE.md) */
+} dataset_source;
+
+typedef enum { DATASET_TRAIN = 0, DATASET_VAL = 1 } dataset_split;
+
+typedef struct {
+  uint32_t window_frames;    /* W, from the model's architecture */
+  uint32_t hop_frames;       /* frames between training windows within a recording */
+  float val_fraction;        /* MusicNet trees without test_data: fraction of recordings held out */
+  uint64_t seed;             /* for the held-out choice */
+  const char *cache_dir;     /* feature cache; NULL = no cache (decode every run) */
+  int verbose;               /* progress lines on stderr while decoding */
+} dataset_options;
+
+/* Per-run accounting, for the summary table. */
+typedef struct {
+  size_t files_ok, files_skipped, cache_hits;
+  size_t windows[2];         /* per split */
+  double seconds_audio;
+} dataset_stats;
+
+typedef struct train_dataset train_dataset;
+
+/* Reads every source, decodes (or loads from cache) every file, frames it with fe. Unreadable
+ * or corrupt files are reported by name on stderr, skipped and counted; NULL only when nothing
+ * usable is left or a source's layout is wrong (err says which file and what). */
+train_dataset *train_dataset_open(const dataset_source *sources, int n_sources,
+                                  const instrid_frontend_params *fe, const dataset_options *opt,
+                                  instrid_error *err);
+void train_dataset_free(train_dataset *ds);
+
+size_t train_dataset_count(const train_dataset *ds, dataset_split split);
+const dataset_stats *train_dataset_stats(const train_dataset *ds);
+
+/* Window i of a split. features: (n_mels, W) row-major, features[mel * W + t], exactly as the
+ * network sees it in the element. shift_frames moves the window within its recording (time-shift
+ * augmentation; clamped to the recording, silence-padded). target/mask: TAXONOMY_N values in
+ * {0,1}; mask 0 = unknown (excluded from loss and metrics). */
+void train_dataset_get(const train_dataset *ds, dataset_split split, size_t i, int shift_frames,
+                       float *features, float *target, float *mask);
+
+#endif /* INSTRID_DATASET_H */
