@@ -1,0 +1,50 @@
+/* internal.h — helpers shared by libinstrid's own sources; not installed. */
+#ifndef INSTRID_INTERNAL_H
+#define INSTRID_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "instrid.h"
+
+#if defined(__GNUC__)
+#define INSTRID_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define INSTRID_PRINTF(a, b)
+#endif
+
+/* Fills err (which may be NULL) and returns code, so that callers can write
+ * `return instrid_set_error(err, INSTRID_ERR_FORMAT, "n_mels %u > %u", a, b);` */
+instrid_status instrid_set_error(instrid_error *err, instrid_status code, const char *fmt, ...)
+    INSTRID_PRINTF(3, 4);
+
+/* a * b, or 0 with *overflow set when it does not fit in size_t. */
+static inline size_t instrid_mul_size(size_t a, size_t b, int *overflow)
+{
+  if (a != 0 && b > SIZE_MAX / a) {
+    *overflow = 1;
+    return 0;
+  }
+  return a * b;
+}
+
+static inline size_t instrid_add_size(size_t a, size_t b, int *overflow)
+{
+  if (b > SIZE_MAX - a) {
+    *overflow = 1;
+    return 0;
+  }
+  return a + b;
+}
+
+/* FFTW's planner is not thread-safe: planning and destroying plans happen under this one
+ * process-wide lock (the only global mutable state in the library). */
+void instrid_fftw_lock(void);
+void instrid_fftw_unlock(void);
+
+/* 64-byte aligned allocation of n floats, zeroed; NULL on overflow or failure. Free with
+ * instrid_free_aligned. */
+float *instrid_alloc_floats(size_t n);
+void instrid_free_aligned(void *p);
+
+#endif /* INSTRID_INTERNAL_H */
