@@ -1,0 +1,388 @@
+/* layers.c — forward kernels of every layer type (layers.h): convolution as im2col + one
+ * OpenBLAS sgemm per example and group, pooling, dense, activations, batch norm at inference.
+ */
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include "layers.h"
+
+int instrid_conv_geom_init(instrid_conv_geom *g)
+{
+  if (g->n < 1 || g->c_in < 1 || g->h_in < 1 || g->w_in < 1 || g->c_out < 1 || g->kh < 1 ||
+      g->kw < 1 || g->sh < 1 || g->sw < 1 || g->ph < 0 || g->pw < 0 || g->dh < 1 || g->dw < 1 ||
+      g->groups < 1)
+    return 0;
+  if (g->c_in % g->groups != 0 || g->c_out % g->groups != 0)
+    return 0;
+  /* 64-bit so that absurd parameters from a file cannot overflow the extent arithmetic. */
+  int64_t extent_h = (int64_t)g->dh * (g->kh - 1) + 1;
+  int64_t extent_w = (int64_t)g->dw * (g->kw - 1) + 1;
+  int64_t span_h = (int64_t)g->h_in + 2 * (int64_t)g->ph - extent_h;
+  int64_t span_w = (int64_t)g->w_in + 2 * (int64_t)g->pw - extent_w;
+  if (span_h < 0 || span_w < 0)
+    return 0;
+  g->h_out = (int)(span_h / g->sh + 1);
+  g->w_out = (int)(span_w / g->sw + 1);
+  return 1;
+}
+
+/* A 1x1, stride-1, unpadded convolution reads its input as the gemm's right-hand matrix
+ * directly, so it needs no im2col. */
+static int conv_is_pointwise(const instrid_conv_geom *g)
+{
+  return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
+}
+
+size_t instrid_conv_scratch_floats(const instrid_conv_geom *g)
+{
+  /* The full im2col size even for the pointwise fast path: the trainer sizes the buffer it
+   * hands to instrid_im2col / instrid_col2im with this function. */
+  size_t rows = (size_t)(g->c_in / g->groups) * (size_t)g->kh * (size_t)g->kw;
+  size_t cols = (size_t)g->h_out * (size_t)g->w_out;
+  if (cols != 0 && rows > SIZE_MAX / cols)
+    return SIZE_MAX;
+  return rows * cols;
+}
+
+/* Valid output columns [*lo, *hi) for kernel column offset `off` (= kj * dw - pw): those whose
+ * input column ow * sw + off lies inside [0, w_in). */
+static void valid_range(int w_out, int w_in, int sw, int off, int *lo, int *hi)
+{
+  int a = 0, b = w_out;
+  if (off < 0)
+    a = (-off + sw - 1) / sw;
+  /* Largest ow with ow * sw + off <= w_in - 1. */
+  int last = w_in - 1 - off;
+  if (last < 0)
+    b = 0;
+  else if (last / sw + 1 < b)
+    b = last / sw + 1;
+  if (a > b)
+    a = b;
+  *lo = a;
+  *hi = b;
+}
+
+void instrid_im2col(const instrid_conv_geom *g, const float *in, float *col)
+{
+  const int cg = g->c_in / g->groups;
+  const int hw_out = g->h_out * g->w_out;
+  for (int c = 0; c < cg; c++) {
+    const float *plane = in + (size_t)c * g->h_in * g->w_in;
+    for (int ki = 0; ki < g->kh; ki++) {
+      for (int kj = 0; kj < g->kw; kj++) {
+        float *row = col + ((size_t)(c * g->kh + ki) * g->kw + kj) * hw_out;
+        int off_w = kj * g->dw - g->pw;
+        int lo, hi;
+        valid_range(g->w_out, g->w_in, g->sw, off_w, &lo, &hi);
+        for (int oh = 0; oh < g->h_out; oh++) {
+          float *dst = row + (size_t)oh * g->w_out;
+          int ih = oh * g->sh - g->ph + ki * g->dh;
+          if (ih < 0 || ih >= g->h_in) {
+            memset(dst, 0, sizeof(float) * g->w_out);
+            continue;
+          }
+          const float *src = plane + (size_t)ih * g->w_in + off_w;
+          if (lo > 0)
+            memset(dst, 0, sizeof(float) * lo);
+          if (g->sw == 1) {
+            memcpy(dst + lo, src + lo, sizeof(float) * (hi - lo));
+          } else {
+            for (int ow = lo; ow < hi; ow++)
+              dst[ow] = src[(size_t)ow * g->sw];
+          }
+          if (hi < g->w_out)
+            memset(dst + hi, 0, sizeof(float) * (g->w_out - hi));
+        }
+      }
+    }
+  }
+}
+
+void instrid_col2im(const instrid_conv_geom *g, const float *col, float *in)
+{
+  const int cg = g->c_in / g->groups;
+  const int hw_out = g->h_out * g->w_out;
+  for (int c = 0; c < cg; c++) {
+    float *plane = in + (size_t)c * g->h_in * g->w_in;
+    for (int ki = 0; ki < g->kh; ki++) {
+      for (int kj = 0; kj < g->kw; kj++) {
+        const float *row = col + ((size_t)(c * g->kh + ki) * g->kw + kj) * hw_out;
+        int off_w = kj * g->dw - g->pw;
+        int lo, hi;
+        valid_range(g->w_out, g->w_in, g->sw, off_w, &lo, &hi);
+        for (int oh = 0; oh < g->h_out; oh++) {
+          int ih = oh * g->sh - g->ph + ki * g->dh;
+          if (ih < 0 || ih >= g->h_in)
+            continue;
+          const float *src = row + (size_t)oh * g->w_out;
+          float *dst = plane + (size_t)ih * g->w_in + off_w;
+          for (int ow = lo; ow < hi; ow++)
+            dst[(size_t)ow * g->sw] += src[ow];
+        }
+      }
+    }
+  }
+}
+
+void instrid_conv2d_forward(const instrid_conv_geom *g, const float *in, const float *weight,
+                            const float *bias, float *out, float *scratch)
+{
+  const int cg_in = g->c_in / g->groups;
+  const int cg_out = g->c_out / g->groups;
+  const int hw_out = g->h_out * g->w_out;
+  const int k = cg_in * g->kh * g->kw;
+  const size_t in_plane = (size_t)g->h_in * g->w_in;
+  const int pointwise = conv_is_pointwise(g);
+
+  for (int e = 0; e < g->n; e++) {
+    const float *in_e = in + (size_t)e * g->c_in * in_plane;
+    float *out_e = out + (size_t)e * g->c_out * hw_out;
+    for (int grp = 0; grp < g->groups; grp++) {
+      const float *in_g = in_e + (size_t)grp * cg_in * in_plane;
+      const float *w_g = weight + (size_t)grp * cg_out * k;
+      float *out_g = out_e + (size_t)grp * cg_out * hw_out;
+      const float *col = in_g;
+      if (!pointwise) {
+        instrid_im2col(g, in_g, scratch);
+        col = scratch;
+      }
+      /* out_g (cg_out, hw_out) = w_g (cg_out, k) * col (k, hw_out) */
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cg_out, hw_out, k, 1.0f, w_g, k,
+                  col, hw_out, 0.0f, out_g, hw_out);
+    }
+    if (bias) {
+      for (int c = 0; c < g->c_out; c++) {
+        float b = bias[c];
+        float *o = out_e + (size_t)c * hw_out;
+        for (int i = 0; i < hw_out; i++)
+          o[i] += b;
+      }
+    }
+  }
+}
+
+void instrid_relu_forward(float *x, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void instrid_sigmoid_forward(float *x, size_t n)
+{
+  /* exp of a non-positive argument only, so neither branch overflows. */
+  for (size_t i = 0; i < n; i++) {
+    float v = x[i];
+    if (v >= 0.0f) {
+      x[i] = 1.0f / (1.0f + expf(-v));
+    } else {
+      float e = expf(v);
+      x[i] = e / (1.0f + e);
+    }
+  }
+}
+
+void instrid_batchnorm_inference(int n, int c, int hw, const float *gamma, const float *beta,
+                                 const float *mean, const float *var, float eps, float *x)
+{
+  for (int ch = 0; ch < c; ch++) {
+    float scale = gamma[ch] / sqrtf(var[ch] + eps);
+    float shift = beta[ch] - mean[ch] * scale;
+    for (int e = 0; e < n; e++) {
+      float *p = x + ((size_t)e * c + ch) * hw;
+      for (int i = 0; i < hw; i++)
+        p[i] = p[i] * scale + shift;
+    }
+  }
+}
+
+void instrid_pool2d_forward(int mode, int n, int c, int h, int w, int kh, int kw, int sh, int sw,
+                            const float *in, float *out, int32_t *argmax)
+{
+  const int h_out = (h - kh) / sh + 1;
+  const int w_out = (w - kw) / sw + 1;
+  const float inv_area = 1.0f / (float)(kh * kw);
+  for (size_t plane = 0; plane < (size_t)n * c; plane++) {
+    const float *src = in + plane * h * w;
+    float *dst = out + plane * h_out * w_out;
+    int32_t *arg = argmax ? argmax + plane * h_out * w_out : NULL;
+    for (int oh = 0; oh < h_out; oh++) {
+      for (int ow = 0; ow < w_out; ow++) {
+        const int ih0 = oh * sh, iw0 = ow * sw;
+        if (mode == INSTRID_POOL_MAX) {
+          float best = -FLT_MAX;
+          int32_t best_at = ih0 * w + iw0;
+          for (int i = 0; i < kh; i++) {
+            const float *r = src + (size_t)(ih0 + i) * w + iw0;
+            for (int j = 0; j < kw; j++) {
+              /* Strictly greater: the first maximum wins, as in PyTorch. */
+              if (r[j] > best) {
+                best = r[j];
+                best_at = (ih0 + i) * w + iw0 + j;
+              }
+            }
+          }
+          dst[oh * w_out + ow] = best;
+          if (arg)
+            arg[oh * w_out + ow] = best_at;
+        } else {
+          float sum = 0.0f;
+          for (int i = 0; i < kh; i++) {
+            const float *r = src + (size_t)(ih0 + i) * w + iw0;
+            for (int j = 0; j < kw; j++)
+              sum += r[j];
+          }
+          dst[oh * w_out + ow] = sum * inv_area;
+        }
+      }
+    }
+  }
+}
+
+/* Reduces one (h, w) plane over the given axes. Writes `outs` values with stride 1: the mean
+ * and/or the max (and its argmax) for each remaining position. */
+static void global_pool_plane(int axes, int h, int w, const float *src, float *mean_out,
+                              float *max_out, int32_t *arg_out)
+{
+  if (axes == (INSTRID_AXIS_FREQ | INSTRID_AXIS_TIME)) {
+    float sum = 0.0f, best = -FLT_MAX;
+    int32_t best_at = 0;
+    for (int i = 0; i < h * w; i++) {
+      sum += src[i];
+      if (src[i] > best) {
+        best = src[i];
+        best_at = i;
+      }
+    }
+    if (mean_out)
+      mean_out[0] = sum / (float)(h * w);
+    if (max_out)
+      max_out[0] = best;
+    if (arg_out)
+      arg_out[0] = best_at;
+  } else if (axes == INSTRID_AXIS_FREQ) {
+    /* Output (1, w): reduce down the columns, row by row so the reads stay contiguous. */
+    for (int t = 0; t < w; t++) {
+      if (mean_out)
+        mean_out[t] = 0.0f;
+      if (max_out)
+        max_out[t] = -FLT_MAX;
+      if (arg_out)
+        arg_out[t] = t;
+    }
+    for (int f = 0; f < h; f++) {
+      const float *r = src + (size_t)f * w;
+      for (int t = 0; t < w; t++) {
+        if (mean_out)
+          mean_out[t] += r[t];
+        if (max_out && r[t] > max_out[t]) {
+          max_out[t] = r[t];
+          if (arg_out)
+            arg_out[t] = f * w + t;
+        }
+      }
+    }
+    if (mean_out)
+      for (int t = 0; t < w; t++)
+        mean_out[t] /= (float)h;
+  } else { /* INSTRID_AXIS_TIME: output (h, 1) */
+    for (int f = 0; f < h; f++) {
+      const float *r = src + (size_t)f * w;
+      float sum = 0.0f, best = -FLT_MAX;
+      int32_t best_at = f * w;
+      for (int t = 0; t < w; t++) {
+        sum += r[t];
+        if (r[t] > best) {
+          best = r[t];
+          best_at = f * w + t;
+        }
+      }
+      if (mean_out)
+        mean_out[f] = sum / (float)w;
+      if (max_out)
+        max_out[f] = best;
+      if (arg_out)
+        arg_out[f] = best_at;
+    }
+  }
+}
+
+void instrid_global_pool_forward(int axes, int mode, int n, int c, int h, int w, const float *in,
+                                 float *out, int32_t *argmax)
+{
+  const int oh = (axes & INSTRID_AXIS_FREQ) ? 1 : h;
+  const int ow = (axes & INSTRID_AXIS_TIME) ? 1 : w;
+  const size_t out_plane = (size_t)oh * ow;
+  const size_t in_plane = (size_t)h * w;
+
+  for (int e = 0; e < n; e++) {
+    for (int ch = 0; ch < c; ch++) {
+      const float *src = in + ((size_t)e * c + ch) * in_plane;
+      /* The max part of the output, and argmax, are laid out (N, C, oh, ow) in every mode. */
+      int32_t *arg = argmax ? argmax + ((size_t)e * c + ch) * out_plane : NULL;
+      switch (mode) {
+      case INSTRID_POOL_MEAN:
+        global_pool_plane(axes, h, w, src, out + ((size_t)e * c + ch) * out_plane, NULL, NULL);
+        break;
+      case INSTRID_POOL_MAX:
+        global_pool_plane(axes, h, w, src, NULL, out + ((size_t)e * c + ch) * out_plane, arg);
+        break;
+      case INSTRID_POOL_MEAN_MAX_CONCAT: {
+        /* Channels [0, C) hold the means, [C, 2C) the maxima. */
+        float *base = out + (size_t)e * 2 * c * out_plane;
+        global_pool_plane(axes, h, w, src, base + (size_t)ch * out_plane,
+                          base + (size_t)(c + ch) * out_plane, arg);
+        break;
+      }
+      case INSTRID_POOL_MEAN_PLUS_MAX: {
+        /* The max goes to out first and the mean is added on top, so no scratch is needed. */
+        float *dst = out + ((size_t)e * c + ch) * out_plane;
+        global_pool_plane(axes, h, w, src, NULL, dst, arg);
+        if (axes == (INSTRID_AXIS_FREQ | INSTRID_AXIS_TIME)) {
+          float sum = 0.0f;
+          for (size_t i = 0; i < in_plane; i++)
+            sum += src[i];
+          dst[0] += sum / (float)in_plane;
+        } else if (axes == INSTRID_AXIS_FREQ) {
+          for (int t = 0; t < w; t++) {
+            float sum = 0.0f;
+            for (int f = 0; f < h; f++)
+              sum += src[(size_t)f * w + t];
+            dst[t] += sum / (float)h;
+          }
+        } else {
+          for (int f = 0; f < h; f++) {
+            float sum = 0.0f;
+            for (int t = 0; t < w; t++)
+              sum += src[(size_t)f * w + t];
+            dst[f] += sum / (float)w;
+          }
+        }
+        break;
+      }
+      default:
+        break;
+      }
+    }
+  }
+}
+
+void instrid_dense_forward(int n, int in, int out, const float *x, const float *weight,
+                           const float *bias, float *y)
+{
+  for (int e = 0; e < n; e++) {
+    if (bias)
+      memcpy(y + (size_t)e * out, bias, sizeof(float) * out);
+    else
+      memset(y + (size_t)e * out, 0, sizeof(float) * out);
+  }
+  if (n == 1) {
+    /* One example: a matrix-vector product; sgemv avoids sgemm's packing. */
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, weight, in, x, 1, 1.0f, y, 1);
+  } else {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, weight, in,
+                1.0f, y, out);
+  }
+}

@@ -1,0 +1,358 @@
+/* test_layers.c — every kernel of layers.h against a naive loop implementation written from
+ * the definitions, on geometries that exercise stride, padding, dilation, groups and 1x1.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layers.h"
+
+static int failures;
+
+#define CHECK(cond, ...)                                                                   \
+  do {                                                                                     \
+    if (!(cond)) {                                                                         \
+      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);             \
+      fprintf(stderr, __VA_ARGS__);                                                        \
+      fputc('\n', stderr);                                                                 \
+      failures++;                                                                          \
+    }                                                                                      \
+  } while (0)
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+/* Uniform in [-1, 1), deterministic (xorshift64*). */
+static float frand(void)
+{
+  rng_state ^= rng_state >> 12;
+  rng_state ^= rng_state << 25;
+  rng_state ^= rng_state >> 27;
+  uint64_t r = rng_state * 0x2545f4914f6cdd1dull;
+  return (float)((double)(r >> 40) / (double)(1ull << 23) - 1.0);
+}
+
+static float *rand_floats(size_t n)
+{
+  float *p = malloc(sizeof(float) * (n ? n : 1));
+  for (size_t i = 0; i < n; i++)
+    p[i] = frand();
+  return p;
+}
+
+/* Largest |a - b| / (1 + |b|) over n values. */
+static double max_rel_err(const float *a, const float *b, size_t n)
+{
+  double worst = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    double e = fabs((double)a[i] - (double)b[i]) / (1.0 + fabs((double)b[i]));
+    if (!(e <= worst)) /* catches NaN too */
+      worst = isnan(e) ? INFINITY : e;
+  }
+  return worst;
+}
+
+/* Direct convolution from the definition, in double. */
+static void naive_conv(const instrid_conv_geom *g, const float *in, const float *w,
+                       const float *bias, float *out)
+{
+  int cg_in = g->c_in / g->groups, cg_out = g->c_out / g->groups;
+  for (int e = 0; e < g->n; e++)
+    for (int co = 0; co < g->c_out; co++) {
+      int grp = co / cg_out;
+      for (int oh = 0; oh < g->h_out; oh++)
+        for (int ow = 0; ow < g->w_out; ow++) {
+          double acc = bias ? bias[co] : 0.0;
+          for (int ci = 0; ci < cg_in; ci++)
+            for (int i = 0; i < g->kh; i++)
+              for (int j = 0; j < g->kw; j++) {
+                int ih = oh * g->sh - g->ph + i * g->dh;
+                int iw = ow * g->sw - g->pw + j * g->dw;
+                if (ih < 0 || ih >= g->h_in || iw < 0 || iw >= g->w_in)
+                  continue;
+                int c = grp * cg_in + ci;
+                acc += (double)in[((size_t)(e * g->c_in + c) * g->h_in + ih) * g->w_in + iw] *
+                       w[((size_t)(co * cg_in + ci) * g->kh + i) * g->kw + j];
+              }
+          out[((size_t)(e * g->c_out + co) * g->h_out + oh) * g->w_out + ow] = (float)acc;
+        }
+    }
+}
+
+typedef struct {
+  const char *name;
+  int n, c_in, h_in, w_in, c_out, kh, kw, sh, sw, ph, pw, dh, dw, groups, bias;
+  int h_out, w_out; /* expected, from the output-size formula worked by hand */
+} conv_case;
+
+static const conv_case conv_cases[] = {
+    {"3x3 same", 2, 1, 16, 20, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 16, 20},
+    {"3x3 stride 2", 1, 4, 17, 12, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 9, 6},
+    {"stride (2,1) 5x3 asym pad", 1, 3, 15, 11, 5, 5, 3, 2, 1, 2, 0, 1, 1, 1, 1, 8, 9},
+    {"dilation 2", 1, 3, 14, 13, 4, 3, 3, 1, 1, 2, 2, 2, 2, 1, 1, 14, 13},
+    {"dilation 2 no pad", 2, 2, 12, 10, 3, 3, 3, 1, 1, 0, 0, 2, 2, 1, 0, 8, 6},
+    {"groups 2", 1, 4, 10, 9, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2, 1, 10, 9},
+    {"depthwise", 2, 5, 9, 8, 5, 3, 3, 1, 1, 1, 1, 1, 1, 5, 1, 9, 8},
+    {"depthwise x2 stride 2", 1, 4, 9, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1, 4, 1, 5, 4},
+    {"1x1 pointwise", 2, 7, 6, 5, 9, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 6, 5},
+    {"1x1 pointwise groups", 1, 8, 4, 6, 4, 1, 1, 1, 1, 0, 0, 1, 1, 2, 0, 4, 6},
+    {"1x1 stride 2", 1, 3, 7, 6, 4, 1, 1, 2, 2, 0, 0, 1, 1, 1, 1, 4, 3},
+    {"1x1 padded", 1, 2, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 5, 5},
+    {"kernel wider than input + pad", 1, 2, 4, 3, 3, 3, 5, 1, 1, 1, 2, 1, 1, 1, 1, 4, 3},
+};
+
+static void test_conv(void)
+{
+  for (size_t t = 0; t < sizeof conv_cases / sizeof conv_cases[0]; t++) {
+    const conv_case *k = &conv_cases[t];
+    instrid_conv_geom g = {.n = k->n, .c_in = k->c_in, .h_in = k->h_in, .w_in = k->w_in,
+                           .c_out = k->c_out, .kh = k->kh, .kw = k->kw, .sh = k->sh,
+                           .sw = k->sw, .ph = k->ph, .pw = k->pw, .dh = k->dh, .dw = k->dw,
+                           .groups = k->groups};
+    CHECK(instrid_conv_geom_init(&g), "%s: geometry rejected", k->name);
+    CHECK(g.h_out == k->h_out && g.w_out == k->w_out, "%s: out %dx%d, expected %dx%d", k->name,
+          g.h_out, g.w_out, k->h_out, k->w_out);
+    size_t n_in = (size_t)g.n * g.c_in * g.h_in * g.w_in;
+    size_t n_w = (size_t)g.c_out * (g.c_in / g.groups) * g.kh * g.kw;
+    size_t n_out = (size_t)g.n * g.c_out * g.h_out * g.w_out;
+    float *in = rand_floats(n_in), *w = rand_floats(n_w), *b = rand_floats(g.c_out);
+    float *out = malloc(sizeof(float) * n_out), *ref = malloc(sizeof(float) * n_out);
+    size_t ns = instrid_conv_scratch_floats(&g);
+    CHECK(ns == (size_t)(g.c_in / g.groups) * g.kh * g.kw * g.h_out * g.w_out,
+          "%s: scratch %zu", k->name, ns);
+    float *scratch = rand_floats(ns); /* garbage in the scratch must not matter */
+    for (size_t i = 0; i < n_out; i++)
+      out[i] = NAN; /* every output must be written */
+    instrid_conv2d_forward(&g, in, w, k->bias ? b : NULL, out, scratch);
+    naive_conv(&g, in, w, k->bias ? b : NULL, ref);
+    double e = max_rel_err(out, ref, n_out);
+    CHECK(e < 1e-5, "%s: max relative error %g", k->name, e);
+    free(in), free(w), free(b), free(out), free(ref), free(scratch);
+  }
+
+  /* Invalid geometries. */
+  instrid_conv_geom bad = {.n = 1, .c_in = 3, .h_in = 8, .w_in = 8, .c_out = 4, .kh = 3,
+                           .kw = 3, .sh = 1, .sw = 1, .dh = 1, .dw = 1, .groups = 2};
+  CHECK(!instrid_conv_geom_init(&bad), "groups 2 with c_in 3 accepted");
+  bad.groups = 1;
+  bad.kh = 9;
+  CHECK(!instrid_conv_geom_init(&bad), "kernel taller than the input accepted");
+  bad.kh = 3;
+  bad.sw = 0;
+  CHECK(!instrid_conv_geom_init(&bad), "stride 0 accepted");
+  bad.sw = 1;
+  bad.dh = 5;
+  CHECK(!instrid_conv_geom_init(&bad), "dilated extent 11 > 8 accepted");
+}
+
+/* col2im is the adjoint of im2col: <im2col(x), y> = <x, col2im(y)> for all x, y. The
+ * trainer's input gradient relies on exactly this. */
+static void test_col2im_adjoint(void)
+{
+  instrid_conv_geom g = {.n = 1, .c_in = 4, .h_in = 9, .w_in = 11, .c_out = 2, .kh = 3,
+                         .kw = 2, .sh = 2, .sw = 3, .ph = 2, .pw = 1, .dh = 2, .dw = 1,
+                         .groups = 2};
+  CHECK(instrid_conv_geom_init(&g), "adjoint geometry rejected");
+  size_t n_in = (size_t)(g.c_in / g.groups) * g.h_in * g.w_in;
+  size_t n_col = instrid_conv_scratch_floats(&g);
+  float *x = rand_floats(n_in), *y = rand_floats(n_col);
+  float *col = malloc(sizeof(float) * n_col), *back = calloc(n_in, sizeof(float));
+  instrid_im2col(&g, x, col);
+  instrid_col2im(&g, y, back);
+  double lhs = 0.0, rhs = 0.0;
+  for (size_t i = 0; i < n_col; i++)
+    lhs += (double)col[i] * y[i];
+  for (size_t i = 0; i < n_in; i++)
+    rhs += (double)x[i] * back[i];
+  CHECK(fabs(lhs - rhs) < 1e-4 * (1.0 + fabs(lhs)), "adjoint: %g vs %g", lhs, rhs);
+
+  /* col2im accumulates: a second call doubles the result. */
+  float *twice = malloc(sizeof(float) * n_in);
+  memcpy(twice, back, sizeof(float) * n_in);
+  instrid_col2im(&g, y, twice);
+  double e = 0.0;
+  for (size_t i = 0; i < n_in; i++)
+    e = fmax(e, fabs(twice[i] - 2.0f * back[i]));
+  CHECK(e < 1e-6, "col2im does not accumulate (err %g)", e);
+  free(x), free(y), free(col), free(back), free(twice);
+}
+
+static void test_pool(void)
+{
+  /* (h, w, kh, kw, sh, sw): divisible, floor-truncated, overlapping. */
+  static const int cases[][6] = {{8, 6, 2, 2, 2, 2}, {9, 7, 2, 3, 2, 3}, {7, 7, 3, 3, 2, 2},
+                                 {5, 12, 5, 1, 1, 4}};
+  for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+    int h = cases[t][0], w = cases[t][1], kh = cases[t][2], kw = cases[t][3];
+    int sh = cases[t][4], sw = cases[t][5], n = 2, c = 3;
+    int ho = (h - kh) / sh + 1, wo = (w - kw) / sw + 1;
+    size_t n_out = (size_t)n * c * ho * wo;
+    float *in = rand_floats((size_t)n * c * h * w);
+    float *mx = malloc(sizeof(float) * n_out), *av = malloc(sizeof(float) * n_out);
+    int32_t *arg = malloc(sizeof(int32_t) * n_out);
+    instrid_pool2d_forward(INSTRID_POOL_MAX, n, c, h, w, kh, kw, sh, sw, in, mx, arg);
+    instrid_pool2d_forward(INSTRID_POOL_MEAN, n, c, h, w, kh, kw, sh, sw, in, av, NULL);
+    int bad_max = 0, bad_arg = 0;
+    double err_avg = 0.0;
+    for (int p = 0; p < n * c; p++)
+      for (int i = 0; i < ho; i++)
+        for (int j = 0; j < wo; j++) {
+          const float *plane = in + (size_t)p * h * w;
+          float best = -INFINITY;
+          double sum = 0.0;
+          for (int a = 0; a < kh; a++)
+            for (int b = 0; b < kw; b++) {
+              float v = plane[(i * sh + a) * w + j * sw + b];
+              best = v > best ? v : best;
+              sum += v;
+            }
+          size_t o = ((size_t)p * ho + i) * wo + j;
+          bad_max += mx[o] != best;
+          bad_arg += arg[o] < 0 || arg[o] >= h * w || plane[arg[o]] != best ||
+                     arg[o] / w < i * sh || arg[o] / w >= i * sh + kh;
+          err_avg = fmax(err_avg, fabs(av[o] - sum / (kh * kw)));
+        }
+    CHECK(bad_max == 0, "pool case %zu: %d wrong maxima", t, bad_max);
+    CHECK(bad_arg == 0, "pool case %zu: %d wrong argmax", t, bad_arg);
+    CHECK(err_avg < 1e-6, "pool case %zu: average error %g", t, err_avg);
+    free(in), free(mx), free(av), free(arg);
+  }
+}
+
+static void test_global_pool(void)
+{
+  const int n = 2, c = 3, h = 5, w = 7;
+  float *in = rand_floats((size_t)n * c * h * w);
+  for (int axes = 1; axes <= 3; axes++) {
+    int oh = (axes & INSTRID_AXIS_FREQ) ? 1 : h, ow = (axes & INSTRID_AXIS_TIME) ? 1 : w;
+    size_t plane = (size_t)oh * ow;
+    /* naive means and maxima, (N, C, oh, ow) */
+    float *mean = malloc(sizeof(float) * n * c * plane), *mx = malloc(sizeof(float) * n * c * plane);
+    for (int p = 0; p < n * c; p++)
+      for (int i = 0; i < oh; i++)
+        for (int j = 0; j < ow; j++) {
+          double s = 0.0;
+          float best = -INFINITY;
+          int cnt = 0;
+          for (int f = 0; f < h; f++)
+            for (int t = 0; t < w; t++) {
+              if ((!(axes & INSTRID_AXIS_FREQ) && f != i) || (!(axes & INSTRID_AXIS_TIME) && t != j))
+                continue;
+              float v = in[((size_t)p * h + f) * w + t];
+              s += v;
+              best = v > best ? v : best;
+              cnt++;
+            }
+          mean[(size_t)p * plane + i * ow + j] = (float)(s / cnt);
+          mx[(size_t)p * plane + i * ow + j] = best;
+        }
+    for (int mode = 0; mode <= 3; mode++) {
+      int c_out = mode == INSTRID_POOL_MEAN_MAX_CONCAT ? 2 * c : c;
+      size_t n_out = (size_t)n * c_out * plane;
+      float *out = malloc(sizeof(float) * n_out), *ref = malloc(sizeof(float) * n_out);
+      int32_t *arg = malloc(sizeof(int32_t) * n * c * plane);
+      for (int e = 0; e < n; e++)
+        for (int ch = 0; ch < c; ch++)
+          for (size_t k = 0; k < plane; k++) {
+            size_t src = ((size_t)e * c + ch) * plane + k;
+            switch (mode) {
+            case INSTRID_POOL_MEAN: ref[src] = mean[src]; break;
+            case INSTRID_POOL_MAX: ref[src] = mx[src]; break;
+            case INSTRID_POOL_MEAN_PLUS_MAX: ref[src] = mean[src] + mx[src]; break;
+            default:
+              ref[((size_t)e * 2 * c + ch) * plane + k] = mean[src];
+              ref[((size_t)e * 2 * c + c + ch) * plane + k] = mx[src];
+            }
+          }
+      instrid_global_pool_forward(axes, mode, n, c, h, w, in, out,
+                                  mode == INSTRID_POOL_MEAN ? NULL : arg);
+      double e = max_rel_err(out, ref, n_out);
+      CHECK(e < 1e-6, "global pool axes %d mode %d: error %g", axes, mode, e);
+      if (mode != INSTRID_POOL_MEAN) {
+        int bad = 0;
+        for (size_t k = 0; k < (size_t)n * c * plane; k++)
+          bad += arg[k] < 0 || arg[k] >= h * w || in[(k / plane) * h * w + arg[k]] != mx[k];
+        CHECK(bad == 0, "global pool axes %d mode %d: %d wrong argmax", axes, mode, bad);
+      }
+      free(out), free(ref), free(arg);
+    }
+    free(mean), free(mx);
+  }
+  free(in);
+}
+
+static void test_dense(void)
+{
+  const int in_f = 37, out_f = 11;
+  for (int n = 1; n <= 3; n += 2) {
+    float *x = rand_floats((size_t)n * in_f), *w = rand_floats((size_t)out_f * in_f);
+    float *b = rand_floats(out_f), *y = malloc(sizeof(float) * n * out_f),
+          *ref = malloc(sizeof(float) * n * out_f);
+    for (int e = 0; e < n; e++)
+      for (int o = 0; o < out_f; o++) {
+        double acc = b[o];
+        for (int i = 0; i < in_f; i++)
+          acc += (double)x[e * in_f + i] * w[o * in_f + i];
+        ref[e * out_f + o] = (float)acc;
+      }
+    for (int i = 0; i < n * out_f; i++)
+      y[i] = NAN;
+    instrid_dense_forward(n, in_f, out_f, x, w, b, y);
+    double e = max_rel_err(y, ref, (size_t)n * out_f);
+    CHECK(e < 1e-5, "dense n=%d: error %g", n, e);
+    /* without bias */
+    instrid_dense_forward(n, in_f, out_f, x, w, NULL, y);
+    for (int k = 0; k < n * out_f; k++)
+      ref[k] -= b[k % out_f];
+    e = max_rel_err(y, ref, (size_t)n * out_f);
+    CHECK(e < 1e-5, "dense n=%d no bias: error %g", n, e);
+    free(x), free(w), free(b), free(y), free(ref);
+  }
+}
+
+static void test_activations(void)
+{
+  float x[] = {-1000.0f, -100.0f, -20.0f, -1.5f, 0.0f, 0.25f, 3.0f, 50.0f, 1000.0f};
+  const size_t n = sizeof x / sizeof x[0];
+  float s[sizeof x / sizeof x[0]], r[sizeof x / sizeof x[0]];
+  memcpy(s, x, sizeof x);
+  memcpy(r, x, sizeof x);
+  instrid_sigmoid_forward(s, n);
+  instrid_relu_forward(r, n);
+  for (size_t i = 0; i < n; i++) {
+    double want = 1.0 / (1.0 + exp(-(double)x[i]));
+    CHECK(isfinite(s[i]) && fabs(s[i] - want) <= 1e-6 * want + 1e-30,
+          "sigmoid(%g) = %g, want %g", x[i], s[i], want);
+    CHECK(r[i] == (x[i] > 0 ? x[i] : 0.0f), "relu(%g) = %g", x[i], r[i]);
+  }
+  CHECK(s[0] >= 0.0f && s[0] < 1e-30f && s[8] == 1.0f && s[4] == 0.5f, "sigmoid extremes");
+
+  /* batch norm, (N=2, C=3, HW=4) against the formula in double */
+  const int bn = 2, bc = 3, hw = 4;
+  float gamma[] = {1.5f, -0.5f, 2.0f}, beta[] = {0.1f, 0.0f, -3.0f};
+  float mean[] = {0.2f, -1.0f, 4.0f}, var[] = {0.5f, 2.0f, 0.01f};
+  float *v = rand_floats((size_t)bn * bc * hw), *orig = malloc(sizeof(float) * bn * bc * hw);
+  memcpy(orig, v, sizeof(float) * bn * bc * hw);
+  instrid_batchnorm_inference(bn, bc, hw, gamma, beta, mean, var, 1e-3f, v);
+  double e = 0.0;
+  for (int i = 0; i < bn * bc * hw; i++) {
+    int ch = (i / hw) % bc;
+    double want = gamma[ch] * (orig[i] - mean[ch]) / sqrt(var[ch] + 1e-3) + beta[ch];
+    e = fmax(e, fabs(v[i] - want) / (1.0 + fabs(want)));
+  }
+  CHECK(e < 1e-5, "batchnorm error %g", e);
+  free(v), free(orig);
+}
+
+int main(void)
+{
+  test_conv();
+  test_col2im_adjoint();
+  test_pool();
+  test_global_pool();
+  test_dense();
+  test_activations();
+  if (failures)
+    fprintf(stderr, "%d check(s) failed\n", failures);
+  return failures ? 1 : 0;
+}
