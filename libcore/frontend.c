@@ -21,12 +21,12 @@ struct instrid_frontend {
   instrid_frontend_params params;
   uint32_t n_bins; /* n_fft / 2 + 1 */
 
-  float *window;         /* (n_fft) win_length samples of window centred in zeros */
-  float *frame;          /* (n_fft) samples of the frame being filled, sanitised */
-  uint32_t frame_fill;   /* samples of frame already filled */
-  float *fft_in;         /* (n_fft) windowed frame: the plan's input */
+  float *window;          /* (n_fft) win_length samples of window centred in zeros */
+  float *frame;           /* (n_fft) samples of the frame being filled, sanitised */
+  uint32_t frame_fill;    /* samples of frame already filled */
+  float *fft_in;          /* (n_fft) windowed frame: the plan's input */
   fftwf_complex *fft_out; /* (n_bins) the plan's output */
-  float *spectrum;       /* (n_bins) |X|^power */
+  float *spectrum;        /* (n_bins) |X|^power */
   fftwf_plan plan;
 
   /* Mel filterbank, stored sparsely: band m weighs bins band_first_bin[m] ..
@@ -64,9 +64,8 @@ instrid_status instrid_frontend_params_check(const instrid_frontend_params *p, i
     return instrid_set_error(err, INSTRID_ERR_FORMAT, "n_mels %u outside 1..%u", p->n_mels,
                              N_MELS_MAX);
   if (p->n_mels > n_bins)
-    return instrid_set_error(err, INSTRID_ERR_FORMAT,
-                             "n_mels %u > %u FFT bins (n_fft %u / 2 + 1)", p->n_mels, n_bins,
-                             p->n_fft);
+    return instrid_set_error(err, INSTRID_ERR_FORMAT, "n_mels %u > %u FFT bins (n_fft %u / 2 + 1)",
+                             p->n_mels, n_bins, p->n_fft);
   if (p->window != INSTRID_WINDOW_HANN && p->window != INSTRID_WINDOW_HAMMING)
     return instrid_set_error(err, INSTRID_ERR_FORMAT,
                              "window %u is not a window kind (0 hann, 1 hamming)", p->window);
@@ -85,8 +84,7 @@ instrid_status instrid_frontend_params_check(const instrid_frontend_params *p, i
                              "fmax_hz %g outside (fmin_hz %g, sample_rate / 2 = %g]",
                              (double)p->fmax_hz, (double)p->fmin_hz, nyquist_hz);
   if (p->power != 1.0f && p->power != 2.0f)
-    return instrid_set_error(err, INSTRID_ERR_FORMAT, "power %g must be 1 or 2",
-                             (double)p->power);
+    return instrid_set_error(err, INSTRID_ERR_FORMAT, "power %g must be 1 or 2", (double)p->power);
   if (!isfinite(p->log_floor) || p->log_floor <= 0.0f)
     return instrid_set_error(err, INSTRID_ERR_FORMAT, "log_floor %g must be finite and > 0",
                              (double)p->log_floor);

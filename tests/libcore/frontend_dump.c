@@ -10,18 +10,17 @@
 
 static void usage(FILE *out)
 {
-  fprintf(out,
-          "usage: frontend_dump [options] IN.f32 OUT.f32\n"
-          "       frontend_dump [options] --bench SECONDS\n"
-          "IN: mono float32 samples (native endianness). OUT: float32 features, frame after\n"
-          "frame, n_mels each (log mel, normalised by --mean/--std).\n"
-          "options (default):\n"
-          "  --sample-rate HZ (22050)  --n-fft N (1024)  --win-length N (n_fft)\n"
-          "  --hop N (512)  --n-mels N (128)  --window hann|hamming (hann)\n"
-          "  --mel-scale slaney|htk (slaney)  --mel-norm slaney|none (slaney)\n"
-          "  --fmin HZ (0)  --fmax HZ (sample_rate/2)  --power 1|2 (2)\n"
-          "  --log-floor X (1e-10)  --mean X (0)  --std X (1)\n"
-          "  --chunk N: feed the audio N samples at a time (whole file)\n");
+  fprintf(out, "usage: frontend_dump [options] IN.f32 OUT.f32\n"
+               "       frontend_dump [options] --bench SECONDS\n"
+               "IN: mono float32 samples (native endianness). OUT: float32 features, frame after\n"
+               "frame, n_mels each (log mel, normalised by --mean/--std).\n"
+               "options (default):\n"
+               "  --sample-rate HZ (22050)  --n-fft N (1024)  --win-length N (n_fft)\n"
+               "  --hop N (512)  --n-mels N (128)  --window hann|hamming (hann)\n"
+               "  --mel-scale slaney|htk (slaney)  --mel-norm slaney|none (slaney)\n"
+               "  --fmin HZ (0)  --fmax HZ (sample_rate/2)  --power 1|2 (2)\n"
+               "  --log-floor X (1e-10)  --mean X (0)  --std X (1)\n"
+               "  --chunk N: feed the audio N samples at a time (whole file)\n");
 }
 
 static int parse_u32(const char *s, uint32_t *v)
@@ -86,10 +85,20 @@ static double now_s(void)
 int main(int argc, char **argv)
 {
   instrid_frontend_params p = {
-      .sample_rate = 22050, .n_fft = 1024, .win_length = 0, .hop_samples = 512,
-      .n_mels = 128, .window = INSTRID_WINDOW_HANN, .mel_scale = INSTRID_MEL_SLANEY,
-      .mel_norm = INSTRID_MELNORM_SLANEY, .fmin_hz = 0.0f, .fmax_hz = -1.0f, .power = 2.0f,
-      .log_floor = 1e-10f, .feature_mean = 0.0f, .feature_std = 1.0f,
+      .sample_rate = 22050,
+      .n_fft = 1024,
+      .win_length = 0,
+      .hop_samples = 512,
+      .n_mels = 128,
+      .window = INSTRID_WINDOW_HANN,
+      .mel_scale = INSTRID_MEL_SLANEY,
+      .mel_norm = INSTRID_MELNORM_SLANEY,
+      .fmin_hz = 0.0f,
+      .fmax_hz = -1.0f,
+      .power = 2.0f,
+      .log_floor = 1e-10f,
+      .feature_mean = 0.0f,
+      .feature_std = 1.0f,
   };
   uint32_t chunk = 0;
   float bench_seconds = 0.0f;

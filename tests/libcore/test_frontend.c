@@ -10,34 +10,54 @@
 
 static int failures;
 
-#define CHECK(cond, ...)                                                                         \
-  do {                                                                                           \
-    if (!(cond)) {                                                                               \
-      failures++;                                                                                \
-      fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);                   \
-      fprintf(stderr, __VA_ARGS__);                                                              \
-      fputc('\n', stderr);                                                                       \
-    }                                                                                            \
+#define CHECK(cond, ...)                                                                           \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      failures++;                                                                                  \
+      fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);                     \
+      fprintf(stderr, __VA_ARGS__);                                                                \
+      fputc('\n', stderr);                                                                         \
+    }                                                                                              \
   } while (0)
 
 /* The two parameter sets of the task: a music-style and a speech-style front end. */
 static instrid_frontend_params params_music(void)
 {
   return (instrid_frontend_params){
-      .sample_rate = 22050, .n_fft = 1024, .win_length = 1024, .hop_samples = 512,
-      .n_mels = 128, .window = INSTRID_WINDOW_HANN, .mel_scale = INSTRID_MEL_SLANEY,
-      .mel_norm = INSTRID_MELNORM_SLANEY, .fmin_hz = 0.0f, .fmax_hz = 11025.0f, .power = 2.0f,
-      .log_floor = 1e-10f, .feature_mean = 0.0f, .feature_std = 1.0f,
+      .sample_rate = 22050,
+      .n_fft = 1024,
+      .win_length = 1024,
+      .hop_samples = 512,
+      .n_mels = 128,
+      .window = INSTRID_WINDOW_HANN,
+      .mel_scale = INSTRID_MEL_SLANEY,
+      .mel_norm = INSTRID_MELNORM_SLANEY,
+      .fmin_hz = 0.0f,
+      .fmax_hz = 11025.0f,
+      .power = 2.0f,
+      .log_floor = 1e-10f,
+      .feature_mean = 0.0f,
+      .feature_std = 1.0f,
   };
 }
 
 static instrid_frontend_params params_speech(void)
 {
   return (instrid_frontend_params){
-      .sample_rate = 16000, .n_fft = 512, .win_length = 400, .hop_samples = 160,
-      .n_mels = 64, .window = INSTRID_WINDOW_HAMMING, .mel_scale = INSTRID_MEL_HTK,
-      .mel_norm = INSTRID_MELNORM_NONE, .fmin_hz = 20.0f, .fmax_hz = 7600.0f, .power = 1.0f,
-      .log_floor = 1e-5f, .feature_mean = -4.0f, .feature_std = 2.5f,
+      .sample_rate = 16000,
+      .n_fft = 512,
+      .win_length = 400,
+      .hop_samples = 160,
+      .n_mels = 64,
+      .window = INSTRID_WINDOW_HAMMING,
+      .mel_scale = INSTRID_MEL_HTK,
+      .mel_norm = INSTRID_MELNORM_NONE,
+      .fmin_hz = 20.0f,
+      .fmax_hz = 7600.0f,
+      .power = 1.0f,
+      .log_floor = 1e-5f,
+      .feature_mean = -4.0f,
+      .feature_std = 2.5f,
   };
 }
 
@@ -139,8 +159,7 @@ static void test_chunking(const char *name, instrid_frontend_params p)
   instrid_frontend_reset(fe);
   int ready = -1;
   size_t used = instrid_frontend_process(fe, x, p.n_fft - 1, features, &ready);
-  CHECK(used == p.n_fft - 1 && ready == 0, "%s: short input: used %zu ready %d", name, used,
-        ready);
+  CHECK(used == p.n_fft - 1 && ready == 0, "%s: short input: used %zu ready %d", name, used, ready);
   used = instrid_frontend_process(fe, x, 0, features, &ready);
   CHECK(used == 0 && ready == 0, "%s: empty input: used %zu ready %d", name, used, ready);
 
@@ -261,10 +280,10 @@ typedef struct {
   void (*spoil)(instrid_frontend_params *p);
 } bad_params;
 
-#define SPOIL(fn, stmt)                                                                          \
-  static void fn(instrid_frontend_params *p)                                                     \
-  {                                                                                              \
-    stmt;                                                                                        \
+#define SPOIL(fn, stmt)                                                                            \
+  static void fn(instrid_frontend_params *p)                                                       \
+  {                                                                                                \
+    stmt;                                                                                          \
   }
 SPOIL(sr_low, p->sample_rate = 999)
 SPOIL(sr_high, p->sample_rate = 384001)
@@ -302,16 +321,16 @@ SPOIL(std_nan, p->feature_std = NAN)
 static void test_params_check(void)
 {
   const bad_params cases[] = {
-      {"sample_rate", sr_low},    {"sample_rate", sr_high},      {"n_fft", fft_low},
-      {"n_fft", fft_high},        {"win_length", win_zero},      {"win_length", win_long},
-      {"hop_samples", hop_zero},  {"hop_samples", hop_long},     {"n_mels", mels_zero},
-      {"n_mels", mels_high},      {"n_mels", mels_bins},         {"window", window_kind},
-      {"mel_scale", scale_kind},  {"mel_norm", norm_kind},       {"fmin_hz", fmin_negative},
-      {"fmin_hz", fmin_nan},      {"fmax_hz", fmax_equal},       {"fmax_hz", fmax_nyquist},
-      {"fmax_hz", fmax_nan},      {"fmax_hz", fmax_inf},         {"power", power_three},
-      {"power", power_zero},      {"power", power_nan},          {"log_floor", floor_zero},
+      {"sample_rate", sr_low},       {"sample_rate", sr_high},   {"n_fft", fft_low},
+      {"n_fft", fft_high},           {"win_length", win_zero},   {"win_length", win_long},
+      {"hop_samples", hop_zero},     {"hop_samples", hop_long},  {"n_mels", mels_zero},
+      {"n_mels", mels_high},         {"n_mels", mels_bins},      {"window", window_kind},
+      {"mel_scale", scale_kind},     {"mel_norm", norm_kind},    {"fmin_hz", fmin_negative},
+      {"fmin_hz", fmin_nan},         {"fmax_hz", fmax_equal},    {"fmax_hz", fmax_nyquist},
+      {"fmax_hz", fmax_nan},         {"fmax_hz", fmax_inf},      {"power", power_three},
+      {"power", power_zero},         {"power", power_nan},       {"log_floor", floor_zero},
       {"log_floor", floor_negative}, {"log_floor", floor_nan},   {"log_floor", floor_inf},
-      {"feature_mean", mean_nan}, {"feature_mean", mean_inf},    {"feature_std", std_zero},
+      {"feature_mean", mean_nan},    {"feature_mean", mean_inf}, {"feature_std", std_zero},
       {"feature_std", std_negative}, {"feature_std", std_nan},
   };
   instrid_error err;
@@ -335,15 +354,14 @@ static void test_params_check(void)
     cases[i].spoil(&p);
     memset(&err, 0, sizeof err);
     instrid_status st = instrid_frontend_params_check(&p, &err);
-    CHECK(st == INSTRID_ERR_FORMAT && err.code == INSTRID_ERR_FORMAT,
-          "case %zu (%s): status %d", i, cases[i].field, (int)st);
+    CHECK(st == INSTRID_ERR_FORMAT && err.code == INSTRID_ERR_FORMAT, "case %zu (%s): status %d", i,
+          cases[i].field, (int)st);
     CHECK(strstr(err.message, cases[i].field) != NULL, "case %zu: message '%s' lacks '%s'", i,
           err.message, cases[i].field);
     memset(&err, 0, sizeof err);
     instrid_frontend *fe = instrid_frontend_new(&p, &err);
     CHECK(fe == NULL && err.code == INSTRID_ERR_FORMAT && strstr(err.message, cases[i].field),
-          "case %zu: instrid_frontend_new accepted it or lost the message '%s'", i,
-          err.message);
+          "case %zu: instrid_frontend_new accepted it or lost the message '%s'", i, err.message);
     instrid_frontend_free(fe);
   }
 
