@@ -1,0 +1,30 @@
+/* decode.h — decodes any audio file GStreamer can read to mono float samples at a given rate
+ * (filesrc ! decodebin ! audioconvert ! audioresample ! F32LE mono ! appsink), so the trainer
+ * hears what the element hears.
+ */
+#ifndef INSTRID_DECODE_H
+#define INSTRID_DECODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "instrid.h"
+
+/* Receives consecutive chunks of samples (mono, float, at the requested rate). Returns 0 to go
+ * on, non-zero to stop decoding (decode_audio_file then returns INSTRID_ERR_INVALID_ARG with
+ * the message "stopped by the consumer"). */
+typedef int (*decode_chunk_fn)(void *user, const float *samples, size_t n_samples);
+
+/* Decodes path and hands every chunk to on_chunk, in order. Initialises GStreamer on first use.
+ * Errors (INSTRID_ERR_IO: missing/unreadable file; INSTRID_ERR_FORMAT: not audio, corrupt
+ * stream, no audio track) fill err with a one-line message naming the file and GStreamer's
+ * reason. A file that decodes to zero samples is an INSTRID_ERR_FORMAT error. *n_samples_out,
+ * when not NULL, receives the total. */
+instrid_status decode_audio_file(const char *path, uint32_t sample_rate, decode_chunk_fn on_chunk,
+                                 void *user, uint64_t *n_samples_out, instrid_error *err);
+
+/* Convenience: decodes the whole file into a malloc'ed array (*samples, freed with free()). */
+instrid_status decode_audio_file_to_array(const char *path, uint32_t sample_rate, float **samples,
+                                          size_t *n_samples, instrid_error *err);
+
+#endif /* INSTRID_DECODE_H */
