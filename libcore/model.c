@@ -1,0 +1,1263 @@
+/* model.c — architecture shapes, the model file (layout in model_file.h): writing it
+ * atomically, loading it with every field checked before use, and folding batch norm into the
+ * convolutions to make the inference plan net.c runs. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "model_file.h"
+#include "model_internal.h"
+
+_Static_assert(sizeof(float) == 4, "the model file stores IEEE-754 binary32 floats");
+
+/* ------------------------------------------------------------------------------------------ */
+/* Byte order: every multi-byte value goes through these, so big-endian hosts read and write
+ * the same files. */
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+  p[2] = (uint8_t)(v >> 16);
+  p[3] = (uint8_t)(v >> 24);
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+  put_u32(p, (uint32_t)v);
+  put_u32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+  return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
+}
+
+static uint32_t float_bits(float f)
+{
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+static float bits_float(uint32_t u)
+{
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+static uint64_t align_up_u64(uint64_t x)
+{
+  return (x + (MODEL_FILE_ALIGNMENT - 1)) & ~(uint64_t)(MODEL_FILE_ALIGNMENT - 1);
+}
+
+/* The table is rebuilt per call (256 x 8 steps, negligible next to the data) so that the
+ * library keeps no global mutable state. */
+uint32_t instrid_crc32c(const void *data, size_t n)
+{
+  uint32_t table[256];
+  for (uint32_t i = 0; i < 256; i++) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; k++)
+      c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+    table[i] = c;
+  }
+  const uint8_t *p = data;
+  uint32_t crc = 0xFFFFFFFFu;
+  for (size_t i = 0; i < n; i++)
+    crc = table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
+  return crc ^ 0xFFFFFFFFu;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Layers: names, tensors, shapes */
+
+static const char *layer_type_name(uint32_t type)
+{
+  switch (type) {
+  case INSTRID_LAYER_CONV2D:
+    return "conv2d";
+  case INSTRID_LAYER_BATCHNORM:
+    return "batchnorm";
+  case INSTRID_LAYER_RELU:
+    return "relu";
+  case INSTRID_LAYER_MAXPOOL:
+    return "maxpool";
+  case INSTRID_LAYER_AVGPOOL:
+    return "avgpool";
+  case INSTRID_LAYER_GLOBAL_POOL:
+    return "global_pool";
+  case INSTRID_LAYER_DENSE:
+    return "dense";
+  case INSTRID_LAYER_SIGMOID:
+    return "sigmoid";
+  case INSTRID_LAYER_DROPOUT:
+    return "dropout";
+  }
+  return "unknown";
+}
+
+static const char *tensor_role_name(uint32_t role)
+{
+  switch (role) {
+  case MODEL_TENSOR_WEIGHT:
+    return "weight";
+  case MODEL_TENSOR_BIAS:
+    return "bias";
+  case MODEL_TENSOR_GAMMA:
+    return "gamma";
+  case MODEL_TENSOR_BETA:
+    return "beta";
+  case MODEL_TENSOR_RUNNING_MEAN:
+    return "running_mean";
+  case MODEL_TENSOR_RUNNING_VAR:
+    return "running_var";
+  }
+  return "unknown";
+}
+
+static unsigned layer_n_tensors(uint32_t type)
+{
+  switch (type) {
+  case INSTRID_LAYER_CONV2D:
+  case INSTRID_LAYER_DENSE:
+    return 2;
+  case INSTRID_LAYER_BATCHNORM:
+    return 4;
+  default:
+    return 0;
+  }
+}
+
+/* Integer parameters p[0..n) a layer type uses; the rest must be 0. */
+static unsigned layer_n_int_params(uint32_t type)
+{
+  switch (type) {
+  case INSTRID_LAYER_CONV2D:
+    return 10;
+  case INSTRID_LAYER_MAXPOOL:
+  case INSTRID_LAYER_AVGPOOL:
+    return 4;
+  case INSTRID_LAYER_GLOBAL_POOL:
+    return 2;
+  case INSTRID_LAYER_DENSE:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+typedef struct {
+  uint32_t role;
+  uint32_t ndims;
+  uint32_t dims[4];
+  uint64_t count;
+} tensor_spec;
+
+/* Tensor k (< layer_n_tensors) of a layer whose input shape is `in`, as the file must hold
+ * it. Only called on layers that passed check_layer, so every product fits. */
+static tensor_spec layer_tensor_spec(const instrid_layer_desc *l, instrid_shape in, unsigned k)
+{
+  tensor_spec t;
+  memset(&t, 0, sizeof t);
+  switch (l->type) {
+  case INSTRID_LAYER_CONV2D:
+    t.role = k == 0 ? MODEL_TENSOR_WEIGHT : MODEL_TENSOR_BIAS;
+    if (k == 0) {
+      t.ndims = 4;
+      t.dims[0] = l->p[0];
+      t.dims[1] = l->p[9] ? in.c / l->p[9] : 0;
+      t.dims[2] = l->p[1];
+      t.dims[3] = l->p[2];
+    } else {
+      t.ndims = 1;
+      t.dims[0] = l->p[0];
+    }
+    break;
+  case INSTRID_LAYER_DENSE:
+    t.role = k == 0 ? MODEL_TENSOR_WEIGHT : MODEL_TENSOR_BIAS;
+    t.ndims = k == 0 ? 2 : 1;
+    t.dims[0] = l->p[0];
+    if (k == 0)
+      t.dims[1] = (uint32_t)((uint64_t)in.c * in.h * in.w);
+    break;
+  case INSTRID_LAYER_BATCHNORM:
+    t.role = MODEL_TENSOR_GAMMA + k;
+    t.ndims = 1;
+    t.dims[0] = in.c;
+    break;
+  default:
+    break;
+  }
+  t.count = t.ndims ? 1 : 0;
+  for (uint32_t d = 0; d < t.ndims; d++)
+    t.count *= t.dims[d];
+  return t;
+}
+
+size_t instrid_layer_param_count(const instrid_layer_desc *layer, instrid_shape in)
+{
+  if (!layer)
+    return 0;
+  uint64_t total = 0;
+  unsigned n = layer_n_tensors(layer->type);
+  for (unsigned k = 0; k < n; k++) {
+    /* The products below are of u32 values and can reach 2^128 only for garbage layers: the
+     * saturating sum keeps the answer meaningful ("too many") instead of wrapping. */
+    tensor_spec t = layer_tensor_spec(layer, in, k);
+    uint64_t c = 1;
+    for (uint32_t d = 0; d < t.ndims; d++) {
+      if (t.dims[d] != 0 && c > UINT64_MAX / t.dims[d])
+        return SIZE_MAX;
+      c *= t.dims[d];
+    }
+    if (c > UINT64_MAX - total)
+      return SIZE_MAX;
+    total += c;
+  }
+  return total > SIZE_MAX ? SIZE_MAX : (size_t)total;
+}
+
+static int in_range(uint32_t v, uint32_t lo, uint32_t hi)
+{
+  return v >= lo && v <= hi;
+}
+
+/* Checks layer i's parameters against its input shape and computes its output shape. */
+static instrid_status check_layer(const instrid_layer_desc *l, uint32_t i, instrid_shape in,
+                                  instrid_shape *out, instrid_error *err)
+{
+  const char *tn = layer_type_name(l->type);
+  if (strcmp(tn, "unknown") == 0)
+    return instrid_set_error(err, INSTRID_ERR_FORMAT, "layer %u: unknown type %u", i, l->type);
+  for (unsigned k = layer_n_int_params(l->type); k < INSTRID_LAYER_PARAMS; k++)
+    if (l->p[k] != 0)
+      return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                               "layer %u (%s): unused parameter p[%u] is %u, must be 0", i, tn, k,
+                               l->p[k]);
+  if (l->type != INSTRID_LAYER_BATCHNORM && l->type != INSTRID_LAYER_DROPOUT && l->f0 != 0.0f)
+    return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                             "layer %u (%s): unused parameter f0 is %g, must be 0", i, tn,
+                             (double)l->f0);
+
+  *out = in;
+  switch (l->type) {
+  case INSTRID_LAYER_CONV2D: {
+    static const char *const names[] = {"c_out", "kh", "kw", "sh", "sw",
+                                        "ph",    "pw", "dh", "dw", "groups"};
+    const uint32_t hi[] = {MODEL_MAX_CHANNELS, MODEL_MAX_KERNEL, MODEL_MAX_KERNEL,
+                           MODEL_MAX_KERNEL,   MODEL_MAX_KERNEL, MODEL_MAX_KERNEL,
+                           MODEL_MAX_KERNEL,   MODEL_MAX_KERNEL, MODEL_MAX_KERNEL,
+                           MODEL_MAX_CHANNELS};
+    for (unsigned k = 0; k < 10; k++) {
+      uint32_t lo = (k == 5 || k == 6) ? 0 : 1;
+      if (!in_range(l->p[k], lo, hi[k]))
+        return instrid_set_error(err, INSTRID_ERR_FORMAT, "layer %u (conv2d): %s %u outside %u..%u",
+                                 i, names[k], l->p[k], lo, hi[k]);
+    }
+    uint32_t c_out = l->p[0], kh = l->p[1], kw = l->p[2], sh = l->p[3], sw = l->p[4];
+    uint32_t ph = l->p[5], pw = l->p[6], dh = l->p[7], dw = l->p[8], groups = l->p[9];
+    uint64_t ext_h = (uint64_t)dh * (kh - 1) + 1, ext_w = (uint64_t)dw * (kw - 1) + 1;
+    /* Padding beyond the kernel's reach would only add outputs computed from zeros. */
+    if (ph >= ext_h || pw >= ext_w)
+      return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                               "layer %u (conv2d): padding %ux%u not below the kernel extent "
+                               "%llux%llu",
+                               i, ph, pw, (unsigned long long)ext_h, (unsigned long long)ext_w);
+    if (in.c % groups != 0 || c_out % groups != 0)
+      return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                               "layer %u (conv2d): groups %u does not divide c_in %u and c_out %u",
+                               i, groups, in.c, c_out);
+    if ((uint64_t)in.h + 2 * ph < ext_h || (uint64_t)in.w + 2 * pw < ext_w)
+      return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                               "layer %u (conv2d): padded input %llux%llu smaller than the kernel "
+                               "extent %llux%llu",
+                               i, (unsigned long long)in.h + 2 * ph,
+                               (unsigned long long)in.w + 2 * pw, (unsigned long long)ext_h,
+                               (unsigned long long)ext_w);
+    out->c = c_out;
+    out->h = (uint32_t)(((uint64_t)in.h + 2 * ph - ext_h) / sh + 1);
+    out->w = (uint32_t)(((uint64_t)in.w + 2 * pw - ext_w) / sw + 1);
+    break;
+  }
+  case INSTRID_LAYER_BATCHNORM:
+    if (!(l->f0 > 0.0f && l->f0 <= 1.0f))
+      return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                               "layer %u (batchnorm): eps %g outside (0, 1]", i, (double)l->f0);
+    break;
+  case INSTRID_LAYER_DROPOUT:
+    if (!(l->f0 >= 0.0f && l->f0 < 1.0f))
+      return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                               "layer %u (dropout): probability %g outside [0, 1)", i,
+                               (double)l->f0);
+    break;
+  case INSTRID_LAYER_RELU:
+  case INSTRID_LAYER_SIGMOID:
+    break;
+  case INSTRID_LAYER_MAXPOOL:
+  case INSTRID_LAYER_AVGPOOL: {
+    static const char *const names[] = {"kh", "kw", "sh", "sw"};
+    for (unsigned k = 0; k < 4; k++)
+      if (!in_range(l->p[k], 1, MODEL_MAX_KERNEL))
+        return instrid_set_error(err, INSTRID_ERR_FORMAT, "layer %u (%s): %s %u outside 1..%u", i,
+                                 tn, names[k], l->p[k], MODEL_MAX_KERNEL);
+    if (in.h < l->p[0] || in.w < l->p[1])
+      return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                               "layer %u (%s): input %ux%u smaller than the window %ux%u", i, tn,
+                               in.h, in.w, l->p[0], l->p[1]);
+    out->h = (in.h - l->p[0]) / l->p[2] + 1;
+    out->w = (in.w - l->p[1]) / l->p[3] + 1;
+    break;
+  }
+  case INSTRID_LAYER_GLOBAL_POOL:
+    if (!in_range(l->p[0], 1, INSTRID_AXIS_FREQ | INSTRID_AXIS_TIME))
+      return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                               "layer %u (global_pool): axes %u outside 1..3", i, l->p[0]);
+    if (l->p[1] > INSTRID_POOL_MEAN_PLUS_MAX)
+      return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                               "layer %u (global_pool): mode %u outside 0..3", i, l->p[1]);
+    if (l->p[0] & INSTRID_AXIS_FREQ)
+      out->h = 1;
+    if (l->p[0] & INSTRID_AXIS_TIME)
+      out->w = 1;
+    if (l->p[1] == INSTRID_POOL_MEAN_MAX_CONCAT) {
+      if (in.c > MODEL_MAX_DIM / 2)
+        return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                                 "layer %u (global_pool): %u channels too many to concatenate", i,
+                                 in.c);
+      out->c = 2 * in.c;
+    }
+    break;
+  case INSTRID_LAYER_DENSE:
+    if (!in_range(l->p[0], 1, MODEL_MAX_DENSE_OUT))
+      return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                               "layer %u (dense): out_features %u outside 1..%u", i, l->p[0],
+                               MODEL_MAX_DENSE_OUT);
+    *out = (instrid_shape){l->p[0], 1, 1};
+    break;
+  }
+
+  if (out->c > MODEL_MAX_DIM || out->h > MODEL_MAX_DIM || out->w > MODEL_MAX_DIM ||
+      (uint64_t)out->c * out->h * out->w > MODEL_MAX_ACTIVATION)
+    return instrid_set_error(err, INSTRID_ERR_FORMAT, "layer %u (%s): output %ux%ux%u too large", i,
+                             tn, out->c, out->h, out->w);
+  size_t n_params = instrid_layer_param_count(l, in);
+  if (n_params > MODEL_MAX_PARAMS)
+    return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                             "layer %u (%s): %zu parameters, over the limit of %llu", i, tn,
+                             n_params, (unsigned long long)MODEL_MAX_PARAMS);
+  return INSTRID_OK;
+}
+
+instrid_status instrid_arch_shapes(const instrid_layer_desc *layers, uint32_t n_layers,
+                                   instrid_shape input, instrid_shape *out, instrid_error *err)
+{
+  if (n_layers == 0 || n_layers > INSTRID_MAX_LAYERS)
+    return instrid_set_error(err, INSTRID_ERR_FORMAT, "n_layers %u outside 1..%u", n_layers,
+                             INSTRID_MAX_LAYERS);
+  if (!layers || !out)
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "layers and out must not be NULL");
+  if (input.c == 0 || input.h == 0 || input.w == 0 || input.c > MODEL_MAX_DIM ||
+      input.h > MODEL_MAX_DIM || input.w > MODEL_MAX_DIM ||
+      (uint64_t)input.c * input.h * input.w > MODEL_MAX_ACTIVATION)
+    return instrid_set_error(err, INSTRID_ERR_FORMAT, "input shape %ux%ux%u out of range", input.c,
+                             input.h, input.w);
+  instrid_shape in = input;
+  for (uint32_t i = 0; i < n_layers; i++) {
+    instrid_status st = check_layer(&layers[i], i, in, &out[i], err);
+    if (st != INSTRID_OK)
+      return st;
+    in = out[i];
+  }
+  return INSTRID_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Whole-description checks, shared by the writer and the reader so that whatever is written
+ * can be read back and whatever is read could have been written. */
+
+static instrid_status check_frontend(const instrid_frontend_params *fe, instrid_error *err)
+{
+  /* A cheap bound of our own first: n_mels sizes the network input, and this file must not
+   * depend on how strict the front end's own check is for its arithmetic to be safe. */
+  if (!in_range(fe->n_mels, 1, MODEL_MAX_N_MELS))
+    return instrid_set_error(err, INSTRID_ERR_FORMAT, "frontend: n_mels %u outside 1..%u",
+                             fe->n_mels, MODEL_MAX_N_MELS);
+  instrid_status st = instrid_frontend_params_check(fe, err);
+  if (st != INSTRID_OK && err && strncmp(err->message, "frontend", 8) != 0) {
+    char msg[INSTRID_ERROR_MESSAGE_MAX];
+    snprintf(msg, sizeof msg, "frontend: %.240s", err->message);
+    memcpy(err->message, msg, sizeof msg);
+  }
+  return st;
+}
+
+static int class_name_ok(const char *name, size_t len)
+{
+  if (len < 1 || len > INSTRID_MAX_CLASS_NAME)
+    return 0;
+  for (size_t k = 0; k < len; k++)
+    if (name[k] < 0x20 || name[k] > 0x7E)
+      return 0;
+  return 1;
+}
+
+/* Everything but the parameter values. Fills shapes[n_layers] and the parameter and tensor
+ * counts the layers imply. */
+static instrid_status check_desc_meta(const instrid_model_desc *d, instrid_shape *shapes,
+                                      size_t *n_params, uint32_t *n_tensors, instrid_error *err)
+{
+  instrid_status st = check_frontend(&d->frontend, err);
+  if (st != INSTRID_OK)
+    return st;
+  if (!in_range(d->window_frames, 1, MODEL_MAX_WINDOW_FRAMES))
+    return instrid_set_error(err, INSTRID_ERR_FORMAT, "window_frames %u outside 1..%u",
+                             d->window_frames, MODEL_MAX_WINDOW_FRAMES);
+  if (!in_range(d->hop_frames, 1, MODEL_MAX_WINDOW_FRAMES))
+    return instrid_set_error(err, INSTRID_ERR_FORMAT, "hop_frames %u outside 1..%u", d->hop_frames,
+                             MODEL_MAX_WINDOW_FRAMES);
+  if (!in_range(d->n_classes, 1, INSTRID_MAX_CLASSES))
+    return instrid_set_error(err, INSTRID_ERR_FORMAT, "n_classes %u outside 1..%u", d->n_classes,
+                             INSTRID_MAX_CLASSES);
+  if (!d->class_names || !d->thresholds)
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
+                             "class_names and thresholds must not be NULL");
+  for (uint32_t i = 0; i < d->n_classes; i++) {
+    const char *name = d->class_names[i];
+    if (!name || !class_name_ok(name, strnlen(name, INSTRID_MAX_CLASS_NAME + 1)))
+      return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                               "class %u: name must be 1..%d printable ASCII characters", i,
+                               INSTRID_MAX_CLASS_NAME);
+    for (uint32_t j = 0; j < i; j++)
+      if (strcmp(name, d->class_names[j]) == 0)
+        return instrid_set_error(err, INSTRID_ERR_FORMAT, "class %u: name \"%s\" repeats class %u",
+                                 i, name, j);
+    float t = d->thresholds[i];
+    if (!(t >= 0.0f && t <= 1.0f))
+      return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                               "class %u (%s): threshold %g outside [0, 1]", i, name, (double)t);
+  }
+  if (d->provenance && strlen(d->provenance) > MODEL_FILE_MAX_PROVENANCE)
+    return instrid_set_error(err, INSTRID_ERR_FORMAT, "provenance longer than %u bytes",
+                             MODEL_FILE_MAX_PROVENANCE);
+  instrid_shape input = {1, d->frontend.n_mels, d->window_frames};
+  st = instrid_arch_shapes(d->layers, d->n_layers, input, shapes, err);
+  if (st != INSTRID_OK)
+    return st;
+  instrid_shape last = shapes[d->n_layers - 1];
+  if ((uint64_t)last.c * last.h * last.w != d->n_classes)
+    return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                             "the last layer's output %ux%ux%u is not n_classes %u values", last.c,
+                             last.h, last.w, d->n_classes);
+  uint64_t total = 0;
+  uint32_t tensors = 0;
+  for (uint32_t i = 0; i < d->n_layers; i++) {
+    instrid_shape in = i ? shapes[i - 1] : input;
+    total += instrid_layer_param_count(&d->layers[i], in); /* each <= 2^28: no overflow */
+    tensors += layer_n_tensors(d->layers[i].type);
+  }
+  if (total > MODEL_MAX_PARAMS)
+    return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                             "%llu parameters in all, over the limit of %llu",
+                             (unsigned long long)total, (unsigned long long)MODEL_MAX_PARAMS);
+  *n_params = (size_t)total;
+  *n_tensors = tensors;
+  return INSTRID_OK;
+}
+
+/* Parameter values: finite, and variances non-negative so that folding is defined. */
+static instrid_status check_param_values(const instrid_model_desc *d, const instrid_shape *shapes,
+                                         instrid_error *err)
+{
+  instrid_shape input = {1, d->frontend.n_mels, d->window_frames};
+  size_t at = 0;
+  uint32_t tensor = 0;
+  for (uint32_t i = 0; i < d->n_layers; i++) {
+    const instrid_layer_desc *l = &d->layers[i];
+    instrid_shape in = i ? shapes[i - 1] : input;
+    for (unsigned k = 0; k < layer_n_tensors(l->type); k++, tensor++) {
+      tensor_spec t = layer_tensor_spec(l, in, k);
+      for (size_t j = 0; j < t.count; j++) {
+        float v = d->params[at + j];
+        if (!isfinite(v) || (t.role == MODEL_TENSOR_RUNNING_VAR && v < 0.0f))
+          return instrid_set_error(
+              err, INSTRID_ERR_FORMAT, "tensor %u (%s %s of layer %u): element %zu is %g", tensor,
+              layer_type_name(l->type), tensor_role_name(t.role), i, j, (double)v);
+      }
+      at += t.count;
+    }
+  }
+  return INSTRID_OK;
+}
+
+instrid_status instrid_model_desc_param_count(const instrid_model_desc *desc, size_t *n_params,
+                                              instrid_error *err)
+{
+  if (!desc || !n_params)
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "desc and n_params must not be NULL");
+  instrid_shape shapes[INSTRID_MAX_LAYERS];
+  instrid_shape input = {1, desc->frontend.n_mels, desc->window_frames};
+  instrid_status st = instrid_arch_shapes(desc->layers, desc->n_layers, input, shapes, err);
+  if (st != INSTRID_OK)
+    return st;
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < desc->n_layers; i++)
+    total += instrid_layer_param_count(&desc->layers[i], i ? shapes[i - 1] : input);
+  if (total > MODEL_MAX_PARAMS)
+    return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                             "%llu parameters in all, over the limit of %llu",
+                             (unsigned long long)total, (unsigned long long)MODEL_MAX_PARAMS);
+  *n_params = (size_t)total;
+  return INSTRID_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Writing */
+
+/* Byte offsets of the file's parts, computed once and followed by the writer. */
+typedef struct {
+  uint64_t header_end;  /* end of the tensor table */
+  uint64_t data_offset; /* first tensor */
+  uint64_t file_bytes;
+} file_layout;
+
+static file_layout compute_layout(const instrid_model_desc *d, const instrid_shape *shapes,
+                                  uint32_t n_tensors, size_t provenance_bytes)
+{
+  instrid_shape input = {1, d->frontend.n_mels, d->window_frames};
+  file_layout L;
+  uint64_t pos = MODEL_FILE_FIXED_HEADER_BYTES;
+  for (uint32_t i = 0; i < d->n_classes; i++)
+    pos += 1 + strlen(d->class_names[i]);
+  pos += 4 * (uint64_t)d->n_classes + provenance_bytes;
+  pos += (uint64_t)MODEL_FILE_LAYER_BYTES * d->n_layers;
+  pos += (uint64_t)MODEL_FILE_TENSOR_ENTRY_BYTES * n_tensors;
+  L.header_end = pos;
+  L.data_offset = align_up_u64(pos);
+  pos = L.data_offset;
+  for (uint32_t i = 0; i < d->n_layers; i++) {
+    instrid_shape in = i ? shapes[i - 1] : input;
+    for (unsigned k = 0; k < layer_n_tensors(d->layers[i].type); k++)
+      pos = align_up_u64(pos) + 4 * layer_tensor_spec(&d->layers[i], in, k).count;
+  }
+  L.file_bytes = pos + MODEL_FILE_CHECKSUM_BYTES;
+  return L;
+}
+
+static void serialise(const instrid_model_desc *d, const instrid_shape *shapes, uint32_t n_tensors,
+                      size_t provenance_bytes, const file_layout *L, uint8_t *buf)
+{
+  const instrid_frontend_params *fe = &d->frontend;
+  instrid_shape input = {1, fe->n_mels, d->window_frames};
+  uint8_t *p = buf;
+  memcpy(p, MODEL_FILE_MAGIC, MODEL_FILE_MAGIC_BYTES);
+  put_u32(p + MODEL_FILE_OFFSET_VERSION, MODEL_FILE_VERSION);
+  put_u32(p + MODEL_FILE_OFFSET_FLAGS, 0);
+  put_u64(p + MODEL_FILE_OFFSET_FILE_BYTES, L->file_bytes);
+  const uint32_t ints[8] = {fe->sample_rate, fe->n_fft,  fe->win_length, fe->hop_samples,
+                            fe->n_mels,      fe->window, fe->mel_scale,  fe->mel_norm};
+  const float floats[6] = {fe->fmin_hz,   fe->fmax_hz,      fe->power,
+                           fe->log_floor, fe->feature_mean, fe->feature_std};
+  p = buf + MODEL_FILE_OFFSET_SAMPLE_RATE;
+  for (int k = 0; k < 8; k++, p += 4)
+    put_u32(p, ints[k]);
+  for (int k = 0; k < 6; k++, p += 4)
+    put_u32(p, float_bits(floats[k]));
+  const uint32_t counts[6] = {d->window_frames, d->hop_frames, d->n_classes,
+                              d->n_layers,      n_tensors,     (uint32_t)provenance_bytes};
+  for (int k = 0; k < 6; k++, p += 4)
+    put_u32(p, counts[k]);
+  put_u64(p, L->data_offset);
+  p += 8;
+
+  for (uint32_t i = 0; i < d->n_classes; i++) {
+    size_t len = strlen(d->class_names[i]);
+    *p++ = (uint8_t)len;
+    memcpy(p, d->class_names[i], len);
+    p += len;
+  }
+  for (uint32_t i = 0; i < d->n_classes; i++, p += 4)
+    put_u32(p, float_bits(d->thresholds[i]));
+  if (provenance_bytes)
+    memcpy(p, d->provenance, provenance_bytes);
+  p += provenance_bytes;
+  for (uint32_t i = 0; i < d->n_layers; i++) {
+    put_u32(p, d->layers[i].type);
+    for (int k = 0; k < INSTRID_LAYER_PARAMS; k++)
+      put_u32(p + 4 + 4 * k, d->layers[i].p[k]);
+    put_u32(p + 44, float_bits(d->layers[i].f0));
+    p += MODEL_FILE_LAYER_BYTES;
+  }
+
+  /* The table and the data together: each tensor's offset is decided as it is written. */
+  uint8_t *data = buf + L->data_offset;
+  uint64_t pos = L->data_offset;
+  size_t at = 0;
+  for (uint32_t i = 0; i < d->n_layers; i++) {
+    instrid_shape in = i ? shapes[i - 1] : input;
+    for (unsigned k = 0; k < layer_n_tensors(d->layers[i].type); k++) {
+      tensor_spec t = layer_tensor_spec(&d->layers[i], in, k);
+      pos = align_up_u64(pos);
+      put_u32(p, i);
+      put_u32(p + 4, t.role);
+      put_u32(p + 8, t.ndims);
+      for (int dd = 0; dd < 4; dd++)
+        put_u32(p + 12 + 4 * dd, t.dims[dd]);
+      put_u64(p + 28, pos);
+      p += MODEL_FILE_TENSOR_ENTRY_BYTES;
+      data = buf + pos;
+      for (uint64_t j = 0; j < t.count; j++)
+        put_u32(data + 4 * j, float_bits(d->params[at + j]));
+      at += t.count;
+      pos += 4 * t.count;
+    }
+  }
+  /* Padding bytes are zero because the buffer came from calloc. */
+  put_u32(buf + L->file_bytes - 4, instrid_crc32c(buf, (size_t)L->file_bytes - 4));
+}
+
+instrid_status instrid_model_write_to_memory(const instrid_model_desc *desc, void **data,
+                                             size_t *size, instrid_error *err)
+{
+  if (!desc || !data || !size)
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "desc, data and size must not be NULL");
+  *data = NULL;
+  *size = 0;
+  instrid_shape shapes[INSTRID_MAX_LAYERS];
+  size_t n_params;
+  uint32_t n_tensors;
+  instrid_status st = check_desc_meta(desc, shapes, &n_params, &n_tensors, err);
+  if (st != INSTRID_OK)
+    return st;
+  if (desc->n_params != n_params || (n_params && !desc->params))
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "n_params is %zu, the layers need %zu",
+                             desc->n_params, n_params);
+  st = check_param_values(desc, shapes, err);
+  if (st != INSTRID_OK)
+    return st;
+  size_t provenance_bytes = desc->provenance ? strlen(desc->provenance) : 0;
+  file_layout L = compute_layout(desc, shapes, n_tensors, provenance_bytes);
+  if (L.file_bytes > MODEL_FILE_MAX_BYTES || L.file_bytes > SIZE_MAX)
+    return instrid_set_error(
+        err, INSTRID_ERR_FORMAT, "the model would take %llu bytes, over the limit of %llu",
+        (unsigned long long)L.file_bytes, (unsigned long long)MODEL_FILE_MAX_BYTES);
+  uint8_t *buf = calloc(1, (size_t)L.file_bytes);
+  if (!buf)
+    return instrid_set_error(err, INSTRID_ERR_NOMEM, "cannot allocate %llu bytes",
+                             (unsigned long long)L.file_bytes);
+  serialise(desc, shapes, n_tensors, provenance_bytes, &L, buf);
+  *data = buf;
+  *size = (size_t)L.file_bytes;
+  return INSTRID_OK;
+}
+
+/* Makes the rename itself durable; failure here leaves a complete file either way. */
+static void sync_parent_dir(const char *path)
+{
+  const char *slash = strrchr(path, '/');
+  char dir[4096];
+  if (!slash)
+    snprintf(dir, sizeof dir, ".");
+  else if (slash == path)
+    snprintf(dir, sizeof dir, "/");
+  else if ((size_t)(slash - path) < sizeof dir)
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+  else
+    return;
+  FILE *f = fopen(dir, "r");
+  if (f) {
+    fsync(fileno(f));
+    fclose(f);
+  }
+}
+
+instrid_status instrid_model_write(const instrid_model_desc *desc, const char *path,
+                                   instrid_error *err)
+{
+  if (!path)
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "path must not be NULL");
+  void *data = NULL;
+  size_t size = 0;
+  instrid_status st = instrid_model_write_to_memory(desc, &data, &size, err);
+  if (st != INSTRID_OK)
+    return st;
+
+  char *tmp = NULL;
+  FILE *f = NULL;
+  int n = snprintf(NULL, 0, "%s.tmp.%ld", path, (long)getpid());
+  if (n < 0 || !(tmp = malloc((size_t)n + 1))) {
+    st = instrid_set_error(err, INSTRID_ERR_NOMEM, "%s: cannot allocate the temporary name", path);
+    goto done;
+  }
+  snprintf(tmp, (size_t)n + 1, "%s.tmp.%ld", path, (long)getpid());
+  f = fopen(tmp, "wb");
+  if (!f) {
+    st = instrid_set_error(err, INSTRID_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    goto done;
+  }
+  if (fwrite(data, 1, size, f) != size || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+    st = instrid_set_error(err, INSTRID_ERR_IO, "%s: cannot write: %s", tmp, strerror(errno));
+    goto done;
+  }
+  int close_failed = fclose(f) != 0;
+  f = NULL;
+  if (close_failed) {
+    st = instrid_set_error(err, INSTRID_ERR_IO, "%s: cannot close: %s", tmp, strerror(errno));
+    goto done;
+  }
+  if (rename(tmp, path) != 0) {
+    st = instrid_set_error(err, INSTRID_ERR_IO, "%s: cannot rename to %s: %s", tmp, path,
+                           strerror(errno));
+    goto done;
+  }
+  sync_parent_dir(path);
+  st = INSTRID_OK;
+
+done:
+  if (f)
+    fclose(f);
+  if (st != INSTRID_OK && tmp)
+    remove(tmp);
+  free(tmp);
+  free(data);
+  return st;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Loading */
+
+/* What the model owns besides the folded weights; model->storage points here. */
+typedef struct {
+  char **names;      /* n_classes pointers into name_chars */
+  char *name_chars;  /* n_classes slots of INSTRID_MAX_CLASS_NAME + 1 bytes */
+  float *thresholds; /* n_classes */
+  char *provenance;  /* NUL-terminated */
+  instrid_layer_desc *layers;
+  float *params; /* n_params, as in the file */
+} model_storage;
+
+static void storage_free(model_storage *s)
+{
+  if (!s)
+    return;
+  free(s->names);
+  free(s->name_chars);
+  free(s->thresholds);
+  free(s->provenance);
+  free(s->layers);
+  instrid_free_aligned(s->params);
+  free(s);
+}
+
+void instrid_model_free(instrid_model *model)
+{
+  if (!model)
+    return;
+  storage_free(model->storage);
+  free(model->steps);
+  instrid_free_aligned(model->folded);
+  free(model);
+}
+
+/* A bounds-checked cursor over the file; a read past the end is a format error because the
+ * file's length already matched file_bytes when the cursor starts. */
+typedef struct {
+  const uint8_t *data;
+  size_t size;
+  size_t pos;
+  instrid_error *err;
+} reader;
+
+static int take(reader *r, size_t n, const char *field, const uint8_t **p)
+{
+  if (n > r->size - r->pos) {
+    instrid_set_error(r->err, INSTRID_ERR_FORMAT,
+                      "%s at offset %zu runs past the end of the data (%zu bytes)", field, r->pos,
+                      r->size);
+    return 0;
+  }
+  *p = r->data + r->pos;
+  r->pos += n;
+  return 1;
+}
+
+/* Builds the inference plan: BATCHNORM folded into the CONV2D before it, DROPOUT dropped. */
+static instrid_status build_steps(instrid_model *m, const instrid_shape *shapes, instrid_error *err)
+{
+  const instrid_model_desc *d = &m->desc;
+  uint64_t folded_floats = 0;
+  instrid_shape in = m->input;
+  /* Every tensor gets a 16-float (64-byte) aligned slot so that GEMM operands start aligned. */
+  for (uint32_t i = 0; i < d->n_layers; i++) {
+    for (unsigned k = 0; k < layer_n_tensors(d->layers[i].type) && k < 2; k++)
+      folded_floats += (layer_tensor_spec(&d->layers[i], in, k).count + 15) & ~(uint64_t)15;
+    in = shapes[i];
+  }
+  m->steps = calloc(d->n_layers, sizeof *m->steps);
+  m->folded = instrid_alloc_floats((size_t)folded_floats);
+  if (!m->steps || !m->folded)
+    return instrid_set_error(err, INSTRID_ERR_NOMEM, "cannot allocate the inference plan");
+
+  float *slot = m->folded;
+  const float *param = d->params;
+  size_t max_act = (size_t)m->input.c * m->input.h * m->input.w;
+  in = m->input;
+  m->n_steps = 0;
+  for (uint32_t i = 0; i < d->n_layers; i++) {
+    const instrid_layer_desc *l = &d->layers[i];
+    instrid_shape out = shapes[i];
+    size_t act = (size_t)out.c * out.h * out.w;
+    if (act > max_act)
+      max_act = act;
+    instrid_step *prev = m->n_steps ? &m->steps[m->n_steps - 1] : NULL;
+
+    if (l->type == INSTRID_LAYER_DROPOUT) {
+      /* identity at inference */
+    } else if (l->type == INSTRID_LAYER_BATCHNORM) {
+      uint32_t c = in.c;
+      const float *gamma = param, *beta = param + c, *mean = param + 2 * c, *var = param + 3 * c;
+      if (prev && prev->layer.type == INSTRID_LAYER_CONV2D) {
+        /* w' = w * s, b' = (b - mean) * s + beta with s = gamma / sqrt(var + eps), per output
+         * channel; the conv's weight and bias are already copies in `folded`. */
+        float *w = (float *)prev->weight, *b = (float *)prev->bias;
+        size_t per_channel = layer_tensor_spec(&prev->layer, prev->in, 0).count / c;
+        for (uint32_t ch = 0; ch < c; ch++) {
+          float s = (float)((double)gamma[ch] / sqrt((double)var[ch] + (double)l->f0));
+          for (size_t j = 0; j < per_channel; j++)
+            w[ch * per_channel + j] *= s;
+          b[ch] = (b[ch] - mean[ch]) * s + beta[ch];
+        }
+      } else {
+        instrid_step *st = &m->steps[m->n_steps++];
+        float *scale = slot, *shift = slot + ((c + 15) & ~(size_t)15);
+        slot = shift + ((c + 15) & ~(size_t)15);
+        for (uint32_t ch = 0; ch < c; ch++) {
+          scale[ch] = (float)((double)gamma[ch] / sqrt((double)var[ch] + (double)l->f0));
+          shift[ch] = beta[ch] - mean[ch] * scale[ch];
+        }
+        *st = (instrid_step){*l, in, out, scale, shift};
+      }
+    } else {
+      instrid_step *st = &m->steps[m->n_steps++];
+      *st = (instrid_step){*l, in, out, NULL, NULL};
+      if (l->type == INSTRID_LAYER_CONV2D || l->type == INSTRID_LAYER_DENSE) {
+        size_t nw = (size_t)layer_tensor_spec(l, in, 0).count, nb = l->p[0];
+        float *w = slot, *b = slot + ((nw + 15) & ~(size_t)15);
+        slot = b + ((nb + 15) & ~(size_t)15);
+        memcpy(w, param, nw * sizeof *w);
+        memcpy(b, param + nw, nb * sizeof *b);
+        st->weight = w;
+        st->bias = b;
+      }
+    }
+    param += instrid_layer_param_count(l, in);
+    in = out;
+  }
+  m->max_activation = max_act;
+  return INSTRID_OK;
+}
+
+/* Parses and checks the whole file; messages are prefixed with `name` by the caller. */
+static instrid_model *parse_model(const uint8_t *data, size_t size, instrid_error *err)
+{
+  instrid_model *m = NULL;
+  model_storage *s = NULL;
+  instrid_shape shapes[INSTRID_MAX_LAYERS];
+
+  if (memcmp(data, MODEL_FILE_MAGIC,
+             size < MODEL_FILE_MAGIC_BYTES ? size : MODEL_FILE_MAGIC_BYTES) != 0) {
+    instrid_set_error(err, INSTRID_ERR_MAGIC, "not an instrid model file (bad magic)");
+    return NULL;
+  }
+  if (size < MODEL_FILE_PROLOGUE_BYTES) {
+    instrid_set_error(err, INSTRID_ERR_TRUNCATED, "%zu bytes, shorter than the %d-byte prologue",
+                      size, MODEL_FILE_PROLOGUE_BYTES);
+    return NULL;
+  }
+  uint32_t version = get_u32(data + MODEL_FILE_OFFSET_VERSION);
+  if (version != MODEL_FILE_VERSION) {
+    instrid_set_error(err, INSTRID_ERR_VERSION, "file version %u, this library reads version %u",
+                      version, MODEL_FILE_VERSION);
+    return NULL;
+  }
+  uint32_t flags = get_u32(data + MODEL_FILE_OFFSET_FLAGS);
+  if (flags != 0) {
+    instrid_set_error(err, INSTRID_ERR_FORMAT, "flags 0x%x at offset %d, must be 0", flags,
+                      MODEL_FILE_OFFSET_FLAGS);
+    return NULL;
+  }
+  uint64_t file_bytes = get_u64(data + MODEL_FILE_OFFSET_FILE_BYTES);
+  if (file_bytes > size) {
+    instrid_set_error(err, INSTRID_ERR_TRUNCATED, "%zu bytes, the header announces %llu", size,
+                      (unsigned long long)file_bytes);
+    return NULL;
+  }
+  if (file_bytes < size) {
+    instrid_set_error(err, INSTRID_ERR_FORMAT, "%zu bytes, the header announces only %llu", size,
+                      (unsigned long long)file_bytes);
+    return NULL;
+  }
+  if (size < MODEL_FILE_FIXED_HEADER_BYTES + MODEL_FILE_CHECKSUM_BYTES) {
+    instrid_set_error(err, INSTRID_ERR_FORMAT, "file_bytes %zu too small for the header", size);
+    return NULL;
+  }
+  uint32_t stored_crc = get_u32(data + size - 4);
+  uint32_t crc = instrid_crc32c(data, size - 4);
+  if (crc != stored_crc) {
+    instrid_set_error(err, INSTRID_ERR_CHECKSUM, "checksum 0x%08x, the file says 0x%08x", crc,
+                      stored_crc);
+    return NULL;
+  }
+  reader r = {data, size - MODEL_FILE_CHECKSUM_BYTES, MODEL_FILE_FIXED_HEADER_BYTES, err};
+
+  m = calloc(1, sizeof *m);
+  s = calloc(1, sizeof *s);
+  if (!m || !s) {
+    instrid_set_error(err, INSTRID_ERR_NOMEM, "cannot allocate the model");
+    goto fail;
+  }
+  m->storage = s;
+  instrid_model_desc *d = &m->desc;
+  instrid_frontend_params *fe = &d->frontend;
+  const uint8_t *p = data + MODEL_FILE_OFFSET_SAMPLE_RATE;
+  uint32_t *ints[8] = {&fe->sample_rate, &fe->n_fft,  &fe->win_length, &fe->hop_samples,
+                       &fe->n_mels,      &fe->window, &fe->mel_scale,  &fe->mel_norm};
+  float *floats[6] = {&fe->fmin_hz,   &fe->fmax_hz,      &fe->power,
+                      &fe->log_floor, &fe->feature_mean, &fe->feature_std};
+  for (int k = 0; k < 8; k++, p += 4)
+    *ints[k] = get_u32(p);
+  for (int k = 0; k < 6; k++, p += 4)
+    *floats[k] = bits_float(get_u32(p));
+  d->window_frames = get_u32(p);
+  d->hop_frames = get_u32(p + 4);
+  d->n_classes = get_u32(p + 8);
+  d->n_layers = get_u32(p + 12);
+  uint32_t n_tensors = get_u32(p + 16);
+  uint32_t provenance_bytes = get_u32(p + 20);
+  uint64_t data_offset = get_u64(p + 24);
+
+  /* Counts that size allocations are bounded first. */
+  if (!in_range(d->n_classes, 1, INSTRID_MAX_CLASSES)) {
+    instrid_set_error(err, INSTRID_ERR_FORMAT, "n_classes %u at offset %d outside 1..%u",
+                      d->n_classes, MODEL_FILE_OFFSET_N_CLASSES, INSTRID_MAX_CLASSES);
+    goto fail;
+  }
+  if (!in_range(d->n_layers, 1, INSTRID_MAX_LAYERS)) {
+    instrid_set_error(err, INSTRID_ERR_FORMAT, "n_layers %u at offset %d outside 1..%u",
+                      d->n_layers, MODEL_FILE_OFFSET_N_LAYERS, INSTRID_MAX_LAYERS);
+    goto fail;
+  }
+  if (provenance_bytes > MODEL_FILE_MAX_PROVENANCE) {
+    instrid_set_error(err, INSTRID_ERR_FORMAT, "provenance_bytes %u at offset %d over %u",
+                      provenance_bytes, MODEL_FILE_OFFSET_PROVENANCE_BYTES,
+                      MODEL_FILE_MAX_PROVENANCE);
+    goto fail;
+  }
+  s->names = calloc(d->n_classes, sizeof *s->names);
+  s->name_chars = calloc(d->n_classes, INSTRID_MAX_CLASS_NAME + 1);
+  s->thresholds = calloc(d->n_classes, sizeof *s->thresholds);
+  s->provenance = calloc((size_t)provenance_bytes + 1, 1);
+  s->layers = calloc(d->n_layers, sizeof *s->layers);
+  if (!s->names || !s->name_chars || !s->thresholds || !s->provenance || !s->layers) {
+    instrid_set_error(err, INSTRID_ERR_NOMEM, "cannot allocate the header");
+    goto fail;
+  }
+
+  for (uint32_t i = 0; i < d->n_classes; i++) {
+    char field[64];
+    snprintf(field, sizeof field, "class %u name", i);
+    size_t at = r.pos;
+    if (!take(&r, 1, field, &p))
+      goto fail;
+    size_t len = p[0];
+    if (!take(&r, len, field, &p))
+      goto fail;
+    if (!class_name_ok((const char *)p, len)) {
+      instrid_set_error(err, INSTRID_ERR_FORMAT,
+                        "class %u name at offset %zu: length %zu or characters outside 1..%d "
+                        "printable ASCII",
+                        i, at, len, INSTRID_MAX_CLASS_NAME);
+      goto fail;
+    }
+    s->names[i] = s->name_chars + (size_t)i * (INSTRID_MAX_CLASS_NAME + 1);
+    memcpy(s->names[i], p, len);
+  }
+  if (!take(&r, 4 * (size_t)d->n_classes, "thresholds", &p))
+    goto fail;
+  for (uint32_t i = 0; i < d->n_classes; i++)
+    s->thresholds[i] = bits_float(get_u32(p + 4 * i));
+  size_t provenance_at = r.pos;
+  if (!take(&r, provenance_bytes, "provenance", &p))
+    goto fail;
+  if (memchr(p, 0, provenance_bytes)) {
+    instrid_set_error(err, INSTRID_ERR_FORMAT, "provenance at offset %zu contains a NUL byte",
+                      provenance_at);
+    goto fail;
+  }
+  memcpy(s->provenance, p, provenance_bytes);
+  if (!take(&r, (size_t)MODEL_FILE_LAYER_BYTES * d->n_layers, "layer list", &p))
+    goto fail;
+  for (uint32_t i = 0; i < d->n_layers; i++, p += MODEL_FILE_LAYER_BYTES) {
+    s->layers[i].type = get_u32(p);
+    for (int k = 0; k < INSTRID_LAYER_PARAMS; k++)
+      s->layers[i].p[k] = get_u32(p + 4 + 4 * k);
+    s->layers[i].f0 = bits_float(get_u32(p + 44));
+  }
+  d->class_names = (const char *const *)s->names;
+  d->thresholds = s->thresholds;
+  d->provenance = s->provenance;
+  d->layers = s->layers;
+
+  size_t n_params;
+  uint32_t expected_tensors;
+  if (check_desc_meta(d, shapes, &n_params, &expected_tensors, err) != INSTRID_OK)
+    goto fail;
+  if (n_tensors != expected_tensors) {
+    instrid_set_error(err, INSTRID_ERR_FORMAT, "n_tensors %u at offset %d, the layers need %u",
+                      n_tensors, MODEL_FILE_OFFSET_N_TENSORS, expected_tensors);
+    goto fail;
+  }
+  size_t table_at = r.pos;
+  const uint8_t *table;
+  if (!take(&r, (size_t)MODEL_FILE_TENSOR_ENTRY_BYTES * n_tensors, "tensor table", &table))
+    goto fail;
+  if (data_offset != align_up_u64(r.pos)) {
+    instrid_set_error(err, INSTRID_ERR_FORMAT,
+                      "tensor_data_offset %llu at offset %d, expected %llu (table end %zu "
+                      "rounded up to %d)",
+                      (unsigned long long)data_offset, MODEL_FILE_OFFSET_TENSOR_DATA,
+                      (unsigned long long)align_up_u64(r.pos), r.pos, MODEL_FILE_ALIGNMENT);
+    goto fail;
+  }
+
+  s->params = instrid_alloc_floats(n_params);
+  if (!s->params) {
+    instrid_set_error(err, INSTRID_ERR_NOMEM, "cannot allocate %zu parameters", n_params);
+    goto fail;
+  }
+  d->params = s->params;
+  d->n_params = n_params;
+  m->input = (instrid_shape){1, fe->n_mels, d->window_frames};
+
+  uint64_t pos = r.pos; /* end of what has been accounted for; the gaps must be zero */
+  size_t at = 0;
+  uint32_t tensor = 0;
+  for (uint32_t i = 0; i < d->n_layers; i++) {
+    const instrid_layer_desc *l = &d->layers[i];
+    instrid_shape in = i ? shapes[i - 1] : m->input;
+    for (unsigned k = 0; k < layer_n_tensors(l->type); k++, tensor++) {
+      const uint8_t *e = table + (size_t)tensor * MODEL_FILE_TENSOR_ENTRY_BYTES;
+      tensor_spec t = layer_tensor_spec(l, in, k);
+      uint32_t f_layer = get_u32(e), f_role = get_u32(e + 4), f_ndims = get_u32(e + 8);
+      uint32_t f_dims[4] = {get_u32(e + 12), get_u32(e + 16), get_u32(e + 20), get_u32(e + 24)};
+      uint64_t f_offset = get_u64(e + 28);
+      size_t entry_at = table_at + (size_t)tensor * MODEL_FILE_TENSOR_ENTRY_BYTES;
+      const char *tn = layer_type_name(l->type), *rn = tensor_role_name(t.role);
+      if (f_layer != i || f_role != t.role) {
+        instrid_set_error(err, INSTRID_ERR_FORMAT,
+                          "tensor %u (table entry at offset %zu): layer %u role %u (%s), "
+                          "expected layer %u role %u (%s)",
+                          tensor, entry_at, f_layer, f_role, tensor_role_name(f_role), i, t.role,
+                          rn);
+        goto fail;
+      }
+      if (f_ndims != t.ndims || memcmp(f_dims, t.dims, sizeof f_dims) != 0) {
+        char got[64], want[64];
+        int g = 0, w = 0;
+        for (uint32_t dd = 0; dd < 4 && dd < (f_ndims ? f_ndims : 1); dd++)
+          g += snprintf(got + g, sizeof got - (size_t)g, dd ? "x%u" : "%u", f_dims[dd]);
+        if (f_ndims > 4)
+          snprintf(got + g, sizeof got - (size_t)g, " (ndims %u)", f_ndims);
+        for (uint32_t dd = 0; dd < t.ndims; dd++)
+          w += snprintf(want + w, sizeof want - (size_t)w, dd ? "x%u" : "%u", t.dims[dd]);
+        instrid_set_error(err, INSTRID_ERR_FORMAT,
+                          "tensor %u (%s %s of layer %u): dims %s, expected %s", tensor, tn, rn, i,
+                          got, want);
+        goto fail;
+      }
+      uint64_t want_offset = align_up_u64(pos);
+      if (f_offset != want_offset) {
+        instrid_set_error(err, INSTRID_ERR_FORMAT,
+                          "tensor %u (%s %s of layer %u): offset %llu, expected %llu", tensor, tn,
+                          rn, i, (unsigned long long)f_offset, (unsigned long long)want_offset);
+        goto fail;
+      }
+      /* count <= 2^28 and offsets <= file size <= 1 GiB: these sums cannot overflow. */
+      uint64_t end = f_offset + 4 * t.count;
+      if (end > r.size) {
+        instrid_set_error(err, INSTRID_ERR_FORMAT,
+                          "tensor %u (%s %s of layer %u): data [%llu, %llu) runs past the "
+                          "end of the data at %zu",
+                          tensor, tn, rn, i, (unsigned long long)f_offset, (unsigned long long)end,
+                          r.size);
+        goto fail;
+      }
+      for (uint64_t b = pos; b < f_offset; b++)
+        if (data[b] != 0) {
+          instrid_set_error(err, INSTRID_ERR_FORMAT, "padding byte at offset %llu is not zero",
+                            (unsigned long long)b);
+          goto fail;
+        }
+      for (uint64_t j = 0; j < t.count; j++)
+        s->params[at + j] = bits_float(get_u32(data + f_offset + 4 * j));
+      at += (size_t)t.count;
+      pos = end;
+    }
+  }
+  if (tensor == 0) {
+    /* No tensors: the padding up to tensor_data_offset still has to be zero. */
+    for (uint64_t b = pos; b < data_offset && b < r.size; b++)
+      if (data[b] != 0) {
+        instrid_set_error(err, INSTRID_ERR_FORMAT, "padding byte at offset %llu is not zero",
+                          (unsigned long long)b);
+        goto fail;
+      }
+    pos = data_offset;
+  }
+  if (pos != r.size) {
+    instrid_set_error(err, INSTRID_ERR_FORMAT, "the tensors end at %llu, the checksum is at %zu",
+                      (unsigned long long)pos, r.size);
+    goto fail;
+  }
+  if (check_param_values(d, shapes, err) != INSTRID_OK)
+    goto fail;
+  if (build_steps(m, shapes, err) != INSTRID_OK)
+    goto fail;
+  return m;
+
+fail:
+  if (m)
+    instrid_model_free(m);
+  else
+    storage_free(s);
+  return NULL;
+}
+
+static instrid_model *load_named(const void *data, size_t size, const char *name,
+                                 instrid_error *err)
+{
+  instrid_error local;
+  local.code = INSTRID_OK;
+  local.message[0] = '\0';
+  instrid_model *m = parse_model(data, size, &local);
+  if (!m && err) {
+    err->code = local.code;
+    snprintf(err->message, sizeof err->message, "%s: %.200s", name, local.message);
+  }
+  return m;
+}
+
+instrid_model *instrid_model_load_from_memory(const void *data, size_t size, instrid_error *err)
+{
+  if (!data && size) {
+    instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "data must not be NULL");
+    return NULL;
+  }
+  static const uint8_t empty[1] = {0};
+  return load_named(data ? data : empty, size, "<memory>", err);
+}
+
+instrid_model *instrid_model_load(const char *path, instrid_error *err)
+{
+  if (!path) {
+    instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "path must not be NULL");
+    return NULL;
+  }
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    instrid_set_error(err, INSTRID_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    return NULL;
+  }
+  uint8_t *buf = NULL;
+  instrid_model *m = NULL;
+  struct stat sb;
+  if (fstat(fileno(f), &sb) != 0) {
+    instrid_set_error(err, INSTRID_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    goto done;
+  }
+  if (!S_ISREG(sb.st_mode)) {
+    instrid_set_error(err, INSTRID_ERR_IO, "%s: not a regular file", path);
+    goto done;
+  }
+  if ((uint64_t)sb.st_size > MODEL_FILE_MAX_BYTES) {
+    instrid_set_error(err, INSTRID_ERR_FORMAT, "%s: %lld bytes, over the limit of %llu", path,
+                      (long long)sb.st_size, (unsigned long long)MODEL_FILE_MAX_BYTES);
+    goto done;
+  }
+  size_t size = (size_t)sb.st_size;
+  buf = malloc(size ? size : 1);
+  if (!buf) {
+    instrid_set_error(err, INSTRID_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, size);
+    goto done;
+  }
+  if (fread(buf, 1, size, f) != size) {
+    instrid_set_error(err, ferror(f) ? INSTRID_ERR_IO : INSTRID_ERR_TRUNCATED,
+                      "%s: cannot read %zu bytes", path, size);
+    goto done;
+  }
+  m = load_named(buf, size, path, err);
+
+done:
+  free(buf);
+  fclose(f);
+  return m;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Accessors */
+
+const instrid_model_desc *instrid_model_get_desc(const instrid_model *model)
+{
+  return &model->desc;
+}
+
+uint32_t instrid_model_n_classes(const instrid_model *model)
+{
+  return model->desc.n_classes;
+}
+
+const char *instrid_model_class_name(const instrid_model *model, uint32_t i)
+{
+  return i < model->desc.n_classes ? model->desc.class_names[i] : NULL;
+}
+
+float instrid_model_threshold(const instrid_model *model, uint32_t i)
+{
+  return i < model->desc.n_classes ? model->desc.thresholds[i] : NAN;
+}
+
+uint32_t instrid_model_sample_rate(const instrid_model *model)
+{
+  return model->desc.frontend.sample_rate;
+}
+
+uint32_t instrid_model_window_frames(const instrid_model *model)
+{
+  return model->desc.window_frames;
+}
+
+uint32_t instrid_model_hop_frames(const instrid_model *model)
+{
+  return model->desc.hop_frames;
+}
+
+uint32_t instrid_model_hop_samples(const instrid_model *model)
+{
+  return model->desc.frontend.hop_samples;
+}
+
+const char *instrid_model_provenance(const instrid_model *model)
+{
+  return model->desc.provenance ? model->desc.provenance : "";
+}

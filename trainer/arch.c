@@ -1,0 +1,422 @@
+/* arch.c — the named architectures and their seeded He-uniform initialisation. Each entry of
+ * arch_table fills in a front end, a window and a layer list; everything else is generic. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arch.h"
+#include "internal.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* RNG */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+  uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+void instrid_rng_seed(instrid_rng *rng, uint64_t seed)
+{
+  for (int i = 0; i < 4; i++)
+    rng->s[i] = splitmix64(&seed);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+  return (x << k) | (x >> (64 - k));
+}
+
+uint64_t instrid_rng_next(instrid_rng *rng)
+{
+  uint64_t *s = rng->s;
+  uint64_t result = rotl(s[1] * 5, 7) * 9;
+  uint64_t t = s[1] << 17;
+  s[2] ^= s[0];
+  s[3] ^= s[1];
+  s[1] ^= s[2];
+  s[0] ^= s[3];
+  s[2] ^= t;
+  s[3] = rotl(s[3], 45);
+  return result;
+}
+
+float instrid_rng_uniform(instrid_rng *rng)
+{
+  return (float)(instrid_rng_next(rng) >> 40) * (1.0f / 16777216.0f);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Layer constructors, so that the architectures below read like their diagrams */
+
+static instrid_layer_desc conv2d(uint32_t c_out, uint32_t kh, uint32_t kw, uint32_t sh, uint32_t sw,
+                                 uint32_t ph, uint32_t pw, uint32_t dh, uint32_t dw,
+                                 uint32_t groups)
+{
+  return (instrid_layer_desc){
+      INSTRID_LAYER_CONV2D, {c_out, kh, kw, sh, sw, ph, pw, dh, dw, groups}, 0.0f};
+}
+
+/* k x k, stride 1, "same" padding */
+static instrid_layer_desc conv_same(uint32_t c_out, uint32_t k)
+{
+  return conv2d(c_out, k, k, 1, 1, k / 2, k / 2, 1, 1, 1);
+}
+
+static instrid_layer_desc batchnorm(void)
+{
+  return (instrid_layer_desc){INSTRID_LAYER_BATCHNORM, {0}, 1e-5f};
+}
+
+static instrid_layer_desc relu(void)
+{
+  return (instrid_layer_desc){INSTRID_LAYER_RELU, {0}, 0.0f};
+}
+
+static instrid_layer_desc pool2d(uint32_t type, uint32_t kh, uint32_t kw, uint32_t sh, uint32_t sw)
+{
+  return (instrid_layer_desc){type, {kh, kw, sh, sw}, 0.0f};
+}
+
+static instrid_layer_desc global_pool(uint32_t axes, uint32_t mode)
+{
+  return (instrid_layer_desc){INSTRID_LAYER_GLOBAL_POOL, {axes, mode}, 0.0f};
+}
+
+static instrid_layer_desc dense(uint32_t out_features)
+{
+  return (instrid_layer_desc){INSTRID_LAYER_DENSE, {out_features}, 0.0f};
+}
+
+static instrid_layer_desc sigmoid(void)
+{
+  return (instrid_layer_desc){INSTRID_LAYER_SIGMOID, {0}, 0.0f};
+}
+
+static instrid_layer_desc dropout(float p)
+{
+  return (instrid_layer_desc){INSTRID_LAYER_DROPOUT, {0}, p};
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The architectures. A builder fills the front end and window and returns the layer count
+ * (layers has room for INSTRID_MAX_LAYERS). */
+
+typedef uint32_t (*arch_builder)(uint32_t n_classes, instrid_frontend_params *fe,
+                                 uint32_t *window_frames, uint32_t *hop_frames,
+                                 instrid_layer_desc *layers);
+
+/* 4 x [conv 3x3, BN, ReLU, maxpool 2x2] with 32-64-128-256 channels on 128 mels x 128 frames
+ * (about 3 s at 22.05 kHz), mean over frequency, then mean and max over time side by side. */
+static uint32_t build_reference(uint32_t n_classes, instrid_frontend_params *fe,
+                                uint32_t *window_frames, uint32_t *hop_frames,
+                                instrid_layer_desc *layers)
+{
+  *fe = (instrid_frontend_params){.sample_rate = 22050,
+                                  .n_fft = 1024,
+                                  .win_length = 1024,
+                                  .hop_samples = 512,
+                                  .n_mels = 128,
+                                  .window = INSTRID_WINDOW_HANN,
+                                  .mel_scale = INSTRID_MEL_SLANEY,
+                                  .mel_norm = INSTRID_MELNORM_SLANEY,
+                                  .fmin_hz = 30.0f,
+                                  .fmax_hz = 11025.0f,
+                                  .power = 2.0f,
+                                  .log_floor = 1e-10f,
+                                  .feature_mean = 0.0f,
+                                  .feature_std = 1.0f};
+  *window_frames = 128;
+  *hop_frames = 64;
+  uint32_t n = 0;
+  static const uint32_t channels[4] = {32, 64, 128, 256};
+  for (int b = 0; b < 4; b++) {
+    layers[n++] = conv_same(channels[b], 3);
+    layers[n++] = batchnorm();
+    layers[n++] = relu();
+    layers[n++] = pool2d(INSTRID_LAYER_MAXPOOL, 2, 2, 2, 2);
+  }
+  layers[n++] = global_pool(INSTRID_AXIS_FREQ, INSTRID_POOL_MEAN);
+  layers[n++] = global_pool(INSTRID_AXIS_TIME, INSTRID_POOL_MEAN_MAX_CONCAT);
+  layers[n++] = dense(n_classes);
+  layers[n++] = sigmoid();
+  return n;
+}
+
+/* A few hundred parameters on 16 mels x 16 frames, touching every layer type and every conv
+ * option (stride, asymmetric padding, dilation, groups), for fast exhaustive tests. */
+static uint32_t build_tiny(uint32_t n_classes, instrid_frontend_params *fe, uint32_t *window_frames,
+                           uint32_t *hop_frames, instrid_layer_desc *layers)
+{
+  *fe = (instrid_frontend_params){.sample_rate = 8000,
+                                  .n_fft = 256,
+                                  .win_length = 256,
+                                  .hop_samples = 128,
+                                  .n_mels = 16,
+                                  .window = INSTRID_WINDOW_HANN,
+                                  .mel_scale = INSTRID_MEL_SLANEY,
+                                  .mel_norm = INSTRID_MELNORM_SLANEY,
+                                  .fmin_hz = 30.0f,
+                                  .fmax_hz = 4000.0f,
+                                  .power = 2.0f,
+                                  .log_floor = 1e-10f,
+                                  .feature_mean = 0.0f,
+                                  .feature_std = 1.0f};
+  *window_frames = 16;
+  *hop_frames = 8;
+  uint32_t n = 0;
+  layers[n++] = conv_same(8, 3); /* (8, 16, 16) */
+  layers[n++] = batchnorm();
+  layers[n++] = relu();
+  layers[n++] = conv2d(8, 3, 3, 2, 1, 1, 2, 1, 2, 2); /* stride 2x1, dilation 1x2, 2 groups:
+                                                         (8, 8, 16) */
+  layers[n++] = batchnorm();
+  layers[n++] = relu();
+  layers[n++] = pool2d(INSTRID_LAYER_AVGPOOL, 2, 2, 2, 2); /* (8, 4, 8) */
+  layers[n++] = dropout(0.25f);
+  layers[n++] = global_pool(INSTRID_AXIS_FREQ, INSTRID_POOL_MEAN);            /* (8, 1, 8) */
+  layers[n++] = global_pool(INSTRID_AXIS_TIME, INSTRID_POOL_MEAN_MAX_CONCAT); /* (16, 1, 1) */
+  layers[n++] = dense(n_classes);
+  layers[n++] = sigmoid();
+  return n;
+}
+
+static const struct {
+  const char *name;
+  arch_builder build;
+} arch_table[] = {
+    {"reference", build_reference}, {"tiny", build_tiny},
+    /* the trainer's "default" goes here */
+};
+
+#define N_ARCHS (sizeof arch_table / sizeof arch_table[0])
+
+const char *instrid_arch_name(size_t i)
+{
+  return i < N_ARCHS ? arch_table[i].name : NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The arch object */
+
+struct instrid_arch {
+  instrid_model_desc desc;
+  instrid_layer_desc layers[INSTRID_MAX_LAYERS];
+  instrid_shape shapes[INSTRID_MAX_LAYERS];  /* output of each layer */
+  float *params;                             /* desc.n_params */
+  char (*names)[INSTRID_MAX_CLASS_NAME + 1]; /* n_classes */
+  const char **name_ptrs;                    /* n_classes, into names */
+  float *thresholds;                         /* n_classes */
+  char *provenance;                          /* NULL or owned text */
+};
+
+void instrid_arch_free(instrid_arch *arch)
+{
+  if (!arch)
+    return;
+  free(arch->params);
+  free(arch->names);
+  free(arch->name_ptrs);
+  free(arch->thresholds);
+  free(arch->provenance);
+  free(arch);
+}
+
+/* Walks every parameterised layer: fn sees the layer, its input shape and its first param. */
+typedef void (*layer_visit)(const instrid_layer_desc *l, instrid_shape in, float *p,
+                            instrid_rng *rng);
+
+static void for_each_layer(instrid_arch *a, layer_visit fn, instrid_rng *rng)
+{
+  instrid_shape in = {1, a->desc.frontend.n_mels, a->desc.window_frames};
+  float *p = a->params;
+  for (uint32_t i = 0; i < a->desc.n_layers; i++) {
+    fn(&a->layers[i], in, p, rng);
+    p += instrid_layer_param_count(&a->layers[i], in);
+    in = a->shapes[i];
+  }
+}
+
+static void init_layer(const instrid_layer_desc *l, instrid_shape in, float *p, instrid_rng *rng)
+{
+  size_t n_weight = 0, fan_in = 0, n_bias = 0;
+  if (l->type == INSTRID_LAYER_CONV2D) {
+    fan_in = (size_t)(in.c / l->p[9]) * l->p[1] * l->p[2];
+    n_weight = (size_t)l->p[0] * fan_in;
+    n_bias = l->p[0];
+  } else if (l->type == INSTRID_LAYER_DENSE) {
+    fan_in = (size_t)in.c * in.h * in.w;
+    n_weight = (size_t)l->p[0] * fan_in;
+    n_bias = l->p[0];
+  } else if (l->type == INSTRID_LAYER_BATCHNORM) {
+    for (uint32_t c = 0; c < in.c; c++) {
+      p[c] = 1.0f;            /* gamma */
+      p[in.c + c] = 0.0f;     /* beta */
+      p[2 * in.c + c] = 0.0f; /* running mean */
+      p[3 * in.c + c] = 1.0f; /* running var */
+    }
+    return;
+  } else {
+    return;
+  }
+  /* He (Kaiming) uniform for ReLU networks: Var(w) = 2 / fan_in. */
+  float bound = sqrtf(6.0f / (float)fan_in);
+  for (size_t j = 0; j < n_weight; j++)
+    p[j] = (2.0f * instrid_rng_uniform(rng) - 1.0f) * bound;
+  memset(p + n_weight, 0, n_bias * sizeof *p);
+}
+
+static void randomize_bn_layer(const instrid_layer_desc *l, instrid_shape in, float *p,
+                               instrid_rng *rng)
+{
+  if (l->type != INSTRID_LAYER_BATCHNORM)
+    return;
+  for (uint32_t c = 0; c < in.c; c++) {
+    p[c] = 0.5f + instrid_rng_uniform(rng);
+    p[in.c + c] = instrid_rng_uniform(rng) - 0.5f;
+    p[2 * in.c + c] = instrid_rng_uniform(rng) - 0.5f;
+    p[3 * in.c + c] = 0.5f + 1.5f * instrid_rng_uniform(rng);
+  }
+}
+
+instrid_status instrid_arch_build(const char *name, uint32_t n_classes, uint64_t seed,
+                                  instrid_model_desc *out_desc, instrid_arch **out_arch,
+                                  instrid_error *err)
+{
+  if (!name || !out_arch)
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "name and out_arch must not be NULL");
+  *out_arch = NULL;
+  size_t which = N_ARCHS;
+  for (size_t i = 0; i < N_ARCHS; i++)
+    if (strcmp(name, arch_table[i].name) == 0)
+      which = i;
+  if (which == N_ARCHS) {
+    char known[128] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < N_ARCHS && len < sizeof known; i++)
+      len += (size_t)snprintf(known + len, sizeof known - len, "%s%s", i ? ", " : "",
+                              arch_table[i].name);
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
+                             "unknown architecture \"%s\" (known: %s)", name, known);
+  }
+  if (n_classes < 1 || n_classes > INSTRID_MAX_CLASSES)
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "n_classes %u outside 1..%u", n_classes,
+                             INSTRID_MAX_CLASSES);
+
+  instrid_status st;
+  instrid_arch *a = calloc(1, sizeof *a);
+  if (!a)
+    return instrid_set_error(err, INSTRID_ERR_NOMEM, "cannot allocate the architecture");
+  instrid_model_desc *d = &a->desc;
+  d->n_classes = n_classes;
+  d->n_layers = arch_table[which].build(n_classes, &d->frontend, &d->window_frames, &d->hop_frames,
+                                        a->layers);
+  d->layers = a->layers;
+  instrid_shape input = {1, d->frontend.n_mels, d->window_frames};
+  st = instrid_arch_shapes(a->layers, d->n_layers, input, a->shapes, err);
+  if (st != INSTRID_OK)
+    goto fail;
+  st = instrid_model_desc_param_count(d, &d->n_params, err);
+  if (st != INSTRID_OK)
+    goto fail;
+
+  a->params = calloc(d->n_params ? d->n_params : 1, sizeof *a->params);
+  a->names = calloc(n_classes, sizeof *a->names);
+  a->name_ptrs = calloc(n_classes, sizeof *a->name_ptrs);
+  a->thresholds = calloc(n_classes, sizeof *a->thresholds);
+  if (!a->params || !a->names || !a->name_ptrs || !a->thresholds) {
+    st = instrid_set_error(err, INSTRID_ERR_NOMEM, "cannot allocate %zu parameters", d->n_params);
+    goto fail;
+  }
+  for (uint32_t i = 0; i < n_classes; i++) {
+    snprintf(a->names[i], sizeof a->names[i], "class%u", i);
+    a->name_ptrs[i] = a->names[i];
+    a->thresholds[i] = 0.5f;
+  }
+  d->params = a->params;
+  d->class_names = a->name_ptrs;
+  d->thresholds = a->thresholds;
+  d->provenance = NULL;
+
+  instrid_rng rng;
+  instrid_rng_seed(&rng, seed);
+  for_each_layer(a, init_layer, &rng);
+
+  if (out_desc)
+    *out_desc = *d;
+  *out_arch = a;
+  return INSTRID_OK;
+
+fail:
+  instrid_arch_free(a);
+  return st;
+}
+
+const instrid_model_desc *instrid_arch_desc(const instrid_arch *arch)
+{
+  return &arch->desc;
+}
+
+float *instrid_arch_params(instrid_arch *arch)
+{
+  return arch->params;
+}
+
+float *instrid_arch_thresholds(instrid_arch *arch)
+{
+  return arch->thresholds;
+}
+
+instrid_frontend_params *instrid_arch_frontend(instrid_arch *arch)
+{
+  return &arch->desc.frontend;
+}
+
+void instrid_arch_set_hop_frames(instrid_arch *arch, uint32_t hop_frames)
+{
+  arch->desc.hop_frames = hop_frames;
+}
+
+instrid_status instrid_arch_set_class_name(instrid_arch *arch, uint32_t i, const char *name,
+                                           instrid_error *err)
+{
+  if (i >= arch->desc.n_classes)
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "class %u of %u", i,
+                             arch->desc.n_classes);
+  size_t len = name ? strnlen(name, INSTRID_MAX_CLASS_NAME + 1) : 0;
+  if (len < 1 || len > INSTRID_MAX_CLASS_NAME)
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "class %u: name must be 1..%d bytes", i,
+                             INSTRID_MAX_CLASS_NAME);
+  for (size_t k = 0; k < len; k++)
+    if (name[k] < 0x20 || name[k] > 0x7E)
+      return instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
+                               "class %u: name has a non-printable byte at %zu", i, k);
+  memcpy(arch->names[i], name, len + 1);
+  return INSTRID_OK;
+}
+
+instrid_status instrid_arch_set_provenance(instrid_arch *arch, const char *text, instrid_error *err)
+{
+  char *copy = NULL;
+  if (text) {
+    size_t len = strlen(text);
+    copy = malloc(len + 1);
+    if (!copy)
+      return instrid_set_error(err, INSTRID_ERR_NOMEM, "cannot copy %zu bytes of provenance", len);
+    memcpy(copy, text, len + 1);
+  }
+  free(arch->provenance);
+  arch->provenance = copy;
+  arch->desc.provenance = copy;
+  return INSTRID_OK;
+}
+
+void instrid_arch_randomize_batchnorm(instrid_arch *arch, uint64_t seed)
+{
+  instrid_rng rng;
+  instrid_rng_seed(&rng, seed);
+  for_each_layer(arch, randomize_bn_layer, &rng);
+}
