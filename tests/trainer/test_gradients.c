@@ -1,0 +1,452 @@
+/* test_gradients.c — the training network's backward pass for every layer type against
+ * central differences (parameters and inputs), batch-norm running statistics, the batched
+ * conv backward against per-example runs, and eval-mode forward against libinstrid's
+ * inference engine on the same weights written and loaded as a model file (no skew). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "instrid.h"
+#include "netgrad.h"
+
+static int failures;
+
+#define CHECK(cond, ...)                                                                       \
+  do {                                                                                         \
+    if (!(cond)) {                                                                             \
+      fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                          \
+      fprintf(stderr, __VA_ARGS__);                                                            \
+      fprintf(stderr, "\n");                                                                   \
+      failures++;                                                                              \
+    }                                                                                          \
+  } while (0)
+
+/* ---------------------------------------------------------------------------------------- */
+/* Fixtures                                                                                  */
+
+static uint64_t rng_next(uint64_t *s)
+{
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+static float uniform(uint64_t *s, float lo, float hi)
+{
+  return lo + (hi - lo) * (float)(rng_next(s) >> 40) * (1.0f / 16777216.0f);
+}
+
+static instrid_layer_desc conv(uint32_t c_out, uint32_t kh, uint32_t kw, uint32_t sh,
+                               uint32_t sw, uint32_t ph, uint32_t pw, uint32_t dh, uint32_t dw,
+                               uint32_t groups)
+{
+  instrid_layer_desc l = {.type = INSTRID_LAYER_CONV2D,
+                          .p = {c_out, kh, kw, sh, sw, ph, pw, dh, dw, groups}};
+  return l;
+}
+
+static instrid_layer_desc layer(uint32_t type, uint32_t p0, uint32_t p1, uint32_t p2,
+                                uint32_t p3, float f0)
+{
+  instrid_layer_desc l = {.type = type, .p = {p0, p1, p2, p3}, .f0 = f0};
+  return l;
+}
+
+#define BN layer(INSTRID_LAYER_BATCHNORM, 0, 0, 0, 0, 1e-5f)
+#define RELU layer(INSTRID_LAYER_RELU, 0, 0, 0, 0, 0)
+#define SIGMOID layer(INSTRID_LAYER_SIGMOID, 0, 0, 0, 0, 0)
+#define DENSE(out) layer(INSTRID_LAYER_DENSE, out, 0, 0, 0, 0)
+#define MAXPOOL(kh, kw, sh, sw) layer(INSTRID_LAYER_MAXPOOL, kh, kw, sh, sw, 0)
+#define AVGPOOL(kh, kw, sh, sw) layer(INSTRID_LAYER_AVGPOOL, kh, kw, sh, sw, 0)
+#define GPOOL(axes, mode) layer(INSTRID_LAYER_GLOBAL_POOL, axes, mode, 0, 0, 0)
+#define DROPOUT(p) layer(INSTRID_LAYER_DROPOUT, 0, 0, 0, 0, p)
+
+static const char *const class_names[8] = {"a", "b", "c", "d", "e", "f", "g", "h"};
+static const float thresholds[8] = {0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f};
+
+static instrid_model_desc make_desc(const instrid_layer_desc *layers, int n_layers, int n_mels,
+                                    int frames, int n_classes)
+{
+  instrid_model_desc d;
+  memset(&d, 0, sizeof d);
+  d.frontend = (instrid_frontend_params){.sample_rate = 16000, .n_fft = 512, .win_length = 512,
+                                         .hop_samples = 256, .n_mels = (uint32_t)n_mels,
+                                         .window = INSTRID_WINDOW_HANN,
+                                         .mel_scale = INSTRID_MEL_SLANEY,
+                                         .mel_norm = INSTRID_MELNORM_SLANEY, .fmin_hz = 0.0f,
+                                         .fmax_hz = 8000.0f, .power = 2.0f, .log_floor = 1e-10f,
+                                         .feature_mean = 0.0f, .feature_std = 1.0f};
+  d.window_frames = (uint32_t)frames;
+  d.hop_frames = (uint32_t)frames;
+  d.n_classes = (uint32_t)n_classes;
+  d.class_names = class_names;
+  d.thresholds = thresholds;
+  d.n_layers = (uint32_t)n_layers;
+  d.layers = layers;
+  return d;
+}
+
+/* Moves biases, BN gamma/beta (everything trainable but not decayed) off their initial
+ * constants so that their gradients are generic. */
+static void perturb_params(train_net *net, uint64_t *rng)
+{
+  float *p = train_net_params(net);
+  const uint8_t *decay = train_net_decay_mask(net), *trainable = train_net_trainable_mask(net);
+  for (size_t i = 0; i < train_net_n_params(net); i++)
+    if (trainable[i] && !decay[i])
+      p[i] += uniform(rng, -0.3f, 0.3f);
+}
+
+/* sum_k r[k] * logits[k] in double: a scalar whose gradient wrt the logits is r. */
+static double objective(train_net *net, const float *x, int n, uint64_t dropout_seed,
+                        const float *r, float *logits)
+{
+  uint64_t rng = dropout_seed; /* the same dropout masks on every evaluation */
+  train_net_forward(net, x, n, 1, &rng, logits);
+  double s = 0.0;
+  for (int k = 0; k < n * train_net_n_outputs(net); k++)
+    s += (double)r[k] * logits[k];
+  return s;
+}
+
+static int grad_matches(double numeric, double analytic, double scale)
+{
+  return fabs(numeric - analytic) <= 2e-3 * scale + 2e-2 * fmax(fabs(numeric), fabs(analytic));
+}
+
+/* Central difference of the objective wrt *v, with two step sizes: a real bug fails at both,
+ * while a ReLU kink or a max-pool winner change inside one step rarely hits both. */
+static int check_one(train_net *net, const float *x, int n, uint64_t seed, const float *r,
+                     float *logits, float *v, double analytic, double scale, double *numeric_out)
+{
+  static const float steps[2] = {1e-2f, 2e-3f};
+  float save = *v;
+  for (int s = 0; s < 2; s++) {
+    *v = save + steps[s];
+    double up = objective(net, x, n, seed, r, logits);
+    *v = save - steps[s];
+    double down = objective(net, x, n, seed, r, logits);
+    *v = save;
+    double numeric = (up - down) / (2.0 * steps[s]);
+    *numeric_out = numeric;
+    if (grad_matches(numeric, analytic, scale))
+      return 1;
+  }
+  return 0;
+}
+
+/* Builds the net, runs forward + backward with random upstream gradient r and compares every
+ * parameter gradient and every input gradient with central differences. */
+static void grad_check(const char *name, const instrid_layer_desc *layers, int n_layers,
+                       int n_mels, int frames, int n_classes, int batch, uint64_t seed)
+{
+  instrid_model_desc desc = make_desc(layers, n_layers, n_mels, frames, n_classes);
+  instrid_error err = {0};
+  train_net *net = train_net_new(&desc, batch, &err);
+  CHECK(net != NULL, "%s: train_net_new: %s", name, err.message);
+  if (!net)
+    return;
+  uint64_t rng = seed;
+  train_net_init(net, seed);
+  perturb_params(net, &rng);
+
+  int n_in = train_net_n_inputs(net), n_out = train_net_n_outputs(net);
+  size_t n_params = train_net_n_params(net);
+  float *x = malloc(sizeof(float) * (size_t)batch * n_in);
+  float *dx = malloc(sizeof(float) * (size_t)batch * n_in);
+  float *r = malloc(sizeof(float) * (size_t)batch * n_out);
+  float *logits = malloc(sizeof(float) * (size_t)batch * n_out);
+  float *grads_copy = malloc(sizeof(float) * n_params);
+  for (int i = 0; i < batch * n_in; i++)
+    x[i] = uniform(&rng, -2.0f, 2.0f);
+  for (int i = 0; i < batch * n_out; i++)
+    r[i] = uniform(&rng, -1.0f, 1.0f);
+
+  uint64_t dropout_seed = seed * 31 + 7, drng = dropout_seed;
+  train_net_zero_grad(net);
+  train_net_forward(net, x, batch, 1, &drng, logits);
+  train_net_backward(net, r, dx);
+  memcpy(grads_copy, train_net_grads(net), sizeof(float) * n_params);
+
+  const uint8_t *trainable = train_net_trainable_mask(net);
+  double scale = 0.0;
+  for (size_t i = 0; i < n_params; i++)
+    scale = fmax(scale, fabs(grads_copy[i]));
+  for (int i = 0; i < batch * n_in; i++)
+    scale = fmax(scale, fabs(dx[i]));
+  CHECK(scale > 0.0, "%s: all gradients are zero", name);
+
+  float *params = train_net_params(net);
+  int bad = 0, checked = 0;
+  for (size_t i = 0; i < n_params; i++) {
+    if (!trainable[i])
+      continue;
+    double numeric;
+    checked++;
+    if (!check_one(net, x, batch, dropout_seed, r, logits, &params[i], grads_copy[i], scale,
+                   &numeric)) {
+      if (bad++ < 5)
+        fprintf(stderr, "%s: param %zu numeric %.6g analytic %.6g\n", name, i, numeric,
+                grads_copy[i]);
+    }
+  }
+  for (int i = 0; i < batch * n_in; i++) {
+    double numeric;
+    checked++;
+    if (!check_one(net, x, batch, dropout_seed, r, logits, &x[i], dx[i], scale, &numeric)) {
+      if (bad++ < 5)
+        fprintf(stderr, "%s: input %d numeric %.6g analytic %.6g\n", name, i, numeric, dx[i]);
+    }
+  }
+  CHECK(bad == 0, "%s: %d of %d gradients disagree with central differences", name, bad,
+        checked);
+
+  /* Backward accumulates: a second pass without zeroing doubles every gradient. */
+  drng = dropout_seed;
+  train_net_forward(net, x, batch, 1, &drng, logits);
+  train_net_backward(net, r, NULL);
+  const float *g2 = train_net_grads(net);
+  int not_doubled = 0;
+  for (size_t i = 0; i < n_params; i++)
+    if (fabsf(g2[i] - 2.0f * grads_copy[i]) > 1e-5f * (1.0f + fabsf(grads_copy[i])))
+      not_doubled++;
+  CHECK(not_doubled == 0, "%s: %d gradients did not accumulate", name, not_doubled);
+
+  free(x);
+  free(dx);
+  free(r);
+  free(logits);
+  free(grads_copy);
+  train_net_free(net);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Tests                                                                                     */
+
+static void test_layer_gradients(void)
+{
+  {
+    /* Convolution with stride, padding, dilation and groups. */
+    const instrid_layer_desc l[] = {conv(4, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+                                    conv(6, 3, 2, 2, 1, 1, 2, 1, 2, 2),
+                                    GPOOL(INSTRID_AXIS_FREQ | INSTRID_AXIS_TIME, INSTRID_POOL_MEAN),
+                                    DENSE(3)};
+    grad_check("conv stride/pad/dilation/groups", l, 4, 9, 10, 3, 2, 11);
+  }
+  {
+    /* Batch norm in training mode, ReLU, overlapping max pool, average pool, dense. */
+    const instrid_layer_desc l[] = {conv(3, 3, 3, 1, 1, 1, 1, 1, 1, 1), BN, RELU,
+                                    MAXPOOL(3, 3, 2, 2), conv(4, 2, 2, 1, 1, 0, 0, 1, 1, 1),
+                                    AVGPOOL(2, 1, 2, 1), DENSE(3)};
+    grad_check("bn/relu/maxpool/avgpool/dense", l, 7, 11, 12, 3, 3, 12);
+  }
+  {
+    /* Batch norm on 1x1 planes (after a dense layer) and a mid-network sigmoid; the final
+     * SIGMOID is left out of the logits. */
+    const instrid_layer_desc l[] = {DENSE(6), BN, RELU, DENSE(5), SIGMOID, DENSE(4), SIGMOID};
+    grad_check("dense/bn(1x1)/sigmoid", l, 7, 4, 5, 4, 4, 13);
+  }
+  {
+    /* Dropout (the same mask on every evaluation) in place after ReLU. */
+    const instrid_layer_desc l[] = {conv(3, 3, 3, 1, 1, 1, 1, 1, 1, 1), RELU, DROPOUT(0.3f),
+                                    GPOOL(INSTRID_AXIS_FREQ, INSTRID_POOL_MEAN), DENSE(3)};
+    grad_check("relu/dropout/global-pool(freq)", l, 5, 6, 7, 3, 2, 14);
+  }
+  /* Every global pooling mode over every axis combination. */
+  static const char *const mode_names[4] = {"mean", "max", "mean|max", "mean+max"};
+  for (int axes = 1; axes <= 3; axes++) {
+    for (int mode = 0; mode < 4; mode++) {
+      char name[64];
+      snprintf(name, sizeof name, "global pool axes %d %s", axes, mode_names[mode]);
+      const instrid_layer_desc l[] = {conv(2, 3, 3, 1, 1, 0, 0, 1, 1, 1),
+                                      GPOOL((uint32_t)axes, (uint32_t)mode), DENSE(3)};
+      grad_check(name, l, 3, 6, 7, 3, 2, 100 + (uint64_t)(axes * 4 + mode));
+    }
+  }
+}
+
+/* Running statistics after one training forward: PyTorch's momentum 0.1, unbiased variance. */
+static void test_batchnorm_running_stats(void)
+{
+  const instrid_layer_desc l[] = {BN, DENSE(2)};
+  const int n = 3, h = 4, w = 5;
+  instrid_model_desc desc = make_desc(l, 2, h, w, 2);
+  train_net *net = train_net_new(&desc, n, NULL);
+  CHECK(net != NULL, "bn stats net");
+  if (!net)
+    return;
+  float x[3 * 4 * 5], logits[3 * 2];
+  uint64_t rng = 5;
+  double sum = 0.0, sq = 0.0;
+  for (int i = 0; i < n * h * w; i++) {
+    x[i] = uniform(&rng, -1.0f, 3.0f);
+    sum += x[i];
+  }
+  double mean = sum / (n * h * w);
+  for (int i = 0; i < n * h * w; i++)
+    sq += (x[i] - mean) * (x[i] - mean);
+  double unbiased = sq / (n * h * w - 1);
+  train_net_forward(net, x, n, 1, &rng, logits);
+  const float *p = train_net_params(net); /* gamma, beta, running mean, running var */
+  CHECK(fabs(p[2] - 0.1 * mean) < 1e-6, "running mean %g want %g", p[2], 0.1 * mean);
+  CHECK(fabs(p[3] - (0.9 + 0.1 * unbiased)) < 1e-5, "running var %g want %g", p[3],
+        0.9 + 0.1 * unbiased);
+  const uint8_t *trainable = train_net_trainable_mask(net), *decay = train_net_decay_mask(net);
+  CHECK(trainable[0] && trainable[1] && !trainable[2] && !trainable[3], "bn trainable mask");
+  CHECK(!decay[0] && !decay[1] && decay[4] && !decay[4 + h * w * 2], "decay mask");
+  /* Eval mode uses the running statistics: output does not depend on the rest of the batch. */
+  float one[2];
+  train_net_forward(net, x, n, 0, NULL, logits);
+  train_net_forward(net, x + h * w, 1, 0, NULL, one);
+  CHECK(fabsf(one[0] - logits[2]) < 1e-6f && fabsf(one[1] - logits[3]) < 1e-6f, "eval mode depends on the batch");
+  train_net_free(net);
+}
+
+/* A convolution big enough that the backward pass splits the batch into GEMM chunks: the
+ * batch's gradients must equal the sum of single-example gradients. */
+static void test_conv_chunks(void)
+{
+  const instrid_layer_desc l[] = {conv(2, 3, 3, 1, 1, 1, 1, 1, 1, 1), RELU,
+                                  GPOOL(INSTRID_AXIS_FREQ | INSTRID_AXIS_TIME, INSTRID_POOL_MAX),
+                                  DENSE(2)};
+  const int n = 3, h = 128, w = 1400;
+  instrid_model_desc desc = make_desc(l, 4, h, w, 2);
+  train_net *net = train_net_new(&desc, n, NULL);
+  CHECK(net != NULL, "chunk net");
+  if (!net)
+    return;
+  size_t np = train_net_n_params(net), n_in = (size_t)h * w;
+  float *x = malloc(sizeof(float) * n * n_in), *dx = malloc(sizeof(float) * n * n_in);
+  float *dx1 = malloc(sizeof(float) * n_in), *sum = calloc(np, sizeof(float));
+  float r[3 * 2] = {0.3f, -1.0f, 0.7f, 0.2f, -0.5f, 0.9f}, logits[3 * 2];
+  uint64_t rng = 21;
+  for (size_t i = 0; i < n * n_in; i++)
+    x[i] = uniform(&rng, -1.0f, 1.0f);
+  train_net_zero_grad(net);
+  train_net_forward(net, x, n, 1, &rng, logits);
+  train_net_backward(net, r, dx);
+  float *batch_grads = malloc(sizeof(float) * np);
+  memcpy(batch_grads, train_net_grads(net), sizeof(float) * np);
+  int bad_dx = 0, bad_dw = 0;
+  for (int e = 0; e < n; e++) {
+    train_net_zero_grad(net);
+    train_net_forward(net, x + e * n_in, 1, 1, &rng, logits);
+    train_net_backward(net, r + 2 * e, dx1);
+    for (size_t i = 0; i < np; i++)
+      sum[i] += train_net_grads(net)[i];
+    for (size_t i = 0; i < n_in; i++)
+      bad_dx += fabsf(dx1[i] - dx[e * n_in + i]) > 1e-5f;
+  }
+  for (size_t i = 0; i < np; i++)
+    bad_dw += fabsf(sum[i] - batch_grads[i]) > 1e-3f * (1.0f + fabsf(sum[i]));
+  CHECK(bad_dx == 0 && bad_dw == 0, "chunked conv backward: %d input, %d param mismatches",
+        bad_dx, bad_dw);
+  free(x);
+  free(dx);
+  free(dx1);
+  free(sum);
+  free(batch_grads);
+  train_net_free(net);
+}
+
+/* Eval-mode train_net_forward against instrid_net_forward of the model written and loaded
+ * back: the weights the trainer saves are the weights the element runs. */
+static void test_no_skew(void)
+{
+  const instrid_layer_desc l[] = {
+      conv(4, 3, 3, 1, 1, 1, 1, 1, 1, 1), BN, RELU, MAXPOOL(2, 2, 2, 2),
+      conv(8, 3, 3, 1, 1, 1, 2, 1, 2, 2), BN, RELU,
+      GPOOL(INSTRID_AXIS_FREQ | INSTRID_AXIS_TIME, INSTRID_POOL_MEAN_MAX_CONCAT),
+      DROPOUT(0.5f), DENSE(5), SIGMOID};
+  const int n = 4, h = 16, w = 20, c = 5;
+  instrid_model_desc desc = make_desc(l, 11, h, w, c);
+  instrid_error err = {0};
+  train_net *net = train_net_new(&desc, n, &err);
+  CHECK(net != NULL, "skew net: %s", err.message);
+  if (!net)
+    return;
+  uint64_t rng = 99;
+  train_net_init(net, 3);
+  perturb_params(net, &rng);
+  float x[4 * 16 * 20], logits[4 * 5], probs[5];
+  for (int i = 0; i < n * h * w; i++)
+    x[i] = uniform(&rng, -2.0f, 2.0f);
+  /* A few training passes give the running statistics non-trivial values. */
+  for (int k = 0; k < 3; k++)
+    train_net_forward(net, x, n, 1, &rng, logits);
+  train_net_forward(net, x, n, 0, NULL, logits);
+
+  instrid_model_desc out;
+  train_net_desc(net, &out);
+  void *data = NULL;
+  size_t size = 0;
+  instrid_model *model = NULL;
+  instrid_net *inet = NULL;
+  if (instrid_model_write_to_memory(&out, &data, &size, &err) != INSTRID_OK ||
+      !(model = instrid_model_load_from_memory(data, size, &err)) ||
+      !(inet = instrid_net_new(model, &err))) {
+    CHECK(0, "model round trip: %s", err.message);
+  } else {
+    double worst = 0.0;
+    for (int e = 0; e < n; e++) {
+      instrid_net_forward(inet, x + e * h * w, probs);
+      for (int k = 0; k < c; k++) {
+        double z = logits[e * c + k];
+        double p = 1.0 / (1.0 + exp(-z));
+        worst = fmax(worst, fabs(p - probs[k]));
+      }
+    }
+    CHECK(worst < 1e-4, "eval-mode trainer vs inference: max |dp| = %g", worst);
+    /* And the probabilities are not all saturated (the check would be vacuous). */
+    CHECK(probs[0] > 0.01f && probs[0] < 0.99f, "saturated probability %g", probs[0]);
+  }
+  instrid_net_free(inet);
+  instrid_model_free(model);
+  free(data);
+  train_net_free(net);
+}
+
+static void test_errors(void)
+{
+  const instrid_layer_desc l[] = {DENSE(3)};
+  instrid_model_desc desc = make_desc(l, 1, 4, 4, 5); /* 3 outputs for 5 classes */
+  instrid_error err = {0};
+  CHECK(train_net_new(&desc, 2, &err) == NULL && err.code == INSTRID_ERR_FORMAT,
+        "class count mismatch accepted (%d)", err.code);
+  desc.n_classes = 3;
+  CHECK(train_net_new(&desc, 0, &err) == NULL && err.code == INSTRID_ERR_INVALID_ARG,
+        "max_batch 0 accepted");
+  float params[3] = {0};
+  desc.params = params;
+  desc.n_params = 3;
+  CHECK(train_net_new(&desc, 1, &err) == NULL && err.code == INSTRID_ERR_INVALID_ARG,
+        "wrong n_params accepted");
+  train_net_free(NULL);
+
+  /* Initial weights from arch->params are used as given. */
+  float init[4 * 4 * 3 + 3];
+  for (int i = 0; i < 51; i++)
+    init[i] = (float)i * 0.01f;
+  desc.params = init;
+  desc.n_params = 51;
+  train_net *net = train_net_new(&desc, 1, &err);
+  CHECK(net && train_net_n_params(net) == 51 && train_net_params(net)[50] == init[50],
+        "initial params not copied");
+  train_net_free(net);
+}
+
+int main(void)
+{
+  test_layer_gradients();
+  test_batchnorm_running_stats();
+  test_conv_chunks();
+  test_no_skew();
+  test_errors();
+  if (failures) {
+    fprintf(stderr, "%d check(s) failed\n", failures);
+    return 1;
+  }
+  return 0;
+}
