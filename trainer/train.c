@@ -1,0 +1,632 @@
+/* train.c — the training loop: shuffled, augmented batches from an example_source, masked
+ * (balanced or focal) BCE, AdamW with warm-up and cosine decay, validation after every epoch
+ * with per-class F1 thresholds, and checkpoints that let a killed run finish bit-identically.
+ */
+#include "train.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "checkpoint.h"
+#include "internal.h"
+#include "loss.h"
+#include "optim.h"
+
+/* Tags that keep the random streams of different purposes apart for the same (epoch, index). */
+enum {
+  RNG_TAG_SHUFFLE = 0x5348,
+  RNG_TAG_EXAMPLE = 0x4558,
+  RNG_TAG_DROPOUT = 0x4452,
+  RNG_TAG_INIT = 0x494e,
+};
+
+/* At most this many training windows are read to count positives for the class balance: the
+ * ratio of a class is known well long before, and reading every window of a large corpus
+ * would cost seconds at start-up. */
+#define POS_WEIGHT_SAMPLE 20000
+
+struct trainer {
+  instrid_model_desc arch;
+  example_source src;
+  train_options opt;
+  train_net *net;
+  uint32_t n_mels, window_frames, n_classes;
+  size_t n_inputs;      /* n_mels * window_frames */
+  size_t n_params;
+  float *adam_m, *adam_v; /* (n_params) */
+
+  size_t n_train, n_val;
+  size_t epoch_windows;   /* training windows used per epoch */
+  uint32_t batch;         /* windows per step (min of the option and epoch_windows) */
+  uint64_t steps_per_epoch, total_steps, warmup_steps;
+  uint64_t options_hash;
+
+  float *pos_weight;      /* (n_classes) */
+  float *x;               /* (batch, n_mels, W) */
+  float *target, *mask;   /* (batch, n_classes) */
+  float *logits, *dlogits; /* (batch, n_classes) */
+  float *mix_x, *mix_target, *mix_mask; /* one partner window for mixup */
+  size_t *order;          /* (n_train) this epoch's permutation */
+
+  size_t n_val_used;
+  float *val_logits, *val_target, *val_mask; /* (n_val_used, n_classes) */
+  metrics_report val;
+  int have_val;
+  uint64_t val_step;      /* step at which val was computed */
+  float *thresholds;      /* (n_classes) probabilities */
+
+  /* Run state, saved in checkpoints. */
+  uint64_t step;
+  uint32_t epoch;
+  uint64_t step_in_epoch;
+  uint64_t rng_state;
+  double epoch_loss_sum;
+  double seconds_before;  /* training time of earlier processes of this run */
+
+  /* This process. */
+  double started;
+  double seconds_stepping;
+  uint64_t windows_done;
+  double last_progress, last_checkpoint;
+  int stopped;
+};
+
+static double now_seconds(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Options */
+
+const char *train_loss_name(train_loss_kind kind)
+{
+  switch (kind) {
+  case TRAIN_LOSS_BCE:
+    return "bce";
+  case TRAIN_LOSS_BALANCED:
+    return "balanced";
+  case TRAIN_LOSS_FOCAL:
+    return "focal";
+  }
+  return "?";
+}
+
+int train_loss_from_name(const char *name)
+{
+  for (int k = TRAIN_LOSS_BCE; k <= TRAIN_LOSS_FOCAL; k++)
+    if (strcmp(name, train_loss_name((train_loss_kind)k)) == 0)
+      return k;
+  return -1;
+}
+
+void train_options_default(train_options *opt)
+{
+  memset(opt, 0, sizeof *opt);
+  opt->epochs = 30;
+  opt->batch = 64;
+  opt->lr = 2e-3f;
+  opt->weight_decay = 1e-2f;
+  opt->warmup_fraction = 0.05f;
+  opt->clip_norm = 5.0f;
+  opt->seed = 1;
+  opt->loss = TRAIN_LOSS_BALANCED;
+  opt->focal_gamma = 2.0f;
+  opt->pos_weight_max = 10.0f;
+  opt->augment = 1;
+  augment_options_none(&opt->aug); /* filled for the architecture by trainer_new when zero */
+  opt->checkpoint_minutes = 5.0;
+  opt->progress_seconds = 1.0;
+}
+
+/* Everything that changes the trajectory of the weights, so that a checkpoint is only resumed
+ * by a run that would have produced it. Fields are hashed one by one (no struct padding). */
+static uint64_t hash_options(const trainer *t)
+{
+  uint64_t h = CHECKPOINT_HASH_INIT;
+  const train_options *o = &t->opt;
+  const instrid_model_desc *a = &t->arch;
+#define H(x) h = checkpoint_hash(h, &(x), sizeof(x))
+  H(a->frontend);
+  H(a->window_frames);
+  H(a->n_classes);
+  H(a->n_layers);
+  for (uint32_t i = 0; i < a->n_layers; i++)
+    H(a->layers[i]);
+  if (a->params)
+    h = checkpoint_hash(h, a->params, a->n_params * sizeof(float));
+  H(o->epochs);
+  H(o->batch);
+  H(o->lr);
+  H(o->weight_decay);
+  H(o->warmup_fraction);
+  H(o->clip_norm);
+  H(o->seed);
+  H(o->loss);
+  H(o->focal_gamma);
+  H(o->pos_weight_max);
+  H(o->augment);
+  H(o->aug.gain_prob);
+  H(o->aug.gain_db_max);
+  H(o->aug.noise_prob);
+  H(o->aug.noise_snr_db_min);
+  H(o->aug.noise_snr_db_max);
+  H(o->aug.shift_frames_max);
+  H(o->aug.time_mask_prob);
+  H(o->aug.time_masks);
+  H(o->aug.time_mask_frames_max);
+  H(o->aug.freq_mask_prob);
+  H(o->aug.freq_masks);
+  H(o->aug.freq_mask_bands_max);
+  H(o->aug.mixup_prob);
+  H(o->aug.mixup_weight_min);
+  H(o->aug.mixup_weight_max);
+  uint64_t mw = o->max_windows, mv = o->max_val_windows, nt = t->n_train, nv = t->n_val;
+  H(mw);
+  H(mv);
+  H(nt);
+  H(nv);
+#undef H
+  return h;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Construction */
+
+/* pos_weight[k] = known negatives / known positives over (a sample of) the training split,
+ * clamped: without it the rare classes' positives are outvoted and the network learns that
+ * nothing ever plays. */
+static void compute_pos_weight(trainer *t)
+{
+  uint32_t c = t->n_classes;
+  for (uint32_t k = 0; k < c; k++)
+    t->pos_weight[k] = 1.0f;
+  if (t->opt.loss != TRAIN_LOSS_BALANCED)
+    return;
+  size_t n = t->n_train < POS_WEIGHT_SAMPLE ? t->n_train : POS_WEIGHT_SAMPLE;
+  double *pos = calloc(c, sizeof *pos), *neg = calloc(c, sizeof *neg);
+  if (!pos || !neg)
+    goto done;
+  for (size_t j = 0; j < n; j++) {
+    size_t i = (size_t)((double)j * (double)t->n_train / (double)n);
+    t->src.get(t->src.ctx, DATASET_TRAIN, i, 0, t->x, t->target, t->mask);
+    for (uint32_t k = 0; k < c; k++) {
+      if (t->mask[k] < 0.5f)
+        continue;
+      if (t->target[k] >= 0.5f)
+        pos[k] += 1.0;
+      else
+        neg[k] += 1.0;
+    }
+  }
+  float hi = t->opt.pos_weight_max > 1.0f ? t->opt.pos_weight_max : 1.0f;
+  for (uint32_t k = 0; k < c; k++) {
+    if (pos[k] == 0.0 || neg[k] == 0.0)
+      continue; /* nothing to balance */
+    float w = (float)(neg[k] / pos[k]);
+    t->pos_weight[k] = w > hi ? hi : (w < 1.0f / hi ? 1.0f / hi : w);
+  }
+done:
+  free(pos);
+  free(neg);
+}
+
+trainer *trainer_new(const instrid_model_desc *arch, const example_source *src,
+                     const train_options *opt, instrid_error *err)
+{
+  trainer *t = calloc(1, sizeof *t);
+  if (!t) {
+    instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
+    return NULL;
+  }
+  t->arch = *arch;
+  t->src = *src;
+  t->opt = *opt;
+  t->n_mels = arch->frontend.n_mels;
+  t->window_frames = arch->window_frames;
+  t->n_classes = arch->n_classes;
+  int overflow = 0;
+  t->n_inputs = instrid_mul_size(t->n_mels, t->window_frames, &overflow);
+
+  if (opt->epochs < 1 || opt->batch < 1 || !(opt->lr > 0.0f) || opt->weight_decay < 0.0f ||
+      opt->warmup_fraction < 0.0f || opt->warmup_fraction >= 1.0f) {
+    instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
+                      "epochs and batch must be >= 1, lr > 0, weight decay >= 0, "
+                      "warm-up fraction in [0, 1)");
+    goto fail;
+  }
+  if (t->n_classes < 1 || t->n_inputs == 0 || overflow) {
+    instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "architecture without classes or inputs");
+    goto fail;
+  }
+  t->n_train = src->count(src->ctx, DATASET_TRAIN);
+  t->n_val = src->count(src->ctx, DATASET_VAL);
+  if (t->n_train == 0) {
+    instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "the training split is empty");
+    goto fail;
+  }
+  t->epoch_windows = opt->max_windows && opt->max_windows < t->n_train ? opt->max_windows
+                                                                        : t->n_train;
+  t->batch = opt->batch < t->epoch_windows ? opt->batch : (uint32_t)t->epoch_windows;
+  t->steps_per_epoch = t->epoch_windows / t->batch;
+  t->total_steps = t->steps_per_epoch * opt->epochs;
+  t->warmup_steps = (uint64_t)((double)opt->warmup_fraction * (double)t->total_steps);
+  if (t->opt.augment && memcmp(&t->opt.aug, &(augment_options){0}, sizeof t->opt.aug) == 0)
+    augment_options_default(&t->opt.aug, t->n_mels, t->window_frames);
+  if (!t->opt.augment)
+    augment_options_none(&t->opt.aug);
+  t->options_hash = hash_options(t);
+
+  t->net = train_net_new(arch, (int)t->batch, err);
+  if (!t->net)
+    goto fail;
+  if (!arch->params)
+    train_net_init(t->net, train_splitmix64(&(uint64_t){opt->seed ^ RNG_TAG_INIT}));
+  t->n_params = train_net_n_params(t->net);
+  if ((size_t)train_net_n_inputs(t->net) != t->n_inputs ||
+      (size_t)train_net_n_outputs(t->net) != t->n_classes) {
+    instrid_set_error(err, INSTRID_ERR_FORMAT, "network input/output sizes do not match");
+    goto fail;
+  }
+
+  t->n_val_used = opt->max_val_windows && opt->max_val_windows < t->n_val ? opt->max_val_windows
+                                                                          : t->n_val;
+  size_t bc = (size_t)t->batch * t->n_classes, vc = t->n_val_used * t->n_classes;
+  t->adam_m = calloc(t->n_params, sizeof(float));
+  t->adam_v = calloc(t->n_params, sizeof(float));
+  t->pos_weight = calloc(t->n_classes, sizeof(float));
+  t->thresholds = calloc(t->n_classes, sizeof(float));
+  t->x = instrid_alloc_floats(instrid_mul_size(t->batch, t->n_inputs, &overflow));
+  t->target = calloc(bc, sizeof(float));
+  t->mask = calloc(bc, sizeof(float));
+  t->logits = calloc(bc, sizeof(float));
+  t->dlogits = calloc(bc, sizeof(float));
+  t->mix_x = calloc(t->n_inputs, sizeof(float));
+  t->mix_target = calloc(t->n_classes, sizeof(float));
+  t->mix_mask = calloc(t->n_classes, sizeof(float));
+  t->order = calloc(t->n_train, sizeof(size_t));
+  t->val_logits = calloc(vc ? vc : 1, sizeof(float));
+  t->val_target = calloc(vc ? vc : 1, sizeof(float));
+  t->val_mask = calloc(vc ? vc : 1, sizeof(float));
+  if (overflow || !t->adam_m || !t->adam_v || !t->pos_weight || !t->thresholds || !t->x ||
+      !t->target || !t->mask || !t->logits || !t->dlogits || !t->mix_x || !t->mix_target ||
+      !t->mix_mask || !t->order || !t->val_logits || !t->val_target || !t->val_mask ||
+      !metrics_report_init(&t->val, t->n_classes)) {
+    instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory for %zu parameters, batch %u",
+                      t->n_params, t->batch);
+    goto fail;
+  }
+  for (uint32_t k = 0; k < t->n_classes; k++)
+    t->thresholds[k] = 0.5f;
+  compute_pos_weight(t);
+  t->rng_state = opt->seed ^ ((uint64_t)RNG_TAG_DROPOUT << 48);
+  return t;
+
+fail:
+  trainer_free(t);
+  return NULL;
+}
+
+void trainer_free(trainer *t)
+{
+  if (!t)
+    return;
+  train_net_free(t->net);
+  free(t->adam_m);
+  free(t->adam_v);
+  free(t->pos_weight);
+  free(t->thresholds);
+  instrid_free_aligned(t->x);
+  free(t->target);
+  free(t->mask);
+  free(t->logits);
+  free(t->dlogits);
+  free(t->mix_x);
+  free(t->mix_target);
+  free(t->mix_mask);
+  free(t->order);
+  free(t->val_logits);
+  free(t->val_target);
+  free(t->val_mask);
+  metrics_report_clear(&t->val);
+  free(t);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The loop */
+
+static void shuffle_for_epoch(trainer *t, uint32_t epoch)
+{
+  train_rng rng;
+  train_rng_init(&rng, t->opt.seed, RNG_TAG_SHUFFLE, epoch);
+  for (size_t i = 0; i < t->n_train; i++)
+    t->order[i] = i;
+  for (size_t i = t->n_train; i > 1; i--) {
+    size_t j = (size_t)((train_rng_next(&rng) >> 11) % i);
+    size_t tmp = t->order[i - 1];
+    t->order[i - 1] = t->order[j];
+    t->order[j] = tmp;
+  }
+}
+
+static int draw_shift(const trainer *t, train_rng *rng)
+{
+  uint32_t max = t->opt.aug.shift_frames_max;
+  if (max == 0)
+    return 0;
+  return (int)train_rng_below(rng, 2 * max + 1) - (int)max;
+}
+
+/* Example j of the batch at position pos of the epoch's order: its own random stream from
+ * (seed, epoch, pos), so the window it becomes does not depend on anything else. */
+static void load_example(trainer *t, uint32_t epoch, size_t pos, size_t j)
+{
+  float *x = t->x + j * t->n_inputs;
+  float *target = t->target + j * t->n_classes, *mask = t->mask + j * t->n_classes;
+  train_rng rng;
+  train_rng_init(&rng, t->opt.seed ^ ((uint64_t)RNG_TAG_EXAMPLE << 48), epoch, pos);
+  int shift = draw_shift(t, &rng);
+  t->src.get(t->src.ctx, DATASET_TRAIN, t->order[pos], shift, x, target, mask);
+  if (!t->opt.augment)
+    return;
+  float u_mix = train_rng_uniform(&rng);
+  size_t partner = (size_t)((train_rng_next(&rng) >> 11) % t->n_train);
+  int partner_shift = draw_shift(t, &rng);
+  float w = train_rng_range(&rng, t->opt.aug.mixup_weight_min, t->opt.aug.mixup_weight_max);
+  if (u_mix < t->opt.aug.mixup_prob) {
+    t->src.get(t->src.ctx, DATASET_TRAIN, partner, partner_shift, t->mix_x, t->mix_target,
+               t->mix_mask);
+    augment_mixup(&t->arch.frontend, x, t->mix_x, t->n_inputs, w, target, mask, t->mix_target,
+                  t->mix_mask, t->n_classes);
+  }
+  augment_window(&t->opt.aug, &t->arch.frontend, x, t->n_mels, t->window_frames, &rng);
+}
+
+static float train_step(trainer *t)
+{
+  size_t base = t->step_in_epoch * t->batch;
+  for (size_t j = 0; j < t->batch; j++)
+    load_example(t, t->epoch, base + j, j);
+
+  /* Dropout draws from one stream per step, derived from the step number, so that a resumed
+   * run draws what the uninterrupted one did. */
+  uint64_t sm = t->opt.seed ^ ((uint64_t)RNG_TAG_DROPOUT << 48) ^ (t->step * 0x9e3779b97f4a7c15ull);
+  t->rng_state = train_splitmix64(&sm);
+  uint64_t dropout_rng = t->rng_state;
+
+  int n = (int)t->batch, c = (int)t->n_classes;
+  train_net_forward(t->net, t->x, n, 1, &dropout_rng, t->logits);
+  float gamma = t->opt.loss == TRAIN_LOSS_FOCAL ? t->opt.focal_gamma : 0.0f;
+  const float *pw = t->opt.loss == TRAIN_LOSS_BALANCED ? t->pos_weight : NULL;
+  float loss = masked_bce_with_logits(t->logits, t->target, t->mask, n, c, pw, gamma, t->dlogits);
+  train_net_zero_grad(t->net);
+  train_net_backward(t->net, t->dlogits, NULL);
+
+  float *grads = train_net_grads(t->net);
+  const uint8_t *trainable = train_net_trainable_mask(t->net);
+  clip_grad_norm(grads, trainable, t->n_params, t->opt.clip_norm);
+  uint64_t step1 = t->step + 1;
+  adamw_config cfg = {lr_schedule(t->opt.lr, step1, t->warmup_steps, t->total_steps), 0.9f,
+                      0.999f, 1e-8f, t->opt.weight_decay};
+  adamw_step(train_net_params(t->net), grads, t->adam_m, t->adam_v, train_net_decay_mask(t->net),
+             trainable, t->n_params, &cfg, step1);
+  t->step = step1;
+  t->step_in_epoch++;
+  return loss;
+}
+
+static void validate(trainer *t)
+{
+  size_t n = t->n_val_used, c = t->n_classes, b = t->batch;
+  t->val_step = t->step;
+  if (n == 0)
+    return;
+  for (size_t start = 0; start < n; start += b) {
+    size_t count = n - start < b ? n - start : b;
+    for (size_t j = 0; j < count; j++) {
+      size_t i = start + j;
+      size_t idx = n == t->n_val ? i : (size_t)((double)i * (double)t->n_val / (double)n);
+      t->src.get(t->src.ctx, DATASET_VAL, idx, 0, t->x + j * t->n_inputs,
+                 t->val_target + i * c, t->val_mask + i * c);
+    }
+    train_net_forward(t->net, t->x, (int)count, 0, NULL, t->val_logits + start * c);
+  }
+  if (!metrics_evaluate(&t->val, t->val_logits, t->val_target, t->val_mask, n, 0.0))
+    return;
+  t->have_val = 1;
+  for (size_t k = 0; k < c; k++)
+    t->thresholds[k] = (float)(1.0 / (1.0 + exp(-t->val.threshold[k])));
+}
+
+static instrid_status save_checkpoint(trainer *t, instrid_error *err)
+{
+  if (!t->opt.checkpoint_path)
+    return INSTRID_OK;
+  checkpoint_state st = {
+      .options_hash = t->options_hash,
+      .seed = t->opt.seed,
+      .step = t->step,
+      .epoch = t->epoch,
+      .step_in_epoch = t->step_in_epoch,
+      .rng_state = t->rng_state,
+      .train_seconds = t->seconds_before + (now_seconds() - t->started),
+      .epoch_loss_sum = t->epoch_loss_sum,
+      .n_params = t->n_params,
+      .params = train_net_params(t->net),
+      .adam_m = t->adam_m,
+      .adam_v = t->adam_v,
+  };
+  t->last_checkpoint = now_seconds();
+  return checkpoint_write(t->opt.checkpoint_path, &st, err);
+}
+
+static instrid_status load_checkpoint(trainer *t, instrid_error *err)
+{
+  struct stat sb;
+  if (!t->opt.resume || !t->opt.checkpoint_path || stat(t->opt.checkpoint_path, &sb) != 0)
+    return INSTRID_OK; /* nothing to resume: start from the beginning */
+  checkpoint_state st = {.n_params = t->n_params,
+                         .params = train_net_params(t->net),
+                         .adam_m = t->adam_m,
+                         .adam_v = t->adam_v};
+  instrid_status s = checkpoint_read(t->opt.checkpoint_path, &st, err);
+  if (s != INSTRID_OK)
+    return s;
+  if (st.options_hash != t->options_hash || st.seed != t->opt.seed)
+    return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                             "%s was written by a run with other options or data; resume with "
+                             "the same ones or start afresh without --resume",
+                             t->opt.checkpoint_path);
+  if (st.epoch > t->opt.epochs || st.step_in_epoch > t->steps_per_epoch ||
+      st.step != st.epoch * t->steps_per_epoch + st.step_in_epoch)
+    return instrid_set_error(err, INSTRID_ERR_FORMAT, "%s: position %llu/%llu out of range",
+                             t->opt.checkpoint_path, (unsigned long long)st.epoch,
+                             (unsigned long long)st.step_in_epoch);
+  t->step = st.step;
+  t->epoch = (uint32_t)st.epoch;
+  t->step_in_epoch = st.step_in_epoch;
+  t->rng_state = st.rng_state;
+  t->epoch_loss_sum = st.epoch_loss_sum;
+  t->seconds_before = st.train_seconds;
+  return INSTRID_OK;
+}
+
+static void report(trainer *t, train_phase phase)
+{
+  if (!t->opt.progress)
+    return;
+  train_progress p = {0};
+  p.phase = phase;
+  p.epoch = t->epoch;
+  p.epochs = t->opt.epochs;
+  p.step = t->step;
+  p.total_steps = t->total_steps;
+  p.loss = t->step_in_epoch ? t->epoch_loss_sum / (double)t->step_in_epoch : 0.0;
+  p.lr = lr_schedule(t->opt.lr, t->step ? t->step : 1, t->warmup_steps, t->total_steps);
+  p.windows_per_second = trainer_windows_per_second(t);
+  p.eta_seconds = p.windows_per_second > 0.0
+                      ? (double)(t->total_steps - t->step) * t->batch / p.windows_per_second
+                      : 0.0;
+  p.val = phase == TRAIN_PHASE_EPOCH_END && t->have_val && t->val_step == t->step ? &t->val
+                                                                                  : NULL;
+  t->opt.progress(t->opt.progress_ctx, &p);
+  t->last_progress = now_seconds();
+}
+
+instrid_status trainer_run(trainer *t, instrid_error *err)
+{
+  instrid_status s;
+  if (t->opt.threads > 0)
+    openblas_set_num_threads(t->opt.threads);
+  t->stopped = 0;
+  s = load_checkpoint(t, err);
+  if (s != INSTRID_OK)
+    return s;
+  t->started = t->last_progress = t->last_checkpoint = now_seconds();
+
+  while (t->epoch < t->opt.epochs) {
+    shuffle_for_epoch(t, t->epoch);
+    while (t->step_in_epoch < t->steps_per_epoch) {
+      double t0 = now_seconds();
+      float loss = train_step(t);
+      double t1 = now_seconds();
+      t->seconds_stepping += t1 - t0;
+      t->windows_done += t->batch;
+      t->epoch_loss_sum += loss;
+      if (t->opt.stop_after_steps && t->step >= t->opt.stop_after_steps) {
+        t->stopped = 1;
+        return save_checkpoint(t, err);
+      }
+      if (t->opt.checkpoint_minutes > 0.0 &&
+          t1 - t->last_checkpoint >= 60.0 * t->opt.checkpoint_minutes) {
+        if ((s = save_checkpoint(t, err)) != INSTRID_OK)
+          return s;
+        report(t, TRAIN_PHASE_CHECKPOINT);
+      }
+      if (t1 - t->last_progress >= t->opt.progress_seconds)
+        report(t, TRAIN_PHASE_STEP);
+    }
+    validate(t);
+    report(t, TRAIN_PHASE_EPOCH_END);
+    t->epoch++;
+    t->step_in_epoch = 0;
+    t->epoch_loss_sum = 0.0;
+    if ((s = save_checkpoint(t, err)) != INSTRID_OK)
+      return s;
+  }
+  /* A run resumed from its final checkpoint has not validated these weights yet. */
+  if (!t->have_val || t->val_step != t->step)
+    validate(t);
+  return INSTRID_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Results */
+
+int trainer_stopped(const trainer *t)
+{
+  return t->stopped;
+}
+
+uint64_t trainer_steps_done(const trainer *t)
+{
+  return t->step;
+}
+
+double trainer_train_seconds(const trainer *t)
+{
+  return t->seconds_before + (t->started > 0.0 ? now_seconds() - t->started : 0.0);
+}
+
+double trainer_windows_per_second(const trainer *t)
+{
+  return t->seconds_stepping > 0.0 ? (double)t->windows_done / t->seconds_stepping : 0.0;
+}
+
+size_t trainer_n_train(const trainer *t)
+{
+  return t->n_train;
+}
+
+size_t trainer_n_val(const trainer *t)
+{
+  return t->n_val_used;
+}
+
+train_net *trainer_net(trainer *t)
+{
+  return t->net;
+}
+
+const metrics_report *trainer_validation(const trainer *t)
+{
+  return t->have_val ? &t->val : NULL;
+}
+
+const float *trainer_thresholds(const trainer *t)
+{
+  return t->thresholds;
+}
+
+const float *trainer_pos_weight(const trainer *t)
+{
+  return t->pos_weight;
+}
+
+instrid_status trainer_write_model(trainer *t, const char *path, const char *provenance,
+                                   instrid_error *err)
+{
+  instrid_model_desc d;
+  train_net_desc(t->net, &d);
+  d.thresholds = t->thresholds;
+  d.provenance = provenance;
+  if (!d.class_names)
+    d.class_names = t->arch.class_names;
+  return instrid_model_write(&d, path, err);
+}
