@@ -1,19 +1,69 @@
 /* net.c — runs a loaded model's inference plan on one window: two ping-pong activation
- * buffers and one im2col scratch, allocated once per instrid_net, nothing allocated per window.
+ * buffers and one scratch, allocated once per instrid_net, nothing allocated per window.
+ *
+ * Layout. The convolutional front of the network (the steps up to the first one that is not a
+ * convolution, batch norm, ReLU, pooling or dropout) runs channels-last, (H, W, C): im2col then
+ * produces one row of K = kh*kw*C/groups values per output pixel, and the convolution is
+ * out (pixels, c_out) = rows (pixels, K) * weight^T, a gemm whose long side is the pixel count.
+ * OpenBLAS runs that shape at close to its peak, where the channels-first product
+ * weight (c_out, K) * col (K, pixels) loses a third when c_out is small. The rest of the
+ * network (global pooling, dense, ...) runs channels-first with the kernels of layers.h. The
+ * network input, (1, n_mels, W), is the same in both layouts.
+ *
+ * Each convolution runs in tiles of whole output rows, so that a tile's im2col rows and its
+ * output stay in L2 while the gemm reads them; the bias, a following ReLU and a following
+ * non-overlapping max or average pool are applied to the tile there, before anything goes back
+ * to memory.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 #include "layers.h"
 #include "model_internal.h"
+#include "net_internal.h"
+
+#include <cblas.h>
+
+/* Output pixels per convolution tile, at least: below a few hundred rows the gemm's packing
+ * overhead shows, above a few thousand the tile no longer fits in L2. */
+#define TILE_PIXELS 512
+
+typedef enum {
+  OP_CONV_HWC,   /* convolution, channels-last, with fused bias / ReLU / pool */
+  OP_BN_HWC,     /* batch norm that had no convolution to fold into */
+  OP_POOL_HWC,   /* a pool that could not be fused into the convolution before it */
+  OP_RELU,       /* layout-free */
+  OP_TO_CHW,     /* (H, W, C) -> (C, H, W) at the end of the channels-last front */
+  OP_CHW,        /* any step, channels-first, with the kernels of layers.h */
+} op_kind;
+
+typedef struct {
+  op_kind kind;
+  const instrid_step *step;   /* the step (for OP_CONV_HWC: the convolution) */
+  uint32_t first_step;        /* steps [first_step, last_step] this op covers, for timing */
+  uint32_t last_step;
+  instrid_shape in, out;      /* shapes of the op's input and output (C, H, W as in the model) */
+  instrid_conv_geom g;        /* CONV: geometry; OP_CHW conv: the same, for layers.h */
+  const float *weight;        /* CONV_HWC: (c_out, kh, kw, c_in/groups) */
+  int relu;                   /* CONV_HWC: clamp after the bias */
+  int pool_mode;              /* CONV_HWC / POOL_HWC: -1 none, INSTRID_POOL_MAX / _MEAN */
+  int pool_kh, pool_kw, pool_sh, pool_sw;
+  int tile_rows;              /* CONV_HWC: output rows per tile (multiple of pool_kh) */
+  int conv_rows;              /* CONV_HWC: conv output rows computed (pool floor drops some) */
+  int in_place;               /* the op writes its input buffer */
+} net_op;
 
 struct instrid_net {
   const instrid_model *model;
-  float *act[2];             /* (max_activation) each: a step reads one and writes the other */
-  float *scratch;            /* im2col of the largest convolution that needs one */
-  instrid_conv_geom *geoms;  /* n_steps, filled for CONV2D steps */
-  size_t n_outputs;          /* C*H*W of the last step: the model's n_classes */
+  float *act[2];              /* (max_activation) each: an op reads one and writes the other */
+  float *scratch;             /* im2col rows of one tile, then the tile's conv output */
+  float *permuted;            /* convolution weights reordered channels-last, for every conv */
+  net_op *ops;
+  uint32_t n_ops;
+  size_t n_outputs;           /* C*H*W of the last step: the model's n_classes */
+  double *step_seconds;       /* instrid_net_set_step_timer, or NULL */
 };
 
 static void conv_geom_from_step(const instrid_step *s, instrid_conv_geom *g)
@@ -36,9 +86,181 @@ static void conv_geom_from_step(const instrid_step *s, instrid_conv_geom *g)
   g->groups = (int)p[9];
 }
 
-static int conv_needs_im2col(const instrid_conv_geom *g)
+static int is_pointwise(const instrid_conv_geom *g)
 {
-  return !(g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0);
+  return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
+}
+
+static int runs_channels_last(uint32_t type)
+{
+  return type == INSTRID_LAYER_CONV2D || type == INSTRID_LAYER_BATCHNORM ||
+         type == INSTRID_LAYER_RELU || type == INSTRID_LAYER_MAXPOOL ||
+         type == INSTRID_LAYER_AVGPOOL || type == INSTRID_LAYER_DROPOUT;
+}
+
+static size_t shape_floats(instrid_shape s)
+{
+  return (size_t)s.c * s.h * s.w;
+}
+
+/* Builds the op list from the model's steps and sizes the scratch. Returns 0 with err filled
+ * when a step is inconsistent. */
+static int plan_ops(instrid_net *net, size_t *scratch_floats, size_t *permuted_floats,
+                    instrid_error *err)
+{
+  const instrid_model *m = net->model;
+  uint32_t n = 0;
+  size_t scratch = 0, permuted = 0;
+  int channels_last = 1;
+  int overflow = 0;
+
+  for (uint32_t i = 0; i < m->n_steps; i++) {
+    const instrid_step *s = &m->steps[i];
+    const uint32_t t = s->layer.type;
+    if (t == INSTRID_LAYER_DROPOUT)
+      continue;
+    if (channels_last && !runs_channels_last(t)) {
+      channels_last = 0;
+      if (s->in.c > 1 && (size_t)s->in.h * s->in.w > 1) {
+        net_op *op = &net->ops[n++];
+        memset(op, 0, sizeof *op);
+        op->kind = OP_TO_CHW;
+        op->in = op->out = s->in;
+        op->first_step = op->last_step = i;
+      }
+    }
+    net_op *op = &net->ops[n++];
+    memset(op, 0, sizeof *op);
+    op->step = s;
+    op->in = s->in;
+    op->out = s->out;
+    op->first_step = op->last_step = i;
+    op->pool_mode = -1;
+
+    if (t == INSTRID_LAYER_CONV2D) {
+      conv_geom_from_step(s, &op->g);
+      if (!instrid_conv_geom_init(&op->g) || (uint32_t)op->g.h_out != s->out.h ||
+          (uint32_t)op->g.w_out != s->out.w || (uint32_t)op->g.c_out != s->out.c) {
+        instrid_set_error(err, INSTRID_ERR_FORMAT, "step %u: convolution geometry inconsistent",
+                          i);
+        return 0;
+      }
+    }
+    if (!channels_last) {
+      op->kind = OP_CHW;
+      op->in_place = t == INSTRID_LAYER_RELU || t == INSTRID_LAYER_SIGMOID ||
+                     t == INSTRID_LAYER_BATCHNORM;
+      if (t == INSTRID_LAYER_CONV2D && !is_pointwise(&op->g)) {
+        size_t need = instrid_conv_scratch_floats(&op->g);
+        if (need == SIZE_MAX)
+          overflow = 1;
+        else if (need > scratch)
+          scratch = need;
+      }
+      continue;
+    }
+
+    switch (t) {
+    case INSTRID_LAYER_CONV2D: {
+      instrid_conv_geom *g = &op->g;
+      op->kind = OP_CONV_HWC;
+      /* Fuse a ReLU, then a non-overlapping pool, that follow (dropout in between is a no-op).
+       */
+      uint32_t j = i + 1;
+      while (j < m->n_steps && m->steps[j].layer.type == INSTRID_LAYER_DROPOUT)
+        j++;
+      if (j < m->n_steps && m->steps[j].layer.type == INSTRID_LAYER_RELU) {
+        op->relu = 1;
+        op->last_step = j;
+        op->out = m->steps[j].out;
+        j++;
+        while (j < m->n_steps && m->steps[j].layer.type == INSTRID_LAYER_DROPOUT)
+          j++;
+      }
+      if (j < m->n_steps && (m->steps[j].layer.type == INSTRID_LAYER_MAXPOOL ||
+                             m->steps[j].layer.type == INSTRID_LAYER_AVGPOOL)) {
+        const uint32_t *p = m->steps[j].layer.p;
+        if (p[0] == p[2] && p[1] == p[3]) {
+          op->pool_mode =
+              m->steps[j].layer.type == INSTRID_LAYER_MAXPOOL ? INSTRID_POOL_MAX : INSTRID_POOL_MEAN;
+          op->pool_kh = op->pool_sh = (int)p[0];
+          op->pool_kw = op->pool_sw = (int)p[1];
+          op->last_step = j;
+          op->out = m->steps[j].out;
+        }
+      }
+      i = op->last_step;
+
+      /* Tiles of whole rows, a multiple of the pool height so no window straddles two. */
+      const int unit = op->pool_mode >= 0 ? op->pool_kh : 1;
+      op->conv_rows = op->pool_mode >= 0 ? (int)op->out.h * op->pool_kh : g->h_out;
+      int rows = (TILE_PIXELS + g->w_out - 1) / g->w_out;
+      rows = (rows + unit - 1) / unit * unit;
+      if (rows > op->conv_rows)
+        rows = op->conv_rows;
+      op->tile_rows = rows;
+
+      const size_t k = (size_t)(g->c_in / g->groups) * g->kh * g->kw;
+      const size_t tile_px = (size_t)rows * g->w_out;
+      size_t need = 0;
+      if (!is_pointwise(g))
+        need = instrid_mul_size(tile_px, k, &overflow);
+      if (op->pool_mode >= 0)
+        need = instrid_add_size(need, instrid_mul_size(tile_px, g->c_out, &overflow), &overflow);
+      if (need > scratch)
+        scratch = need;
+      permuted = instrid_add_size(permuted, instrid_mul_size(g->c_out, k, &overflow), &overflow);
+      break;
+    }
+    case INSTRID_LAYER_BATCHNORM:
+      op->kind = OP_BN_HWC;
+      op->in_place = 1;
+      break;
+    case INSTRID_LAYER_RELU:
+      op->kind = OP_RELU;
+      op->in_place = 1;
+      break;
+    default: { /* MAXPOOL, AVGPOOL */
+      const uint32_t *p = s->layer.p;
+      op->kind = OP_POOL_HWC;
+      op->pool_mode = t == INSTRID_LAYER_MAXPOOL ? INSTRID_POOL_MAX : INSTRID_POOL_MEAN;
+      op->pool_kh = (int)p[0];
+      op->pool_kw = (int)p[1];
+      op->pool_sh = (int)p[2];
+      op->pool_sw = (int)p[3];
+      break;
+    }
+    }
+  }
+  /* A network that is channels-last to the end hands its output over channels-first. */
+  const instrid_shape last = m->steps[m->n_steps - 1].out;
+  if (channels_last && last.c > 1 && (size_t)last.h * last.w > 1) {
+    net_op *op = &net->ops[n++];
+    memset(op, 0, sizeof *op);
+    op->kind = OP_TO_CHW;
+    op->in = op->out = last;
+    op->first_step = op->last_step = m->n_steps - 1;
+  }
+  if (overflow) {
+    instrid_set_error(err, INSTRID_ERR_NOMEM, "network scratch size overflows");
+    return 0;
+  }
+  net->n_ops = n;
+  *scratch_floats = scratch;
+  *permuted_floats = permuted;
+  return 1;
+}
+
+/* weight (c_out, cg, kh, kw) -> (c_out, kh, kw, cg): the order of a channels-last im2col row. */
+static void permute_weight(const instrid_conv_geom *g, const float *w, float *out)
+{
+  const int cg = g->c_in / g->groups;
+  for (int o = 0; o < g->c_out; o++)
+    for (int c = 0; c < cg; c++)
+      for (int i = 0; i < g->kh; i++)
+        for (int j = 0; j < g->kw; j++)
+          out[(((size_t)o * g->kh + i) * g->kw + j) * cg + c] =
+              w[(((size_t)o * cg + c) * g->kh + i) * g->kw + j];
 }
 
 instrid_net *instrid_net_new(const instrid_model *model, instrid_error *err)
@@ -55,47 +277,40 @@ instrid_net *instrid_net_new(const instrid_model *model, instrid_error *err)
   if (!net)
     goto nomem;
   net->model = model;
-  net->geoms = calloc(model->n_steps, sizeof *net->geoms);
-  if (!net->geoms)
+  /* At most one op per step plus a layout change. */
+  net->ops = calloc((size_t)model->n_steps + 2, sizeof *net->ops);
+  if (!net->ops)
     goto nomem;
+  size_t scratch = 0, permuted = 0;
+  if (!plan_ops(net, &scratch, &permuted, err))
+    goto fail;
 
-  size_t scratch = 0;
-  for (uint32_t i = 0; i < model->n_steps; i++) {
-    const instrid_step *s = &model->steps[i];
-    if (s->layer.type != INSTRID_LAYER_CONV2D)
-      continue;
-    instrid_conv_geom *g = &net->geoms[i];
-    conv_geom_from_step(s, g);
-    if (!instrid_conv_geom_init(g) || (uint32_t)g->h_out != s->out.h ||
-        (uint32_t)g->w_out != s->out.w || (uint32_t)g->c_out != s->out.c) {
-      instrid_set_error(err, INSTRID_ERR_FORMAT, "step %u: convolution geometry inconsistent",
-                        i);
-      goto fail;
-    }
-    if (conv_needs_im2col(g)) {
-      size_t need = instrid_conv_scratch_floats(g);
-      if (need == SIZE_MAX)
-        goto nomem;
-      if (need > scratch)
-        scratch = need;
-    }
-  }
   const instrid_shape last = model->steps[model->n_steps - 1].out;
-  net->n_outputs = (size_t)last.c * last.h * last.w;
+  net->n_outputs = shape_floats(last);
   if (net->n_outputs != model->desc.n_classes) {
     instrid_set_error(err, INSTRID_ERR_FORMAT, "network outputs %zu values for %u classes",
                       net->n_outputs, model->desc.n_classes);
     goto fail;
   }
-
   for (int b = 0; b < 2; b++) {
     net->act[b] = instrid_alloc_floats(model->max_activation);
     if (!net->act[b])
       goto nomem;
   }
   net->scratch = instrid_alloc_floats(scratch);
-  if (!net->scratch)
+  net->permuted = instrid_alloc_floats(permuted);
+  if (!net->scratch || !net->permuted)
     goto nomem;
+
+  float *slot = net->permuted;
+  for (uint32_t i = 0; i < net->n_ops; i++) {
+    net_op *op = &net->ops[i];
+    if (op->kind != OP_CONV_HWC)
+      continue;
+    permute_weight(&op->g, op->step->weight, slot);
+    op->weight = slot;
+    slot += (size_t)op->g.c_out * (op->g.c_in / op->g.groups) * op->g.kh * op->g.kw;
+  }
   return net;
 
 nomem:
@@ -112,90 +327,241 @@ void instrid_net_free(instrid_net *net)
   instrid_free_aligned(net->act[0]);
   instrid_free_aligned(net->act[1]);
   instrid_free_aligned(net->scratch);
-  free(net->geoms);
+  instrid_free_aligned(net->permuted);
+  free(net->ops);
   free(net);
 }
 
-/* Adds a per-channel bias to x (C, HW), and clamps at zero when a ReLU follows: one pass over
- * the convolution's output while it is still in cache, instead of two. */
-static void bias_act(float *x, int c, size_t hw, const float *bias, int relu)
+void instrid_net_set_step_timer(instrid_net *net, double *step_seconds)
 {
-  for (int ch = 0; ch < c; ch++) {
-    float b = bias ? bias[ch] : 0.0f;
-    float *p = x + (size_t)ch * hw;
-    if (relu) {
-      for (size_t i = 0; i < hw; i++) {
-        float v = p[i] + b;
-        p[i] = v > 0.0f ? v : 0.0f;
+  net->step_seconds = step_seconds;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Channels-last kernels */
+
+/* im2col rows for output rows [oh0, oh1) of group grp: rows (pixels, kh*kw*cg), input
+ * (h_in, w_in, c_in). */
+static void im2row(const instrid_conv_geom *g, int grp, int oh0, int oh1, const float *in,
+                   float *rows)
+{
+  const int cg = g->c_in / g->groups;
+  const float *in_g = in + (size_t)grp * cg;
+  float *r = rows;
+  for (int oh = oh0; oh < oh1; oh++) {
+    for (int ow = 0; ow < g->w_out; ow++) {
+      for (int i = 0; i < g->kh; i++) {
+        const int ih = oh * g->sh - g->ph + i * g->dh;
+        if (ih < 0 || ih >= g->h_in) {
+          memset(r, 0, sizeof(float) * (size_t)g->kw * cg);
+          r += (size_t)g->kw * cg;
+          continue;
+        }
+        const float *in_row = in_g + (size_t)ih * g->w_in * g->c_in;
+        for (int j = 0; j < g->kw; j++) {
+          const int iw = ow * g->sw - g->pw + j * g->dw;
+          if (iw < 0 || iw >= g->w_in) {
+            memset(r, 0, sizeof(float) * cg);
+          } else if (cg == 1) {
+            *r = in_row[(size_t)iw * g->c_in];
+          } else {
+            memcpy(r, in_row + (size_t)iw * g->c_in, sizeof(float) * cg);
+          }
+          r += cg;
+        }
       }
-    } else {
-      for (size_t i = 0; i < hw; i++)
-        p[i] += b;
     }
   }
+}
+
+/* Pools x (h, w, c) channels-last into y (h_out, w_out, c) with floor; y rows [0, h_out). */
+static void pool_hwc(int mode, int h, int w, int c, int kh, int kw, int sh, int sw,
+                     const float *x, float *y)
+{
+  const int h_out = (h - kh) / sh + 1, w_out = (w - kw) / sw + 1;
+  const float inv_area = 1.0f / (float)(kh * kw);
+  for (int oh = 0; oh < h_out; oh++) {
+    for (int ow = 0; ow < w_out; ow++) {
+      float *o = y + ((size_t)oh * w_out + ow) * c;
+      const float *first = x + ((size_t)oh * sh * w + (size_t)ow * sw) * c;
+      memcpy(o, first, sizeof(float) * c);
+      for (int i = 0; i < kh; i++) {
+        for (int j = 0; j < kw; j++) {
+          if (i == 0 && j == 0)
+            continue;
+          const float *p = x + ((size_t)(oh * sh + i) * w + (size_t)ow * sw + j) * c;
+          if (mode == INSTRID_POOL_MAX) {
+            for (int k = 0; k < c; k++)
+              o[k] = p[k] > o[k] ? p[k] : o[k];
+          } else {
+            for (int k = 0; k < c; k++)
+              o[k] += p[k];
+          }
+        }
+      }
+      if (mode != INSTRID_POOL_MAX)
+        for (int k = 0; k < c; k++)
+          o[k] *= inv_area;
+    }
+  }
+}
+
+static void bias_act_hwc(float *x, size_t pixels, int c, const float *bias, int relu)
+{
+  for (size_t p = 0; p < pixels; p++) {
+    float *v = x + p * c;
+    if (relu) {
+      for (int k = 0; k < c; k++) {
+        float t = v[k] + bias[k];
+        v[k] = t > 0.0f ? t : 0.0f;
+      }
+    } else {
+      for (int k = 0; k < c; k++)
+        v[k] += bias[k];
+    }
+  }
+}
+
+static void conv_hwc(const net_op *op, const float *in, float *out, float *scratch)
+{
+  const instrid_conv_geom *g = &op->g;
+  const int cg_in = g->c_in / g->groups, cg_out = g->c_out / g->groups;
+  const int k = cg_in * g->kh * g->kw;
+  const int pointwise = is_pointwise(g);
+  const size_t tile_px_max = (size_t)op->tile_rows * g->w_out;
+  float *rows = scratch;
+  float *tile_out = op->pool_mode >= 0 ? scratch + (pointwise ? 0 : tile_px_max * k) : NULL;
+
+  for (int oh0 = 0; oh0 < op->conv_rows; oh0 += op->tile_rows) {
+    const int oh1 = oh0 + op->tile_rows < op->conv_rows ? oh0 + op->tile_rows : op->conv_rows;
+    const int px = (oh1 - oh0) * g->w_out;
+    /* Without a pool the tile goes straight to its place in the output. */
+    float *dst = tile_out ? tile_out : out + (size_t)oh0 * g->w_out * g->c_out;
+    for (int grp = 0; grp < g->groups; grp++) {
+      const float *a;
+      int lda;
+      if (pointwise) {
+        a = in + (size_t)oh0 * g->w_out * g->c_in + (size_t)grp * cg_in;
+        lda = g->c_in;
+      } else {
+        im2row(g, grp, oh0, oh1, in, rows);
+        a = rows;
+        lda = k;
+      }
+      /* dst (px, c_out)[group columns] = a (px, k) * weight_g (cg_out, k)^T */
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, px, cg_out, k, 1.0f, a, lda,
+                  op->weight + (size_t)grp * cg_out * k, k, 0.0f, dst + (size_t)grp * cg_out,
+                  g->c_out);
+    }
+    bias_act_hwc(dst, (size_t)px, g->c_out, op->step->bias, op->relu);
+    if (tile_out) {
+      float *pooled = out + (size_t)(oh0 / op->pool_kh) * op->out.w * g->c_out;
+      pool_hwc(op->pool_mode, oh1 - oh0, g->w_out, g->c_out, op->pool_kh, op->pool_kw,
+               op->pool_sh, op->pool_sw, tile_out, pooled);
+    }
+  }
+}
+
+/* (h, w, c) -> (c, h, w) */
+static void hwc_to_chw(int h, int w, int c, const float *x, float *y)
+{
+  const size_t hw = (size_t)h * w;
+  for (size_t p = 0; p < hw; p++)
+    for (int k = 0; k < c; k++)
+      y[(size_t)k * hw + p] = x[p * c + k];
+}
+
+/* One step channels-first, with the kernels of layers.h. */
+static void run_chw(const net_op *op, const float *x, float *y, float *scratch)
+{
+  const instrid_step *s = op->step;
+  const uint32_t *p = s->layer.p;
+  const size_t in_plane = (size_t)s->in.h * s->in.w;
+  switch (s->layer.type) {
+  case INSTRID_LAYER_CONV2D:
+    instrid_conv2d_forward(&op->g, x, s->weight, s->bias, y, scratch);
+    break;
+  case INSTRID_LAYER_DENSE:
+    instrid_dense_forward(1, (int)shape_floats(s->in), (int)p[0], x, s->weight, s->bias, y);
+    break;
+  case INSTRID_LAYER_BATCHNORM: /* not folded: weight = scale, bias = shift */
+    for (uint32_t ch = 0; ch < s->in.c; ch++) {
+      float *q = y + ch * in_plane;
+      for (size_t i = 0; i < in_plane; i++)
+        q[i] = q[i] * s->weight[ch] + s->bias[ch];
+    }
+    break;
+  case INSTRID_LAYER_RELU:
+    instrid_relu_forward(y, shape_floats(s->in));
+    break;
+  case INSTRID_LAYER_SIGMOID:
+    instrid_sigmoid_forward(y, shape_floats(s->in));
+    break;
+  case INSTRID_LAYER_MAXPOOL:
+  case INSTRID_LAYER_AVGPOOL:
+    instrid_pool2d_forward(s->layer.type == INSTRID_LAYER_MAXPOOL ? INSTRID_POOL_MAX
+                                                                  : INSTRID_POOL_MEAN,
+                           1, (int)s->in.c, (int)s->in.h, (int)s->in.w, (int)p[0], (int)p[1],
+                           (int)p[2], (int)p[3], x, y, NULL);
+    break;
+  case INSTRID_LAYER_GLOBAL_POOL:
+    instrid_global_pool_forward((int)p[0], (int)p[1], 1, (int)s->in.c, (int)s->in.h,
+                                (int)s->in.w, x, y, NULL);
+    break;
+  default:
+    break;
+  }
+}
+
+static double now_seconds(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 void instrid_net_forward(instrid_net *net, const float *features, float *probabilities)
 {
   const instrid_model *m = net->model;
-  const size_t n_in = (size_t)m->input.c * m->input.h * m->input.w;
-  /* features (n_mels, W) is the input activation (1, n_mels, W) as it is; it is copied so that
-   * in-place steps never write to the caller's memory. */
-  memcpy(net->act[0], features, sizeof(float) * n_in);
+  /* features (n_mels, W) is the input (1, n_mels, W) in either layout. It is copied so that
+   * in-place ops never write to the caller's memory. */
+  memcpy(net->act[0], features, sizeof(float) * shape_floats(m->input));
   int cur = 0;
 
-  for (uint32_t i = 0; i < m->n_steps; i++) {
-    const instrid_step *s = &m->steps[i];
-    const uint32_t *p = s->layer.p;
-    float *x = net->act[cur], *y = net->act[cur ^ 1];
-    const size_t out_n = (size_t)s->out.c * s->out.h * s->out.w;
-    const int relu_next =
-        i + 1 < m->n_steps && m->steps[i + 1].layer.type == INSTRID_LAYER_RELU;
-
-    switch (s->layer.type) {
-    case INSTRID_LAYER_CONV2D:
-      instrid_conv2d_forward(&net->geoms[i], x, s->weight, NULL, y, net->scratch);
-      bias_act(y, (int)s->out.c, (size_t)s->out.h * s->out.w, s->bias, relu_next);
-      cur ^= 1;
-      i += relu_next;
+  for (uint32_t i = 0; i < net->n_ops; i++) {
+    const net_op *op = &net->ops[i];
+    float *x = net->act[cur], *y = op->in_place ? x : net->act[cur ^ 1];
+    double t0 = net->step_seconds ? now_seconds() : 0.0;
+    switch (op->kind) {
+    case OP_CONV_HWC:
+      conv_hwc(op, x, y, net->scratch);
       break;
-    case INSTRID_LAYER_DENSE:
-      instrid_dense_forward(1, (int)((size_t)s->in.c * s->in.h * s->in.w), (int)p[0], x,
-                            s->weight, s->bias, y);
-      if (relu_next)
-        instrid_relu_forward(y, out_n);
-      cur ^= 1;
-      i += relu_next;
-      break;
-    case INSTRID_LAYER_BATCHNORM: /* not folded: weight = scale, bias = shift */
-      for (uint32_t ch = 0; ch < s->in.c; ch++) {
-        float *q = x + (size_t)ch * s->in.h * s->in.w;
-        for (size_t k = 0; k < (size_t)s->in.h * s->in.w; k++)
-          q[k] = q[k] * s->weight[ch] + s->bias[ch];
-      }
-      break;
-    case INSTRID_LAYER_RELU:
-      instrid_relu_forward(x, out_n);
-      break;
-    case INSTRID_LAYER_SIGMOID:
-      instrid_sigmoid_forward(x, out_n);
-      break;
-    case INSTRID_LAYER_MAXPOOL:
-    case INSTRID_LAYER_AVGPOOL:
-      instrid_pool2d_forward(s->layer.type == INSTRID_LAYER_MAXPOOL ? INSTRID_POOL_MAX
-                                                                    : INSTRID_POOL_MEAN,
-                             1, (int)s->in.c, (int)s->in.h, (int)s->in.w, (int)p[0], (int)p[1],
-                             (int)p[2], (int)p[3], x, y, NULL);
-      cur ^= 1;
-      break;
-    case INSTRID_LAYER_GLOBAL_POOL:
-      instrid_global_pool_forward((int)p[0], (int)p[1], 1, (int)s->in.c, (int)s->in.h,
-                                  (int)s->in.w, x, y, NULL);
-      cur ^= 1;
-      break;
-    default: /* DROPOUT: identity at inference (the loader drops it anyway) */
+    case OP_BN_HWC: {
+      const size_t px = (size_t)op->in.h * op->in.w;
+      const int c = (int)op->in.c;
+      for (size_t p = 0; p < px; p++)
+        for (int k = 0; k < c; k++)
+          x[p * c + k] = x[p * c + k] * op->step->weight[k] + op->step->bias[k];
       break;
     }
+    case OP_POOL_HWC:
+      pool_hwc(op->pool_mode, (int)op->in.h, (int)op->in.w, (int)op->in.c, op->pool_kh,
+               op->pool_kw, op->pool_sh, op->pool_sw, x, y);
+      break;
+    case OP_RELU:
+      instrid_relu_forward(x, shape_floats(op->in));
+      break;
+    case OP_TO_CHW:
+      hwc_to_chw((int)op->in.h, (int)op->in.w, (int)op->in.c, x, y);
+      break;
+    case OP_CHW:
+      run_chw(op, x, y, net->scratch);
+      break;
+    }
+    if (net->step_seconds)
+      net->step_seconds[op->first_step] += now_seconds() - t0;
+    if (!op->in_place)
+      cur ^= 1;
   }
   memcpy(probabilities, net->act[cur], sizeof(float) * net->n_outputs);
 }
@@ -210,7 +576,7 @@ double instrid_net_flops(const instrid_model *model)
       double k = (double)(s->in.c / (p[9] ? p[9] : 1)) * p[1] * p[2];
       flops += 2.0 * k * s->out.c * s->out.h * s->out.w;
     } else if (s->layer.type == INSTRID_LAYER_DENSE) {
-      flops += 2.0 * (double)s->in.c * s->in.h * s->in.w * p[0];
+      flops += 2.0 * (double)shape_floats(s->in) * p[0];
     }
   }
   return flops;
