@@ -19,42 +19,42 @@
 typedef struct {
   instrid_layer_desc desc;
   instrid_shape in, out;
-  size_t in_size, out_size;  /* C*H*W per example */
-  size_t param_offset;       /* into the parameter and gradient blocks */
+  size_t in_size, out_size; /* C*H*W per example */
+  size_t param_offset;      /* into the parameter and gradient blocks */
   size_t n_params;
-  float *in_act;             /* (max_batch, in_size): the previous layer's output */
-  float *out_act;            /* (max_batch, out_size); == in_act for in-place layers */
+  float *in_act;  /* (max_batch, in_size): the previous layer's output */
+  float *out_act; /* (max_batch, out_size); == in_act for in-place layers */
   /* CONV2D */
   instrid_conv_geom geom;
-  int conv_batch;            /* examples per backward GEMM */
+  int conv_batch; /* examples per backward GEMM */
   /* BATCHNORM: statistics of the last forward, for backward */
   float *bn_mean, *bn_invstd; /* (C) */
   /* MAXPOOL */
-  int32_t *argmax;           /* (max_batch, out_size) */
+  int32_t *argmax; /* (max_batch, out_size) */
   /* DROPOUT */
-  float *drop_scale;         /* (max_batch, out_size): 0 or 1 / (1 - p) */
+  float *drop_scale; /* (max_batch, out_size): 0 or 1 / (1 - p) */
 } net_layer;
 
 struct train_net {
-  instrid_model_desc arch;   /* layers points at layer_descs */
+  instrid_model_desc arch; /* layers points at layer_descs */
   instrid_layer_desc *layer_descs;
-  int n_layers;              /* layers run: a final SIGMOID is left to the loss */
+  int n_layers; /* layers run: a final SIGMOID is left to the loss */
   net_layer *layers;
   int max_batch;
   size_t n_inputs, n_outputs;
 
   size_t n_params;
-  float *params;             /* (n_params) */
-  float *grads;              /* (n_params) */
-  uint8_t *decay_mask;       /* (n_params) */
-  uint8_t *trainable_mask;   /* (n_params) */
+  float *params;           /* (n_params) */
+  float *grads;            /* (n_params) */
+  uint8_t *decay_mask;     /* (n_params) */
+  uint8_t *trainable_mask; /* (n_params) */
 
-  float *input;              /* (max_batch, n_inputs) copy of x */
-  float *dbuf[2];            /* (max_batch, max_act): ping-pong gradient buffers */
-  float *conv_scratch;       /* forward im2col for one example */
+  float *input;                     /* (max_batch, n_inputs) copy of x */
+  float *dbuf[2];                   /* (max_batch, max_act): ping-pong gradient buffers */
+  float *conv_scratch;              /* forward im2col for one example */
   float *col, *col_one, *dout_rows; /* conv backward scratch */
-  int32_t *argmax_block;     /* every MAXPOOL's argmax */
-  void *alloc_list[16];      /* aligned float blocks, freed together */
+  int32_t *argmax_block;            /* every MAXPOOL's argmax */
+  void *alloc_list[16];             /* aligned float blocks, freed together */
   int n_allocs;
 
   int last_n, last_training;
@@ -195,7 +195,8 @@ train_net *train_net_new(const instrid_model_desc *arch, int max_batch, instrid_
 
   /* Shapes, parameter offsets, and sizes of every buffer. */
   size_t max_act = net->n_inputs, conv_scratch = 0, col = 0, col_one = 0, dout_rows = 0;
-  size_t act_total = net->n_inputs * (size_t)max_batch, bn_total = 0, argmax_total = 0, drop_total = 0;
+  size_t act_total = net->n_inputs * (size_t)max_batch, bn_total = 0, argmax_total = 0,
+         drop_total = 0;
   size_t n_params = 0;
   for (int i = 0; i < net->n_layers; i++) {
     net_layer *L = &net->layers[i];
@@ -371,14 +372,38 @@ void train_net_free(train_net *net)
   free(net);
 }
 
-size_t train_net_n_params(const train_net *net) { return net->n_params; }
-int train_net_max_batch(const train_net *net) { return net->max_batch; }
-int train_net_n_inputs(const train_net *net) { return (int)net->n_inputs; }
-int train_net_n_outputs(const train_net *net) { return (int)net->n_outputs; }
-float *train_net_params(train_net *net) { return net->params; }
-float *train_net_grads(train_net *net) { return net->grads; }
-const uint8_t *train_net_decay_mask(const train_net *net) { return net->decay_mask; }
-const uint8_t *train_net_trainable_mask(const train_net *net) { return net->trainable_mask; }
+size_t train_net_n_params(const train_net *net)
+{
+  return net->n_params;
+}
+int train_net_max_batch(const train_net *net)
+{
+  return net->max_batch;
+}
+int train_net_n_inputs(const train_net *net)
+{
+  return (int)net->n_inputs;
+}
+int train_net_n_outputs(const train_net *net)
+{
+  return (int)net->n_outputs;
+}
+float *train_net_params(train_net *net)
+{
+  return net->params;
+}
+float *train_net_grads(train_net *net)
+{
+  return net->grads;
+}
+const uint8_t *train_net_decay_mask(const train_net *net)
+{
+  return net->decay_mask;
+}
+const uint8_t *train_net_trainable_mask(const train_net *net)
+{
+  return net->trainable_mask;
+}
 
 void train_net_zero_grad(train_net *net)
 {
@@ -416,8 +441,7 @@ static void batchnorm_forward_train(net_layer *L, int n, float *params)
   size_t hw = (size_t)L->in.h * L->in.w;
   size_t count = (size_t)n * hw;
   float eps = L->desc.f0;
-  float *gamma = params, *beta = params + c, *run_mean = params + 2 * c,
-        *run_var = params + 3 * c;
+  float *gamma = params, *beta = params + c, *run_mean = params + 2 * c, *run_var = params + 3 * c;
   for (int ch = 0; ch < c; ch++) {
     /* Two passes in double: the mean first, then squared deviations (no cancellation). */
     double sum = 0.0;
@@ -482,8 +506,8 @@ void train_net_forward(train_net *net, const float *x, int n, int training, uint
         int c = (int)L->in.c;
         if (L->out_act != L->in_act)
           memcpy(L->out_act, L->in_act, n_out * sizeof(float));
-        instrid_batchnorm_inference(n, c, (int)(L->in.h * L->in.w), p, p + c, p + 2 * c,
-                                    p + 3 * c, L->desc.f0, L->out_act);
+        instrid_batchnorm_inference(n, c, (int)(L->in.h * L->in.w), p, p + c, p + 2 * c, p + 3 * c,
+                                    L->desc.f0, L->out_act);
       }
       break;
     case INSTRID_LAYER_RELU:
@@ -499,18 +523,17 @@ void train_net_forward(train_net *net, const float *x, int n, int training, uint
     case INSTRID_LAYER_MAXPOOL:
     case INSTRID_LAYER_AVGPOOL:
       instrid_pool2d_forward(L->desc.type == INSTRID_LAYER_MAXPOOL ? INSTRID_POOL_MAX
-                                                                    : INSTRID_POOL_MEAN,
+                                                                   : INSTRID_POOL_MEAN,
                              n, (int)L->in.c, (int)L->in.h, (int)L->in.w, (int)q[0], (int)q[1],
                              (int)q[2], (int)q[3], L->in_act, L->out_act, L->argmax);
       break;
     case INSTRID_LAYER_GLOBAL_POOL:
-      instrid_global_pool_forward((int)q[0], (int)q[1], n, (int)L->in.c, (int)L->in.h,
-                                  (int)L->in.w, L->in_act, L->out_act, NULL);
+      instrid_global_pool_forward((int)q[0], (int)q[1], n, (int)L->in.c, (int)L->in.h, (int)L->in.w,
+                                  L->in_act, L->out_act, NULL);
       break;
     case INSTRID_LAYER_DENSE: {
       size_t n_weight = L->n_params - q[0];
-      instrid_dense_forward(n, (int)L->in_size, (int)q[0], L->in_act, p, p + n_weight,
-                            L->out_act);
+      instrid_dense_forward(n, (int)L->in_size, (int)q[0], L->in_act, p, p + n_weight, L->out_act);
       break;
     }
     case INSTRID_LAYER_DROPOUT: {
@@ -533,15 +556,16 @@ void train_net_forward(train_net *net, const float *x, int n, int training, uint
       break;
     }
   }
-  memcpy(logits, net->layers[net->n_layers - 1].out_act, (size_t)n * net->n_outputs * sizeof(float));
+  memcpy(logits, net->layers[net->n_layers - 1].out_act,
+         (size_t)n * net->n_outputs * sizeof(float));
 }
 
 /* ---------------------------------------------------------------------------------------- */
 /* Backward: each function reads dout and the saved activations, accumulates parameter
  * gradients into grad, and (when din is not NULL) writes din. */
 
-static void conv_backward(train_net *net, net_layer *L, int n, const float *weight,
-                          float *grad, const float *dout, float *din)
+static void conv_backward(train_net *net, net_layer *L, int n, const float *weight, float *grad,
+                          const float *dout, float *din)
 {
   const instrid_conv_geom *g = &L->geom;
   int groups = g->groups;
@@ -579,9 +603,8 @@ static void conv_backward(train_net *net, net_layer *L, int n, const float *weig
                  hw_out * sizeof(float));
       }
       /* dW_g (cog, k) += dout_rows (cog, cols) x col^T (cols, k) */
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cog, k, (int)cols, 1.0f,
-                  net->dout_rows, (int)cols, net->col, (int)cols, 1.0f,
-                  dweight + (size_t)gi * cog * k, k);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cog, k, (int)cols, 1.0f, net->dout_rows,
+                  (int)cols, net->col, (int)cols, 1.0f, dweight + (size_t)gi * cog * k, k);
       if (!din)
         continue;
       /* dcol (k, cols) = W_g^T (k, cog) x dout_rows (cog, cols), into col (no longer needed) */
@@ -599,8 +622,8 @@ static void conv_backward(train_net *net, net_layer *L, int n, const float *weig
   }
 }
 
-static void batchnorm_backward(const train_net *net, const net_layer *L, int n,
-                               const float *params, float *grad, const float *dout, float *din)
+static void batchnorm_backward(const train_net *net, const net_layer *L, int n, const float *params,
+                               float *grad, const float *dout, float *din)
 {
   int c = (int)L->in.c;
   size_t hw = (size_t)L->in.h * L->in.w;
@@ -699,11 +722,22 @@ static void global_pool_backward(const net_layer *L, int n, const float *dout, f
           size_t o = ((size_t)ch * oh + oy) * ow + ox;
           float d_mean = 0.0f, d_max = 0.0f;
           switch (mode) {
-          case INSTRID_POOL_MEAN: d_mean = d[o]; break;
-          case INSTRID_POOL_MAX: d_max = d[o]; break;
-          case INSTRID_POOL_MEAN_MAX_CONCAT: d_mean = d[o]; d_max = d[part + o]; break;
-          case INSTRID_POOL_MEAN_PLUS_MAX: d_mean = d[o]; d_max = d[o]; break;
-          default: break;
+          case INSTRID_POOL_MEAN:
+            d_mean = d[o];
+            break;
+          case INSTRID_POOL_MAX:
+            d_max = d[o];
+            break;
+          case INSTRID_POOL_MEAN_MAX_CONCAT:
+            d_mean = d[o];
+            d_max = d[part + o];
+            break;
+          case INSTRID_POOL_MEAN_PLUS_MAX:
+            d_mean = d[o];
+            d_max = d[o];
+            break;
+          default:
+            break;
           }
           size_t base = (size_t)ch * h * w + (size_t)oy * w + ox;
           size_t best = base;
@@ -728,15 +762,15 @@ static void dense_backward(const net_layer *L, int n, const float *weight, float
   int in = (int)L->in_size, out = (int)L->desc.p[0];
   float *dweight = grad, *dbias = grad + (size_t)in * out;
   /* dW (out, in) += dy^T (out, N) x x (N, in) */
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n, 1.0f, dout, out, L->in_act,
-              in, 1.0f, dweight, in);
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n, 1.0f, dout, out, L->in_act, in,
+              1.0f, dweight, in);
   for (int e = 0; e < n; e++)
     for (int j = 0; j < out; j++)
       dbias[j] += dout[(size_t)e * out + j];
   /* dx (N, in) = dy (N, out) x W (out, in) */
   if (din)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, 1.0f, dout, out, weight,
-                in, 0.0f, din, in);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, 1.0f, dout, out, weight, in,
+                0.0f, din, in);
 }
 
 void train_net_backward(train_net *net, const float *dlogits, float *dx)

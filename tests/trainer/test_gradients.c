@@ -12,14 +12,14 @@
 
 static int failures;
 
-#define CHECK(cond, ...)                                                                       \
-  do {                                                                                         \
-    if (!(cond)) {                                                                             \
-      fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                          \
-      fprintf(stderr, __VA_ARGS__);                                                            \
-      fprintf(stderr, "\n");                                                                   \
-      failures++;                                                                              \
-    }                                                                                          \
+#define CHECK(cond, ...)                                                                           \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                              \
+      fprintf(stderr, __VA_ARGS__);                                                                \
+      fprintf(stderr, "\n");                                                                       \
+      failures++;                                                                                  \
+    }                                                                                              \
   } while (0)
 
 /* ---------------------------------------------------------------------------------------- */
@@ -38,17 +38,16 @@ static float uniform(uint64_t *s, float lo, float hi)
   return lo + (hi - lo) * (float)(rng_next(s) >> 40) * (1.0f / 16777216.0f);
 }
 
-static instrid_layer_desc conv(uint32_t c_out, uint32_t kh, uint32_t kw, uint32_t sh,
-                               uint32_t sw, uint32_t ph, uint32_t pw, uint32_t dh, uint32_t dw,
-                               uint32_t groups)
+static instrid_layer_desc conv(uint32_t c_out, uint32_t kh, uint32_t kw, uint32_t sh, uint32_t sw,
+                               uint32_t ph, uint32_t pw, uint32_t dh, uint32_t dw, uint32_t groups)
 {
   instrid_layer_desc l = {.type = INSTRID_LAYER_CONV2D,
                           .p = {c_out, kh, kw, sh, sw, ph, pw, dh, dw, groups}};
   return l;
 }
 
-static instrid_layer_desc layer(uint32_t type, uint32_t p0, uint32_t p1, uint32_t p2,
-                                uint32_t p3, float f0)
+static instrid_layer_desc layer(uint32_t type, uint32_t p0, uint32_t p1, uint32_t p2, uint32_t p3,
+                                float f0)
 {
   instrid_layer_desc l = {.type = type, .p = {p0, p1, p2, p3}, .f0 = f0};
   return l;
@@ -71,13 +70,20 @@ static instrid_model_desc make_desc(const instrid_layer_desc *layers, int n_laye
 {
   instrid_model_desc d;
   memset(&d, 0, sizeof d);
-  d.frontend = (instrid_frontend_params){.sample_rate = 16000, .n_fft = 512, .win_length = 512,
-                                         .hop_samples = 256, .n_mels = (uint32_t)n_mels,
+  d.frontend = (instrid_frontend_params){.sample_rate = 16000,
+                                         .n_fft = 512,
+                                         .win_length = 512,
+                                         .hop_samples = 256,
+                                         .n_mels = (uint32_t)n_mels,
                                          .window = INSTRID_WINDOW_HANN,
                                          .mel_scale = INSTRID_MEL_SLANEY,
-                                         .mel_norm = INSTRID_MELNORM_SLANEY, .fmin_hz = 0.0f,
-                                         .fmax_hz = 8000.0f, .power = 2.0f, .log_floor = 1e-10f,
-                                         .feature_mean = 0.0f, .feature_std = 1.0f};
+                                         .mel_norm = INSTRID_MELNORM_SLANEY,
+                                         .fmin_hz = 0.0f,
+                                         .fmax_hz = 8000.0f,
+                                         .power = 2.0f,
+                                         .log_floor = 1e-10f,
+                                         .feature_mean = 0.0f,
+                                         .feature_std = 1.0f};
   d.window_frames = (uint32_t)frames;
   d.hop_frames = (uint32_t)frames;
   d.n_classes = (uint32_t)n_classes;
@@ -88,8 +94,8 @@ static instrid_model_desc make_desc(const instrid_layer_desc *layers, int n_laye
   return d;
 }
 
-/* Moves biases, BN gamma/beta (everything trainable but not decayed) off their initial
- * constants so that their gradients are generic. */
+/* Moves biases, BN gamma/beta (everything trainable but not decayed) and the BN running
+ * statistics off their initial constants so that their gradients are generic. */
 static void perturb_params(train_net *net, uint64_t *rng)
 {
   float *p = train_net_params(net);
@@ -97,14 +103,18 @@ static void perturb_params(train_net *net, uint64_t *rng)
   for (size_t i = 0; i < train_net_n_params(net); i++)
     if (trainable[i] && !decay[i])
       p[i] += uniform(rng, -0.3f, 0.3f);
+    else if (!trainable[i]) /* BN running mean and var: any positive values will do */
+      p[i] = uniform(rng, 0.5f, 1.5f);
 }
 
 /* sum_k r[k] * logits[k] in double: a scalar whose gradient wrt the logits is r. */
+static int training_mode = 1; /* which function grad_check differentiates */
+
 static double objective(train_net *net, const float *x, int n, uint64_t dropout_seed,
                         const float *r, float *logits)
 {
   uint64_t rng = dropout_seed; /* the same dropout masks on every evaluation */
-  train_net_forward(net, x, n, 1, &rng, logits);
+  train_net_forward(net, x, n, training_mode, &rng, logits);
   double s = 0.0;
   for (int k = 0; k < n * train_net_n_outputs(net); k++)
     s += (double)r[k] * logits[k];
@@ -139,8 +149,8 @@ static int check_one(train_net *net, const float *x, int n, uint64_t seed, const
 
 /* Builds the net, runs forward + backward with random upstream gradient r and compares every
  * parameter gradient and every input gradient with central differences. */
-static void grad_check(const char *name, const instrid_layer_desc *layers, int n_layers,
-                       int n_mels, int frames, int n_classes, int batch, uint64_t seed)
+static void grad_check(const char *name, const instrid_layer_desc *layers, int n_layers, int n_mels,
+                       int frames, int n_classes, int batch, uint64_t seed)
 {
   instrid_model_desc desc = make_desc(layers, n_layers, n_mels, frames, n_classes);
   instrid_error err = {0};
@@ -166,7 +176,7 @@ static void grad_check(const char *name, const instrid_layer_desc *layers, int n
 
   uint64_t dropout_seed = seed * 31 + 7, drng = dropout_seed;
   train_net_zero_grad(net);
-  train_net_forward(net, x, batch, 1, &drng, logits);
+  train_net_forward(net, x, batch, training_mode, &drng, logits);
   train_net_backward(net, r, dx);
   memcpy(grads_copy, train_net_grads(net), sizeof(float) * n_params);
 
@@ -200,12 +210,11 @@ static void grad_check(const char *name, const instrid_layer_desc *layers, int n
         fprintf(stderr, "%s: input %d numeric %.6g analytic %.6g\n", name, i, numeric, dx[i]);
     }
   }
-  CHECK(bad == 0, "%s: %d of %d gradients disagree with central differences", name, bad,
-        checked);
+  CHECK(bad == 0, "%s: %d of %d gradients disagree with central differences", name, bad, checked);
 
   /* Backward accumulates: a second pass without zeroing doubles every gradient. */
   drng = dropout_seed;
-  train_net_forward(net, x, batch, 1, &drng, logits);
+  train_net_forward(net, x, batch, training_mode, &drng, logits);
   train_net_backward(net, r, NULL);
   const float *g2 = train_net_grads(net);
   int not_doubled = 0;
@@ -229,18 +238,25 @@ static void test_layer_gradients(void)
 {
   {
     /* Convolution with stride, padding, dilation and groups. */
-    const instrid_layer_desc l[] = {conv(4, 3, 3, 1, 1, 1, 1, 1, 1, 1),
-                                    conv(6, 3, 2, 2, 1, 1, 2, 1, 2, 2),
-                                    GPOOL(INSTRID_AXIS_FREQ | INSTRID_AXIS_TIME, INSTRID_POOL_MEAN),
-                                    DENSE(3)};
+    const instrid_layer_desc l[] = {
+        conv(4, 3, 3, 1, 1, 1, 1, 1, 1, 1), conv(6, 3, 2, 2, 1, 1, 2, 1, 2, 2),
+        GPOOL(INSTRID_AXIS_FREQ | INSTRID_AXIS_TIME, INSTRID_POOL_MEAN), DENSE(3)};
     grad_check("conv stride/pad/dilation/groups", l, 4, 9, 10, 3, 2, 11);
   }
   {
     /* Batch norm in training mode, ReLU, overlapping max pool, average pool, dense. */
-    const instrid_layer_desc l[] = {conv(3, 3, 3, 1, 1, 1, 1, 1, 1, 1), BN, RELU,
-                                    MAXPOOL(3, 3, 2, 2), conv(4, 2, 2, 1, 1, 0, 0, 1, 1, 1),
-                                    AVGPOOL(2, 1, 2, 1), DENSE(3)};
+    const instrid_layer_desc l[] = {conv(3, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+                                    BN,
+                                    RELU,
+                                    MAXPOOL(3, 3, 2, 2),
+                                    conv(4, 2, 2, 1, 1, 0, 0, 1, 1, 1),
+                                    AVGPOOL(2, 1, 2, 1),
+                                    DENSE(3)};
     grad_check("bn/relu/maxpool/avgpool/dense", l, 7, 11, 12, 3, 3, 12);
+    /* The same in eval mode: batch norm with its running statistics is an affine map. */
+    training_mode = 0;
+    grad_check("eval-mode bn/relu/maxpool/avgpool/dense", l, 7, 11, 12, 3, 3, 15);
+    training_mode = 1;
   }
   {
     /* Batch norm on 1x1 planes (after a dense layer) and a mid-network sigmoid; the final
@@ -300,7 +316,8 @@ static void test_batchnorm_running_stats(void)
   float one[2];
   train_net_forward(net, x, n, 0, NULL, logits);
   train_net_forward(net, x + h * w, 1, 0, NULL, one);
-  CHECK(fabsf(one[0] - logits[2]) < 1e-6f && fabsf(one[1] - logits[3]) < 1e-6f, "eval mode depends on the batch");
+  CHECK(fabsf(one[0] - logits[2]) < 1e-6f && fabsf(one[1] - logits[3]) < 1e-6f,
+        "eval mode depends on the batch");
   train_net_free(net);
 }
 
@@ -341,8 +358,8 @@ static void test_conv_chunks(void)
   }
   for (size_t i = 0; i < np; i++)
     bad_dw += fabsf(sum[i] - batch_grads[i]) > 1e-3f * (1.0f + fabsf(sum[i]));
-  CHECK(bad_dx == 0 && bad_dw == 0, "chunked conv backward: %d input, %d param mismatches",
-        bad_dx, bad_dw);
+  CHECK(bad_dx == 0 && bad_dw == 0, "chunked conv backward: %d input, %d param mismatches", bad_dx,
+        bad_dw);
   free(x);
   free(dx);
   free(dx1);
@@ -356,10 +373,17 @@ static void test_conv_chunks(void)
 static void test_no_skew(void)
 {
   const instrid_layer_desc l[] = {
-      conv(4, 3, 3, 1, 1, 1, 1, 1, 1, 1), BN, RELU, MAXPOOL(2, 2, 2, 2),
-      conv(8, 3, 3, 1, 1, 1, 2, 1, 2, 2), BN, RELU,
+      conv(4, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+      BN,
+      RELU,
+      MAXPOOL(2, 2, 2, 2),
+      conv(8, 3, 3, 1, 1, 1, 2, 1, 2, 2),
+      BN,
+      RELU,
       GPOOL(INSTRID_AXIS_FREQ | INSTRID_AXIS_TIME, INSTRID_POOL_MEAN_MAX_CONCAT),
-      DROPOUT(0.5f), DENSE(5), SIGMOID};
+      DROPOUT(0.5f),
+      DENSE(5),
+      SIGMOID};
   const int n = 4, h = 16, w = 20, c = 5;
   instrid_model_desc desc = make_desc(l, 11, h, w, c);
   instrid_error err = {0};

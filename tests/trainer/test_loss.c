@@ -10,14 +10,14 @@
 
 static int failures;
 
-#define CHECK(cond, ...)                                                                       \
-  do {                                                                                         \
-    if (!(cond)) {                                                                             \
-      fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                          \
-      fprintf(stderr, __VA_ARGS__);                                                            \
-      fprintf(stderr, "\n");                                                                   \
-      failures++;                                                                              \
-    }                                                                                          \
+#define CHECK(cond, ...)                                                                           \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                              \
+      fprintf(stderr, __VA_ARGS__);                                                                \
+      fprintf(stderr, "\n");                                                                       \
+      failures++;                                                                                  \
+    }                                                                                              \
   } while (0)
 
 static int close_to(double a, double b, double abs_tol, double rel_tol)
@@ -79,8 +79,7 @@ static void test_known_values(void)
   mm[0] = 0.0f;
   dd[0] = dd[1] = 7.0f;
   loss = masked_bce_with_logits(zz, yy, mm, 1, 2, NULL, 0.0f, dd);
-  CHECK(loss == 0.0f && dd[0] == 0.0f && dd[1] == 0.0f, "all masked: %g %g %g", loss, dd[0],
-        dd[1]);
+  CHECK(loss == 0.0f && dd[0] == 0.0f && dd[1] == 0.0f, "all masked: %g %g %g", loss, dd[0], dd[1]);
 }
 
 static void test_masking(void)
@@ -101,8 +100,8 @@ static void test_masking(void)
       logits[i] = 37.0f;
       target[i] = 1.0f - save_y;
       float changed = masked_bce_with_logits(logits, target, mask, N, C, pw, gamma, NULL);
-      CHECK(changed == base, "variant %d: masked entry %d changes loss %g -> %g", variant, i,
-            base, changed);
+      CHECK(changed == base, "variant %d: masked entry %d changes loss %g -> %g", variant, i, base,
+            changed);
       logits[i] = save_z;
       target[i] = save_y;
     }
@@ -142,18 +141,17 @@ static void test_adamw(void)
   /* Two parameters, two steps, against the formulas worked by hand:
    * step 1, g = 0.5: m = 0.05, v = 0.00025, m_hat = 0.5, v_hat = 0.25, update = 0.5 / 0.5 = 1
    * (less eps), so p1 = p0 (1 - lr wd) - lr. */
-  adamw_config cfg = {.lr = 0.1f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
-                      .weight_decay = 0.01f};
+  adamw_config cfg = {
+      .lr = 0.1f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f};
   float p[3] = {1.0f, 1.0f, 5.0f}, g[3] = {0.5f, 0.5f, 9.0f}, m[3] = {0}, v[3] = {0};
   uint8_t decay[3] = {1, 0, 1}, trainable[3] = {1, 1, 0};
   adamw_step(p, g, m, v, decay, trainable, 3, &cfg, 1);
   double upd1 = 0.5 / (0.5 + 1e-8);
-  CHECK(close_to(p[0], 1.0 * (1.0 - 0.1 * 0.01) - 0.1 * upd1, 1e-7, 1e-6), "adamw p0 %.9g",
-        p[0]);
+  CHECK(close_to(p[0], 1.0 * (1.0 - 0.1 * 0.01) - 0.1 * upd1, 1e-7, 1e-6), "adamw p0 %.9g", p[0]);
   CHECK(close_to(p[1], 1.0 - 0.1 * upd1, 1e-7, 1e-6), "adamw p1 (no decay) %.9g", p[1]);
   CHECK(p[2] == 5.0f && m[2] == 0.0f && v[2] == 0.0f, "non-trainable entry touched");
-  CHECK(close_to(m[0], 0.05, 1e-9, 1e-6) && close_to(v[0], 0.00025, 1e-10, 1e-4),
-        "moments %g %g", m[0], v[0]);
+  CHECK(close_to(m[0], 0.05, 1e-9, 1e-6) && close_to(v[0], 0.00025, 1e-10, 1e-4), "moments %g %g",
+        m[0], v[0]);
 
   /* Step 2 with g = -1 on entry 1 (no decay):
    * m = 0.9 * 0.05 - 0.1 = -0.055, v = 0.999 * 0.00025 + 0.001 = 0.00124975,
