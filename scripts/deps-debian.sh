@@ -7,7 +7,7 @@ pkgs=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav
   libfftw3-dev libopenblas-dev
-  libfluidsynth-dev fluid-soundfont-gm timgm6mb-soundfont hydrogen-drumkits
+  libfluidsynth-dev fluid-soundfont-gm timgm6mb-soundfont musescore-general-soundfont hydrogen-drumkits
   python3-numpy python3-gi python3-gst-1.0
   valgrind
 )

@@ -1,0 +1,33 @@
+/* fx.h — the effects the renderer applies to each stem: a biquad equaliser, constant-power pan
+ * and a Schroeder reverb (parallel feedback combs with damping, then series all-passes).
+ */
+#ifndef INSTRID_RENDER_FX_H
+#define INSTRID_RENDER_FX_H
+
+#include <stddef.h>
+
+typedef struct {
+  double b0, b1, b2, a1, a2; /* normalised by a0 */
+  double z1[2], z2[2];       /* transposed direct form II state, per channel */
+} fx_biquad;
+
+typedef enum { FX_LOW_SHELF, FX_HIGH_SHELF, FX_PEAK } fx_biquad_kind;
+
+/* RBJ cookbook coefficients; q is the peak's quality (shelves use slope 1). */
+void fx_biquad_init(fx_biquad *bq, fx_biquad_kind kind, double freq_hz, double gain_db, double q,
+                    double rate_hz);
+/* In place on interleaved stereo. */
+void fx_biquad_run_stereo(fx_biquad *bq, float *x, size_t frames);
+/* Gain of the filter at freq_hz, in dB (for tests). */
+double fx_biquad_response_db(const fx_biquad *bq, double freq_hz, double rate_hz);
+
+/* Constant-power balance of an interleaved stereo signal: pan in [-1, 1], 0 = centre. */
+void fx_pan_stereo(float *x, size_t frames, double pan, double gain);
+
+/* Adds a reverberated copy of x (interleaved stereo) to x: room_size in [0, 1] scales the comb
+ * feedback (decay), damping in [0, 1] the high-frequency loss, wet the level of the tail.
+ * The tail is cut at the end of the buffer. Returns 0 on allocation failure (x unchanged). */
+int fx_reverb_stereo(float *x, size_t frames, double rate_hz, double room_size, double damping,
+                     double wet);
+
+#endif /* INSTRID_RENDER_FX_H */
