@@ -1,0 +1,407 @@
+/* bench_core.c — instrid-bench-core: one-thread speed of libinstrid's front end and network on
+ * the named architectures (random weights), the convolutions' GFLOP/s against this machine's
+ * sgemm peak measured in the same run, and, when PyTorch is importable, the same network in
+ * PyTorch (trainer/bench/torch_ref.py) on the same weights and window.
+ *
+ * Usage: instrid-bench-core [--arch NAME]... [--runs N] [--audio-seconds S] [--no-torch]
+ *                           [--torch-ref PATH]
+ */
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arch.h"
+#include "model_internal.h"
+#include "net_internal.h"
+
+#ifndef TORCH_REF_PY
+#define TORCH_REF_PY "trainer/bench/torch_ref.py"
+#endif
+
+/* cblas.h of OpenBLAS declares it; other CBLAS headers do not. */
+void openblas_set_num_threads(int num_threads);
+
+typedef struct {
+  const char *archs[16];
+  int n_archs;
+  int runs;
+  double audio_seconds;
+  int torch;
+  const char *torch_ref;
+} bench_options;
+
+static double now_seconds(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Median seconds of one row-major sgemm C (m, n) = A (m, k) * B^T, B (n, k): the shape the
+ * network's channels-last convolutions run. */
+static double sgemm_seconds(int m, int n, int k, int trans_b, int runs)
+{
+  float *a = malloc(sizeof(float) * (size_t)m * k), *b = malloc(sizeof(float) * (size_t)k * n);
+  float *c = malloc(sizeof(float) * (size_t)m * n);
+  if (!a || !b || !c) {
+    free(a), free(b), free(c);
+    return NAN;
+  }
+  for (size_t i = 0; i < (size_t)m * k; i++)
+    a[i] = (float)(i % 17) * 0.01f;
+  for (size_t i = 0; i < (size_t)k * n; i++)
+    b[i] = (float)(i % 13) * 0.01f;
+  double *t = malloc(sizeof(double) * (size_t)runs);
+  for (int r = -2; r < runs; r++) {
+    double t0 = now_seconds();
+    if (trans_b)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, b, k, 0.0f, c, n);
+    else
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c,
+                  n);
+    if (r >= 0)
+      t[r] = now_seconds() - t0;
+  }
+  double s = median(t, runs);
+  free(t), free(a), free(b), free(c);
+  return s;
+}
+
+/* Deterministic test audio: a few partials with vibrato over pink-ish noise. */
+static void make_audio(float *x, size_t n, uint32_t rate)
+{
+  instrid_rng rng;
+  instrid_rng_seed(&rng, 99);
+  float lp = 0.0f;
+  for (size_t i = 0; i < n; i++) {
+    double t = (double)i / rate;
+    double f0 = 220.0 * (1.0 + 0.01 * sin(2 * M_PI * 5.0 * t));
+    double v = 0.3 * sin(2 * M_PI * f0 * t) + 0.15 * sin(2 * M_PI * 2 * f0 * t) +
+               0.05 * sin(2 * M_PI * 3 * f0 * t);
+    lp = 0.95f * lp + 0.05f * (instrid_rng_uniform(&rng) - 0.5f);
+    x[i] = (float)v + lp;
+  }
+}
+
+static int write_floats(const char *path, const float *x, size_t n)
+{
+  FILE *f = fopen(path, "wb");
+  if (!f)
+    return 0;
+  int ok = fwrite(x, sizeof(float), n, f) == n;
+  return fclose(f) == 0 && ok;
+}
+
+/* Runs torch_ref.py on the model file and one window; returns its exit status (-1 when it
+ * could not run). */
+static int run_torch(const bench_options *opt, const char *dir, const char *model_path,
+                     const float *features, size_t n_features, const float *out,
+                     uint32_t n_classes, double c_ms)
+{
+  char feat_path[4200], out_path[4200], runs[32], cms[64];
+  snprintf(feat_path, sizeof feat_path, "%s/features.f32", dir);
+  snprintf(out_path, sizeof out_path, "%s/c_output.f32", dir);
+  if (!write_floats(feat_path, features, n_features) || !write_floats(out_path, out, n_classes)) {
+    fprintf(stderr, "instrid-bench-core: cannot write to %s: %s\n", dir, strerror(errno));
+    return -1;
+  }
+  snprintf(runs, sizeof runs, "%d", opt->runs);
+  snprintf(cms, sizeof cms, "%.6f", c_ms);
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid < 0)
+    return -1;
+  if (pid == 0) {
+    execl("/usr/bin/python3", "python3", opt->torch_ref, "--model", model_path, "--features",
+          feat_path, "--expect", out_path, "--c-ms", cms, "--runs", runs, (char *)NULL);
+    _exit(127);
+  }
+  int status = 0;
+  if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
+    return -1;
+  return WEXITSTATUS(status);
+}
+
+static int torch_available(void)
+{
+  fflush(stdout);
+  return system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
+}
+
+static int bench_arch(const bench_options *opt, const char *name, double peak_gflops)
+{
+  instrid_error err = {0};
+  instrid_model_desc desc;
+  instrid_arch *arch = NULL;
+  instrid_model *model = NULL;
+  instrid_net *net = NULL;
+  instrid_frontend *fe = NULL;
+  float *audio = NULL, *features = NULL, *out = NULL, *mel = NULL;
+  double *t = NULL, *step_s = NULL;
+  int rc = 1;
+  char dir[] = "/tmp/instrid-bench-XXXXXX", model_path[4200];
+  int have_dir = mkdtemp(dir) != NULL;
+  model_path[0] = 0;
+
+  if (!have_dir) {
+    fprintf(stderr, "instrid-bench-core: mkdtemp: %s\n", strerror(errno));
+    goto done;
+  }
+  if (instrid_arch_build(name, 25, 1, &desc, &arch, &err) != INSTRID_OK)
+    goto fail;
+  instrid_arch_randomize_batchnorm(arch, 2);
+  desc = *instrid_arch_desc(arch);
+  /* The network reads the model through the file, exactly as the element does. */
+  snprintf(model_path, sizeof model_path, "%s/model.instrid", dir);
+  if (instrid_model_write(&desc, model_path, &err) != INSTRID_OK)
+    goto fail;
+  model = instrid_model_load(model_path, &err);
+  if (!model)
+    goto fail;
+  net = instrid_net_new(model, &err);
+  if (!net)
+    goto fail;
+  fe = instrid_frontend_new(&desc.frontend, &err);
+  if (!fe)
+    goto fail;
+
+  const instrid_frontend_params *fp = &desc.frontend;
+  const uint32_t W = desc.window_frames, M = fp->n_mels;
+  const size_t n_audio = (size_t)(opt->audio_seconds * fp->sample_rate);
+  const size_t n_feat = (size_t)M * W;
+  audio = malloc(sizeof(float) * n_audio);
+  features = malloc(sizeof(float) * n_feat);
+  out = malloc(sizeof(float) * desc.n_classes);
+  mel = malloc(sizeof(float) * M);
+  t = malloc(sizeof(double) * (size_t)opt->runs);
+  step_s = calloc(model->n_steps, sizeof(double));
+  if (!audio || !features || !out || !mel || !t || !step_s) {
+    fprintf(stderr, "instrid-bench-core: out of memory\n");
+    goto done;
+  }
+  make_audio(audio, n_audio, fp->sample_rate);
+
+  printf("\n== %s: input (1, %u, %u), %u classes, %zu parameters, %.1f MFLOP per window\n",
+         name, M, W, desc.n_classes, desc.n_params, instrid_net_flops(model) * 1e-6);
+
+  /* Front end: all the audio, frame by frame; features of the last W frames kept as the
+   * network's input so that the network sees real log-mels. */
+  size_t frames = 0;
+  for (int r = -1; r < opt->runs; r++) {
+    instrid_frontend_reset(fe);
+    frames = 0;
+    double t0 = now_seconds();
+    const float *x = audio;
+    size_t left = n_audio;
+    while (left > 0) {
+      int ready = 0;
+      size_t k = instrid_frontend_process(fe, x, left, mel, &ready);
+      x += k;
+      left -= k;
+      if (ready) {
+        uint32_t col = (uint32_t)(frames % W);
+        for (uint32_t m = 0; m < M; m++)
+          features[(size_t)m * W + col] = mel[m];
+        frames++;
+      }
+    }
+    if (r >= 0)
+      t[r] = now_seconds() - t0;
+  }
+  const double fe_ms_per_s = median(t, opt->runs) * 1e3 / opt->audio_seconds;
+  printf("front end: %.3f ms per second of audio (%zu frames of %u mels; median of %d)\n",
+         fe_ms_per_s, frames, M, opt->runs);
+
+  /* Network. */
+  for (int r = 0; r < 3; r++)
+    instrid_net_forward(net, features, out);
+  for (int r = 0; r < opt->runs; r++) {
+    double t0 = now_seconds();
+    instrid_net_forward(net, features, out);
+    t[r] = now_seconds() - t0;
+  }
+  double net_ms_min = 1e300;
+  for (int r = 0; r < opt->runs; r++)
+    net_ms_min = fmin(net_ms_min, t[r] * 1e3);
+  const double net_ms = median(t, opt->runs) * 1e3;
+  printf("network: %.3f ms per window (median of %d, fastest %.3f), %.1f GFLOP/s overall\n",
+         net_ms, opt->runs, net_ms_min, instrid_net_flops(model) / (net_ms * 1e-3) * 1e-9);
+
+  /* Per step, from separate timed runs (the timer adds two clock reads per op). */
+  instrid_net_set_step_timer(net, step_s);
+  for (int r = 0; r < opt->runs; r++)
+    instrid_net_forward(net, features, out);
+  instrid_net_set_step_timer(net, NULL);
+  double conv_flops = 0.0, conv_s = 0.0;
+  printf("  step  layer        in (C,H,W)          MFLOP    ms     GFLOP/s  (conv includes its "
+         "fused bias/ReLU/pool)\n");
+  for (uint32_t i = 0; i < model->n_steps; i++) {
+    const instrid_step *s = &model->steps[i];
+    double flops = 0.0;
+    const char *kind = "other";
+    switch (s->layer.type) {
+    case INSTRID_LAYER_CONV2D:
+      kind = "conv2d";
+      flops = 2.0 * (double)(s->in.c / s->layer.p[9]) * s->layer.p[1] * s->layer.p[2] *
+              s->out.c * s->out.h * s->out.w;
+      break;
+    case INSTRID_LAYER_DENSE:
+      kind = "dense";
+      flops = 2.0 * (double)s->in.c * s->in.h * s->in.w * s->layer.p[0];
+      break;
+    case INSTRID_LAYER_RELU: kind = "relu"; break;
+    case INSTRID_LAYER_MAXPOOL: kind = "maxpool"; break;
+    case INSTRID_LAYER_AVGPOOL: kind = "avgpool"; break;
+    case INSTRID_LAYER_GLOBAL_POOL: kind = "global_pool"; break;
+    case INSTRID_LAYER_SIGMOID: kind = "sigmoid"; break;
+    case INSTRID_LAYER_BATCHNORM: kind = "batchnorm"; break;
+    default: break;
+    }
+    double ms = step_s[i] / opt->runs * 1e3;
+    if (s->layer.type == INSTRID_LAYER_CONV2D) {
+      conv_flops += flops;
+      conv_s += step_s[i] / opt->runs;
+    }
+    printf("  %4u  %-11s  (%4u,%4u,%4u)  %8.2f  %7.3f  %6.1f\n", i, kind, s->in.c, s->in.h,
+           s->in.w, flops * 1e-6, ms, flops > 0 && ms > 0 ? flops / (ms * 1e-3) * 1e-9 : 0.0);
+  }
+  const double conv_gflops = conv_flops / conv_s * 1e-9;
+  printf("convolutions: %.1f GFLOP/s = %.0f%% of the 1024^3 sgemm peak (%.1f GFLOP/s)\n",
+         conv_gflops, 100.0 * conv_gflops / peak_gflops, peak_gflops);
+
+  /* The same convolutions as bare gemms of their full (pixels, c_out, K) shape: what OpenBLAS
+   * itself reaches on them, without im2col and epilogue. */
+  double gemm_s = 0.0;
+  for (uint32_t i = 0; i < model->n_steps; i++) {
+    const instrid_step *s = &model->steps[i];
+    if (s->layer.type != INSTRID_LAYER_CONV2D)
+      continue;
+    int groups = (int)s->layer.p[9];
+    int k = (int)(s->in.c / groups * s->layer.p[1] * s->layer.p[2]);
+    gemm_s += groups * sgemm_seconds((int)(s->out.h * s->out.w), (int)s->out.c / groups, k, 1,
+                                     opt->runs);
+  }
+  printf("the convolutions' shapes as bare sgemms: %.1f GFLOP/s; convolutions reach %.0f%% of "
+         "that\n",
+         conv_flops / gemm_s * 1e-9, 100.0 * conv_gflops / (conv_flops / gemm_s * 1e-9));
+
+  /* Real time: the front end for each second plus one window every H frames. */
+  const double windows_per_s = (double)fp->sample_rate / ((double)desc.hop_frames * fp->hop_samples);
+  const double ms_per_s = fe_ms_per_s + windows_per_s * net_ms;
+  printf("real-time factor at hop %u frames (%.2f windows/s): %.4f (front end %.3f + network "
+         "%.3f ms per second of audio), %.0fx faster than real time\n",
+         desc.hop_frames, windows_per_s, ms_per_s * 1e-3, fe_ms_per_s, windows_per_s * net_ms,
+         1e3 / ms_per_s);
+
+  rc = 0;
+  if (opt->torch) {
+    int trc = run_torch(opt, dir, model_path, features, n_feat, out, desc.n_classes, net_ms);
+    if (trc < 0)
+      printf("torch: could not run %s\n", opt->torch_ref);
+    else if (trc != 0) {
+      printf("torch: outputs DISAGREE with the C network (exit %d)\n", trc);
+      rc = 1;
+    }
+  }
+  goto done;
+
+fail:
+  fprintf(stderr, "instrid-bench-core: %s: %s\n", name, err.message);
+done:
+  if (have_dir) {
+    char path[4300];
+    const char *files[] = {"model.instrid", "features.f32", "c_output.f32"};
+    for (size_t i = 0; i < 3; i++) {
+      snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+      unlink(path);
+    }
+    rmdir(dir);
+  }
+  free(audio), free(features), free(out), free(mel), free(t), free(step_s);
+  instrid_frontend_free(fe);
+  instrid_net_free(net);
+  instrid_model_free(model);
+  instrid_arch_free(arch);
+  return rc;
+}
+
+static void usage(FILE *f)
+{
+  fprintf(f, "usage: instrid-bench-core [--arch NAME]... [--runs N] [--audio-seconds S] "
+             "[--no-torch] [--torch-ref PATH]\narchitectures:");
+  for (size_t i = 0; instrid_arch_name(i); i++)
+    fprintf(f, " %s", instrid_arch_name(i));
+  fprintf(f, "\n");
+}
+
+int main(int argc, char **argv)
+{
+  bench_options opt = {.runs = 15, .audio_seconds = 10.0, .torch = 1, .torch_ref = TORCH_REF_PY};
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--arch") && v) {
+      if (opt.n_archs == 16) {
+        fprintf(stderr, "instrid-bench-core: at most 16 --arch\n");
+        return 2;
+      }
+      opt.archs[opt.n_archs++] = v;
+      i++;
+    } else if (!strcmp(a, "--runs") && v) {
+      opt.runs = atoi(v);
+      i++;
+    } else if (!strcmp(a, "--audio-seconds") && v) {
+      opt.audio_seconds = atof(v);
+      i++;
+    } else if (!strcmp(a, "--torch-ref") && v) {
+      opt.torch_ref = v;
+      i++;
+    } else if (!strcmp(a, "--no-torch")) {
+      opt.torch = 0;
+    } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      usage(stdout);
+      return 0;
+    } else {
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (opt.runs < 7 || opt.audio_seconds < 1.0) {
+    fprintf(stderr, "instrid-bench-core: --runs must be >= 7 and --audio-seconds >= 1\n");
+    return 2;
+  }
+  if (opt.n_archs == 0)
+    opt.archs[opt.n_archs++] = "reference";
+
+  /* One thread: the element runs BLAS single-threaded, and the comparison is per core. */
+  openblas_set_num_threads(1);
+  const double peak_s = sgemm_seconds(1024, 1024, 1024, 0, opt.runs);
+  const double peak_gflops = 2.0 * 1024 * 1024 * 1024 / peak_s * 1e-9;
+  printf("one thread; sgemm 1024^3: %.1f GFLOP/s (median of %d)\n", peak_gflops, opt.runs);
+  if (opt.torch && !torch_available()) {
+    printf("torch: /usr/bin/python3 cannot import torch; comparison skipped\n");
+    opt.torch = 0;
+  }
+  int rc = 0;
+  for (int i = 0; i < opt.n_archs; i++)
+    rc |= bench_arch(&opt, opt.archs[i], peak_gflops);
+  return rc;
+}
