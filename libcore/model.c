@@ -880,6 +880,11 @@ static instrid_model *parse_model(const uint8_t *data, size_t size, instrid_erro
     instrid_set_error(err, INSTRID_ERR_MAGIC, "not an instrid model file (bad magic)");
     return NULL;
   }
+  if (size > MODEL_FILE_MAX_BYTES) {
+    instrid_set_error(err, INSTRID_ERR_FORMAT, "%zu bytes, over the limit of %llu", size,
+                      (unsigned long long)MODEL_FILE_MAX_BYTES);
+    return NULL;
+  }
   if (size < MODEL_FILE_PROLOGUE_BYTES) {
     instrid_set_error(err, INSTRID_ERR_TRUNCATED, "%zu bytes, shorter than the %d-byte prologue",
                       size, MODEL_FILE_PROLOGUE_BYTES);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "arch.h"
@@ -362,6 +363,8 @@ static void test_field_checks(void)
                  "kernel 65");
   expect_patched(buf, size, layer3 + 4 + 4 * 9, 3, INSTRID_ERR_FORMAT,
                  "layer 3 (conv2d): groups 3 does not divide", "groups 3 of 8 channels");
+  expect_patched(buf, size, layer0 + 4 + 4 * 5, 3, INSTRID_ERR_FORMAT,
+                 "layer 0 (conv2d): padding 3x1 not below the kernel extent 3x3", "padding 3");
   expect_patched(buf, size, layer3 + 4 + 4 * 3, 0, INSTRID_ERR_FORMAT, "layer 3 (conv2d): sh 0",
                  "stride 0");
   expect_patched(buf, size, h.layers + 1 * MODEL_FILE_LAYER_BYTES + 44, f32_bits(-1.0f),
@@ -465,6 +468,21 @@ static void test_files(void)
         "NaN threshold written: %s", err.message);
   t[0] = 0.5f;
   CHECK(count_dir_entries(dir, NULL, 0) == 1, "a failed write left a file");
+  /* The rename fails (the target is a non-empty directory) after the data was written: the
+   * temporary file must go. */
+  char subdir[256], inner[256];
+  snprintf(subdir, sizeof subdir, "%s/sub", dir);
+  snprintf(inner, sizeof inner, "%s/sub/x", dir);
+  FILE *keep = NULL;
+  if (mkdir(subdir, 0700) == 0 && (keep = fopen(inner, "wb")) != NULL) {
+    fclose(keep);
+    CHECK(instrid_model_write(d, subdir, &err) == INSTRID_ERR_IO &&
+              strstr(err.message, "cannot rename"),
+          "write over a directory: %s", err.message);
+    CHECK(count_dir_entries(dir, NULL, 0) == 2, "the failed rename left its temporary file");
+  }
+  remove(inner);
+  rmdir(subdir);
 
   err.code = INSTRID_OK;
   CHECK(instrid_model_load(missing, &err) == NULL && err.code == INSTRID_ERR_IO &&
@@ -632,6 +650,44 @@ static void test_folding(void)
   instrid_arch_free(arch);
 }
 
+/* Random damage to the header and tensor table with the checksum re-sealed, so that garbage
+ * reaches every field check: the loader may accept a file that is still consistent, but it
+ * must never crash, over-read (valgrind) or fail without a message. */
+static void test_resealed_garbage(void)
+{
+  uint8_t *buf;
+  size_t size;
+  tiny_file(3, &buf, &size);
+  size_t data_offset = get_u32_le(buf + MODEL_FILE_OFFSET_TENSOR_DATA);
+  uint8_t *copy = malloc(size);
+  instrid_rng rng;
+  instrid_rng_seed(&rng, 1234);
+  int rejected = 0;
+  for (int iter = 0; iter < 3000; iter++) {
+    memcpy(copy, buf, size);
+    int n_bytes = 1 + (int)(instrid_rng_next(&rng) % 4);
+    for (int k = 0; k < n_bytes; k++) {
+      size_t at = MODEL_FILE_PROLOGUE_BYTES +
+                  (size_t)(instrid_rng_next(&rng) % (data_offset - MODEL_FILE_PROLOGUE_BYTES));
+      copy[at] = (uint8_t)instrid_rng_next(&rng);
+    }
+    reseal(copy, size);
+    instrid_error err = {INSTRID_OK, ""};
+    instrid_model *m = instrid_model_load_from_memory(copy, size, &err);
+    if (!m) {
+      rejected++;
+      CHECK(err.code != INSTRID_OK && strlen(err.message) > 12, "iteration %d: code %d \"%s\"",
+            iter, err.code, err.message);
+    }
+    instrid_model_free(m);
+  }
+  /* Most random damage breaks some rule; a few changes (a name letter, a threshold, the
+   * provenance) are legitimately accepted. */
+  CHECK(rejected > 2500, "only %d of 3000 damaged headers rejected", rejected);
+  free(copy);
+  free(buf);
+}
+
 int main(void)
 {
   test_crc32c();
@@ -643,6 +699,7 @@ int main(void)
   test_truncation();
   test_corruption();
   test_field_checks();
+  test_resealed_garbage();
   if (failures) {
     fprintf(stderr, "test_model: %d checks failed\n", failures);
     return 1;
