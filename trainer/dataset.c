@@ -1,6 +1,7 @@
 /* dataset.c — training windows over MusicNet and OpenMIC recordings: reads the trees, decodes
  * or maps each file's frames through the feature cache, and serves (features, target, mask).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,4 +322,33 @@ void train_dataset_get(const train_dataset *ds, dataset_split split, size_t i, i
     target[c] = covered_seconds(a, n, t0, t1) >= ds->min_overlap_s ? 1.0f : 0.0f;
     mask[c] = 1.0f;
   }
+}
+
+instrid_status train_dataset_feature_moments(const train_dataset *ds, float *mean, float *std,
+                                             instrid_error *err)
+{
+  /* Sums in double per recording, then across recordings, so hours of frames do not lose the
+   * small terms. */
+  double sum = 0.0, sum_sq = 0.0, count = 0.0;
+  for (size_t r = 0; r < ds->recordings.n; r++) {
+    if (!ds->frames[r] || ds->recordings.items[r].split != DATASET_TRAIN)
+      continue;
+    const float *x = featcache_frames(ds->frames[r]);
+    size_t n = (size_t)featcache_n_frames(ds->frames[r]) * ds->n_mels;
+    double s = 0.0, s2 = 0.0;
+    for (size_t i = 0; i < n; i++) {
+      s += x[i];
+      s2 += (double)x[i] * x[i];
+    }
+    sum += s;
+    sum_sq += s2;
+    count += (double)n;
+  }
+  if (count == 0.0)
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "no training frames");
+  double m = sum / count;
+  double var = sum_sq / count - m * m;
+  *mean = (float)m;
+  *std = (float)sqrt(var > 1e-12 ? var : 1e-12);
+  return INSTRID_OK;
 }

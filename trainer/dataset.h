@@ -32,18 +32,18 @@ typedef struct {
 typedef enum { DATASET_TRAIN = 0, DATASET_VAL = 1 } dataset_split;
 
 typedef struct {
-  uint32_t window_frames;    /* W, from the model's architecture */
-  uint32_t hop_frames;       /* frames between training windows within a recording */
-  float val_fraction;        /* MusicNet trees without test_data: fraction of recordings held out */
-  uint64_t seed;             /* for the held-out choice */
-  const char *cache_dir;     /* feature cache; NULL = no cache (decode every run) */
-  int verbose;               /* progress lines on stderr while decoding */
+  uint32_t window_frames; /* W, from the model's architecture */
+  uint32_t hop_frames;    /* frames between training windows within a recording */
+  float val_fraction;     /* MusicNet trees without test_data: fraction of recordings held out */
+  uint64_t seed;          /* for the held-out choice */
+  const char *cache_dir;  /* feature cache; NULL = no cache (decode every run) */
+  int verbose;            /* progress lines on stderr while decoding */
 } dataset_options;
 
 /* Per-run accounting, for the summary table. */
 typedef struct {
   size_t files_ok, files_skipped, cache_hits;
-  size_t windows[2];         /* per split */
+  size_t windows[2]; /* per split */
   double seconds_audio;
 } dataset_stats;
 
@@ -51,7 +51,10 @@ typedef struct train_dataset train_dataset;
 
 /* Reads every source, decodes (or loads from cache) every file, frames it with fe. Unreadable
  * or corrupt files are reported by name on stderr, skipped and counted; NULL only when nothing
- * usable is left or a source's layout is wrong (err says which file and what). */
+ * usable is left or a source's layout is wrong (err says which file and what).
+ * The cache keeps raw frames (fe's feature_mean/std are applied when serving), so reopening
+ * with new normalisation statistics reuses it. Once open, a dataset is read-only: any number of
+ * threads may call the functions below at once. */
 train_dataset *train_dataset_open(const dataset_source *sources, int n_sources,
                                   const instrid_frontend_params *fe, const dataset_options *opt,
                                   instrid_error *err);
@@ -66,5 +69,11 @@ const dataset_stats *train_dataset_stats(const train_dataset *ds);
  * {0,1}; mask 0 = unknown (excluded from loss and metrics). */
 void train_dataset_get(const train_dataset *ds, dataset_split split, size_t i, int shift_frames,
                        float *features, float *target, float *mask);
+
+/* Mean and standard deviation of the raw log-mel features (before feature_mean/std) over every
+ * frame and band of the training split's recordings: the values for feature_mean/feature_std.
+ * INSTRID_ERR_INVALID_ARG when the training split is empty. */
+instrid_status train_dataset_feature_moments(const train_dataset *ds, float *mean, float *std,
+                                             instrid_error *err);
 
 #endif /* INSTRID_DATASET_H */

@@ -626,6 +626,28 @@ static void test_musicnet(void)
   }
   free(ref_short);
   free(ref);
+
+  /* Normalisation statistics over the training recordings (1.wav and 2.wav), from raw frames. */
+  instrid_frontend_params raw = fe;
+  raw.feature_mean = 0.0f;
+  raw.feature_std = 1.0f;
+  double sum = 0.0, sum_sq = 0.0, count = 0.0;
+  for (int r = 1; r <= 2; r++) {
+    size_t n = 0;
+    float *x = reference_frames(at(r == 1 ? "%s/1.wav" : "%s/2.wav", "mn/train_data"), &raw, &n);
+    for (size_t i = 0; x && i < n * N_MELS; i++) {
+      sum += x[i];
+      sum_sq += (double)x[i] * x[i];
+    }
+    count += (double)(n * N_MELS);
+    free(x);
+  }
+  double want_mean = sum / count, want_std = sqrt(sum_sq / count - want_mean * want_mean);
+  float mean = 0.0f, std = 0.0f;
+  CHECK(train_dataset_feature_moments(ds, &mean, &std, &err) == INSTRID_OK, "moments: %s",
+        err.message);
+  CHECK(fabs(mean - want_mean) < 1e-4 && fabs(std - want_std) < 1e-4 && want_std > 0.5,
+        "moments %g %g, want %g %g", (double)mean, (double)std, want_mean, want_std);
   train_dataset_free(ds);
   train_dataset_free(NULL);
 }
