@@ -206,11 +206,20 @@ static uint32_t build_default(uint32_t n_classes, instrid_frontend_params *fe,
                               uint32_t *window_frames, uint32_t *hop_frames,
                               instrid_layer_desc *layers)
 {
-  *fe = (instrid_frontend_params){
-      .sample_rate = 16000, .n_fft = 512, .win_length = 512, .hop_samples = 256,
-      .n_mels = 64, .window = INSTRID_WINDOW_HANN, .mel_scale = INSTRID_MEL_SLANEY,
-      .mel_norm = INSTRID_MELNORM_SLANEY, .fmin_hz = 30.0f, .fmax_hz = 8000.0f, .power = 2.0f,
-      .log_floor = 1e-10f, .feature_mean = -10.0f, .feature_std = 5.0f};
+  *fe = (instrid_frontend_params){.sample_rate = 16000,
+                                  .n_fft = 512,
+                                  .win_length = 512,
+                                  .hop_samples = 256,
+                                  .n_mels = 64,
+                                  .window = INSTRID_WINDOW_HANN,
+                                  .mel_scale = INSTRID_MEL_SLANEY,
+                                  .mel_norm = INSTRID_MELNORM_SLANEY,
+                                  .fmin_hz = 30.0f,
+                                  .fmax_hz = 8000.0f,
+                                  .power = 2.0f,
+                                  .log_floor = 1e-10f,
+                                  .feature_mean = -10.0f,
+                                  .feature_std = 5.0f};
   *window_frames = 64;
   *hop_frames = 64;
   uint32_t n = 0;
@@ -233,7 +242,8 @@ static const struct {
   const char *name;
   arch_builder build;
 } arch_table[] = {
-    {"reference", build_reference}, {"tiny", build_tiny},
+    {"reference", build_reference},
+    {"tiny", build_tiny},
     {"default", build_default},
 };
 

@@ -62,7 +62,7 @@ instrid_status instrid_arch_set_provenance(instrid_arch *arch, const char *text,
                                            instrid_error *err);
 
 /* Replaces every batch norm's running statistics and affine parameters with random ones
- * (gamma in [0.5, 1.5), beta and mean in [-0.5, 0.5), var in [0.5, 2)), so that tests exercise
+ * (gamma in [0.5, 1.5), beta and mean in [-0.5, 0.5), var in [0.5, 2.5)), so that tests exercise
  * batch-norm folding with values that matter. */
 void instrid_arch_randomize_batchnorm(instrid_arch *arch, uint64_t seed);
 
