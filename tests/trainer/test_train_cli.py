@@ -1,0 +1,57 @@
+#!/usr/bin/python3
+"""test_train_cli.py — instrid-train's command line: bad usage is one line on stderr and exit
+status 2, --help documents every option it accepts."""
+import re
+import subprocess
+import sys
+import tempfile
+
+BIN = sys.argv[1]
+failures = 0
+
+
+def check(cond, what):
+    global failures
+    if not cond:
+        print("FAIL:", what, file=sys.stderr)
+        failures += 1
+
+
+def run(*args):
+    p = subprocess.run([BIN, *args], capture_output=True, text=True, timeout=30)
+    return p.returncode, p.stdout, p.stderr
+
+
+def usage_error(args, must_mention):
+    rc, out, err = run(*args)
+    lines = err.splitlines()
+    check(rc == 2, f"{args}: exit status {rc}, want 2")
+    check(len(lines) == 1, f"{args}: {len(lines)} stderr lines, want 1: {err!r}")
+    check(out == "", f"{args}: stdout not empty: {out!r}")
+    check(must_mention in err, f"{args}: stderr does not mention {must_mention!r}: {err!r}")
+
+
+with tempfile.TemporaryDirectory() as d:
+    usage_error(["--bogus"], "--bogus")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--frobnicate", "3"], "--frobnicate")
+    usage_error(["--musicnet", d + "/missing", "--out", d + "/m.instrid"], d + "/missing")
+    usage_error(["--openmic", d, "--out", d + "/no/such/dir/m.instrid"], "does not exist")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--epochs", "zero"], "--epochs")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--loss", "hinge"], "hinge")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--arch", "nosuch"], "nosuch")
+    usage_error(["--out", d + "/m.instrid"], "no data")
+    usage_error(["--musicnet", d], "--out")
+    usage_error(["--batch"], "--batch")
+
+rc, out, err = run("--help")
+check(rc == 0 and err == "", f"--help: status {rc}, stderr {err!r}")
+src = open(sys.argv[2]).read()
+options = sorted(set(re.findall(r'\{"([a-z-]+)", (?:required|no)_argument', src)))
+check(len(options) >= 20, f"found only {len(options)} options in the source")
+for name in options:
+    check(re.search(r"--" + re.escape(name) + r"\b", out) is not None,
+          f"--help does not document --{name}")
+for needle in ["default", "balanced", "focal", "--resume"]:
+    check(needle in out, f"--help lacks {needle!r}")
+
+sys.exit(1 if failures else 0)

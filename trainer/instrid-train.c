@@ -1,0 +1,608 @@
+/* instrid-train.c — the training command: reads MusicNet / OpenMIC trees (published or rendered)
+ * through libinstrid's front end, trains a named architecture and writes a model file with
+ * validation thresholds and provenance. Exit status: 0 done, 1 failed, 2 bad command line.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arch.h"
+#include "dataset.h"
+#include "instrid.h"
+#include "train.h"
+
+#define PROG "instrid-train"
+#define MAX_SOURCES 64
+
+static void usage(FILE *f)
+{
+  train_options d;
+  train_options_default(&d);
+  fprintf(f,
+          "usage: " PROG " [--musicnet DIR] [--openmic DIR] [--corpus-musicnet DIR ...]\n"
+          "                     [--corpus-openmic DIR ...] --out MODEL [options]\n"
+          "Trains an instrument classifier on MusicNet and/or OpenMIC-2018 trees (as published,\n"
+          "or rendered by instrid-render in the same layouts) and writes MODEL atomically.\n"
+          "At least one data folder is required.\n"
+          "\n"
+          "data:\n"
+          "  --musicnet DIR          a MusicNet tree ({train,test}_{data,labels}/, metadata)\n"
+          "  --openmic DIR           an OpenMIC-2018 tree (audio/, aggregated labels, partitions/)\n"
+          "  --corpus-musicnet DIR   an extra corpus in MusicNet layout (repeatable)\n"
+          "  --corpus-openmic DIR    an extra corpus in OpenMIC layout (repeatable)\n"
+          "  --cache DIR             feature cache folder (default: none, decode every run)\n"
+          "  --val-fraction F        share of MusicNet recordings held out when a tree has no\n"
+          "                          test split (default 0.1)\n"
+          "  --train-hop N           frames between training windows in a recording\n"
+          "                          (default: half the architecture's window)\n"
+          "  --max-windows N         training windows per epoch, a fresh random subset each\n"
+          "                          epoch (default 0: all)\n"
+          "  --max-val-windows N     validation windows, evenly spread (default 0: all)\n"
+          "\n"
+          "model and optimisation:\n"
+          "  --out FILE              the model file to write (required)\n"
+          "  --arch NAME             architecture (default \"default\"; known:");
+  for (size_t i = 0; instrid_arch_name(i); i++)
+    fprintf(f, " %s", instrid_arch_name(i));
+  fprintf(f,
+          ")\n"
+          "  --epochs N              passes over the training windows (default %u)\n"
+          "  --batch N               windows per step (default %u)\n"
+          "  --lr X                  peak learning rate, AdamW (default %g)\n"
+          "  --weight-decay X        decoupled weight decay on conv/dense weights (default %g)\n"
+          "  --warmup F              share of steps in linear warm-up before the cosine decay\n"
+          "                          (default %g)\n"
+          "  --clip-norm X           global gradient-norm clip, 0 = none (default %g)\n"
+          "  --loss KIND             bce | balanced | focal (default %s: BCE with pos_weight =\n"
+          "                          known negatives / known positives, clamped to\n"
+          "                          [1/%g, %g]; plain bce drifts to \"nothing plays\")\n"
+          "  --focal-gamma X         focal loss exponent (default %g)\n"
+          "  --no-augment            no gain, noise, time shift, SpecAugment masks or mixup\n"
+          "  --seed N                weights, order, augmentation, held-out split (default %llu)\n"
+          "  --threads N             OpenBLAS threads (default: number of cores, %ld here)\n"
+          "\n"
+          "checkpoints:\n"
+          "  --checkpoint FILE       checkpoint file (default: MODEL.ckpt)\n"
+          "  --checkpoint-minutes M  checkpoint every M minutes as well as at every epoch end\n"
+          "                          (default %g; 0 = epoch ends only)\n"
+          "  --resume                continue from the checkpoint when it exists; the result is\n"
+          "                          the same model an uninterrupted run would have written\n"
+          "  --stop-after-steps N    stop after N steps in total, leaving a checkpoint and no\n"
+          "                          model (for testing --resume; default 0: never)\n"
+          "\n"
+          "output:\n"
+          "  --quiet                 no progress lines (errors and the summary only)\n"
+          "  --help                  this text\n",
+          d.epochs, d.batch, (double)d.lr, (double)d.weight_decay, (double)d.warmup_fraction,
+          (double)d.clip_norm, train_loss_name(d.loss), (double)d.pos_weight_max,
+          (double)d.pos_weight_max, (double)d.focal_gamma, (unsigned long long)d.seed,
+          sysconf(_SC_NPROCESSORS_ONLN), d.checkpoint_minutes);
+}
+
+/* One line on stderr and exit status 2: what a script calling us needs to see. */
+static int usage_error(const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, PROG ": ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, " (see --help)\n");
+  va_end(ap);
+  return 2;
+}
+
+static int parse_u64(const char *s, unsigned long long lo, unsigned long long hi,
+                     unsigned long long *out)
+{
+  char *end;
+  errno = 0;
+  if (*s == '-')
+    return 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi)
+    return 0;
+  *out = v;
+  return 1;
+}
+
+static int parse_double(const char *s, double lo, double hi, double *out)
+{
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || !(v >= lo && v <= hi))
+    return 0;
+  *out = v;
+  return 1;
+}
+
+static int is_dir(const char *path)
+{
+  struct stat sb;
+  return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Progress */
+
+typedef struct {
+  int tty;          /* one live line rewritten with \r */
+  int quiet;
+  int line_open;    /* a \r line is on screen without its newline */
+  const char *const *class_names;
+} progress_state;
+
+static void format_duration(char *buf, size_t n, double seconds)
+{
+  long s = seconds > 0 && seconds < 1e8 ? (long)(seconds + 0.5) : 0;
+  if (s >= 3600)
+    snprintf(buf, n, "%ldh%02ldm", s / 3600, (s / 60) % 60);
+  else
+    snprintf(buf, n, "%ldm%02lds", s / 60, s % 60);
+}
+
+static void on_progress(void *ctx, const train_progress *p)
+{
+  progress_state *ps = ctx;
+  if (ps->quiet)
+    return;
+  char eta[32];
+  format_duration(eta, sizeof eta, p->eta_seconds);
+  if (p->phase == TRAIN_PHASE_EPOCH_END) {
+    if (ps->line_open)
+      fputc('\n', stderr);
+    ps->line_open = 0;
+    if (p->val)
+      fprintf(stderr,
+              "epoch %u/%u done: step %llu, loss %.4f, validation mAP %.4f, macro-F1 %.4f "
+              "(%zu classes)\n",
+              p->epoch + 1, p->epochs, (unsigned long long)p->step, p->loss, p->val->map,
+              p->val->macro_f1, p->val->n_defined);
+    else
+      fprintf(stderr, "epoch %u/%u done: step %llu, loss %.4f (no validation split)\n",
+              p->epoch + 1, p->epochs, (unsigned long long)p->step, p->loss);
+    return;
+  }
+  if (p->phase == TRAIN_PHASE_CHECKPOINT) {
+    if (!ps->tty)
+      fprintf(stderr, "checkpoint at step %llu\n", (unsigned long long)p->step);
+    return;
+  }
+  char line[200];
+  snprintf(line, sizeof line,
+           "epoch %u/%u  step %llu/%llu  %.0f windows/s  loss %.4f  lr %.2e  ETA %s",
+           p->epoch + 1, p->epochs, (unsigned long long)p->step,
+           (unsigned long long)p->total_steps, p->windows_per_second, p->loss, p->lr, eta);
+  if (ps->tty) {
+    fprintf(stderr, "\r%-100s", line);
+    ps->line_open = 1;
+  } else {
+    fprintf(stderr, "%s\n", line);
+  }
+  fflush(stderr);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Provenance and summary */
+
+/* A growing string; appends are no-ops after an allocation failure (then text is NULL). */
+typedef struct {
+  char *text;
+  size_t len, cap;
+} strbuf;
+
+static void sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(strbuf *b, const char *fmt, ...)
+{
+  if (b->cap && !b->text)
+    return;
+  for (;;) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b->text ? b->text + b->len : NULL, b->text ? b->cap - b->len : 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+      return;
+    if (b->text && b->len + (size_t)n < b->cap) {
+      b->len += (size_t)n;
+      return;
+    }
+    size_t cap = (b->cap ? b->cap * 2 : 1024) + (size_t)n;
+    char *t = realloc(b->text, cap);
+    if (!t) {
+      free(b->text);
+      b->text = NULL;
+      b->cap = 1;
+      return;
+    }
+    b->text = t;
+    b->cap = cap;
+  }
+}
+
+static double nan_to(double x, double v)
+{
+  return isnan(x) ? v : x;
+}
+
+static void print_summary(FILE *f, trainer *t, const instrid_model_desc *desc,
+                          const dataset_stats *stats)
+{
+  const metrics_report *val = trainer_validation(t);
+  const float *th = trainer_thresholds(t), *pw = trainer_pos_weight(t);
+  fprintf(f, "\n%-18s %8s %8s %7s %7s %9s %6s\n", "class", "val pos", "known", "AP", "F1",
+          "threshold", "pos_w");
+  for (uint32_t k = 0; k < desc->n_classes; k++) {
+    if (val && val->n_positive[k] > 0)
+      fprintf(f, "%-18s %8zu %8zu %7.4f %7.4f %9.4f %6.2f\n", desc->class_names[k],
+              val->n_positive[k], val->n_known[k], val->ap[k], val->f1[k], (double)th[k],
+              (double)pw[k]);
+    else
+      fprintf(f, "%-18s %8zu %8zu %7s %7s %9.4f %6.2f\n", desc->class_names[k],
+              val ? val->n_positive[k] : 0, val ? val->n_known[k] : 0, "-", "-", (double)th[k],
+              (double)pw[k]);
+  }
+  if (val)
+    fprintf(f, "validation: mAP %.4f, macro-F1 %.4f over %zu classes with known positives\n",
+            nan_to(val->map, 0), nan_to(val->macro_f1, 0), val->n_defined);
+  fprintf(f,
+          "data: %zu files (%zu from cache), %zu skipped, %.1f h of audio; windows: %zu train, "
+          "%zu validation\n",
+          stats->files_ok, stats->cache_hits, stats->files_skipped, stats->seconds_audio / 3600.0,
+          stats->windows[DATASET_TRAIN], stats->windows[DATASET_VAL]);
+  char dur[32];
+  format_duration(dur, sizeof dur, trainer_train_seconds(t));
+  fprintf(f, "training: %llu steps in %s, %.0f windows/s\n",
+          (unsigned long long)trainer_steps_done(t), dur, trainer_windows_per_second(t));
+}
+
+static char *make_provenance(int argc, char **argv, const dataset_source *sources, int n_sources,
+                             const dataset_stats *stats, trainer *t, const char *arch_name,
+                             const train_options *opt, const instrid_model_desc *desc)
+{
+  strbuf b = {0};
+  sb_printf(&b, "command:");
+  for (int i = 0; i < argc; i++)
+    sb_printf(&b, " %s", argv[i]);
+  time_t now = time(NULL);
+  char when[64];
+  strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+  sb_printf(&b, "\nwritten: %s by instrid-train\n", when);
+  for (int i = 0; i < n_sources; i++)
+    sb_printf(&b, "data: %s %s\n", sources[i].kind == DATASET_MUSICNET ? "musicnet" : "openmic",
+              sources[i].dir);
+  sb_printf(&b,
+            "data counts: %zu files (%zu skipped), %.1f h audio, %zu train windows, %zu "
+            "validation windows\n",
+            stats->files_ok, stats->files_skipped, stats->seconds_audio / 3600.0,
+            stats->windows[DATASET_TRAIN], stats->windows[DATASET_VAL]);
+  sb_printf(&b,
+            "training: arch %s, %u epochs, %llu steps, batch %u, lr %g, weight decay %g, loss %s, "
+            "augment %s, seed %llu\n",
+            arch_name, opt->epochs, (unsigned long long)trainer_steps_done(t), opt->batch,
+            (double)opt->lr, (double)opt->weight_decay, train_loss_name(opt->loss),
+            opt->augment ? "on" : "off", (unsigned long long)opt->seed);
+  const metrics_report *val = trainer_validation(t);
+  if (val) {
+    sb_printf(&b, "validation: mAP %.4f, macro-F1 %.4f over %zu classes; AP per class:",
+              nan_to(val->map, 0), nan_to(val->macro_f1, 0), val->n_defined);
+    for (uint32_t k = 0; k < desc->n_classes; k++)
+      if (val->n_positive[k] > 0)
+        sb_printf(&b, " %s %.3f", desc->class_names[k], val->ap[k]);
+    sb_printf(&b, "\nthresholds: chosen per class on validation to maximise F1\n");
+  } else {
+    sb_printf(&b, "validation: none (thresholds 0.5)\n");
+  }
+  return b.text;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+enum {
+  O_MUSICNET = 256, O_OPENMIC, O_CORPUS_MUSICNET, O_CORPUS_OPENMIC, O_OUT, O_EPOCHS, O_BATCH,
+  O_LR, O_WEIGHT_DECAY, O_WARMUP, O_CLIP, O_ARCH, O_SEED, O_THREADS, O_CACHE, O_CHECKPOINT,
+  O_CHECKPOINT_MINUTES, O_RESUME, O_LOSS, O_FOCAL_GAMMA, O_NO_AUGMENT, O_VAL_FRACTION,
+  O_TRAIN_HOP, O_MAX_WINDOWS, O_MAX_VAL_WINDOWS, O_STOP_AFTER, O_QUIET, O_HELP,
+};
+
+int main(int argc, char **argv)
+{
+  static const struct option longopts[] = {
+      {"musicnet", required_argument, NULL, O_MUSICNET},
+      {"openmic", required_argument, NULL, O_OPENMIC},
+      {"corpus-musicnet", required_argument, NULL, O_CORPUS_MUSICNET},
+      {"corpus-openmic", required_argument, NULL, O_CORPUS_OPENMIC},
+      {"out", required_argument, NULL, O_OUT},
+      {"epochs", required_argument, NULL, O_EPOCHS},
+      {"batch", required_argument, NULL, O_BATCH},
+      {"lr", required_argument, NULL, O_LR},
+      {"weight-decay", required_argument, NULL, O_WEIGHT_DECAY},
+      {"warmup", required_argument, NULL, O_WARMUP},
+      {"clip-norm", required_argument, NULL, O_CLIP},
+      {"arch", required_argument, NULL, O_ARCH},
+      {"seed", required_argument, NULL, O_SEED},
+      {"threads", required_argument, NULL, O_THREADS},
+      {"cache", required_argument, NULL, O_CACHE},
+      {"checkpoint", required_argument, NULL, O_CHECKPOINT},
+      {"checkpoint-minutes", required_argument, NULL, O_CHECKPOINT_MINUTES},
+      {"resume", no_argument, NULL, O_RESUME},
+      {"loss", required_argument, NULL, O_LOSS},
+      {"focal-gamma", required_argument, NULL, O_FOCAL_GAMMA},
+      {"no-augment", no_argument, NULL, O_NO_AUGMENT},
+      {"val-fraction", required_argument, NULL, O_VAL_FRACTION},
+      {"train-hop", required_argument, NULL, O_TRAIN_HOP},
+      {"max-windows", required_argument, NULL, O_MAX_WINDOWS},
+      {"max-val-windows", required_argument, NULL, O_MAX_VAL_WINDOWS},
+      {"stop-after-steps", required_argument, NULL, O_STOP_AFTER},
+      {"quiet", no_argument, NULL, O_QUIET},
+      {"help", no_argument, NULL, O_HELP},
+      {NULL, 0, NULL, 0},
+  };
+  train_options opt;
+  train_options_default(&opt);
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  opt.threads = cores > 0 ? (int)cores : 1;
+  dataset_source sources[MAX_SOURCES];
+  int n_sources = 0, quiet = 0;
+  const char *out = NULL, *arch_name = "default", *cache = NULL, *checkpoint = NULL;
+  double val_fraction = 0.1;
+  unsigned long long train_hop = 0, u;
+  double x;
+
+  opterr = 0; /* getopt's own messages are not one clear line; we print ours */
+  int c;
+  while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+    switch (c) {
+    case O_MUSICNET:
+    case O_OPENMIC:
+    case O_CORPUS_MUSICNET:
+    case O_CORPUS_OPENMIC:
+      if (n_sources == MAX_SOURCES)
+        return usage_error("more than %d data folders", MAX_SOURCES);
+      if (!is_dir(optarg))
+        return usage_error("--%s %s: no such folder",
+                           c == O_MUSICNET          ? "musicnet"
+                           : c == O_OPENMIC         ? "openmic"
+                           : c == O_CORPUS_MUSICNET ? "corpus-musicnet"
+                                                    : "corpus-openmic",
+                           optarg);
+      sources[n_sources].kind =
+          (c == O_MUSICNET || c == O_CORPUS_MUSICNET) ? DATASET_MUSICNET : DATASET_OPENMIC;
+      sources[n_sources++].dir = optarg;
+      break;
+    case O_OUT:
+      out = optarg;
+      break;
+    case O_EPOCHS:
+      if (!parse_u64(optarg, 1, 100000, &u))
+        return usage_error("--epochs %s: want an integer 1..100000", optarg);
+      opt.epochs = (uint32_t)u;
+      break;
+    case O_BATCH:
+      if (!parse_u64(optarg, 1, 65536, &u))
+        return usage_error("--batch %s: want an integer 1..65536", optarg);
+      opt.batch = (uint32_t)u;
+      break;
+    case O_LR:
+      if (!parse_double(optarg, 1e-9, 10.0, &x))
+        return usage_error("--lr %s: want a number in (0, 10]", optarg);
+      opt.lr = (float)x;
+      break;
+    case O_WEIGHT_DECAY:
+      if (!parse_double(optarg, 0.0, 10.0, &x))
+        return usage_error("--weight-decay %s: want a number in [0, 10]", optarg);
+      opt.weight_decay = (float)x;
+      break;
+    case O_WARMUP:
+      if (!parse_double(optarg, 0.0, 0.99, &x))
+        return usage_error("--warmup %s: want a fraction in [0, 0.99]", optarg);
+      opt.warmup_fraction = (float)x;
+      break;
+    case O_CLIP:
+      if (!parse_double(optarg, 0.0, 1e6, &x))
+        return usage_error("--clip-norm %s: want a number >= 0", optarg);
+      opt.clip_norm = (float)x;
+      break;
+    case O_ARCH:
+      arch_name = optarg;
+      break;
+    case O_SEED:
+      if (!parse_u64(optarg, 0, UINT64_MAX, &u))
+        return usage_error("--seed %s: want a non-negative integer", optarg);
+      opt.seed = u;
+      break;
+    case O_THREADS:
+      if (!parse_u64(optarg, 1, 1024, &u))
+        return usage_error("--threads %s: want an integer 1..1024", optarg);
+      opt.threads = (int)u;
+      break;
+    case O_CACHE:
+      cache = optarg;
+      break;
+    case O_CHECKPOINT:
+      checkpoint = optarg;
+      break;
+    case O_CHECKPOINT_MINUTES:
+      if (!parse_double(optarg, 0.0, 1e6, &x))
+        return usage_error("--checkpoint-minutes %s: want a number >= 0", optarg);
+      opt.checkpoint_minutes = x;
+      break;
+    case O_RESUME:
+      opt.resume = 1;
+      break;
+    case O_LOSS: {
+      int k = train_loss_from_name(optarg);
+      if (k < 0)
+        return usage_error("--loss %s: want bce, balanced or focal", optarg);
+      opt.loss = (train_loss_kind)k;
+      break;
+    }
+    case O_FOCAL_GAMMA:
+      if (!parse_double(optarg, 0.0, 10.0, &x))
+        return usage_error("--focal-gamma %s: want a number in [0, 10]", optarg);
+      opt.focal_gamma = (float)x;
+      break;
+    case O_NO_AUGMENT:
+      opt.augment = 0;
+      break;
+    case O_VAL_FRACTION:
+      if (!parse_double(optarg, 0.0, 0.9, &val_fraction))
+        return usage_error("--val-fraction %s: want a fraction in [0, 0.9]", optarg);
+      break;
+    case O_TRAIN_HOP:
+      if (!parse_u64(optarg, 1, 65536, &train_hop))
+        return usage_error("--train-hop %s: want an integer 1..65536", optarg);
+      break;
+    case O_MAX_WINDOWS:
+      if (!parse_u64(optarg, 0, SIZE_MAX, &u))
+        return usage_error("--max-windows %s: want a non-negative integer", optarg);
+      opt.max_windows = (size_t)u;
+      break;
+    case O_MAX_VAL_WINDOWS:
+      if (!parse_u64(optarg, 0, SIZE_MAX, &u))
+        return usage_error("--max-val-windows %s: want a non-negative integer", optarg);
+      opt.max_val_windows = (size_t)u;
+      break;
+    case O_STOP_AFTER:
+      if (!parse_u64(optarg, 0, UINT64_MAX, &u))
+        return usage_error("--stop-after-steps %s: want a non-negative integer", optarg);
+      opt.stop_after_steps = u;
+      break;
+    case O_QUIET:
+      quiet = 1;
+      break;
+    case O_HELP:
+      usage(stdout);
+      return 0;
+    case ':':
+      return usage_error("%s needs a value", argv[optind - 1]);
+    default:
+      return usage_error("unknown option '%s'", argv[optind - 1]);
+    }
+  }
+  if (optind < argc)
+    return usage_error("unexpected argument '%s'", argv[optind]);
+  if (n_sources == 0)
+    return usage_error("no data: give --musicnet, --openmic or a --corpus-* folder");
+  if (!out)
+    return usage_error("--out MODEL is required");
+  {
+    /* Fail now, not after hours of training, when the model cannot be written there. */
+    char dir[4096];
+    const char *slash = strrchr(out, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - out) + (slash == out) : 1,
+             slash ? out : ".");
+    if (!is_dir(dir))
+      return usage_error("--out %s: folder %s does not exist", out, dir);
+  }
+  if (cache && !is_dir(cache))
+    return usage_error("--cache %s: no such folder", cache);
+
+  int status = 1;
+  instrid_error err = {0};
+  instrid_arch *arch = NULL;
+  train_dataset *ds = NULL;
+  trainer *t = NULL;
+  char *provenance = NULL, *checkpoint_owned = NULL;
+  instrid_model_desc desc;
+
+  if (instrid_arch_build(arch_name, TAXONOMY_N, opt.seed, NULL, &arch, &err) != INSTRID_OK) {
+    status = 2; /* an unknown --arch is a command-line error */
+    fprintf(stderr, PROG ": --arch: %s\n", err.message);
+    goto done;
+  }
+  for (uint32_t k = 0; k < TAXONOMY_N; k++) {
+    if (instrid_arch_set_class_name(arch, k, instrid_taxonomy[k], &err) != INSTRID_OK) {
+      fprintf(stderr, PROG ": %s\n", err.message);
+      goto done;
+    }
+  }
+  desc = *instrid_arch_desc(arch);
+
+  dataset_options dopt = {
+      .window_frames = desc.window_frames,
+      .hop_frames = train_hop ? (uint32_t)train_hop
+                              : (desc.window_frames / 2 ? desc.window_frames / 2 : 1),
+      .val_fraction = (float)val_fraction,
+      .seed = opt.seed,
+      .cache_dir = cache,
+      .verbose = !quiet,
+  };
+  ds = train_dataset_open(sources, n_sources, &desc.frontend, &dopt, &err);
+  if (!ds) {
+    fprintf(stderr, PROG ": %s\n", err.message);
+    goto done;
+  }
+  const dataset_stats *stats = train_dataset_stats(ds);
+
+  if (!checkpoint) {
+    size_t n = strlen(out) + 6;
+    checkpoint_owned = malloc(n);
+    if (!checkpoint_owned) {
+      fprintf(stderr, PROG ": out of memory\n");
+      goto done;
+    }
+    snprintf(checkpoint_owned, n, "%s.ckpt", out);
+    checkpoint = checkpoint_owned;
+  }
+  opt.checkpoint_path = checkpoint;
+  progress_state ps = {isatty(STDERR_FILENO), quiet, 0, desc.class_names};
+  opt.progress = on_progress;
+  opt.progress_ctx = &ps;
+  opt.progress_seconds = ps.tty ? 0.5 : 30.0;
+
+  example_source src = example_source_from_dataset(ds);
+  t = trainer_new(&desc, &src, &opt, &err);
+  if (!t) {
+    fprintf(stderr, PROG ": %s\n", err.message);
+    goto done;
+  }
+  if (!quiet)
+    fprintf(stderr,
+            PROG ": arch %s (%zu parameters, %.1f MFLOP/window), %zu train / %zu validation "
+                 "windows, batch %u, %u epochs, %d threads\n",
+            arch_name, train_net_n_params(trainer_net(t)),
+            train_net_flops_per_example(trainer_net(t)) / 1e6, trainer_n_train(t),
+            trainer_n_val(t), opt.batch, opt.epochs, opt.threads);
+  if (trainer_run(t, &err) != INSTRID_OK) {
+    if (ps.line_open)
+      fputc('\n', stderr);
+    fprintf(stderr, PROG ": %s\n", err.message);
+    goto done;
+  }
+  if (ps.line_open)
+    fputc('\n', stderr);
+  if (trainer_stopped(t)) {
+    fprintf(stderr, PROG ": stopped after %llu steps as asked; checkpoint in %s\n",
+            (unsigned long long)trainer_steps_done(t), checkpoint);
+    status = 0;
+    goto done;
+  }
+  provenance = make_provenance(argc, argv, sources, n_sources, stats, t, arch_name, &opt, &desc);
+  if (!provenance) {
+    fprintf(stderr, PROG ": out of memory\n");
+    goto done;
+  }
+  if (trainer_write_model(t, out, provenance, &err) != INSTRID_OK) {
+    fprintf(stderr, PROG ": %s\n", err.message);
+    goto done;
+  }
+  print_summary(stdout, t, &desc, stats);
+  printf("model written to %s\n", out);
+  status = 0;
+
+done:
+  free(provenance);
+  free(checkpoint_owned);
+  trainer_free(t);
+  train_dataset_free(ds);
+  instrid_arch_free(arch);
+  return status;
+}
