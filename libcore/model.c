@@ -62,21 +62,31 @@ static uint64_t align_up_u64(uint64_t x)
   return (x + (MODEL_FILE_ALIGNMENT - 1)) & ~(uint64_t)(MODEL_FILE_ALIGNMENT - 1);
 }
 
-/* The table is rebuilt per call (256 x 8 steps, negligible next to the data) so that the
- * library keeps no global mutable state. */
+/* Slice-by-8: eight bytes per step through eight tables, about five times faster than a byte
+ * at a time. The tables are rebuilt per call (2048 entries, negligible next to a model) so that
+ * the library keeps no global mutable state. t[k][i] is the CRC of byte i followed by k zeros. */
 uint32_t instrid_crc32c(const void *data, size_t n)
 {
-  uint32_t table[256];
+  uint32_t t[8][256];
   for (uint32_t i = 0; i < 256; i++) {
     uint32_t c = i;
     for (int k = 0; k < 8; k++)
       c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-    table[i] = c;
+    t[0][i] = c;
   }
+  for (int k = 1; k < 8; k++)
+    for (uint32_t i = 0; i < 256; i++)
+      t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 0xFF];
+
   const uint8_t *p = data;
   uint32_t crc = 0xFFFFFFFFu;
-  for (size_t i = 0; i < n; i++)
-    crc = table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
+  for (; n >= 8; n -= 8, p += 8) {
+    uint32_t lo = crc ^ get_u32(p), hi = get_u32(p + 4);
+    crc = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^
+          t[3][hi & 0xFF] ^ t[2][(hi >> 8) & 0xFF] ^ t[1][(hi >> 16) & 0xFF] ^ t[0][hi >> 24];
+  }
+  for (; n > 0; n--, p++)
+    crc = t[0][(crc ^ *p) & 0xFF] ^ (crc >> 8);
   return crc ^ 0xFFFFFFFFu;
 }
 
