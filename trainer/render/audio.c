@@ -194,17 +194,74 @@ int audio_write_wav(const char *path, const float *x, size_t frames, int channel
   return 0;
 }
 
+/* Ogg's page checksum: CRC-32, polynomial 0x04c11db7, MSB first, initial value 0. */
+static uint32_t ogg_crc(const uint8_t *p, size_t n)
+{
+  uint32_t crc = 0;
+  for (size_t i = 0; i < n; i++) {
+    crc ^= (uint32_t)p[i] << 24;
+    for (int b = 0; b < 8; b++)
+      crc = crc & 0x80000000u ? (crc << 1) ^ 0x04c11db7u : crc << 1;
+  }
+  return crc;
+}
+
+/* oggmux draws the stream serial number at random (the pad-name way of choosing it does not
+ * parse "audio_%u" names), so the same audio would give different bytes: set it afterwards in
+ * every page and recompute the page checksums. */
+static int ogg_set_serial(const char *path, uint32_t serial)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return -1;
+  fseek(f, 0, SEEK_END);
+  long size = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  uint8_t *buf = size > 0 ? malloc((size_t)size) : NULL;
+  int ok = buf && fread(buf, 1, (size_t)size, f) == (size_t)size;
+  fclose(f);
+  size_t pos = 0, n = ok ? (size_t)size : 0;
+  while (ok && pos < n) {
+    if (n - pos < 27 || memcmp(buf + pos, "OggS", 4) != 0) {
+      ok = 0;
+      break;
+    }
+    uint8_t *pg = buf + pos;
+    size_t nseg = pg[26], len = 27 + nseg;
+    if (len > n - pos) {
+      ok = 0;
+      break;
+    }
+    for (size_t k = 0; k < nseg; k++)
+      len += pg[27 + k];
+    if (len > n - pos) {
+      ok = 0;
+      break;
+    }
+    put_le32(pg + 14, serial);
+    memset(pg + 22, 0, 4);
+    put_le32(pg + 22, ogg_crc(pg, len));
+    pos += len;
+  }
+  if (ok) {
+    f = fopen(path, "wb");
+    ok = f && fwrite(buf, 1, n, f) == n;
+    if (f)
+      ok = (fclose(f) == 0) && ok;
+  }
+  free(buf);
+  return ok ? 0 : -1;
+}
+
 int audio_write_ogg(const char *path, const float *x, size_t frames, int channels, int rate_hz,
                     float quality, unsigned serial, char *errbuf, size_t errlen)
 {
   char desc[512], tmp[4096];
   render_path(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-  /* oggmux takes the stream serial number from the requested pad's name; left to itself it draws
-   * a random one and the same audio would give different bytes. */
   snprintf(desc, sizeof(desc),
            "appsrc name=src format=time ! audioconvert ! vorbisenc quality=%.3f ! "
-           "mux.sink_%u oggmux name=mux ! filesink name=sink",
-           (double)quality, serial);
+           "oggmux ! filesink name=sink",
+           (double)quality);
   GError *perr = NULL;
   GstElement *pipeline = gst_parse_launch(desc, &perr);
   if (!pipeline) {
@@ -249,6 +306,10 @@ int audio_write_ogg(const char *path, const float *x, size_t frames, int channel
   gst_object_unref(src);
   gst_object_unref(sink);
   gst_object_unref(pipeline);
+  if (rc == 0 && ogg_set_serial(tmp, serial) != 0) {
+    snprintf(errbuf, errlen, "%.300s: cannot rewrite the Ogg serial number", path);
+    rc = -1;
+  }
   if (rc == 0 && rename(tmp, path) != 0) {
     snprintf(errbuf, errlen, "%.300s: cannot rename the finished file", path);
     rc = -1;

@@ -1,7 +1,6 @@
 /* main.c — instrid-render: renders MIDI files into labelled training corpora in the MusicNet and
  * OpenMIC-2018 layouts, or the built-in example with --example.
  */
-#include <fluidsynth.h>
 #include <getopt.h>
 #include <gst/gst.h>
 #include <stdio.h>
@@ -233,10 +232,6 @@ int main(int argc, char **argv)
         co.config.soundfonts[co.config.n_soundfonts++] = default_soundfonts[i];
 
   gst_init(&argc, &argv);
-  /* FluidSynth's own chatter (missing samples of a preset, etc.) would drown the progress */
-  fluid_set_log_function(FLUID_WARN, NULL, NULL);
-  fluid_set_log_function(FLUID_INFO, NULL, NULL);
-  fluid_set_log_function(FLUID_DBG, NULL, NULL);
 
   if (example)
     return run_example(example, &co.config);

@@ -39,6 +39,12 @@ render_engine *render_engine_new(const render_config *cfg, char *errbuf, size_t 
     return NULL;
   }
   eng->cfg = *cfg;
+  /* FluidSynth warns on stderr for every channel of a synth made before its SoundFont is added
+   * (we make one per stem) and for every missing sample; nothing there is actionable, and real
+   * errors come back as values. Process-wide, set before any synth exists. */
+  fluid_set_log_function(FLUID_WARN, NULL, NULL);
+  fluid_set_log_function(FLUID_INFO, NULL, NULL);
+  fluid_set_log_function(FLUID_DBG, NULL, NULL);
   eng->settings = new_fluid_settings();
   if (!eng->settings)
     goto fail_synth;
@@ -117,15 +123,30 @@ static int fluid_render(render_engine *eng, int sf, int bank, int program, int d
                         size_t frames, char *errbuf, size_t errlen)
 {
   int ch = drum ? 9 : 0;
-  fluid_synth_all_sounds_off(eng->synth, -1);
-  fluid_synth_system_reset(eng->synth);
-  if (fluid_synth_program_select(eng->synth, ch, eng->sfid[sf], bank, program) != FLUID_OK) {
+  /* A fresh synthesizer per stem, sharing the engine's loaded SoundFonts: a reused one carries
+   * state (block phase, voice filters) from earlier stems, and the audio would then depend on
+   * what this thread rendered before, i.e. on the job count. */
+  fluid_synth_t *synth = new_fluid_synth(eng->settings);
+  if (!synth) {
+    snprintf(errbuf, errlen, "cannot create a FluidSynth synthesizer");
+    return -1;
+  }
+  int id = -1;
+  fluid_sfont_t *sfont = fluid_synth_get_sfont_by_id(eng->synth, eng->sfid[sf]);
+  if (sfont)
+    id = fluid_synth_add_sfont(synth, sfont);
+  if (id == FLUID_FAILED || fluid_synth_program_select(synth, ch, id, bank, program) != FLUID_OK) {
     snprintf(errbuf, errlen, "%s has no preset %d:%d", eng->sfname[sf], bank, program);
+    if (sfont && id != FLUID_FAILED)
+      fluid_synth_remove_sfont(synth, sfont);
+    delete_fluid_synth(synth);
     return -1;
   }
   synth_event *ev = malloc((2 * n + 1) * sizeof(synth_event));
   if (!ev) {
     snprintf(errbuf, errlen, "out of memory");
+    fluid_synth_remove_sfont(synth, sfont);
+    delete_fluid_synth(synth);
     return -1;
   }
   size_t n_ev = 0;
@@ -147,17 +168,19 @@ static int fluid_render(render_engine *eng, int sf, int bank, int program, int d
     size_t until = e < n_ev ? ev[e].frame : frames;
     while (pos < until) {
       int k = (int)(until - pos < 4096 ? until - pos : 4096);
-      fluid_synth_write_float(eng->synth, k, out + 2 * pos, 0, 2, out + 2 * pos, 1, 2);
+      fluid_synth_write_float(synth, k, out + 2 * pos, 0, 2, out + 2 * pos, 1, 2);
       pos += (size_t)k;
     }
     if (e == n_ev)
       break;
     if (ev[e].on)
-      fluid_synth_noteon(eng->synth, ch, ev[e].key, ev[e].vel);
+      fluid_synth_noteon(synth, ch, ev[e].key, ev[e].vel);
     else
-      fluid_synth_noteoff(eng->synth, ch, ev[e].key);
+      fluid_synth_noteoff(synth, ch, ev[e].key);
   }
-  fluid_synth_all_sounds_off(eng->synth, -1);
+  fluid_synth_all_sounds_off(synth, -1);
+  fluid_synth_remove_sfont(synth, sfont); /* the engine's synth owns it */
+  delete_fluid_synth(synth);
   free(ev);
   return 0;
 }
@@ -493,7 +516,7 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
         off = fmax(off, fmin(on + 0.1, (double)frames / rate));
       if (off - on < 1e-3)
         continue;
-      render_label l = {(uint32_t)(on * rate), (uint32_t)(off * rate),
+      render_label l = {(uint32_t)llround(on * rate), (uint32_t)llround(off * rate),
                         drum ? render_class_of_drum_key(notes[i].pitch) : plan.cls,
                         notes[i].pitch, notes[i].start_beat, notes[i].dur_beats};
       if (!push_label(piece, &label_cap, l)) {

@@ -1,0 +1,525 @@
+/* test_render.c — instrid-render's parts: the MIDI reader on a file the test writes, the sampler's
+ * pitch-shift math, the effects, and a corpus rendered through a GM SoundFont into both layouts
+ * (labels, files, withheld fraction, same bytes for the same seed whatever the job count).
+ * Needs a GM SoundFont from Debian's packages; exits 77 (skip) when none is installed.
+ */
+#include <gst/gst.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audio.h"
+#include "classes.h"
+#include "corpus.h"
+#include "fx.h"
+#include "render.h"
+#include "sampler.h"
+#include "smf.h"
+
+static int failures = 0;
+#define CHECK(cond, ...)                                                                           \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);                     \
+      fprintf(stderr, __VA_ARGS__);                                                                \
+      fputc('\n', stderr);                                                                         \
+      failures++;                                                                                  \
+    }                                                                                              \
+  } while (0)
+
+/* ---- a minimal Standard MIDI File writer --------------------------------------------------- */
+
+typedef struct {
+  unsigned char b[4096];
+  size_t n;
+} bytes;
+
+static void put(bytes *o, const void *p, size_t n)
+{
+  memcpy(o->b + o->n, p, n);
+  o->n += n;
+}
+static void put8(bytes *o, unsigned v) { o->b[o->n++] = (unsigned char)v; }
+static void put32(bytes *o, unsigned v)
+{
+  put8(o, v >> 24);
+  put8(o, (v >> 16) & 0xff);
+  put8(o, (v >> 8) & 0xff);
+  put8(o, v & 0xff);
+}
+static void put_vlq(bytes *o, unsigned v)
+{
+  unsigned char tmp[5];
+  int n = 0;
+  tmp[n++] = v & 0x7f;
+  while (v >>= 7)
+    tmp[n++] = (unsigned char)(0x80 | (v & 0x7f));
+  while (n)
+    put8(o, tmp[--n]);
+}
+
+typedef struct {
+  unsigned tick, len;
+  int pitch, vel;
+} tnote;
+
+/* One track: optional program change, notes (non-overlapping, in order), end of track. */
+static void put_track(bytes *o, int channel, int program, const tnote *notes, int n, int tempo_us)
+{
+  bytes t = {.n = 0};
+  if (tempo_us > 0) {
+    put_vlq(&t, 0);
+    put8(&t, 0xff);
+    put8(&t, 0x51);
+    put8(&t, 3);
+    put8(&t, (unsigned)tempo_us >> 16);
+    put8(&t, ((unsigned)tempo_us >> 8) & 0xff);
+    put8(&t, (unsigned)tempo_us & 0xff);
+  }
+  if (program >= 0) {
+    put_vlq(&t, 0);
+    put8(&t, 0xc0 | (unsigned)channel);
+    put8(&t, (unsigned)program);
+  }
+  unsigned now = 0;
+  for (int i = 0; i < n; i++) {
+    put_vlq(&t, notes[i].tick - now);
+    put8(&t, 0x90 | (unsigned)channel);
+    put8(&t, (unsigned)notes[i].pitch);
+    put8(&t, (unsigned)notes[i].vel);
+    /* note-off as note-on with velocity 0, under running status */
+    put_vlq(&t, notes[i].len);
+    put8(&t, (unsigned)notes[i].pitch);
+    put8(&t, 0);
+    now = notes[i].tick + notes[i].len;
+  }
+  put_vlq(&t, 0);
+  put8(&t, 0xff);
+  put8(&t, 0x2f);
+  put8(&t, 0);
+  put(o, "MTrk", 4);
+  put32(o, (unsigned)t.n);
+  put(o, t.b, t.n);
+}
+
+#define DIVISION 480
+#define TEMPO_US 600000 /* 100 bpm: a beat is 0.6 s */
+
+static const tnote piano_notes[] = {{0, 480, 60, 90}, {480, 480, 64, 80}, {960, 960, 67, 70},
+                                    {1920, 480, 72, 100}};
+static const tnote violin_notes[] = {{240, 720, 76, 80}, {1200, 1200, 79, 90}};
+
+static int write_test_midi(const char *path)
+{
+  bytes o = {.n = 0};
+  put(&o, "MThd", 4);
+  put32(&o, 6);
+  put8(&o, 0);
+  put8(&o, 1); /* format 1 */
+  put8(&o, 0);
+  put8(&o, 3); /* tracks */
+  put8(&o, DIVISION >> 8);
+  put8(&o, DIVISION & 0xff);
+  put_track(&o, 0, -1, NULL, 0, TEMPO_US); /* conductor track */
+  put_track(&o, 0, 0, piano_notes, 4, 0);  /* acoustic grand */
+  put_track(&o, 1, 40, violin_notes, 2, 0); /* violin */
+  FILE *f = fopen(path, "wb");
+  if (!f)
+    return -1;
+  size_t w = fwrite(o.b, 1, o.n, f);
+  fclose(f);
+  return w == o.n ? 0 : -1;
+}
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+static char *slurp(const char *path, size_t *size)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *s = malloc((size_t)n + 1);
+  if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
+    free(s);
+    s = NULL;
+  }
+  if (s)
+    s[n] = '\0';
+  fclose(f);
+  if (size)
+    *size = (size_t)n;
+  return s;
+}
+
+static int count_lines(const char *s)
+{
+  int n = 0;
+  for (; s && *s; s++)
+    n += *s == '\n';
+  return n;
+}
+
+static int same_file(const char *a, const char *b)
+{
+  size_t na, nb;
+  char *x = slurp(a, &na), *y = slurp(b, &nb);
+  int same = x && y && na == nb && memcmp(x, y, na) == 0;
+  free(x);
+  free(y);
+  return same;
+}
+
+/* ---- tests ---------------------------------------------------------------------------------- */
+
+static void test_smf(const char *midi)
+{
+  char err[256];
+  smf_song *s = smf_read_file(midi, err, sizeof(err));
+  CHECK(s != NULL, "%s", err);
+  if (!s)
+    return;
+  CHECK(s->n_parts == 2, "parts %zu", s->n_parts);
+  if (s->n_parts == 2) {
+    const smf_part *p = &s->parts[0], *v = &s->parts[1];
+    CHECK(p->program == 0 && p->channel == 0 && p->n_notes == 4, "piano part %d %d %zu",
+          p->program, p->channel, p->n_notes);
+    CHECK(v->program == 40 && v->channel == 1 && v->n_notes == 2, "violin part");
+    /* tick 960 at 100 bpm and 480 ticks per beat: 2 beats = 1.2 s; length 960 ticks = 1.2 s */
+    CHECK(fabs(p->notes[2].start_s - 1.2) < 1e-9 && fabs(p->notes[2].end_s - 2.4) < 1e-9,
+          "times %f %f", p->notes[2].start_s, p->notes[2].end_s);
+    CHECK(fabs(p->notes[2].start_beat - 2.0) < 1e-12 && fabs(p->notes[2].dur_beats - 2.0) < 1e-12,
+          "beats");
+    CHECK(p->notes[3].pitch == 72 && p->notes[3].velocity == 100, "pitch/velocity");
+    CHECK(fabs(v->notes[0].start_s - 0.3) < 1e-9, "violin onset %f", v->notes[0].start_s);
+    CHECK(fabs(s->duration_s - 2.4 * 1.25) < 1e-9, "duration %f", s->duration_s); /* 2400 ticks */
+  }
+  smf_song_free(s);
+  const unsigned char junk[] = "MThd\0\0\0\6\0\1\0\1\1\340MTrk\0\0\0\10\0\220\74"; /* cut short */
+  s = smf_read_memory(junk, sizeof(junk) - 1, err, sizeof(err));
+  CHECK(s == NULL && strstr(err, "truncated") != NULL, "truncated file accepted: %s", err);
+  smf_song_free(s);
+  CHECK(strcmp(smf_note_value_name(1.0), "Quarter") == 0, "quarter");
+  CHECK(strcmp(smf_note_value_name(0.75), "Dotted Eighth") == 0, "dotted eighth");
+  CHECK(strcmp(smf_note_value_name(1.0 / 3), "Triplet Eighth") == 0, "triplet eighth");
+}
+
+static void test_pitch_shift(void)
+{
+  CHECK(fabs(sampler_pitch_ratio(69, 440.0) - 1.0) < 1e-12, "A4 ratio");
+  CHECK(fabs(sampler_pitch_ratio(81, 440.0) - 2.0) < 1e-12, "octave up");
+  CHECK(fabs(sampler_pitch_ratio(57, 440.0) - 0.5) < 1e-12, "octave down");
+  /* Philharmonia's data.csv states C4 as 261.63 Hz: to D4 is two semitones */
+  CHECK(fabs(sampler_pitch_ratio(62, 261.63) - 293.6648 / 261.63) < 1e-5, "C4 -> D4 %f",
+        sampler_pitch_ratio(62, 261.63));
+
+  /* A 440 Hz sine read at the D5-over-A4 ratio must come out at 587.33 Hz. */
+  const int rate = 44100;
+  size_t n = (size_t)rate * 2;
+  float *src = malloc(n * sizeof(float)), *dst = malloc((size_t)rate * sizeof(float));
+  for (size_t i = 0; i < n; i++)
+    src[i] = (float)sin(2 * M_PI * 440.0 * (double)i / rate);
+  double ratio = sampler_pitch_ratio(74, 440.0);
+  size_t inside = sampler_resample(src, n, 0.0, ratio, dst, (size_t)rate);
+  CHECK(inside == (size_t)rate, "inside %zu", inside);
+  int crossings = 0;
+  for (int i = 1; i < rate; i++)
+    crossings += (dst[i - 1] < 0) != (dst[i] < 0);
+  double f = crossings / 2.0;
+  CHECK(fabs(f - 587.33) < 1.0, "measured %.2f Hz", f);
+  /* interpolation error on a smooth signal stays small */
+  double max_err = 0;
+  for (int i = 0; i < rate; i++)
+    max_err = fmax(max_err, fabs(dst[i] - sin(2 * M_PI * 440.0 * ratio * i / rate)));
+  CHECK(max_err < 2e-3, "cubic error %g", max_err);
+  /* ratio 1 from an integer start reproduces the samples; beyond the end gives silence */
+  inside = sampler_resample(src, 100, 10.0, 1.0, dst, 100);
+  CHECK(inside == 90 && dst[0] == src[10] && dst[50] == src[60] && dst[95] == 0.0f,
+        "identity read (%zu)", inside);
+  free(src);
+  free(dst);
+}
+
+static void test_fx(void)
+{
+  fx_biquad bq;
+  fx_biquad_init(&bq, FX_PEAK, 1000.0, 6.0, 1.0, 44100.0);
+  CHECK(fabs(fx_biquad_response_db(&bq, 1000.0, 44100.0) - 6.0) < 1e-6, "peak gain");
+  CHECK(fabs(fx_biquad_response_db(&bq, 20.0, 44100.0)) < 0.05, "peak far away");
+  fx_biquad_init(&bq, FX_LOW_SHELF, 200.0, -6.0, 0.7, 44100.0);
+  CHECK(fabs(fx_biquad_response_db(&bq, 10.0, 44100.0) + 6.0) < 0.1, "low shelf");
+  CHECK(fabs(fx_biquad_response_db(&bq, 10000.0, 44100.0)) < 0.1, "low shelf top");
+  /* an impulse through the reverb leaves a tail that decays */
+  size_t n = 44100 * 2;
+  float *x = calloc(2 * n, sizeof(float));
+  x[0] = x[1] = 1.0f;
+  CHECK(fx_reverb_stereo(x, n, 44100.0, 0.5, 0.5, 0.5), "reverb alloc");
+  double e1 = 0, e2 = 0;
+  for (size_t i = 2 * 4410; i < 2 * 22050; i++)
+    e1 += (double)x[i] * x[i];
+  for (size_t i = 2 * 66150; i < 2 * n; i++)
+    e2 += (double)x[i] * x[i];
+  CHECK(e1 > 1e-4 && e2 < e1 * 0.5, "tail energy %g then %g", e1, e2);
+  free(x);
+}
+
+/* Renders the test MIDI into both layouts under dir; 0 on success. */
+static int render_corpus(const char *dir, char **files, const char *sf, int jobs, int vary)
+{
+  corpus_options co;
+  memset(&co, 0, sizeof(co));
+  co.out_dir = dir;
+  co.musicnet = co.openmic = 1;
+  co.midi_files = files;
+  co.n_midi = 1;
+  co.pieces = 4;
+  co.clip_s = 10.0;
+  co.test_fraction = 0.5;
+  co.withheld_fraction = 0.25;
+  co.seed = 42;
+  co.jobs = jobs;
+  render_options_default(&co.options);
+  co.options.sources = SOURCE_FLUID;
+  co.options.vary = vary;
+  if (!vary)
+    co.options.reassign_prob = 0;
+  co.config.rate_hz = 44100;
+  co.config.soundfonts[0] = sf;
+  co.config.n_soundfonts = 1;
+  char err[512];
+  int rc = corpus_render(&co, err, sizeof(err));
+  if (rc != 0)
+    fprintf(stderr, "corpus_render: %s\n", err);
+  return rc;
+}
+
+static void test_corpus(const char *tmp, const char *midi, const char *sf)
+{
+  char dir[1024], path[1200], path2[1200];
+  char *files[1] = {(char *)midi};
+  snprintf(dir, sizeof(dir), "%s/plain", tmp);
+  CHECK(render_corpus(dir, files, sf, 1, 0) == 0, "render failed");
+
+  /* MusicNet: 4 pieces, each split to train or test; labels exact without variation */
+  int n_wav = 0;
+  for (int id = 100000; id < 100004; id++) {
+    int found = 0;
+    for (int test = 0; test < 2; test++) {
+      snprintf(path, sizeof(path), "%s/musicnet/%s_data/%d.wav", dir, test ? "test" : "train", id);
+      snprintf(path2, sizeof(path2), "%s/musicnet/%s_labels/%d.csv", dir, test ? "test" : "train", id);
+      if (access(path, R_OK) != 0)
+        continue;
+      found++;
+      n_wav++;
+      char *csv = slurp(path2, NULL);
+      CHECK(csv != NULL, "%s missing", path2);
+      if (!csv)
+        continue;
+      const char *header = "start_time,end_time,instrument,note,start_beat,end_beat,note_value\n";
+      CHECK(strncmp(csv, header, strlen(header)) == 0, "header of %s", path2);
+      CHECK(count_lines(csv) == 1 + 6, "%s: %d rows", path2, count_lines(csv) - 1);
+      /* piano note 3 (tick 960, 1.2 s, two beats) and violin note 1 (tick 1200, 1.5 s) */
+      char row[128];
+      snprintf(row, sizeof(row), "\n%d,%d,1,67,2,2,Half\n", 52920, 105840);
+      CHECK(strstr(csv, row) != NULL, "piano row missing in %s:\n%s", path2, csv);
+      snprintf(row, sizeof(row), "\n%d,%d,41,79,2.5,2.5,Unknown\n", 66150, 132300);
+      CHECK(strstr(csv, row) != NULL, "violin row missing in %s:\n%s", path2, csv);
+      free(csv);
+      /* 3 s of notes + 1.5 s of release room, mono 16-bit */
+      float *x;
+      size_t frames;
+      char err[256];
+      CHECK(audio_decode_file(path, 44100, 1, &x, &frames, err, sizeof(err)) == 0, "%s", err);
+      CHECK(frames == (size_t)(4.5 * 44100), "frames %zu", frames);
+      double e = 0;
+      for (size_t i = 0; i < frames; i++)
+        e += (double)x[i] * x[i];
+      CHECK(e > 1.0, "silent rendering");
+      free(x);
+    }
+    CHECK(found == 1, "piece %d in %d splits", id, found);
+  }
+  CHECK(n_wav == 4, "wav files %d", n_wav);
+
+  /* OpenMIC: 20 classes, 25 % withheld -> exactly 15 rows per clip; piano and violin sound */
+  snprintf(path, sizeof(path), "%s/openmic/openmic-2018-aggregated-labels.csv", dir);
+  char *labels = slurp(path, NULL);
+  CHECK(labels != NULL, "no aggregated labels");
+  if (labels) {
+    CHECK(strncmp(labels, "sample_key,instrument,relevance,num_responses\n", 46) == 0, "header");
+    CHECK(count_lines(labels) == 1 + 4 * 15, "rows %d", count_lines(labels) - 1);
+    /* every listed piano/violin pair is positive, every other listed pair negative */
+    int pos = 0, neg = 0, wrong = 0;
+    for (char *l = strchr(labels, '\n') + 1; *l; l = strchr(l, '\n') + 1) {
+      char key[64], inst[64];
+      double rel;
+      int nr;
+      if (sscanf(l, "%63[^,],%63[^,],%lf,%d", key, inst, &rel, &nr) != 4) {
+        wrong++;
+        break;
+      }
+      int should = strcmp(inst, "piano") == 0 || strcmp(inst, "violin") == 0;
+      wrong += should != (rel >= 0.5);
+      pos += rel >= 0.5;
+      neg += rel < 0.5;
+      if (render_class_index(inst) < 0 || !render_classes[render_class_index(inst)].openmic)
+        wrong++;
+    }
+    CHECK(wrong == 0 && pos > 0 && neg > 0, "labels: %d wrong, %d pos, %d neg", wrong, pos, neg);
+  }
+  free(labels);
+  snprintf(path, sizeof(path), "%s/openmic/class-map.json", dir);
+  char *cmap = slurp(path, NULL);
+  CHECK(cmap && strncmp(cmap, "{\"accordion\": 0, \"banjo\": 1, \"bass\": 2, \"cello\": 3", 49) == 0 &&
+            strstr(cmap, "\"voice\": 19}") != NULL,
+        "class map %s", cmap ? cmap : "(none)");
+  free(cmap);
+  int keys = 0;
+  for (int test = 0; test < 2; test++) {
+    snprintf(path, sizeof(path), "%s/openmic/partitions/split01_%s.csv", dir, test ? "test" : "train");
+    char *part = slurp(path, NULL);
+    CHECK(part != NULL, "%s", path);
+    for (char *k = part; k && *k; k = strchr(k, '\n') + 1) {
+      char key[64];
+      if (sscanf(k, "%63[^\n]", key) != 1)
+        break;
+      snprintf(path2, sizeof(path2), "%s/openmic/audio/%.3s/%s.ogg", dir, key, key);
+      CHECK(access(path2, R_OK) == 0, "%s missing", path2);
+      float *x;
+      size_t frames;
+      char err[256];
+      if (audio_decode_file(path2, 44100, 2, &x, &frames, err, sizeof(err)) == 0) {
+        CHECK(labs((long)frames - 441000) < 64, "clip frames %zu", frames);
+        free(x);
+      } else {
+        CHECK(0, "%s", err);
+      }
+      keys++;
+    }
+    free(part);
+  }
+  CHECK(keys == 4, "partition keys %d", keys);
+
+  /* Same seed, same bytes, whatever the job count (with every random variation on). */
+  char a[1024], b[1024];
+  snprintf(a, sizeof(a), "%s/vary1", tmp);
+  snprintf(b, sizeof(b), "%s/vary2", tmp);
+  CHECK(render_corpus(a, files, sf, 1, 1) == 0, "render a");
+  CHECK(render_corpus(b, files, sf, 2, 1) == 0, "render b");
+  static const char *index_files[] = {"musicnet/musicnet_metadata.csv",
+                                      "openmic/openmic-2018-aggregated-labels.csv",
+                                      "openmic/partitions/split01_train.csv"};
+  for (int i = 0; i < 3; i++) {
+    snprintf(path, sizeof(path), "%s/%s", a, index_files[i]);
+    snprintf(path2, sizeof(path2), "%s/%s", b, index_files[i]);
+    CHECK(same_file(path, path2), "%s differs", index_files[i]);
+  }
+  int compared = 0;
+  snprintf(path, sizeof(path), "%s/openmic/partitions/split01_train.csv", a);
+  char *part = slurp(path, NULL);
+  snprintf(path, sizeof(path), "%s/openmic/partitions/split01_test.csv", a);
+  char *part2 = slurp(path, NULL);
+  for (int which = 0; which < 2; which++)
+    for (char *k = which ? part2 : part; k && *k; k = strchr(k, '\n') + 1) {
+      char key[64];
+      if (sscanf(k, "%63[^\n]", key) != 1)
+        break;
+      snprintf(path, sizeof(path), "%s/openmic/audio/%.3s/%s.ogg", a, key, key);
+      snprintf(path2, sizeof(path2), "%s/openmic/audio/%.3s/%s.ogg", b, key, key);
+      CHECK(same_file(path, path2), "%s differs", path);
+      compared++;
+    }
+  free(part);
+  free(part2);
+  for (int id = 100000; id < 100004; id++)
+    for (int test = 0; test < 2; test++) {
+      snprintf(path, sizeof(path), "%s/musicnet/%s_data/%d.wav", a, test ? "test" : "train", id);
+      snprintf(path2, sizeof(path2), "%s/musicnet/%s_data/%d.wav", b, test ? "test" : "train", id);
+      if (access(path, R_OK) == 0) {
+        CHECK(same_file(path, path2), "%s differs", path);
+        compared++;
+      }
+    }
+  CHECK(compared == 8, "compared %d files", compared);
+}
+
+static void test_example(const char *sf)
+{
+  render_config cfg = {.soundfonts = {sf}, .n_soundfonts = 1, .rate_hz = 44100};
+  char err[256];
+  render_engine *eng = render_engine_new(&cfg, err, sizeof(err));
+  smf_song *song = render_example_song();
+  CHECK(eng && song, "%s", err);
+  if (!eng || !song)
+    return;
+  render_options ro;
+  render_options_default(&ro);
+  ro.vary = 0;
+  ro.reassign_prob = 0;
+  ro.sources = SOURCE_FLUID;
+  render_piece pc;
+  CHECK(render_song(eng, song, &ro, 1, &pc, err, sizeof(err)) == 0, "%s", err);
+  /* piano alone in the first 10 s, violin from 10 s, flute and drums from 20 s */
+  int in_first[RENDER_N_CLASSES] = {0}, in_last[RENDER_N_CLASSES] = {0};
+  uint32_t ten = 441000, twenty = 882000;
+  for (size_t i = 0; i < pc.n_labels; i++) {
+    if (pc.labels[i].start < ten)
+      in_first[pc.labels[i].cls] = 1;
+    if (pc.labels[i].start >= twenty)
+      in_last[pc.labels[i].cls] = 1;
+  }
+  int n_first = 0;
+  for (int c = 0; c < RENDER_N_CLASSES; c++)
+    n_first += in_first[c];
+  CHECK(n_first == 1 && in_first[CLS_PIANO], "first section has %d classes", n_first);
+  CHECK(in_last[CLS_PIANO] && in_last[CLS_VIOLIN] && in_last[CLS_FLUTE] && in_last[CLS_DRUMS] &&
+            in_last[CLS_CYMBALS],
+        "last section");
+  CHECK(pc.frames > 30 * 44100 && pc.frames < 33 * 44100, "length %zu", pc.frames);
+  render_piece_clear(&pc);
+  smf_song_free(song);
+  render_engine_free(eng);
+}
+
+int main(int argc, char **argv)
+{
+  gst_init(&argc, &argv);
+  test_pitch_shift();
+  test_fx();
+  const char *sf = NULL;
+  static const char *candidates[] = {"/usr/share/sounds/sf2/TimGM6mb.sf2",
+                                     "/usr/share/sounds/sf2/FluidR3_GM.sf2"};
+  for (int i = 0; i < 2 && !sf; i++)
+    if (access(candidates[i], R_OK) == 0)
+      sf = candidates[i];
+  char tmp[] = "/tmp/instrid-test-render-XXXXXX";
+  if (!mkdtemp(tmp)) {
+    perror("mkdtemp");
+    return 1;
+  }
+  char midi[256];
+  snprintf(midi, sizeof(midi), "%s/song.mid", tmp);
+  CHECK(write_test_midi(midi) == 0, "cannot write %s", midi);
+  test_smf(midi);
+  if (sf) {
+    test_corpus(tmp, midi, sf);
+    test_example(sf);
+  }
+  char cmd[512];
+  snprintf(cmd, sizeof(cmd), getenv("KEEP") ? "true %s" : "rm -rf '%s'", tmp);
+  if (system(cmd) != 0)
+    fprintf(stderr, "could not remove %s\n", tmp);
+  if (failures) {
+    fprintf(stderr, "%d check(s) failed\n", failures);
+    return 1;
+  }
+  if (!sf) {
+    fprintf(stderr, "no GM SoundFont installed: rendering checks skipped\n");
+    return 77;
+  }
+  return 0;
+}
