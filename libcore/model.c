@@ -611,7 +611,6 @@ static void serialise(const instrid_model_desc *d, const instrid_shape *shapes, 
   }
 
   /* The table and the data together: each tensor's offset is decided as it is written. */
-  uint8_t *data = buf + L->data_offset;
   uint64_t pos = L->data_offset;
   size_t at = 0;
   for (uint32_t i = 0; i < d->n_layers; i++) {
@@ -626,7 +625,7 @@ static void serialise(const instrid_model_desc *d, const instrid_shape *shapes, 
         put_u32(p + 12 + 4 * dd, t.dims[dd]);
       put_u64(p + 28, pos);
       p += MODEL_FILE_TENSOR_ENTRY_BYTES;
-      data = buf + pos;
+      uint8_t *data = buf + pos;
       for (uint64_t j = 0; j < t.count; j++)
         put_u32(data + 4 * j, float_bits(d->params[at + j]));
       at += t.count;
@@ -808,7 +807,9 @@ static instrid_status build_steps(instrid_model *m, const instrid_shape *shapes,
   const instrid_model_desc *d = &m->desc;
   uint64_t folded_floats = 0;
   instrid_shape in = m->input;
-  /* Every tensor gets a 16-float (64-byte) aligned slot so that GEMM operands start aligned. */
+  /* Each parameterised step keeps two tensors (weight and bias, or a lone batch norm's scale
+   * and shift, each the size of its first two file tensors), in 16-float (64-byte) aligned
+   * slots so that GEMM operands start aligned. A folded batch norm's slots go unused. */
   for (uint32_t i = 0; i < d->n_layers; i++) {
     for (unsigned k = 0; k < layer_n_tensors(d->layers[i].type) && k < 2; k++)
       folded_floats += (layer_tensor_spec(&d->layers[i], in, k).count + 15) & ~(uint64_t)15;
