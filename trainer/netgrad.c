@@ -11,8 +11,11 @@
 #include "internal.h"
 #include "layers.h"
 
-/* Floats of im2col scratch the conv backward pass may use per layer: examples are batched
- * into one GEMM (fewer, bigger GEMMs) until their columns fill this much. */
+/* The conv backward pass puts several examples side by side in one GEMM where one example's
+ * output plane is small (deep layers): fewer, bigger GEMMs. It batches enough examples for a
+ * GEMM width of CONV_GEMM_TARGET_COLS, within CONV_BATCH_COL_FLOATS of im2col scratch; an
+ * example whose plane is already that wide goes alone, with no copies at all. */
+#define CONV_GEMM_TARGET_COLS ((size_t)4096)
 #define CONV_BATCH_COL_FLOATS ((size_t)1 << 22)
 #define BN_MOMENTUM 0.1f
 
@@ -58,6 +61,7 @@ struct train_net {
   int n_allocs;
 
   int last_n, last_training;
+  uint64_t own_rng; /* dropout draws when the caller passes no rng */
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -237,7 +241,9 @@ train_net *train_net_new(const instrid_model_desc *arch, int max_batch, instrid_
       size_t k = (size_t)(g->c_in / g->groups) * g->kh * g->kw;
       size_t hw = (size_t)g->h_out * g->w_out;
       size_t per_example = instrid_mul_size(k, hw, &overflow);
-      size_t nb = per_example ? CONV_BATCH_COL_FLOATS / per_example : 1;
+      size_t nb = (CONV_GEMM_TARGET_COLS + hw - 1) / hw;
+      if (per_example && nb > CONV_BATCH_COL_FLOATS / per_example)
+        nb = CONV_BATCH_COL_FLOATS / per_example;
       if (nb < 1)
         nb = 1;
       if (nb > (size_t)max_batch)
@@ -485,6 +491,8 @@ void train_net_forward(train_net *net, const float *x, int n, int training, uint
   memcpy(net->input, x, (size_t)n * net->n_inputs * sizeof(float));
   net->last_n = n;
   net->last_training = training;
+  if (!rng)
+    rng = &net->own_rng;
 
   for (int i = 0; i < net->n_layers; i++) {
     net_layer *L = &net->layers[i];
@@ -564,6 +572,42 @@ void train_net_forward(train_net *net, const float *x, int n, int training, uint
 /* Backward: each function reads dout and the saved activations, accumulates parameter
  * gradients into grad, and (when din is not NULL) writes din. */
 
+/* Adds sum(dy) and sum(dy * (x - mean)) over one plane to *s_dy and *s_dy_xc. Eight float
+ * lanes (vectorisable without -ffast-math), flushed to double once per plane. */
+static void plane_dot_sums(const float *restrict x, const float *restrict dy, size_t hw, float mean,
+                           double *s_dy, double *s_dy_xc)
+{
+  float a[8] = {0}, b[8] = {0};
+  size_t k = 0;
+  for (; k + 8 <= hw; k += 8)
+    for (int j = 0; j < 8; j++) {
+      a[j] += dy[k + j];
+      b[j] += dy[k + j] * (x[k + j] - mean);
+    }
+  for (; k < hw; k++) {
+    a[0] += dy[k];
+    b[0] += dy[k] * (x[k] - mean);
+  }
+  double sa = 0.0, sb = 0.0;
+  for (int j = 0; j < 8; j++) {
+    sa += a[j];
+    sb += b[j];
+  }
+  *s_dy += sa;
+  *s_dy_xc += sb;
+}
+
+/* Written so that both loads are unconditional and the compiler emits a vector blend instead
+ * of a branch (the signs are random: a branch mispredicts half the time). */
+static void relu_backward(size_t n, const float *restrict out, const float *restrict dout,
+                          float *restrict din)
+{
+  for (size_t k = 0; k < n; k++) {
+    float g = dout[k];
+    din[k] = out[k] > 0.0f ? g : 0.0f;
+  }
+}
+
 static void conv_backward(train_net *net, net_layer *L, int n, const float *weight, float *grad,
                           const float *dout, float *din)
 {
@@ -590,27 +634,39 @@ static void conv_backward(train_net *net, net_layer *L, int n, const float *weig
     int nb = n - e0 < L->conv_batch ? n - e0 : L->conv_batch;
     size_t cols = (size_t)nb * hw_out; /* GEMM width: nb examples side by side */
     for (int gi = 0; gi < groups; gi++) {
-      /* col (k, nb * hw_out) and dout_rows (cog, nb * hw_out) for this group. */
-      for (int e = 0; e < nb; e++) {
-        const float *in = L->in_act + (size_t)(e0 + e) * in_size + (size_t)gi * cig * hw_in;
-        instrid_im2col(g, in, net->col_one);
-        for (int r = 0; r < k; r++)
-          memcpy(net->col + (size_t)r * cols + (size_t)e * hw_out,
-                 net->col_one + (size_t)r * hw_out, hw_out * sizeof(float));
-        const float *d = dout + (size_t)(e0 + e) * out_size + (size_t)gi * cog * hw_out;
-        for (int r = 0; r < cog; r++)
-          memcpy(net->dout_rows + (size_t)r * cols + (size_t)e * hw_out, d + (size_t)r * hw_out,
-                 hw_out * sizeof(float));
+      /* col (k, nb * hw_out) and rows = this group's dout (cog, nb * hw_out). */
+      const float *rows;
+      if (nb == 1) {
+        /* One example's im2col and dout rows already have the GEMM layout. */
+        const float *in = L->in_act + (size_t)e0 * in_size + (size_t)gi * cig * hw_in;
+        instrid_im2col(g, in, net->col);
+        rows = dout + (size_t)e0 * out_size + (size_t)gi * cog * hw_out;
+      } else {
+        for (int e = 0; e < nb; e++) {
+          const float *in = L->in_act + (size_t)(e0 + e) * in_size + (size_t)gi * cig * hw_in;
+          instrid_im2col(g, in, net->col_one);
+          for (int r = 0; r < k; r++)
+            memcpy(net->col + (size_t)r * cols + (size_t)e * hw_out,
+                   net->col_one + (size_t)r * hw_out, hw_out * sizeof(float));
+          const float *d = dout + (size_t)(e0 + e) * out_size + (size_t)gi * cog * hw_out;
+          for (int r = 0; r < cog; r++)
+            memcpy(net->dout_rows + (size_t)r * cols + (size_t)e * hw_out, d + (size_t)r * hw_out,
+                   hw_out * sizeof(float));
+        }
+        rows = net->dout_rows;
       }
-      /* dW_g (cog, k) += dout_rows (cog, cols) x col^T (cols, k) */
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cog, k, (int)cols, 1.0f, net->dout_rows,
-                  (int)cols, net->col, (int)cols, 1.0f, dweight + (size_t)gi * cog * k, k);
+      /* dW_g (cog, k) += rows (cog, cols) x col^T (cols, k) */
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cog, k, (int)cols, 1.0f, rows, (int)cols,
+                  net->col, (int)cols, 1.0f, dweight + (size_t)gi * cog * k, k);
       if (!din)
         continue;
-      /* dcol (k, cols) = W_g^T (k, cog) x dout_rows (cog, cols), into col (no longer needed) */
+      /* dcol (k, cols) = W_g^T (k, cog) x rows (cog, cols), into col (no longer needed) */
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, (int)cols, cog, 1.0f,
-                  weight + (size_t)gi * cog * k, k, net->dout_rows, (int)cols, 0.0f, net->col,
-                  (int)cols);
+                  weight + (size_t)gi * cog * k, k, rows, (int)cols, 0.0f, net->col, (int)cols);
+      if (nb == 1) {
+        instrid_col2im(g, net->col, din + (size_t)e0 * in_size + (size_t)gi * cig * hw_in);
+        continue;
+      }
       for (int e = 0; e < nb; e++) {
         for (int r = 0; r < k; r++)
           memcpy(net->col_one + (size_t)r * hw_out,
@@ -639,15 +695,12 @@ static void batchnorm_backward(const train_net *net, const net_layer *L, int n, 
       mean = params[2 * c + ch];
       invstd = 1.0f / sqrtf(params[3 * c + ch] + L->desc.f0);
     }
-    double sum_dy = 0.0, sum_dy_xhat = 0.0;
+    double sum_dy = 0.0, sum_dy_xc = 0.0;
     for (int e = 0; e < n; e++) {
       size_t off = ((size_t)e * c + ch) * hw;
-      const float *x = L->in_act + off, *dy = dout + off;
-      for (size_t k = 0; k < hw; k++) {
-        sum_dy += dy[k];
-        sum_dy_xhat += (double)dy[k] * (x[k] - mean) * invstd;
-      }
+      plane_dot_sums(L->in_act + off, dout + off, hw, mean, &sum_dy, &sum_dy_xc);
     }
+    double sum_dy_xhat = sum_dy_xc * invstd;
     dgamma[ch] += (float)sum_dy_xhat;
     dbeta[ch] += (float)sum_dy;
     if (!din)
@@ -798,8 +851,7 @@ void train_net_backward(train_net *net, const float *dlogits, float *dx)
     case INSTRID_LAYER_RELU:
       /* out > 0 <=> in > 0; the output survives in-place updates of later layers because
        * only dropout writes after it, and it zeroes where its gradient is zero too. */
-      for (size_t k = 0; k < n_out; k++)
-        din[k] = L->out_act[k] > 0.0f ? dout[k] : 0.0f;
+      relu_backward(n_out, L->out_act, dout, din);
       break;
     case INSTRID_LAYER_SIGMOID:
       for (size_t k = 0; k < n_out; k++) {

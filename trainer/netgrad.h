@@ -59,8 +59,8 @@ const uint8_t *train_net_trainable_mask(const train_net *net);
  * training != 0: batch norm normalises with the batch's statistics (biased variance) and
  *   updates its running mean/var with momentum 0.1 (PyTorch: r = 0.9 r + 0.1 batch, unbiased
  *   variance for the running estimate); dropout zeroes each activation with its probability p
- *   and scales survivors by 1/(1-p), drawing from *rng (any seed; advanced). Activations are
- *   kept for train_net_backward.
+ *   and scales survivors by 1/(1-p), drawing from *rng (any seed; advanced; NULL = a state
+ *   the net keeps). Activations are kept for train_net_backward.
  * training == 0: batch norm uses the running statistics, dropout is the identity; rng may be
  *   NULL. Matches instrid_net_forward of the same weights (before its SIGMOID). */
 void train_net_forward(train_net *net, const float *x, int n, int training, uint64_t *rng,
