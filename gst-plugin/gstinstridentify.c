@@ -67,9 +67,11 @@
  * Timestamps come from the buffers. A DISCONT buffer, a new segment, new caps and a flush
  * start the window sequence again (a flush, or a new stream, also restarts the summary). GAP
  * buffers and GAP events count as silence; NaN samples count as silence and infinities as full
- * scale. At EOS the last, partial window is analysed (padded with silence) when at least half a
- * window of audio arrived after the start of the last analysed window; shorter remainders are
- * too short to mean anything and are not reported.
+ * scale. At EOS the last, partial window is analysed (padded with silence) when it holds at
+ * least half a window of audio that no earlier window covered, or, in a stream shorter than a
+ * window, at least half a window of audio at all; shorter remainders are too short to mean
+ * anything and are not reported. (With the default hop of half a window the remainder after
+ * the last window is always shorter than that.)
  *
  * ## Latency
  *
@@ -193,6 +195,7 @@ struct _GstInstrIdentify {
   guint *order;             /* (n_classes) scratch: class indices, most probable first */
   GstSegment work_segment;
   GstClockTime base_ts;
+  guint64 windows_since_reset;
   Summary summary;
 };
 
@@ -606,9 +609,10 @@ static void gst_instr_identify_worker_analyse(GstInstrIdentify *self, const gflo
     x += k;
     n -= k;
     self->summary.analysed_samples += k;
-    if (have_result)
+    if (have_result) {
+      self->windows_since_reset++;
       gst_instr_identify_worker_result(self, &r, generation);
-    else if (k == 0)
+    } else if (k == 0)
       break;
   }
 }
@@ -616,6 +620,7 @@ static void gst_instr_identify_worker_analyse(GstInstrIdentify *self, const gflo
 static void gst_instr_identify_worker_reset(GstInstrIdentify *self, const Marker *m)
 {
   instrid_stream_reset(self->stream);
+  self->windows_since_reset = 0;
   self->base_ts = m->base_ts;
   self->work_segment = m->segment;
   if (m->full) {
@@ -628,13 +633,22 @@ static void gst_instr_identify_worker_reset(GstInstrIdentify *self, const Marker
   }
 }
 
+/* At EOS: the last, partial window is analysed when it holds at least half a window of audio
+ * that no earlier window covered (the frames it shares with the window before it do not
+ * count). With the hop at half a window or less that never happens after a first window: the
+ * remainder is then shorter than a hop. */
 static void gst_instr_identify_worker_finish(GstInstrIdentify *self, gint generation)
 {
+  const guint32 window = instrid_model_window_frames(self->model);
+  guint32 hop, min_frames;
   instrid_result r;
-  uint32_t min_frames = instrid_model_window_frames(self->model) / 2;
 
   gst_instr_identify_apply_interval(self);
-  if (instrid_stream_flush(self->stream, MAX(min_frames, 1), &r))
+  hop = instrid_stream_get_hop_frames(self->stream);
+  min_frames = (window + 1) / 2;
+  if (self->windows_since_reset > 0 && hop < window)
+    min_frames += window - hop;
+  if (min_frames <= window && instrid_stream_flush(self->stream, min_frames, &r))
     gst_instr_identify_worker_result(self, &r, generation);
 }
 
@@ -946,9 +960,14 @@ static gboolean gst_instr_identify_start(GstBaseTransform *trans)
   }
   model = instrid_model_load(path, &err);
   if (model == NULL) {
-    GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
-                      ("Could not load instrument model \"%s\": %s", path, err.message),
-                      ("instrid_model_load: %s", instrid_status_name(err.code)));
+    /* libinstrid's messages name the file already; say it once. */
+    if (strstr(err.message, path) != NULL)
+      GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ, ("Could not load instrument model: %s",
+                        err.message), ("instrid_model_load: %s", instrid_status_name(err.code)));
+    else
+      GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
+                        ("Could not load instrument model \"%s\": %s", path, err.message),
+                        ("instrid_model_load: %s", instrid_status_name(err.code)));
     g_free(path);
     return FALSE;
   }

@@ -240,28 +240,34 @@ static void print_text(const gchar *path, const FileResult *r)
   }
 
   /* Activity: one row per instrument detected anywhere, one column per slice of the stream;
-   * '#' where it was detected in a window starting in that slice. */
-  if (n > 0 && total > r->summary.start) {
-    guint columns = MIN(n, ACTIVITY_COLUMNS);
-    GstClockTime t_start = g_array_index(r->windows, Window, 0).start;
-    GstClockTime span = MAX(total - MIN(t_start, total), 1);
+   * '#' where the window owning the slice's middle (from its start to the next window's)
+   * detected it. */
+  if (n > 0 && total > g_array_index(r->windows, Window, 0).start) {
+    const guint columns = ACTIVITY_COLUMNS;
+    const GstClockTime t_start = g_array_index(r->windows, Window, 0).start;
+    const GstClockTime span = total - t_start;
     gboolean header = FALSE;
 
     for (k = 0; k < r->n_labels; k++) {
       gchar row[ACTIVITY_COLUMNS + 1];
-      guint active = 0;
-      memset(row, '.', columns);
-      row[columns] = '\0';
-      for (i = 0; i < n; i++) {
-        const Window *w = &g_array_index(r->windows, Window, i);
-        if (g_strv_contains((const gchar *const *)w->instruments, r->labels[k])) {
-          guint64 col = (w->start - MIN(t_start, w->start)) * columns / span;
-          row[MIN(col, (guint64)columns - 1)] = '#';
+      guint active = 0, c, w = 0;
+      for (i = 0; i < n; i++)
+        if (g_strv_contains((const gchar *const *)g_array_index(r->windows, Window, i).instruments,
+                            r->labels[k]))
           active++;
-        }
-      }
       if (active == 0)
         continue;
+      for (c = 0; c < columns; c++) {
+        GstClockTime t = t_start + gst_util_uint64_scale(2 * c + 1, span, 2 * columns);
+        while (w + 1 < n && g_array_index(r->windows, Window, w + 1).start <= t)
+          w++;
+        row[c] = g_strv_contains(
+                     (const gchar *const *)g_array_index(r->windows, Window, w).instruments,
+                     r->labels[k])
+                     ? '#'
+                     : '.';
+      }
+      row[columns] = '\0';
       if (!header) {
         format_time(t_start, t0, sizeof t0);
         format_time(total, t1, sizeof t1);
@@ -371,7 +377,7 @@ int main(int argc, char **argv)
        "Seconds between windows (default: the model's)", "S"},
       {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &files, NULL, "FILE..."},
       {NULL, 0, 0, 0, NULL, NULL, NULL}};
-  GOptionContext *ctx = g_option_context_new("FILE... - name the instruments playing in audio files");
+  GOptionContext *ctx = g_option_context_new("- name the instruments playing in audio files");
   GError *gerr = NULL;
   GString *json = g_string_new("[");
   GstElementFactory *factory;

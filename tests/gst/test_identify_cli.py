@@ -1,0 +1,106 @@
+#!/usr/bin/python3
+"""test_identify_cli.py — runs the instrid-identify command on generated WAV files: the
+timeline and summary on the terminal, --json for machines, and a one-line error for an
+unreadable file while the other files are still processed (exit status 1).
+
+usage: test_identify_cli.py INSTRID_IDENTIFY MODEL
+"""
+import json
+import math
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+import wave
+
+EXE = MODEL = None
+NAMES = ["violin", "piano", "flute", "drums", "voice", "guitar"]
+
+
+def write_wav(path, seconds, rate=22050):
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        frames = bytearray()
+        for n in range(int(seconds * rate)):
+            v = 0.4 * math.sin(2 * math.pi * 440 * n / rate) + 0.2 * math.sin(2 * math.pi * 1234.5 * n / rate)
+            frames += struct.pack("<h", int(v * 32767))
+        w.writeframes(bytes(frames))
+
+
+class Cli(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.TemporaryDirectory()
+        cls.wav = os.path.join(cls.dir.name, "tone.wav")
+        write_wav(cls.wav, 2.05)
+        cls.missing = os.path.join(cls.dir.name, "missing.wav")
+        cls.garbage = os.path.join(cls.dir.name, "garbage.wav")
+        with open(cls.garbage, "wb") as f:
+            f.write(b"not audio at all " * 100)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.dir.cleanup()
+
+    def run_cli(self, *args):
+        return subprocess.run([EXE, "--model", MODEL] + list(args), capture_output=True,
+                              text=True, timeout=60)
+
+    def test_text(self):
+        r = self.run_cli("--threshold", "0", self.wav)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = r.stdout
+        self.assertIn("tone.wav", out)
+        # threshold 0: every class in every window, one segment covering the file.
+        self.assertIn("0:00-0:02", out)
+        self.assertIn("summary:", out)
+        for name in NAMES:
+            self.assertIn(name, out)
+        self.assertIn("#" * 14, out)  # a full activity row: 14 windows
+
+    def test_json(self):
+        r = self.run_cli("--json", self.wav)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = json.loads(r.stdout)
+        self.assertEqual(len(doc), 1)
+        f = doc[0]
+        self.assertEqual(f["labels"], NAMES)
+        self.assertEqual(len(f["windows"]), 14)
+        for k, w in enumerate(f["windows"]):
+            self.assertAlmostEqual(w["start_s"], 0.128 * k, places=3)
+            self.assertEqual(len(w["probabilities"]), len(NAMES))
+            for p in w["probabilities"]:
+                self.assertTrue(0.0 <= p <= 1.0)
+        self.assertAlmostEqual(f["summary"]["duration_s"], 2.05, places=2)
+
+    def test_bad_files(self):
+        r = self.run_cli("--json", self.missing, self.wav, self.garbage)
+        self.assertEqual(r.returncode, 1)
+        errors = [line for line in r.stderr.splitlines() if line.startswith("instrid-identify:")]
+        self.assertEqual(len(errors), 2, r.stderr)
+        self.assertTrue(errors[0].startswith("instrid-identify: %s: " % self.missing), errors[0])
+        self.assertTrue(errors[1].startswith("instrid-identify: %s: " % self.garbage), errors[1])
+        doc = json.loads(r.stdout)
+        self.assertEqual([("error" in f) for f in doc], [True, False, True])
+        self.assertEqual(len(doc[1]["windows"]), 14)
+
+    def test_bad_model(self):
+        r = subprocess.run([EXE, "--model", self.garbage, self.wav], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(self.garbage, r.stderr)
+        ours = [line for line in r.stderr.splitlines() if line.startswith("instrid-identify:")]
+        self.assertEqual(len(ours), 1, r.stderr)
+        self.assertIn("not an instrid model", ours[0])
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    MODEL = sys.argv.pop(2)
+    EXE = sys.argv.pop(1)
+    unittest.main(verbosity=2)

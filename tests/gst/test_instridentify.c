@@ -1,0 +1,1117 @@
+/* test_instridentify.c — gst-check tests of the instridentify element: message count and
+ * timestamps, fields, buffer-size independence, tags, summary, flush, caps changes, bad models,
+ * NaN input, live latency and state cycles. All run on the tiny random model of testmodel.h.
+ */
+#include <math.h>
+#include <string.h>
+
+#include <glib/gstdio.h>
+#include <gst/audio/audio.h>
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+
+#include "testmodel.h"
+
+static gchar *model_path;
+
+#define MS (GST_MSECOND)
+/* Window hop and length of the test model at its default interval. */
+#define HOP_NS (TEST_MODEL_HOP_FRAMES * TEST_MODEL_HOP_SAMPLES * GST_SECOND / TEST_MODEL_RATE)
+#define WINDOW_SAMPLES                                                                           \
+  ((TEST_MODEL_WINDOW_FRAMES - 1) * TEST_MODEL_HOP_SAMPLES + TEST_MODEL_N_FFT)
+
+/* ------------------------------------------------------------------------------------------ */
+/* Helpers                                                                                      */
+
+/* The windows the element reports for n samples at the model's rate, hop_frames apart: the
+ * full ones, plus the partial last one when it has half a window of audio no window covered. */
+static guint expected_windows(guint64 n, guint hop_frames)
+{
+  const guint64 W = TEST_MODEL_WINDOW_FRAMES;
+  guint64 frames = n >= TEST_MODEL_N_FFT ? (n - TEST_MODEL_N_FFT) / TEST_MODEL_HOP_SAMPLES + 1 : 0;
+  guint64 full = frames >= W ? (frames - W) / hop_frames + 1 : 0;
+  guint64 next = full * hop_frames;
+  guint64 min = (W + 1) / 2 + (full > 0 && hop_frames < W ? W - hop_frames : 0);
+  gboolean partial = frames > next && MIN(frames - next, W) >= min && min <= W;
+  return (guint)(full + (partial ? 1 : 0));
+}
+
+/* A deterministic test signal whose value depends only on the absolute frame index, so that
+ * any chunking gives the same audio: two tones and a little hashed noise. */
+static gdouble signal_at(guint64 frame, gint rate, gint channel)
+{
+  gdouble t = (gdouble)frame / rate;
+  guint32 h = (guint32)(frame * 2654435761u) ^ (guint32)(frame >> 7);
+  gdouble noise = ((h >> 8) & 0xffff) / 65536.0 - 0.5;
+  return (0.4 * sin(2 * G_PI * 440.0 * t) + 0.2 * sin(2 * G_PI * 1234.5 * t) + 0.1 * noise) *
+         (1.0 - 0.1 * channel);
+}
+
+static GstCaps *make_caps(const gchar *format, gint rate, gint channels)
+{
+  GstAudioInfo info;
+  gst_audio_info_init(&info);
+  gst_audio_info_set_format(&info, gst_audio_format_from_string(format), rate, channels, NULL);
+  return gst_audio_info_to_caps(&info);
+}
+
+/* frames of the test signal starting at absolute frame `offset`, in the caps' format. */
+static GstBuffer *make_buffer(const GstAudioInfo *info, guint64 offset, guint frames,
+                              GstClockTime base_ts)
+{
+  const gint rate = GST_AUDIO_INFO_RATE(info), channels = GST_AUDIO_INFO_CHANNELS(info);
+  GstBuffer *buf = gst_buffer_new_allocate(NULL, (gsize)frames * GST_AUDIO_INFO_BPF(info), NULL);
+  GstMapInfo map;
+  guint i;
+  gint c;
+
+  gst_buffer_map(buf, &map, GST_MAP_WRITE);
+  for (i = 0; i < frames; i++) {
+    for (c = 0; c < channels; c++) {
+      gdouble v = signal_at(offset + i, rate, c);
+      if (GST_AUDIO_INFO_FORMAT(info) == GST_AUDIO_FORMAT_S16)
+        ((gint16 *)map.data)[i * channels + c] = (gint16)lrint(v * 32767.0);
+      else
+        ((gfloat *)map.data)[i * channels + c] = (gfloat)v;
+    }
+  }
+  gst_buffer_unmap(buf, &map);
+  GST_BUFFER_PTS(buf) = base_ts + gst_util_uint64_scale_int(offset, GST_SECOND, rate);
+  GST_BUFFER_DURATION(buf) = gst_util_uint64_scale_int(offset + frames, GST_SECOND, rate) -
+                             gst_util_uint64_scale_int(offset, GST_SECOND, rate);
+  GST_BUFFER_OFFSET(buf) = offset;
+  return buf;
+}
+
+/* Pushes total frames of the test signal in buffers of buffer_frames, the first one DISCONT. */
+static void push_signal(GstHarness *h, const GstAudioInfo *info, GstClockTime base_ts,
+                        guint64 total, guint buffer_frames)
+{
+  guint64 offset;
+  for (offset = 0; offset < total; offset += buffer_frames) {
+    guint n = (guint)MIN((guint64)buffer_frames, total - offset);
+    GstBuffer *buf = make_buffer(info, offset, n, base_ts);
+    if (offset == 0)
+      GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
+    fail_unless_equals_int(gst_harness_push(h, buf), GST_FLOW_OK);
+  }
+}
+
+/* An instridentify in a harness, posting to *bus; extra properties as in g_object_set. */
+static GstHarness *harness_new(GstBus **bus, const gchar *caps_str, const gchar *first_prop, ...)
+{
+  GstElement *el = gst_element_factory_make("instridentify", NULL);
+  GstHarness *h;
+  va_list ap;
+
+  fail_unless(el != NULL, "instridentify not found: is GST_PLUGIN_PATH set?");
+  g_object_set(el, "model-location", model_path, NULL);
+  if (first_prop != NULL) {
+    va_start(ap, first_prop);
+    g_object_set_valist(G_OBJECT(el), first_prop, ap);
+    va_end(ap);
+  }
+  *bus = gst_bus_new();
+  gst_element_set_bus(el, *bus);
+  h = gst_harness_new_with_element(el, "sink", "src");
+  gst_object_unref(el);
+  if (caps_str != NULL)
+    gst_harness_set_src_caps_str(h, caps_str);
+  return h;
+}
+
+static void harness_free(GstHarness *h, GstBus *bus)
+{
+  gst_harness_teardown(h);
+  gst_bus_set_flushing(bus, TRUE);
+  gst_object_unref(bus);
+}
+
+typedef struct {
+  GPtrArray *windows; /* GstStructure*, in posting order */
+  GstStructure *summary;
+} Results;
+
+static Results collect(GstBus *bus)
+{
+  Results r = {g_ptr_array_new_with_free_func((GDestroyNotify)gst_structure_free), NULL};
+  GstMessage *m;
+
+  while ((m = gst_bus_pop_filtered(bus, GST_MESSAGE_ELEMENT)) != NULL) {
+    const GstStructure *s = gst_message_get_structure(m);
+    if (gst_structure_has_name(s, "instridentify"))
+      g_ptr_array_add(r.windows, gst_structure_copy(s));
+    else if (gst_structure_has_name(s, "instridentify-summary")) {
+      fail_unless(r.summary == NULL, "two summaries");
+      r.summary = gst_structure_copy(s);
+    }
+    gst_message_unref(m);
+  }
+  return r;
+}
+
+static void results_clear(Results *r)
+{
+  g_ptr_array_unref(r->windows);
+  if (r->summary != NULL)
+    gst_structure_free(r->summary);
+}
+
+static GstClockTime field_time(const GstStructure *s, const gchar *name)
+{
+  guint64 v = 0;
+  fail_unless(gst_structure_get_uint64(s, name, &v), "field %s missing", name);
+  return v;
+}
+
+static gdouble probability(const GstStructure *s, guint i)
+{
+  const GValue *a = gst_structure_get_value(s, "probabilities");
+  return g_value_get_double(gst_value_array_get_value(a, i));
+}
+
+static guint array_size(const GstStructure *s, const gchar *name)
+{
+  const GValue *a = gst_structure_get_value(s, name);
+  fail_unless(a != NULL && GST_VALUE_HOLDS_ARRAY(a), "field %s is not an array", name);
+  return gst_value_array_get_size(a);
+}
+
+static const gchar *array_string(const GstStructure *s, const gchar *name, guint i)
+{
+  return g_value_get_string(gst_value_array_get_value(gst_structure_get_value(s, name), i));
+}
+
+/* Checks one result's arrays: labels in model order, probabilities in [0, 1], instruments =
+ * the classes at or above their threshold, most probable first. */
+static void check_fields(const GstStructure *s, gdouble threshold)
+{
+  guint i, n_detected = 0;
+
+  fail_unless_equals_int(array_size(s, "labels"), TEST_MODEL_N_CLASSES);
+  fail_unless_equals_int(array_size(s, "probabilities"), TEST_MODEL_N_CLASSES);
+  for (i = 0; i < TEST_MODEL_N_CLASSES; i++) {
+    gdouble p = probability(s, i), t = threshold >= 0 ? threshold : 0.3 + 0.1 * i;
+    fail_unless_equals_string(array_string(s, "labels", i), test_model_names[i]);
+    fail_unless(p >= 0.0 && p <= 1.0, "probability %g outside [0, 1]", p);
+    if (p >= t - 1e-6)
+      n_detected++;
+  }
+  fail_unless_equals_int(array_size(s, "instruments"), n_detected);
+  for (i = 0; i < n_detected; i++) {
+    const gchar *name = array_string(s, "instruments", i);
+    guint k;
+    for (k = 0; k < TEST_MODEL_N_CLASSES; k++)
+      if (strcmp(name, test_model_names[k]) == 0)
+        break;
+    fail_unless(k < TEST_MODEL_N_CLASSES, "unknown instrument %s", name);
+    fail_unless(probability(s, k) >= (threshold >= 0 ? threshold : 0.3 + 0.1 * k) - 1e-6);
+    if (i > 0 && threshold >= 0) {
+      const gchar *prev = array_string(s, "instruments", i - 1);
+      guint j;
+      for (j = 0; strcmp(prev, test_model_names[j]) != 0; j++)
+        ;
+      fail_unless(probability(s, j) >= probability(s, k), "instruments not most probable first");
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tests                                                                                        */
+
+/* 2.05 s at 8, 44.1 and 96 kHz, S16 and F32, 1, 2 and 6 channels: 14 windows every 128 ms from
+ * the first buffer's timestamp, each 272 ms long, and a summary of 2.05 s. */
+GST_START_TEST(test_timestamps_formats)
+{
+  const gint rates[] = {8000, 44100, 96000};
+  const gchar *formats[] = {"S16LE", "F32LE"};
+  const gint channels[] = {1, 2, 6};
+  const GstClockTime base = 3 * GST_SECOND;
+  guint ri, fi, ci, k;
+
+  fail_unless_equals_int(expected_windows(16400, TEST_MODEL_HOP_FRAMES), 14);
+  for (ri = 0; ri < G_N_ELEMENTS(rates); ri++)
+    for (fi = 0; fi < G_N_ELEMENTS(formats); fi++)
+      for (ci = 0; ci < G_N_ELEMENTS(channels); ci++) {
+        GstCaps *caps = make_caps(formats[fi], rates[ri], channels[ci]);
+        gchar *caps_str = gst_caps_to_string(caps);
+        GstAudioInfo info;
+        GstBus *bus;
+        GstHarness *h = harness_new(&bus, caps_str, NULL);
+        GstSegment seg;
+        Results r;
+
+        gst_audio_info_from_caps(&info, caps);
+        /* A segment starting at base, so running time = timestamp - base. */
+        gst_segment_init(&seg, GST_FORMAT_TIME);
+        seg.start = seg.time = base;
+        gst_harness_push_event(h, gst_event_new_segment(&seg));
+        push_signal(h, &info, base, (guint64)rates[ri] * 205 / 100, (guint)rates[ri] / 50);
+        gst_harness_push_event(h, gst_event_new_eos());
+        r = collect(bus);
+
+        fail_unless_equals_int(r.windows->len, 14);
+        for (k = 0; k < r.windows->len; k++) {
+          const GstStructure *s = g_ptr_array_index(r.windows, k);
+          fail_unless_equals_uint64(field_time(s, "timestamp"), base + k * HOP_NS);
+          fail_unless_equals_uint64(field_time(s, "running-time"), k * HOP_NS);
+          fail_unless_equals_uint64(field_time(s, "stream-time"), base + k * HOP_NS);
+          fail_unless_equals_uint64(field_time(s, "duration"),
+                                    WINDOW_SAMPLES * GST_SECOND / TEST_MODEL_RATE);
+          check_fields(s, -1.0);
+        }
+        fail_unless(r.summary != NULL);
+        fail_unless_equals_uint64(field_time(r.summary, "timestamp"), base);
+        /* The resampler may give a sample more or less: 125 us at the model's rate. */
+        fail_unless(labs((glong)field_time(r.summary, "duration") - (glong)(2050 * MS)) <=
+                        (glong)(GST_SECOND / TEST_MODEL_RATE),
+                    "summary duration %" GST_TIME_FORMAT " at %s %d Hz %d ch",
+                    GST_TIME_ARGS(field_time(r.summary, "duration")), formats[fi], rates[ri],
+                    channels[ci]);
+        check_fields(r.summary, -1.0);
+
+        results_clear(&r);
+        harness_free(h, bus);
+        g_free(caps_str);
+        gst_caps_unref(caps);
+      }
+}
+GST_END_TEST;
+
+/* The same audio in buffers of 1 sample to 1 s gives the same windows and probabilities. */
+GST_START_TEST(test_buffer_size_independence)
+{
+  const guint sizes[] = {44100, 1, 7, 441, 4410};
+  GstCaps *caps = make_caps("S16LE", 44100, 2);
+  gchar *caps_str = gst_caps_to_string(caps);
+  GstAudioInfo info;
+  Results ref = {NULL, NULL};
+  guint si, k, i;
+
+  gst_audio_info_from_caps(&info, caps);
+  for (si = 0; si < G_N_ELEMENTS(sizes); si++) {
+    GstBus *bus;
+    GstHarness *h = harness_new(&bus, caps_str, NULL);
+    Results r;
+
+    push_signal(h, &info, 0, 44100 * 13 / 10, sizes[si]);
+    gst_harness_push_event(h, gst_event_new_eos());
+    r = collect(bus);
+    fail_unless_equals_int(r.windows->len, expected_windows(10400, TEST_MODEL_HOP_FRAMES));
+    fail_unless_equals_int(r.windows->len, 9);
+    if (si == 0) {
+      ref = r;
+    } else {
+      for (k = 0; k < r.windows->len; k++) {
+        const GstStructure *a = g_ptr_array_index(ref.windows, k);
+        const GstStructure *b = g_ptr_array_index(r.windows, k);
+        fail_unless_equals_uint64(field_time(a, "timestamp"), field_time(b, "timestamp"));
+        for (i = 0; i < TEST_MODEL_N_CLASSES; i++)
+          fail_unless(fabs(probability(a, i) - probability(b, i)) < 1e-5,
+                      "buffers of %u: window %u class %u: %.7f vs %.7f", sizes[si], k, i,
+                      probability(b, i), probability(a, i));
+      }
+      results_clear(&r);
+    }
+    harness_free(h, bus);
+  }
+  results_clear(&ref);
+  g_free(caps_str);
+  gst_caps_unref(caps);
+}
+GST_END_TEST;
+
+/* With one threshold for all classes the instruments are exactly the classes at or above it,
+ * most probable first; the labels property matches the messages. */
+GST_START_TEST(test_fields_threshold)
+{
+  GstCaps *caps = make_caps("F32LE", 8000, 1);
+  gchar *caps_str = gst_caps_to_string(caps);
+  GstAudioInfo info;
+  GstBus *bus;
+  GstHarness *h = harness_new(&bus, caps_str, "threshold", 0.5, NULL);
+  gchar **labels = NULL;
+  Results r;
+  guint k;
+
+  gst_audio_info_from_caps(&info, caps);
+  g_object_get(h->element, "labels", &labels, NULL);
+  fail_unless_equals_int(g_strv_length(labels), TEST_MODEL_N_CLASSES);
+  for (k = 0; k < TEST_MODEL_N_CLASSES; k++)
+    fail_unless_equals_string(labels[k], test_model_names[k]);
+  g_strfreev(labels);
+
+  push_signal(h, &info, 0, 16400, 800);
+  gst_harness_push_event(h, gst_event_new_eos());
+  r = collect(bus);
+  fail_unless_equals_int(r.windows->len, 14);
+  for (k = 0; k < r.windows->len; k++)
+    check_fields(g_ptr_array_index(r.windows, k), 0.5);
+  check_fields(r.summary, 0.5);
+  results_clear(&r);
+  harness_free(h, bus);
+  g_free(caps_str);
+  gst_caps_unref(caps);
+}
+GST_END_TEST;
+
+/* The summary: every window counted, each probability the mean of the class's top 10% of
+ * windows (here ceil(0.1 * 14) = 2 windows). */
+GST_START_TEST(test_summary)
+{
+  GstCaps *caps = make_caps("S16LE", 8000, 1);
+  gchar *caps_str = gst_caps_to_string(caps);
+  GstAudioInfo info;
+  GstBus *bus;
+  GstHarness *h = harness_new(&bus, caps_str, NULL);
+  guint64 n_windows = 0;
+  Results r;
+  guint i, k;
+
+  gst_audio_info_from_caps(&info, caps);
+  push_signal(h, &info, 0, 16400, 1000);
+  gst_harness_push_event(h, gst_event_new_eos());
+  r = collect(bus);
+  fail_unless_equals_int(r.windows->len, 14);
+  fail_unless(gst_structure_get_uint64(r.summary, "windows", &n_windows));
+  fail_unless_equals_uint64(n_windows, 14);
+  for (i = 0; i < TEST_MODEL_N_CLASSES; i++) {
+    gdouble best = -1, second = -1;
+    for (k = 0; k < r.windows->len; k++) {
+      gdouble p = probability(g_ptr_array_index(r.windows, k), i);
+      if (p > best) {
+        second = best;
+        best = p;
+      } else if (p > second) {
+        second = p;
+      }
+    }
+    /* The histogram is exact unless the two share a bin with others: within a bin (1/256). */
+    fail_unless(fabs(probability(r.summary, i) - (best + second) / 2) <= 1.0 / 256,
+                "class %u: summary %g, top-2 mean %g", i, probability(r.summary, i),
+                (best + second) / 2);
+  }
+  results_clear(&r);
+  harness_free(h, bus);
+  g_free(caps_str);
+  gst_caps_unref(caps);
+}
+GST_END_TEST;
+
+/* An empty stream ends with a summary of duration 0 and no instruments. */
+GST_START_TEST(test_empty_stream)
+{
+  GstBus *bus;
+  GstHarness *h = harness_new(&bus, "audio/x-raw,format=S16LE,rate=44100,channels=1,"
+                                    "layout=interleaved", NULL);
+  guint64 n_windows = 1;
+  Results r;
+  guint i;
+
+  gst_harness_push_event(h, gst_event_new_eos());
+  r = collect(bus);
+  fail_unless_equals_int(r.windows->len, 0);
+  fail_unless(r.summary != NULL);
+  fail_unless_equals_uint64(field_time(r.summary, "duration"), 0);
+  fail_unless_equals_uint64(field_time(r.summary, "timestamp"), 0);
+  fail_unless(gst_structure_get_uint64(r.summary, "windows", &n_windows));
+  fail_unless_equals_uint64(n_windows, 0);
+  fail_unless_equals_int(array_size(r.summary, "instruments"), 0);
+  for (i = 0; i < TEST_MODEL_N_CLASSES; i++)
+    fail_unless_equals_float(probability(r.summary, i), 0.0);
+  results_clear(&r);
+  harness_free(h, bus);
+}
+GST_END_TEST;
+
+/* A stream shorter than a window: one padded window when it has half a window of audio. */
+GST_START_TEST(test_short_stream)
+{
+  const guint64 lengths[] = {1000, 1200, 2000};
+  const guint expected[] = {0, 1, 1};
+  GstCaps *caps = make_caps("F32LE", 8000, 1);
+  gchar *caps_str = gst_caps_to_string(caps);
+  GstAudioInfo info;
+  guint i;
+
+  gst_audio_info_from_caps(&info, caps);
+  for (i = 0; i < G_N_ELEMENTS(lengths); i++) {
+    GstBus *bus;
+    GstHarness *h = harness_new(&bus, caps_str, NULL);
+    Results r;
+    fail_unless_equals_int(expected_windows(lengths[i], TEST_MODEL_HOP_FRAMES), expected[i]);
+    push_signal(h, &info, 0, lengths[i], 160);
+    gst_harness_push_event(h, gst_event_new_eos());
+    r = collect(bus);
+    fail_unless_equals_int(r.windows->len, expected[i]);
+    if (expected[i] == 1)
+      fail_unless_equals_uint64(field_time(g_ptr_array_index(r.windows, 0), "duration"),
+                                lengths[i] * GST_SECOND / TEST_MODEL_RATE);
+    fail_unless_equals_uint64(field_time(r.summary, "duration"),
+                              lengths[i] * GST_SECOND / TEST_MODEL_RATE);
+    results_clear(&r);
+    harness_free(h, bus);
+  }
+  g_free(caps_str);
+  gst_caps_unref(caps);
+}
+GST_END_TEST;
+
+/* interval = 256 ms: windows 256 ms apart; the partial last one (258 ms of new audio) is
+ * analysed and its duration is the audio it covers. */
+GST_START_TEST(test_interval)
+{
+  GstCaps *caps = make_caps("S16LE", 8000, 1);
+  gchar *caps_str = gst_caps_to_string(caps);
+  GstAudioInfo info;
+  GstBus *bus;
+  GstHarness *h = harness_new(&bus, caps_str, "interval", (guint64)(256 * MS), NULL);
+  Results r;
+  guint k;
+
+  gst_audio_info_from_caps(&info, caps);
+  push_signal(h, &info, 0, 16400, 1000);
+  gst_harness_push_event(h, gst_event_new_eos());
+  r = collect(bus);
+  fail_unless_equals_int(expected_windows(16400, 16), 8);
+  fail_unless_equals_int(r.windows->len, 8);
+  for (k = 0; k < r.windows->len; k++)
+    fail_unless_equals_uint64(field_time(g_ptr_array_index(r.windows, k), "timestamp"),
+                              k * 256 * MS);
+  fail_unless_equals_uint64(field_time(g_ptr_array_index(r.windows, 7), "duration"),
+                            (16400 - 7 * 2048) * GST_SECOND / TEST_MODEL_RATE);
+  results_clear(&r);
+  harness_free(h, bus);
+  g_free(caps_str);
+  gst_caps_unref(caps);
+}
+GST_END_TEST;
+
+/* Changing the interval while playing applies from a later window; never retroactively. */
+GST_START_TEST(test_interval_change_playing)
+{
+  GstCaps *caps = make_caps("S16LE", 8000, 1);
+  gchar *caps_str = gst_caps_to_string(caps);
+  GstAudioInfo info;
+  GstBus *bus;
+  GstHarness *h = harness_new(&bus, caps_str, NULL);
+  GstClockTime prev_step = 0;
+  Results r;
+  guint64 offset;
+  guint k;
+
+  gst_audio_info_from_caps(&info, caps);
+  for (offset = 0; offset < 24000; offset += 800) {
+    GstBuffer *buf = make_buffer(&info, offset, 800, 0);
+    if (offset == 8000)
+      g_object_set(h->element, "interval", (guint64)(256 * MS), NULL);
+    fail_unless_equals_int(gst_harness_push(h, buf), GST_FLOW_OK);
+  }
+  gst_harness_push_event(h, gst_event_new_eos());
+  r = collect(bus);
+  fail_unless(r.windows->len > 10);
+  for (k = 1; k < r.windows->len; k++) {
+    GstClockTime step = field_time(g_ptr_array_index(r.windows, k), "timestamp") -
+                        field_time(g_ptr_array_index(r.windows, k - 1), "timestamp");
+    fail_unless(step == 128 * MS || step == 256 * MS, "step %" GST_TIME_FORMAT,
+                GST_TIME_ARGS(step));
+    fail_unless(step >= prev_step, "the interval went back");
+    /* Every window starting after the change was pushed is on the new interval. */
+    if (field_time(g_ptr_array_index(r.windows, k - 1), "timestamp") >= GST_SECOND)
+      fail_unless_equals_uint64(step, 256 * MS);
+    prev_step = step;
+  }
+  results_clear(&r);
+  harness_free(h, bus);
+  g_free(caps_str);
+  gst_caps_unref(caps);
+}
+GST_END_TEST;
+
+static GstTagList *last_tags(GstHarness *h, guint *n_tag_events)
+{
+  GstTagList *last = NULL;
+  GstEvent *ev;
+  *n_tag_events = 0;
+  while ((ev = gst_harness_try_pull_event(h)) != NULL) {
+    if (GST_EVENT_TYPE(ev) == GST_EVENT_TAG) {
+      GstTagList *tl;
+      gst_event_parse_tag(ev, &tl);
+      if (gst_tag_list_get_scope(tl) == GST_TAG_SCOPE_STREAM) {
+        if (last != NULL)
+          gst_tag_list_unref(last);
+        last = gst_tag_list_ref(tl);
+        (*n_tag_events)++;
+      }
+    }
+    gst_event_unref(ev);
+  }
+  return last;
+}
+
+static gboolean has_comment(const GstTagList *tl, const gchar *comment)
+{
+  guint i, n = gst_tag_list_get_tag_size(tl, GST_TAG_EXTENDED_COMMENT);
+  for (i = 0; i < n; i++) {
+    const gchar *c;
+    if (gst_tag_list_peek_string_index(tl, GST_TAG_EXTENDED_COMMENT, i, &c) &&
+        strcmp(c, comment) == 0)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* Tags on the src pad: ours merged with upstream's title, artist and comments, pushed when the
+ * detected set changes and at EOS. */
+GST_START_TEST(test_tags_merged)
+{
+  GstCaps *caps = make_caps("S16LE", 44100, 2);
+  gchar *caps_str = gst_caps_to_string(caps);
+  GstAudioInfo info;
+  GstBus *bus;
+  /* threshold 0: every class detected, most probable first. */
+  GstHarness *h = harness_new(&bus, caps_str, "threshold", 0.0, NULL);
+  GstTagList *up = gst_tag_list_new(GST_TAG_TITLE, "Sonata", GST_TAG_ARTIST, "Someone",
+                                    GST_TAG_EXTENDED_COMMENT, "RECORDED=1999", NULL);
+  GstTagList *tl;
+  gchar *s = NULL, *expected_comment;
+  guint n_events, i;
+  Results r;
+  GString *names = g_string_new(NULL);
+
+  gst_audio_info_from_caps(&info, caps);
+  gst_tag_list_set_scope(up, GST_TAG_SCOPE_STREAM);
+  gst_harness_push_event(h, gst_event_new_tag(up));
+  push_signal(h, &info, 0, 44100, 4410);
+
+  /* Mid-stream, before EOS: our tags are already downstream, merged. */
+  tl = last_tags(h, &n_events);
+  fail_unless(n_events >= 1);
+  fail_unless(tl != NULL);
+  fail_unless(gst_tag_list_get_string(tl, GST_TAG_TITLE, &s));
+  fail_unless_equals_string(s, "Sonata");
+  g_free(s);
+  gst_tag_list_unref(tl);
+
+  gst_harness_push_event(h, gst_event_new_eos());
+  r = collect(bus);
+  tl = last_tags(h, &n_events);
+  fail_unless_equals_int(n_events, 1); /* the final tags, at EOS */
+  fail_unless(gst_tag_list_get_string(tl, GST_TAG_TITLE, &s));
+  fail_unless_equals_string(s, "Sonata");
+  g_free(s);
+  fail_unless(gst_tag_list_get_string(tl, GST_TAG_ARTIST, &s));
+  fail_unless_equals_string(s, "Someone");
+  g_free(s);
+  fail_unless(has_comment(tl, "RECORDED=1999"));
+  fail_unless_equals_int(gst_tag_list_get_tag_size(tl, "instrid-instruments"),
+                         TEST_MODEL_N_CLASSES);
+  for (i = 0; i < TEST_MODEL_N_CLASSES; i++) {
+    const gchar *name, *summary_name = array_string(r.summary, "instruments", i);
+    fail_unless(gst_tag_list_peek_string_index(tl, "instrid-instruments", i, &name));
+    fail_unless_equals_string(name, summary_name);
+    g_string_append_printf(names, "%s%s", i ? "," : "", name);
+  }
+  expected_comment = g_strdup_printf("INSTRUMENTS=%s", names->str);
+  fail_unless(has_comment(tl, expected_comment), "no %s", expected_comment);
+  fail_unless(gst_tag_list_get_string(tl, "instrid-probabilities", &s));
+  fail_unless(g_str_has_prefix(s, array_string(r.summary, "instruments", 0)));
+  fail_unless(strchr(s, '=') != NULL);
+  g_free(s);
+  g_free(expected_comment);
+  g_string_free(names, TRUE);
+  gst_tag_list_unref(tl);
+  results_clear(&r);
+  harness_free(h, bus);
+  g_free(caps_str);
+  gst_caps_unref(caps);
+}
+GST_END_TEST;
+
+/* Upstream tags that come after ours are merged with ours too; tags=false pushes none. */
+GST_START_TEST(test_tags_upstream_later_and_off)
+{
+  GstCaps *caps = make_caps("S16LE", 8000, 1);
+  gchar *caps_str = gst_caps_to_string(caps);
+  GstAudioInfo info;
+  GstBus *bus;
+  GstHarness *h = harness_new(&bus, caps_str, "threshold", 0.0, NULL);
+  GstTagList *up = gst_tag_list_new(GST_TAG_TITLE, "Later", NULL), *tl;
+  gchar *s = NULL;
+  guint n_events;
+
+  gst_audio_info_from_caps(&info, caps);
+  gst_tag_list_set_scope(up, GST_TAG_SCOPE_STREAM);
+  push_signal(h, &info, 0, 8000, 800);
+  /* The worker may still be on the last windows: wait for our first tags to be pushed. */
+  gst_harness_push(h, make_buffer(&info, 8000, 800, 0));
+  tl = last_tags(h, &n_events);
+  fail_unless(tl != NULL && n_events >= 1);
+  gst_tag_list_unref(tl);
+  gst_harness_push_event(h, gst_event_new_tag(up));
+  tl = last_tags(h, &n_events);
+  fail_unless_equals_int(n_events, 1);
+  fail_unless(gst_tag_list_get_string(tl, GST_TAG_TITLE, &s));
+  fail_unless_equals_string(s, "Later");
+  g_free(s);
+  fail_unless_equals_int(gst_tag_list_get_tag_size(tl, "instrid-instruments"),
+                         TEST_MODEL_N_CLASSES);
+  gst_tag_list_unref(tl);
+  harness_free(h, bus);
+
+  h = harness_new(&bus, caps_str, "tags", FALSE, NULL);
+  push_signal(h, &info, 0, 8000, 800);
+  gst_harness_push_event(h, gst_event_new_eos());
+  tl = last_tags(h, &n_events);
+  fail_unless_equals_int(n_events, 0);
+  fail_unless(tl == NULL);
+  harness_free(h, bus);
+  g_free(caps_str);
+  gst_caps_unref(caps);
+}
+GST_END_TEST;
+
+/* A flush restarts windows and summary: after a flushing seek to 10 s, windows start again at
+ * the new buffers' timestamps, with running time from the new segment. */
+GST_START_TEST(test_flush_seek)
+{
+  GstCaps *caps = make_caps("F32LE", 44100, 1);
+  gchar *caps_str = gst_caps_to_string(caps);
+  GstAudioInfo info;
+  GstBus *bus;
+  GstHarness *h = harness_new(&bus, caps_str, NULL);
+  const GstClockTime seek_to = 10 * GST_SECOND;
+  GstSegment seg;
+  guint64 n_windows = 0;
+  Results r;
+  guint k, first_after = 0;
+
+  gst_audio_info_from_caps(&info, caps);
+  push_signal(h, &info, 0, 44100, 4410);
+  gst_harness_push_event(h, gst_event_new_flush_start());
+  gst_harness_push_event(h, gst_event_new_flush_stop(TRUE));
+  gst_segment_init(&seg, GST_FORMAT_TIME);
+  seg.start = seg.time = seek_to;
+  gst_harness_push_event(h, gst_event_new_segment(&seg));
+  push_signal(h, &info, seek_to, 44100 * 205 / 100, 4410);
+  gst_harness_push_event(h, gst_event_new_eos());
+  r = collect(bus);
+
+  /* Before the flush: windows of the first second only, as many as were done in time. */
+  while (first_after < r.windows->len &&
+         field_time(g_ptr_array_index(r.windows, first_after), "timestamp") < seek_to) {
+    fail_unless(field_time(g_ptr_array_index(r.windows, first_after), "timestamp") <
+                GST_SECOND);
+    first_after++;
+  }
+  fail_unless(first_after <= 6);
+  fail_unless_equals_int(r.windows->len - first_after, 14);
+  for (k = first_after; k < r.windows->len; k++) {
+    const GstStructure *s = g_ptr_array_index(r.windows, k);
+    fail_unless_equals_uint64(field_time(s, "timestamp"), seek_to + (k - first_after) * HOP_NS);
+    fail_unless_equals_uint64(field_time(s, "running-time"), (k - first_after) * HOP_NS);
+  }
+  fail_unless_equals_uint64(field_time(r.summary, "timestamp"), seek_to);
+  fail_unless(gst_structure_get_uint64(r.summary, "windows", &n_windows));
+  fail_unless_equals_uint64(n_windows, 14);
+  fail_unless(labs((glong)field_time(r.summary, "duration") - (glong)(2050 * MS)) <= 125000);
+  results_clear(&r);
+  harness_free(h, bus);
+  g_free(caps_str);
+  gst_caps_unref(caps);
+}
+GST_END_TEST;
+
+/* New caps mid-stream (44.1 kHz stereo S16 to 8 kHz mono F32) restart the windows at the next
+ * buffer; the summary covers both parts. */
+GST_START_TEST(test_caps_renegotiation)
+{
+  GstCaps *caps1 = make_caps("S16LE", 44100, 2), *caps2 = make_caps("F32LE", 8000, 1);
+  gchar *caps_str = gst_caps_to_string(caps1);
+  GstAudioInfo info1, info2;
+  GstBus *bus;
+  GstHarness *h = harness_new(&bus, caps_str, NULL);
+  guint64 n_windows = 0;
+  Results r;
+  guint k;
+
+  gst_audio_info_from_caps(&info1, caps1);
+  gst_audio_info_from_caps(&info2, caps2);
+  push_signal(h, &info1, 0, 44100, 4410);
+  gst_harness_set_src_caps(h, gst_caps_ref(caps2));
+  push_signal(h, &info2, GST_SECOND, 16400, 800);
+  gst_harness_push_event(h, gst_event_new_eos());
+  r = collect(bus);
+
+  fail_unless_equals_int(r.windows->len, 6 + 14);
+  for (k = 0; k < 6; k++)
+    fail_unless_equals_uint64(field_time(g_ptr_array_index(r.windows, k), "timestamp"),
+                              k * HOP_NS);
+  for (k = 6; k < r.windows->len; k++)
+    fail_unless_equals_uint64(field_time(g_ptr_array_index(r.windows, k), "timestamp"),
+                              GST_SECOND + (k - 6) * HOP_NS);
+  fail_unless(gst_structure_get_uint64(r.summary, "windows", &n_windows));
+  fail_unless_equals_uint64(n_windows, 20);
+  fail_unless(labs((glong)field_time(r.summary, "duration") - (glong)(3050 * MS)) <= 5 * MS);
+  results_clear(&r);
+  harness_free(h, bus);
+  g_free(caps_str);
+  gst_caps_unref(caps1);
+  gst_caps_unref(caps2);
+}
+GST_END_TEST;
+
+/* GAP buffers count as silence: the same results as buffers of zeros, whatever their bytes. */
+GST_START_TEST(test_gap_is_silence)
+{
+  Results res[2];
+  guint pass, k, i;
+
+  for (pass = 0; pass < 2; pass++) {
+    GstBus *bus;
+    GstHarness *h = harness_new(&bus, "audio/x-raw,format=S16LE,rate=16000,channels=1,"
+                                      "layout=interleaved", NULL);
+    guint64 offset;
+    for (offset = 0; offset < 32800; offset += 800) {
+      GstBuffer *buf = gst_buffer_new_allocate(NULL, 800 * 2, NULL);
+      gst_buffer_memset(buf, 0, pass == 0 ? 0x00 : 0x55, 800 * 2);
+      if (pass == 1)
+        GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_GAP);
+      GST_BUFFER_PTS(buf) = offset * GST_SECOND / 16000;
+      GST_BUFFER_DURATION(buf) = 50 * MS;
+      fail_unless_equals_int(gst_harness_push(h, buf), GST_FLOW_OK);
+    }
+    gst_harness_push_event(h, gst_event_new_eos());
+    res[pass] = collect(bus);
+    fail_unless_equals_int(res[pass].windows->len, 14);
+    harness_free(h, bus);
+  }
+  for (k = 0; k < 14; k++)
+    for (i = 0; i < TEST_MODEL_N_CLASSES; i++)
+      fail_unless(fabs(probability(g_ptr_array_index(res[0].windows, k), i) -
+                       probability(g_ptr_array_index(res[1].windows, k), i)) < 1e-6);
+  results_clear(&res[0]);
+  results_clear(&res[1]);
+}
+GST_END_TEST;
+
+/* NaN and infinite samples never reach the probabilities. */
+GST_START_TEST(test_nan_input)
+{
+  GstBus *bus;
+  GstHarness *h = harness_new(&bus, "audio/x-raw,format=F32LE,rate=8000,channels=1,"
+                                    "layout=interleaved", NULL);
+  Results r;
+  guint64 offset;
+  guint k, i;
+
+  for (offset = 0; offset < 16400; offset += 400) {
+    GstBuffer *buf = gst_buffer_new_allocate(NULL, 400 * sizeof(gfloat), NULL);
+    GstMapInfo map;
+    gst_buffer_map(buf, &map, GST_MAP_WRITE);
+    for (i = 0; i < 400; i++) {
+      guint64 n = offset + i;
+      gfloat v = (gfloat)signal_at(n, 8000, 0);
+      if (n % 7 == 0)
+        v = NAN;
+      else if (n % 50 == 1)
+        v = INFINITY;
+      else if (n % 50 == 2)
+        v = -INFINITY;
+      if (offset >= 8000 && offset < 10000) /* a stretch of nothing but NaN */
+        v = NAN;
+      ((gfloat *)map.data)[i] = v;
+    }
+    gst_buffer_unmap(buf, &map);
+    GST_BUFFER_PTS(buf) = offset * GST_SECOND / 8000;
+    fail_unless_equals_int(gst_harness_push(h, buf), GST_FLOW_OK);
+  }
+  gst_harness_push_event(h, gst_event_new_eos());
+  r = collect(bus);
+  fail_unless_equals_int(r.windows->len, 14);
+  for (k = 0; k < r.windows->len; k++) {
+    for (i = 0; i < TEST_MODEL_N_CLASSES; i++)
+      fail_unless(isfinite(probability(g_ptr_array_index(r.windows, k), i)));
+    check_fields(g_ptr_array_index(r.windows, k), -1.0);
+  }
+  check_fields(r.summary, -1.0);
+  results_clear(&r);
+  harness_free(h, bus);
+}
+GST_END_TEST;
+
+/* A missing, garbage or truncated model fails the state change with an error naming the file
+ * and the problem. */
+static void check_bad_model(const gchar *path, const gchar *problem)
+{
+  GstElement *el = gst_element_factory_make("instridentify", NULL);
+  GstBus *bus = gst_bus_new();
+  GstMessage *msg;
+  GError *err = NULL;
+
+  g_object_set(el, "model-location", path, NULL);
+  gst_element_set_bus(el, bus);
+  fail_unless_equals_int(gst_element_set_state(el, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+  fail_unless(msg != NULL, "no error message for %s", path);
+  gst_message_parse_error(msg, &err, NULL);
+  fail_unless(strstr(err->message, path) != NULL, "'%s' does not name %s", err->message, path);
+  fail_unless(problem == NULL || strstr(err->message, problem) != NULL,
+              "'%s' does not say '%s'", err->message, problem);
+  g_error_free(err);
+  gst_message_unref(msg);
+  gst_element_set_state(el, GST_STATE_NULL);
+  gst_bus_set_flushing(bus, TRUE);
+  gst_object_unref(bus);
+  gst_object_unref(el);
+}
+
+GST_START_TEST(test_bad_model)
+{
+  gchar *dir = g_dir_make_tmp("instrid-test-XXXXXX", NULL);
+  gchar *missing = g_build_filename(dir, "missing.instrid", NULL);
+  gchar *garbage = g_build_filename(dir, "garbage.instrid", NULL);
+  gchar *truncated = g_build_filename(dir, "truncated.instrid", NULL);
+  gchar *contents = NULL;
+  gsize length = 0;
+
+  fail_unless(g_file_set_contents(garbage, "this is not a model file at all, not even close",
+                                  -1, NULL));
+  fail_unless(g_file_get_contents(model_path, &contents, &length, NULL));
+  fail_unless(g_file_set_contents(truncated, contents, (gssize)length / 2, NULL));
+
+  check_bad_model(missing, NULL);
+  check_bad_model(garbage, NULL);
+  check_bad_model(truncated, NULL);
+
+  g_unlink(garbage);
+  g_unlink(truncated);
+  g_rmdir(dir);
+  g_free(contents);
+  g_free(missing);
+  g_free(garbage);
+  g_free(truncated);
+  g_free(dir);
+}
+GST_END_TEST;
+
+typedef struct {
+  GMutex lock;
+  GstClock *clock;
+  GstClockTime base_time;
+  GstClockTimeDiff max_lateness;
+  guint n;
+} LiveStats;
+
+static GstBusSyncReply live_sync_handler(GstBus *bus, GstMessage *msg, gpointer data)
+{
+  LiveStats *st = data;
+  (void)bus;
+  if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ELEMENT &&
+      gst_structure_has_name(gst_message_get_structure(msg), "instridentify")) {
+    const GstStructure *s = gst_message_get_structure(msg);
+    GstClockTime now, end;
+    g_mutex_lock(&st->lock);
+    if (st->clock != NULL) {
+      now = gst_clock_get_time(st->clock) - st->base_time;
+      end = field_time(s, "running-time") + field_time(s, "duration");
+      st->max_lateness = MAX(st->max_lateness, GST_CLOCK_DIFF(end, now));
+      st->n++;
+    }
+    g_mutex_unlock(&st->lock);
+  }
+  return GST_BUS_PASS;
+}
+
+/* Live: every result is posted within one interval (128 ms) of the end of its audio, and the
+ * element adds nothing to the latency upstream reports. */
+GST_START_TEST(test_live)
+{
+  gchar *desc = g_strdup_printf(
+      "audiotestsrc name=src is-live=true samplesperbuffer=441 wave=pink-noise ! "
+      "audio/x-raw,rate=44100,channels=2 ! instridentify name=id model-location=\"%s\" ! "
+      "fakesink sync=true",
+      model_path);
+  GstElement *pipeline = gst_parse_launch(desc, NULL);
+  GstElement *src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
+  GstElement *id = gst_bin_get_by_name(GST_BIN(pipeline), "id");
+  GstBus *bus = gst_element_get_bus(pipeline);
+  GstQuery *q_src = gst_query_new_latency(), *q_id = gst_query_new_latency();
+  GstPad *src_pad = gst_element_get_static_pad(src, "src");
+  GstPad *id_pad = gst_element_get_static_pad(id, "src");
+  LiveStats st = {0};
+  gboolean live_src, live_id;
+  GstClockTime min_src, max_src, min_id, max_id;
+
+  g_mutex_init(&st.lock);
+  gst_bus_set_sync_handler(bus, live_sync_handler, &st, NULL);
+  fail_unless(gst_element_set_state(pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+  fail_unless_equals_int(gst_element_get_state(pipeline, NULL, NULL, 5 * GST_SECOND),
+                         GST_STATE_CHANGE_SUCCESS);
+  g_mutex_lock(&st.lock);
+  st.clock = gst_pipeline_get_clock(GST_PIPELINE(pipeline));
+  st.base_time = gst_element_get_base_time(pipeline);
+  g_mutex_unlock(&st.lock);
+
+  fail_unless(gst_pad_query(src_pad, q_src));
+  fail_unless(gst_pad_query(id_pad, q_id));
+  gst_query_parse_latency(q_src, &live_src, &min_src, &max_src);
+  gst_query_parse_latency(q_id, &live_id, &min_id, &max_id);
+  fail_unless(live_src && live_id);
+  fail_unless_equals_uint64(min_id, min_src);
+
+  g_usleep(1500 * 1000);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  g_mutex_lock(&st.lock);
+  fail_unless(st.n >= 8, "only %u results in 1.5 s", st.n);
+  fail_unless(st.max_lateness <= (GstClockTimeDiff)HOP_NS,
+              "a result came %" GST_STIME_FORMAT " after its audio ended",
+              GST_STIME_ARGS(st.max_lateness));
+  gst_object_unref(st.clock);
+  st.clock = NULL;
+  g_mutex_unlock(&st.lock);
+
+  gst_bus_set_sync_handler(bus, NULL, NULL, NULL);
+  gst_query_unref(q_src);
+  gst_query_unref(q_id);
+  gst_object_unref(src_pad);
+  gst_object_unref(id_pad);
+  gst_object_unref(src);
+  gst_object_unref(id);
+  gst_object_unref(bus);
+  gst_object_unref(pipeline);
+  g_mutex_clear(&st.lock);
+  g_free(desc);
+}
+GST_END_TEST;
+
+/* 100 NULL -> PLAYING -> NULL cycles (run under valgrind too, as its own meson test). */
+GST_START_TEST(test_state_cycles)
+{
+  gchar *desc = g_strdup_printf(
+      "audiotestsrc num-buffers=20 samplesperbuffer=1024 ! audio/x-raw,rate=32000 ! "
+      "instridentify model-location=\"%s\" ! fakesink sync=false",
+      model_path);
+  GstElement *pipeline = gst_parse_launch(desc, NULL);
+  GstBus *bus = gst_element_get_bus(pipeline);
+  guint i, n_eos = 0;
+
+  for (i = 0; i < 100; i++) {
+    GstMessage *msg;
+    fail_unless(gst_element_set_state(pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+    /* Every other cycle runs to EOS; the others stop mid-stream. */
+    if (i % 2 == 0) {
+      msg = gst_bus_timed_pop_filtered(bus, 10 * GST_SECOND, GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+      fail_unless(msg != NULL && GST_MESSAGE_TYPE(msg) == GST_MESSAGE_EOS, "cycle %u", i);
+      gst_message_unref(msg);
+      n_eos++;
+    }
+    fail_unless_equals_int(gst_element_set_state(pipeline, GST_STATE_NULL),
+                           GST_STATE_CHANGE_SUCCESS);
+    gst_bus_set_flushing(bus, TRUE);
+    gst_bus_set_flushing(bus, FALSE);
+  }
+  fail_unless_equals_int(n_eos, 50);
+  gst_object_unref(bus);
+  gst_object_unref(pipeline);
+  g_free(desc);
+}
+GST_END_TEST;
+
+/* Properties: defaults, and labels read from the model before the element runs. */
+GST_START_TEST(test_properties)
+{
+  GstElement *el = gst_element_factory_make("instridentify", NULL);
+  gchar **labels = NULL;
+  guint64 interval = 1;
+  gdouble threshold = 0;
+  gboolean post = FALSE, tags = FALSE;
+  guint i;
+
+  g_object_get(el, "interval", &interval, "threshold", &threshold, "post-messages", &post, "tags",
+               &tags, NULL);
+  fail_unless_equals_uint64(interval, 0);
+  fail_unless_equals_float(threshold, -1.0);
+  fail_unless(post && tags);
+  g_object_set(el, "model-location", model_path, NULL);
+  g_object_get(el, "labels", &labels, NULL);
+  fail_unless_equals_int(g_strv_length(labels), TEST_MODEL_N_CLASSES);
+  for (i = 0; i < TEST_MODEL_N_CLASSES; i++)
+    fail_unless_equals_string(labels[i], test_model_names[i]);
+  g_strfreev(labels);
+  gst_object_unref(el);
+}
+GST_END_TEST;
+
+/* post-messages=false posts nothing, not even the summary. */
+GST_START_TEST(test_no_messages)
+{
+  GstBus *bus;
+  GstHarness *h = harness_new(&bus, "audio/x-raw,format=S16LE,rate=8000,channels=1,"
+                                    "layout=interleaved", "post-messages", FALSE, NULL);
+  GstCaps *caps = make_caps("S16LE", 8000, 1);
+  GstAudioInfo info;
+  Results r;
+
+  gst_audio_info_from_caps(&info, caps);
+  push_signal(h, &info, 0, 16400, 800);
+  gst_harness_push_event(h, gst_event_new_eos());
+  r = collect(bus);
+  fail_unless_equals_int(r.windows->len, 0);
+  fail_unless(r.summary == NULL);
+  results_clear(&r);
+  harness_free(h, bus);
+  gst_caps_unref(caps);
+}
+GST_END_TEST;
+
+static Suite *instridentify_suite(void)
+{
+  Suite *s = suite_create("instridentify");
+  TCase *tc = tcase_create("general");
+
+  tcase_set_timeout(tc, 120);
+  suite_add_tcase(s, tc);
+  tcase_add_test(tc, test_properties);
+  tcase_add_test(tc, test_timestamps_formats);
+  tcase_add_test(tc, test_buffer_size_independence);
+  tcase_add_test(tc, test_fields_threshold);
+  tcase_add_test(tc, test_summary);
+  tcase_add_test(tc, test_empty_stream);
+  tcase_add_test(tc, test_short_stream);
+  tcase_add_test(tc, test_interval);
+  tcase_add_test(tc, test_interval_change_playing);
+  tcase_add_test(tc, test_tags_merged);
+  tcase_add_test(tc, test_tags_upstream_later_and_off);
+  tcase_add_test(tc, test_flush_seek);
+  tcase_add_test(tc, test_caps_renegotiation);
+  tcase_add_test(tc, test_gap_is_silence);
+  tcase_add_test(tc, test_nan_input);
+  tcase_add_test(tc, test_bad_model);
+  tcase_add_test(tc, test_no_messages);
+  tcase_add_test(tc, test_live);
+  tcase_add_test(tc, test_state_cycles);
+  return s;
+}
+
+int main(int argc, char **argv)
+{
+  instrid_error err;
+  int fd, failed;
+
+  gst_check_init(&argc, &argv);
+  fd = g_file_open_tmp("instrid-test-XXXXXX.instrid", &model_path, NULL);
+  if (fd < 0) {
+    g_printerr("cannot make a temporary file\n");
+    return 1;
+  }
+  g_close(fd, NULL);
+  if (test_model_write(model_path, 1, &err) != INSTRID_OK) {
+    g_printerr("cannot write the test model %s: %s\n", model_path, err.message);
+    return 1;
+  }
+  failed = gst_check_run_suite(instridentify_suite(), "instridentify", __FILE__);
+  g_unlink(model_path);
+  g_free(model_path);
+  return failed;
+}

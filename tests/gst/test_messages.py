@@ -1,0 +1,97 @@
+#!/usr/bin/python3
+"""test_messages.py — reads instridentify's bus messages from Python through PyGObject and
+checks that the arrays arrive as plain Python values: labels and instruments as str,
+probabilities as float, aligned, in [0, 1]; and the summary at the end.
+
+usage: test_messages.py MODEL  (GST_PLUGIN_PATH must hold the built plugin)
+"""
+import sys
+import unittest
+
+import gi
+
+gi.require_version("Gst", "1.0")
+from gi.repository import Gst  # noqa: E402
+
+MODEL = None
+NAMES = ["violin", "piano", "flute", "drums", "voice", "guitar"]
+
+
+def as_list(value):
+    """A GST_TYPE_ARRAY as a Python list (Gst.ValueArray supports len and indexing)."""
+    return [value[i] for i in range(len(value))]
+
+
+def run(description):
+    pipeline = Gst.parse_launch(description)
+    bus = pipeline.get_bus()
+    pipeline.set_state(Gst.State.PLAYING)
+    windows, summaries = [], []
+    while True:
+        msg = bus.timed_pop_filtered(
+            10 * Gst.SECOND, Gst.MessageType.ELEMENT | Gst.MessageType.EOS | Gst.MessageType.ERROR)
+        if msg is None:
+            raise AssertionError("no EOS within 10 s")
+        if msg.type == Gst.MessageType.ERROR:
+            err, debug = msg.parse_error()
+            pipeline.set_state(Gst.State.NULL)
+            raise AssertionError("pipeline error: %s (%s)" % (err.message, debug))
+        if msg.type == Gst.MessageType.EOS:
+            break
+        s = msg.get_structure()
+        if s.get_name() == "instridentify":
+            windows.append(s)
+        elif s.get_name() == "instridentify-summary":
+            summaries.append(s)
+    pipeline.set_state(Gst.State.NULL)
+    return windows, summaries
+
+
+class Messages(unittest.TestCase):
+    def check(self, s, threshold):
+        labels = as_list(s.get_value("labels"))
+        probs = as_list(s.get_value("probabilities"))
+        instruments = as_list(s.get_value("instruments"))
+        self.assertEqual(labels, NAMES)
+        self.assertEqual(len(probs), len(labels))
+        for p in probs:
+            self.assertIsInstance(p, float)
+            self.assertGreaterEqual(p, 0.0)
+            self.assertLessEqual(p, 1.0)
+        expected = sorted((i for i, p in enumerate(probs) if p >= threshold),
+                          key=lambda i: -probs[i])
+        self.assertEqual(instruments, [labels[i] for i in expected])
+        for name in ("timestamp", "stream-time", "running-time", "duration"):
+            ok, value = s.get_uint64(name)
+            self.assertTrue(ok, name)
+            self.assertIsInstance(value, int)
+
+    def test_windows_and_summary(self):
+        # 1.3 s at 16 kHz: 9 windows of 272 ms every 128 ms (the tiny model's hop).
+        windows, summaries = run(
+            "audiotestsrc num-buffers=13 samplesperbuffer=1600 wave=pink-noise ! "
+            "audio/x-raw,rate=16000,channels=2 ! "
+            "instridentify threshold=0.5 model-location=\"%s\" ! fakesink" % MODEL)
+        self.assertEqual(len(windows), 9)
+        for k, s in enumerate(windows):
+            self.check(s, 0.5)
+            self.assertEqual(s.get_uint64("timestamp")[1], k * 128 * Gst.MSECOND)
+            self.assertEqual(s.get_uint64("duration")[1], 272 * Gst.MSECOND)
+        self.assertEqual(len(summaries), 1)
+        self.check(summaries[0], 0.5)
+        self.assertEqual(summaries[0].get_uint64("duration")[1], 1300 * Gst.MSECOND)
+
+    def test_labels_property(self):
+        element = Gst.ElementFactory.make("instridentify", None)
+        element.set_property("model-location", MODEL)
+        self.assertEqual(list(element.get_property("labels")), NAMES)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    MODEL = sys.argv.pop(1)
+    Gst.init(None)
+    if Gst.ElementFactory.find("instridentify") is None:
+        sys.exit("instridentify not found: set GST_PLUGIN_PATH to the build's gst-plugin folder")
+    unittest.main(verbosity=2)

@@ -1,0 +1,21 @@
+/* testmodel.h — the small random model the element's tests load: trainer/arch.h's "tiny"
+ * architecture (8 kHz, 128-sample hop, 16-frame windows every 8 frames) with six named classes.
+ */
+#ifndef INSTRID_TESTMODEL_H
+#define INSTRID_TESTMODEL_H
+
+#include "instrid.h"
+
+#define TEST_MODEL_N_CLASSES 6
+#define TEST_MODEL_RATE 8000
+#define TEST_MODEL_HOP_SAMPLES 128
+#define TEST_MODEL_N_FFT 256
+#define TEST_MODEL_WINDOW_FRAMES 16
+#define TEST_MODEL_HOP_FRAMES 8
+
+extern const char *const test_model_names[TEST_MODEL_N_CLASSES];
+
+/* Writes the model to path; thresholds are 0.3, 0.4, ... per class. */
+instrid_status test_model_write(const char *path, unsigned long long seed, instrid_error *err);
+
+#endif /* INSTRID_TESTMODEL_H */
