@@ -1,7 +1,8 @@
-/* classes.c — General MIDI program <-> class tables for the corpus renderer.
- * GM has no mandolin nor ukulele program: their canonical codes (107 Shamisen, 108 Koto) are
- * placeholders in MusicNet labels that the MusicNet reader maps back, and the ukulele's GM
- * source is a nylon guitar held to the ukulele's range (see render_sources in render.c).
+/* classes.c — General MIDI program <-> class tables for the corpus renderer, matching the
+ * MusicNet reader's table (trainer/taxonomy.c) for every canonical program written here: drums
+ * 119 (synth drum), cymbals 120 (reverse cymbal). GM has no mandolin nor ukulele program: those
+ * classes are rendered into the OpenMIC layout only (their codes below are never written), and
+ * the ukulele's GM source is a nylon guitar held to the ukulele's range (pick_source, render.c).
  */
 #include "classes.h"
 

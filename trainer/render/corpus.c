@@ -183,6 +183,10 @@ static void *worker(void *arg)
     task *t = &st->tasks[i];
     render_options ro = opt->options;
     ro.excerpt_s = t->layout == LAYOUT_OPENMIC ? opt->clip_s : opt->musicnet_excerpt_s;
+    /* GM has no mandolin nor ukulele program, so MusicNet labels cannot name them (the reader
+     * would take them for silence in windows where every class is known): OpenMIC only. */
+    if (t->layout == LAYOUT_MUSICNET)
+      ro.excluded_classes |= (1u << CLS_MANDOLIN) | (1u << CLS_UKULELE);
     render_piece pc;
     const char *file = NULL;
     int rendered = 0;

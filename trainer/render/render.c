@@ -29,6 +29,7 @@ void render_options_default(render_options *opt)
   opt->sampler_prob = 0.5;
   opt->sources = SOURCE_ALL;
   opt->vary = 1;
+  opt->excluded_classes = 0;
 }
 
 render_engine *render_engine_new(const render_config *cfg, char *errbuf, size_t errlen)
@@ -210,6 +211,8 @@ static int fits(int cls, int lo, int hi, int shift)
 static int class_available(const render_engine *eng, const render_options *opt, int cls)
 {
   sample_library *lib = eng->cfg.library;
+  if (opt->excluded_classes & (1u << cls))
+    return 0;
   if ((opt->sources & SOURCE_FLUID) && class_has_fluid(eng, cls))
     return 1;
   return (opt->sources & SOURCE_SAMPLER) && sample_library_notes_of_class(lib, cls) > 0;
@@ -543,7 +546,8 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
       rng_uniform(&rng) < opt->phrase_prob) {
     int n = 0, cls = -1;
     for (int c = 0; c < RENDER_N_CLASSES; c++)
-      if (sample_library_phrases_of_class(lib, c) > 0 && rng_below(&rng, (uint64_t)++n) == 0)
+      if (sample_library_phrases_of_class(lib, c) > 0 && !(opt->excluded_classes & (1u << c)) &&
+          rng_below(&rng, (uint64_t)++n) == 0)
         cls = c;
     if (cls >= 0) {
       memset(stem, 0, 2 * frames * sizeof(float));

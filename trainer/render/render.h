@@ -42,6 +42,7 @@ typedef struct {
   double sampler_prob;   /* when a class has both, probability of the sampler over FluidSynth */
   int sources;           /* SOURCE_* bits allowed */
   int vary;              /* 1: random tempo, transposition, gain, pan, EQ, reverb; 0: as written */
+  uint32_t excluded_classes; /* bit c set: class c is never chosen for a pitched part */
 } render_options;
 
 /* Defaults for corpus rendering. */
