@@ -123,8 +123,8 @@ enum {
 #define SUMMARY_BINS 256
 #define SUMMARY_TOP_FRACTION 0.10
 
-#define INSTR_IDENTIFY_CAPS                                                                   \
-  "audio/x-raw, format = (string) " GST_AUDIO_FORMATS_ALL ", rate = (int) [ 8000, 192000 ], " \
+#define INSTR_IDENTIFY_CAPS                                                                        \
+  "audio/x-raw, format = (string) " GST_AUDIO_FORMATS_ALL ", rate = (int) [ 8000, 192000 ], "      \
   "channels = (int) [ 1, 8 ], layout = (string) { interleaved, non-interleaved }"
 
 typedef enum { MARKER_RESET, MARKER_EOS } MarkerKind;
@@ -132,20 +132,20 @@ typedef enum { MARKER_RESET, MARKER_EOS } MarkerKind;
 /* A control point in the sample queue: applies when the worker has read up to position. */
 typedef struct {
   MarkerKind kind;
-  guint64 position;      /* ring_write when it was queued */
-  gboolean full;         /* RESET: also restart the summary */
-  GstClockTime base_ts;  /* RESET: timestamp of the first sample after it */
-  GstSegment segment;    /* RESET: the segment those samples belong to */
+  guint64 position;     /* ring_write when it was queued */
+  gboolean full;        /* RESET: also restart the summary */
+  GstClockTime base_ts; /* RESET: timestamp of the first sample after it */
+  GstSegment segment;   /* RESET: the segment those samples belong to */
 } Marker;
 
 /* The whole-stream aggregate behind the summary message. */
 typedef struct {
   guint64 n_windows;
-  guint32 *counts;         /* (n_classes, SUMMARY_BINS) windows per probability bin */
-  gdouble *sums;           /* (n_classes, SUMMARY_BINS) sum of their probabilities */
-  GstClockTime start_ts;   /* first analysed sample since the last full reset; NONE before */
+  guint32 *counts;          /* (n_classes, SUMMARY_BINS) windows per probability bin */
+  gdouble *sums;            /* (n_classes, SUMMARY_BINS) sum of their probabilities */
+  GstClockTime start_ts;    /* first analysed sample since the last full reset; NONE before */
   guint64 analysed_samples; /* at the model's rate */
-  GstSegment segment;      /* of the first window, for the stream and running times */
+  GstSegment segment;       /* of the first window, for the stream and running times */
 } Summary;
 
 struct _GstInstrIdentify {
@@ -163,11 +163,11 @@ struct _GstInstrIdentify {
 
   /* Streaming thread only. */
   GstAudioConverter *converter;
-  gfloat *converted;        /* (converted_max) mono samples at the model's rate */
+  gfloat *converted; /* (converted_max) mono samples at the model's rate */
   gsize converted_max;
-  guint8 *silence;          /* CONVERT_CHUNK_FRAMES frames of silence in the input format */
+  guint8 *silence; /* CONVERT_CHUNK_FRAMES frames of silence in the input format */
   gboolean need_reset, need_full_reset;
-  GstClockTime next_ts;     /* where the next buffer should start, for buffers without one */
+  GstClockTime next_ts; /* where the next buffer should start, for buffers without one */
   GstSegment segment;
   GstTagList *upstream_tags; /* latest stream-scope tags from upstream, or NULL */
   GstTagList *own_tags;      /* latest tags of ours pushed downstream, or NULL */
@@ -175,7 +175,7 @@ struct _GstInstrIdentify {
   /* The queue between the streaming thread and the worker, under queue_lock. */
   GMutex queue_lock;
   GCond queue_cond;
-  gfloat *ring;             /* (ring_size) mono samples at the model's rate */
+  gfloat *ring; /* (ring_size) mono samples at the model's rate */
   gsize ring_size;
   guint64 ring_read, ring_write; /* samples read and written since the queue was cleared */
   GQueue markers;
@@ -188,11 +188,11 @@ struct _GstInstrIdentify {
   instrid_stream *stream;
   guint n_classes;
   guint32 sample_rate;
-  gfloat *work;             /* (WORKER_CHUNK_SAMPLES) */
-  gdouble *probabilities;   /* (n_classes) */
-  gboolean *detected;       /* (n_classes) scratch */
-  gboolean *last_detected;  /* (n_classes) the set the last tags were made for */
-  guint *order;             /* (n_classes) scratch: class indices, most probable first */
+  gfloat *work;            /* (WORKER_CHUNK_SAMPLES) */
+  gdouble *probabilities;  /* (n_classes) */
+  gboolean *detected;      /* (n_classes) scratch */
+  gboolean *last_detected; /* (n_classes) the set the last tags were made for */
+  guint *order;            /* (n_classes) scratch: class indices, most probable first */
   GstSegment work_segment;
   GstClockTime base_ts;
   guint64 windows_since_reset;
@@ -306,8 +306,8 @@ static GstMessage *gst_instr_identify_make_message(GstInstrIdentify *self, const
                                                    GstClockTime timestamp, GstClockTime duration,
                                                    const GstSegment *segment,
                                                    const instrid_model *model, guint n_classes,
-                                                   const gdouble *probabilities,
-                                                   const guint *order, guint n_detected)
+                                                   const gdouble *probabilities, const guint *order,
+                                                   guint n_detected)
 {
   GValue labels = G_VALUE_INIT, probs = G_VALUE_INIT, instruments = G_VALUE_INIT;
   GstClockTime stream_time = GST_CLOCK_TIME_NONE, running_time = GST_CLOCK_TIME_NONE;
@@ -338,9 +338,9 @@ static GstMessage *gst_instr_identify_make_message(GstInstrIdentify *self, const
     gst_value_array_append_and_take_value(&instruments, &v);
   }
 
-  s = gst_structure_new(name, "timestamp", G_TYPE_UINT64, timestamp, "stream-time",
-                        G_TYPE_UINT64, stream_time, "running-time", G_TYPE_UINT64, running_time,
-                        "duration", G_TYPE_UINT64, duration, NULL);
+  s = gst_structure_new(name, "timestamp", G_TYPE_UINT64, timestamp, "stream-time", G_TYPE_UINT64,
+                        stream_time, "running-time", G_TYPE_UINT64, running_time, "duration",
+                        G_TYPE_UINT64, duration, NULL);
   gst_structure_take_value(s, "labels", &labels);
   gst_structure_take_value(s, "probabilities", &probs);
   gst_structure_take_value(s, "instruments", &instruments);
@@ -582,9 +582,9 @@ static void gst_instr_identify_worker_result(GstInstrIdentify *self, const instr
   if (g_atomic_int_get(&self->generation) != generation)
     return;
   if (post) {
-    GstMessage *m = gst_instr_identify_make_message(
-        self, "instridentify", ts, duration, &self->work_segment, self->model, n,
-        self->probabilities, self->order, n_detected);
+    GstMessage *m = gst_instr_identify_make_message(self, "instridentify", ts, duration,
+                                                    &self->work_segment, self->model, n,
+                                                    self->probabilities, self->order, n_detected);
     gst_element_post_message(GST_ELEMENT(self), m);
   }
   if (tags && changed) {
@@ -814,8 +814,8 @@ static gboolean gst_instr_identify_convert(GstInstrIdentify *self, gpointer *pla
       self->converted_max = out_frames;
     }
     out[0] = self->converted;
-    if (!gst_audio_converter_samples(self->converter, GST_AUDIO_CONVERTER_FLAG_NONE, in, chunk,
-                                     out, out_frames)) {
+    if (!gst_audio_converter_samples(self->converter, GST_AUDIO_CONVERTER_FLAG_NONE, in, chunk, out,
+                                     out_frames)) {
       GST_WARNING_OBJECT(self, "conversion of %" G_GSIZE_FORMAT " frames failed", chunk);
       return TRUE;
     }
@@ -929,7 +929,8 @@ static gboolean gst_instr_identify_setup(GstAudioFilter *filter, const GstAudioI
   g_free(self->converted);
   self->converted_max =
       gst_util_uint64_scale_int_ceil(CONVERT_CHUNK_FRAMES, (gint)self->sample_rate,
-                                     GST_AUDIO_INFO_RATE(info)) + 64;
+                                     GST_AUDIO_INFO_RATE(info)) +
+      64;
   self->converted = g_new(gfloat, self->converted_max);
   self->need_reset = TRUE;
   GST_DEBUG_OBJECT(self, "analysing %" GST_PTR_FORMAT, info);
@@ -954,16 +955,17 @@ static gboolean gst_instr_identify_start(GstBaseTransform *trans)
     GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND,
                       ("No instrument model: model-location is not set and no default model "
                        "was found"),
-                      ("looked next to the plugin, in %s and in %s", INSTRID_DEFAULT_MODEL_INSTALLED,
-                       INSTRID_DEFAULT_MODEL_SOURCE));
+                      ("looked next to the plugin, in %s and in %s",
+                       INSTRID_DEFAULT_MODEL_INSTALLED, INSTRID_DEFAULT_MODEL_SOURCE));
     return FALSE;
   }
   model = instrid_model_load(path, &err);
   if (model == NULL) {
     /* libinstrid's messages name the file already; say it once. */
     if (strstr(err.message, path) != NULL)
-      GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ, ("Could not load instrument model: %s",
-                        err.message), ("instrid_model_load: %s", instrid_status_name(err.code)));
+      GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
+                        ("Could not load instrument model: %s", err.message),
+                        ("instrid_model_load: %s", instrid_status_name(err.code)));
     else
       GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
                         ("Could not load instrument model \"%s\": %s", path, err.message),
@@ -1110,7 +1112,8 @@ static void gst_instr_identify_finish(GstInstrIdentify *self)
   if (!GST_CLOCK_TIME_IS_VALID(start)) {
     segment = self->segment;
     start = segment.format == GST_FORMAT_TIME && GST_CLOCK_TIME_IS_VALID(segment.start)
-                ? segment.start : 0;
+                ? segment.start
+                : 0;
   }
   duration = gst_instr_identify_samples_to_time(self, self->summary.analysed_samples);
   n_windows = self->summary.n_windows;
@@ -1132,9 +1135,9 @@ static void gst_instr_identify_finish(GstInstrIdentify *self)
     gst_element_post_message(GST_ELEMENT(self), msg);
   }
   if (tags)
-    gst_instr_identify_push_tags(self, gst_instr_identify_make_tags(
-                                           self->model, self->probabilities, self->order,
-                                           n_detected));
+    gst_instr_identify_push_tags(
+        self,
+        gst_instr_identify_make_tags(self->model, self->probabilities, self->order, n_detected));
 }
 
 static gboolean gst_instr_identify_sink_event(GstBaseTransform *trans, GstEvent *event)
@@ -1170,9 +1173,8 @@ static gboolean gst_instr_identify_sink_event(GstBaseTransform *trans, GstEvent 
     GstClockTime ts, duration;
     gst_event_parse_gap(event, &ts, &duration);
     if (self->converter != NULL && GST_CLOCK_TIME_IS_VALID(duration)) {
-      gsize frames = gst_util_uint64_scale_int(duration,
-                                               GST_AUDIO_INFO_RATE(GST_AUDIO_FILTER_INFO(self)),
-                                               GST_SECOND);
+      gsize frames = gst_util_uint64_scale_int(
+          duration, GST_AUDIO_INFO_RATE(GST_AUDIO_FILTER_INFO(self)), GST_SECOND);
       gst_instr_identify_silence(self, ts, frames);
       if (GST_CLOCK_TIME_IS_VALID(ts))
         self->next_ts = ts + duration;
@@ -1189,8 +1191,8 @@ static gboolean gst_instr_identify_sink_event(GstBaseTransform *trans, GstEvent 
       /* Stream tags replace each other downstream: keep ours in the new list. */
       if (self->own_tags != NULL) {
         gst_event_unref(event);
-        event = gst_event_new_tag(gst_instr_identify_merge_tags(self->upstream_tags,
-                                                                self->own_tags));
+        event =
+            gst_event_new_tag(gst_instr_identify_merge_tags(self->upstream_tags, self->own_tags));
       }
     }
     break;
@@ -1344,8 +1346,7 @@ static void gst_instr_identify_class_init(GstInstrIdentifyClass *klass)
                           "Path of the instrid model file (NULL = the model shipped with the "
                           "plugin)",
                           NULL,
-                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-                              GST_PARAM_MUTABLE_READY));
+                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property(
       gobject_class, PROP_INTERVAL,
       g_param_spec_uint64("interval", "Interval",
@@ -1368,16 +1369,14 @@ static void gst_instr_identify_class_init(GstInstrIdentifyClass *klass)
                            "Post an 'instridentify' element message per window and an "
                            "'instridentify-summary' message at EOS",
                            DEFAULT_POST_MESSAGES,
-                           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-                               GST_PARAM_MUTABLE_PLAYING));
+                           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property(
       gobject_class, PROP_TAGS,
       g_param_spec_boolean("tags", "Tags",
                            "Push the detected instruments downstream as tags, merged with the "
                            "stream's own tags",
                            DEFAULT_TAGS,
-                           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-                               GST_PARAM_MUTABLE_PLAYING));
+                           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property(
       gobject_class, PROP_LABELS,
       g_param_spec_boxed("labels", "Labels",

@@ -22,7 +22,8 @@ G_DECLARE_FINAL_TYPE(GstInstrIdentify, gst_instr_identify, GST, INSTR_IDENTIFY, 
 #define GST_INSTR_IDENTIFY_TAG_PROBABILITIES "instrid-probabilities"
 
 /* The keys the element writes into GST_TAG_EXTENDED_COMMENT ("INSTRUMENTS=violin,piano",
- * "INSTRUMENT_PROBABILITIES=violin:0.93,piano:0.81") so Vorbis-comment and ID3 writers keep them. */
+ * "INSTRUMENT_PROBABILITIES=violin:0.93,piano:0.81") so Vorbis-comment and ID3 writers keep them.
+ */
 #define GST_INSTR_IDENTIFY_COMMENT_INSTRUMENTS "INSTRUMENTS"
 #define GST_INSTR_IDENTIFY_COMMENT_PROBABILITIES "INSTRUMENT_PROBABILITIES"
 

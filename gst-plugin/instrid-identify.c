@@ -261,11 +261,11 @@ static void print_text(const gchar *path, const FileResult *r)
         GstClockTime t = t_start + gst_util_uint64_scale(2 * c + 1, span, 2 * columns);
         while (w + 1 < n && g_array_index(r->windows, Window, w + 1).start <= t)
           w++;
-        row[c] = g_strv_contains(
-                     (const gchar *const *)g_array_index(r->windows, Window, w).instruments,
-                     r->labels[k])
-                     ? '#'
-                     : '.';
+        row[c] =
+            g_strv_contains((const gchar *const *)g_array_index(r->windows, Window, w).instruments,
+                            r->labels[k])
+                ? '#'
+                : '.';
       }
       row[columns] = '\0';
       if (!header) {

@@ -9,7 +9,7 @@ pkgs=(
   libfftw3-dev libopenblas-dev
   libfluidsynth-dev fluid-soundfont-gm timgm6mb-soundfont musescore-general-soundfont hydrogen-drumkits
   python3-numpy python3-gi python3-gst-1.0
-  valgrind
+  valgrind time
 )
 # Optional: only the benchmarks use PyTorch (INSTRID_WITH_TORCH=0 skips its 1 GB install).
 if [ "${INSTRID_WITH_TORCH:-1}" = 1 ]; then pkgs+=(python3-torch); fi

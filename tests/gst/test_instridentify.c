@@ -17,8 +17,7 @@ static gchar *model_path;
 #define MS (GST_MSECOND)
 /* Window hop and length of the test model at its default interval. */
 #define HOP_NS (TEST_MODEL_HOP_FRAMES * TEST_MODEL_HOP_SAMPLES * GST_SECOND / TEST_MODEL_RATE)
-#define WINDOW_SAMPLES                                                                           \
-  ((TEST_MODEL_WINDOW_FRAMES - 1) * TEST_MODEL_HOP_SAMPLES + TEST_MODEL_N_FFT)
+#define WINDOW_SAMPLES ((TEST_MODEL_WINDOW_FRAMES - 1) * TEST_MODEL_HOP_SAMPLES + TEST_MODEL_N_FFT)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Helpers                                                                                      */
@@ -402,8 +401,10 @@ GST_END_TEST;
 GST_START_TEST(test_empty_stream)
 {
   GstBus *bus;
-  GstHarness *h = harness_new(&bus, "audio/x-raw,format=S16LE,rate=44100,channels=1,"
-                                    "layout=interleaved", NULL);
+  GstHarness *h = harness_new(&bus,
+                              "audio/x-raw,format=S16LE,rate=44100,channels=1,"
+                              "layout=interleaved",
+                              NULL);
   guint64 n_windows = 1;
   Results r;
   guint i;
@@ -700,8 +701,7 @@ GST_START_TEST(test_flush_seek)
   /* Before the flush: windows of the first second only, as many as were done in time. */
   while (first_after < r.windows->len &&
          field_time(g_ptr_array_index(r.windows, first_after), "timestamp") < seek_to) {
-    fail_unless(field_time(g_ptr_array_index(r.windows, first_after), "timestamp") <
-                GST_SECOND);
+    fail_unless(field_time(g_ptr_array_index(r.windows, first_after), "timestamp") < GST_SECOND);
     first_after++;
   }
   fail_unless(first_after <= 6);
@@ -745,8 +745,7 @@ GST_START_TEST(test_caps_renegotiation)
 
   fail_unless_equals_int(r.windows->len, 6 + 14);
   for (k = 0; k < 6; k++)
-    fail_unless_equals_uint64(field_time(g_ptr_array_index(r.windows, k), "timestamp"),
-                              k * HOP_NS);
+    fail_unless_equals_uint64(field_time(g_ptr_array_index(r.windows, k), "timestamp"), k * HOP_NS);
   for (k = 6; k < r.windows->len; k++)
     fail_unless_equals_uint64(field_time(g_ptr_array_index(r.windows, k), "timestamp"),
                               GST_SECOND + (k - 6) * HOP_NS);
@@ -769,8 +768,10 @@ GST_START_TEST(test_gap_is_silence)
 
   for (pass = 0; pass < 2; pass++) {
     GstBus *bus;
-    GstHarness *h = harness_new(&bus, "audio/x-raw,format=S16LE,rate=16000,channels=1,"
-                                      "layout=interleaved", NULL);
+    GstHarness *h = harness_new(&bus,
+                                "audio/x-raw,format=S16LE,rate=16000,channels=1,"
+                                "layout=interleaved",
+                                NULL);
     guint64 offset;
     for (offset = 0; offset < 32800; offset += 800) {
       GstBuffer *buf = gst_buffer_new_allocate(NULL, 800 * 2, NULL);
@@ -799,8 +800,10 @@ GST_END_TEST;
 GST_START_TEST(test_nan_input)
 {
   GstBus *bus;
-  GstHarness *h = harness_new(&bus, "audio/x-raw,format=F32LE,rate=8000,channels=1,"
-                                    "layout=interleaved", NULL);
+  GstHarness *h = harness_new(&bus,
+                              "audio/x-raw,format=F32LE,rate=8000,channels=1,"
+                              "layout=interleaved",
+                              NULL);
   Results r;
   guint64 offset;
   guint k, i;
@@ -856,8 +859,8 @@ static void check_bad_model(const gchar *path, const gchar *problem)
   fail_unless(msg != NULL, "no error message for %s", path);
   gst_message_parse_error(msg, &err, NULL);
   fail_unless(strstr(err->message, path) != NULL, "'%s' does not name %s", err->message, path);
-  fail_unless(problem == NULL || strstr(err->message, problem) != NULL,
-              "'%s' does not say '%s'", err->message, problem);
+  fail_unless(problem == NULL || strstr(err->message, problem) != NULL, "'%s' does not say '%s'",
+              err->message, problem);
   g_error_free(err);
   gst_message_unref(msg);
   gst_element_set_state(el, GST_STATE_NULL);
@@ -875,8 +878,8 @@ GST_START_TEST(test_bad_model)
   gchar *contents = NULL;
   gsize length = 0;
 
-  fail_unless(g_file_set_contents(garbage, "this is not a model file at all, not even close",
-                                  -1, NULL));
+  fail_unless(
+      g_file_set_contents(garbage, "this is not a model file at all, not even close", -1, NULL));
   fail_unless(g_file_get_contents(model_path, &contents, &length, NULL));
   fail_unless(g_file_set_contents(truncated, contents, (gssize)length / 2, NULL));
 
@@ -1047,8 +1050,10 @@ GST_END_TEST;
 GST_START_TEST(test_no_messages)
 {
   GstBus *bus;
-  GstHarness *h = harness_new(&bus, "audio/x-raw,format=S16LE,rate=8000,channels=1,"
-                                    "layout=interleaved", "post-messages", FALSE, NULL);
+  GstHarness *h = harness_new(&bus,
+                              "audio/x-raw,format=S16LE,rate=8000,channels=1,"
+                              "layout=interleaved",
+                              "post-messages", FALSE, NULL);
   GstCaps *caps = make_caps("S16LE", 8000, 1);
   GstAudioInfo info;
   Results r;

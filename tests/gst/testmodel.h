@@ -18,4 +18,9 @@ extern const char *const test_model_names[TEST_MODEL_N_CLASSES];
 /* Writes the model to path; thresholds are 0.3, 0.4, ... per class. */
 instrid_status test_model_write(const char *path, unsigned long long seed, instrid_error *err);
 
+/* Any trainer/arch.h architecture with random weights and n_classes classes (the first six
+ * named as above, the rest "classN"), for benchmarks of the element's speed. */
+instrid_status test_model_write_arch(const char *path, const char *arch_name, unsigned n_classes,
+                                     unsigned long long seed, instrid_error *err);
+
 #endif /* INSTRID_TESTMODEL_H */
