@@ -2,6 +2,7 @@
  * or maps each file's frames through the feature cache, and serves (features, target, mask).
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,7 +100,84 @@ static instrid_status check_options(const instrid_frontend_params *fe, const dat
   if (!(opt->val_fraction >= 0.0f && opt->val_fraction < 1.0f))
     return instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "val_fraction %g outside [0, 1)",
                              (double)opt->val_fraction);
+  if (opt->decode_threads < 0 || opt->decode_threads > DATASET_MAX_DECODE_THREADS)
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "decode_threads %d outside 0..%d",
+                             opt->decode_threads, DATASET_MAX_DECODE_THREADS);
   return instrid_frontend_params_check(fe, err);
+}
+
+/* Decoding the recordings, possibly several at a time: workers take the next file index under
+ * the lock, decode or map it outside the lock, and report (stderr, stats) under it. */
+typedef struct {
+  train_dataset *ds;
+  const instrid_frontend_params *fe;
+  const dataset_options *opt;
+  pthread_mutex_t lock;
+  size_t next, done;
+  int warned_cache;
+} load_job;
+
+static void *load_worker(void *arg)
+{
+  load_job *job = arg;
+  train_dataset *ds = job->ds;
+  size_t n_rec = ds->recordings.n;
+  for (;;) {
+    pthread_mutex_lock(&job->lock);
+    size_t i = job->next++;
+    pthread_mutex_unlock(&job->lock);
+    if (i >= n_rec)
+      return NULL;
+    const char *path = ds->recordings.items[i].audio_path;
+    featcache_outcome outcome;
+    instrid_error file_err = {0}, cache_err = {0};
+    featcache_file *f =
+        featcache_open(job->opt->cache_dir, path, job->fe, &outcome, &cache_err, &file_err);
+    pthread_mutex_lock(&job->lock);
+    ds->frames[i] = f;
+    job->done++;
+    if (!f) {
+      /* The message names the file; a run goes on without it. */
+      fprintf(stderr, "instrid: skipping %s: %s\n", path, file_err.message);
+      ds->stats.files_skipped++;
+    } else {
+      if (outcome == FEATCACHE_UNCACHED && job->opt->cache_dir && !job->warned_cache) {
+        fprintf(stderr, "instrid: feature cache not written (%s); keeping frames in memory\n",
+                cache_err.message);
+        job->warned_cache = 1;
+      }
+      ds->stats.files_ok++;
+      ds->stats.cache_hits += outcome == FEATCACHE_HIT;
+      ds->stats.seconds_audio += (double)featcache_n_samples(f) / (double)job->fe->sample_rate;
+    }
+    if (job->opt->verbose && (job->done % 100 == 0 || job->done == n_rec))
+      fprintf(stderr, "instrid: %zu/%zu files ready (%zu from cache, %zu skipped)\n", job->done,
+              n_rec, ds->stats.cache_hits, ds->stats.files_skipped);
+    pthread_mutex_unlock(&job->lock);
+  }
+}
+
+static instrid_status load_all(train_dataset *ds, const instrid_frontend_params *fe,
+                               const dataset_options *opt, instrid_error *err)
+{
+  load_job job = {.ds = ds, .fe = fe, .opt = opt};
+  if (pthread_mutex_init(&job.lock, NULL) != 0)
+    return instrid_set_error(err, INSTRID_ERR_NOMEM, "cannot create a mutex");
+  int n_threads = opt->decode_threads > 1 ? opt->decode_threads : 1;
+  if ((size_t)n_threads > ds->recordings.n)
+    n_threads = ds->recordings.n > 0 ? (int)ds->recordings.n : 1;
+  pthread_t threads[DATASET_MAX_DECODE_THREADS];
+  if (n_threads > DATASET_MAX_DECODE_THREADS)
+    n_threads = DATASET_MAX_DECODE_THREADS;
+  int started = 0;
+  for (; started < n_threads - 1; started++)
+    if (pthread_create(&threads[started], NULL, load_worker, &job) != 0)
+      break; /* fewer threads is slower, not wrong */
+  load_worker(&job);
+  for (int t = 0; t < started; t++)
+    pthread_join(threads[t], NULL);
+  pthread_mutex_destroy(&job.lock);
+  return INSTRID_OK;
 }
 
 train_dataset *train_dataset_open(const dataset_source *sources, int n_sources,
@@ -154,30 +232,8 @@ train_dataset *train_dataset_open(const dataset_source *sources, int n_sources,
     instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
     goto fail;
   }
-  int warned_cache = 0;
-  for (size_t i = 0; i < n_rec; i++) {
-    const char *path = ds->recordings.items[i].audio_path;
-    featcache_outcome outcome;
-    instrid_error file_err = {0}, cache_err = {0};
-    ds->frames[i] = featcache_open(opt->cache_dir, path, fe, &outcome, &cache_err, &file_err);
-    if (!ds->frames[i]) {
-      /* The message names the file; a run goes on without it. */
-      fprintf(stderr, "instrid: skipping %s: %s\n", path, file_err.message);
-      ds->stats.files_skipped++;
-      continue;
-    }
-    if (outcome == FEATCACHE_UNCACHED && opt->cache_dir && !warned_cache) {
-      fprintf(stderr, "instrid: feature cache not written (%s); keeping frames in memory\n",
-              cache_err.message);
-      warned_cache = 1;
-    }
-    ds->stats.files_ok++;
-    ds->stats.cache_hits += outcome == FEATCACHE_HIT;
-    ds->stats.seconds_audio += (double)featcache_n_samples(ds->frames[i]) / (double)fe->sample_rate;
-    if (opt->verbose && (ds->stats.files_ok % 100 == 0 || i + 1 == n_rec))
-      fprintf(stderr, "instrid: %zu/%zu files ready (%zu from cache)\n", i + 1, n_rec,
-              ds->stats.cache_hits);
-  }
+  if (load_all(ds, fe, opt, err) != INSTRID_OK)
+    goto fail;
 
   /* Count, then fill, the windows of each split. */
   size_t count[2] = {0, 0};

@@ -38,7 +38,10 @@ typedef struct {
   uint64_t seed;          /* for the held-out choice */
   const char *cache_dir;  /* feature cache; NULL = no cache (decode every run) */
   int verbose;            /* progress lines on stderr while decoding */
+  int decode_threads;     /* files decoded at once when opening; 0 or 1 = one at a time */
 } dataset_options;
+
+#define DATASET_MAX_DECODE_THREADS 64
 
 /* Per-run accounting, for the summary table. */
 typedef struct {

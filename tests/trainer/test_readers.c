@@ -832,6 +832,7 @@ static size_t hits_after_open(instrid_frontend_params fe, const char *cache, flo
 {
   dataset_source src[2] = {{DATASET_MUSICNET, at("%s", "mn")}, {DATASET_OPENMIC, at("%s", "om")}};
   dataset_options opt = options(cache);
+  opt.decode_threads = 3; /* more threads than cores: the results must not depend on it */
   instrid_error err = {0};
   capture_stderr();
   train_dataset *ds = train_dataset_open(src, 2, &fe, &opt, &err);
