@@ -2,6 +2,7 @@
  * written here in their published formats, GStreamer decoding, window targets and masks, split
  * sizes, skipped files, malformed labels, and the feature cache (hit, invalidation, rebuild).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -141,14 +142,13 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 
 static size_t count_files(const char *dir)
 {
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "ls -1 '%s' | wc -l", dir);
-  FILE *p = popen(cmd, "r");
+  DIR *d = opendir(dir);
   size_t n = 0;
-  if (!p || fscanf(p, "%zu", &n) != 1)
-    n = (size_t)-1;
-  if (p)
-    pclose(p);
+  if (!d)
+    return (size_t)-1;
+  for (struct dirent *e; (e = readdir(d)) != NULL;)
+    n += e->d_name[0] != '.';
+  closedir(d);
   return n;
 }
 
