@@ -68,13 +68,19 @@ static GstBuffer *make_buffer(const GstAudioInfo *info, guint64 offset, guint fr
   for (i = 0; i < frames; i++) {
     for (c = 0; c < channels; c++) {
       gdouble v = signal_at(offset + i, rate, c);
+      /* interleaved: frame after frame; non-interleaved: one plane per channel */
+      gsize at = GST_AUDIO_INFO_LAYOUT(info) == GST_AUDIO_LAYOUT_INTERLEAVED
+                     ? (gsize)i * channels + c
+                     : (gsize)c * frames + i;
       if (GST_AUDIO_INFO_FORMAT(info) == GST_AUDIO_FORMAT_S16)
-        ((gint16 *)map.data)[i * channels + c] = (gint16)lrint(v * 32767.0);
+        ((gint16 *)map.data)[at] = (gint16)lrint(v * 32767.0);
       else
-        ((gfloat *)map.data)[i * channels + c] = (gfloat)v;
+        ((gfloat *)map.data)[at] = (gfloat)v;
     }
   }
   gst_buffer_unmap(buf, &map);
+  if (GST_AUDIO_INFO_LAYOUT(info) == GST_AUDIO_LAYOUT_NON_INTERLEAVED)
+    gst_buffer_add_audio_meta(buf, info, frames, NULL);
   GST_BUFFER_PTS(buf) = base_ts + gst_util_uint64_scale_int(offset, GST_SECOND, rate);
   GST_BUFFER_DURATION(buf) = gst_util_uint64_scale_int(offset + frames, GST_SECOND, rate) -
                              gst_util_uint64_scale_int(offset, GST_SECOND, rate);
@@ -317,6 +323,42 @@ GST_START_TEST(test_buffer_size_independence)
   results_clear(&ref);
   g_free(caps_str);
   gst_caps_unref(caps);
+}
+GST_END_TEST;
+
+/* Non-interleaved input gives the same results as the same audio interleaved. */
+GST_START_TEST(test_non_interleaved)
+{
+  Results res[2];
+  guint pass, k, i;
+
+  for (pass = 0; pass < 2; pass++) {
+    GstCaps *caps = make_caps("F32LE", 48000, 2);
+    GstAudioInfo info;
+    GstBus *bus;
+    gchar *caps_str;
+    GstHarness *h;
+
+    gst_audio_info_from_caps(&info, caps);
+    info.layout = pass == 0 ? GST_AUDIO_LAYOUT_INTERLEAVED : GST_AUDIO_LAYOUT_NON_INTERLEAVED;
+    gst_caps_unref(caps);
+    caps = gst_audio_info_to_caps(&info);
+    caps_str = gst_caps_to_string(caps);
+    h = harness_new(&bus, caps_str, NULL);
+    push_signal(h, &info, 0, 48000 * 205 / 100, 960);
+    gst_harness_push_event(h, gst_event_new_eos());
+    res[pass] = collect(bus);
+    fail_unless_equals_int(res[pass].windows->len, 14);
+    harness_free(h, bus);
+    g_free(caps_str);
+    gst_caps_unref(caps);
+  }
+  for (k = 0; k < 14; k++)
+    for (i = 0; i < TEST_MODEL_N_CLASSES; i++)
+      fail_unless(fabs(probability(g_ptr_array_index(res[0].windows, k), i) -
+                       probability(g_ptr_array_index(res[1].windows, k), i)) < 1e-6);
+  results_clear(&res[0]);
+  results_clear(&res[1]);
 }
 GST_END_TEST;
 
@@ -859,6 +901,9 @@ static void check_bad_model(const gchar *path, const gchar *problem)
   fail_unless(msg != NULL, "no error message for %s", path);
   gst_message_parse_error(msg, &err, NULL);
   fail_unless(strstr(err->message, path) != NULL, "'%s' does not name %s", err->message, path);
+  /* The problem follows the file name, in libinstrid's words. */
+  fail_unless(strlen(strstr(err->message, path) + strlen(path)) > 4, "'%s' says no problem",
+              err->message);
   fail_unless(problem == NULL || strstr(err->message, problem) != NULL, "'%s' does not say '%s'",
               err->message, problem);
   g_error_free(err);
@@ -883,8 +928,8 @@ GST_START_TEST(test_bad_model)
   fail_unless(g_file_get_contents(model_path, &contents, &length, NULL));
   fail_unless(g_file_set_contents(truncated, contents, (gssize)length / 2, NULL));
 
-  check_bad_model(missing, NULL);
-  check_bad_model(garbage, NULL);
+  check_bad_model(missing, "No such file");
+  check_bad_model(garbage, "not an instrid model");
   check_bad_model(truncated, NULL);
 
   g_unlink(garbage);
@@ -1080,6 +1125,7 @@ static Suite *instridentify_suite(void)
   tcase_add_test(tc, test_properties);
   tcase_add_test(tc, test_timestamps_formats);
   tcase_add_test(tc, test_buffer_size_independence);
+  tcase_add_test(tc, test_non_interleaved);
   tcase_add_test(tc, test_fields_threshold);
   tcase_add_test(tc, test_summary);
   tcase_add_test(tc, test_empty_stream);
