@@ -5,7 +5,11 @@ probabilities as float, aligned, in [0, 1]; and the summary at the end.
 
 usage: test_messages.py MODEL  (GST_PLUGIN_PATH must hold the built plugin)
 """
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import unittest
 
 import gi
@@ -85,6 +89,23 @@ class Messages(unittest.TestCase):
         element = Gst.ElementFactory.make("instridentify", None)
         element.set_property("model-location", MODEL)
         self.assertEqual(list(element.get_property("labels")), NAMES)
+
+    def test_default_model_next_to_plugin(self):
+        # Without model-location the element loads default.instrid from the plugin's folder,
+        # as it does from the build tree: copy the plugin and the model into a folder of their
+        # own and read the labels in a fresh process that sees only that copy.
+        plugin = Gst.ElementFactory.find("instridentify").get_plugin().get_filename()
+        with tempfile.TemporaryDirectory() as d:
+            shutil.copy(plugin, d)
+            shutil.copy(MODEL, os.path.join(d, "default.instrid"))
+            env = dict(os.environ, GST_PLUGIN_PATH=d, GST_REGISTRY=os.path.join(d, "reg.bin"))
+            code = ("import gi; gi.require_version('Gst', '1.0'); from gi.repository import Gst; "
+                    "Gst.init(None); e = Gst.ElementFactory.make('instridentify', None); "
+                    "print(','.join(e.get_property('labels')))")
+            out = subprocess.run(["/usr/bin/python3", "-c", code], env=env, capture_output=True,
+                                 text=True, timeout=30)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertEqual(out.stdout.strip(), ",".join(NAMES))
 
 
 if __name__ == "__main__":
