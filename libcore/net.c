@@ -30,6 +30,21 @@
  * overhead shows, above a few thousand the tile no longer fits in L2. */
 #define TILE_PIXELS 512
 
+/* Up to this many multiply-adds per output (kh*kw*c_in, e.g. 9 for a 3x3 convolution of the
+ * one-channel spectrogram) a plain loop beats sgemm: with so short a K the gemm is bound by
+ * writing its output, and its packing is pure overhead. */
+#define SMALL_K 16
+
+/* The element-wise loops below are compiled for AVX-512 and AVX2 too and picked at load time
+ * (GNU ifunc), without changing the results: the same operations in the same order per element,
+ * and no contraction into FMA in ISO C mode. */
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__clang__) && \
+    __GNUC__ >= 8
+#define HOT_LOOP __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define HOT_LOOP
+#endif
+
 typedef enum {
   OP_CONV_HWC,   /* convolution, channels-last, with fused bias / ReLU / pool */
   OP_BN_HWC,     /* batch norm that had no convolution to fold into */
@@ -46,7 +61,9 @@ typedef struct {
   uint32_t last_step;
   instrid_shape in, out;      /* shapes of the op's input and output (C, H, W as in the model) */
   instrid_conv_geom g;        /* CONV: geometry; OP_CHW conv: the same, for layers.h */
-  const float *weight;        /* CONV_HWC: (c_out, kh, kw, c_in/groups) */
+  const float *weight;        /* CONV_HWC: (c_out, kh, kw, c_in/groups), or for small_k
+                                 (kh, kw, c_in, c_out) */
+  int small_k;                /* CONV_HWC: a loop instead of sgemm (groups 1, K <= SMALL_K) */
   int relu;                   /* CONV_HWC: clamp after the bias */
   int pool_mode;              /* CONV_HWC / POOL_HWC: -1 none, INSTRID_POOL_MAX / _MEAN */
   int pool_kh, pool_kw, pool_sh, pool_sw;
@@ -202,6 +219,7 @@ static int plan_ops(instrid_net *net, size_t *scratch_floats, size_t *permuted_f
 
       const size_t k = (size_t)(g->c_in / g->groups) * g->kh * g->kw;
       const size_t tile_px = (size_t)rows * g->w_out;
+      op->small_k = g->groups == 1 && k <= SMALL_K;
       size_t need = 0;
       if (!is_pointwise(g))
         need = instrid_mul_size(tile_px, k, &overflow);
@@ -251,16 +269,20 @@ static int plan_ops(instrid_net *net, size_t *scratch_floats, size_t *permuted_f
   return 1;
 }
 
-/* weight (c_out, cg, kh, kw) -> (c_out, kh, kw, cg): the order of a channels-last im2col row. */
-static void permute_weight(const instrid_conv_geom *g, const float *w, float *out)
+/* weight (c_out, cg, kh, kw) -> (c_out, kh, kw, cg): the order of a channels-last im2col row;
+ * with transpose, (kh, kw, cg, c_out), for the small-K loop. */
+static void permute_weight(const instrid_conv_geom *g, const float *w, int transpose, float *out)
 {
   const int cg = g->c_in / g->groups;
+  const size_t k = (size_t)cg * g->kh * g->kw;
   for (int o = 0; o < g->c_out; o++)
     for (int c = 0; c < cg; c++)
       for (int i = 0; i < g->kh; i++)
-        for (int j = 0; j < g->kw; j++)
-          out[(((size_t)o * g->kh + i) * g->kw + j) * cg + c] =
+        for (int j = 0; j < g->kw; j++) {
+          size_t r = ((size_t)i * g->kw + j) * cg + c;
+          out[transpose ? r * g->c_out + o : o * k + r] =
               w[(((size_t)o * cg + c) * g->kh + i) * g->kw + j];
+        }
 }
 
 instrid_net *instrid_net_new(const instrid_model *model, instrid_error *err)
@@ -307,7 +329,7 @@ instrid_net *instrid_net_new(const instrid_model *model, instrid_error *err)
     net_op *op = &net->ops[i];
     if (op->kind != OP_CONV_HWC)
       continue;
-    permute_weight(&op->g, op->step->weight, slot);
+    permute_weight(&op->g, op->step->weight, op->small_k, slot);
     op->weight = slot;
     slot += (size_t)op->g.c_out * (op->g.c_in / op->g.groups) * op->g.kh * op->g.kw;
   }
@@ -341,25 +363,35 @@ void instrid_net_set_step_timer(instrid_net *net, double *step_seconds)
 /* Channels-last kernels */
 
 /* im2col rows for output rows [oh0, oh1) of group grp: rows (pixels, kh*kw*cg), input
- * (h_in, w_in, c_in). */
+ * (h_in, w_in, c_in). With one group, unit stride and dilation, the kw taps of a kernel row read
+ * kw neighbouring pixels, i.e. kw*c_in contiguous floats: one copy instead of kw. */
 static void im2row(const instrid_conv_geom *g, int grp, int oh0, int oh1, const float *in,
                    float *rows)
 {
   const int cg = g->c_in / g->groups;
+  const size_t run = (size_t)g->kw * cg;
+  const int contiguous = g->groups == 1 && g->sw == 1 && g->dw == 1;
   const float *in_g = in + (size_t)grp * cg;
   float *r = rows;
   for (int oh = oh0; oh < oh1; oh++) {
     for (int ow = 0; ow < g->w_out; ow++) {
+      const int iw0 = ow * g->sw - g->pw;
+      const int inside = iw0 >= 0 && iw0 + (g->kw - 1) * g->dw < g->w_in;
       for (int i = 0; i < g->kh; i++) {
         const int ih = oh * g->sh - g->ph + i * g->dh;
         if (ih < 0 || ih >= g->h_in) {
-          memset(r, 0, sizeof(float) * (size_t)g->kw * cg);
-          r += (size_t)g->kw * cg;
+          memset(r, 0, sizeof(float) * run);
+          r += run;
           continue;
         }
         const float *in_row = in_g + (size_t)ih * g->w_in * g->c_in;
+        if (contiguous && inside) {
+          memcpy(r, in_row + (size_t)iw0 * g->c_in, sizeof(float) * run);
+          r += run;
+          continue;
+        }
         for (int j = 0; j < g->kw; j++) {
-          const int iw = ow * g->sw - g->pw + j * g->dw;
+          const int iw = iw0 + j * g->dw;
           if (iw < 0 || iw >= g->w_in) {
             memset(r, 0, sizeof(float) * cg);
           } else if (cg == 1) {
@@ -375,6 +407,7 @@ static void im2row(const instrid_conv_geom *g, int grp, int oh0, int oh1, const 
 }
 
 /* Pools x (h, w, c) channels-last into y (h_out, w_out, c) with floor; y rows [0, h_out). */
+HOT_LOOP
 static void pool_hwc(int mode, int h, int w, int c, int kh, int kw, int sh, int sw,
                      const float *x, float *y)
 {
@@ -406,6 +439,7 @@ static void pool_hwc(int mode, int h, int w, int c, int kh, int kw, int sh, int 
   }
 }
 
+HOT_LOOP
 static void bias_act_hwc(float *x, size_t pixels, int c, const float *bias, int relu)
 {
   for (size_t p = 0; p < pixels; p++) {
@@ -418,6 +452,46 @@ static void bias_act_hwc(float *x, size_t pixels, int c, const float *bias, int 
     } else {
       for (int k = 0; k < c; k++)
         v[k] += bias[k];
+    }
+  }
+}
+
+/* y (px, c_out) = bias + rows (px, k) * weight_kc (k, c_out), clamped at 0 with relu: the
+ * convolution for K <= SMALL_K, one output pixel at a time, 16 channels at a time in a vector
+ * accumulator (GNU vector extension: one AVX-512 register, two AVX2 or four SSE ones). */
+#if defined(__GNUC__)
+typedef float vec16 __attribute__((vector_size(64)));
+typedef int32_t ivec16 __attribute__((vector_size(64)));
+#endif
+
+HOT_LOOP
+static void small_k_hwc(const float *rows, size_t px, int k, int c_out, const float *weight_kc,
+                        const float *bias, int relu, float *y)
+{
+  for (size_t p = 0; p < px; p++) {
+    const float *r = rows + p * k;
+    float *o = y + p * c_out;
+    int c0 = 0;
+#if defined(__GNUC__)
+    for (; c0 + 16 <= c_out; c0 += 16) {
+      vec16 acc, w;
+      memcpy(&acc, bias + c0, sizeof acc);
+      for (int i = 0; i < k; i++) {
+        memcpy(&w, weight_kc + (size_t)i * c_out + c0, sizeof w);
+        acc += r[i] * w;
+      }
+      if (relu) {
+        const vec16 zero = {0};
+        acc = (vec16)((ivec16)acc & (acc > zero)); /* the mask is all ones where positive */
+      }
+      memcpy(o + c0, &acc, sizeof acc);
+    }
+#endif
+    for (int c = c0; c < c_out; c++) {
+      float acc = bias[c];
+      for (int i = 0; i < k; i++)
+        acc += r[i] * weight_kc[(size_t)i * c_out + c];
+      o[c] = relu && acc < 0.0f ? 0.0f : acc;
     }
   }
 }
@@ -437,7 +511,15 @@ static void conv_hwc(const net_op *op, const float *in, float *out, float *scrat
     const int px = (oh1 - oh0) * g->w_out;
     /* Without a pool the tile goes straight to its place in the output. */
     float *dst = tile_out ? tile_out : out + (size_t)oh0 * g->w_out * g->c_out;
-    for (int grp = 0; grp < g->groups; grp++) {
+    if (op->small_k) {
+      const float *a = in + (size_t)oh0 * g->w_out * g->c_in;
+      if (!pointwise) {
+        im2row(g, 0, oh0, oh1, in, rows);
+        a = rows;
+      }
+      small_k_hwc(a, (size_t)px, k, g->c_out, op->weight, op->step->bias, op->relu, dst);
+    }
+    for (int grp = 0; grp < g->groups && !op->small_k; grp++) {
       const float *a;
       int lda;
       if (pointwise) {
@@ -453,7 +535,8 @@ static void conv_hwc(const net_op *op, const float *in, float *out, float *scrat
                   op->weight + (size_t)grp * cg_out * k, k, 0.0f, dst + (size_t)grp * cg_out,
                   g->c_out);
     }
-    bias_act_hwc(dst, (size_t)px, g->c_out, op->step->bias, op->relu);
+    if (!op->small_k)
+      bias_act_hwc(dst, (size_t)px, g->c_out, op->step->bias, op->relu);
     if (tile_out) {
       float *pooled = out + (size_t)(oh0 / op->pool_kh) * op->out.w * g->c_out;
       pool_hwc(op->pool_mode, oh1 - oh0, g->w_out, g->c_out, op->pool_kh, op->pool_kw,
@@ -513,10 +596,11 @@ static void run_chw(const net_op *op, const float *x, float *y, float *scratch)
   }
 }
 
+/* CPU time of the calling thread: on a loaded machine it still measures the work itself. */
 static double now_seconds(void)
 {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 

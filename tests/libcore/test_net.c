@@ -279,7 +279,7 @@ static void test_layers_list(const char *name, const instrid_layer_desc *layers,
 static void test_hand_made(void)
 {
   /* Standalone BN first; overlapping max pool (not fused); ReLU after the pool; pointwise
-   * conv with groups; fused avg pool with a floor; then channels-first: a conv after a
+   * convs with groups, small K and large K; fused avg pool with a floor; then channels-first: a conv after a
    * global pool, BN that cannot fold, dense. */
   const instrid_layer_desc a[] = {
       {INSTRID_LAYER_BATCHNORM, {0}, 1e-3f},
@@ -287,6 +287,8 @@ static void test_hand_made(void)
       LAYER(INSTRID_LAYER_MAXPOOL, 3, 3, 2, 2),
       LAYER(INSTRID_LAYER_RELU, 0),
       CONV(8, 1, 1, 1, 1, 0, 0, 1, 1, 2),
+      CONV(20, 1, 1, 1, 1, 0, 0, 1, 1, 1), /* pointwise, K = 8: the small-K loop */
+      CONV(6, 1, 1, 1, 1, 0, 0, 1, 1, 1),  /* pointwise, K = 20: sgemm straight on the input */
       LAYER(INSTRID_LAYER_RELU, 0),
       LAYER(INSTRID_LAYER_AVGPOOL, 2, 2, 2, 2),
       {INSTRID_LAYER_DROPOUT, {0}, 0.5f},

@@ -24,7 +24,7 @@ POOL_MEAN, POOL_MAX, POOL_MEAN_MAX_CONCAT, POOL_MEAN_PLUS_MAX = range(4)
 
 
 def read_model(path):
-    """Returns (n_mels, window_frames, layers, tensors) where layers is a list of
+    """Returns (n_mels, window_frames, n_classes, layers, tensors) where layers is a list of
     (type, p[10], f0) and tensors[i] the list of layer i's float32 arrays in role order."""
     data = open(path, "rb").read()
     if data[:8] != b"INSTRID\x1a":
@@ -138,9 +138,11 @@ def time_ms(fn, x, runs):
             fn(x)
         times = []
         for _ in range(runs):
-            t = time.perf_counter()
+            # CPU time of this thread, as the C side measures: with one thread PyTorch runs its
+            # kernels on the caller's thread, and the machine may be shared.
+            t = time.thread_time()
             y = fn(x)
-            times.append((time.perf_counter() - t) * 1e3)
+            times.append((time.thread_time() - t) * 1e3)
     return statistics.median(times), y
 
 
