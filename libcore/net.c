@@ -386,7 +386,12 @@ static void im2row(const instrid_conv_geom *g, int grp, int oh0, int oh1, const 
         }
         const float *in_row = in_g + (size_t)ih * g->w_in * g->c_in;
         if (contiguous && inside) {
-          memcpy(r, in_row + (size_t)iw0 * g->c_in, sizeof(float) * run);
+          const float *src = in_row + (size_t)iw0 * g->c_in;
+          if (run <= 8) /* a one-channel input: a call to memcpy would cost more than it copies */
+            for (size_t t = 0; t < run; t++)
+              r[t] = src[t];
+          else
+            memcpy(r, src, sizeof(float) * run);
           r += run;
           continue;
         }
@@ -456,14 +461,42 @@ static void bias_act_hwc(float *x, size_t pixels, int c, const float *bias, int 
   }
 }
 
-/* y (px, c_out) = bias + rows (px, k) * weight_kc (k, c_out), clamped at 0 with relu: the
- * convolution for K <= SMALL_K, one output pixel at a time, 16 channels at a time in a vector
- * accumulator (GNU vector extension: one AVX-512 register, two AVX2 or four SSE ones). */
+/* The convolution for K <= SMALL_K: one output pixel at a time, 16 channels at a time in a
+ * vector accumulator (GNU vector extension: one AVX-512 register, two AVX2 or four SSE ones),
+ * with the bias, the ReLU and a following pool applied in registers. */
 #if defined(__GNUC__)
 typedef float vec16 __attribute__((vector_size(64)));
 typedef int32_t ivec16 __attribute__((vector_size(64)));
+
+/* *acc += r (k) . weight_kc (k, c_out)[:, c0:c0+16], weight_kc pre-offset by c0. Vectors pass
+ * by pointer: returning one by value would change the ABI between the ifunc clones. */
+static inline __attribute__((always_inline)) void dot16(const float *r, int k,
+                                                        const float *weight_kc, int c_out,
+                                                        vec16 *acc)
+{
+  vec16 sum = *acc;
+  for (int i = 0; i < k; i++) {
+    vec16 w;
+    memcpy(&w, weight_kc + (size_t)i * c_out, sizeof w);
+    sum += r[i] * w;
+  }
+  *acc = sum;
+}
+
+/* x where x > 0, else 0: the comparison's mask is all ones where positive. */
+#define RELU16(x) ((vec16)((ivec16)(x) & ((x) > (vec16){0})))
+/* a where a > b, else b */
+#define MAX16(a, b) ((vec16)(((ivec16)(a) & ((a) > (b))) | ((ivec16)(b) & ~((a) > (b)))))
 #endif
 
+static inline float dot1(const float *r, int k, const float *weight_kc, int c_out, float acc)
+{
+  for (int i = 0; i < k; i++)
+    acc += r[i] * weight_kc[(size_t)i * c_out];
+  return acc;
+}
+
+/* y (px, c_out) = bias + rows (px, k) * weight_kc (k, c_out), clamped at 0 with relu. */
 HOT_LOOP
 static void small_k_hwc(const float *rows, size_t px, int k, int c_out, const float *weight_kc,
                         const float *bias, int relu, float *y)
@@ -474,24 +507,73 @@ static void small_k_hwc(const float *rows, size_t px, int k, int c_out, const fl
     int c0 = 0;
 #if defined(__GNUC__)
     for (; c0 + 16 <= c_out; c0 += 16) {
-      vec16 acc, w;
+      vec16 acc;
       memcpy(&acc, bias + c0, sizeof acc);
-      for (int i = 0; i < k; i++) {
-        memcpy(&w, weight_kc + (size_t)i * c_out + c0, sizeof w);
-        acc += r[i] * w;
-      }
-      if (relu) {
-        const vec16 zero = {0};
-        acc = (vec16)((ivec16)acc & (acc > zero)); /* the mask is all ones where positive */
-      }
+      dot16(r, k, weight_kc + c0, c_out, &acc);
+      if (relu)
+        acc = RELU16(acc);
       memcpy(o + c0, &acc, sizeof acc);
     }
 #endif
     for (int c = c0; c < c_out; c++) {
-      float acc = bias[c];
-      for (int i = 0; i < k; i++)
-        acc += r[i] * weight_kc[(size_t)i * c_out + c];
+      float acc = dot1(r, k, weight_kc + c, c_out, bias[c]);
       o[c] = relu && acc < 0.0f ? 0.0f : acc;
+    }
+  }
+}
+
+/* As small_k_hwc, then a non-overlapping (pkh, pkw) max or mean pool, without the conv output
+ * ever leaving registers: rows covers n_rows conv rows of w_out pixels (n_rows a multiple of
+ * pkh), y gets n_rows / pkh pooled rows of y_w pixels. */
+HOT_LOOP
+static void small_k_pool_hwc(const float *rows, int n_rows, int w_out, int k, int c_out,
+                             const float *weight_kc, const float *bias, int relu, int mode,
+                             int pkh, int pkw, int y_w, float *y)
+{
+  const float inv_area = 1.0f / (float)(pkh * pkw);
+  for (int pr = 0; pr < n_rows / pkh; pr++) {
+    for (int pc = 0; pc < y_w; pc++) {
+      float *o = y + ((size_t)pr * y_w + pc) * c_out;
+      const float *r0 = rows + ((size_t)pr * pkh * w_out + (size_t)pc * pkw) * k;
+      int c0 = 0;
+#if defined(__GNUC__)
+      for (; c0 + 16 <= c_out; c0 += 16) {
+        vec16 b, res = {0};
+        memcpy(&b, bias + c0, sizeof b);
+        for (int i = 0; i < pkh; i++) {
+          for (int j = 0; j < pkw; j++) {
+            const float *r = r0 + ((size_t)i * w_out + j) * k;
+            vec16 acc = b;
+            dot16(r, k, weight_kc + c0, c_out, &acc);
+            if (relu)
+              acc = RELU16(acc);
+            if (mode == INSTRID_POOL_MAX)
+              res = i == 0 && j == 0 ? acc : MAX16(acc, res);
+            else
+              res += acc;
+          }
+        }
+        if (mode != INSTRID_POOL_MAX)
+          res *= inv_area;
+        memcpy(o + c0, &res, sizeof res);
+      }
+#endif
+      for (int c = c0; c < c_out; c++) {
+        float res = 0.0f;
+        for (int i = 0; i < pkh; i++) {
+          for (int j = 0; j < pkw; j++) {
+            const float *r = r0 + ((size_t)i * w_out + j) * k;
+            float acc = dot1(r, k, weight_kc + c, c_out, bias[c]);
+            if (relu && acc < 0.0f)
+              acc = 0.0f;
+            if (mode == INSTRID_POOL_MAX)
+              res = (i == 0 && j == 0) || acc > res ? acc : res;
+            else
+              res += acc;
+          }
+        }
+        o[c] = mode == INSTRID_POOL_MAX ? res : res * inv_area;
+      }
     }
   }
 }
@@ -517,9 +599,17 @@ static void conv_hwc(const net_op *op, const float *in, float *out, float *scrat
         im2row(g, 0, oh0, oh1, in, rows);
         a = rows;
       }
-      small_k_hwc(a, (size_t)px, k, g->c_out, op->weight, op->step->bias, op->relu, dst);
+      if (tile_out) {
+        float *pooled = out + (size_t)(oh0 / op->pool_kh) * op->out.w * g->c_out;
+        small_k_pool_hwc(a, oh1 - oh0, g->w_out, k, g->c_out, op->weight, op->step->bias,
+                         op->relu, op->pool_mode, op->pool_kh, op->pool_kw, (int)op->out.w,
+                         pooled);
+      } else {
+        small_k_hwc(a, (size_t)px, k, g->c_out, op->weight, op->step->bias, op->relu, dst);
+      }
+      continue;
     }
-    for (int grp = 0; grp < g->groups && !op->small_k; grp++) {
+    for (int grp = 0; grp < g->groups; grp++) {
       const float *a;
       int lda;
       if (pointwise) {
@@ -535,8 +625,7 @@ static void conv_hwc(const net_op *op, const float *in, float *out, float *scrat
                   op->weight + (size_t)grp * cg_out * k, k, 0.0f, dst + (size_t)grp * cg_out,
                   g->c_out);
     }
-    if (!op->small_k)
-      bias_act_hwc(dst, (size_t)px, g->c_out, op->step->bias, op->relu);
+    bias_act_hwc(dst, (size_t)px, g->c_out, op->step->bias, op->relu);
     if (tile_out) {
       float *pooled = out + (size_t)(oh0 / op->pool_kh) * op->out.w * g->c_out;
       pool_hwc(op->pool_mode, oh1 - oh0, g->w_out, g->c_out, op->pool_kh, op->pool_kw,

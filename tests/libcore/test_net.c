@@ -323,6 +323,24 @@ static void test_hand_made(void)
       LAYER(INSTRID_LAYER_SIGMOID, 0),
   };
   test_layers_list("hand-made C", c, sizeof c / sizeof c[0], 9, 600);
+
+  /* The small-K loop with 16-channel vectors plus a scalar remainder, ReLU and a fused average
+   * pool; then the same without ReLU into a fused max pool. */
+  const instrid_layer_desc e[] = {
+      CONV(20, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+      LAYER(INSTRID_LAYER_RELU, 0),
+      LAYER(INSTRID_LAYER_AVGPOOL, 2, 2, 2, 2),
+      CONV(3, 1, 1, 1, 1, 0, 0, 1, 1, 1),
+      LAYER(INSTRID_LAYER_GLOBAL_POOL, INSTRID_AXIS_FREQ, INSTRID_POOL_MAX),
+      LAYER(INSTRID_LAYER_DENSE, 4),
+  };
+  test_layers_list("hand-made D", e, sizeof e / sizeof e[0], 12, 14);
+  const instrid_layer_desc f[] = {
+      CONV(33, 2, 3, 1, 1, 1, 1, 1, 1, 1),
+      LAYER(INSTRID_LAYER_MAXPOOL, 3, 2, 3, 2),
+      LAYER(INSTRID_LAYER_GLOBAL_POOL, INSTRID_AXIS_FREQ | INSTRID_AXIS_TIME, INSTRID_POOL_MEAN),
+  };
+  test_layers_list("hand-made E", f, sizeof f / sizeof f[0], 11, 13);
 }
 
 int main(void)
