@@ -151,8 +151,8 @@ void augment_mixup(const instrid_frontend_params *fe, float *features_a, const f
                    const float *mask_b, size_t n_classes)
 {
   for (size_t i = 0; i < n; i++) {
-    double e = (1.0 - w) * feature_to_energy(fe, features_a[i]) +
-               w * feature_to_energy(fe, features_b[i]);
+    double e =
+        (1.0 - w) * feature_to_energy(fe, features_a[i]) + w * feature_to_energy(fe, features_b[i]);
     features_a[i] = energy_to_feature(fe, e);
   }
   for (size_t k = 0; k < n_classes; k++) {
@@ -164,8 +164,8 @@ void augment_mixup(const instrid_frontend_params *fe, float *features_a, const f
   }
 }
 
-void augment_window(const augment_options *opt, const instrid_frontend_params *fe,
-                    float *features, uint32_t n_mels, uint32_t window_frames, train_rng *rng)
+void augment_window(const augment_options *opt, const instrid_frontend_params *fe, float *features,
+                    uint32_t n_mels, uint32_t window_frames, train_rng *rng)
 {
   size_t n = (size_t)n_mels * window_frames;
   float silence = instrid_frontend_silence_value(fe);

@@ -40,21 +40,21 @@ uint32_t train_rng_below(train_rng *rng, uint32_t n);
  * makes them: f = (ln(max(E, log_floor)) - feature_mean) / feature_std, E the mel energy. */
 
 typedef struct {
-  float gain_prob;          /* chance of a gain change */
-  float gain_db_max;        /* gain uniform in [-max, +max] dB */
-  float noise_prob;         /* chance of added noise */
-  float noise_snr_db_min;   /* noise level below the window's mean energy, uniform in */
-  float noise_snr_db_max;   /*   [min, max] dB */
+  float gain_prob;           /* chance of a gain change */
+  float gain_db_max;         /* gain uniform in [-max, +max] dB */
+  float noise_prob;          /* chance of added noise */
+  float noise_snr_db_min;    /* noise level below the window's mean energy, uniform in */
+  float noise_snr_db_max;    /*   [min, max] dB */
   uint32_t shift_frames_max; /* time shift uniform in [-max, +max] frames (through the dataset) */
-  float time_mask_prob;     /* chance of SpecAugment time masks */
-  uint32_t time_masks;      /* how many */
+  float time_mask_prob;      /* chance of SpecAugment time masks */
+  uint32_t time_masks;       /* how many */
   uint32_t time_mask_frames_max;
-  float freq_mask_prob;     /* chance of SpecAugment frequency masks */
+  float freq_mask_prob; /* chance of SpecAugment frequency masks */
   uint32_t freq_masks;
   uint32_t freq_mask_bands_max;
-  float mixup_prob;         /* chance that a window is mixed with another one of the batch */
-  float mixup_weight_min;   /* weight of the other window uniform in [min, max]; max <= 0.5 */
-  float mixup_weight_max;   /*   is enough since either window can be the other one */
+  float mixup_prob;       /* chance that a window is mixed with another one of the batch */
+  float mixup_weight_min; /* weight of the other window uniform in [min, max]; max <= 0.5 */
+  float mixup_weight_max; /*   is enough since either window can be the other one */
 } augment_options;
 
 /* Settings that suit windows of window_frames frames and n_mels bands (masks scale with them). */
@@ -90,7 +90,7 @@ void augment_mixup(const instrid_frontend_params *fe, float *features_a, const f
 
 /* Applies gain, noise and masks to one window as opt and rng decide (mixup and shift are the
  * trainer's, since they need a second window or the dataset). */
-void augment_window(const augment_options *opt, const instrid_frontend_params *fe,
-                    float *features, uint32_t n_mels, uint32_t window_frames, train_rng *rng);
+void augment_window(const augment_options *opt, const instrid_frontend_params *fe, float *features,
+                    uint32_t n_mels, uint32_t window_frames, train_rng *rng);
 
 #endif /* INSTRID_AUGMENT_H */

@@ -89,8 +89,8 @@ instrid_status checkpoint_write(const char *path, const checkpoint_state *st, in
 
   hashed_writer w = {fopen(tmp, "wb"), CHECKPOINT_HASH_INIT, 0};
   if (!w.f) {
-    instrid_status s = instrid_set_error(err, INSTRID_ERR_IO, "cannot create %s: %s", tmp,
-                                         strerror(errno));
+    instrid_status s =
+        instrid_set_error(err, INSTRID_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
     free(tmp);
     return s;
   }
@@ -120,8 +120,8 @@ instrid_status checkpoint_write(const char *path, const checkpoint_state *st, in
     saved_errno = errno;
   }
   if (w.failed) {
-    instrid_status s = instrid_set_error(err, INSTRID_ERR_IO, "cannot write %s: %s", tmp,
-                                         strerror(saved_errno));
+    instrid_status s =
+        instrid_set_error(err, INSTRID_ERR_IO, "cannot write %s: %s", tmp, strerror(saved_errno));
     unlink(tmp);
     free(tmp);
     return s;
@@ -173,9 +173,8 @@ instrid_status checkpoint_read(const char *path, checkpoint_state *st, instrid_e
     status = instrid_set_error(err, INSTRID_ERR_MAGIC, "%s: not an instrid checkpoint", path);
     goto done;
   }
-  if (!hr_get(&r, &version, 4) || !hr_get(&r, &zero, 4) ||
-      !hr_get(&r, &got.options_hash, 8) || !hr_get(&r, &got.seed, 8) ||
-      !hr_get(&r, &got.step, 8) || !hr_get(&r, &got.epoch, 8) ||
+  if (!hr_get(&r, &version, 4) || !hr_get(&r, &zero, 4) || !hr_get(&r, &got.options_hash, 8) ||
+      !hr_get(&r, &got.seed, 8) || !hr_get(&r, &got.step, 8) || !hr_get(&r, &got.epoch, 8) ||
       !hr_get(&r, &got.step_in_epoch, 8) || !hr_get(&r, &got.rng_state, 8) ||
       !hr_get(&r, &got.train_seconds, 8) || !hr_get(&r, &got.epoch_loss_sum, 8) ||
       !hr_get(&r, &n_params, 8)) {
@@ -188,9 +187,8 @@ instrid_status checkpoint_read(const char *path, checkpoint_state *st, instrid_e
     goto done;
   }
   if (n_params != (uint64_t)st->n_params) {
-    status = instrid_set_error(err, INSTRID_ERR_FORMAT,
-                               "%s: %llu parameters, this network has %zu", path,
-                               (unsigned long long)n_params, st->n_params);
+    status = instrid_set_error(err, INSTRID_ERR_FORMAT, "%s: %llu parameters, this network has %zu",
+                               path, (unsigned long long)n_params, st->n_params);
     goto done;
   }
   /* Read into the caller's buffers only once the checksum is known good would need a second

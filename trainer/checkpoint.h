@@ -17,7 +17,7 @@
 #include "instrid.h"
 
 typedef struct {
-  uint64_t options_hash;  /* checkpoint_hash of everything that changes the run's trajectory */
+  uint64_t options_hash; /* checkpoint_hash of everything that changes the run's trajectory */
   uint64_t seed;
   uint64_t step;          /* optimizer steps done over the whole run */
   uint64_t epoch;         /* epoch in progress */
@@ -26,9 +26,9 @@ typedef struct {
   double train_seconds;   /* wall time spent training so far, over every resumed process */
   double epoch_loss_sum;  /* sum of this epoch's step losses so far (for progress only) */
   size_t n_params;
-  float *params;          /* (n_params) network parameters in model-file order */
-  float *adam_m;          /* (n_params) AdamW first moments */
-  float *adam_v;          /* (n_params) AdamW second moments */
+  float *params; /* (n_params) network parameters in model-file order */
+  float *adam_m; /* (n_params) AdamW first moments */
+  float *adam_v; /* (n_params) AdamW second moments */
 } checkpoint_state;
 
 /* FNV-1a 64 of n bytes, continuing from h (start from CHECKPOINT_HASH_INIT). */

@@ -25,30 +25,30 @@ static void usage(FILE *f)
 {
   train_options d;
   train_options_default(&d);
-  fprintf(f,
-          "usage: " PROG " [--musicnet DIR] [--openmic DIR] [--corpus-musicnet DIR ...]\n"
-          "                     [--corpus-openmic DIR ...] --out MODEL [options]\n"
-          "Trains an instrument classifier on MusicNet and/or OpenMIC-2018 trees (as published,\n"
-          "or rendered by instrid-render in the same layouts) and writes MODEL atomically.\n"
-          "At least one data folder is required.\n"
-          "\n"
-          "data:\n"
-          "  --musicnet DIR          a MusicNet tree ({train,test}_{data,labels}/, metadata)\n"
-          "  --openmic DIR           an OpenMIC-2018 tree (audio/, aggregated labels, partitions/)\n"
-          "  --corpus-musicnet DIR   an extra corpus in MusicNet layout (repeatable)\n"
-          "  --corpus-openmic DIR    an extra corpus in OpenMIC layout (repeatable)\n"
-          "  --cache DIR             feature cache folder (default: none, decode every run)\n"
-          "  --val-fraction F        share of MusicNet recordings held out when a tree has no\n"
-          "                          test split (default 0.1)\n"
-          "  --train-hop N           frames between training windows in a recording\n"
-          "                          (default: half the architecture's window)\n"
-          "  --max-windows N         training windows per epoch, a fresh random subset each\n"
-          "                          epoch (default 0: all)\n"
-          "  --max-val-windows N     validation windows, evenly spread (default 0: all)\n"
-          "\n"
-          "model and optimisation:\n"
-          "  --out FILE              the model file to write (required)\n"
-          "  --arch NAME             architecture (default \"default\"; known:");
+  fprintf(
+      f, "usage: " PROG " [--musicnet DIR] [--openmic DIR] [--corpus-musicnet DIR ...]\n"
+         "                     [--corpus-openmic DIR ...] --out MODEL [options]\n"
+         "Trains an instrument classifier on MusicNet and/or OpenMIC-2018 trees (as published,\n"
+         "or rendered by instrid-render in the same layouts) and writes MODEL atomically.\n"
+         "At least one data folder is required.\n"
+         "\n"
+         "data:\n"
+         "  --musicnet DIR          a MusicNet tree ({train,test}_{data,labels}/, metadata)\n"
+         "  --openmic DIR           an OpenMIC-2018 tree (audio/, aggregated labels, partitions/)\n"
+         "  --corpus-musicnet DIR   an extra corpus in MusicNet layout (repeatable)\n"
+         "  --corpus-openmic DIR    an extra corpus in OpenMIC layout (repeatable)\n"
+         "  --cache DIR             feature cache folder (default: none, decode every run)\n"
+         "  --val-fraction F        share of MusicNet recordings held out when a tree has no\n"
+         "                          test split (default 0.1)\n"
+         "  --train-hop N           frames between training windows in a recording\n"
+         "                          (default: half the architecture's window)\n"
+         "  --max-windows N         training windows per epoch, a fresh random subset each\n"
+         "                          epoch (default 0: all)\n"
+         "  --max-val-windows N     validation windows, evenly spread (default 0: all)\n"
+         "\n"
+         "model and optimisation:\n"
+         "  --out FILE              the model file to write (required)\n"
+         "  --arch NAME             architecture (default \"default\"; known:");
   for (size_t i = 0; instrid_arch_name(i); i++)
     fprintf(f, " %s", instrid_arch_name(i));
   fprintf(f,
@@ -133,9 +133,9 @@ static int is_dir(const char *path)
 /* Progress */
 
 typedef struct {
-  int tty;          /* one live line rewritten with \r */
+  int tty; /* one live line rewritten with \r */
   int quiet;
-  int line_open;    /* a \r line is on screen without its newline */
+  int line_open; /* a \r line is on screen without its newline */
   const char *const *class_names;
 } progress_state;
 
@@ -177,9 +177,9 @@ static void on_progress(void *ctx, const train_progress *p)
   }
   char line[200];
   snprintf(line, sizeof line,
-           "epoch %u/%u  step %llu/%llu  %.0f windows/s  loss %.4f  lr %.2e  ETA %s",
-           p->epoch + 1, p->epochs, (unsigned long long)p->step,
-           (unsigned long long)p->total_steps, p->windows_per_second, p->loss, p->lr, eta);
+           "epoch %u/%u  step %llu/%llu  %.0f windows/s  loss %.4f  lr %.2e  ETA %s", p->epoch + 1,
+           p->epochs, (unsigned long long)p->step, (unsigned long long)p->total_steps,
+           p->windows_per_second, p->loss, p->lr, eta);
   if (ps->tty) {
     fprintf(stderr, "\r%-100s", line);
     ps->line_open = 1;
@@ -306,10 +306,34 @@ static char *make_provenance(int argc, char **argv, const dataset_source *source
 /* ------------------------------------------------------------------------------------------ */
 
 enum {
-  O_MUSICNET = 256, O_OPENMIC, O_CORPUS_MUSICNET, O_CORPUS_OPENMIC, O_OUT, O_EPOCHS, O_BATCH,
-  O_LR, O_WEIGHT_DECAY, O_WARMUP, O_CLIP, O_ARCH, O_SEED, O_THREADS, O_CACHE, O_CHECKPOINT,
-  O_CHECKPOINT_MINUTES, O_RESUME, O_LOSS, O_FOCAL_GAMMA, O_NO_AUGMENT, O_VAL_FRACTION,
-  O_TRAIN_HOP, O_MAX_WINDOWS, O_MAX_VAL_WINDOWS, O_STOP_AFTER, O_QUIET, O_HELP,
+  O_MUSICNET = 256,
+  O_OPENMIC,
+  O_CORPUS_MUSICNET,
+  O_CORPUS_OPENMIC,
+  O_OUT,
+  O_EPOCHS,
+  O_BATCH,
+  O_LR,
+  O_WEIGHT_DECAY,
+  O_WARMUP,
+  O_CLIP,
+  O_ARCH,
+  O_SEED,
+  O_THREADS,
+  O_CACHE,
+  O_CHECKPOINT,
+  O_CHECKPOINT_MINUTES,
+  O_RESUME,
+  O_LOSS,
+  O_FOCAL_GAMMA,
+  O_NO_AUGMENT,
+  O_VAL_FRACTION,
+  O_TRAIN_HOP,
+  O_MAX_WINDOWS,
+  O_MAX_VAL_WINDOWS,
+  O_STOP_AFTER,
+  O_QUIET,
+  O_HELP,
 };
 
 int main(int argc, char **argv)
@@ -528,8 +552,8 @@ int main(int argc, char **argv)
 
   dataset_options dopt = {
       .window_frames = desc.window_frames,
-      .hop_frames = train_hop ? (uint32_t)train_hop
-                              : (desc.window_frames / 2 ? desc.window_frames / 2 : 1),
+      .hop_frames =
+          train_hop ? (uint32_t)train_hop : (desc.window_frames / 2 ? desc.window_frames / 2 : 1),
       .val_fraction = (float)val_fraction,
       .seed = opt.seed,
       .cache_dir = cache,
@@ -569,8 +593,8 @@ int main(int argc, char **argv)
             PROG ": arch %s (%zu parameters, %.1f MFLOP/window), %zu train / %zu validation "
                  "windows, batch %u, %u epochs, %d threads\n",
             arch_name, train_net_n_params(trainer_net(t)),
-            train_net_flops_per_example(trainer_net(t)) / 1e6, trainer_n_train(t),
-            trainer_n_val(t), opt.batch, opt.epochs, opt.threads);
+            train_net_flops_per_example(trainer_net(t)) / 1e6, trainer_n_train(t), trainer_n_val(t),
+            opt.batch, opt.epochs, opt.threads);
   if (trainer_run(t, &err) != INSTRID_OK) {
     if (ps.line_open)
       fputc('\n', stderr);

@@ -21,8 +21,7 @@ static int scored_label_cmp_desc(const void *a, const void *b)
 /* The known entries of one class, sorted by score descending; NULL on allocation failure.
  * *n_known and *n_pos count them. NaN scores sort as the lowest so they never win a cut. */
 static scored_label *sorted_known(const float *scores, const float *targets, const float *mask,
-                                  size_t n_examples, size_t stride, size_t *n_known,
-                                  size_t *n_pos)
+                                  size_t n_examples, size_t stride, size_t *n_known, size_t *n_pos)
 {
   scored_label *v = malloc((n_examples ? n_examples : 1) * sizeof *v);
   size_t n = 0, pos = 0;
@@ -70,8 +69,7 @@ double metrics_average_precision(const float *scores, const float *targets, cons
 }
 
 double metrics_best_f1_threshold(const float *scores, const float *targets, const float *mask,
-                                 size_t n_examples, size_t stride, double fallback,
-                                 double *best_f1)
+                                 size_t n_examples, size_t stride, double fallback, double *best_f1)
 {
   size_t n, pos;
   scored_label *v = sorted_known(scores, targets, mask, n_examples, stride, &n, &pos);

@@ -34,14 +34,14 @@ double metrics_f1_at(const float *scores, const float *targets, const float *mas
 
 typedef struct {
   size_t n_classes;
-  double *ap;          /* (n_classes) NAN when the class has no known positive in the split */
-  double *f1;          /* (n_classes) at threshold[k] */
-  double *threshold;   /* (n_classes) in score units */
-  size_t *n_positive;  /* (n_classes) known positives */
-  size_t *n_known;     /* (n_classes) known entries */
-  double map;          /* mean of the defined APs (NAN when none) */
-  double macro_f1;     /* mean of the defined F1s */
-  size_t n_defined;    /* classes that have a known positive */
+  double *ap;         /* (n_classes) NAN when the class has no known positive in the split */
+  double *f1;         /* (n_classes) at threshold[k] */
+  double *threshold;  /* (n_classes) in score units */
+  size_t *n_positive; /* (n_classes) known positives */
+  size_t *n_known;    /* (n_classes) known entries */
+  double map;         /* mean of the defined APs (NAN when none) */
+  double macro_f1;    /* mean of the defined F1s */
+  size_t n_defined;   /* classes that have a known positive */
 } metrics_report;
 
 /* Allocates the report's arrays for n_classes; 0 on failure (report then holds NULLs). */

@@ -35,29 +35,29 @@ struct trainer {
   train_options opt;
   train_net *net;
   uint32_t n_mels, window_frames, n_classes;
-  size_t n_inputs;      /* n_mels * window_frames */
+  size_t n_inputs; /* n_mels * window_frames */
   size_t n_params;
   float *adam_m, *adam_v; /* (n_params) */
 
   size_t n_train, n_val;
-  size_t epoch_windows;   /* training windows used per epoch */
-  uint32_t batch;         /* windows per step (min of the option and epoch_windows) */
+  size_t epoch_windows; /* training windows used per epoch */
+  uint32_t batch;       /* windows per step (min of the option and epoch_windows) */
   uint64_t steps_per_epoch, total_steps, warmup_steps;
   uint64_t options_hash;
 
-  float *pos_weight;      /* (n_classes) */
-  float *x;               /* (batch, n_mels, W) */
-  float *target, *mask;   /* (batch, n_classes) */
-  float *logits, *dlogits; /* (batch, n_classes) */
+  float *pos_weight;                    /* (n_classes) */
+  float *x;                             /* (batch, n_mels, W) */
+  float *target, *mask;                 /* (batch, n_classes) */
+  float *logits, *dlogits;              /* (batch, n_classes) */
   float *mix_x, *mix_target, *mix_mask; /* one partner window for mixup */
-  size_t *order;          /* (n_train) this epoch's permutation */
+  size_t *order;                        /* (n_train) this epoch's permutation */
 
   size_t n_val_used;
   float *val_logits, *val_target, *val_mask; /* (n_val_used, n_classes) */
   metrics_report val;
   int have_val;
-  uint64_t val_step;      /* step at which val was computed */
-  float *thresholds;      /* (n_classes) probabilities */
+  uint64_t val_step; /* step at which val was computed */
+  float *thresholds; /* (n_classes) probabilities */
 
   /* Run state, saved in checkpoints. */
   uint64_t step;
@@ -65,7 +65,7 @@ struct trainer {
   uint64_t step_in_epoch;
   uint64_t rng_state;
   double epoch_loss_sum;
-  double seconds_before;  /* training time of earlier processes of this run */
+  double seconds_before; /* training time of earlier processes of this run */
 
   /* This process. */
   double started;
@@ -251,8 +251,8 @@ trainer *trainer_new(const instrid_model_desc *arch, const example_source *src,
     instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "the training split is empty");
     goto fail;
   }
-  t->epoch_windows = opt->max_windows && opt->max_windows < t->n_train ? opt->max_windows
-                                                                        : t->n_train;
+  t->epoch_windows =
+      opt->max_windows && opt->max_windows < t->n_train ? opt->max_windows : t->n_train;
   t->batch = opt->batch < t->epoch_windows ? opt->batch : (uint32_t)t->epoch_windows;
   t->steps_per_epoch = t->epoch_windows / t->batch;
   t->total_steps = t->steps_per_epoch * opt->epochs;
@@ -275,8 +275,8 @@ trainer *trainer_new(const instrid_model_desc *arch, const example_source *src,
     goto fail;
   }
 
-  t->n_val_used = opt->max_val_windows && opt->max_val_windows < t->n_val ? opt->max_val_windows
-                                                                          : t->n_val;
+  t->n_val_used =
+      opt->max_val_windows && opt->max_val_windows < t->n_val ? opt->max_val_windows : t->n_val;
   size_t bc = (size_t)t->batch * t->n_classes, vc = t->n_val_used * t->n_classes;
   t->adam_m = calloc(t->n_params, sizeof(float));
   t->adam_v = calloc(t->n_params, sizeof(float));
@@ -412,8 +412,8 @@ static float train_step(trainer *t)
   const uint8_t *trainable = train_net_trainable_mask(t->net);
   clip_grad_norm(grads, trainable, t->n_params, t->opt.clip_norm);
   uint64_t step1 = t->step + 1;
-  adamw_config cfg = {lr_schedule(t->opt.lr, step1, t->warmup_steps, t->total_steps), 0.9f,
-                      0.999f, 1e-8f, t->opt.weight_decay};
+  adamw_config cfg = {lr_schedule(t->opt.lr, step1, t->warmup_steps, t->total_steps), 0.9f, 0.999f,
+                      1e-8f, t->opt.weight_decay};
   adamw_step(train_net_params(t->net), grads, t->adam_m, t->adam_v, train_net_decay_mask(t->net),
              trainable, t->n_params, &cfg, step1);
   t->step = step1;
@@ -432,8 +432,8 @@ static void validate(trainer *t)
     for (size_t j = 0; j < count; j++) {
       size_t i = start + j;
       size_t idx = n == t->n_val ? i : (size_t)((double)i * (double)t->n_val / (double)n);
-      t->src.get(t->src.ctx, DATASET_VAL, idx, 0, t->x + j * t->n_inputs,
-                 t->val_target + i * c, t->val_mask + i * c);
+      t->src.get(t->src.ctx, DATASET_VAL, idx, 0, t->x + j * t->n_inputs, t->val_target + i * c,
+                 t->val_mask + i * c);
     }
     train_net_forward(t->net, t->x, (int)count, 0, NULL, t->val_logits + start * c);
   }
@@ -513,8 +513,7 @@ static void report(trainer *t, train_phase phase)
   p.eta_seconds = p.windows_per_second > 0.0
                       ? (double)(t->total_steps - t->step) * t->batch / p.windows_per_second
                       : 0.0;
-  p.val = phase == TRAIN_PHASE_EPOCH_END && t->have_val && t->val_step == t->step ? &t->val
-                                                                                  : NULL;
+  p.val = phase == TRAIN_PHASE_EPOCH_END && t->have_val && t->val_step == t->step ? &t->val : NULL;
   t->opt.progress(t->opt.progress_ctx, &p);
   t->last_progress = now_seconds();
 }

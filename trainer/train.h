@@ -59,40 +59,40 @@ typedef enum { TRAIN_PHASE_STEP, TRAIN_PHASE_EPOCH_END, TRAIN_PHASE_CHECKPOINT }
 
 typedef struct {
   train_phase phase;
-  uint32_t epoch;          /* 0-based epoch in progress (or just finished at EPOCH_END) */
+  uint32_t epoch; /* 0-based epoch in progress (or just finished at EPOCH_END) */
   uint32_t epochs;
-  uint64_t step;           /* optimizer steps done, over the whole run */
+  uint64_t step; /* optimizer steps done, over the whole run */
   uint64_t total_steps;
-  double loss;             /* mean training loss over this epoch's steps so far */
-  double lr;               /* learning rate of the last step */
+  double loss;               /* mean training loss over this epoch's steps so far */
+  double lr;                 /* learning rate of the last step */
   double windows_per_second; /* since this process started training */
-  double eta_seconds;      /* remaining, at the current speed */
+  double eta_seconds;        /* remaining, at the current speed */
   const metrics_report *val; /* EPOCH_END with a validation split: this epoch's figures */
 } train_progress;
 
 typedef struct {
-  uint32_t epochs;         /* passes over the training split (or over max_windows of it) */
-  uint32_t batch;          /* windows per optimizer step */
-  float lr;                /* peak learning rate */
-  float weight_decay;      /* AdamW decoupled decay on conv and dense weights */
-  float warmup_fraction;   /* share of all steps spent in linear warm-up */
-  float clip_norm;         /* global gradient-norm clip; <= 0 = none */
-  uint64_t seed;           /* initial weights, example order, augmentation, dropout */
+  uint32_t epochs;       /* passes over the training split (or over max_windows of it) */
+  uint32_t batch;        /* windows per optimizer step */
+  float lr;              /* peak learning rate */
+  float weight_decay;    /* AdamW decoupled decay on conv and dense weights */
+  float warmup_fraction; /* share of all steps spent in linear warm-up */
+  float clip_norm;       /* global gradient-norm clip; <= 0 = none */
+  uint64_t seed;         /* initial weights, example order, augmentation, dropout */
   train_loss_kind loss;
-  float focal_gamma;       /* TRAIN_LOSS_FOCAL */
-  float pos_weight_max;    /* TRAIN_LOSS_BALANCED: pos_weight clamped to [1/max, max] */
-  int augment;             /* 0 = no augmentation at all */
+  float focal_gamma;    /* TRAIN_LOSS_FOCAL */
+  float pos_weight_max; /* TRAIN_LOSS_BALANCED: pos_weight clamped to [1/max, max] */
+  int augment;          /* 0 = no augmentation at all */
   augment_options aug;
-  size_t max_windows;      /* training windows per epoch, a fresh random subset each epoch;
-                              0 = all */
-  size_t max_val_windows;  /* validation windows, evenly spread; 0 = all */
+  size_t max_windows;          /* training windows per epoch, a fresh random subset each epoch;
+                                  0 = all */
+  size_t max_val_windows;      /* validation windows, evenly spread; 0 = all */
   const char *checkpoint_path; /* NULL = no checkpoints */
   double checkpoint_minutes;   /* also checkpoint every this many minutes; <= 0 = only at epoch
                                   ends */
-  int resume;              /* continue from checkpoint_path when it exists */
-  uint64_t stop_after_steps; /* test hook: after this many steps in total, write a checkpoint
-                                and return as if killed (0 = never) */
-  int threads;             /* OpenBLAS threads; <= 0 = leave as it is */
+  int resume;                  /* continue from checkpoint_path when it exists */
+  uint64_t stop_after_steps;   /* test hook: after this many steps in total, write a checkpoint
+                                  and return as if killed (0 = never) */
+  int threads;                 /* OpenBLAS threads; <= 0 = leave as it is */
   void (*progress)(void *ctx, const train_progress *p); /* may be NULL */
   void *progress_ctx;
   double progress_seconds; /* minimum wall time between STEP reports */

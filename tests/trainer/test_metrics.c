@@ -7,14 +7,14 @@
 
 static int failures;
 
-#define CHECK(cond, ...)                                                                       \
-  do {                                                                                         \
-    if (!(cond)) {                                                                             \
-      fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                          \
-      fprintf(stderr, __VA_ARGS__);                                                            \
-      fprintf(stderr, "\n");                                                                   \
-      failures++;                                                                              \
-    }                                                                                          \
+#define CHECK(cond, ...)                                                                           \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                              \
+      fprintf(stderr, __VA_ARGS__);                                                                \
+      fprintf(stderr, "\n");                                                                       \
+      failures++;                                                                                  \
+    }                                                                                              \
   } while (0)
 
 #define NEAR(a, b) (fabs((a) - (b)) < 1e-9)
@@ -90,14 +90,14 @@ static void test_report(void)
   metrics_report r;
   CHECK(metrics_report_init(&r, C), "init");
   CHECK(metrics_evaluate(&r, s, y, m, N, 0.0), "evaluate");
-  CHECK(NEAR(r.ap[0], 1.0) && isnan(r.ap[1]) && NEAR(r.ap[2], 1.0), "AP %g %g %g", r.ap[0],
-        r.ap[1], r.ap[2]);
+  CHECK(NEAR(r.ap[0], 1.0) && isnan(r.ap[1]) && NEAR(r.ap[2], 1.0), "AP %g %g %g", r.ap[0], r.ap[1],
+        r.ap[2]);
   CHECK(r.n_defined == 2 && NEAR(r.map, 1.0) && NEAR(r.macro_f1, 1.0), "means %zu %g %g",
         r.n_defined, r.map, r.macro_f1);
   CHECK(r.n_known[1] == 3 && r.n_positive[1] == 0 && r.threshold[1] == 0.0, "class 1 %zu %zu %g",
         r.n_known[1], r.n_positive[1], r.threshold[1]);
-  CHECK(fabs(r.threshold[0] - 2.5) < 1e-6 && fabs(r.threshold[2] - 2.5) < 1e-6,
-        "thresholds %g %g", r.threshold[0], r.threshold[2]);
+  CHECK(fabs(r.threshold[0] - 2.5) < 1e-6 && fabs(r.threshold[2] - 2.5) < 1e-6, "thresholds %g %g",
+        r.threshold[0], r.threshold[2]);
   metrics_report_clear(&r);
 
   /* A class ranked badly: positives at the two lowest scores of four: AP (1/3 + 2/4) / 2. */

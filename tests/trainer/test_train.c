@@ -13,14 +13,14 @@
 
 static int failures;
 
-#define CHECK(cond, ...)                                                                       \
-  do {                                                                                         \
-    if (!(cond)) {                                                                             \
-      fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                          \
-      fprintf(stderr, __VA_ARGS__);                                                            \
-      fprintf(stderr, "\n");                                                                   \
-      failures++;                                                                              \
-    }                                                                                          \
+#define CHECK(cond, ...)                                                                           \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                              \
+      fprintf(stderr, __VA_ARGS__);                                                                \
+      fprintf(stderr, "\n");                                                                       \
+      failures++;                                                                                  \
+    }                                                                                              \
   } while (0)
 
 /* ------------------------------------------------------------------------------------------ */
@@ -29,24 +29,33 @@ static int failures;
  * neither at random pitches and levels, over faint noise. */
 
 enum {
-  TOY_W = 32,            /* frames per window */
+  TOY_W = 32, /* frames per window */
   TOY_MELS = 32,
-  TOY_SHIFT_MAX = 4,     /* frames rendered either side for time shifts */
+  TOY_SHIFT_MAX = 4, /* frames rendered either side for time shifts */
   TOY_CLASSES = 2,
   TOY_TRAIN = 768,
   TOY_VAL = 128,
 };
 
-static const instrid_frontend_params toy_fe = {
-    .sample_rate = 16000, .n_fft = 512, .win_length = 512, .hop_samples = 256,
-    .n_mels = TOY_MELS, .window = INSTRID_WINDOW_HANN, .mel_scale = INSTRID_MEL_SLANEY,
-    .mel_norm = INSTRID_MELNORM_SLANEY, .fmin_hz = 50.0f, .fmax_hz = 8000.0f, .power = 2.0f,
-    .log_floor = 1e-10f, .feature_mean = -8.0f, .feature_std = 4.0f};
+static const instrid_frontend_params toy_fe = {.sample_rate = 16000,
+                                               .n_fft = 512,
+                                               .win_length = 512,
+                                               .hop_samples = 256,
+                                               .n_mels = TOY_MELS,
+                                               .window = INSTRID_WINDOW_HANN,
+                                               .mel_scale = INSTRID_MEL_SLANEY,
+                                               .mel_norm = INSTRID_MELNORM_SLANEY,
+                                               .fmin_hz = 50.0f,
+                                               .fmax_hz = 8000.0f,
+                                               .power = 2.0f,
+                                               .log_floor = 1e-10f,
+                                               .feature_mean = -8.0f,
+                                               .feature_std = 4.0f};
 
 typedef struct {
   size_t n[2];
-  float *frames[2];  /* (n, TOY_MELS, TOY_W + 2 * TOY_SHIFT_MAX) per split */
-  float *target[2];  /* (n, TOY_CLASSES) */
+  float *frames[2]; /* (n, TOY_MELS, TOY_W + 2 * TOY_SHIFT_MAX) per split */
+  float *target[2]; /* (n, TOY_CLASSES) */
   float *mask[2];
   float silence;
 } toy_source;
@@ -99,8 +108,7 @@ static int toy_make(toy_source *s, uint64_t seed)
       if (reed)
         render_tone(audio, n_samples, train_rng_range(&rng, 110.0f, 260.0f), 0.3f * level, 1, 0);
       if (bell)
-        render_tone(audio, n_samples, train_rng_range(&rng, 500.0f, 1100.0f), 0.3f * level, 0,
-                    1);
+        render_tone(audio, n_samples, train_rng_range(&rng, 500.0f, 1100.0f), 0.3f * level, 0, 1);
       instrid_frontend_reset(fe);
       const float *x = audio;
       size_t left = n_samples;
@@ -156,9 +164,9 @@ static void toy_get(void *ctx, dataset_split split, size_t i, int shift_frames, 
 {
   const toy_source *s = ctx;
   const uint32_t frames = TOY_W + 2 * TOY_SHIFT_MAX;
-  int shift = shift_frames < -TOY_SHIFT_MAX ? -TOY_SHIFT_MAX
-                                            : (shift_frames > TOY_SHIFT_MAX ? TOY_SHIFT_MAX
-                                                                            : shift_frames);
+  int shift = shift_frames < -TOY_SHIFT_MAX
+                  ? -TOY_SHIFT_MAX
+                  : (shift_frames > TOY_SHIFT_MAX ? TOY_SHIFT_MAX : shift_frames);
   for (uint32_t m = 0; m < TOY_MELS; m++)
     memcpy(features + m * TOY_W,
            s->frames[split] + (i * TOY_MELS + m) * frames + TOY_SHIFT_MAX + shift,
@@ -238,8 +246,7 @@ static void test_toy_end_to_end(toy_source *toy)
   if (val) {
     fprintf(stderr, "toy: AP reed %.4f bell %.4f, F1 %.4f %.4f, %.0f windows/s\n", val->ap[0],
             val->ap[1], val->f1[0], val->f1[1], trainer_windows_per_second(t));
-    CHECK(val->ap[0] > 0.95 && val->ap[1] > 0.95, "AP %g %g, want > 0.95", val->ap[0],
-          val->ap[1]);
+    CHECK(val->ap[0] > 0.95 && val->ap[1] > 0.95, "AP %g %g, want > 0.95", val->ap[0], val->ap[1]);
     CHECK(val->map > 0.95 && val->macro_f1 > 0.85, "mAP %g macro-F1 %g", val->map, val->macro_f1);
   }
   const float *th = trainer_thresholds(t);
@@ -259,7 +266,8 @@ static void test_toy_end_to_end(toy_source *toy)
     CHECK(model != NULL, "load: %s", err.message);
     if (model) {
       CHECK(strcmp(instrid_model_provenance(model), "toy provenance") == 0, "provenance");
-      CHECK(instrid_model_threshold(model, 0) == th[0] && instrid_model_threshold(model, 1) == th[1],
+      CHECK(instrid_model_threshold(model, 0) == th[0] &&
+                instrid_model_threshold(model, 1) == th[1],
             "thresholds in the file");
       CHECK(strcmp(instrid_model_class_name(model, 1), "bell") == 0, "class name");
       instrid_net *net = instrid_net_new(model, &err);
@@ -452,8 +460,8 @@ int main(void)
     return 1;
   }
   test_toy_end_to_end(&toy);
-  test_resume_bit_identical(&toy, 5);                 /* mid-epoch */
-  test_resume_bit_identical(&toy, TOY_TRAIN / 32);    /* at the epoch's last step */
+  test_resume_bit_identical(&toy, 5);              /* mid-epoch */
+  test_resume_bit_identical(&toy, TOY_TRAIN / 32); /* at the epoch's last step */
   toy_free(&toy);
   if (failures)
     fprintf(stderr, "%d check(s) failed\n", failures);

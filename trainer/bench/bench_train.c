@@ -32,8 +32,8 @@ static size_t random_count(void *ctx, dataset_split split)
   return split == DATASET_TRAIN ? s->n_windows : 0;
 }
 
-static void random_get(void *ctx, dataset_split split, size_t i, int shift_frames,
-                       float *features, float *target, float *mask)
+static void random_get(void *ctx, dataset_split split, size_t i, int shift_frames, float *features,
+                       float *target, float *mask)
 {
   (void)split;
   (void)shift_frames;
@@ -101,26 +101,25 @@ static double run_torch(const char *script, const instrid_model_desc *d, int bat
 
 static void usage(FILE *f)
 {
-  fprintf(f,
-          "usage: instrid-bench-train [--arch NAME] [--batch N] [--steps N] [--runs N]\n"
-          "                           [--threads N] [--no-torch]\n"
-          "Training steps per second of the C loop (forward, masked balanced BCE, backward,\n"
-          "AdamW) against PyTorch with the same architecture, batch, optimizer and threads.\n"
-          "  --arch NAME    architecture (default \"default\")\n"
-          "  --batch N      windows per step (default 64)\n"
-          "  --steps N      timed steps per run (default 20)\n"
-          "  --runs N       runs; the median is reported (default 5)\n"
-          "  --threads N    BLAS / torch threads (default: number of cores)\n"
-          "  --no-torch     C only\n");
+  fprintf(f, "usage: instrid-bench-train [--arch NAME] [--batch N] [--steps N] [--runs N]\n"
+             "                           [--threads N] [--no-torch]\n"
+             "Training steps per second of the C loop (forward, masked balanced BCE, backward,\n"
+             "AdamW) against PyTorch with the same architecture, batch, optimizer and threads.\n"
+             "  --arch NAME    architecture (default \"default\")\n"
+             "  --batch N      windows per step (default 64)\n"
+             "  --steps N      timed steps per run (default 20)\n"
+             "  --runs N       runs; the median is reported (default 5)\n"
+             "  --threads N    BLAS / torch threads (default: number of cores)\n"
+             "  --no-torch     C only\n");
 }
 
 int main(int argc, char **argv)
 {
   static const struct option longopts[] = {
-      {"arch", required_argument, NULL, 'a'},  {"batch", required_argument, NULL, 'b'},
-      {"steps", required_argument, NULL, 's'}, {"runs", required_argument, NULL, 'r'},
+      {"arch", required_argument, NULL, 'a'},    {"batch", required_argument, NULL, 'b'},
+      {"steps", required_argument, NULL, 's'},   {"runs", required_argument, NULL, 'r'},
       {"threads", required_argument, NULL, 't'}, {"no-torch", no_argument, NULL, 'n'},
-      {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+      {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
   };
   const char *arch_name = "default";
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -129,13 +128,27 @@ int main(int argc, char **argv)
   opterr = 0;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (c) {
-    case 'a': arch_name = optarg; break;
-    case 'b': batch = atoi(optarg); break;
-    case 's': steps = atoi(optarg); break;
-    case 'r': runs = atoi(optarg); break;
-    case 't': threads = atoi(optarg); break;
-    case 'n': torch = 0; break;
-    case 'h': usage(stdout); return 0;
+    case 'a':
+      arch_name = optarg;
+      break;
+    case 'b':
+      batch = atoi(optarg);
+      break;
+    case 's':
+      steps = atoi(optarg);
+      break;
+    case 'r':
+      runs = atoi(optarg);
+      break;
+    case 't':
+      threads = atoi(optarg);
+      break;
+    case 'n':
+      torch = 0;
+      break;
+    case 'h':
+      usage(stdout);
+      return 0;
     default:
       fprintf(stderr, "instrid-bench-train: bad option '%s' (see --help)\n", argv[optind - 1]);
       return 2;
@@ -153,8 +166,13 @@ int main(int argc, char **argv)
     fprintf(stderr, "instrid-bench-train: %s\n", err.message);
     return 2;
   }
-  random_source src = {256, (size_t)desc.frontend.n_mels * desc.window_frames, desc.n_classes,
-                       (size_t)batch * (size_t)(steps + 2), NULL, NULL, NULL};
+  random_source src = {256,
+                       (size_t)desc.frontend.n_mels * desc.window_frames,
+                       desc.n_classes,
+                       (size_t)batch * (size_t)(steps + 2),
+                       NULL,
+                       NULL,
+                       NULL};
   src.features = malloc(src.n_pool * src.n_inputs * sizeof(float));
   src.target = malloc(src.n_pool * src.n_classes * sizeof(float));
   src.mask = malloc(src.n_pool * src.n_classes * sizeof(float));
@@ -194,15 +212,14 @@ int main(int argc, char **argv)
     c_wps[r] = trainer_windows_per_second(t);
     if (r == 0)
       printf("(%.1f MFLOP/window forward, %zu parameters)\n",
-             train_net_flops_per_example(trainer_net(t)) / 1e6,
-             train_net_n_params(trainer_net(t)));
+             train_net_flops_per_example(trainer_net(t)) / 1e6, train_net_n_params(trainer_net(t)));
     trainer_free(t);
   }
   double c_median = median(c_wps, runs);
   printf("C      : %8.1f windows/s (median of %d)\n", c_median, runs);
   if (torch) {
-    double t_wps = run_torch(TORCH_TRAIN_PY, &desc, batch, steps, runs, threads, opt.lr,
-                             opt.weight_decay);
+    double t_wps =
+        run_torch(TORCH_TRAIN_PY, &desc, batch, steps, runs, threads, opt.lr, opt.weight_decay);
     if (t_wps > 0.0) {
       printf("PyTorch: %8.1f windows/s (median of %d)\n", t_wps, runs);
       printf("ratio C / PyTorch: %.2f\n", c_median / t_wps);
