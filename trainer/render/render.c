@@ -493,6 +493,21 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
     }
     memset(stem, 0, 2 * frames * sizeof(float));
     memset(played, 0, part->n_notes);
+    if (plan.source == SOURCE_SAMPLER) {
+      /* Few recorded notes near this part's range (the collection has 5 cello notes and one
+       * double bass note): when most notes would stay silent, FluidSynth plays the part. */
+      size_t wanted = 0, near = 0;
+      for (size_t i = 0; i < part->n_notes; i++) {
+        if (keys[i] < 0 || notes[i].end_s <= 0 || notes[i].start_s >= len_s)
+          continue;
+        wanted++;
+        near += sampler_can_play(eng->cfg.library, plan.cls, keys[i], 7);
+      }
+      render_options fluid_only = *opt;
+      fluid_only.sampler_prob = 0.0;
+      if (2 * near < wanted && !pick_source(eng, &fluid_only, &srng, &plan, drum, part->program))
+        continue;
+    }
     if (plan.source == SOURCE_FLUID) {
       if (fluid_render(eng, plan.sf, plan.bank, plan.program, drum, notes, part->n_notes, keys,
                        stem, frames, errbuf, errlen) != 0)

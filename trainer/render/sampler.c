@@ -658,6 +658,14 @@ long sampler_render_part(sample_library *lib, int cls, const smf_note *notes, si
   return n_played;
 }
 
+int sampler_can_play(const sample_library *lib, int cls, int note, int max_shift)
+{
+  for (size_t k = 0; lib && k < lib->n_phil; k++)
+    if (lib->phil[k].cls == cls && !lib->phil[k].phrase && abs(lib->phil[k].note - note) <= max_shift)
+      return 1;
+  return 0;
+}
+
 long sampler_add_phrase(sample_library *lib, int cls, uint64_t seed, float *out, size_t frames,
                         size_t at, int rate_hz, int *note, char *errbuf, size_t errlen)
 {

@@ -47,6 +47,9 @@ long sampler_render_part(sample_library *lib, int cls, const smf_note *notes, si
                          double t0_s, int max_shift, float *out, size_t frames, int rate_hz,
                          uint64_t seed, uint8_t *played, char *errbuf, size_t errlen);
 
+/* Whether a recorded note of class cls lies within max_shift semitones of note. */
+int sampler_can_play(const sample_library *lib, int cls, int note, int max_shift);
+
 /* Adds one recorded phrase of class cls (chosen by seed) at out frame `at`, scaled by gain;
  * returns its length in frames (clipped to the buffer) and its first note in *note, or -1. */
 long sampler_add_phrase(sample_library *lib, int cls, uint64_t seed, float *out, size_t frames,
