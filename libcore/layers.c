@@ -65,40 +65,56 @@ static void valid_range(int w_out, int w_in, int sw, int off, int *lo, int *hi)
   *hi = b;
 }
 
-void instrid_im2col(const instrid_conv_geom *g, const float *in, float *col)
+/* im2col restricted to output pixels [p0, p1) (row-major over (h_out, w_out)): col
+ * (c_in/groups*kh*kw, p1 - p0). */
+static void im2col_range(const instrid_conv_geom *g, const float *in, int p0, int p1, float *col)
 {
   const int cg = g->c_in / g->groups;
-  const int hw_out = g->h_out * g->w_out;
+  const size_t n = (size_t)(p1 - p0);
   for (int c = 0; c < cg; c++) {
     const float *plane = in + (size_t)c * g->h_in * g->w_in;
     for (int ki = 0; ki < g->kh; ki++) {
       for (int kj = 0; kj < g->kw; kj++) {
-        float *row = col + ((size_t)(c * g->kh + ki) * g->kw + kj) * hw_out;
+        float *row = col + ((size_t)(c * g->kh + ki) * g->kw + kj) * n;
         int off_w = kj * g->dw - g->pw;
         int lo, hi;
         valid_range(g->w_out, g->w_in, g->sw, off_w, &lo, &hi);
-        for (int oh = 0; oh < g->h_out; oh++) {
-          float *dst = row + (size_t)oh * g->w_out;
+        /* Walk the range one output row segment [a, b) at a time. */
+        for (int p = p0; p < p1;) {
+          const int oh = p / g->w_out, a = p % g->w_out;
+          const int b = p1 - p < g->w_out - a ? a + (p1 - p) : g->w_out;
+          float *dst = row + (p - p0) - a; /* dst[ow] for ow in [a, b) */
+          p += b - a;
           int ih = oh * g->sh - g->ph + ki * g->dh;
           if (ih < 0 || ih >= g->h_in) {
-            memset(dst, 0, sizeof(float) * g->w_out);
+            memset(dst + a, 0, sizeof(float) * (b - a));
             continue;
           }
           const float *src = plane + (size_t)ih * g->w_in + off_w;
-          if (lo > 0)
-            memset(dst, 0, sizeof(float) * lo);
+          const int vlo = lo > a ? lo : a, vhi = hi < b ? hi : b;
+          if (vlo >= vhi) {
+            memset(dst + a, 0, sizeof(float) * (b - a));
+            continue;
+          }
+          if (vlo > a)
+            memset(dst + a, 0, sizeof(float) * (vlo - a));
           if (g->sw == 1) {
-            memcpy(dst + lo, src + lo, sizeof(float) * (hi - lo));
+            memcpy(dst + vlo, src + vlo, sizeof(float) * (vhi - vlo));
           } else {
-            for (int ow = lo; ow < hi; ow++)
+            for (int ow = vlo; ow < vhi; ow++)
               dst[ow] = src[(size_t)ow * g->sw];
           }
-          if (hi < g->w_out)
-            memset(dst + hi, 0, sizeof(float) * (g->w_out - hi));
+          if (vhi < b)
+            memset(dst + vhi, 0, sizeof(float) * (b - vhi));
         }
       }
     }
   }
+}
+
+void instrid_im2col(const instrid_conv_geom *g, const float *in, float *col)
+{
+  im2col_range(g, in, 0, g->h_out * g->w_out, col);
 }
 
 void instrid_col2im(const instrid_conv_geom *g, const float *col, float *in)
@@ -127,6 +143,10 @@ void instrid_col2im(const instrid_conv_geom *g, const float *col, float *in)
   }
 }
 
+/* Output pixels per gemm, about: the im2col columns of a tile (K x tile) then stay in L2 while
+ * the gemm reads them, which is worth a third of the speed when c_out is small. */
+#define CONV_TILE_FLOATS 32768
+
 void instrid_conv2d_forward(const instrid_conv_geom *g, const float *in, const float *weight,
                             const float *bias, float *out, float *scratch)
 {
@@ -136,6 +156,11 @@ void instrid_conv2d_forward(const instrid_conv_geom *g, const float *in, const f
   const int k = cg_in * g->kh * g->kw;
   const size_t in_plane = (size_t)g->h_in * g->w_in;
   const int pointwise = conv_is_pointwise(g);
+  int tile = CONV_TILE_FLOATS / k;
+  if (tile < 64)
+    tile = 64;
+  if (tile > hw_out)
+    tile = hw_out;
 
   for (int e = 0; e < g->n; e++) {
     const float *in_e = in + (size_t)e * g->c_in * in_plane;
@@ -144,14 +169,19 @@ void instrid_conv2d_forward(const instrid_conv_geom *g, const float *in, const f
       const float *in_g = in_e + (size_t)grp * cg_in * in_plane;
       const float *w_g = weight + (size_t)grp * cg_out * k;
       float *out_g = out_e + (size_t)grp * cg_out * hw_out;
-      const float *col = in_g;
-      if (!pointwise) {
-        instrid_im2col(g, in_g, scratch);
-        col = scratch;
+      if (pointwise) {
+        /* out_g (cg_out, hw_out) = w_g (cg_out, k) * in_g (k, hw_out) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cg_out, hw_out, k, 1.0f, w_g, k,
+                    in_g, hw_out, 0.0f, out_g, hw_out);
+        continue;
       }
-      /* out_g (cg_out, hw_out) = w_g (cg_out, k) * col (k, hw_out) */
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cg_out, hw_out, k, 1.0f, w_g, k,
-                  col, hw_out, 0.0f, out_g, hw_out);
+      for (int p0 = 0; p0 < hw_out; p0 += tile) {
+        const int n = hw_out - p0 < tile ? hw_out - p0 : tile;
+        im2col_range(g, in_g, p0, p0 + n, scratch);
+        /* out_g[:, p0:p0+n] (cg_out, n) = w_g (cg_out, k) * col (k, n) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cg_out, n, k, 1.0f, w_g, k,
+                    scratch, n, 0.0f, out_g + p0, hw_out);
+      }
     }
     if (bias) {
       for (int c = 0; c < g->c_out; c++) {

@@ -99,6 +99,9 @@ static const conv_case conv_cases[] = {
     {"1x1 stride 2", 1, 3, 7, 6, 4, 1, 1, 2, 2, 0, 0, 1, 1, 1, 1, 4, 3},
     {"1x1 padded", 1, 2, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 5, 5},
     {"kernel wider than input + pad", 1, 2, 4, 3, 3, 3, 5, 1, 1, 1, 2, 1, 1, 1, 1, 4, 3},
+    /* K = 144: gemm tiles of 227 pixels that end mid-row */
+    {"tiled, tiles end mid-row", 2, 16, 20, 23, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 20, 23},
+    {"tiled, stride 2 dilation 2", 1, 32, 31, 29, 4, 3, 3, 2, 2, 2, 1, 2, 2, 2, 1, 16, 14},
 };
 
 static void test_conv(void)
