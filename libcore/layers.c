@@ -179,8 +179,8 @@ void instrid_conv2d_forward(const instrid_conv_geom *g, const float *in, const f
         const int n = hw_out - p0 < tile ? hw_out - p0 : tile;
         im2col_range(g, in_g, p0, p0 + n, scratch);
         /* out_g[:, p0:p0+n] (cg_out, n) = w_g (cg_out, k) * col (k, n) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cg_out, n, k, 1.0f, w_g, k,
-                    scratch, n, 0.0f, out_g + p0, hw_out);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cg_out, n, k, 1.0f, w_g, k, scratch,
+                    n, 0.0f, out_g + p0, hw_out);
       }
     }
     if (bias) {
@@ -412,7 +412,7 @@ void instrid_dense_forward(int n, int in, int out, const float *x, const float *
     /* One example: a matrix-vector product; sgemv avoids sgemm's packing. */
     cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, weight, in, x, 1, 1.0f, y, 1);
   } else {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, weight, in,
-                1.0f, y, out);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, weight, in, 1.0f,
+                y, out);
   }
 }

@@ -38,7 +38,7 @@
 /* The element-wise loops below are compiled for AVX-512 and AVX2 too and picked at load time
  * (GNU ifunc), without changing the results: the same operations in the same order per element,
  * and no contraction into FMA in ISO C mode. */
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__clang__) && \
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__clang__) &&       \
     __GNUC__ >= 8
 #define HOT_LOOP __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
@@ -46,41 +46,41 @@
 #endif
 
 typedef enum {
-  OP_CONV_HWC,   /* convolution, channels-last, with fused bias / ReLU / pool */
-  OP_BN_HWC,     /* batch norm that had no convolution to fold into */
-  OP_POOL_HWC,   /* a pool that could not be fused into the convolution before it */
-  OP_RELU,       /* layout-free */
-  OP_TO_CHW,     /* (H, W, C) -> (C, H, W) at the end of the channels-last front */
-  OP_CHW,        /* any step, channels-first, with the kernels of layers.h */
+  OP_CONV_HWC, /* convolution, channels-last, with fused bias / ReLU / pool */
+  OP_BN_HWC,   /* batch norm that had no convolution to fold into */
+  OP_POOL_HWC, /* a pool that could not be fused into the convolution before it */
+  OP_RELU,     /* layout-free */
+  OP_TO_CHW,   /* (H, W, C) -> (C, H, W) at the end of the channels-last front */
+  OP_CHW,      /* any step, channels-first, with the kernels of layers.h */
 } op_kind;
 
 typedef struct {
   op_kind kind;
-  const instrid_step *step;   /* the step (for OP_CONV_HWC: the convolution) */
-  uint32_t first_step;        /* steps [first_step, last_step] this op covers, for timing */
+  const instrid_step *step; /* the step (for OP_CONV_HWC: the convolution) */
+  uint32_t first_step;      /* steps [first_step, last_step] this op covers, for timing */
   uint32_t last_step;
-  instrid_shape in, out;      /* shapes of the op's input and output (C, H, W as in the model) */
-  instrid_conv_geom g;        /* CONV: geometry; OP_CHW conv: the same, for layers.h */
-  const float *weight;        /* CONV_HWC: (c_out, kh, kw, c_in/groups), or for small_k
-                                 (kh, kw, c_in, c_out) */
-  int small_k;                /* CONV_HWC: a loop instead of sgemm (groups 1, K <= SMALL_K) */
-  int relu;                   /* CONV_HWC: clamp after the bias */
-  int pool_mode;              /* CONV_HWC / POOL_HWC: -1 none, INSTRID_POOL_MAX / _MEAN */
+  instrid_shape in, out; /* shapes of the op's input and output (C, H, W as in the model) */
+  instrid_conv_geom g;   /* CONV: geometry; OP_CHW conv: the same, for layers.h */
+  const float *weight;   /* CONV_HWC: (c_out, kh, kw, c_in/groups), or for small_k
+                            (kh, kw, c_in, c_out) */
+  int small_k;           /* CONV_HWC: a loop instead of sgemm (groups 1, K <= SMALL_K) */
+  int relu;              /* CONV_HWC: clamp after the bias */
+  int pool_mode;         /* CONV_HWC / POOL_HWC: -1 none, INSTRID_POOL_MAX / _MEAN */
   int pool_kh, pool_kw, pool_sh, pool_sw;
-  int tile_rows;              /* CONV_HWC: output rows per tile (multiple of pool_kh) */
-  int conv_rows;              /* CONV_HWC: conv output rows computed (pool floor drops some) */
-  int in_place;               /* the op writes its input buffer */
+  int tile_rows; /* CONV_HWC: output rows per tile (multiple of pool_kh) */
+  int conv_rows; /* CONV_HWC: conv output rows computed (pool floor drops some) */
+  int in_place;  /* the op writes its input buffer */
 } net_op;
 
 struct instrid_net {
   const instrid_model *model;
-  float *act[2];              /* (max_activation) each: an op reads one and writes the other */
-  float *scratch;             /* im2col rows of one tile, then the tile's conv output */
-  float *permuted;            /* convolution weights reordered channels-last, for every conv */
+  float *act[2];   /* (max_activation) each: an op reads one and writes the other */
+  float *scratch;  /* im2col rows of one tile, then the tile's conv output */
+  float *permuted; /* convolution weights reordered channels-last, for every conv */
   net_op *ops;
   uint32_t n_ops;
-  size_t n_outputs;           /* C*H*W of the last step: the model's n_classes */
-  double *step_seconds;       /* instrid_net_set_step_timer, or NULL */
+  size_t n_outputs;     /* C*H*W of the last step: the model's n_classes */
+  double *step_seconds; /* instrid_net_set_step_timer, or NULL */
 };
 
 static void conv_geom_from_step(const instrid_step *s, instrid_conv_geom *g)
@@ -158,15 +158,14 @@ static int plan_ops(instrid_net *net, size_t *scratch_floats, size_t *permuted_f
       conv_geom_from_step(s, &op->g);
       if (!instrid_conv_geom_init(&op->g) || (uint32_t)op->g.h_out != s->out.h ||
           (uint32_t)op->g.w_out != s->out.w || (uint32_t)op->g.c_out != s->out.c) {
-        instrid_set_error(err, INSTRID_ERR_FORMAT, "step %u: convolution geometry inconsistent",
-                          i);
+        instrid_set_error(err, INSTRID_ERR_FORMAT, "step %u: convolution geometry inconsistent", i);
         return 0;
       }
     }
     if (!channels_last) {
       op->kind = OP_CHW;
-      op->in_place = t == INSTRID_LAYER_RELU || t == INSTRID_LAYER_SIGMOID ||
-                     t == INSTRID_LAYER_BATCHNORM;
+      op->in_place =
+          t == INSTRID_LAYER_RELU || t == INSTRID_LAYER_SIGMOID || t == INSTRID_LAYER_BATCHNORM;
       if (t == INSTRID_LAYER_CONV2D && !is_pointwise(&op->g)) {
         size_t need = instrid_conv_scratch_floats(&op->g);
         if (need == SIZE_MAX)
@@ -198,8 +197,8 @@ static int plan_ops(instrid_net *net, size_t *scratch_floats, size_t *permuted_f
                              m->steps[j].layer.type == INSTRID_LAYER_AVGPOOL)) {
         const uint32_t *p = m->steps[j].layer.p;
         if (p[0] == p[2] && p[1] == p[3]) {
-          op->pool_mode =
-              m->steps[j].layer.type == INSTRID_LAYER_MAXPOOL ? INSTRID_POOL_MAX : INSTRID_POOL_MEAN;
+          op->pool_mode = m->steps[j].layer.type == INSTRID_LAYER_MAXPOOL ? INSTRID_POOL_MAX
+                                                                          : INSTRID_POOL_MEAN;
           op->pool_kh = op->pool_sh = (int)p[0];
           op->pool_kw = op->pool_sw = (int)p[1];
           op->last_step = j;
@@ -413,8 +412,8 @@ static void im2row(const instrid_conv_geom *g, int grp, int oh0, int oh1, const 
 
 /* Pools x (h, w, c) channels-last into y (h_out, w_out, c) with floor; y rows [0, h_out). */
 HOT_LOOP
-static void pool_hwc(int mode, int h, int w, int c, int kh, int kw, int sh, int sw,
-                     const float *x, float *y)
+static void pool_hwc(int mode, int h, int w, int c, int kh, int kw, int sh, int sw, const float *x,
+                     float *y)
 {
   const int h_out = (h - kh) / sh + 1, w_out = (w - kw) / sw + 1;
   const float inv_area = 1.0f / (float)(kh * kw);
@@ -470,9 +469,8 @@ typedef int32_t ivec16 __attribute__((vector_size(64)));
 
 /* *acc += r (k) . weight_kc (k, c_out)[:, c0:c0+16], weight_kc pre-offset by c0. Vectors pass
  * by pointer: returning one by value would change the ABI between the ifunc clones. */
-static inline __attribute__((always_inline)) void dot16(const float *r, int k,
-                                                        const float *weight_kc, int c_out,
-                                                        vec16 *acc)
+static inline __attribute__((always_inline)) void
+dot16(const float *r, int k, const float *weight_kc, int c_out, vec16 *acc)
 {
   vec16 sum = *acc;
   for (int i = 0; i < k; i++) {
@@ -527,8 +525,8 @@ static void small_k_hwc(const float *rows, size_t px, int k, int c_out, const fl
  * pkh), y gets n_rows / pkh pooled rows of y_w pixels. */
 HOT_LOOP
 static void small_k_pool_hwc(const float *rows, int n_rows, int w_out, int k, int c_out,
-                             const float *weight_kc, const float *bias, int relu, int mode,
-                             int pkh, int pkw, int y_w, float *y)
+                             const float *weight_kc, const float *bias, int relu, int mode, int pkh,
+                             int pkw, int y_w, float *y)
 {
   const float inv_area = 1.0f / (float)(pkh * pkw);
   for (int pr = 0; pr < n_rows / pkh; pr++) {
@@ -601,9 +599,8 @@ static void conv_hwc(const net_op *op, const float *in, float *out, float *scrat
       }
       if (tile_out) {
         float *pooled = out + (size_t)(oh0 / op->pool_kh) * op->out.w * g->c_out;
-        small_k_pool_hwc(a, oh1 - oh0, g->w_out, k, g->c_out, op->weight, op->step->bias,
-                         op->relu, op->pool_mode, op->pool_kh, op->pool_kw, (int)op->out.w,
-                         pooled);
+        small_k_pool_hwc(a, oh1 - oh0, g->w_out, k, g->c_out, op->weight, op->step->bias, op->relu,
+                         op->pool_mode, op->pool_kh, op->pool_kw, (int)op->out.w, pooled);
       } else {
         small_k_hwc(a, (size_t)px, k, g->c_out, op->weight, op->step->bias, op->relu, dst);
       }
@@ -628,8 +625,8 @@ static void conv_hwc(const net_op *op, const float *in, float *out, float *scrat
     bias_act_hwc(dst, (size_t)px, g->c_out, op->step->bias, op->relu);
     if (tile_out) {
       float *pooled = out + (size_t)(oh0 / op->pool_kh) * op->out.w * g->c_out;
-      pool_hwc(op->pool_mode, oh1 - oh0, g->w_out, g->c_out, op->pool_kh, op->pool_kw,
-               op->pool_sh, op->pool_sw, tile_out, pooled);
+      pool_hwc(op->pool_mode, oh1 - oh0, g->w_out, g->c_out, op->pool_kh, op->pool_kw, op->pool_sh,
+               op->pool_sw, tile_out, pooled);
     }
   }
 }
@@ -677,8 +674,8 @@ static void run_chw(const net_op *op, const float *x, float *y, float *scratch)
                            (int)p[2], (int)p[3], x, y, NULL);
     break;
   case INSTRID_LAYER_GLOBAL_POOL:
-    instrid_global_pool_forward((int)p[0], (int)p[1], 1, (int)s->in.c, (int)s->in.h,
-                                (int)s->in.w, x, y, NULL);
+    instrid_global_pool_forward((int)p[0], (int)p[1], 1, (int)s->in.c, (int)s->in.h, (int)s->in.w,
+                                x, y, NULL);
     break;
   default:
     break;
@@ -718,8 +715,8 @@ void instrid_net_forward(instrid_net *net, const float *features, float *probabi
       break;
     }
     case OP_POOL_HWC:
-      pool_hwc(op->pool_mode, (int)op->in.h, (int)op->in.w, (int)op->in.c, op->pool_kh,
-               op->pool_kw, op->pool_sh, op->pool_sw, x, y);
+      pool_hwc(op->pool_mode, (int)op->in.h, (int)op->in.w, (int)op->in.c, op->pool_kh, op->pool_kw,
+               op->pool_sh, op->pool_sw, x, y);
       break;
     case OP_RELU:
       instrid_relu_forward(x, shape_floats(op->in));

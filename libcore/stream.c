@@ -18,18 +18,18 @@ struct instrid_stream {
   instrid_net *net;
   uint32_t n_mels, window_frames, hop_override; /* hop_override 0 = the model's default */
   uint64_t hop_samples, n_fft;
-  float silence;       /* feature value of a silent frame, for padding a flushed window */
+  float silence; /* feature value of a silent frame, for padding a flushed window */
 
-  float *ring;         /* (W, n_mels): frame f lives in row f % W */
-  float *frame;        /* (n_mels) the frame the front end is filling */
-  float *features;     /* (n_mels, W) the window handed to the network */
+  float *ring;          /* (W, n_mels): frame f lives in row f % W */
+  float *frame;         /* (n_mels) the frame the front end is filling */
+  float *features;      /* (n_mels, W) the window handed to the network */
   float *probabilities; /* (n_classes) */
 
-  uint64_t frames;        /* frames completed since reset */
-  uint64_t samples;       /* samples consumed since reset */
-  uint64_t window_index;  /* windows analysed since reset */
-  uint64_t last_start;    /* first frame of the last analysed window (valid when window_index) */
-  uint64_t flushed_at;    /* frames when flush last analysed a window; UINT64_MAX = never */
+  uint64_t frames;       /* frames completed since reset */
+  uint64_t samples;      /* samples consumed since reset */
+  uint64_t window_index; /* windows analysed since reset */
+  uint64_t last_start;   /* first frame of the last analysed window (valid when window_index) */
+  uint64_t flushed_at;   /* frames when flush last analysed a window; UINT64_MAX = never */
 };
 
 static uint32_t stream_hop(const instrid_stream *st)
@@ -183,8 +183,7 @@ size_t instrid_stream_push(instrid_stream *st, const float *x, size_t n, instrid
     consumed += instrid_frontend_process(st->fe, x + consumed, n - consumed, st->frame, &ready);
     if (!ready)
       continue;
-    memcpy(st->ring + (size_t)(st->frames % W) * st->n_mels, st->frame,
-           sizeof(float) * st->n_mels);
+    memcpy(st->ring + (size_t)(st->frames % W) * st->n_mels, st->frame, sizeof(float) * st->n_mels);
     st->frames++;
     if (st->frames == s + W) {
       analyse(st, s, W, result);

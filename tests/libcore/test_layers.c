@@ -10,14 +10,14 @@
 
 static int failures;
 
-#define CHECK(cond, ...)                                                                   \
-  do {                                                                                     \
-    if (!(cond)) {                                                                         \
-      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);             \
-      fprintf(stderr, __VA_ARGS__);                                                        \
-      fputc('\n', stderr);                                                                 \
-      failures++;                                                                          \
-    }                                                                                      \
+#define CHECK(cond, ...)                                                                           \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);                     \
+      fprintf(stderr, __VA_ARGS__);                                                                \
+      fputc('\n', stderr);                                                                         \
+      failures++;                                                                                  \
+    }                                                                                              \
   } while (0)
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -108,9 +108,19 @@ static void test_conv(void)
 {
   for (size_t t = 0; t < sizeof conv_cases / sizeof conv_cases[0]; t++) {
     const conv_case *k = &conv_cases[t];
-    instrid_conv_geom g = {.n = k->n, .c_in = k->c_in, .h_in = k->h_in, .w_in = k->w_in,
-                           .c_out = k->c_out, .kh = k->kh, .kw = k->kw, .sh = k->sh,
-                           .sw = k->sw, .ph = k->ph, .pw = k->pw, .dh = k->dh, .dw = k->dw,
+    instrid_conv_geom g = {.n = k->n,
+                           .c_in = k->c_in,
+                           .h_in = k->h_in,
+                           .w_in = k->w_in,
+                           .c_out = k->c_out,
+                           .kh = k->kh,
+                           .kw = k->kw,
+                           .sh = k->sh,
+                           .sw = k->sw,
+                           .ph = k->ph,
+                           .pw = k->pw,
+                           .dh = k->dh,
+                           .dw = k->dw,
                            .groups = k->groups};
     CHECK(instrid_conv_geom_init(&g), "%s: geometry rejected", k->name);
     CHECK(g.h_out == k->h_out && g.w_out == k->w_out, "%s: out %dx%d, expected %dx%d", k->name,
@@ -121,8 +131,8 @@ static void test_conv(void)
     float *in = rand_floats(n_in), *w = rand_floats(n_w), *b = rand_floats(g.c_out);
     float *out = malloc(sizeof(float) * n_out), *ref = malloc(sizeof(float) * n_out);
     size_t ns = instrid_conv_scratch_floats(&g);
-    CHECK(ns == (size_t)(g.c_in / g.groups) * g.kh * g.kw * g.h_out * g.w_out,
-          "%s: scratch %zu", k->name, ns);
+    CHECK(ns == (size_t)(g.c_in / g.groups) * g.kh * g.kw * g.h_out * g.w_out, "%s: scratch %zu",
+          k->name, ns);
     float *scratch = rand_floats(ns); /* garbage in the scratch must not matter */
     for (size_t i = 0; i < n_out; i++)
       out[i] = NAN; /* every output must be written */
@@ -134,8 +144,18 @@ static void test_conv(void)
   }
 
   /* Invalid geometries. */
-  instrid_conv_geom bad = {.n = 1, .c_in = 3, .h_in = 8, .w_in = 8, .c_out = 4, .kh = 3,
-                           .kw = 3, .sh = 1, .sw = 1, .dh = 1, .dw = 1, .groups = 2};
+  instrid_conv_geom bad = {.n = 1,
+                           .c_in = 3,
+                           .h_in = 8,
+                           .w_in = 8,
+                           .c_out = 4,
+                           .kh = 3,
+                           .kw = 3,
+                           .sh = 1,
+                           .sw = 1,
+                           .dh = 1,
+                           .dw = 1,
+                           .groups = 2};
   CHECK(!instrid_conv_geom_init(&bad), "groups 2 with c_in 3 accepted");
   bad.groups = 1;
   bad.kh = 9;
@@ -152,8 +172,19 @@ static void test_conv(void)
  * trainer's input gradient relies on exactly this. */
 static void test_col2im_adjoint(void)
 {
-  instrid_conv_geom g = {.n = 1, .c_in = 4, .h_in = 9, .w_in = 11, .c_out = 2, .kh = 3,
-                         .kw = 2, .sh = 2, .sw = 3, .ph = 2, .pw = 1, .dh = 2, .dw = 1,
+  instrid_conv_geom g = {.n = 1,
+                         .c_in = 4,
+                         .h_in = 9,
+                         .w_in = 11,
+                         .c_out = 2,
+                         .kh = 3,
+                         .kw = 2,
+                         .sh = 2,
+                         .sw = 3,
+                         .ph = 2,
+                         .pw = 1,
+                         .dh = 2,
+                         .dw = 1,
                          .groups = 2};
   CHECK(instrid_conv_geom_init(&g), "adjoint geometry rejected");
   size_t n_in = (size_t)(g.c_in / g.groups) * g.h_in * g.w_in;
@@ -183,8 +214,8 @@ static void test_col2im_adjoint(void)
 static void test_pool(void)
 {
   /* (h, w, kh, kw, sh, sw): divisible, floor-truncated, overlapping. */
-  static const int cases[][6] = {{8, 6, 2, 2, 2, 2}, {9, 7, 2, 3, 2, 3}, {7, 7, 3, 3, 2, 2},
-                                 {5, 12, 5, 1, 1, 4}};
+  static const int cases[][6] = {
+      {8, 6, 2, 2, 2, 2}, {9, 7, 2, 3, 2, 3}, {7, 7, 3, 3, 2, 2}, {5, 12, 5, 1, 1, 4}};
   for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
     int h = cases[t][0], w = cases[t][1], kh = cases[t][2], kw = cases[t][3];
     int sh = cases[t][4], sw = cases[t][5], n = 2, c = 3;
@@ -230,7 +261,8 @@ static void test_global_pool(void)
     int oh = (axes & INSTRID_AXIS_FREQ) ? 1 : h, ow = (axes & INSTRID_AXIS_TIME) ? 1 : w;
     size_t plane = (size_t)oh * ow;
     /* naive means and maxima, (N, C, oh, ow) */
-    float *mean = malloc(sizeof(float) * n * c * plane), *mx = malloc(sizeof(float) * n * c * plane);
+    float *mean = malloc(sizeof(float) * n * c * plane),
+          *mx = malloc(sizeof(float) * n * c * plane);
     for (int p = 0; p < n * c; p++)
       for (int i = 0; i < oh; i++)
         for (int j = 0; j < ow; j++) {
@@ -239,7 +271,8 @@ static void test_global_pool(void)
           int cnt = 0;
           for (int f = 0; f < h; f++)
             for (int t = 0; t < w; t++) {
-              if ((!(axes & INSTRID_AXIS_FREQ) && f != i) || (!(axes & INSTRID_AXIS_TIME) && t != j))
+              if ((!(axes & INSTRID_AXIS_FREQ) && f != i) ||
+                  (!(axes & INSTRID_AXIS_TIME) && t != j))
                 continue;
               float v = in[((size_t)p * h + f) * w + t];
               s += v;
@@ -259,9 +292,15 @@ static void test_global_pool(void)
           for (size_t k = 0; k < plane; k++) {
             size_t src = ((size_t)e * c + ch) * plane + k;
             switch (mode) {
-            case INSTRID_POOL_MEAN: ref[src] = mean[src]; break;
-            case INSTRID_POOL_MAX: ref[src] = mx[src]; break;
-            case INSTRID_POOL_MEAN_PLUS_MAX: ref[src] = mean[src] + mx[src]; break;
+            case INSTRID_POOL_MEAN:
+              ref[src] = mean[src];
+              break;
+            case INSTRID_POOL_MAX:
+              ref[src] = mx[src];
+              break;
+            case INSTRID_POOL_MEAN_PLUS_MAX:
+              ref[src] = mean[src] + mx[src];
+              break;
             default:
               ref[((size_t)e * 2 * c + ch) * plane + k] = mean[src];
               ref[((size_t)e * 2 * c + c + ch) * plane + k] = mx[src];
@@ -324,8 +363,8 @@ static void test_activations(void)
   instrid_relu_forward(r, n);
   for (size_t i = 0; i < n; i++) {
     double want = 1.0 / (1.0 + exp(-(double)x[i]));
-    CHECK(isfinite(s[i]) && fabs(s[i] - want) <= 1e-6 * want + 1e-30,
-          "sigmoid(%g) = %g, want %g", x[i], s[i], want);
+    CHECK(isfinite(s[i]) && fabs(s[i] - want) <= 1e-6 * want + 1e-30, "sigmoid(%g) = %g, want %g",
+          x[i], s[i], want);
     CHECK(r[i] == (x[i] > 0 ? x[i] : 0.0f), "relu(%g) = %g", x[i], r[i]);
   }
   CHECK(s[0] >= 0.0f && s[0] < 1e-30f && s[8] == 1.0f && s[4] == 0.5f, "sigmoid extremes");

@@ -12,14 +12,14 @@
 
 static int failures;
 
-#define CHECK(cond, ...)                                                                   \
-  do {                                                                                     \
-    if (!(cond)) {                                                                         \
-      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);             \
-      fprintf(stderr, __VA_ARGS__);                                                        \
-      fputc('\n', stderr);                                                                 \
-      failures++;                                                                          \
-    }                                                                                      \
+#define CHECK(cond, ...)                                                                           \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);                     \
+      fprintf(stderr, __VA_ARGS__);                                                                \
+      fputc('\n', stderr);                                                                         \
+      failures++;                                                                                  \
+    }                                                                                              \
   } while (0)
 
 /* Runs desc's layers one by one, unfolded, channels-first. */
@@ -46,10 +46,19 @@ static void reference_forward(const instrid_model_desc *d, const float *features
     int swap = 1;
     switch (l->type) {
     case INSTRID_LAYER_CONV2D: {
-      instrid_conv_geom g = {.n = 1, .c_in = (int)in.c, .h_in = (int)in.h, .w_in = (int)in.w,
-                             .c_out = (int)p[0], .kh = (int)p[1], .kw = (int)p[2],
-                             .sh = (int)p[3], .sw = (int)p[4], .ph = (int)p[5],
-                             .pw = (int)p[6], .dh = (int)p[7], .dw = (int)p[8],
+      instrid_conv_geom g = {.n = 1,
+                             .c_in = (int)in.c,
+                             .h_in = (int)in.h,
+                             .w_in = (int)in.w,
+                             .c_out = (int)p[0],
+                             .kh = (int)p[1],
+                             .kw = (int)p[2],
+                             .sh = (int)p[3],
+                             .sw = (int)p[4],
+                             .ph = (int)p[5],
+                             .pw = (int)p[6],
+                             .dh = (int)p[7],
+                             .dw = (int)p[8],
                              .groups = (int)p[9]};
       instrid_conv_geom_init(&g);
       float *scratch = calloc(instrid_conv_scratch_floats(&g) + 1, sizeof(float));
@@ -73,14 +82,13 @@ static void reference_forward(const instrid_model_desc *d, const float *features
       break;
     case INSTRID_LAYER_MAXPOOL:
     case INSTRID_LAYER_AVGPOOL:
-      instrid_pool2d_forward(l->type == INSTRID_LAYER_MAXPOOL ? INSTRID_POOL_MAX
-                                                              : INSTRID_POOL_MEAN,
-                             1, (int)in.c, (int)in.h, (int)in.w, (int)p[0], (int)p[1],
-                             (int)p[2], (int)p[3], x, y, NULL);
+      instrid_pool2d_forward(
+          l->type == INSTRID_LAYER_MAXPOOL ? INSTRID_POOL_MAX : INSTRID_POOL_MEAN, 1, (int)in.c,
+          (int)in.h, (int)in.w, (int)p[0], (int)p[1], (int)p[2], (int)p[3], x, y, NULL);
       break;
     case INSTRID_LAYER_GLOBAL_POOL:
-      instrid_global_pool_forward((int)p[0], (int)p[1], 1, (int)in.c, (int)in.h, (int)in.w, x,
-                                  y, NULL);
+      instrid_global_pool_forward((int)p[0], (int)p[1], 1, (int)in.c, (int)in.h, (int)in.w, x, y,
+                                  NULL);
       break;
     case INSTRID_LAYER_DENSE: {
       int n_in = (int)(in.c * in.h * in.w);
@@ -272,15 +280,20 @@ static void test_layers_list(const char *name, const instrid_layer_desc *layers,
   instrid_arch_free(a);
 }
 
-#define CONV(c, kh, kw, sh, sw, ph, pw, dh, dw, g)                                           \
-  {INSTRID_LAYER_CONV2D, {c, kh, kw, sh, sw, ph, pw, dh, dw, g}, 0.0f}
-#define LAYER(t, ...) {t, {__VA_ARGS__}, 0.0f}
+#define CONV(c, kh, kw, sh, sw, ph, pw, dh, dw, g)                                                 \
+  {                                                                                                \
+    INSTRID_LAYER_CONV2D, {c, kh, kw, sh, sw, ph, pw, dh, dw, g}, 0.0f                             \
+  }
+#define LAYER(t, ...)                                                                              \
+  {                                                                                                \
+    t, {__VA_ARGS__}, 0.0f                                                                         \
+  }
 
 static void test_hand_made(void)
 {
   /* Standalone BN first; overlapping max pool (not fused); ReLU after the pool; pointwise
-   * convs with groups, small K and large K; fused avg pool with a floor; then channels-first: a conv after a
-   * global pool, BN that cannot fold, dense. */
+   * convs with groups, small K and large K; fused avg pool with a floor; then channels-first: a
+   * conv after a global pool, BN that cannot fold, dense. */
   const instrid_layer_desc a[] = {
       {INSTRID_LAYER_BATCHNORM, {0}, 1e-3f},
       CONV(6, 3, 3, 1, 1, 1, 1, 1, 1, 1),
@@ -305,22 +318,17 @@ static void test_hand_made(void)
   /* Channels-last to the very end: the output is handed over channels-first. Includes a
    * depthwise strided conv and a fused max pool over a width that does not divide. */
   const instrid_layer_desc b[] = {
-      CONV(4, 3, 3, 1, 1, 1, 1, 1, 1, 1),
-      LAYER(INSTRID_LAYER_RELU, 0),
-      CONV(4, 3, 3, 2, 2, 1, 1, 1, 1, 4),
-      LAYER(INSTRID_LAYER_MAXPOOL, 2, 3, 2, 3),
+      CONV(4, 3, 3, 1, 1, 1, 1, 1, 1, 1), LAYER(INSTRID_LAYER_RELU, 0),
+      CONV(4, 3, 3, 2, 2, 1, 1, 1, 1, 4), LAYER(INSTRID_LAYER_MAXPOOL, 2, 3, 2, 3),
       CONV(3, 3, 3, 1, 1, 2, 2, 2, 2, 1),
   };
   test_layers_list("hand-made B", b, sizeof b / sizeof b[0], 17, 26);
 
   /* A first conv so wide that the tile is one row, and a dense straight off a conv output. */
   const instrid_layer_desc c[] = {
-      CONV(5, 5, 3, 1, 1, 2, 1, 1, 1, 1),
-      {INSTRID_LAYER_BATCHNORM, {0}, 1e-5f},
-      LAYER(INSTRID_LAYER_RELU, 0),
-      LAYER(INSTRID_LAYER_MAXPOOL, 2, 2, 2, 2),
-      LAYER(INSTRID_LAYER_DENSE, 7),
-      LAYER(INSTRID_LAYER_SIGMOID, 0),
+      CONV(5, 5, 3, 1, 1, 2, 1, 1, 1, 1), {INSTRID_LAYER_BATCHNORM, {0}, 1e-5f},
+      LAYER(INSTRID_LAYER_RELU, 0),       LAYER(INSTRID_LAYER_MAXPOOL, 2, 2, 2, 2),
+      LAYER(INSTRID_LAYER_DENSE, 7),      LAYER(INSTRID_LAYER_SIGMOID, 0),
   };
   test_layers_list("hand-made C", c, sizeof c / sizeof c[0], 9, 600);
 

@@ -14,14 +14,14 @@
 
 static int failures;
 
-#define CHECK(cond, ...)                                                                   \
-  do {                                                                                     \
-    if (!(cond)) {                                                                         \
-      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);             \
-      fprintf(stderr, __VA_ARGS__);                                                        \
-      fputc('\n', stderr);                                                                 \
-      failures++;                                                                          \
-    }                                                                                      \
+#define CHECK(cond, ...)                                                                           \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);                     \
+      fprintf(stderr, __VA_ARGS__);                                                                \
+      fputc('\n', stderr);                                                                         \
+      failures++;                                                                                  \
+    }                                                                                              \
   } while (0)
 
 #define N_CLASSES 25
@@ -150,8 +150,8 @@ static void check_against_hand(const char *what, const results *r, const float *
     CHECK(m->n_frames == W, "%s: window %zu has %u frames", what, i, m->n_frames);
     float want[N_CLASSES];
     window_by_hand(net, frames, i * hop, W, want);
-    CHECK(memcmp(want, r->probs[i], sizeof want) == 0, "%s: window %zu differs from by-hand",
-          what, i);
+    CHECK(memcmp(want, r->probs[i], sizeof want) == 0, "%s: window %zu differs from by-hand", what,
+          i);
   }
   instrid_net_free(net);
 }
@@ -208,8 +208,7 @@ static void test_chunking_and_schedule(void)
   /* Hop override, including H > W (frames between windows skipped). */
   const uint32_t hops[] = {5, 20, 1};
   for (size_t h = 0; h < sizeof hops / sizeof hops[0]; h++) {
-    CHECK(instrid_stream_set_hop_frames(st, hops[h], &err) == INSTRID_OK, "set hop %u",
-          hops[h]);
+    CHECK(instrid_stream_set_hop_frames(st, hops[h], &err) == INSTRID_OK, "set hop %u", hops[h]);
     CHECK(instrid_stream_get_hop_frames(st) == hops[h], "get hop");
     memset(&other, 0, sizeof other);
     instrid_stream_reset(st); /* keeps the override */

@@ -84,8 +84,7 @@ static double sgemm_seconds(int m, int n, int k, int trans_b, int runs)
     if (trans_b)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, b, k, 0.0f, c, n);
     else
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c,
-                  n);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
     if (r >= 0)
       t[r] = cpu_seconds() - t0;
   }
@@ -122,8 +121,8 @@ static int write_floats(const char *path, const float *x, size_t n)
 /* Runs torch_ref.py on the model file and one window; returns its exit status (-1 when it
  * could not run). */
 static int run_torch(const bench_options *opt, const char *dir, const char *model_path,
-                     const float *features, size_t n_features, const float *out,
-                     uint32_t n_classes, double c_ms)
+                     const float *features, size_t n_features, const float *out, uint32_t n_classes,
+                     double c_ms)
 {
   char feat_path[4200], out_path[4200], runs[32], cms[64];
   snprintf(feat_path, sizeof feat_path, "%s/features.f32", dir);
@@ -209,8 +208,8 @@ static int bench_arch(const bench_options *opt, const char *name, double peak_gf
   }
   make_audio(audio, n_audio, fp->sample_rate);
 
-  printf("\n== %s: input (1, %u, %u), %u classes, %zu parameters, %.1f MFLOP per window\n",
-         name, M, W, desc.n_classes, desc.n_params, instrid_net_flops(model) * 1e-6);
+  printf("\n== %s: input (1, %u, %u), %u classes, %zu parameters, %.1f MFLOP per window\n", name, M,
+         W, desc.n_classes, desc.n_params, instrid_net_flops(model) * 1e-6);
 
   /* Front end: all the audio, frame by frame; features of the last W frames kept as the
    * network's input so that the network sees real log-mels. */
@@ -273,28 +272,41 @@ static int bench_arch(const bench_options *opt, const char *name, double peak_gf
     switch (s->layer.type) {
     case INSTRID_LAYER_CONV2D:
       kind = "conv2d";
-      flops = 2.0 * (double)(s->in.c / s->layer.p[9]) * s->layer.p[1] * s->layer.p[2] *
-              s->out.c * s->out.h * s->out.w;
+      flops = 2.0 * (double)(s->in.c / s->layer.p[9]) * s->layer.p[1] * s->layer.p[2] * s->out.c *
+              s->out.h * s->out.w;
       break;
     case INSTRID_LAYER_DENSE:
       kind = "dense";
       flops = 2.0 * (double)s->in.c * s->in.h * s->in.w * s->layer.p[0];
       break;
-    case INSTRID_LAYER_RELU: kind = "relu"; break;
-    case INSTRID_LAYER_MAXPOOL: kind = "maxpool"; break;
-    case INSTRID_LAYER_AVGPOOL: kind = "avgpool"; break;
-    case INSTRID_LAYER_GLOBAL_POOL: kind = "global_pool"; break;
-    case INSTRID_LAYER_SIGMOID: kind = "sigmoid"; break;
-    case INSTRID_LAYER_BATCHNORM: kind = "batchnorm"; break;
-    default: break;
+    case INSTRID_LAYER_RELU:
+      kind = "relu";
+      break;
+    case INSTRID_LAYER_MAXPOOL:
+      kind = "maxpool";
+      break;
+    case INSTRID_LAYER_AVGPOOL:
+      kind = "avgpool";
+      break;
+    case INSTRID_LAYER_GLOBAL_POOL:
+      kind = "global_pool";
+      break;
+    case INSTRID_LAYER_SIGMOID:
+      kind = "sigmoid";
+      break;
+    case INSTRID_LAYER_BATCHNORM:
+      kind = "batchnorm";
+      break;
+    default:
+      break;
     }
     double ms = step_s[i] / opt->runs * 1e3;
     if (s->layer.type == INSTRID_LAYER_CONV2D) {
       conv_flops += flops;
       conv_s += step_s[i] / opt->runs;
     }
-    printf("  %4u  %-11s  (%4u,%4u,%4u)  %8.2f  %7.3f  %6.1f\n", i, kind, s->in.c, s->in.h,
-           s->in.w, flops * 1e-6, ms, flops > 0 && ms > 0 ? flops / (ms * 1e-3) * 1e-9 : 0.0);
+    printf("  %4u  %-11s  (%4u,%4u,%4u)  %8.2f  %7.3f  %6.1f\n", i, kind, s->in.c, s->in.h, s->in.w,
+           flops * 1e-6, ms, flops > 0 && ms > 0 ? flops / (ms * 1e-3) * 1e-9 : 0.0);
   }
   const double conv_gflops = conv_flops / conv_s * 1e-9;
   printf("convolutions: %.1f GFLOP/s = %.0f%% of the 1024^3 sgemm peak (%.1f GFLOP/s)\n",
@@ -309,15 +321,16 @@ static int bench_arch(const bench_options *opt, const char *name, double peak_gf
       continue;
     int groups = (int)s->layer.p[9];
     int k = (int)(s->in.c / groups * s->layer.p[1] * s->layer.p[2]);
-    gemm_s += groups * sgemm_seconds((int)(s->out.h * s->out.w), (int)s->out.c / groups, k, 1,
-                                     opt->runs);
+    gemm_s +=
+        groups * sgemm_seconds((int)(s->out.h * s->out.w), (int)s->out.c / groups, k, 1, opt->runs);
   }
   printf("the convolutions' shapes as bare sgemms: %.1f GFLOP/s; convolutions reach %.0f%% of "
          "that\n",
          conv_flops / gemm_s * 1e-9, 100.0 * conv_gflops / (conv_flops / gemm_s * 1e-9));
 
   /* Real time: the front end for each second plus one window every H frames. */
-  const double windows_per_s = (double)fp->sample_rate / ((double)desc.hop_frames * fp->hop_samples);
+  const double windows_per_s =
+      (double)fp->sample_rate / ((double)desc.hop_frames * fp->hop_samples);
   const double ms_per_s = fe_ms_per_s + windows_per_s * net_ms;
   printf("real-time factor at hop %u frames (%.2f windows/s): %.4f (front end %.3f + network "
          "%.3f ms per second of audio), %.0fx faster than real time\n",
