@@ -33,7 +33,7 @@ static void test_hand_example(void)
   /* 4 examples x 3 classes. Class 0: AP = 0.5 * 1 + 0.5 * 2/3; at 0.5: TP 1, FP 1, FN 1.
    * Class 1: example 2 is unknown (its 0.6 would be a false alarm if counted): AP 1, TP 1,
    * FN 1. Class 2 has no positive: excluded from every mean. */
-  const float scores[] = {0.9f, 0.2f, 0.9f, /**/ 0.8f, 0.7f, 0.1f,
+  const float scores[] = {0.9f,      0.2f, 0.9f, /**/ 0.8f, 0.7f, 0.1f,
                           /**/ 0.3f, 0.6f, 0.1f, /**/ 0.1f, 0.4f, 0.1f};
   const float targets[] = {1, 0, 0, /**/ 0, 1, 0, /**/ 1, 0, 0, /**/ 0, 1, 0};
   const float mask[] = {1, 1, 1, /**/ 1, 1, 1, /**/ 1, 0, 1, /**/ 1, 1, 1};
@@ -56,7 +56,8 @@ static void test_hand_example(void)
   CHECK(r.n_confusions == 2, "confusions %zu", r.n_confusions);
   if (r.n_confusions == 2) {
     CHECK(r.confusions[0].truth == 0 && r.confusions[0].predicted == 2 &&
-              r.confusions[0].count == 1, "confusion 0");
+              r.confusions[0].count == 1,
+          "confusion 0");
     CHECK(r.confusions[1].truth == 1 && r.confusions[1].predicted == 0, "confusion 1");
   }
   eval_report_clear(&r);
@@ -200,8 +201,9 @@ static int test_end_to_end(const char *eval_bin)
   f = fopen(path, "w");
   fputs("path,labels\na.wav,kazoo\n", f);
   fclose(f);
-  snprintf(cmd, sizeof(cmd), "'%s' --quiet --model %s/model.instrid --csv %s/bad.csv 2> %s/err2.txt",
-           eval_bin, dir, dir, dir);
+  snprintf(cmd, sizeof(cmd),
+           "'%s' --quiet --model %s/model.instrid --csv %s/bad.csv 2> %s/err2.txt", eval_bin, dir,
+           dir, dir);
   st = run(cmd);
   snprintf(path, sizeof(path), "%s/err2.txt", dir);
   errs = slurp(path);

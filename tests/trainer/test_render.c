@@ -41,7 +41,10 @@ static void put(bytes *o, const void *p, size_t n)
   memcpy(o->b + o->n, p, n);
   o->n += n;
 }
-static void put8(bytes *o, unsigned v) { o->b[o->n++] = (unsigned char)v; }
+static void put8(bytes *o, unsigned v)
+{
+  o->b[o->n++] = (unsigned char)v;
+}
 static void put32(bytes *o, unsigned v)
 {
   put8(o, v >> 24);
@@ -107,8 +110,8 @@ static void put_track(bytes *o, int channel, int program, const tnote *notes, in
 #define DIVISION 480
 #define TEMPO_US 600000 /* 100 bpm: a beat is 0.6 s */
 
-static const tnote piano_notes[] = {{0, 480, 60, 90}, {480, 480, 64, 80}, {960, 960, 67, 70},
-                                    {1920, 480, 72, 100}};
+static const tnote piano_notes[] = {
+    {0, 480, 60, 90}, {480, 480, 64, 80}, {960, 960, 67, 70}, {1920, 480, 72, 100}};
 static const tnote violin_notes[] = {{240, 720, 76, 80}, {1200, 1200, 79, 90}};
 
 static int write_test_midi(const char *path)
@@ -122,8 +125,8 @@ static int write_test_midi(const char *path)
   put8(&o, 3); /* tracks */
   put8(&o, DIVISION >> 8);
   put8(&o, DIVISION & 0xff);
-  put_track(&o, 0, -1, NULL, 0, TEMPO_US); /* conductor track */
-  put_track(&o, 0, 0, piano_notes, 4, 0);  /* acoustic grand */
+  put_track(&o, 0, -1, NULL, 0, TEMPO_US);  /* conductor track */
+  put_track(&o, 0, 0, piano_notes, 4, 0);   /* acoustic grand */
   put_track(&o, 1, 40, violin_notes, 2, 0); /* violin */
   FILE *f = fopen(path, "wb");
   if (!f)
@@ -186,8 +189,8 @@ static void test_smf(const char *midi)
   CHECK(s->n_parts == 2, "parts %zu", s->n_parts);
   if (s->n_parts == 2) {
     const smf_part *p = &s->parts[0], *v = &s->parts[1];
-    CHECK(p->program == 0 && p->channel == 0 && p->n_notes == 4, "piano part %d %d %zu",
-          p->program, p->channel, p->n_notes);
+    CHECK(p->program == 0 && p->channel == 0 && p->n_notes == 4, "piano part %d %d %zu", p->program,
+          p->channel, p->n_notes);
     CHECK(v->program == 40 && v->channel == 1 && v->n_notes == 2, "violin part");
     /* tick 960 at 100 bpm and 480 ticks per beat: 2 beats = 1.2 s; length 960 ticks = 1.2 s */
     CHECK(fabs(p->notes[2].start_s - 1.2) < 1e-9 && fabs(p->notes[2].end_s - 2.4) < 1e-9,
@@ -310,7 +313,8 @@ static void test_corpus(const char *tmp, const char *midi, const char *sf)
     int found = 0;
     for (int test = 0; test < 2; test++) {
       snprintf(path, sizeof(path), "%s/musicnet/%s_data/%d.wav", dir, test ? "test" : "train", id);
-      snprintf(path2, sizeof(path2), "%s/musicnet/%s_labels/%d.csv", dir, test ? "test" : "train", id);
+      snprintf(path2, sizeof(path2), "%s/musicnet/%s_labels/%d.csv", dir, test ? "test" : "train",
+               id);
       if (access(path, R_OK) != 0)
         continue;
       found++;
@@ -374,13 +378,15 @@ static void test_corpus(const char *tmp, const char *midi, const char *sf)
   free(labels);
   snprintf(path, sizeof(path), "%s/openmic/class-map.json", dir);
   char *cmap = slurp(path, NULL);
-  CHECK(cmap && strncmp(cmap, "{\"accordion\": 0, \"banjo\": 1, \"bass\": 2, \"cello\": 3", 49) == 0 &&
+  CHECK(cmap &&
+            strncmp(cmap, "{\"accordion\": 0, \"banjo\": 1, \"bass\": 2, \"cello\": 3", 49) == 0 &&
             strstr(cmap, "\"voice\": 19}") != NULL,
         "class map %s", cmap ? cmap : "(none)");
   free(cmap);
   int keys = 0;
   for (int test = 0; test < 2; test++) {
-    snprintf(path, sizeof(path), "%s/openmic/partitions/split01_%s.csv", dir, test ? "test" : "train");
+    snprintf(path, sizeof(path), "%s/openmic/partitions/split01_%s.csv", dir,
+             test ? "test" : "train");
     char *part = slurp(path, NULL);
     CHECK(part != NULL, "%s", path);
     for (char *k = part; k && *k; k = strchr(k, '\n') + 1) {

@@ -61,7 +61,8 @@ int eval_report_compute(eval_report *r, const float *scores, const float *target
     return 0;
   }
   for (size_t i = 0; i < n_examples; i++) {
-    const float *s = scores + i * n_classes, *t = targets + i * n_classes, *m = mask + i * n_classes;
+    const float *s = scores + i * n_classes, *t = targets + i * n_classes,
+                *m = mask + i * n_classes;
     for (size_t k = 0; k < n_classes; k++) {
       if (m[k] == 0.0f)
         continue;

@@ -15,15 +15,15 @@ typedef struct {
 typedef struct {
   size_t n_classes, n_examples;
   /* per class (n_classes) */
-  double *ap;           /* NAN when the class has no known positive */
-  double *precision;    /* NAN when nothing known was predicted positive */
-  double *recall;       /* NAN when no known positive */
-  double *f1;           /* NAN when no known positive */
+  double *ap;        /* NAN when the class has no known positive */
+  double *precision; /* NAN when nothing known was predicted positive */
+  double *recall;    /* NAN when no known positive */
+  double *f1;        /* NAN when no known positive */
   size_t *tp, *fp, *fn, *n_positive, *n_known;
-  double map;           /* mean AP over classes with a known positive (NAN when none) */
-  double macro_f1;      /* mean F1 over the same classes */
-  double micro_f1;      /* F1 of the summed TP/FP/FN of those classes */
-  size_t n_defined;     /* classes with a known positive */
+  double map;                 /* mean AP over classes with a known positive (NAN when none) */
+  double macro_f1;            /* mean F1 over the same classes */
+  double micro_f1;            /* F1 of the summed TP/FP/FN of those classes */
+  size_t n_defined;           /* classes with a known positive */
   eval_confusion *confusions; /* most frequent first */
   size_t n_confusions;
 } eval_report;

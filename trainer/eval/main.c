@@ -75,8 +75,8 @@ static int model_class(const instrid_model *m, const char *name)
 
 /* `path,labels[,kind,note]`: labels separated by ';', paths relative to the CSV. Every model
  * class is known for every file (the set says everything that plays). */
-static int load_csv_set(const char *csv_path, const instrid_model *m, eval_set *set,
-                        char *errbuf, size_t errlen)
+static int load_csv_set(const char *csv_path, const instrid_model *m, eval_set *set, char *errbuf,
+                        size_t errlen)
 {
   instrid_error err = {0};
   csv_reader *csv = csv_open(csv_path, &err);
@@ -124,8 +124,8 @@ static int load_csv_set(const char *csv_path, const instrid_model *m, eval_set *
         tok++;
       int k = model_class(m, tok);
       if (k < 0) {
-        snprintf(errbuf, errlen, "%s: line %zu: '%s' is not one of the model's classes",
-                 csv_path, csv_line(csv), tok);
+        snprintf(errbuf, errlen, "%s: line %zu: '%s' is not one of the model's classes", csv_path,
+                 csv_line(csv), tok);
         csv_close(csv);
         return -1;
       }
@@ -200,8 +200,9 @@ static int identify_file(const char *path, const char *model_path, const instrid
       "filesrc name=src ! decodebin ! audioconvert ! instridentify name=id ! fakesink sync=false",
       &perr);
   if (!pipeline) {
-    snprintf(errbuf, errlen, "cannot build the pipeline (%s); is GST_PLUGIN_PATH set to the "
-                             "directory of the instrid plugin?",
+    snprintf(errbuf, errlen,
+             "cannot build the pipeline (%s); is GST_PLUGIN_PATH set to the "
+             "directory of the instrid plugin?",
              perr ? perr->message : "?");
     g_clear_error(&perr);
     return -2;
@@ -294,8 +295,7 @@ static void json_str(FILE *f, const char *s)
 
 static void print_text(FILE *f, const eval_report *r, const instrid_model *m, size_t max_conf)
 {
-  fprintf(f, "%-18s %6s %6s %6s %6s %6s %9s\n", "class", "AP", "P", "R", "F1", "thr",
-          "pos/known");
+  fprintf(f, "%-18s %6s %6s %6s %6s %6s %9s\n", "class", "AP", "P", "R", "F1", "thr", "pos/known");
   for (size_t k = 0; k < r->n_classes; k++) {
     if (r->n_positive[k] == 0)
       continue;
@@ -321,7 +321,8 @@ static void print_text(FILE *f, const eval_report *r, const instrid_model *m, si
     for (size_t i = 0; i < r->n_confusions && i < max_conf; i++)
       fprintf(f, "  %-18s <- %-18s %zu\n",
               instrid_model_class_name(m, (uint32_t)r->confusions[i].predicted),
-              instrid_model_class_name(m, (uint32_t)r->confusions[i].truth), r->confusions[i].count);
+              instrid_model_class_name(m, (uint32_t)r->confusions[i].truth),
+              r->confusions[i].count);
   }
 }
 
@@ -347,8 +348,9 @@ static void print_json(FILE *f, const eval_report *r, const instrid_model *m, co
     json_num(f, r->f1[k]);
     fprintf(f, ", \"threshold\": ");
     json_num(f, instrid_model_threshold(m, (uint32_t)k));
-    fprintf(f, ", \"positives\": %zu, \"known\": %zu, \"tp\": %zu, \"fp\": %zu, \"fn\": %zu, "
-               "\"excluded\": %s}",
+    fprintf(f,
+            ", \"positives\": %zu, \"known\": %zu, \"tp\": %zu, \"fp\": %zu, \"fn\": %zu, "
+            "\"excluded\": %s}",
             r->n_positive[k], r->n_known[k], r->tp[k], r->fp[k], r->fn[k],
             r->n_positive[k] ? "false" : "true");
   }
@@ -378,8 +380,9 @@ static int write_svg(const char *path, const eval_report *r, const instrid_model
     return -1;
   const int row = 22, left = 150, width = 420, top = 40;
   int h = top + row * (int)r->n_defined + 40;
-  fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-             "font-family=\"sans-serif\" font-size=\"12\">\n",
+  fprintf(f,
+          "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+          "font-family=\"sans-serif\" font-size=\"12\">\n",
           left + width + 80, h);
   fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
   fprintf(f, "<text x=\"10\" y=\"20\" font-size=\"14\">");
@@ -406,72 +409,119 @@ static int write_svg(const char *path, const eval_report *r, const instrid_model
     y += row;
   }
   int mx = left + (int)lround(r->map * width);
-  fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#c0392b\" "
-             "stroke-dasharray=\"4 3\"/>\n",
+  fprintf(f,
+          "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#c0392b\" "
+          "stroke-dasharray=\"4 3\"/>\n",
           mx, top, mx, y);
-  fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", left, top, left, y);
+  fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", left, top, left,
+          y);
   for (int t = 0; t <= 4; t++)
-    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%.2f</text>\n",
-            left + t * width / 4, y + 16, t / 4.0);
+    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%.2f</text>\n", left + t * width / 4,
+            y + 16, t / 4.0);
   fprintf(f, "</svg>\n");
   return fclose(f) == 0 ? 0 : -1;
 }
 
 static void usage(FILE *f)
 {
-  fprintf(f,
-"Usage: instrid-eval --model FILE (--csv FILE | --musicnet DIR | --openmic DIR) [OPTION]...\n"
-"Runs the instridentify element (filesrc ! decodebin ! audioconvert ! instridentify ! fakesink)\n"
-"over every file of a labelled set and reports, from each file's instridentify-summary\n"
-"message, per-class AP, precision, recall and F1 at the model's thresholds, mAP, macro- and\n"
-"micro-F1 and the most frequent confusions. Classes with no known positive in the set are\n"
-"excluded from the means and listed; OpenMIC's unknown (clip, class) pairs are masked out.\n"
-"\n"
-"  --model FILE      the model (.instrid) the element loads\n"
-"  --csv FILE        a CSV with header path,labels[,kind,note]: labels separated by ';', paths\n"
-"                    relative to the CSV; every class is known for every file\n"
-"  --musicnet DIR    a MusicNet tree (test_data, or a seeded 20%% of recordings without it);\n"
-"                    a class plays in a file when its notes sound at least 0.1 s\n"
-"  --openmic DIR     an OpenMIC-2018 tree (split01_test)\n"
-"  --all             every recording of the tree, not only its test split\n"
-"  --max-files N     only the first N files\n"
-"  --json            the report as JSON on stdout\n"
-"  --svg FILE        a bar chart of per-class AP\n"
-"  --confusions N    confusions listed (default 10)\n"
-"  --quiet           no progress on stderr\n"
-"  --help            this text\n"
-"The element must be findable: GST_PLUGIN_PATH=<build>/gst-plugin when not installed.\n"
-"Unreadable files are reported one line each on stderr, counted, and left out. Exit status:\n"
-"0 when at least one file was evaluated, 1 otherwise, 2 for a usage error.\n");
+  fprintf(
+      f,
+      "Usage: instrid-eval --model FILE (--csv FILE | --musicnet DIR | --openmic DIR) [OPTION]...\n"
+      "Runs the instridentify element (filesrc ! decodebin ! audioconvert ! instridentify ! "
+      "fakesink)\n"
+      "over every file of a labelled set and reports, from each file's instridentify-summary\n"
+      "message, per-class AP, precision, recall and F1 at the model's thresholds, mAP, macro- and\n"
+      "micro-F1 and the most frequent confusions. Classes with no known positive in the set are\n"
+      "excluded from the means and listed; OpenMIC's unknown (clip, class) pairs are masked out.\n"
+      "\n"
+      "  --model FILE      the model (.instrid) the element loads\n"
+      "  --csv FILE        a CSV with header path,labels[,kind,note]: labels separated by ';', "
+      "paths\n"
+      "                    relative to the CSV; every class is known for every file\n"
+      "  --musicnet DIR    a MusicNet tree (test_data, or a seeded 20%% of recordings without "
+      "it);\n"
+      "                    a class plays in a file when its notes sound at least 0.1 s\n"
+      "  --openmic DIR     an OpenMIC-2018 tree (split01_test)\n"
+      "  --all             every recording of the tree, not only its test split\n"
+      "  --max-files N     only the first N files\n"
+      "  --json            the report as JSON on stdout\n"
+      "  --svg FILE        a bar chart of per-class AP\n"
+      "  --confusions N    confusions listed (default 10)\n"
+      "  --quiet           no progress on stderr\n"
+      "  --help            this text\n"
+      "The element must be findable: GST_PLUGIN_PATH=<build>/gst-plugin when not installed.\n"
+      "Unreadable files are reported one line each on stderr, counted, and left out. Exit status:\n"
+      "0 when at least one file was evaluated, 1 otherwise, 2 for a usage error.\n");
 }
 
 int main(int argc, char **argv)
 {
-  enum { O_MODEL = 256, O_CSV, O_MUSICNET, O_OPENMIC, O_ALL, O_MAX, O_JSON, O_SVG, O_CONF, O_QUIET, O_HELP };
-  static const struct option longopts[] = {
-      {"model", required_argument, 0, O_MODEL},     {"csv", required_argument, 0, O_CSV},
-      {"musicnet", required_argument, 0, O_MUSICNET}, {"openmic", required_argument, 0, O_OPENMIC},
-      {"all", no_argument, 0, O_ALL},               {"max-files", required_argument, 0, O_MAX},
-      {"json", no_argument, 0, O_JSON},             {"svg", required_argument, 0, O_SVG},
-      {"confusions", required_argument, 0, O_CONF}, {"quiet", no_argument, 0, O_QUIET},
-      {"help", no_argument, 0, O_HELP},             {0, 0, 0, 0}};
+  enum {
+    O_MODEL = 256,
+    O_CSV,
+    O_MUSICNET,
+    O_OPENMIC,
+    O_ALL,
+    O_MAX,
+    O_JSON,
+    O_SVG,
+    O_CONF,
+    O_QUIET,
+    O_HELP
+  };
+  static const struct option longopts[] = {{"model", required_argument, 0, O_MODEL},
+                                           {"csv", required_argument, 0, O_CSV},
+                                           {"musicnet", required_argument, 0, O_MUSICNET},
+                                           {"openmic", required_argument, 0, O_OPENMIC},
+                                           {"all", no_argument, 0, O_ALL},
+                                           {"max-files", required_argument, 0, O_MAX},
+                                           {"json", no_argument, 0, O_JSON},
+                                           {"svg", required_argument, 0, O_SVG},
+                                           {"confusions", required_argument, 0, O_CONF},
+                                           {"quiet", no_argument, 0, O_QUIET},
+                                           {"help", no_argument, 0, O_HELP},
+                                           {0, 0, 0, 0}};
   const char *model_path = NULL, *csv = NULL, *mn = NULL, *om = NULL, *svg = NULL;
   int all = 0, json = 0, quiet = 0, opt;
   long max_files = -1, max_conf = 10;
   while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (opt) {
-    case O_MODEL: model_path = optarg; break;
-    case O_CSV: csv = optarg; break;
-    case O_MUSICNET: mn = optarg; break;
-    case O_OPENMIC: om = optarg; break;
-    case O_ALL: all = 1; break;
-    case O_MAX: max_files = strtol(optarg, NULL, 10); break;
-    case O_JSON: json = 1; break;
-    case O_SVG: svg = optarg; break;
-    case O_CONF: max_conf = strtol(optarg, NULL, 10); break;
-    case O_QUIET: quiet = 1; break;
-    case O_HELP: usage(stdout); return 0;
-    default: fprintf(stderr, "instrid-eval: see --help\n"); return 2;
+    case O_MODEL:
+      model_path = optarg;
+      break;
+    case O_CSV:
+      csv = optarg;
+      break;
+    case O_MUSICNET:
+      mn = optarg;
+      break;
+    case O_OPENMIC:
+      om = optarg;
+      break;
+    case O_ALL:
+      all = 1;
+      break;
+    case O_MAX:
+      max_files = strtol(optarg, NULL, 10);
+      break;
+    case O_JSON:
+      json = 1;
+      break;
+    case O_SVG:
+      svg = optarg;
+      break;
+    case O_CONF:
+      max_conf = strtol(optarg, NULL, 10);
+      break;
+    case O_QUIET:
+      quiet = 1;
+      break;
+    case O_HELP:
+      usage(stdout);
+      return 0;
+    default:
+      fprintf(stderr, "instrid-eval: see --help\n");
+      return 2;
     }
   }
   if (!model_path || (!!csv + !!mn + !!om) != 1 || optind != argc || max_files == 0 ||
@@ -492,8 +542,8 @@ int main(int argc, char **argv)
   char err[1024];
   const char *set_name = csv ? csv : mn ? mn : om;
   int rc = csv ? load_csv_set(csv, m, &set, err, sizeof(err))
-               : load_tree(mn ? mn : om, mn ? DATASET_MUSICNET : DATASET_OPENMIC, all, m, &set,
-                           err, sizeof(err));
+               : load_tree(mn ? mn : om, mn ? DATASET_MUSICNET : DATASET_OPENMIC, all, m, &set, err,
+                           sizeof(err));
   if (rc != 0) {
     fprintf(stderr, "instrid-eval: %s\n", err);
     instrid_model_free(m);
@@ -545,8 +595,8 @@ int main(int argc, char **argv)
     if (json) {
       print_json(stdout, &rep, m, model_path, set_name, n, unreadable, (size_t)max_conf);
     } else {
-      printf("instrid-eval: %s on %s: %zu files evaluated, %zu unreadable\n", model_path,
-             set_name, ok, unreadable);
+      printf("instrid-eval: %s on %s: %zu files evaluated, %zu unreadable\n", model_path, set_name,
+             ok, unreadable);
       print_text(stdout, &rep, m, (size_t)max_conf);
     }
     if (svg && write_svg(svg, &rep, m, set_name) != 0)

@@ -17,8 +17,8 @@
 static int wait_eos(GstElement *pipeline, char *errbuf, size_t errlen, const char *path)
 {
   GstBus *bus = gst_element_get_bus(pipeline);
-  GstMessage *msg = gst_bus_timed_pop_filtered(bus, GST_CLOCK_TIME_NONE,
-                                               GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  GstMessage *msg =
+      gst_bus_timed_pop_filtered(bus, GST_CLOCK_TIME_NONE, GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
   int rc = 0;
   if (msg && GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
     GError *e = NULL;

@@ -28,10 +28,14 @@ const render_class render_classes[RENDER_N_CLASSES] = {
     [CLS_ORGAN] = {"organ", 17, {16, 17, 18, 19, 20, END}, 36, 96, 1, 1},
     [CLS_PIANO] = {"piano", 1, {0, 1, 2, 3, 4, 5, END}, 21, 108, 1, 1},
     [CLS_SAXOPHONE] = {"saxophone", 66, {64, 65, 66, 67, END}, 44, 81, 1, 1},
-    [CLS_SYNTH] = {"synthesizer", 81,
-                   {38, 39, 50, 51, 62, 63, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93,
-                    94, 95, END},
-                   28, 96, 1, 1},
+    [CLS_SYNTH] = {"synthesizer",
+                   81,
+                   {38, 39, 50, 51, 62, 63, 80, 81, 82, 83, 84, 85,
+                    86, 87, 88, 89, 90, 91, 92, 93, 94, 95, END},
+                   28,
+                   96,
+                   1,
+                   1},
     [CLS_TROMBONE] = {"trombone", 58, {57, END}, 40, 72, 1, 1},
     [CLS_TRUMPET] = {"trumpet", 57, {56, 59, END}, 54, 84, 1, 1},
     [CLS_UKULELE] = {"ukulele", 108, {END}, 60, 81, 1, 1},
@@ -52,8 +56,16 @@ int render_class_of_program(int program0)
 int render_class_of_drum_key(int key)
 {
   switch (key) {
-  case 42: case 44: case 46: /* hi-hats */
-  case 49: case 51: case 52: case 53: case 55: case 57: case 59: /* crash, ride, china, splash */
+  case 42:
+  case 44:
+  case 46: /* hi-hats */
+  case 49:
+  case 51:
+  case 52:
+  case 53:
+  case 55:
+  case 57:
+  case 59: /* crash, ride, china, splash */
     return CLS_CYMBALS;
   default:
     return CLS_DRUMS;

@@ -22,9 +22,9 @@ enum { LAYOUT_MUSICNET, LAYOUT_OPENMIC };
 
 typedef struct {
   int layout;
-  size_t index;      /* within its layout */
+  size_t index; /* within its layout */
   int ok, test;
-  char key[32];      /* MusicNet id or OpenMIC sample_key */
+  char key[32]; /* MusicNet id or OpenMIC sample_key */
   double seconds;
   double class_seconds[RENDER_N_CLASSES];
 } task;
@@ -192,7 +192,8 @@ static void *worker(void *arg)
     int rendered = 0;
     for (int attempt = 0; attempt < 8 && !rendered; attempt++) {
       render_rng r = rng_derive(opt->seed, (uint64_t)i * 16 + (uint64_t)attempt);
-      size_t fi = (opt->hours > 0 || attempt > 0) ? rng_below(&r, opt->n_midi) : t->index % opt->n_midi;
+      size_t fi =
+          (opt->hours > 0 || attempt > 0) ? rng_below(&r, opt->n_midi) : t->index % opt->n_midi;
       file = opt->midi_files[fi];
       smf_song *song = smf_read_file(file, err, sizeof(err));
       if (song) {
@@ -281,7 +282,8 @@ static int write_indexes(const corpus_options *opt, const corpus_state *st, char
     render_path(path, sizeof(path), "%s/musicnet/musicnet_metadata.csv", opt->out_dir);
     if (!(f = open_tmp(path, tmp, sizeof(tmp), errbuf, errlen)))
       return -1;
-    fprintf(f, "id,composer,composition,movement,ensemble,source,transcriber,catalog_name,seconds\n");
+    fprintf(f,
+            "id,composer,composition,movement,ensemble,source,transcriber,catalog_name,seconds\n");
     for (size_t i = 0; i < st->n_tasks; i++) {
       const task *t = &st->tasks[i];
       if (t->layout != LAYOUT_MUSICNET || !t->ok)
@@ -336,7 +338,8 @@ static int write_indexes(const corpus_options *opt, const corpus_state *st, char
         continue;
       /* a class counts as present from a tenth of a second of notes in the clip */
       int positive = t->class_seconds[om_class[k]] >= 0.1;
-      fprintf(f, "%s,%s,%s,3\n", t->key, render_classes[om_class[k]].name, positive ? "1.0" : "0.0");
+      fprintf(f, "%s,%s,%s,3\n", t->key, render_classes[om_class[k]].name,
+              positive ? "1.0" : "0.0");
     }
   }
   if (close_tmp(f, tmp, path, errbuf, errlen))
@@ -359,7 +362,7 @@ static int write_indexes(const corpus_options *opt, const corpus_state *st, char
   }
   for (int test = 0; test < 2; test++) {
     render_path(path, sizeof(path), "%s/openmic/partitions/split01_%s.csv", opt->out_dir,
-             test ? "test" : "train");
+                test ? "test" : "train");
     if (!(f = open_tmp(path, tmp, sizeof(tmp), errbuf, errlen)))
       return -1;
     for (size_t i = 0; i < st->n_tasks; i++)

@@ -10,22 +10,22 @@
 #include "render.h"
 
 typedef struct {
-  const char *out_dir;          /* <out>/musicnet and/or <out>/openmic */
-  int musicnet, openmic;        /* which layouts to write */
-  char **midi_files;            /* the MIDI files to draw from */
+  const char *out_dir;   /* <out>/musicnet and/or <out>/openmic */
+  int musicnet, openmic; /* which layouts to write */
+  char **midi_files;     /* the MIDI files to draw from */
   size_t n_midi;
-  double hours;                 /* > 0: draw songs at random until this much audio */
-  size_t pieces;                /* else: this many pieces per layout (0: one per MIDI file) */
-  double musicnet_excerpt_s;    /* MusicNet pieces: excerpt length, 0 = whole songs */
-  double clip_s;                /* OpenMIC clip length (10 s as published) */
-  double openmic_share;         /* share of --hours given to OpenMIC when both layouts */
-  double test_fraction;         /* pieces to test_data / split01_test */
-  double withheld_fraction;     /* OpenMIC (clip, class) pairs left out of the labels */
+  double hours;              /* > 0: draw songs at random until this much audio */
+  size_t pieces;             /* else: this many pieces per layout (0: one per MIDI file) */
+  double musicnet_excerpt_s; /* MusicNet pieces: excerpt length, 0 = whole songs */
+  double clip_s;             /* OpenMIC clip length (10 s as published) */
+  double openmic_share;      /* share of --hours given to OpenMIC when both layouts */
+  double test_fraction;      /* pieces to test_data / split01_test */
+  double withheld_fraction;  /* OpenMIC (clip, class) pairs left out of the labels */
   uint64_t seed;
   int jobs;
   int verbose;
   render_options options;
-  render_config config;         /* one render_engine per job is made from it */
+  render_config config; /* one render_engine per job is made from it */
 } corpus_options;
 
 /* Renders the whole corpus. Pieces that fail (unreadable MIDI, nothing renderable) are reported

@@ -24,8 +24,8 @@ static int add(note_vec *nv, double beat, double beats, int pitch, int velocity)
     nv->v = p;
     nv->cap = cap;
   }
-  nv->v[nv->n++] = (smf_note){beat * BEAT_S, (beat + beats) * BEAT_S, beat, beats,
-                              (uint8_t)pitch, (uint8_t)velocity};
+  nv->v[nv->n++] = (smf_note){beat * BEAT_S, (beat + beats) * BEAT_S, beat,
+                              beats,         (uint8_t)pitch,          (uint8_t)velocity};
   return 1;
 }
 
@@ -35,7 +35,8 @@ smf_song *render_example_song(void)
   static const int roots[4] = {48, 45, 41, 43};
   static const int thirds[4] = {4, 3, 4, 4};
   static const int violin_line[8] = {76, 72, 74, 71, 72, 69, 72, 74};
-  static const int flute_line[16] = {79, 81, 79, 76, 77, 76, 74, 72, 74, 76, 77, 79, 81, 79, 77, 74};
+  static const int flute_line[16] = {79, 81, 79, 76, 77, 76, 74, 72,
+                                     74, 76, 77, 79, 81, 79, 77, 74};
   note_vec piano = {0}, violin = {0}, flute = {0}, drums = {0};
   smf_song *song = calloc(1, sizeof(*song));
   int ok = song != NULL;

@@ -71,7 +71,8 @@ render_engine *render_engine_new(const render_config *cfg, char *errbuf, size_t 
       return NULL;
     }
     const char *base = strrchr(cfg->soundfonts[i], '/');
-    snprintf(eng->sfname[eng->n_sf], sizeof(eng->sfname[0]), "%s", base ? base + 1 : cfg->soundfonts[i]);
+    snprintf(eng->sfname[eng->n_sf], sizeof(eng->sfname[0]), "%s",
+             base ? base + 1 : cfg->soundfonts[i]);
     eng->sfid[eng->n_sf++] = id;
   }
   return eng;
@@ -122,8 +123,8 @@ static int cmp_event(const void *a, const void *b)
 
 /* Renders the notes (times already relative to the excerpt, in seconds) through FluidSynth. */
 static int fluid_render(render_engine *eng, int sf, int bank, int program, int drum,
-                        const smf_note *notes, size_t n, const int *keys, float *out,
-                        size_t frames, char *errbuf, size_t errlen)
+                        const smf_note *notes, size_t n, const int *keys, float *out, size_t frames,
+                        char *errbuf, size_t errlen)
 {
   int ch = drum ? 9 : 0;
   /* A fresh synthesizer per stem, sharing the engine's loaded SoundFonts: a reused one carries
@@ -192,10 +193,10 @@ static int fluid_render(render_engine *eng, int sf, int bank, int program, int d
 
 typedef struct {
   int cls;
-  int source;        /* SOURCE_* */
+  int source; /* SOURCE_* */
   int sf, bank, program;
   size_t kit;
-  int shift;         /* semitones added to every note (transposition + octave fit) */
+  int shift; /* semitones added to every note (transposition + octave fit) */
   char what[96];
 } stem_plan;
 
@@ -221,8 +222,8 @@ static int class_available(const render_engine *eng, const render_options *opt, 
 }
 
 /* A pitched class at random among those whose range holds the part (octave shifts allowed). */
-static int pick_class_by_range(const render_engine *eng, const render_options *opt,
-                               render_rng *rng, int lo, int hi, int transpose, int *shift)
+static int pick_class_by_range(const render_engine *eng, const render_options *opt, render_rng *rng,
+                               int lo, int hi, int transpose, int *shift)
 {
   static const int octave[5] = {0, -12, 12, -24, 24};
   for (int o = 0; o < 5; o++) {
@@ -240,8 +241,8 @@ static int pick_class_by_range(const render_engine *eng, const render_options *o
 }
 
 /* Chooses a source for a class. 0 when none is available. */
-static int pick_source(render_engine *eng, const render_options *opt, render_rng *rng,
-                       stem_plan *p, int drum, int written_program)
+static int pick_source(render_engine *eng, const render_options *opt, render_rng *rng, stem_plan *p,
+                       int drum, int written_program)
 {
   sample_library *lib = eng->cfg.library;
   if (drum) {
@@ -346,7 +347,8 @@ static void stem_effects(float *x, size_t frames, double rate, render_rng *rng, 
     fx_biquad bq;
     fx_biquad_init(&bq, FX_LOW_SHELF, rng_range(rng, 80, 300), rng_range(rng, -6, 6), 0.7, rate);
     fx_biquad_run_stereo(&bq, x, frames);
-    fx_biquad_init(&bq, FX_HIGH_SHELF, rng_range(rng, 2500, 9000), rng_range(rng, -8, 4), 0.7, rate);
+    fx_biquad_init(&bq, FX_HIGH_SHELF, rng_range(rng, 2500, 9000), rng_range(rng, -8, 4), 0.7,
+                   rate);
     fx_biquad_run_stereo(&bq, x, frames);
     fx_biquad_init(&bq, FX_PEAK, exp(rng_range(rng, log(250), log(4000))), rng_range(rng, -6, 6),
                    rng_range(rng, 0.5, 2.0), rate);
@@ -354,11 +356,12 @@ static void stem_effects(float *x, size_t frames, double rate, render_rng *rng, 
   }
   fx_pan_stereo(x, frames, pan, gain);
   if (vary && rng_uniform(rng) < 0.7)
-    fx_reverb_stereo(x, frames, rate, rng_uniform(rng), rng_uniform(rng), rng_range(rng, 0.05, 0.6));
+    fx_reverb_stereo(x, frames, rate, rng_uniform(rng), rng_uniform(rng),
+                     rng_range(rng, 0.05, 0.6));
 }
 
-int render_song(render_engine *eng, const smf_song *song, const render_options *opt,
-                uint64_t seed, render_piece *piece, char *errbuf, size_t errlen)
+int render_song(render_engine *eng, const smf_song *song, const render_options *opt, uint64_t seed,
+                render_piece *piece, char *errbuf, size_t errlen)
 {
   memset(piece, 0, sizeof(*piece));
   render_rng rng = rng_derive(seed, 1);
@@ -411,7 +414,9 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
     order[i - 1] = order[j];
     order[j] = t;
   }
-  int max_k = opt->max_instruments < 1 ? 1 : opt->max_instruments > RENDER_MAX_STEMS ? RENDER_MAX_STEMS : opt->max_instruments;
+  int max_k = opt->max_instruments < 1                  ? 1
+              : opt->max_instruments > RENDER_MAX_STEMS ? RENDER_MAX_STEMS
+                                                        : opt->max_instruments;
   size_t keep = n_cand < (size_t)max_k ? n_cand : (size_t)max_k;
   if (opt->vary && keep > 1)
     keep = rng_uniform(&rng) < opt->solo_prob ? 1 : 2 + rng_below(&rng, keep - 1);
@@ -536,9 +541,12 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
         off = fmax(off, fmin(on + 0.1, (double)frames / rate));
       if (off - on < 1e-3)
         continue;
-      render_label l = {(uint32_t)llround(on * rate), (uint32_t)llround(off * rate),
+      render_label l = {(uint32_t)llround(on * rate),
+                        (uint32_t)llround(off * rate),
                         drum ? render_class_of_drum_key(notes[i].pitch) : plan.cls,
-                        notes[i].pitch, notes[i].start_beat, notes[i].dur_beats};
+                        notes[i].pitch,
+                        notes[i].start_beat,
+                        notes[i].dur_beats};
       if (!push_label(piece, &label_cap, l)) {
         snprintf(errbuf, errlen, "out of memory");
         goto fail;
@@ -550,8 +558,9 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
     stem_effects(stem, frames, rate, &srng, opt->vary);
     for (size_t i = 0; i < 2 * frames; i++)
       piece->audio[i] += stem[i];
-    desc_len += (size_t)snprintf(piece->description + desc_len, sizeof(piece->description) - desc_len,
-                                 "%s%s", n_stems ? " + " : "", plan.what);
+    desc_len +=
+        (size_t)snprintf(piece->description + desc_len, sizeof(piece->description) - desc_len,
+                         "%s%s", n_stems ? " + " : "", plan.what);
     if (desc_len >= sizeof(piece->description))
       desc_len = sizeof(piece->description) - 1;
     n_stems++;
@@ -583,9 +592,9 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
         stem_effects(stem, frames, rate, &rng, 1);
         for (size_t i = 0; i < 2 * frames; i++)
           piece->audio[i] += stem[i];
-        desc_len += (size_t)snprintf(piece->description + desc_len,
-                                     sizeof(piece->description) - desc_len, "%s%s[phrase]",
-                                     n_stems ? " + " : "", render_classes[cls].name);
+        desc_len +=
+            (size_t)snprintf(piece->description + desc_len, sizeof(piece->description) - desc_len,
+                             "%s%s[phrase]", n_stems ? " + " : "", render_classes[cls].name);
         n_stems++;
       }
     }

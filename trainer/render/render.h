@@ -34,14 +34,14 @@ void render_engine_free(render_engine *eng);
 enum { SOURCE_FLUID = 1, SOURCE_SAMPLER = 2, SOURCE_KIT = 4, SOURCE_ALL = 7 };
 
 typedef struct {
-  double excerpt_s;      /* > 0: render this long an excerpt from a random place; 0: whole song */
-  int max_instruments;   /* 1..RENDER_MAX_STEMS parts kept */
-  double solo_prob;      /* probability that only one part is kept */
-  double reassign_prob;  /* probability that a part with a program gets another class (by range) */
-  double phrase_prob;    /* probability of adding a recorded Philharmonia phrase as a stem */
-  double sampler_prob;   /* when a class has both, probability of the sampler over FluidSynth */
-  int sources;           /* SOURCE_* bits allowed */
-  int vary;              /* 1: random tempo, transposition, gain, pan, EQ, reverb; 0: as written */
+  double excerpt_s;     /* > 0: render this long an excerpt from a random place; 0: whole song */
+  int max_instruments;  /* 1..RENDER_MAX_STEMS parts kept */
+  double solo_prob;     /* probability that only one part is kept */
+  double reassign_prob; /* probability that a part with a program gets another class (by range) */
+  double phrase_prob;   /* probability of adding a recorded Philharmonia phrase as a stem */
+  double sampler_prob;  /* when a class has both, probability of the sampler over FluidSynth */
+  int sources;          /* SOURCE_* bits allowed */
+  int vary;             /* 1: random tempo, transposition, gain, pan, EQ, reverb; 0: as written */
   uint32_t excluded_classes; /* bit c set: class c is never chosen for a pitched part */
 } render_options;
 
@@ -49,26 +49,26 @@ typedef struct {
 void render_options_default(render_options *opt);
 
 typedef struct {
-  uint32_t start, end;      /* samples at the engine's rate, within the piece */
-  int cls;                  /* render_classes index */
-  int note;                 /* MIDI note (the percussion key for drums and cymbals) */
+  uint32_t start, end; /* samples at the engine's rate, within the piece */
+  int cls;             /* render_classes index */
+  int note;            /* MIDI note (the percussion key for drums and cymbals) */
   double start_beat, dur_beats;
 } render_label;
 
 typedef struct {
-  float *audio;             /* interleaved stereo, `frames` long */
+  float *audio; /* interleaved stereo, `frames` long */
   size_t frames;
-  double start_s;           /* where the excerpt starts in the (tempo-scaled) song */
-  render_label *labels;     /* sorted by start */
+  double start_s;       /* where the excerpt starts in the (tempo-scaled) song */
+  render_label *labels; /* sorted by start */
   size_t n_labels;
   double class_seconds[RENDER_N_CLASSES]; /* how long each class sounds (sum of its notes) */
-  char description[512];    /* "violin[philharmonia] + piano[FluidR3_GM.sf2 p0]" */
+  char description[512];                  /* "violin[philharmonia] + piano[FluidR3_GM.sf2 p0]" */
 } render_piece;
 
 /* Renders song with the randomness of seed. Returns 0, or -1 with errbuf (then *piece is
  * empty). A song none of whose parts can be rendered is an error too. */
-int render_song(render_engine *eng, const smf_song *song, const render_options *opt,
-                uint64_t seed, render_piece *piece, char *errbuf, size_t errlen);
+int render_song(render_engine *eng, const smf_song *song, const render_options *opt, uint64_t seed,
+                render_piece *piece, char *errbuf, size_t errlen);
 void render_piece_clear(render_piece *piece);
 
 /* The built-in example score (~30 s): piano alone, then a violin joins, then flute and drums. */

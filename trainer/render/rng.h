@@ -27,12 +27,18 @@ static inline render_rng rng_derive(uint64_t seed, uint64_t stream)
 }
 
 /* Uniform in [0, 1). */
-static inline double rng_uniform(render_rng *r) { return (double)(rng_next(r) >> 11) * 0x1p-53; }
+static inline double rng_uniform(render_rng *r)
+{
+  return (double)(rng_next(r) >> 11) * 0x1p-53;
+}
 static inline double rng_range(render_rng *r, double lo, double hi)
 {
   return lo + (hi - lo) * rng_uniform(r);
 }
 /* Uniform integer in [0, n), n > 0. */
-static inline uint64_t rng_below(render_rng *r, uint64_t n) { return rng_next(r) % n; }
+static inline uint64_t rng_below(render_rng *r, uint64_t n)
+{
+  return rng_next(r) % n;
+}
 
 #endif /* INSTRID_RENDER_RNG_H */

@@ -17,17 +17,33 @@
 typedef struct {
   char *path;
   int cls;
-  int note;     /* MIDI note of the recording */
-  double hz;    /* its pitch as data.csv states it */
-  int dynamic;  /* 0 molto-pianissimo .. 6 fortissimo */
-  int phrase;   /* a melodic passage rather than one note */
+  int note;    /* MIDI note of the recording */
+  double hz;   /* its pitch as data.csv states it */
+  int dynamic; /* 0 molto-pianissimo .. 6 fortissimo */
+  int phrase;  /* a melodic passage rather than one note */
 } phil_entry;
 
 /* Drum sounds a kit instrument can stand for, by its name. */
 enum {
-  DK_NONE = -1, DK_KICK, DK_SNARE, DK_SIDESTICK, DK_CLAP, DK_TOM_LOW, DK_TOM_MID, DK_TOM_HIGH,
-  DK_HH_CLOSED, DK_HH_PEDAL, DK_HH_OPEN, DK_CRASH, DK_RIDE, DK_RIDE_BELL, DK_CHINA, DK_SPLASH,
-  DK_COWBELL, DK_TAMBOURINE, DK_COUNT
+  DK_NONE = -1,
+  DK_KICK,
+  DK_SNARE,
+  DK_SIDESTICK,
+  DK_CLAP,
+  DK_TOM_LOW,
+  DK_TOM_MID,
+  DK_TOM_HIGH,
+  DK_HH_CLOSED,
+  DK_HH_PEDAL,
+  DK_HH_OPEN,
+  DK_CRASH,
+  DK_RIDE,
+  DK_RIDE_BELL,
+  DK_CHINA,
+  DK_SPLASH,
+  DK_COWBELL,
+  DK_TAMBOURINE,
+  DK_COUNT
 };
 
 typedef struct {
@@ -105,12 +121,12 @@ static int phil_class(const char *instrument)
     const char *name;
     int cls;
   } map[] = {
-      {"violin", CLS_VIOLIN},       {"viola", CLS_VIOLA},         {"cello", CLS_CELLO},
-      {"double bass", CLS_BASS},    {"guitar", CLS_GUITAR},       {"banjo", CLS_BANJO},
-      {"mandolin", CLS_MANDOLIN},   {"flute", CLS_FLUTE},         {"oboe", CLS_OBOE},
-      {"cor anglais", CLS_OBOE},    {"clarinet", CLS_CLARINET},   {"bass clarinet", CLS_CLARINET},
-      {"bassoon", CLS_BASSOON},     {"contrabassoon", CLS_BASSOON}, {"saxophone", CLS_SAXOPHONE},
-      {"french horn", CLS_HORN},    {"trumpet", CLS_TRUMPET},     {"trombone", CLS_TROMBONE},
+      {"violin", CLS_VIOLIN},     {"viola", CLS_VIOLA},           {"cello", CLS_CELLO},
+      {"double bass", CLS_BASS},  {"guitar", CLS_GUITAR},         {"banjo", CLS_BANJO},
+      {"mandolin", CLS_MANDOLIN}, {"flute", CLS_FLUTE},           {"oboe", CLS_OBOE},
+      {"cor anglais", CLS_OBOE},  {"clarinet", CLS_CLARINET},     {"bass clarinet", CLS_CLARINET},
+      {"bassoon", CLS_BASSOON},   {"contrabassoon", CLS_BASSOON}, {"saxophone", CLS_SAXOPHONE},
+      {"french horn", CLS_HORN},  {"trumpet", CLS_TRUMPET},       {"trombone", CLS_TROMBONE},
   };
   for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
     if (strcmp(map[i].name, instrument) == 0)
@@ -120,8 +136,8 @@ static int phil_class(const char *instrument)
 
 static int dynamic_level(const char *d)
 {
-  static const char *names[] = {"molto-pianissimo", "pianissimo", "piano", "mezzo-piano",
-                                "mezzo-forte", "forte", "fortissimo"};
+  static const char *names[] = {"molto-pianissimo", "pianissimo", "piano",     "mezzo-piano",
+                                "mezzo-forte",      "forte",      "fortissimo"};
   for (int i = 0; i < 7; i++)
     if (strcmp(d, names[i]) == 0)
       return i;
@@ -495,7 +511,10 @@ size_t sample_library_phrases_of_class(const sample_library *lib, int cls)
   return n;
 }
 
-size_t sample_library_n_kits(const sample_library *lib) { return lib ? lib->n_kits : 0; }
+size_t sample_library_n_kits(const sample_library *lib)
+{
+  return lib ? lib->n_kits : 0;
+}
 const char *sample_library_kit_name(const sample_library *lib, size_t kit)
 {
   return lib && kit < lib->n_kits ? lib->kits[kit].name : "";
@@ -592,19 +611,22 @@ long sampler_render_part(sample_library *lib, int cls, const smf_note *notes, si
       continue;
     int best_diff = 1000;
     for (size_t k = 0; k < lib->n_phil; k++)
-      if (lib->phil[k].cls == cls && !lib->phil[k].phrase && abs(lib->phil[k].note - nt->pitch) < best_diff)
+      if (lib->phil[k].cls == cls && !lib->phil[k].phrase &&
+          abs(lib->phil[k].note - nt->pitch) < best_diff)
         best_diff = abs(lib->phil[k].note - nt->pitch);
     if (best_diff > max_shift)
       continue;
     int want_dyn = 1 + nt->velocity * 6 / 128; /* pianissimo .. fortissimo */
     int best_dyn = 1000;
     for (size_t k = 0; k < lib->n_phil; k++)
-      if (lib->phil[k].cls == cls && !lib->phil[k].phrase && abs(lib->phil[k].note - nt->pitch) == best_diff &&
+      if (lib->phil[k].cls == cls && !lib->phil[k].phrase &&
+          abs(lib->phil[k].note - nt->pitch) == best_diff &&
           abs(lib->phil[k].dynamic - want_dyn) < best_dyn)
         best_dyn = abs(lib->phil[k].dynamic - want_dyn);
     size_t n_cand = 0, pick = 0;
     for (size_t k = 0; k < lib->n_phil; k++)
-      if (lib->phil[k].cls == cls && !lib->phil[k].phrase && abs(lib->phil[k].note - nt->pitch) == best_diff &&
+      if (lib->phil[k].cls == cls && !lib->phil[k].phrase &&
+          abs(lib->phil[k].note - nt->pitch) == best_diff &&
           abs(lib->phil[k].dynamic - want_dyn) == best_dyn && rng_below(&rng, ++n_cand) == 0)
         pick = k; /* reservoir choice among equals */
     const phil_entry *e = &lib->phil[pick];
@@ -661,7 +683,8 @@ long sampler_render_part(sample_library *lib, int cls, const smf_note *notes, si
 int sampler_can_play(const sample_library *lib, int cls, int note, int max_shift)
 {
   for (size_t k = 0; lib && k < lib->n_phil; k++)
-    if (lib->phil[k].cls == cls && !lib->phil[k].phrase && abs(lib->phil[k].note - note) <= max_shift)
+    if (lib->phil[k].cls == cls && !lib->phil[k].phrase &&
+        abs(lib->phil[k].note - note) <= max_shift)
       return 1;
   return 0;
 }
@@ -680,7 +703,8 @@ long sampler_add_phrase(sample_library *lib, int cls, uint64_t seed, float *out,
   }
   size_t n_src;
   int owned;
-  const float *src = get_sample(lib, lib->phil[pick].path, 1, rate_hz, &n_src, &owned, errbuf, errlen);
+  const float *src =
+      get_sample(lib, lib->phil[pick].path, 1, rate_hz, &n_src, &owned, errbuf, errlen);
   if (!src)
     return -1;
   size_t len = n_src < frames - at ? n_src : frames - at;
@@ -702,34 +726,59 @@ long sampler_add_phrase(sample_library *lib, int cls, uint64_t seed, float *out,
 static int key_category(int key)
 {
   switch (key) {
-  case 35: case 36: return DK_KICK;
-  case 37: return DK_SIDESTICK;
-  case 38: case 40: return DK_SNARE;
-  case 39: return DK_CLAP;
-  case 41: case 43: return DK_TOM_LOW;
-  case 45: case 47: return DK_TOM_MID;
-  case 48: case 50: return DK_TOM_HIGH;
-  case 42: return DK_HH_CLOSED;
-  case 44: return DK_HH_PEDAL;
-  case 46: return DK_HH_OPEN;
-  case 49: case 57: return DK_CRASH;
-  case 51: case 59: return DK_RIDE;
-  case 53: return DK_RIDE_BELL;
-  case 52: return DK_CHINA;
-  case 55: return DK_SPLASH;
-  case 56: return DK_COWBELL;
-  case 54: return DK_TAMBOURINE;
-  default: return DK_NONE;
+  case 35:
+  case 36:
+    return DK_KICK;
+  case 37:
+    return DK_SIDESTICK;
+  case 38:
+  case 40:
+    return DK_SNARE;
+  case 39:
+    return DK_CLAP;
+  case 41:
+  case 43:
+    return DK_TOM_LOW;
+  case 45:
+  case 47:
+    return DK_TOM_MID;
+  case 48:
+  case 50:
+    return DK_TOM_HIGH;
+  case 42:
+    return DK_HH_CLOSED;
+  case 44:
+    return DK_HH_PEDAL;
+  case 46:
+    return DK_HH_OPEN;
+  case 49:
+  case 57:
+    return DK_CRASH;
+  case 51:
+  case 59:
+    return DK_RIDE;
+  case 53:
+    return DK_RIDE_BELL;
+  case 52:
+    return DK_CHINA;
+  case 55:
+    return DK_SPLASH;
+  case 56:
+    return DK_COWBELL;
+  case 54:
+    return DK_TAMBOURINE;
+  default:
+    return DK_NONE;
   }
 }
 
 static const int fallback_category[DK_COUNT] = {
-    [DK_KICK] = DK_NONE,       [DK_SNARE] = DK_NONE,     [DK_SIDESTICK] = DK_SNARE,
-    [DK_CLAP] = DK_SNARE,      [DK_TOM_LOW] = DK_TOM_MID, [DK_TOM_MID] = DK_TOM_HIGH,
-    [DK_TOM_HIGH] = DK_TOM_LOW, [DK_HH_CLOSED] = DK_NONE, [DK_HH_PEDAL] = DK_HH_CLOSED,
-    [DK_HH_OPEN] = DK_HH_CLOSED, [DK_CRASH] = DK_RIDE,   [DK_RIDE] = DK_CRASH,
-    [DK_RIDE_BELL] = DK_RIDE,  [DK_CHINA] = DK_CRASH,    [DK_SPLASH] = DK_CRASH,
-    [DK_COWBELL] = DK_NONE,    [DK_TAMBOURINE] = DK_NONE,
+    [DK_KICK] = DK_NONE,         [DK_SNARE] = DK_NONE,      [DK_SIDESTICK] = DK_SNARE,
+    [DK_CLAP] = DK_SNARE,        [DK_TOM_LOW] = DK_TOM_MID, [DK_TOM_MID] = DK_TOM_HIGH,
+    [DK_TOM_HIGH] = DK_TOM_LOW,  [DK_HH_CLOSED] = DK_NONE,  [DK_HH_PEDAL] = DK_HH_CLOSED,
+    [DK_HH_OPEN] = DK_HH_CLOSED, [DK_CRASH] = DK_RIDE,      [DK_RIDE] = DK_CRASH,
+    [DK_RIDE_BELL] = DK_RIDE,    [DK_CHINA] = DK_CRASH,     [DK_SPLASH] = DK_CRASH,
+    [DK_COWBELL] = DK_NONE,      [DK_TAMBOURINE] = DK_NONE,
 };
 
 long drumkit_render_part(sample_library *lib, size_t kit, const smf_note *notes, size_t n_notes,

@@ -50,8 +50,14 @@ static int push_event(event_list *l, raw_event e)
   return 1;
 }
 
-static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
-static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static uint32_t be32(const uint8_t *p)
+{
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static uint16_t be16(const uint8_t *p)
+{
+  return (uint16_t)(p[0] << 8 | p[1]);
+}
 
 /* Variable-length quantity; 0 when it runs past end or over 4 bytes. */
 static int read_vlq(const uint8_t **pp, const uint8_t *end, uint32_t *out)
@@ -98,7 +104,9 @@ static int parse_track(const uint8_t *p, const uint8_t *end, uint32_t track, eve
       if (!read_vlq(&p, end, &len) || len > (size_t)(end - p))
         goto truncated;
       if (type == 0x51 && len == 3) {
-        raw_event e = {.tick = tick, .track = track, .kind = EV_TEMPO,
+        raw_event e = {.tick = tick,
+                       .track = track,
+                       .kind = EV_TEMPO,
                        .tempo_us = (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2]};
         if (e.tempo_us == 0)
           e.tempo_us = 500000;
@@ -209,7 +217,7 @@ smf_song *smf_read_memory(const uint8_t *data, size_t size, char *errbuf, size_t
   event_list l = {0};
   tempo_seg *seg = NULL;
   smf_note *notes = NULL;
-  char (*names)[64] = NULL;
+  char(*names)[64] = NULL;
   smf_song *song = calloc(1, sizeof(*song));
   if (!song) {
     set_err(errbuf, errlen, "out of memory");
@@ -318,8 +326,7 @@ smf_song *smf_read_memory(const uint8_t *data, size_t size, char *errbuf, size_t
         uint64_t off_tick = UINT64_MAX;
         for (size_t j = i + 1; j < l.n; j++) {
           raw_event *f = &l.ev[j];
-          if (f->track == t && f->channel == ch && f->kind == EV_OFF && !f->used &&
-              f->a == e->a) {
+          if (f->track == t && f->channel == ch && f->kind == EV_OFF && !f->used && f->a == e->a) {
             f->used = 1;
             off_tick = f->tick;
             break;
@@ -332,14 +339,16 @@ smf_song *smf_read_memory(const uint8_t *data, size_t size, char *errbuf, size_t
         nt->start_beat = (double)e->tick / ticks_per_beat;
         /* end fixed below once the part's last tick is known */
         nt->end_s = off_tick == UINT64_MAX ? -1.0 : tick_to_s(seg, n_seg, off_tick);
-        nt->dur_beats = off_tick == UINT64_MAX ? -1.0 : (double)(off_tick - e->tick) / ticks_per_beat;
+        nt->dur_beats =
+            off_tick == UINT64_MAX ? -1.0 : (double)(off_tick - e->tick) / ticks_per_beat;
       }
       if (n_notes == 0)
         continue;
       for (size_t i = 0; i < n_notes; i++) {
         if (notes[i].end_s < 0) {
           uint64_t start_tick = (uint64_t)llround(notes[i].start_beat * ticks_per_beat);
-          uint64_t end_tick = last_tick > start_tick ? last_tick : start_tick + (uint64_t)ticks_per_beat;
+          uint64_t end_tick =
+              last_tick > start_tick ? last_tick : start_tick + (uint64_t)ticks_per_beat;
           notes[i].end_s = tick_to_s(seg, n_seg, end_tick);
           notes[i].dur_beats = (double)(end_tick - start_tick) / ticks_per_beat;
         }
@@ -436,11 +445,20 @@ const char *smf_note_value_name(double dur_beats)
     double beats;
     const char *name;
   } table[] = {
-      {4.0, "Whole"},           {3.0, "Dotted Half"},       {2.0, "Half"},
-      {1.5, "Dotted Quarter"},  {1.0, "Quarter"},           {2.0 / 3, "Triplet Quarter"},
-      {0.75, "Dotted Eighth"},  {0.5, "Eighth"},            {1.0 / 3, "Triplet Eighth"},
-      {0.375, "Dotted Sixteenth"}, {0.25, "Sixteenth"},     {1.0 / 6, "Triplet Sixteenth"},
-      {0.125, "Thirty Second"}, {0.0625, "Sixty Fourth"},
+      {4.0, "Whole"},
+      {3.0, "Dotted Half"},
+      {2.0, "Half"},
+      {1.5, "Dotted Quarter"},
+      {1.0, "Quarter"},
+      {2.0 / 3, "Triplet Quarter"},
+      {0.75, "Dotted Eighth"},
+      {0.5, "Eighth"},
+      {1.0 / 3, "Triplet Eighth"},
+      {0.375, "Dotted Sixteenth"},
+      {0.25, "Sixteenth"},
+      {1.0 / 6, "Triplet Sixteenth"},
+      {0.125, "Thirty Second"},
+      {0.0625, "Sixty Fourth"},
   };
   const char *best = "Unknown";
   double best_err = 0.08; /* log2 distance: beyond this the value has no name */

@@ -8,18 +8,18 @@
 #include <stdint.h>
 
 typedef struct {
-  double start_s, end_s;      /* through the tempo map */
+  double start_s, end_s;        /* through the tempo map */
   double start_beat, dur_beats; /* quarter notes from the file start */
-  uint8_t pitch;              /* MIDI note number */
-  uint8_t velocity;           /* 1..127 */
+  uint8_t pitch;                /* MIDI note number */
+  uint8_t velocity;             /* 1..127 */
 } smf_note;
 
 /* One part: the notes of one channel within one track, in onset order. */
 typedef struct {
   smf_note *notes;
   size_t n_notes;
-  int program;  /* 0-based GM program of the first program change, -1 when the part has none */
-  int channel;  /* 0..15; 9 is the GM percussion channel */
+  int program;   /* 0-based GM program of the first program change, -1 when the part has none */
+  int channel;   /* 0..15; 9 is the GM percussion channel */
   char name[64]; /* the track name meta event, "" when none */
 } smf_part;
 
@@ -38,7 +38,8 @@ void smf_song_free(smf_song *song);
 int smf_song_add_part(smf_song *song, int program, int channel, const char *name,
                       const smf_note *notes, size_t n_notes);
 
-/* The MusicNet word for a duration in beats ("Quarter", "Dotted Eighth", "Triplet Sixteenth"...). */
+/* The MusicNet word for a duration in beats ("Quarter", "Dotted Eighth", "Triplet Sixteenth"...).
+ */
 const char *smf_note_value_name(double dur_beats);
 
 #endif /* INSTRID_SMF_H */
