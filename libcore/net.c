@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "conv_direct.h"
 #include "internal.h"
 #include "layers.h"
 #include "model_internal.h"
@@ -59,13 +60,14 @@ typedef struct {
   const instrid_step *step; /* the step (for OP_CONV_HWC: the convolution) */
   uint32_t first_step;      /* steps [first_step, last_step] this op covers, for timing */
   uint32_t last_step;
-  instrid_shape in, out; /* shapes of the op's input and output (C, H, W as in the model) */
-  instrid_conv_geom g;   /* CONV: geometry; OP_CHW conv: the same, for layers.h */
-  const float *weight;   /* CONV_HWC: (c_out, kh, kw, c_in/groups), or for small_k
-                            (kh, kw, c_in, c_out) */
-  int small_k;           /* CONV_HWC: a loop instead of sgemm (groups 1, K <= SMALL_K) */
-  int relu;              /* CONV_HWC: clamp after the bias */
-  int pool_mode;         /* CONV_HWC / POOL_HWC: -1 none, INSTRID_POOL_MAX / _MEAN */
+  instrid_shape in, out;     /* shapes of the op's input and output (C, H, W as in the model) */
+  instrid_conv_geom g;       /* CONV: geometry; OP_CHW conv: the same, for layers.h */
+  const float *weight;       /* CONV_HWC: (c_out, kh, kw, c_in/groups), or for small_k
+                                (kh, kw, c_in, c_out) */
+  int small_k;               /* CONV_HWC: a loop instead of sgemm (groups 1, K <= SMALL_K) */
+  instrid_direct_isa direct; /* CONV_HWC: conv_direct.c's kernel, weight packed for it */
+  int relu;                  /* CONV_HWC: clamp after the bias */
+  int pool_mode;             /* CONV_HWC / POOL_HWC: -1 none, INSTRID_POOL_MAX / _MEAN */
   int pool_kh, pool_kw, pool_sh, pool_sw;
   int tile_rows; /* CONV_HWC: output rows per tile (multiple of pool_kh) */
   int conv_rows; /* CONV_HWC: conv output rows computed (pool floor drops some) */
@@ -115,6 +117,13 @@ static int runs_channels_last(uint32_t type)
          type == INSTRID_LAYER_AVGPOOL || type == INSTRID_LAYER_DROPOUT;
 }
 
+/* Each convolution's weights start on a 64-byte boundary: the direct kernels load them aligned.
+ * (n is far below SIZE_MAX: it was computed with overflow checks against a file's sizes.) */
+static size_t slot_floats(size_t n)
+{
+  return (n + 15) / 16 * 16;
+}
+
 static size_t shape_floats(instrid_shape s)
 {
   return (size_t)s.c * s.h * s.w;
@@ -122,8 +131,8 @@ static size_t shape_floats(instrid_shape s)
 
 /* Builds the op list from the model's steps and sizes the scratch. Returns 0 with err filled
  * when a step is inconsistent. */
-static int plan_ops(instrid_net *net, size_t *scratch_floats, size_t *permuted_floats,
-                    instrid_error *err)
+static int plan_ops(instrid_net *net, instrid_direct_isa isa, size_t *scratch_floats,
+                    size_t *permuted_floats, instrid_error *err)
 {
   const instrid_model *m = net->model;
   uint32_t n = 0;
@@ -219,6 +228,19 @@ static int plan_ops(instrid_net *net, size_t *scratch_floats, size_t *permuted_f
       const size_t k = (size_t)(g->c_in / g->groups) * g->kh * g->kw;
       const size_t tile_px = (size_t)rows * g->w_out;
       op->small_k = g->groups == 1 && k <= SMALL_K;
+      if (isa != INSTRID_DIRECT_NONE &&
+          instrid_conv_direct_covers(g, op->pool_mode, op->pool_kh, op->pool_kw)) {
+        op->direct = isa;
+        op->small_k = 0;
+        size_t need = instrid_conv_direct_scratch_floats(g);
+        size_t packed = instrid_conv_direct_packed_floats(g);
+        if (need == SIZE_MAX || packed == SIZE_MAX)
+          overflow = 1;
+        else if (need > scratch)
+          scratch = need;
+        permuted = instrid_add_size(permuted, slot_floats(packed), &overflow);
+        break;
+      }
       size_t need = 0;
       if (!is_pointwise(g))
         need = instrid_mul_size(tile_px, k, &overflow);
@@ -226,7 +248,8 @@ static int plan_ops(instrid_net *net, size_t *scratch_floats, size_t *permuted_f
         need = instrid_add_size(need, instrid_mul_size(tile_px, g->c_out, &overflow), &overflow);
       if (need > scratch)
         scratch = need;
-      permuted = instrid_add_size(permuted, instrid_mul_size(g->c_out, k, &overflow), &overflow);
+      permuted = instrid_add_size(permuted, slot_floats(instrid_mul_size(g->c_out, k, &overflow)),
+                                  &overflow);
       break;
     }
     case INSTRID_LAYER_BATCHNORM:
@@ -286,6 +309,12 @@ static void permute_weight(const instrid_conv_geom *g, const float *w, int trans
 
 instrid_net *instrid_net_new(const instrid_model *model, instrid_error *err)
 {
+  return instrid_net_new_with_kernel(model, instrid_conv_direct_best_isa(), err);
+}
+
+instrid_net *instrid_net_new_with_kernel(const instrid_model *model, int direct_isa,
+                                         instrid_error *err)
+{
   if (!model) {
     instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "instrid_net_new: model is NULL");
     return NULL;
@@ -303,7 +332,12 @@ instrid_net *instrid_net_new(const instrid_model *model, instrid_error *err)
   if (!net->ops)
     goto nomem;
   size_t scratch = 0, permuted = 0;
-  if (!plan_ops(net, &scratch, &permuted, err))
+  if (direct_isa != INSTRID_DIRECT_NONE && !instrid_conv_direct_isa_usable(direct_isa)) {
+    instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "convolution kernel %d: not on this CPU",
+                      direct_isa);
+    goto fail;
+  }
+  if (!plan_ops(net, (instrid_direct_isa)direct_isa, &scratch, &permuted, err))
     goto fail;
 
   const instrid_shape last = model->steps[model->n_steps - 1].out;
@@ -328,9 +362,14 @@ instrid_net *instrid_net_new(const instrid_model *model, instrid_error *err)
     net_op *op = &net->ops[i];
     if (op->kind != OP_CONV_HWC)
       continue;
-    permute_weight(&op->g, op->step->weight, op->small_k, slot);
     op->weight = slot;
-    slot += (size_t)op->g.c_out * (op->g.c_in / op->g.groups) * op->g.kh * op->g.kw;
+    if (op->direct) {
+      instrid_conv_direct_pack(&op->g, op->step->weight, op->step->bias, slot);
+      slot += slot_floats(instrid_conv_direct_packed_floats(&op->g));
+    } else {
+      permute_weight(&op->g, op->step->weight, op->small_k, slot);
+      slot += slot_floats((size_t)op->g.c_out * (op->g.c_in / op->g.groups) * op->g.kh * op->g.kw);
+    }
   }
   return net;
 
@@ -584,6 +623,12 @@ static void conv_hwc(const net_op *op, const float *in, float *out, float *scrat
   const int pointwise = is_pointwise(g);
   const size_t tile_px_max = (size_t)op->tile_rows * g->w_out;
   float *rows = scratch;
+
+  if (op->direct) {
+    instrid_conv_direct_forward(op->direct, g, op->weight, op->relu, op->pool_mode, in, out,
+                                scratch);
+    return;
+  }
   float *tile_out = op->pool_mode >= 0 ? scratch + (pointwise ? 0 : tile_px_max * k) : NULL;
 
   for (int oh0 = 0; oh0 < op->conv_rows; oh0 += op->tile_rows) {

@@ -10,4 +10,11 @@
  * fused into it, whose own slots stay 0. step_seconds has one slot per step; NULL stops. */
 void instrid_net_set_step_timer(instrid_net *net, double *step_seconds);
 
+/* instrid_net_new with the convolution kernel chosen by the caller rather than for the CPU:
+ * direct_isa is an instrid_direct_isa (conv_direct.h), INSTRID_DIRECT_NONE for the portable
+ * gemm path. For the tests, which check every kernel this CPU runs against the reference, and
+ * the benchmark. Fails with INSTRID_ERR_INVALID_ARG when this CPU cannot run the kernel. */
+instrid_net *instrid_net_new_with_kernel(const instrid_model *model, int direct_isa,
+                                         instrid_error *err);
+
 #endif /* INSTRID_NET_INTERNAL_H */
