@@ -356,7 +356,7 @@ static void block_forward(instrid_direct_isa isa, const direct_block *b, const f
       } else {
         tile_avx2_any(b, 0, xt, yt, n_rows, n_px);
         if (b->n_oc > 16)
-          tile_avx2_any(b, 1, xt, yt, n_rows, n_px);
+          tile_avx2_any(b, 1, xt, yt + 16, n_rows, n_px);
       }
     }
   }

@@ -1,6 +1,8 @@
 /* test_net.c — instrid_net_forward (folded, fused, channels-last) against a step-by-step
  * channels-first reference run from the unfolded description with the kernels of layers.h,
- * on the "tiny" and "reference" architectures and on hand-made ones that reach every path.
+ * on the "tiny" and "reference" architectures and on hand-made ones that reach every path,
+ * with every convolution kernel this CPU runs; and the direct convolution kernels alone
+ * against a naive loop on awkward shapes.
  */
 #include <math.h>
 #include <stdio.h>
@@ -8,7 +10,9 @@
 #include <string.h>
 
 #include "arch.h"
+#include "conv_direct.h"
 #include "layers.h"
+#include "net_internal.h"
 
 static int failures;
 
@@ -147,7 +151,8 @@ static void randomize_biases(instrid_model_desc *d, float *params, instrid_rng *
 
 /* Compares net and reference on a few random windows; with_sigmoid 0 drops the final
  * SIGMOID layer so that the logits themselves are compared, not their saturated images. */
-static void check_desc(const char *name, const instrid_model_desc *d0, int n_windows)
+static void check_desc_kernel(const char *name, const instrid_model_desc *d0, int n_windows,
+                              int kernel)
 {
   for (int with_sigmoid = 0; with_sigmoid <= 1; with_sigmoid++) {
     instrid_model_desc d = *d0;
@@ -157,8 +162,8 @@ static void check_desc(const char *name, const instrid_model_desc *d0, int n_win
     if (!m)
       return;
     instrid_error err = {0};
-    instrid_net *net = instrid_net_new(m, &err);
-    CHECK(net != NULL, "%s: net_new: %s", name, err.message);
+    instrid_net *net = instrid_net_new_with_kernel(m, kernel, &err);
+    CHECK(net != NULL, "%s: net_new (kernel %d): %s", name, kernel, err.message);
     if (!net) {
       instrid_model_free(m);
       return;
@@ -185,8 +190,8 @@ static void check_desc(const char *name, const instrid_model_desc *d0, int n_win
         worst = e > worst || isnan(e) ? e : worst;
         spread = fmax(spread, fabs((double)want[k] - want[0]));
       }
-      CHECK(worst <= 1e-4, "%s%s window %d: relative error %g", name,
-            with_sigmoid ? "" : " (logits)", w, worst);
+      CHECK(worst <= 1e-4, "%s%s kernel %d window %d: relative error %g", name,
+            with_sigmoid ? "" : " (logits)", kernel, w, worst);
       /* A reference that outputs the same value everywhere would prove nothing. */
       CHECK(spread > 1e-3, "%s: degenerate outputs (spread %g)", name, spread);
       /* Repeatable: the scratch carries nothing from one window to the next. */
@@ -203,6 +208,15 @@ static void check_desc(const char *name, const instrid_model_desc *d0, int n_win
     instrid_net_free(net);
     instrid_model_free(m);
   }
+}
+
+/* check_desc_kernel with the gemm path and each direct kernel this CPU runs. */
+static void check_desc(const char *name, const instrid_model_desc *d, int n_windows)
+{
+  const int kernels[] = {INSTRID_DIRECT_NONE, INSTRID_DIRECT_AVX2, INSTRID_DIRECT_AVX512};
+  for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++)
+    if (kernels[i] == INSTRID_DIRECT_NONE || instrid_conv_direct_isa_usable(kernels[i]))
+      check_desc_kernel(name, d, n_windows, kernels[i]);
 }
 
 static void test_arch(const char *name, int n_windows)
@@ -351,8 +365,161 @@ static void test_hand_made(void)
   test_layers_list("hand-made E", f, sizeof f / sizeof f[0], 11, 13);
 }
 
+/* y (h_out, w_out, c_out) channels-last: the definition, summed in double. */
+static void naive_conv_hwc(const instrid_conv_geom *g, const float *x, const float *weight,
+                           const float *bias, float *y)
+{
+  for (int oh = 0; oh < g->h_out; oh++)
+    for (int ow = 0; ow < g->w_out; ow++)
+      for (int o = 0; o < g->c_out; o++) {
+        double sum = bias[o];
+        for (int i = 0; i < g->kh; i++)
+          for (int j = 0; j < g->kw; j++) {
+            const int ih = oh * g->sh - g->ph + i * g->dh, iw = ow * g->sw - g->pw + j * g->dw;
+            if (ih < 0 || ih >= g->h_in || iw < 0 || iw >= g->w_in)
+              continue;
+            for (int c = 0; c < g->c_in; c++)
+              sum += (double)x[((size_t)ih * g->w_in + iw) * g->c_in + c] *
+                     weight[(((size_t)o * g->c_in + c) * g->kh + i) * g->kw + j];
+          }
+        y[((size_t)oh * g->w_out + ow) * g->c_out + o] = (float)sum;
+      }
+}
+
+/* The direct kernels on their own, against naive_conv_hwc then ReLU and a 2x2 pool, on shapes
+ * that leave partial tiles everywhere: channel counts around the 16- and 32-channel vectors
+ * and blocks, odd widths and heights (a one-row last tile, pools that drop a row and a column),
+ * strides, dilation, asymmetric padding, one input channel. Also checks that the output's
+ * neighbours are not written and that two calls give the same bits. */
+static void test_direct_kernels(void)
+{
+  static const struct {
+    int c_in, h, w, c_out, kh, kw, sh, sw, ph, pw, dh, dw;
+  } shapes[] = {
+      {1, 9, 13, 32, 3, 3, 1, 1, 1, 1, 1, 1},  {3, 7, 11, 5, 3, 3, 1, 1, 1, 1, 1, 1},
+      {17, 6, 7, 17, 3, 3, 1, 1, 1, 1, 1, 1},  {5, 5, 15, 33, 3, 3, 1, 1, 1, 1, 1, 1},
+      {16, 4, 9, 40, 1, 1, 1, 1, 0, 0, 1, 1},  {2, 11, 10, 31, 2, 3, 2, 1, 0, 2, 1, 1},
+      {7, 13, 17, 16, 3, 3, 2, 3, 1, 1, 2, 2}, {4, 9, 9, 1, 5, 1, 1, 1, 2, 0, 1, 1},
+      {9, 8, 25, 64, 3, 2, 1, 2, 1, 0, 1, 3},
+  };
+  const int kernels[] = {INSTRID_DIRECT_AVX2, INSTRID_DIRECT_AVX512};
+  int ran = 0;
+  instrid_rng rng;
+  instrid_rng_seed(&rng, 17);
+  for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+    instrid_conv_geom g = {.n = 1,
+                           .c_in = shapes[si].c_in,
+                           .h_in = shapes[si].h,
+                           .w_in = shapes[si].w,
+                           .c_out = shapes[si].c_out,
+                           .kh = shapes[si].kh,
+                           .kw = shapes[si].kw,
+                           .sh = shapes[si].sh,
+                           .sw = shapes[si].sw,
+                           .ph = shapes[si].ph,
+                           .pw = shapes[si].pw,
+                           .dh = shapes[si].dh,
+                           .dw = shapes[si].dw,
+                           .groups = 1};
+    CHECK(instrid_conv_geom_init(&g), "direct shape %zu: geometry", si);
+    const size_t n_x = (size_t)g.h_in * g.w_in * g.c_in;
+    const size_t n_w = (size_t)g.c_out * g.c_in * g.kh * g.kw;
+    const size_t n_y = (size_t)g.h_out * g.w_out * g.c_out;
+    float *x = malloc(sizeof(float) * n_x), *weight = malloc(sizeof(float) * n_w);
+    float *bias = malloc(sizeof(float) * g.c_out), *conv = malloc(sizeof(float) * n_y);
+    float *want = malloc(sizeof(float) * n_y), *got = malloc(sizeof(float) * (n_y + 32));
+    float *again = malloc(sizeof(float) * (n_y + 32));
+    float *packed = malloc(sizeof(float) * instrid_conv_direct_packed_floats(&g) + 64);
+    float *scratch = malloc(sizeof(float) * (instrid_conv_direct_scratch_floats(&g) + 1));
+    /* The kernels load packed weights aligned, as net.c gives them. */
+    float *packed_al = (float *)(((uintptr_t)packed + 63) & ~(uintptr_t)63);
+    for (size_t i = 0; i < n_x; i++)
+      x[i] = 2.0f * instrid_rng_uniform(&rng) - 1.0f;
+    for (size_t i = 0; i < n_w; i++)
+      weight[i] = instrid_rng_uniform(&rng) - 0.5f;
+    for (int o = 0; o < g.c_out; o++)
+      bias[o] = instrid_rng_uniform(&rng) - 0.5f;
+    instrid_conv_direct_pack(&g, weight, bias, packed_al);
+    naive_conv_hwc(&g, x, weight, bias, conv);
+
+    for (int pool = -1; pool <= INSTRID_POOL_MAX; pool++) {
+      if (pool >= 0 && !instrid_conv_direct_covers(&g, pool, 2, 2))
+        continue;
+      for (int relu = 0; relu <= 1; relu++) {
+        const int h_y = pool >= 0 ? g.h_out / 2 : g.h_out, w_y = pool >= 0 ? g.w_out / 2 : g.w_out;
+        const size_t n_out = (size_t)h_y * w_y * g.c_out;
+        for (int oh = 0; oh < h_y; oh++)
+          for (int ow = 0; ow < w_y; ow++)
+            for (int o = 0; o < g.c_out; o++) {
+              const int ph = pool >= 0 ? 2 : 1, pw = pool >= 0 ? 2 : 1;
+              double acc = pool == INSTRID_POOL_MAX ? -INFINITY : 0.0;
+              for (int i = 0; i < ph; i++)
+                for (int j = 0; j < pw; j++) {
+                  double v = conv[((size_t)(oh * ph + i) * g.w_out + ow * pw + j) * g.c_out + o];
+                  v = relu && v < 0.0 ? 0.0 : v;
+                  acc = pool == INSTRID_POOL_MAX ? fmax(acc, v) : acc + v;
+                }
+              want[((size_t)oh * w_y + ow) * g.c_out + o] =
+                  (float)(pool == INSTRID_POOL_MEAN ? acc / 4.0 : acc);
+            }
+        for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++) {
+          if (!instrid_conv_direct_isa_usable(kernels[k]))
+            continue;
+          ran++;
+          for (size_t i = 0; i < n_out + 32; i++)
+            got[i] = 12345.0f;
+          instrid_conv_direct_forward(kernels[k], &g, packed_al, relu, pool, x, got, scratch);
+          double worst = 0.0;
+          for (size_t i = 0; i < n_out; i++) {
+            double e = fabs((double)got[i] - want[i]) / fmax(fabs((double)want[i]), 1.0);
+            worst = e > worst || isnan(e) ? e : worst;
+          }
+          CHECK(worst <= 1e-5, "direct kernel %d shape %zu pool %d relu %d: error %g", kernels[k],
+                si, pool, relu, worst);
+          int untouched = 1;
+          for (size_t i = n_out; i < n_out + 32; i++)
+            untouched &= got[i] == 12345.0f;
+          CHECK(untouched, "direct kernel %d shape %zu: wrote past its output", kernels[k], si);
+          memcpy(again, got, sizeof(float) * n_out);
+          instrid_conv_direct_forward(kernels[k], &g, packed_al, relu, pool, x, got, scratch);
+          CHECK(memcmp(again, got, sizeof(float) * n_out) == 0,
+                "direct kernel %d shape %zu: not repeatable", kernels[k], si);
+        }
+      }
+    }
+    free(x), free(weight), free(bias), free(conv), free(want), free(got), free(again);
+    free(packed), free(scratch);
+  }
+  /* Groups and other pools stay on the gemm path. */
+  instrid_conv_geom grouped = {.n = 1,
+                               .c_in = 4,
+                               .h_in = 5,
+                               .w_in = 5,
+                               .c_out = 4,
+                               .kh = 3,
+                               .kw = 3,
+                               .sh = 1,
+                               .sw = 1,
+                               .ph = 1,
+                               .pw = 1,
+                               .dh = 1,
+                               .dw = 1,
+                               .groups = 2};
+  instrid_conv_geom_init(&grouped);
+  CHECK(!instrid_conv_direct_covers(&grouped, -1, 0, 0), "grouped conv taken by the direct path");
+  grouped.groups = 1;
+  CHECK(instrid_conv_direct_covers(&grouped, -1, 0, 0), "plain conv refused");
+  CHECK(!instrid_conv_direct_covers(&grouped, INSTRID_POOL_MAX, 3, 3), "3x3 pool fused");
+  /* On x86-64 every CPU since 2013 runs the AVX2 kernel; elsewhere nothing ran, say so. */
+  if (instrid_conv_direct_best_isa() == INSTRID_DIRECT_NONE)
+    fprintf(stderr, "note: no direct convolution kernel for this CPU; only the gemm path tested\n");
+  else
+    CHECK(ran > 0, "no direct kernel ran");
+}
+
 int main(void)
 {
+  test_direct_kernels();
   test_arch("tiny", 4);
   test_arch("reference", 1);
   test_hand_made();
