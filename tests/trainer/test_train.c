@@ -292,14 +292,16 @@ static void test_toy_end_to_end(toy_source *toy)
 }
 
 /* Trains 2 epochs straight, then again stopped after `stop` steps and resumed in a fresh
- * trainer: the final parameters must be the same bits. */
-static void test_resume_bit_identical(toy_source *toy, uint64_t stop)
+ * trainer: the final parameters must be the same bits. threads > 1 splits each batch across
+ * replicas on their own threads. */
+static void test_resume_bit_identical(toy_source *toy, uint64_t stop, int threads)
 {
   instrid_model_desc arch = toy_arch();
   example_source src = {toy_count, toy_get, toy};
   train_options opt;
   toy_options(&opt);
   opt.epochs = 2;
+  opt.threads = threads;
   instrid_error err;
 
   trainer *straight = trainer_new(&arch, &src, &opt, &err);
@@ -336,8 +338,8 @@ static void test_resume_bit_identical(toy_source *toy, uint64_t stop)
     size_t differ = 0;
     for (size_t i = 0; i < n; i++)
       differ += memcmp(&a[i], &b[i], sizeof(float)) != 0;
-    CHECK(differ == 0, "stop at %llu: %zu of %zu parameters differ after resume",
-          (unsigned long long)stop, differ, n);
+    CHECK(differ == 0, "stop at %llu, %d threads: %zu of %zu parameters differ after resume",
+          (unsigned long long)stop, threads, differ, n);
     CHECK(memcmp(trainer_thresholds(straight), trainer_thresholds(second),
                  TOY_CLASSES * sizeof(float)) == 0,
           "thresholds differ after resume");
@@ -460,8 +462,9 @@ int main(void)
     return 1;
   }
   test_toy_end_to_end(&toy);
-  test_resume_bit_identical(&toy, 5);              /* mid-epoch */
-  test_resume_bit_identical(&toy, TOY_TRAIN / 32); /* at the epoch's last step */
+  test_resume_bit_identical(&toy, 5, 1);              /* mid-epoch */
+  test_resume_bit_identical(&toy, TOY_TRAIN / 32, 1); /* at the epoch's last step */
+  test_resume_bit_identical(&toy, 7, 2);              /* two replicas */
   toy_free(&toy);
   if (failures)
     fprintf(stderr, "%d check(s) failed\n", failures);
