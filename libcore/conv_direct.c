@@ -181,7 +181,7 @@ tile_avx2(const direct_block *b, int half, const float *x, float *y, const int n
         const __m256 w0 = _mm256_load_ps(w), w1 = _mm256_load_ps(w + 8);
         for (int r = 0; r < n_rows; r++)
           for (int p = 0; p < n_px; p++) {
-            const __m256 v = _mm256_broadcast_ss(xt + r * b->step_h + p * b->step_w + ci);
+            const __m256 v = _mm256_set1_ps(xt[r * b->step_h + p * b->step_w + ci]);
             acc[r][p][0] = _mm256_fmadd_ps(v, w0, acc[r][p][0]);
             acc[r][p][1] = _mm256_fmadd_ps(v, w1, acc[r][p][1]);
           }

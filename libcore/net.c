@@ -10,10 +10,16 @@
  * network (global pooling, dense, ...) runs channels-first with the kernels of layers.h. The
  * network input, (1, n_mels, W), is the same in both layouts.
  *
- * Each convolution runs in tiles of whole output rows, so that a tile's im2col rows and its
- * output stay in L2 while the gemm reads them; the bias, a following ReLU and a following
- * non-overlapping max or average pool are applied to the tile there, before anything goes back
- * to memory.
+ * Convolutions. On x86-64 with AVX2+FMA or AVX-512 (chosen at instrid_net_new), a convolution
+ * with one group, followed by nothing or by a 2x2 stride-2 pool, runs conv_direct.c's direct
+ * kernel: no im2col, no gemm packing, weights packed for it once here, the bias, ReLU and pool
+ * applied in registers. It reaches ~95% of the FMA peak where OpenBLAS's sgemm on the same
+ * shapes reaches ~80%, and the im2col copies it avoids cost as much again.
+ *
+ * Every other convolution, and every one on other CPUs, takes the portable gemm path: tiles of
+ * whole output rows, so that a tile's im2col rows and its output stay in L2 while the gemm
+ * reads them; the bias, a following ReLU and a following non-overlapping max or average pool
+ * are applied to the tile there, before anything goes back to memory.
  */
 #include <stdlib.h>
 #include <string.h>

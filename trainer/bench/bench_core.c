@@ -4,7 +4,7 @@
  * PyTorch (trainer/bench/torch_ref.py) on the same weights and window.
  *
  * Usage: instrid-bench-core [--arch NAME]... [--runs N] [--audio-seconds S] [--no-torch]
- *                           [--torch-ref PATH]
+ *                           [--torch-ref PATH] [--kernel best|avx512|avx2|gemm]
  */
 #include <cblas.h>
 #include <errno.h>
@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "arch.h"
+#include "conv_direct.h"
 #include "model_internal.h"
 #include "net_internal.h"
 
@@ -34,7 +35,10 @@ typedef struct {
   double audio_seconds;
   int torch;
   const char *torch_ref;
+  int kernel; /* -1: what instrid_net_new picks; else an instrid_direct_isa */
 } bench_options;
+
+static const char *const kernel_names[] = {"gemm", "avx2", "avx512"};
 
 static double now_seconds(void)
 {
@@ -184,7 +188,8 @@ static int bench_arch(const bench_options *opt, const char *name, double peak_gf
   model = instrid_model_load(model_path, &err);
   if (!model)
     goto fail;
-  net = instrid_net_new(model, &err);
+  net = opt->kernel < 0 ? instrid_net_new(model, &err)
+                        : instrid_net_new_with_kernel(model, opt->kernel, &err);
   if (!net)
     goto fail;
   fe = instrid_frontend_new(&desc.frontend, &err);
@@ -210,6 +215,8 @@ static int bench_arch(const bench_options *opt, const char *name, double peak_gf
 
   printf("\n== %s: input (1, %u, %u), %u classes, %zu parameters, %.1f MFLOP per window\n", name, M,
          W, desc.n_classes, desc.n_params, instrid_net_flops(model) * 1e-6);
+  printf("convolution kernel: %s\n",
+         kernel_names[opt->kernel < 0 ? (int)instrid_conv_direct_best_isa() : opt->kernel]);
 
   /* Front end: all the audio, frame by frame; features of the last W frames kept as the
    * network's input so that the network sees real log-mels. */
@@ -372,7 +379,7 @@ done:
 static void usage(FILE *f)
 {
   fprintf(f, "usage: instrid-bench-core [--arch NAME]... [--runs N] [--audio-seconds S] "
-             "[--no-torch] [--torch-ref PATH]\narchitectures:");
+             "[--no-torch] [--torch-ref PATH] [--kernel best|avx512|avx2|gemm]\narchitectures:");
   for (size_t i = 0; instrid_arch_name(i); i++)
     fprintf(f, " %s", instrid_arch_name(i));
   fprintf(f, "\n");
@@ -380,7 +387,8 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-  bench_options opt = {.runs = 15, .audio_seconds = 10.0, .torch = 1, .torch_ref = TORCH_REF_PY};
+  bench_options opt = {
+      .runs = 15, .audio_seconds = 10.0, .torch = 1, .torch_ref = TORCH_REF_PY, .kernel = -1};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -399,6 +407,18 @@ int main(int argc, char **argv)
       i++;
     } else if (!strcmp(a, "--torch-ref") && v) {
       opt.torch_ref = v;
+      i++;
+    } else if (!strcmp(a, "--kernel") && v) {
+      opt.kernel = -2;
+      if (!strcmp(v, "best"))
+        opt.kernel = -1;
+      for (int k = 0; k < 3; k++)
+        if (!strcmp(v, kernel_names[k]))
+          opt.kernel = k;
+      if (opt.kernel == -2) {
+        usage(stderr);
+        return 2;
+      }
       i++;
     } else if (!strcmp(a, "--no-torch")) {
       opt.torch = 0;
