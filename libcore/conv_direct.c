@@ -32,6 +32,8 @@ typedef struct {
   const float *w;        /* (kh, kw, c_in, OC) */
   int n_oc;              /* channels of the block that exist, 1..OC */
   int c_in, kh, kw;      /* the padded input is (hp, wp, c_in) */
+  int run, run_taps;     /* inputs read in one contiguous run, and the kernel columns it spans:
+                            c_in and 1, or with dw = 1 the whole kernel row, kw * c_in and kw */
   size_t tap_h, tap_w;   /* from one kernel row / column to the next: dh * wp * c_in, dw * c_in */
   size_t step_h, step_w; /* from one output row / pixel to the next: sh * wp * c_in, sw * c_in */
   int relu;
@@ -62,9 +64,9 @@ tile_avx512(const direct_block *b, const float *x, float *y, const int n_rows, c
     }
   const float *w = b->w;
   for (int ky = 0; ky < b->kh; ky++) {
-    for (int kx = 0; kx < b->kw; kx++) {
+    for (int kx = 0; kx < b->kw; kx += b->run_taps) {
       const float *xt = x + ky * b->tap_h + kx * b->tap_w;
-      for (int ci = 0; ci < b->c_in; ci++, w += OC) {
+      for (int ci = 0; ci < b->run; ci++, w += OC) {
         const __m512 w0 = _mm512_load_ps(w), w1 = _mm512_load_ps(w + 16);
         for (int r = 0; r < n_rows; r++)
           for (int p = 0; p < n_px; p++) {
@@ -175,9 +177,9 @@ tile_avx2(const direct_block *b, int half, const float *x, float *y, const int n
     }
   const float *w = b->w + 16 * half;
   for (int ky = 0; ky < b->kh; ky++) {
-    for (int kx = 0; kx < b->kw; kx++) {
+    for (int kx = 0; kx < b->kw; kx += b->run_taps) {
       const float *xt = x + ky * b->tap_h + kx * b->tap_w;
-      for (int ci = 0; ci < b->c_in; ci++, w += OC) {
+      for (int ci = 0; ci < b->run; ci++, w += OC) {
         const __m256 w0 = _mm256_load_ps(w), w1 = _mm256_load_ps(w + 8);
         for (int r = 0; r < n_rows; r++)
           for (int p = 0; p < n_px; p++) {
@@ -384,6 +386,11 @@ void instrid_conv_direct_forward(instrid_direct_isa isa, const instrid_conv_geom
       .c_in = g->c_in,
       .kh = g->kh,
       .kw = g->kw,
+      /* With dw = 1 a kernel row's taps are kw * c_in consecutive floats of the input and of
+       * the packed weights: one loop over them, which matters when c_in is small (the
+       * one-channel spectrogram: 3 loops of 3 instead of 9 of 1). */
+      .run = g->dw == 1 ? g->kw * g->c_in : g->c_in,
+      .run_taps = g->dw == 1 ? g->kw : 1,
       .tap_h = (size_t)g->dh * row,
       .tap_w = (size_t)g->dw * g->c_in,
       .step_h = (size_t)g->sh * row,
