@@ -92,7 +92,11 @@ typedef struct {
   int resume;                  /* continue from checkpoint_path when it exists */
   uint64_t stop_after_steps;   /* test hook: after this many steps in total, write a checkpoint
                                   and return as if killed (0 = never) */
-  int threads;                 /* OpenBLAS threads; <= 0 = leave as it is */
+  int threads;                 /* > 1: each batch is split across this many network replicas,
+                                  one thread and single-threaded BLAS each, and validation runs
+                                  with this many BLAS threads. Batch norm sees each replica's
+                                  share, so the result depends on it (never on scheduling).
+                                  1: one network; <= 0: one network, BLAS left as it is */
   void (*progress)(void *ctx, const train_progress *p); /* may be NULL */
   void *progress_ctx;
   double progress_seconds; /* minimum wall time between STEP reports */
