@@ -256,8 +256,8 @@ tile_avx2_any(const direct_block *b, int half, const float *x, float *y, int n_r
 instrid_direct_isa instrid_conv_direct_best_isa(void)
 {
 #if HAVE_X86_KERNELS
-  /* libgcc's and compiler-rt's checks include the OS saving the wide registers (XCR0). */
-  __builtin_cpu_init();
+  /* libgcc's and compiler-rt's checks include the OS saving the wide registers (XCR0). Their
+   * detection ran as a constructor: no __builtin_cpu_init here (it would write shared state). */
   if (__builtin_cpu_supports("avx512f"))
     return INSTRID_DIRECT_AVX512;
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
