@@ -200,7 +200,10 @@ int main(int argc, char **argv)
 
   printf("arch %s, batch %d, %d threads, %d runs of %d steps, AdamW, balanced masked BCE\n",
          arch_name, batch, threads, runs, steps);
-  double c_wps[100];
+  /* C and PyTorch runs alternate, so that both see the same load on a shared machine; the
+   * ratio of each pair is reported too. */
+  double c_wps[100], t_wps[100], ratio[100];
+  int n_torch = 0;
   example_source es = {random_count, random_get, &src};
   for (int r = 0; r < runs; r++) {
     opt.seed = (uint64_t)r + 1;
@@ -214,18 +217,26 @@ int main(int argc, char **argv)
       printf("(%.1f MFLOP/window forward, %zu parameters)\n",
              train_net_flops_per_example(trainer_net(t)) / 1e6, train_net_n_params(trainer_net(t)));
     trainer_free(t);
+    double tw =
+        torch ? run_torch(TORCH_TRAIN_PY, &desc, batch, steps, 1, threads, opt.lr, opt.weight_decay)
+              : -1.0;
+    if (tw > 0.0) {
+      t_wps[n_torch] = tw;
+      ratio[n_torch++] = c_wps[r] / tw;
+      printf("run %d: C %.1f, PyTorch %.1f windows/s\n", r + 1, c_wps[r], tw);
+    } else {
+      printf("run %d: C %.1f windows/s\n", r + 1, c_wps[r]);
+    }
   }
   double c_median = median(c_wps, runs);
   printf("C      : %8.1f windows/s (median of %d)\n", c_median, runs);
-  if (torch) {
-    double t_wps =
-        run_torch(TORCH_TRAIN_PY, &desc, batch, steps, runs, threads, opt.lr, opt.weight_decay);
-    if (t_wps > 0.0) {
-      printf("PyTorch: %8.1f windows/s (median of %d)\n", t_wps, runs);
-      printf("ratio C / PyTorch: %.2f\n", c_median / t_wps);
-    } else {
-      printf("PyTorch: not available (python3-torch missing or the script failed)\n");
-    }
+  if (torch && n_torch == runs) {
+    double t_median = median(t_wps, runs);
+    printf("PyTorch: %8.1f windows/s (median of %d)\n", t_median, runs);
+    printf("ratio C / PyTorch: %.2f (medians), %.2f (median of paired runs)\n", c_median / t_median,
+           median(ratio, runs));
+  } else if (torch) {
+    printf("PyTorch: not available (python3-torch missing or the script failed)\n");
   }
   free(src.features);
   free(src.target);

@@ -136,8 +136,6 @@ def main():
         for _ in range(a.steps):
             step()
         rates.append(a.batch * a.steps / (time.perf_counter() - t0))
-    print("torch %s, %d threads: runs %s" % (torch.__version__, a.threads,
-                                               " ".join("%.1f" % r for r in rates)))
     print("windows_per_second %.3f" % statistics.median(rates))
 
 
