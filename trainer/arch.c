@@ -200,8 +200,8 @@ static uint32_t build_tiny(uint32_t n_classes, instrid_frontend_params *fe, uint
  * every block at the same cost, so none dominates. 16 kHz keeps everything up to 8 kHz, where
  * the instruments' fundamentals and formants lie; 64 mel bands still resolve semitone-scale
  * structure below ~1 kHz. A second is enough to hear a note's attack and steady state; the
- * element reports at most once per hop anyway. feature_mean/std are the log-mel statistics of
- * solo recordings (mean -10.5, std 5.3 on 40 Medley-solos clips), rounded. */
+ * element reports at most once per hop anyway. feature_mean/std are only a starting point:
+ * instrid-train replaces them with the log-mel statistics of its training split. */
 static uint32_t build_default(uint32_t n_classes, instrid_frontend_params *fe,
                               uint32_t *window_frames, uint32_t *hop_frames,
                               instrid_layer_desc *layers)

@@ -560,11 +560,36 @@ int main(int argc, char **argv)
       .seed = opt.seed,
       .cache_dir = cache,
       .verbose = !quiet,
+      .decode_threads = opt.threads,
   };
   ds = train_dataset_open(sources, n_sources, &desc.frontend, &dopt, &err);
   if (!ds) {
     fprintf(stderr, PROG ": %s\n", err.message);
     goto done;
+  }
+  /* The network should see unit-scale input whatever the data: the front end's normalisation
+   * comes from the training split itself (never from validation or evaluation audio). The
+   * cache holds raw frames, so reopening with the new normalisation decodes nothing again. */
+  {
+    float mean, std;
+    if (train_dataset_feature_moments(ds, &mean, &std, &err) != INSTRID_OK) {
+      fprintf(stderr, PROG ": %s\n", err.message);
+      goto done;
+    }
+    instrid_frontend_params *fe = instrid_arch_frontend(arch);
+    fe->feature_mean = mean;
+    fe->feature_std = std > 1e-3f ? std : 1.0f;
+    desc = *instrid_arch_desc(arch);
+    train_dataset_free(ds);
+    dopt.verbose = 0;
+    ds = train_dataset_open(sources, n_sources, &desc.frontend, &dopt, &err);
+    if (!ds) {
+      fprintf(stderr, PROG ": %s\n", err.message);
+      goto done;
+    }
+    if (!quiet)
+      fprintf(stderr, PROG ": feature normalisation from the training split: mean %.3f, std %.3f\n",
+              fe->feature_mean, fe->feature_std);
   }
   const dataset_stats *stats = train_dataset_stats(ds);
 
