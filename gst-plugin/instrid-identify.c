@@ -11,6 +11,8 @@
 #include <gst/gst.h>
 
 #define ACTIVITY_COLUMNS 60
+/* Longer intervals than this are surely a mistake (and seconds * GST_SECOND must fit). */
+#define MAX_INTERVAL_S 3600
 
 typedef struct {
   GstClockTime start, duration;
@@ -25,7 +27,8 @@ typedef struct {
   gboolean have_summary;
   Window summary;
   guint64 summary_windows;
-  gchar *error; /* one line, or NULL */
+  gchar *error;         /* one line, or NULL */
+  gboolean model_error; /* the element could not load the model: no file can be analysed */
 } FileResult;
 
 typedef struct {
@@ -120,7 +123,6 @@ static void analyse_file(const gchar *path, const Options *opt, FileResult *r)
     g_object_set(id, "interval", (guint64)(opt->interval_s * GST_SECOND), NULL);
   g_object_get(id, "labels", &r->labels, NULL);
   gst_object_unref(src);
-  gst_object_unref(id);
 
   bus = gst_element_get_bus(pipeline);
   if (gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
@@ -138,6 +140,9 @@ static void analyse_file(const gchar *path, const Options *opt, FileResult *r)
       gst_message_parse_error(msg, &gerr, NULL);
       if (r->error == NULL)
         r->error = g_strdup(gerr->message);
+      /* The element's only resource errors are about its model, not about the file. */
+      if (GST_MESSAGE_SRC(msg) == GST_OBJECT(id) && gerr->domain == GST_RESOURCE_ERROR)
+        r->model_error = TRUE;
       g_clear_error(&gerr);
       done = TRUE;
       break;
@@ -169,6 +174,7 @@ static void analyse_file(const gchar *path, const Options *opt, FileResult *r)
     gst_message_unref(msg);
   }
   gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(id);
   gst_object_unref(bus);
   gst_object_unref(pipeline);
   if (r->error == NULL && !r->have_summary)
@@ -374,7 +380,7 @@ int main(int argc, char **argv)
       {"threshold", 't', 0, G_OPTION_ARG_DOUBLE, &opt.threshold,
        "One threshold for every class, 0..1 (default: the model's per-class thresholds)", "P"},
       {"interval", 'i', 0, G_OPTION_ARG_DOUBLE, &opt.interval_s,
-       "Seconds between windows (default: the model's)", "S"},
+       "Seconds between windows, up to 3600 (default: the model's)", "S"},
       {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &files, NULL, "FILE..."},
       {NULL, 0, 0, 0, NULL, NULL, NULL}};
   GOptionContext *ctx = g_option_context_new("- name the instruments playing in audio files");
@@ -396,8 +402,15 @@ int main(int argc, char **argv)
                     "[--interval S] FILE...\n");
     return 2;
   }
-  if (opt.threshold > 1.0) {
-    fprintf(stderr, "instrid-identify: --threshold must be at most 1\n");
+  /* -1 (the default) leaves the model's per-class thresholds; anything else outside 0..1,
+   * NaN included, would be ignored or clamped silently by the element. */
+  if (opt.threshold != -1.0 && !(opt.threshold >= 0.0 && opt.threshold <= 1.0)) {
+    fprintf(stderr, "instrid-identify: --threshold must be between 0 and 1\n");
+    return 2;
+  }
+  if (!(opt.interval_s >= 0.0 && opt.interval_s <= MAX_INTERVAL_S)) {
+    fprintf(stderr, "instrid-identify: --interval must be between 0 and %d seconds\n",
+            MAX_INTERVAL_S);
     return 2;
   }
   gst_init(NULL, NULL);
@@ -412,6 +425,13 @@ int main(int argc, char **argv)
   for (i = 0; files[i] != NULL; i++) {
     FileResult r;
     analyse_file(files[i], &opt, &r);
+    if (r.model_error) {
+      /* Every other file would fail the same way: say it once, for the model. */
+      fprintf(stderr, "instrid-identify: %s\n", r.error);
+      file_result_clear(&r);
+      failed++;
+      break;
+    }
     if (r.error != NULL) {
       fprintf(stderr, "instrid-identify: %s: %s\n", files[i], r.error);
       failed++;

@@ -97,6 +97,31 @@ class Cli(unittest.TestCase):
         self.assertEqual(len(ours), 1, r.stderr)
         self.assertIn("not an instrid model", ours[0])
 
+    def test_bad_model_said_once(self):
+        # A model that cannot load fails every file the same way: one line for the model,
+        # not one per file, and no file is analysed.
+        r = subprocess.run([EXE, "--json", "--model", self.garbage, self.wav, self.wav],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1)
+        ours = [line for line in r.stderr.splitlines() if line.startswith("instrid-identify:")]
+        self.assertEqual(ours, ["instrid-identify: Could not load instrument model: %s: not an "
+                                "instrid model file (bad magic)" % self.garbage], r.stderr)
+        self.assertEqual(json.loads(r.stdout), [])
+
+    def test_bad_values(self):
+        # Values the element would ignore or clamp silently are refused before anything runs.
+        for args, said in (
+                (["--threshold", "-0.5"], "--threshold must be between 0 and 1"),
+                (["--threshold", "nan"], "--threshold must be between 0 and 1"),
+                (["--threshold", "1.5"], "--threshold must be between 0 and 1"),
+                (["--interval", "-1"], "--interval must be between 0 and 3600 seconds"),
+                (["--interval", "nan"], "--interval must be between 0 and 3600 seconds"),
+                (["--interval", "1e30"], "--interval must be between 0 and 3600 seconds")):
+            r = self.run_cli(*(args + [self.wav]))
+            self.assertEqual(r.returncode, 2, args)
+            self.assertEqual(r.stderr, "instrid-identify: %s\n" % said, args)
+            self.assertEqual(r.stdout, "", args)
+
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:
