@@ -531,7 +531,12 @@ static void gst_instr_identify_apply_interval(GstInstrIdentify *self)
     if (interval_ns > 0) {
       guint64 frame_ns = gst_util_uint64_scale_int(instrid_model_hop_samples(self->model),
                                                    GST_SECOND, self->sample_rate);
-      guint64 frames = frame_ns > 0 ? (interval_ns + frame_ns / 2) / frame_ns : 1;
+      /* Rounded to the nearest hop without interval_ns + frame_ns / 2, which wraps for
+       * intervals near G_MAXUINT64 and would turn "as rarely as possible" into every frame. */
+      guint64 frames =
+          frame_ns > 0
+              ? interval_ns / frame_ns + (interval_ns % frame_ns >= frame_ns - frame_ns / 2 ? 1 : 0)
+              : 1;
       hop_frames = (guint32)CLAMP(frames, 1, 65536);
     }
     if (instrid_stream_set_hop_frames(self->stream, hop_frames, &err) != INSTRID_OK)
@@ -859,6 +864,14 @@ static GstFlowReturn gst_instr_identify_transform_ip(GstBaseTransform *trans, Gs
     ok = gst_instr_identify_silence(self, ts, frames);
   } else {
     GstAudioBuffer abuf;
+    /* Planar audio must say where its planes are (gst_audio_buffer_map asserts it). */
+    if (GST_AUDIO_INFO_LAYOUT(info) == GST_AUDIO_LAYOUT_NON_INTERLEAVED &&
+        gst_buffer_get_audio_meta(buf) == NULL) {
+      GST_ELEMENT_ERROR(self, STREAM, FORMAT,
+                        ("Non-interleaved audio buffer without a GstAudioMeta"),
+                        ("upstream must attach a GstAudioMeta to planar buffers"));
+      return GST_FLOW_ERROR;
+    }
     if (!gst_audio_buffer_map(&abuf, info, buf, GST_MAP_READ)) {
       GST_ELEMENT_ERROR(self, STREAM, FAILED, ("Could not map the audio buffer"), (NULL));
       return GST_FLOW_ERROR;
@@ -1344,14 +1357,16 @@ static void gst_instr_identify_class_init(GstInstrIdentifyClass *klass)
       gobject_class, PROP_MODEL_LOCATION,
       g_param_spec_string("model-location", "Model location",
                           "Path of the instrid model file (NULL = the model shipped with the "
-                          "plugin)",
+                          "plugin); read when the element starts (READY to PAUSED): a change "
+                          "while it runs takes effect at the next start",
                           NULL,
                           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property(
       gobject_class, PROP_INTERVAL,
       g_param_spec_uint64("interval", "Interval",
-                          "Nanoseconds between results, rounded to the model's frame hop (0 = "
-                          "the model's own hop); a change takes effect from the next window",
+                          "Nanoseconds between results, rounded to the model's frame hop and "
+                          "limited to 1..65536 hops (0 = the model's own hop); a change takes "
+                          "effect from the next window",
                           0, G_MAXUINT64, DEFAULT_INTERVAL_NS,
                           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_CONTROLLABLE |
                               GST_PARAM_MUTABLE_PLAYING));
@@ -1359,7 +1374,8 @@ static void gst_instr_identify_class_init(GstInstrIdentifyClass *klass)
       gobject_class, PROP_THRESHOLD,
       g_param_spec_double("threshold", "Threshold",
                           "Probability at or above which an instrument counts as playing, for "
-                          "every class (-1 = the model's per-class thresholds)",
+                          "every class (-1, or any negative value, = the model's per-class "
+                          "thresholds)",
                           -1.0, 1.0, DEFAULT_THRESHOLD,
                           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_CONTROLLABLE |
                               GST_PARAM_MUTABLE_PLAYING));
@@ -1380,7 +1396,9 @@ static void gst_instr_identify_class_init(GstInstrIdentifyClass *klass)
   g_object_class_install_property(
       gobject_class, PROP_LABELS,
       g_param_spec_boxed("labels", "Labels",
-                         "The model's class names, in the order of the messages' arrays",
+                         "The model's class names, in the order of the messages' arrays "
+                         "(the running model's, else model-location's; empty when it cannot be "
+                         "read)",
                          G_TYPE_STRV, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   gst_element_class_set_static_metadata(

@@ -571,6 +571,71 @@ GST_START_TEST(test_interval_change_playing)
 }
 GST_END_TEST;
 
+/* The interval's extremes: 1 ns is one frame hop, G_MAXUINT64 the longest hop (65536 frames),
+ * not a wrapped-around short one. */
+GST_START_TEST(test_interval_extremes)
+{
+  static const struct {
+    guint64 interval_ns;
+    guint hop_frames;
+  } cases[] = {{1, 1}, {G_MAXUINT64, 65536}, {G_MAXUINT64 - 1, 65536}};
+  GstCaps *caps = make_caps("S16LE", 8000, 1);
+  gchar *caps_str = gst_caps_to_string(caps);
+  GstAudioInfo info;
+  guint c, k;
+
+  gst_audio_info_from_caps(&info, caps);
+  for (c = 0; c < G_N_ELEMENTS(cases); c++) {
+    GstBus *bus;
+    GstHarness *h = harness_new(&bus, caps_str, "interval", cases[c].interval_ns, NULL);
+    const guint expected = expected_windows(16400, cases[c].hop_frames);
+    Results r;
+
+    push_signal(h, &info, 0, 16400, 1000);
+    gst_harness_push_event(h, gst_event_new_eos());
+    r = collect(bus);
+    fail_unless_equals_int(r.windows->len, expected);
+    for (k = 0; k < r.windows->len; k++)
+      fail_unless_equals_uint64(field_time(g_ptr_array_index(r.windows, k), "timestamp"),
+                                (guint64)k * cases[c].hop_frames * TEST_MODEL_HOP_SAMPLES *
+                                    GST_SECOND / TEST_MODEL_RATE);
+    results_clear(&r);
+    harness_free(h, bus);
+  }
+  fail_unless_equals_int(expected_windows(16400, 1), 112);
+  fail_unless_equals_int(expected_windows(16400, 65536), 1);
+  g_free(caps_str);
+  gst_caps_unref(caps);
+}
+GST_END_TEST;
+
+/* A planar buffer without the GstAudioMeta that says where its planes are is an error that
+ * says so, not a critical warning from gst_audio_buffer_map. */
+GST_START_TEST(test_non_interleaved_without_meta)
+{
+  GstBus *bus;
+  GstHarness *h = harness_new(&bus,
+                              "audio/x-raw,format=F32LE,rate=8000,channels=2,"
+                              "layout=non-interleaved",
+                              NULL);
+  GstBuffer *buf = gst_buffer_new_allocate(NULL, 2 * 400 * sizeof(gfloat), NULL);
+  GstMessage *msg;
+  GError *err = NULL;
+
+  gst_buffer_memset(buf, 0, 0, 2 * 400 * sizeof(gfloat));
+  GST_BUFFER_PTS(buf) = 0;
+  fail_unless_equals_int(gst_harness_push(h, buf), GST_FLOW_ERROR);
+  msg = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+  fail_unless(msg != NULL, "no error message");
+  gst_message_parse_error(msg, &err, NULL);
+  fail_unless(g_error_matches(err, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT));
+  fail_unless_equals_string(err->message, "Non-interleaved audio buffer without a GstAudioMeta");
+  g_error_free(err);
+  gst_message_unref(msg);
+  harness_free(h, bus);
+}
+GST_END_TEST;
+
 static GstTagList *last_tags(GstHarness *h, guint *n_tag_events)
 {
   GstTagList *last = NULL;
@@ -943,6 +1008,51 @@ GST_START_TEST(test_bad_model)
 }
 GST_END_TEST;
 
+/* model-location changed while running: the running model goes on (and labels still names
+ * its classes); the new file is read at the next start, where a bad one fails it. */
+GST_START_TEST(test_model_location_while_playing)
+{
+  GstCaps *caps = make_caps("S16LE", 8000, 1);
+  gchar *caps_str = gst_caps_to_string(caps);
+  gchar *dir = g_dir_make_tmp("instrid-test-XXXXXX", NULL);
+  gchar *garbage = g_build_filename(dir, "garbage.instrid", NULL);
+  gchar **labels = NULL;
+  GstAudioInfo info;
+  GstBus *bus;
+  GstHarness *h = harness_new(&bus, caps_str, NULL);
+  Results r;
+
+  fail_unless(g_file_set_contents(garbage, "not a model", -1, NULL));
+  gst_audio_info_from_caps(&info, caps);
+  g_object_set(h->element, "model-location", garbage, NULL);
+  g_object_get(h->element, "labels", &labels, NULL);
+  fail_unless_equals_int(g_strv_length(labels), TEST_MODEL_N_CLASSES);
+  fail_unless_equals_string(labels[0], test_model_names[0]);
+  g_strfreev(labels);
+  push_signal(h, &info, 0, 16400, 1000);
+  gst_harness_push_event(h, gst_event_new_eos());
+  r = collect(bus);
+  fail_unless_equals_int(r.windows->len, 14);
+  fail_unless(r.summary != NULL);
+  results_clear(&r);
+
+  fail_unless_equals_int(gst_element_set_state(h->element, GST_STATE_NULL),
+                         GST_STATE_CHANGE_SUCCESS);
+  g_object_get(h->element, "labels", &labels, NULL);
+  fail_unless_equals_int(g_strv_length(labels), 0);
+  g_strfreev(labels);
+  fail_unless_equals_int(gst_element_set_state(h->element, GST_STATE_PAUSED),
+                         GST_STATE_CHANGE_FAILURE);
+  harness_free(h, bus);
+  g_unlink(garbage);
+  g_rmdir(dir);
+  g_free(garbage);
+  g_free(dir);
+  g_free(caps_str);
+  gst_caps_unref(caps);
+}
+GST_END_TEST;
+
 typedef struct {
   GMutex lock;
   GstClock *clock;
@@ -1132,6 +1242,8 @@ static Suite *instridentify_suite(void)
   tcase_add_test(tc, test_short_stream);
   tcase_add_test(tc, test_interval);
   tcase_add_test(tc, test_interval_change_playing);
+  tcase_add_test(tc, test_interval_extremes);
+  tcase_add_test(tc, test_non_interleaved_without_meta);
   tcase_add_test(tc, test_tags_merged);
   tcase_add_test(tc, test_tags_upstream_later_and_off);
   tcase_add_test(tc, test_flush_seek);
@@ -1139,6 +1251,7 @@ static Suite *instridentify_suite(void)
   tcase_add_test(tc, test_gap_is_silence);
   tcase_add_test(tc, test_nan_input);
   tcase_add_test(tc, test_bad_model);
+  tcase_add_test(tc, test_model_location_while_playing);
   tcase_add_test(tc, test_no_messages);
   tcase_add_test(tc, test_live);
   tcase_add_test(tc, test_state_cycles);
