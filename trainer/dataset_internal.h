@@ -46,9 +46,10 @@ instrid_status recording_list_push(recording_list *list, dataset_recording *rec,
 void recording_clear(dataset_recording *rec);
 void recording_list_clear(recording_list *list);
 
-/* Readers append the recordings of one tree. A wrong layout or a malformed label file is an
- * error naming the file (and line and column); an audio file without labels is reported on
- * stderr and counted in stats->files_skipped. */
+/* Readers append the recordings of one tree. A wrong layout, or a malformed label file that
+ * the whole tree depends on (OpenMIC's), is an error naming the file (and line and column); an
+ * audio file without labels, or with a malformed label file of its own (MusicNet's), is
+ * reported on stderr with the reason and counted in stats->files_skipped. */
 instrid_status musicnet_read(const char *root, const dataset_options *opt, recording_list *out,
                              dataset_stats *stats, instrid_error *err);
 instrid_status openmic_read(const char *root, const dataset_options *opt, recording_list *out,

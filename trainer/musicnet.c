@@ -244,12 +244,23 @@ static instrid_status read_split(const char *root, const char *data_name, const 
       recording_clear(&rec);
       continue;
     }
-    status = read_labels(csv_path, &rec, err);
+    instrid_error label_err = {INSTRID_OK, ""};
+    status = read_labels(csv_path, &rec, &label_err);
     free(csv_path);
+    if (status != INSTRID_OK && status != INSTRID_ERR_NOMEM) {
+      /* One recording's labels are unusable; the tree's other recordings are not. */
+      fprintf(stderr, "instrid: skipping %s: %s\n", rec.audio_path, label_err.message);
+      stats->files_skipped++;
+      recording_clear(&rec);
+      status = INSTRID_OK;
+      continue;
+    }
     if (status == INSTRID_OK)
       status = recording_list_push(out, &rec, err);
-    else
+    else {
+      instrid_set_error(err, status, "%s", label_err.message);
       recording_clear(&rec);
+    }
     if (status != INSTRID_OK)
       goto done;
     (*n_read)++;
