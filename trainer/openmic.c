@@ -262,11 +262,12 @@ done:
 /* ---- partitions -------------------------------------------------------------------------- */
 
 static instrid_status read_partition(const char *root, const char *path, dataset_split split,
-                                     const clip_table *table, recording_list *out, int verbose,
+                                     const clip_table *table, recording_list *out,
                                      instrid_error *err)
 {
   instrid_status status = INSTRID_OK;
   size_t unlabelled = 0;
+  char first_unlabelled[64] = "";
   csv_reader *csv = csv_open(path, err);
   if (!csv)
     return err ? err->code : INSTRID_ERR_IO;
@@ -287,7 +288,8 @@ static instrid_status read_partition(const char *root, const char *path, dataset
                  : NULL;
     if (!clip) {
       /* Nothing known about this clip: every class would be masked, it teaches nothing. */
-      unlabelled++;
+      if (unlabelled++ == 0)
+        snprintf(first_unlabelled, sizeof first_unlabelled, "%s", key);
       continue;
     }
     char rel[600];
@@ -311,8 +313,10 @@ static instrid_status read_partition(const char *root, const char *path, dataset
   if (r < 0)
     status = err ? err->code : INSTRID_ERR_FORMAT;
 done:
-  if (verbose && unlabelled > 0)
-    fprintf(stderr, "instrid: %s: %zu keys have no labels and were left out\n", path, unlabelled);
+  /* Said even when quiet: a partition naming clips the labels do not know is a broken tree. */
+  if (unlabelled > 0)
+    fprintf(stderr, "instrid: %s: %zu keys have no labels and were left out (the first: %s)\n",
+            path, unlabelled, first_unlabelled);
   csv_close(csv);
   return status;
 }
@@ -321,6 +325,7 @@ instrid_status openmic_read(const char *root, const dataset_options *opt, record
                             dataset_stats *stats, instrid_error *err)
 {
   (void)stats; /* missing OpenMIC audio is found, reported and counted when it is decoded */
+  (void)opt;   /* nothing in an OpenMIC tree depends on the options */
   instrid_status status = INSTRID_OK;
   clip_table table = {0};
   uint32_t vocabulary = 0;
@@ -334,10 +339,8 @@ instrid_status openmic_read(const char *root, const dataset_options *opt, record
   }
   if ((status = read_class_map(class_map, &vocabulary, err)) != INSTRID_OK ||
       (status = read_labels(labels, vocabulary, &table, err)) != INSTRID_OK ||
-      (status = read_partition(root, train, DATASET_TRAIN, &table, out, opt->verbose, err)) !=
-          INSTRID_OK ||
-      (status = read_partition(root, test, DATASET_VAL, &table, out, opt->verbose, err)) !=
-          INSTRID_OK)
+      (status = read_partition(root, train, DATASET_TRAIN, &table, out, err)) != INSTRID_OK ||
+      (status = read_partition(root, test, DATASET_VAL, &table, out, err)) != INSTRID_OK)
     goto done;
 done:
   clip_table_clear(&table);
