@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "audio.h"
@@ -271,14 +272,15 @@ static void test_fx(void)
 }
 
 /* Renders the test MIDI into both layouts under dir; 0 on success. */
-static int render_corpus(const char *dir, char **files, const char *sf, int jobs, int vary)
+static int render_corpus(const char *dir, char **files, size_t n_files, const char *sf, int jobs,
+                         int vary, char *err, size_t errlen)
 {
   corpus_options co;
   memset(&co, 0, sizeof(co));
   co.out_dir = dir;
   co.musicnet = co.openmic = 1;
   co.midi_files = files;
-  co.n_midi = 1;
+  co.n_midi = n_files;
   co.pieces = 4;
   co.clip_s = 10.0;
   co.test_fraction = 0.5;
@@ -293,8 +295,7 @@ static int render_corpus(const char *dir, char **files, const char *sf, int jobs
   co.config.rate_hz = 44100;
   co.config.soundfonts[0] = sf;
   co.config.n_soundfonts = 1;
-  char err[512];
-  int rc = corpus_render(&co, err, sizeof(err));
+  int rc = corpus_render(&co, err, errlen);
   if (rc != 0)
     fprintf(stderr, "corpus_render: %s\n", err);
   return rc;
@@ -305,7 +306,9 @@ static void test_corpus(const char *tmp, const char *midi, const char *sf)
   char dir[1024], path[1200], path2[1200];
   char *files[1] = {(char *)midi};
   snprintf(dir, sizeof(dir), "%s/plain", tmp);
-  CHECK(render_corpus(dir, files, sf, 1, 0) == 0, "render failed");
+  char render_err[512];
+  CHECK(render_corpus(dir, files, 1, sf, 1, 0, render_err, sizeof(render_err)) == 0,
+        "render failed");
 
   /* MusicNet: 4 pieces, each split to train or test; labels exact without variation */
   int n_wav = 0;
@@ -414,8 +417,8 @@ static void test_corpus(const char *tmp, const char *midi, const char *sf)
   char a[1024], b[1024];
   snprintf(a, sizeof(a), "%s/vary1", tmp);
   snprintf(b, sizeof(b), "%s/vary2", tmp);
-  CHECK(render_corpus(a, files, sf, 1, 1) == 0, "render a");
-  CHECK(render_corpus(b, files, sf, 2, 1) == 0, "render b");
+  CHECK(render_corpus(a, files, 1, sf, 1, 1, render_err, sizeof(render_err)) == 0, "render a");
+  CHECK(render_corpus(b, files, 1, sf, 2, 1, render_err, sizeof(render_err)) == 0, "render b");
   static const char *index_files[] = {"musicnet/musicnet_metadata.csv",
                                       "openmic/openmic-2018-aggregated-labels.csv",
                                       "openmic/partitions/split01_train.csv"};
@@ -451,6 +454,69 @@ static void test_corpus(const char *tmp, const char *midi, const char *sf)
       }
     }
   CHECK(compared == 8, "compared %d files", compared);
+}
+
+/* Unreadable MIDI files among good ones: each is reported once, by name and reason, and left
+ * out, so the corpus is the one the good file alone gives (test_corpus's "plain"); with no
+ * good file at all the run stops with an error saying so. */
+static void test_bad_midi(const char *tmp, const char *midi, const char *sf)
+{
+  char garbage[1024], truncated[1024], dir[1024], path[1200], path2[1200], err[512];
+  snprintf(garbage, sizeof(garbage), "%s/garbage.mid", tmp);
+  snprintf(truncated, sizeof(truncated), "%s/truncated.mid", tmp);
+  size_t size = 0;
+  char *bytes = slurp(midi, &size);
+  FILE *f = fopen(garbage, "wb");
+  if (f) {
+    fputs("this is not a MIDI file", f);
+    fclose(f);
+  }
+  f = fopen(truncated, "wb");
+  if (f && bytes) {
+    fwrite(bytes, 1, size - 7, f); /* the last track loses its end */
+    fclose(f);
+  }
+  free(bytes);
+
+  char said_path[1200];
+  snprintf(said_path, sizeof(said_path), "%s/stderr.txt", tmp);
+  fflush(stderr);
+  int saved = dup(2), fd = open(said_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  dup2(fd, 2);
+  close(fd);
+  char *files[3] = {garbage, (char *)midi, truncated};
+  snprintf(dir, sizeof(dir), "%s/badmidi", tmp);
+  int rc = render_corpus(dir, files, 3, sf, 1, 0, err, sizeof(err));
+  char *none[2] = {garbage, truncated};
+  snprintf(dir, sizeof(dir), "%s/nomidi", tmp);
+  int rc_none = render_corpus(dir, none, 2, sf, 1, 0, err, sizeof(err));
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+
+  CHECK(rc == 0, "render with bad files among good ones failed");
+  CHECK(rc_none != 0 && strcmp(err, "none of the 2 MIDI files could be read") == 0,
+        "no readable file: rc %d, '%s'", rc_none, err);
+  char *said = slurp(said_path, NULL);
+  char expected[8192];
+  snprintf(expected, sizeof(expected),
+           "instrid-render: skipping %s: not a Standard MIDI File (no MThd header)\n"
+           "instrid-render: skipping %s: track 2 is truncated\n"
+           "instrid-render: skipping %s: not a Standard MIDI File (no MThd header)\n"
+           "instrid-render: skipping %s: track 2 is truncated\n"
+           "corpus_render: none of the 2 MIDI files could be read\n",
+           garbage, truncated, garbage, truncated);
+  CHECK(said && strcmp(said, expected) == 0, "stderr:\n%s\nexpected:\n%s", said ? said : "",
+        expected);
+  free(said);
+  static const char *index_files[] = {
+      "musicnet/musicnet_metadata.csv", "openmic/openmic-2018-aggregated-labels.csv",
+      "openmic/partitions/split01_train.csv", "openmic/partitions/split01_test.csv"};
+  for (int i = 0; i < 4; i++) {
+    snprintf(path, sizeof(path), "%s/badmidi/%s", tmp, index_files[i]);
+    snprintf(path2, sizeof(path2), "%s/plain/%s", tmp, index_files[i]);
+    CHECK(same_file(path, path2), "%s differs from the good file's corpus", index_files[i]);
+  }
 }
 
 static void test_example(const char *sf)
@@ -513,6 +579,7 @@ int main(int argc, char **argv)
   test_smf(midi);
   if (sf) {
     test_corpus(tmp, midi, sf);
+    test_bad_midi(tmp, midi, sf);
     test_example(sf);
   }
   char cmd[512];

@@ -380,6 +380,30 @@ int corpus_render(const corpus_options *opt, char *errbuf, size_t errlen)
     snprintf(errbuf, errlen, "no MIDI files to render");
     return -1;
   }
+  /* Read every MIDI file once up front: one that cannot be read is reported once (also when
+   * quiet) and left out, instead of failing every draw that picks it, which with many bad
+   * files could end the run with "8 draws in a row failed" although good files remain. */
+  char **usable = malloc(opt->n_midi * sizeof(*usable));
+  size_t n_usable = 0;
+  if (!usable) {
+    snprintf(errbuf, errlen, "out of memory");
+    return -1;
+  }
+  for (size_t i = 0; i < opt->n_midi; i++) {
+    char err[512];
+    smf_song *song = smf_read_file(opt->midi_files[i], err, sizeof(err));
+    if (!song) {
+      fprintf(stderr, "instrid-render: skipping %s\n", err);
+      continue;
+    }
+    smf_song_free(song);
+    usable[n_usable++] = opt->midi_files[i];
+  }
+  if (n_usable == 0) {
+    snprintf(errbuf, errlen, "none of the %zu MIDI files could be read", opt->n_midi);
+    free(usable);
+    return -1;
+  }
   size_t n_mn = 0, n_om = 0;
   double mn_excerpt = opt->musicnet_excerpt_s;
   if (opt->hours > 0) {
@@ -392,16 +416,19 @@ int corpus_render(const corpus_options *opt, char *errbuf, size_t errlen)
     if (opt->openmic)
       n_om = (size_t)ceil(total * share / opt->clip_s);
   } else {
-    size_t n = opt->pieces ? opt->pieces : opt->n_midi;
+    size_t n = opt->pieces ? opt->pieces : n_usable;
     n_mn = opt->musicnet ? n : 0;
     n_om = opt->openmic ? n : 0;
   }
   corpus_options o = *opt;
   o.musicnet_excerpt_s = mn_excerpt;
+  o.midi_files = usable;
+  o.n_midi = n_usable;
   corpus_state st = {.opt = &o, .n_tasks = n_mn + n_om, .t_start = now_s()};
   st.tasks = calloc(st.n_tasks ? st.n_tasks : 1, sizeof(task));
   if (!st.tasks) {
     snprintf(errbuf, errlen, "out of memory");
+    free(usable);
     return -1;
   }
   for (size_t i = 0; i < st.n_tasks; i++) {
@@ -415,6 +442,7 @@ int corpus_render(const corpus_options *opt, char *errbuf, size_t errlen)
     if (render_mkdirs(dir) != 0) {
       snprintf(errbuf, errlen, "%.300s: cannot create", dir);
       free(st.tasks);
+      free(usable);
       return -1;
     }
   }
@@ -422,6 +450,7 @@ int corpus_render(const corpus_options *opt, char *errbuf, size_t errlen)
   if (opt->openmic && render_mkdirs(dir) != 0) {
     snprintf(errbuf, errlen, "%.300s: cannot create", dir);
     free(st.tasks);
+    free(usable);
     return -1;
   }
   pthread_mutex_init(&st.lock, NULL);
@@ -453,5 +482,6 @@ int corpus_render(const corpus_options *opt, char *errbuf, size_t errlen)
   }
   pthread_mutex_destroy(&st.lock);
   free(st.tasks);
+  free(usable);
   return rc;
 }

@@ -28,8 +28,10 @@ typedef struct {
   render_config config; /* one render_engine per job is made from it */
 } corpus_options;
 
-/* Renders the whole corpus. Pieces that fail (unreadable MIDI, nothing renderable) are reported
- * on stderr and replaced by another draw. Returns 0, or -1 with errbuf on a fatal error. */
+/* Renders the whole corpus. MIDI files that cannot be read are reported once on stderr (also
+ * when not verbose) and left out; pieces that fail to render are reported when verbose and
+ * replaced by another draw. Returns 0, or -1 with errbuf on a fatal error (among them: no
+ * readable MIDI file). */
 int corpus_render(const corpus_options *opt, char *errbuf, size_t errlen);
 
 /* Collects .mid/.midi files under a directory (recursively) or takes a file as it is; appends
