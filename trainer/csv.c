@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "csv.h"
 #include "internal.h"
@@ -38,6 +39,12 @@ csv_reader *csv_open(const char *path, instrid_error *err)
   csv->file = fopen(path, "rb");
   if (!csv->file) {
     instrid_set_error(err, INSTRID_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    goto fail;
+  }
+  /* fopen opens a directory too; reading it would only say "read error". */
+  struct stat st;
+  if (fstat(fileno(csv->file), &st) == 0 && S_ISDIR(st.st_mode)) {
+    instrid_set_error(err, INSTRID_ERR_IO, "%s: cannot open: %s", path, strerror(EISDIR));
     goto fail;
   }
   csv->line = 1;

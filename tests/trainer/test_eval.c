@@ -210,6 +210,77 @@ static int test_end_to_end(const char *eval_bin)
   CHECK(st == 1 && errs && strstr(errs, "kazoo") && strstr(errs, "line 2"), "bad label: %d %s", st,
         errs ? errs : "");
   free(errs);
+
+  /* Spaces around a label and an empty one after the last ';' (hand-written CSVs, CRLF): the
+   * same figures as the clean file. */
+  snprintf(path, sizeof(path), "%s/clean.csv", dir);
+  f = fopen(path, "w");
+  fputs("path,labels\na.wav,violin;piano\nb.wav,flute\n", f);
+  fclose(f);
+  snprintf(path, sizeof(path), "%s/spaced.csv", dir);
+  f = fopen(path, "w");
+  fputs("path,labels\r\na.wav, violin ; piano ;\r\nb.wav,flute \r\n", f);
+  fclose(f);
+  char *reports[2];
+  for (int k = 0; k < 2; k++) {
+    snprintf(cmd, sizeof(cmd),
+             "'%s' --quiet --json --model %s/model.instrid --csv %s/%s.csv > %s/out%d.json "
+             "2> %s/err3.txt",
+             eval_bin, dir, dir, k ? "spaced" : "clean", dir, k, dir);
+    st = run(cmd);
+    CHECK(st == 0, "%s.csv: exit %d", k ? "spaced" : "clean", st);
+    snprintf(path, sizeof(path), "%s/out%d.json", dir, k);
+    reports[k] = slurp(path);
+  }
+  /* the reports name their CSV; compare from the figures on */
+  const char *figures[2] = {reports[0] ? strstr(reports[0], "\"files\"") : NULL,
+                            reports[1] ? strstr(reports[1], "\"files\"") : NULL};
+  CHECK(figures[0] && figures[1] && strcmp(figures[0], figures[1]) == 0,
+        "spaced labels:\n%s\nclean labels:\n%s", reports[1] ? reports[1] : "",
+        reports[0] ? reports[0] : "");
+  free(reports[0]);
+  free(reports[1]);
+
+  /* Bad values and inputs: one line naming the problem, exit 2 for usage, 1 otherwise. */
+  static const struct {
+    const char *args;
+    int status;
+    const char *said;
+  } bad[] = {
+      {"--csv %s/clean.csv --max-files 0", 2,
+       "instrid-eval: bad value '0' for --max-files (a whole number >= 1)\n"},
+      {"--csv %s/clean.csv --max-files -1", 2,
+       "instrid-eval: bad value '-1' for --max-files (a whole number >= 1)\n"},
+      {"--csv %s/clean.csv --confusions x", 2,
+       "instrid-eval: bad value 'x' for --confusions (a whole number >= 0)\n"},
+      {"--csv %s", 1, "instrid-eval: %s: cannot open: Is a directory\n"},
+  };
+  for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+    char args[1024], expected[1024];
+    snprintf(args, sizeof(args), bad[k].args, dir);
+    snprintf(expected, sizeof(expected), bad[k].said, dir);
+    snprintf(cmd, sizeof(cmd), "'%s' --quiet --model %s/model.instrid %s 2> %s/err4.txt", eval_bin,
+             dir, args, dir);
+    st = run(cmd);
+    snprintf(path, sizeof(path), "%s/err4.txt", dir);
+    errs = slurp(path);
+    CHECK(st == bad[k].status && errs && strcmp(errs, expected) == 0, "%s: exit %d, said: %s", args,
+          st, errs ? errs : "");
+    free(errs);
+  }
+  /* A model that does not load is named once. */
+  snprintf(path, sizeof(path), "%s/clean.csv", dir);
+  snprintf(cmd, sizeof(cmd), "'%s' --quiet --model %s --csv %s 2> %s/err5.txt", eval_bin, path,
+           path, dir);
+  st = run(cmd);
+  char expected[1024];
+  snprintf(expected, sizeof(expected), "instrid-eval: %s: not an instrid model file (bad magic)\n",
+           path);
+  snprintf(path, sizeof(path), "%s/err5.txt", dir);
+  errs = slurp(path);
+  CHECK(st == 1 && errs && strcmp(errs, expected) == 0, "bad model: exit %d, said: %s", st,
+        errs ? errs : "");
+  free(errs);
   snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
   if (run(cmd) != 0)
     fprintf(stderr, "could not remove %s\n", dir);

@@ -3,6 +3,7 @@
  * probabilities) and reports per-class AP, precision, recall and F1 at the model's thresholds,
  * mAP, macro- and micro-F1 and the most frequent confusions, as text, JSON or an SVG chart.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <gst/gst.h>
 #include <math.h>
@@ -93,6 +94,11 @@ static int load_csv_set(const char *csv_path, const instrid_model *m, eval_set *
   else
     dir[0] = '\0';
   int r = csv_next(csv, &err);
+  if (r < 0) {
+    snprintf(errbuf, errlen, "%s", err.message);
+    csv_close(csv);
+    return -1;
+  }
   if (r != 1 || csv_n_fields(csv) < 2 || strcmp(csv_field(csv, 0), "path") != 0 ||
       strcmp(csv_field(csv, 1), "labels") != 0) {
     snprintf(errbuf, errlen, "%s: line 1: the header must begin with path,labels", csv_path);
@@ -120,8 +126,13 @@ static int load_csv_set(const char *csv_path, const instrid_model *m, eval_set *
     snprintf(labels, sizeof(labels), "%s", csv_field(csv, 1));
     char *save = NULL;
     for (char *tok = strtok_r(labels, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
-      while (*tok == ' ')
+      /* "piano; drums " names piano and drums: spaces around a name are not part of it. */
+      while (*tok == ' ' || *tok == '\t')
         tok++;
+      for (char *end = tok + strlen(tok); end > tok && (end[-1] == ' ' || end[-1] == '\t');)
+        *--end = '\0';
+      if (*tok == '\0')
+        continue;
       int k = model_class(m, tok);
       if (k < 0) {
         snprintf(errbuf, errlen, "%s: line %zu: '%s' is not one of the model's classes", csv_path,
@@ -454,6 +465,18 @@ static void usage(FILE *f)
       "0 when at least one file was evaluated, 1 otherwise, 2 for a usage error.\n");
 }
 
+/* A whole number from min up, with nothing after it. */
+static int parse_count(const char *s, long min, long *out)
+{
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (end == s || *end != '\0' || errno != 0 || v < min)
+    return 0;
+  *out = v;
+  return 1;
+}
+
 int main(int argc, char **argv)
 {
   enum {
@@ -502,7 +525,11 @@ int main(int argc, char **argv)
       all = 1;
       break;
     case O_MAX:
-      max_files = strtol(optarg, NULL, 10);
+      if (!parse_count(optarg, 1, &max_files)) {
+        fprintf(stderr, "instrid-eval: bad value '%s' for --max-files (a whole number >= 1)\n",
+                optarg);
+        return 2;
+      }
       break;
     case O_JSON:
       json = 1;
@@ -511,7 +538,11 @@ int main(int argc, char **argv)
       svg = optarg;
       break;
     case O_CONF:
-      max_conf = strtol(optarg, NULL, 10);
+      if (!parse_count(optarg, 0, &max_conf)) {
+        fprintf(stderr, "instrid-eval: bad value '%s' for --confusions (a whole number >= 0)\n",
+                optarg);
+        return 2;
+      }
       break;
     case O_QUIET:
       quiet = 1;
@@ -524,8 +555,7 @@ int main(int argc, char **argv)
       return 2;
     }
   }
-  if (!model_path || (!!csv + !!mn + !!om) != 1 || optind != argc || max_files == 0 ||
-      max_conf < 0) {
+  if (!model_path || (!!csv + !!mn + !!om) != 1 || optind != argc) {
     fprintf(stderr, "instrid-eval: need --model and exactly one of --csv, --musicnet, --openmic "
                     "(see --help)\n");
     return 2;
@@ -534,7 +564,11 @@ int main(int argc, char **argv)
   instrid_error ierr = {0};
   instrid_model *m = instrid_model_load(model_path, &ierr);
   if (!m) {
-    fprintf(stderr, "instrid-eval: %s: %s\n", model_path, ierr.message);
+    /* libinstrid's messages name the file already; say it once. */
+    if (strstr(ierr.message, model_path) != NULL)
+      fprintf(stderr, "instrid-eval: %s\n", ierr.message);
+    else
+      fprintf(stderr, "instrid-eval: %s: %s\n", model_path, ierr.message);
     return 1;
   }
   size_t nc = instrid_model_n_classes(m);
