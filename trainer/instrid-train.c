@@ -560,7 +560,9 @@ int main(int argc, char **argv)
       .seed = opt.seed,
       .cache_dir = cache,
       .verbose = !quiet,
-      .decode_threads = opt.threads,
+      /* --threads defaults to the core count, which may exceed what decoding takes. */
+      .decode_threads =
+          opt.threads < DATASET_MAX_DECODE_THREADS ? opt.threads : DATASET_MAX_DECODE_THREADS,
   };
   ds = train_dataset_open(sources, n_sources, &desc.frontend, &dopt, &err);
   if (!ds) {

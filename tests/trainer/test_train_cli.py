@@ -43,6 +43,29 @@ with tempfile.TemporaryDirectory() as d:
     usage_error(["--musicnet", d], "--out")
     usage_error(["--batch"], "--batch")
 
+# More threads than decoding takes (the default on a machine with over 64 cores) still
+# trains: a one-recording MusicNet tree, one epoch of the tiny architecture.
+with tempfile.TemporaryDirectory() as d:
+    import math
+    import os
+    import struct
+    import wave
+    for sub in ("train_data", "train_labels"):
+        os.makedirs(os.path.join(d, "mn", sub))
+    with wave.open(os.path.join(d, "mn", "train_data", "1.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(22050)
+        w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(0.1 * n)))
+                               for n in range(22050 * 3)))
+    with open(os.path.join(d, "mn", "train_labels", "1.csv"), "w") as f:
+        f.write("start_time,end_time,instrument,note,start_beat,end_beat,note_value\n"
+                "0,132300,41,60,0,4,Whole\n")
+    rc, out, err = run("--musicnet", d + "/mn", "--out", d + "/m.instrid", "--arch", "tiny",
+                       "--epochs", "1", "--threads", "100", "--quiet")
+    check(rc == 0 and os.path.exists(d + "/m.instrid"),
+          f"--threads 100: exit status {rc}: {err!r}")
+
 rc, out, err = run("--help")
 check(rc == 0 and err == "", f"--help: status {rc}, stderr {err!r}")
 src = open(sys.argv[2]).read()
