@@ -461,7 +461,7 @@ static void test_corpus(const char *tmp, const char *midi, const char *sf)
  * good file at all the run stops with an error saying so. */
 static void test_bad_midi(const char *tmp, const char *midi, const char *sf)
 {
-  char garbage[1024], truncated[1024], dir[1024], path[1200], path2[1200], err[512];
+  char garbage[512], truncated[512], dir[1024], path[1200], path2[1200], err[512];
   snprintf(garbage, sizeof(garbage), "%s/garbage.mid", tmp);
   snprintf(truncated, sizeof(truncated), "%s/truncated.mid", tmp);
   size_t size = 0;
@@ -509,6 +509,13 @@ static void test_bad_midi(const char *tmp, const char *midi, const char *sf)
   CHECK(said && strcmp(said, expected) == 0, "stderr:\n%s\nexpected:\n%s", said ? said : "",
         expected);
   free(said);
+  /* An output folder that cannot be made says why. */
+  char *good[1] = {(char *)midi}, expected_err[1200];
+  snprintf(dir, sizeof(dir), "%s/out", garbage);
+  snprintf(expected_err, sizeof(expected_err),
+           "%s/musicnet/train_data: cannot create: Not a directory", dir);
+  rc = render_corpus(dir, good, 1, sf, 1, 0, err, sizeof(err));
+  CHECK(rc != 0 && strcmp(err, expected_err) == 0, "out under a file: rc %d, '%s'", rc, err);
   static const char *index_files[] = {
       "musicnet/musicnet_metadata.csv", "openmic/openmic-2018-aggregated-labels.csv",
       "openmic/partitions/split01_train.csv", "openmic/partitions/split01_test.csv"};

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -157,7 +158,7 @@ int audio_write_wav(const char *path, const float *x, size_t frames, int channel
   render_path(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
   FILE *f = fopen(tmp, "wb");
   if (!f) {
-    snprintf(errbuf, errlen, "%.300s: cannot create", tmp);
+    snprintf(errbuf, errlen, "%.300s: cannot create: %s", tmp, strerror(errno));
     return -1;
   }
   uint8_t h[44];

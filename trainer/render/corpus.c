@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -123,7 +124,7 @@ static int write_musicnet(const corpus_options *opt, const task *t, const render
   render_path(tmp, sizeof(tmp), "%s.tmp", path);
   FILE *f = fopen(tmp, "w");
   if (!f) {
-    snprintf(errbuf, errlen, "%.300s: cannot create", tmp);
+    snprintf(errbuf, errlen, "%.300s: cannot create: %s", tmp, strerror(errno));
     return -1;
   }
   fprintf(f, "start_time,end_time,instrument,note,start_beat,end_beat,note_value\n");
@@ -152,7 +153,7 @@ static int write_openmic_audio(const corpus_options *opt, const task *t, const r
   char dir[4096], path[4200];
   render_path(dir, sizeof(dir), "%s/openmic/audio/%.3s", opt->out_dir, t->key);
   if (render_mkdirs(dir) != 0) {
-    snprintf(errbuf, errlen, "%.300s: cannot create", dir);
+    snprintf(errbuf, errlen, "%.300s: cannot create: %s", dir, strerror(errno));
     return -1;
   }
   render_path(path, sizeof(path), "%s/%s.ogg", dir, t->key);
@@ -259,7 +260,7 @@ static FILE *open_tmp(const char *path, char *tmp, size_t tmp_len, char *errbuf,
   render_path(tmp, tmp_len, "%s.tmp", path);
   FILE *f = fopen(tmp, "w");
   if (!f)
-    snprintf(errbuf, errlen, "%.300s: cannot create", tmp);
+    snprintf(errbuf, errlen, "%.300s: cannot create: %s", tmp, strerror(errno));
   return f;
 }
 
@@ -357,7 +358,7 @@ static int write_indexes(const corpus_options *opt, const corpus_state *st, char
 
   render_path(path, sizeof(path), "%s/openmic/partitions", opt->out_dir);
   if (render_mkdirs(path) != 0) {
-    snprintf(errbuf, errlen, "%.300s: cannot create", path);
+    snprintf(errbuf, errlen, "%.300s: cannot create: %s", path, strerror(errno));
     return -1;
   }
   for (int test = 0; test < 2; test++) {
@@ -440,7 +441,7 @@ int corpus_render(const corpus_options *opt, char *errbuf, size_t errlen)
   for (int k = 0; opt->musicnet && k < 4; k++) {
     render_path(dir, sizeof(dir), "%s/musicnet/%s", opt->out_dir, mn_dirs[k]);
     if (render_mkdirs(dir) != 0) {
-      snprintf(errbuf, errlen, "%.300s: cannot create", dir);
+      snprintf(errbuf, errlen, "%.300s: cannot create: %s", dir, strerror(errno));
       free(st.tasks);
       free(usable);
       return -1;
@@ -448,7 +449,7 @@ int corpus_render(const corpus_options *opt, char *errbuf, size_t errlen)
   }
   render_path(dir, sizeof(dir), "%s/openmic/audio", opt->out_dir);
   if (opt->openmic && render_mkdirs(dir) != 0) {
-    snprintf(errbuf, errlen, "%.300s: cannot create", dir);
+    snprintf(errbuf, errlen, "%.300s: cannot create: %s", dir, strerror(errno));
     free(st.tasks);
     free(usable);
     return -1;
