@@ -408,3 +408,18 @@ instrid_status train_dataset_feature_moments(const train_dataset *ds, float *mea
   *std = (float)sqrt(var > 1e-12 ? var : 1e-12);
   return INSTRID_OK;
 }
+
+instrid_status train_dataset_set_normalization(train_dataset *ds, float mean, float std,
+                                               instrid_error *err)
+{
+  if (!ds)
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "no dataset");
+  if (!isfinite(mean) || !isfinite(std) || !(std > 0.0f))
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
+                             "feature normalisation mean %g, std %g: need finite values, std > 0",
+                             (double)mean, (double)std);
+  ds->fe.feature_mean = mean;
+  ds->fe.feature_std = std;
+  ds->silence = instrid_frontend_silence_value(&ds->fe);
+  return INSTRID_OK;
+}

@@ -79,4 +79,11 @@ void train_dataset_get(const train_dataset *ds, dataset_split split, size_t i, i
 instrid_status train_dataset_feature_moments(const train_dataset *ds, float *mean, float *std,
                                              instrid_error *err);
 
+/* Serves windows normalised with (raw - mean) / std from now on (the front end's feature_mean
+ * and feature_std), e.g. with the values train_dataset_feature_moments gives. Not to be called
+ * while another thread is in train_dataset_get. INSTRID_ERR_INVALID_ARG for a non-finite mean
+ * or a std that is not finite and > 0. */
+instrid_status train_dataset_set_normalization(train_dataset *ds, float mean, float std,
+                                               instrid_error *err);
+
 #endif /* INSTRID_DATASET_H */

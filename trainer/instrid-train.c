@@ -570,8 +570,7 @@ int main(int argc, char **argv)
     goto done;
   }
   /* The network should see unit-scale input whatever the data: the front end's normalisation
-   * comes from the training split itself (never from validation or evaluation audio). The
-   * cache holds raw frames, so reopening with the new normalisation decodes nothing again. */
+   * comes from the training split itself (never from validation or evaluation audio). */
   {
     float mean, std;
     if (train_dataset_feature_moments(ds, &mean, &std, &err) != INSTRID_OK) {
@@ -582,10 +581,8 @@ int main(int argc, char **argv)
     fe->feature_mean = mean;
     fe->feature_std = std > 1e-3f ? std : 1.0f;
     desc = *instrid_arch_desc(arch);
-    train_dataset_free(ds);
-    dopt.verbose = 0;
-    ds = train_dataset_open(sources, n_sources, &desc.frontend, &dopt, &err);
-    if (!ds) {
+    if (train_dataset_set_normalization(ds, fe->feature_mean, fe->feature_std, &err) !=
+        INSTRID_OK) {
       fprintf(stderr, PROG ": %s\n", err.message);
       goto done;
     }

@@ -648,6 +648,26 @@ static void test_musicnet(void)
         err.message);
   CHECK(fabs(mean - want_mean) < 1e-4 && fabs(std - want_std) < 1e-4 && want_std > 0.5,
         "moments %g %g, want %g %g", (double)mean, (double)std, want_mean, want_std);
+
+  /* Serving with the moments: every value becomes (raw - mean) / std. */
+  static float before[N_MELS * W], after[N_MELS * W];
+  float t0[TAXONOMY_N], m0[TAXONOMY_N];
+  train_dataset_get(ds, DATASET_TRAIN, 0, 0, before, t0, m0);
+  CHECK(train_dataset_set_normalization(ds, mean, std, &err) == INSTRID_OK, "set: %s",
+        err.message);
+  train_dataset_get(ds, DATASET_TRAIN, 0, 0, after, t0, m0);
+  double worst = 0.0;
+  for (size_t i = 0; i < (size_t)N_MELS * W; i++) {
+    double raw_value = (double)before[i] * fe.feature_std + fe.feature_mean;
+    double d = fabs(after[i] - (raw_value - mean) / std);
+    worst = d > worst ? d : worst;
+  }
+  CHECK(worst < 1e-4, "renormalised window off by %g", worst);
+  CHECK(train_dataset_set_normalization(ds, mean, 0.0f, &err) == INSTRID_ERR_INVALID_ARG &&
+            strstr(err.message, "std"),
+        "std 0 accepted: %s", err.message);
+  CHECK(train_dataset_set_normalization(ds, NAN, 1.0f, &err) == INSTRID_ERR_INVALID_ARG,
+        "NaN mean accepted");
   train_dataset_free(ds);
   train_dataset_free(NULL);
 }
