@@ -11,24 +11,13 @@
 #include <unistd.h>
 
 #include "arch.h"
+#include "check.h"
 #include "instrid.h"
 #include "model_file.h"
 #include "model_internal.h"
 
-static int failures;
-
 /* The checksum stored in the tiny file make_tiny(3) writes. */
 #define TINY_FILE_CRC 0x8032f33fu
-
-#define CHECK(cond, ...)                                                                           \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);                     \
-      fprintf(stderr, __VA_ARGS__);                                                                \
-      fputc('\n', stderr);                                                                         \
-      failures++;                                                                                  \
-    }                                                                                              \
-  } while (0)
 
 static void put_u32_le(uint8_t *p, uint32_t v)
 {
@@ -753,9 +742,5 @@ int main(void)
   test_corruption();
   test_field_checks();
   test_resealed_garbage();
-  if (failures) {
-    fprintf(stderr, "test_model: %d checks failed\n", failures);
-    return 1;
-  }
-  return 0;
+  return check_exit();
 }

@@ -10,21 +10,10 @@
 #include <string.h>
 
 #include "arch.h"
+#include "check.h"
 #include "conv_direct.h"
 #include "layers.h"
 #include "net_internal.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);                     \
-      fprintf(stderr, __VA_ARGS__);                                                                \
-      fputc('\n', stderr);                                                                         \
-      failures++;                                                                                  \
-    }                                                                                              \
-  } while (0)
 
 /* Runs desc's layers one by one, unfolded, channels-first. */
 static void reference_forward(const instrid_model_desc *d, const float *features, float *out)
@@ -523,7 +512,5 @@ int main(void)
   test_arch("tiny", 4);
   test_arch("reference", 1);
   test_hand_made();
-  if (failures)
-    fprintf(stderr, "%d check(s) failed\n", failures);
-  return failures ? 1 : 0;
+  return check_exit();
 }

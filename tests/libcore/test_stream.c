@@ -11,18 +11,7 @@
 #include <string.h>
 
 #include "arch.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);                     \
-      fprintf(stderr, __VA_ARGS__);                                                                \
-      fputc('\n', stderr);                                                                         \
-      failures++;                                                                                  \
-    }                                                                                              \
-  } while (0)
+#include "check.h"
 
 #define N_CLASSES 25
 #define MAX_WINDOWS 128
@@ -350,7 +339,5 @@ int main(void)
   test_errors();
 
   instrid_model_free(model);
-  if (failures)
-    fprintf(stderr, "%d check(s) failed\n", failures);
-  return failures ? 1 : 0;
+  return check_exit();
 }

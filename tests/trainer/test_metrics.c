@@ -3,19 +3,8 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "check.h"
 #include "metrics.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                              \
-      fprintf(stderr, __VA_ARGS__);                                                                \
-      fprintf(stderr, "\n");                                                                       \
-      failures++;                                                                                  \
-    }                                                                                              \
-  } while (0)
 
 #define NEAR(a, b) (fabs((a) - (b)) < 1e-9)
 
@@ -116,7 +105,5 @@ int main(void)
   test_average_precision();
   test_threshold();
   test_report();
-  if (failures)
-    fprintf(stderr, "%d check(s) failed\n", failures);
-  return failures ? 1 : 0;
+  return check_exit();
 }

@@ -16,22 +16,11 @@
 
 #include <gst/gst.h>
 
+#include "check.h"
 #include "csv.h"
 #include "dataset.h"
 #include "decode.h"
 #include "featcache.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                              \
-      fprintf(stderr, __VA_ARGS__);                                                                \
-      fprintf(stderr, "\n");                                                                       \
-      failures++;                                                                                  \
-    }                                                                                              \
-  } while (0)
 
 static char root[256]; /* the scratch directory everything is written under */
 
@@ -1018,9 +1007,5 @@ int main(void)
   test_cache();
 
   nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-  if (failures) {
-    fprintf(stderr, "%d check(s) failed\n", failures);
-    return 1;
-  }
-  return 0;
+  return check_exit();
 }

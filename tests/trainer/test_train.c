@@ -8,20 +8,9 @@
 #include <unistd.h>
 
 #include "augment.h"
+#include "check.h"
 #include "checkpoint.h"
 #include "train.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                              \
-      fprintf(stderr, __VA_ARGS__);                                                                \
-      fprintf(stderr, "\n");                                                                       \
-      failures++;                                                                                  \
-    }                                                                                              \
-  } while (0)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Two instruments: "reed", a low tone of odd harmonics (1/n), and "bell", a higher tone with
@@ -466,7 +455,5 @@ int main(void)
   test_resume_bit_identical(&toy, TOY_TRAIN / 32, 1); /* at the epoch's last step */
   test_resume_bit_identical(&toy, 7, 2);              /* two replicas */
   toy_free(&toy);
-  if (failures)
-    fprintf(stderr, "%d check(s) failed\n", failures);
-  return failures ? 1 : 0;
+  return check_exit();
 }
