@@ -15,6 +15,7 @@
 #include "check.h"
 #include "dataset.h"
 #include "evalmetrics.h"
+#include "fixtures.h"
 #include "instrid.h"
 
 #define NEAR(a, b) (fabs((a) - (b)) < 1e-9)
@@ -58,47 +59,20 @@ static int write_wav(const char *path, double freq_hz, double seconds)
 {
   const int rate = 16000;
   int n = (int)(seconds * rate);
-  FILE *f = fopen(path, "wb");
-  if (!f)
+  int16_t *x = malloc(sizeof *x * (size_t)n);
+  if (!x)
     return -1;
-  unsigned char h[44] = "RIFF\0\0\0\0WAVEfmt \20\0\0\0\1\0\1\0\200\76\0\0\0\175\0\0\2\0\20\0data";
-  unsigned data = (unsigned)n * 2, riff = 36 + data;
-  for (int i = 0; i < 4; i++) {
-    h[4 + i] = (unsigned char)(riff >> (8 * i));
-    h[40 + i] = (unsigned char)(data >> (8 * i));
-  }
-  fwrite(h, 1, 44, f);
-  for (int i = 0; i < n; i++) {
-    short s = (short)(8000 * sin(2 * M_PI * freq_hz * i / rate) * (1 + (i % 97) / 970.0));
-    fputc(s & 0xff, f);
-    fputc((s >> 8) & 0xff, f);
-  }
-  return fclose(f);
+  for (int i = 0; i < n; i++)
+    x[i] = (int16_t)(8000 * sin(2 * M_PI * freq_hz * i / rate) * (1 + (i % 97) / 970.0));
+  int ret = fixture_write_wav_pcm16(path, rate, x, (size_t)n);
+  free(x);
+  return ret;
 }
 
 static int run(const char *cmd)
 {
   int st = system(cmd);
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static char *slurp(const char *path)
-{
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *s = malloc((size_t)n + 1);
-  if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-    free(s);
-    s = NULL;
-  }
-  if (s)
-    s[n] = '\0';
-  fclose(f);
-  return s;
 }
 
 /* 1 when the element is there; 0 skips the end-to-end part. */
@@ -157,9 +131,9 @@ static int test_end_to_end(const char *eval_bin)
            eval_bin, dir, dir, dir, dir, dir);
   int st = run(cmd);
   snprintf(path, sizeof(path), "%s/out.json", dir);
-  char *json = slurp(path);
+  char *json = fixture_slurp(path, NULL);
   snprintf(path, sizeof(path), "%s/err.txt", dir);
-  char *errs = slurp(path);
+  char *errs = fixture_slurp(path, NULL);
   CHECK(st == 0, "exit %d; stderr:\n%s", st, errs ? errs : "");
   CHECK(json && strstr(json, "\"files\": 5, \"evaluated\": 3, \"unreadable\": 2"), "counts: %s",
         json ? json : "(none)");
@@ -180,7 +154,7 @@ static int test_end_to_end(const char *eval_bin)
   double map = p ? atof(p + 7) : -1;
   CHECK(map > 0.0 && map <= 1.0, "mAP %f", map);
   snprintf(path, sizeof(path), "%s/ap.svg", dir);
-  char *svgt = slurp(path);
+  char *svgt = fixture_slurp(path, NULL);
   CHECK(svgt && strstr(svgt, "<svg") && strstr(svgt, ">piano</text>") && strstr(svgt, "</svg>"),
         "svg");
   free(svgt);
@@ -197,7 +171,7 @@ static int test_end_to_end(const char *eval_bin)
            dir, dir);
   st = run(cmd);
   snprintf(path, sizeof(path), "%s/err2.txt", dir);
-  errs = slurp(path);
+  errs = fixture_slurp(path, NULL);
   CHECK(st == 1 && errs && strstr(errs, "kazoo") && strstr(errs, "line 2"), "bad label: %d %s", st,
         errs ? errs : "");
   free(errs);
@@ -221,7 +195,7 @@ static int test_end_to_end(const char *eval_bin)
     st = run(cmd);
     CHECK(st == 0, "%s.csv: exit %d", k ? "spaced" : "clean", st);
     snprintf(path, sizeof(path), "%s/out%d.json", dir, k);
-    reports[k] = slurp(path);
+    reports[k] = fixture_slurp(path, NULL);
   }
   /* the reports name their CSV; compare from the figures on */
   const char *figures[2] = {reports[0] ? strstr(reports[0], "\"files\"") : NULL,
@@ -254,7 +228,7 @@ static int test_end_to_end(const char *eval_bin)
              dir, args, dir);
     st = run(cmd);
     snprintf(path, sizeof(path), "%s/err4.txt", dir);
-    errs = slurp(path);
+    errs = fixture_slurp(path, NULL);
     CHECK(st == bad[k].status && errs && strcmp(errs, expected) == 0, "%s: exit %d, said: %s", args,
           st, errs ? errs : "");
     free(errs);
@@ -268,7 +242,7 @@ static int test_end_to_end(const char *eval_bin)
   snprintf(expected, sizeof(expected), "instrid-eval: %s: not an instrid model file (bad magic)\n",
            path);
   snprintf(path, sizeof(path), "%s/err5.txt", dir);
-  errs = slurp(path);
+  errs = fixture_slurp(path, NULL);
   CHECK(st == 1 && errs && strcmp(errs, expected) == 0, "bad model: exit %d, said: %s", st,
         errs ? errs : "");
   free(errs);

@@ -21,6 +21,7 @@
 #include "dataset.h"
 #include "decode.h"
 #include "featcache.h"
+#include "fixtures.h"
 
 static char root[256]; /* the scratch directory everything is written under */
 
@@ -58,38 +59,14 @@ static const char *at(const char *fmt, const char *a)
 static void write_wav(const char *path, uint32_t rate, double seconds, double freq_hz)
 {
   uint32_t n = (uint32_t)(seconds * rate);
-  uint32_t data_bytes = n * 2;
-  unsigned char h[44];
-  memcpy(h, "RIFF", 4);
-  uint32_t v = 36 + data_bytes;
-  memcpy(h + 4, &v, 4);
-  memcpy(h + 8, "WAVEfmt ", 8);
-  v = 16;
-  memcpy(h + 16, &v, 4);
-  uint16_t s = 1; /* PCM */
-  memcpy(h + 20, &s, 2);
-  s = 1; /* channels */
-  memcpy(h + 22, &s, 2);
-  memcpy(h + 24, &rate, 4);
-  v = rate * 2;
-  memcpy(h + 28, &v, 4);
-  s = 2;
-  memcpy(h + 32, &s, 2);
-  s = 16;
-  memcpy(h + 34, &s, 2);
-  memcpy(h + 36, "data", 4);
-  memcpy(h + 40, &data_bytes, 4);
-  FILE *f = fopen(path, "wb");
-  if (!f) {
+  int16_t *x = malloc(sizeof *x * n);
+  for (uint32_t i = 0; x && i < n; i++)
+    x[i] = (int16_t)lrint(12000.0 * sin(2.0 * M_PI * freq_hz * i / rate));
+  if (!x || fixture_write_wav_pcm16(path, rate, x, n) != 0) {
     fprintf(stderr, "cannot write %s\n", path);
     exit(1);
   }
-  fwrite(h, 1, sizeof h, f);
-  for (uint32_t i = 0; i < n; i++) {
-    int16_t x = (int16_t)lrint(12000.0 * sin(2.0 * M_PI * freq_hz * i / rate));
-    fwrite(&x, 2, 1, f);
-  }
-  fclose(f);
+  free(x);
 }
 
 /* A stereo 44.1 kHz Ogg Vorbis clip, as OpenMIC publishes, made by GStreamer itself. */

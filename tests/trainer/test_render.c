@@ -15,6 +15,7 @@
 #include "check.h"
 #include "classes.h"
 #include "corpus.h"
+#include "fixtures.h"
 #include "fx.h"
 #include "render.h"
 #include "sampler.h"
@@ -129,27 +130,6 @@ static int write_test_midi(const char *path)
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-static char *slurp(const char *path, size_t *size)
-{
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *s = malloc((size_t)n + 1);
-  if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-    free(s);
-    s = NULL;
-  }
-  if (s)
-    s[n] = '\0';
-  fclose(f);
-  if (size)
-    *size = (size_t)n;
-  return s;
-}
-
 static int count_lines(const char *s)
 {
   int n = 0;
@@ -161,7 +141,7 @@ static int count_lines(const char *s)
 static int same_file(const char *a, const char *b)
 {
   size_t na, nb;
-  char *x = slurp(a, &na), *y = slurp(b, &nb);
+  char *x = fixture_slurp(a, &na), *y = fixture_slurp(b, &nb);
   int same = x && y && na == nb && memcmp(x, y, na) == 0;
   free(x);
   free(y);
@@ -312,7 +292,7 @@ static void test_corpus(const char *tmp, const char *midi, const char *sf)
         continue;
       found++;
       n_wav++;
-      char *csv = slurp(path2, NULL);
+      char *csv = fixture_slurp(path2, NULL);
       CHECK(csv != NULL, "%s missing", path2);
       if (!csv)
         continue;
@@ -344,7 +324,7 @@ static void test_corpus(const char *tmp, const char *midi, const char *sf)
 
   /* OpenMIC: 20 classes, 25 % withheld -> exactly 15 rows per clip; piano and violin sound */
   snprintf(path, sizeof(path), "%s/openmic/openmic-2018-aggregated-labels.csv", dir);
-  char *labels = slurp(path, NULL);
+  char *labels = fixture_slurp(path, NULL);
   CHECK(labels != NULL, "no aggregated labels");
   if (labels) {
     CHECK(strncmp(labels, "sample_key,instrument,relevance,num_responses\n", 46) == 0, "header");
@@ -370,7 +350,7 @@ static void test_corpus(const char *tmp, const char *midi, const char *sf)
   }
   free(labels);
   snprintf(path, sizeof(path), "%s/openmic/class-map.json", dir);
-  char *cmap = slurp(path, NULL);
+  char *cmap = fixture_slurp(path, NULL);
   CHECK(cmap &&
             strncmp(cmap, "{\"accordion\": 0, \"banjo\": 1, \"bass\": 2, \"cello\": 3", 49) == 0 &&
             strstr(cmap, "\"voice\": 19}") != NULL,
@@ -380,7 +360,7 @@ static void test_corpus(const char *tmp, const char *midi, const char *sf)
   for (int test = 0; test < 2; test++) {
     snprintf(path, sizeof(path), "%s/openmic/partitions/split01_%s.csv", dir,
              test ? "test" : "train");
-    char *part = slurp(path, NULL);
+    char *part = fixture_slurp(path, NULL);
     CHECK(part != NULL, "%s", path);
     for (char *k = part; k && *k; k = strchr(k, '\n') + 1) {
       char key[64];
@@ -419,9 +399,9 @@ static void test_corpus(const char *tmp, const char *midi, const char *sf)
   }
   int compared = 0;
   snprintf(path, sizeof(path), "%s/openmic/partitions/split01_train.csv", a);
-  char *part = slurp(path, NULL);
+  char *part = fixture_slurp(path, NULL);
   snprintf(path, sizeof(path), "%s/openmic/partitions/split01_test.csv", a);
-  char *part2 = slurp(path, NULL);
+  char *part2 = fixture_slurp(path, NULL);
   for (int which = 0; which < 2; which++)
     for (char *k = which ? part2 : part; k && *k; k = strchr(k, '\n') + 1) {
       char key[64];
@@ -455,7 +435,7 @@ static void test_bad_midi(const char *tmp, const char *midi, const char *sf)
   snprintf(garbage, sizeof(garbage), "%s/garbage.mid", tmp);
   snprintf(truncated, sizeof(truncated), "%s/truncated.mid", tmp);
   size_t size = 0;
-  char *bytes = slurp(midi, &size);
+  char *bytes = fixture_slurp(midi, &size);
   FILE *f = fopen(garbage, "wb");
   if (f) {
     fputs("this is not a MIDI file", f);
@@ -487,7 +467,7 @@ static void test_bad_midi(const char *tmp, const char *midi, const char *sf)
   CHECK(rc == 0, "render with bad files among good ones failed");
   CHECK(rc_none != 0 && strcmp(err, "none of the 2 MIDI files could be read") == 0,
         "no readable file: rc %d, '%s'", rc_none, err);
-  char *said = slurp(said_path, NULL);
+  char *said = fixture_slurp(said_path, NULL);
   char expected[8192];
   snprintf(expected, sizeof(expected),
            "instrid-render: skipping %s: not a Standard MIDI File (no MThd header)\n"

@@ -1,0 +1,64 @@
+/* fixtures.c — file helpers shared by the C tests (see fixtures.h). */
+#include "fixtures.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *fixture_slurp(const char *path, size_t *size)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+  if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
+    free(s);
+    s = NULL;
+  }
+  fclose(f);
+  if (!s)
+    return NULL;
+  s[n] = '\0';
+  if (size)
+    *size = (size_t)n;
+  return s;
+}
+
+static void put_le(unsigned char *p, uint32_t v, int bytes)
+{
+  for (int i = 0; i < bytes; i++)
+    p[i] = (unsigned char)(v >> (8 * i));
+}
+
+int fixture_write_wav_pcm16(const char *path, uint32_t rate_hz, const int16_t *samples, size_t n)
+{
+  if (n > (UINT32_MAX - 36) / 2)
+    return -1;
+  uint32_t data_bytes = (uint32_t)n * 2;
+  unsigned char h[44];
+  memcpy(h, "RIFF", 4);
+  put_le(h + 4, 36 + data_bytes, 4);
+  memcpy(h + 8, "WAVEfmt ", 8);
+  put_le(h + 16, 16, 4);          /* fmt chunk size */
+  put_le(h + 20, 1, 2);           /* PCM */
+  put_le(h + 22, 1, 2);           /* channels */
+  put_le(h + 24, rate_hz, 4);
+  put_le(h + 28, rate_hz * 2, 4); /* bytes per second */
+  put_le(h + 32, 2, 2);           /* bytes per frame */
+  put_le(h + 34, 16, 2);          /* bits per sample */
+  memcpy(h + 36, "data", 4);
+  put_le(h + 40, data_bytes, 4);
+  FILE *f = fopen(path, "wb");
+  if (!f)
+    return -1;
+  int ok = fwrite(h, 1, sizeof h, f) == sizeof h;
+  for (size_t i = 0; ok && i < n; i++) {
+    unsigned char b[2];
+    put_le(b, (uint16_t)samples[i], 2);
+    ok = fwrite(b, 1, 2, f) == 2;
+  }
+  return fclose(f) == 0 && ok ? 0 : -1;
+}

@@ -1,0 +1,17 @@
+/* fixtures.h — small file helpers that more than one C test needs: reading a whole file back and
+ * writing a mono 16-bit PCM WAV. Test code: each returns a failure for the caller to report. */
+#ifndef INSTRID_TESTS_FIXTURES_H
+#define INSTRID_TESTS_FIXTURES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The whole of path, NUL-terminated (text can be used as a string), or NULL when it cannot be
+ * read; *size (when size is not NULL) gets its length in bytes. The caller frees. */
+char *fixture_slurp(const char *path, size_t *size);
+
+/* Writes n samples as a canonical 44-byte-header WAV: PCM, one channel, 16 bits, little-endian.
+ * Returns 0, or -1 when the file cannot be written. */
+int fixture_write_wav_pcm16(const char *path, uint32_t rate_hz, const int16_t *samples, size_t n);
+
+#endif
