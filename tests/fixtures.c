@@ -42,9 +42,9 @@ int fixture_write_wav_pcm16(const char *path, uint32_t rate_hz, const int16_t *s
   memcpy(h, "RIFF", 4);
   put_le(h + 4, 36 + data_bytes, 4);
   memcpy(h + 8, "WAVEfmt ", 8);
-  put_le(h + 16, 16, 4);          /* fmt chunk size */
-  put_le(h + 20, 1, 2);           /* PCM */
-  put_le(h + 22, 1, 2);           /* channels */
+  put_le(h + 16, 16, 4); /* fmt chunk size */
+  put_le(h + 20, 1, 2);  /* PCM */
+  put_le(h + 22, 1, 2);  /* channels */
   put_le(h + 24, rate_hz, 4);
   put_le(h + 28, rate_hz * 2, 4); /* bytes per second */
   put_le(h + 32, 2, 2);           /* bytes per frame */
