@@ -46,12 +46,13 @@ static gdouble signal_at(guint64 frame, gint rate, gint channel)
          (1.0 - 0.1 * channel);
 }
 
-static GstCaps *make_caps(const gchar *format, gint rate, gint channels)
+/* Interleaved audio of format ("S16LE", "F32LE"), rate and channels in default positions. */
+static GstAudioInfo audio_info(const gchar *format, gint rate, gint channels)
 {
   GstAudioInfo info;
   gst_audio_info_init(&info);
   gst_audio_info_set_format(&info, gst_audio_format_from_string(format), rate, channels, NULL);
-  return gst_audio_info_to_caps(&info);
+  return info;
 }
 
 /* frames of the test signal starting at absolute frame `offset`, in the caps' format. */
@@ -102,10 +103,13 @@ static void push_signal(GstHarness *h, const GstAudioInfo *info, GstClockTime ba
   }
 }
 
-/* An instridentify in a harness, posting to *bus; extra properties as in g_object_set. */
-static GstHarness *harness_new(GstBus **bus, const gchar *caps_str, const gchar *first_prop, ...)
+/* An instridentify in a harness fed audio as *info describes, posting to *bus; extra
+ * properties as in g_object_set. */
+static GstHarness *harness_new_audio(GstBus **bus, const GstAudioInfo *info,
+                                     const gchar *first_prop, ...)
 {
   GstElement *el = gst_element_factory_make("instridentify", NULL);
+  GstCaps *caps = gst_audio_info_to_caps(info);
   GstHarness *h;
   va_list ap;
 
@@ -120,8 +124,7 @@ static GstHarness *harness_new(GstBus **bus, const gchar *caps_str, const gchar 
   gst_element_set_bus(el, *bus);
   h = gst_harness_new_with_element(el, "sink", "src");
   gst_object_unref(el);
-  if (caps_str != NULL)
-    gst_harness_set_src_caps_str(h, caps_str);
+  gst_harness_set_src_caps(h, caps);
   return h;
 }
 
@@ -137,11 +140,13 @@ typedef struct {
   GstStructure *summary;
 } Results;
 
-static Results collect(GstBus *bus)
+/* Ends the stream with EOS and returns what the element posted. */
+static Results collect_at_eos(GstHarness *h, GstBus *bus)
 {
   Results r = {g_ptr_array_new_with_free_func((GDestroyNotify)gst_structure_free), NULL};
   GstMessage *m;
 
+  gst_harness_push_event(h, gst_event_new_eos());
   while ((m = gst_bus_pop_filtered(bus, GST_MESSAGE_ELEMENT)) != NULL) {
     const GstStructure *s = gst_message_get_structure(m);
     if (gst_structure_has_name(s, "instridentify"))
@@ -162,6 +167,15 @@ static void results_clear(Results *r)
     gst_structure_free(r->summary);
 }
 
+/* A whole stream: total frames of the test signal as push_signal pushes them, then EOS; returns
+ * what the element posted. */
+static Results run_signal(GstHarness *h, GstBus *bus, const GstAudioInfo *info,
+                          GstClockTime base_ts, guint64 total, guint buffer_frames)
+{
+  push_signal(h, info, base_ts, total, buffer_frames);
+  return collect_at_eos(h, bus);
+}
+
 static GstClockTime field_time(const GstStructure *s, const gchar *name)
 {
   guint64 v = 0;
@@ -173,6 +187,20 @@ static gdouble probability(const GstStructure *s, guint i)
 {
   const GValue *a = gst_structure_get_value(s, "probabilities");
   return g_value_get_double(gst_value_array_get_value(a, i));
+}
+
+/* The first n windows of a and b have the same probabilities, within tolerance. */
+static void check_same_probabilities(const Results *a, const Results *b, guint n, gdouble tolerance,
+                                     const gchar *what)
+{
+  guint k, i;
+  for (k = 0; k < n; k++)
+    for (i = 0; i < TEST_MODEL_N_CLASSES; i++) {
+      gdouble pa = probability(g_ptr_array_index(a->windows, k), i);
+      gdouble pb = probability(g_ptr_array_index(b->windows, k), i);
+      fail_unless(fabs(pa - pb) < tolerance, "%s: window %u class %u: %.7f vs %.7f", what, k, i, pb,
+                  pa);
+    }
 }
 
 static guint array_size(const GstStructure *s, const gchar *name)
@@ -238,22 +266,17 @@ GST_START_TEST(test_timestamps_formats)
   for (ri = 0; ri < G_N_ELEMENTS(rates); ri++)
     for (fi = 0; fi < G_N_ELEMENTS(formats); fi++)
       for (ci = 0; ci < G_N_ELEMENTS(channels); ci++) {
-        GstCaps *caps = make_caps(formats[fi], rates[ri], channels[ci]);
-        gchar *caps_str = gst_caps_to_string(caps);
-        GstAudioInfo info;
+        GstAudioInfo info = audio_info(formats[fi], rates[ri], channels[ci]);
         GstBus *bus;
-        GstHarness *h = harness_new(&bus, caps_str, NULL);
+        GstHarness *h = harness_new_audio(&bus, &info, NULL);
         GstSegment seg;
         Results r;
 
-        gst_audio_info_from_caps(&info, caps);
         /* A segment starting at base, so running time = timestamp - base. */
         gst_segment_init(&seg, GST_FORMAT_TIME);
         seg.start = seg.time = base;
         gst_harness_push_event(h, gst_event_new_segment(&seg));
-        push_signal(h, &info, base, (guint64)rates[ri] * 205 / 100, (guint)rates[ri] / 50);
-        gst_harness_push_event(h, gst_event_new_eos());
-        r = collect(bus);
+        r = run_signal(h, bus, &info, base, (guint64)rates[ri] * 205 / 100, (guint)rates[ri] / 50);
 
         fail_unless_equals_int(r.windows->len, 14);
         for (k = 0; k < r.windows->len; k++) {
@@ -277,8 +300,6 @@ GST_START_TEST(test_timestamps_formats)
 
         results_clear(&r);
         harness_free(h, bus);
-        g_free(caps_str);
-        gst_caps_unref(caps);
       }
 }
 GST_END_TEST;
@@ -287,42 +308,31 @@ GST_END_TEST;
 GST_START_TEST(test_buffer_size_independence)
 {
   const guint sizes[] = {44100, 1, 7, 441, 4410};
-  GstCaps *caps = make_caps("S16LE", 44100, 2);
-  gchar *caps_str = gst_caps_to_string(caps);
-  GstAudioInfo info;
+  const GstAudioInfo info = audio_info("S16LE", 44100, 2);
   Results ref = {NULL, NULL};
-  guint si, k, i;
+  guint si, k;
 
-  gst_audio_info_from_caps(&info, caps);
   for (si = 0; si < G_N_ELEMENTS(sizes); si++) {
     GstBus *bus;
-    GstHarness *h = harness_new(&bus, caps_str, NULL);
-    Results r;
+    GstHarness *h = harness_new_audio(&bus, &info, NULL);
+    Results r = run_signal(h, bus, &info, 0, 44100 * 13 / 10, sizes[si]);
 
-    push_signal(h, &info, 0, 44100 * 13 / 10, sizes[si]);
-    gst_harness_push_event(h, gst_event_new_eos());
-    r = collect(bus);
     fail_unless_equals_int(r.windows->len, expected_windows(10400, TEST_MODEL_HOP_FRAMES));
     fail_unless_equals_int(r.windows->len, 9);
     if (si == 0) {
       ref = r;
     } else {
-      for (k = 0; k < r.windows->len; k++) {
-        const GstStructure *a = g_ptr_array_index(ref.windows, k);
-        const GstStructure *b = g_ptr_array_index(r.windows, k);
-        fail_unless_equals_uint64(field_time(a, "timestamp"), field_time(b, "timestamp"));
-        for (i = 0; i < TEST_MODEL_N_CLASSES; i++)
-          fail_unless(fabs(probability(a, i) - probability(b, i)) < 1e-5,
-                      "buffers of %u: window %u class %u: %.7f vs %.7f", sizes[si], k, i,
-                      probability(b, i), probability(a, i));
-      }
+      gchar *what = g_strdup_printf("buffers of %u", sizes[si]);
+      for (k = 0; k < r.windows->len; k++)
+        fail_unless_equals_uint64(field_time(g_ptr_array_index(ref.windows, k), "timestamp"),
+                                  field_time(g_ptr_array_index(r.windows, k), "timestamp"));
+      check_same_probabilities(&ref, &r, r.windows->len, 1e-5, what);
+      g_free(what);
       results_clear(&r);
     }
     harness_free(h, bus);
   }
   results_clear(&ref);
-  g_free(caps_str);
-  gst_caps_unref(caps);
 }
 GST_END_TEST;
 
@@ -330,33 +340,20 @@ GST_END_TEST;
 GST_START_TEST(test_non_interleaved)
 {
   Results res[2];
-  guint pass, k, i;
+  guint pass;
 
   for (pass = 0; pass < 2; pass++) {
-    GstCaps *caps = make_caps("F32LE", 48000, 2);
-    GstAudioInfo info;
+    GstAudioInfo info = audio_info("F32LE", 48000, 2);
     GstBus *bus;
-    gchar *caps_str;
     GstHarness *h;
 
-    gst_audio_info_from_caps(&info, caps);
     info.layout = pass == 0 ? GST_AUDIO_LAYOUT_INTERLEAVED : GST_AUDIO_LAYOUT_NON_INTERLEAVED;
-    gst_caps_unref(caps);
-    caps = gst_audio_info_to_caps(&info);
-    caps_str = gst_caps_to_string(caps);
-    h = harness_new(&bus, caps_str, NULL);
-    push_signal(h, &info, 0, 48000 * 205 / 100, 960);
-    gst_harness_push_event(h, gst_event_new_eos());
-    res[pass] = collect(bus);
+    h = harness_new_audio(&bus, &info, NULL);
+    res[pass] = run_signal(h, bus, &info, 0, 48000 * 205 / 100, 960);
     fail_unless_equals_int(res[pass].windows->len, 14);
     harness_free(h, bus);
-    g_free(caps_str);
-    gst_caps_unref(caps);
   }
-  for (k = 0; k < 14; k++)
-    for (i = 0; i < TEST_MODEL_N_CLASSES; i++)
-      fail_unless(fabs(probability(g_ptr_array_index(res[0].windows, k), i) -
-                       probability(g_ptr_array_index(res[1].windows, k), i)) < 1e-6);
+  check_same_probabilities(&res[0], &res[1], 14, 1e-6, "non-interleaved");
   results_clear(&res[0]);
   results_clear(&res[1]);
 }
@@ -366,33 +363,26 @@ GST_END_TEST;
  * most probable first; the labels property matches the messages. */
 GST_START_TEST(test_fields_threshold)
 {
-  GstCaps *caps = make_caps("F32LE", 8000, 1);
-  gchar *caps_str = gst_caps_to_string(caps);
-  GstAudioInfo info;
+  const GstAudioInfo info = audio_info("F32LE", 8000, 1);
   GstBus *bus;
-  GstHarness *h = harness_new(&bus, caps_str, "threshold", 0.5, NULL);
+  GstHarness *h = harness_new_audio(&bus, &info, "threshold", 0.5, NULL);
   gchar **labels = NULL;
   Results r;
   guint k;
 
-  gst_audio_info_from_caps(&info, caps);
   g_object_get(h->element, "labels", &labels, NULL);
   fail_unless_equals_int(g_strv_length(labels), TEST_MODEL_N_CLASSES);
   for (k = 0; k < TEST_MODEL_N_CLASSES; k++)
     fail_unless_equals_string(labels[k], test_model_names[k]);
   g_strfreev(labels);
 
-  push_signal(h, &info, 0, 16400, 800);
-  gst_harness_push_event(h, gst_event_new_eos());
-  r = collect(bus);
+  r = run_signal(h, bus, &info, 0, 16400, 800);
   fail_unless_equals_int(r.windows->len, 14);
   for (k = 0; k < r.windows->len; k++)
     check_fields(g_ptr_array_index(r.windows, k), 0.5);
   check_fields(r.summary, 0.5);
   results_clear(&r);
   harness_free(h, bus);
-  g_free(caps_str);
-  gst_caps_unref(caps);
 }
 GST_END_TEST;
 
@@ -400,19 +390,13 @@ GST_END_TEST;
  * windows (here ceil(0.1 * 14) = 2 windows). */
 GST_START_TEST(test_summary)
 {
-  GstCaps *caps = make_caps("S16LE", 8000, 1);
-  gchar *caps_str = gst_caps_to_string(caps);
-  GstAudioInfo info;
+  const GstAudioInfo info = audio_info("S16LE", 8000, 1);
   GstBus *bus;
-  GstHarness *h = harness_new(&bus, caps_str, NULL);
+  GstHarness *h = harness_new_audio(&bus, &info, NULL);
+  Results r = run_signal(h, bus, &info, 0, 16400, 1000);
   guint64 n_windows = 0;
-  Results r;
   guint i, k;
 
-  gst_audio_info_from_caps(&info, caps);
-  push_signal(h, &info, 0, 16400, 1000);
-  gst_harness_push_event(h, gst_event_new_eos());
-  r = collect(bus);
   fail_unless_equals_int(r.windows->len, 14);
   fail_unless(gst_structure_get_uint64(r.summary, "windows", &n_windows));
   fail_unless_equals_uint64(n_windows, 14);
@@ -434,25 +418,20 @@ GST_START_TEST(test_summary)
   }
   results_clear(&r);
   harness_free(h, bus);
-  g_free(caps_str);
-  gst_caps_unref(caps);
 }
 GST_END_TEST;
 
 /* An empty stream ends with a summary of duration 0 and no instruments. */
 GST_START_TEST(test_empty_stream)
 {
+  const GstAudioInfo info = audio_info("S16LE", 44100, 1);
   GstBus *bus;
-  GstHarness *h = harness_new(&bus,
-                              "audio/x-raw,format=S16LE,rate=44100,channels=1,"
-                              "layout=interleaved",
-                              NULL);
+  GstHarness *h = harness_new_audio(&bus, &info, NULL);
   guint64 n_windows = 1;
   Results r;
   guint i;
 
-  gst_harness_push_event(h, gst_event_new_eos());
-  r = collect(bus);
+  r = collect_at_eos(h, bus);
   fail_unless_equals_int(r.windows->len, 0);
   fail_unless(r.summary != NULL);
   fail_unless_equals_uint64(field_time(r.summary, "duration"), 0);
@@ -472,20 +451,15 @@ GST_START_TEST(test_short_stream)
 {
   const guint64 lengths[] = {1000, 1200, 2000};
   const guint expected[] = {0, 1, 1};
-  GstCaps *caps = make_caps("F32LE", 8000, 1);
-  gchar *caps_str = gst_caps_to_string(caps);
-  GstAudioInfo info;
+  const GstAudioInfo info = audio_info("F32LE", 8000, 1);
   guint i;
 
-  gst_audio_info_from_caps(&info, caps);
   for (i = 0; i < G_N_ELEMENTS(lengths); i++) {
     GstBus *bus;
-    GstHarness *h = harness_new(&bus, caps_str, NULL);
+    GstHarness *h = harness_new_audio(&bus, &info, NULL);
     Results r;
     fail_unless_equals_int(expected_windows(lengths[i], TEST_MODEL_HOP_FRAMES), expected[i]);
-    push_signal(h, &info, 0, lengths[i], 160);
-    gst_harness_push_event(h, gst_event_new_eos());
-    r = collect(bus);
+    r = run_signal(h, bus, &info, 0, lengths[i], 160);
     fail_unless_equals_int(r.windows->len, expected[i]);
     if (expected[i] == 1)
       fail_unless_equals_uint64(field_time(g_ptr_array_index(r.windows, 0), "duration"),
@@ -495,8 +469,6 @@ GST_START_TEST(test_short_stream)
     results_clear(&r);
     harness_free(h, bus);
   }
-  g_free(caps_str);
-  gst_caps_unref(caps);
 }
 GST_END_TEST;
 
@@ -504,18 +476,12 @@ GST_END_TEST;
  * analysed and its duration is the audio it covers. */
 GST_START_TEST(test_interval)
 {
-  GstCaps *caps = make_caps("S16LE", 8000, 1);
-  gchar *caps_str = gst_caps_to_string(caps);
-  GstAudioInfo info;
+  const GstAudioInfo info = audio_info("S16LE", 8000, 1);
   GstBus *bus;
-  GstHarness *h = harness_new(&bus, caps_str, "interval", (guint64)(256 * MS), NULL);
-  Results r;
+  GstHarness *h = harness_new_audio(&bus, &info, "interval", (guint64)(256 * MS), NULL);
+  Results r = run_signal(h, bus, &info, 0, 16400, 1000);
   guint k;
 
-  gst_audio_info_from_caps(&info, caps);
-  push_signal(h, &info, 0, 16400, 1000);
-  gst_harness_push_event(h, gst_event_new_eos());
-  r = collect(bus);
   fail_unless_equals_int(expected_windows(16400, 16), 8);
   fail_unless_equals_int(r.windows->len, 8);
   for (k = 0; k < r.windows->len; k++)
@@ -525,33 +491,27 @@ GST_START_TEST(test_interval)
                             (16400 - 7 * 2048) * GST_SECOND / TEST_MODEL_RATE);
   results_clear(&r);
   harness_free(h, bus);
-  g_free(caps_str);
-  gst_caps_unref(caps);
 }
 GST_END_TEST;
 
 /* Changing the interval while playing applies from a later window; never retroactively. */
 GST_START_TEST(test_interval_change_playing)
 {
-  GstCaps *caps = make_caps("S16LE", 8000, 1);
-  gchar *caps_str = gst_caps_to_string(caps);
-  GstAudioInfo info;
+  const GstAudioInfo info = audio_info("S16LE", 8000, 1);
   GstBus *bus;
-  GstHarness *h = harness_new(&bus, caps_str, NULL);
+  GstHarness *h = harness_new_audio(&bus, &info, NULL);
   GstClockTime prev_step = 0;
   Results r;
   guint64 offset;
   guint k;
 
-  gst_audio_info_from_caps(&info, caps);
   for (offset = 0; offset < 24000; offset += 800) {
     GstBuffer *buf = make_buffer(&info, offset, 800, 0);
     if (offset == 8000)
       g_object_set(h->element, "interval", (guint64)(256 * MS), NULL);
     fail_unless_equals_int(gst_harness_push(h, buf), GST_FLOW_OK);
   }
-  gst_harness_push_event(h, gst_event_new_eos());
-  r = collect(bus);
+  r = collect_at_eos(h, bus);
   fail_unless(r.windows->len > 10);
   for (k = 1; k < r.windows->len; k++) {
     GstClockTime step = field_time(g_ptr_array_index(r.windows, k), "timestamp") -
@@ -566,8 +526,6 @@ GST_START_TEST(test_interval_change_playing)
   }
   results_clear(&r);
   harness_free(h, bus);
-  g_free(caps_str);
-  gst_caps_unref(caps);
 }
 GST_END_TEST;
 
@@ -579,21 +537,15 @@ GST_START_TEST(test_interval_extremes)
     guint64 interval_ns;
     guint hop_frames;
   } cases[] = {{1, 1}, {G_MAXUINT64, 65536}, {G_MAXUINT64 - 1, 65536}};
-  GstCaps *caps = make_caps("S16LE", 8000, 1);
-  gchar *caps_str = gst_caps_to_string(caps);
-  GstAudioInfo info;
+  const GstAudioInfo info = audio_info("S16LE", 8000, 1);
   guint c, k;
 
-  gst_audio_info_from_caps(&info, caps);
   for (c = 0; c < G_N_ELEMENTS(cases); c++) {
     GstBus *bus;
-    GstHarness *h = harness_new(&bus, caps_str, "interval", cases[c].interval_ns, NULL);
+    GstHarness *h = harness_new_audio(&bus, &info, "interval", cases[c].interval_ns, NULL);
     const guint expected = expected_windows(16400, cases[c].hop_frames);
-    Results r;
+    Results r = run_signal(h, bus, &info, 0, 16400, 1000);
 
-    push_signal(h, &info, 0, 16400, 1000);
-    gst_harness_push_event(h, gst_event_new_eos());
-    r = collect(bus);
     fail_unless_equals_int(r.windows->len, expected);
     for (k = 0; k < r.windows->len; k++)
       fail_unless_equals_uint64(field_time(g_ptr_array_index(r.windows, k), "timestamp"),
@@ -604,8 +556,6 @@ GST_START_TEST(test_interval_extremes)
   }
   fail_unless_equals_int(expected_windows(16400, 1), 112);
   fail_unless_equals_int(expected_windows(16400, 65536), 1);
-  g_free(caps_str);
-  gst_caps_unref(caps);
 }
 GST_END_TEST;
 
@@ -613,15 +563,15 @@ GST_END_TEST;
  * says so, not a critical warning from gst_audio_buffer_map. */
 GST_START_TEST(test_non_interleaved_without_meta)
 {
+  GstAudioInfo info = audio_info("F32LE", 8000, 2);
   GstBus *bus;
-  GstHarness *h = harness_new(&bus,
-                              "audio/x-raw,format=F32LE,rate=8000,channels=2,"
-                              "layout=non-interleaved",
-                              NULL);
+  GstHarness *h;
   GstBuffer *buf = gst_buffer_new_allocate(NULL, 2 * 400 * sizeof(gfloat), NULL);
   GstMessage *msg;
   GError *err = NULL;
 
+  info.layout = GST_AUDIO_LAYOUT_NON_INTERLEAVED;
+  h = harness_new_audio(&bus, &info, NULL);
   gst_buffer_memset(buf, 0, 0, 2 * 400 * sizeof(gfloat));
   GST_BUFFER_PTS(buf) = 0;
   fail_unless_equals_int(gst_harness_push(h, buf), GST_FLOW_ERROR);
@@ -673,12 +623,10 @@ static gboolean has_comment(const GstTagList *tl, const gchar *comment)
  * detected set changes and at EOS. */
 GST_START_TEST(test_tags_merged)
 {
-  GstCaps *caps = make_caps("S16LE", 44100, 2);
-  gchar *caps_str = gst_caps_to_string(caps);
-  GstAudioInfo info;
+  const GstAudioInfo info = audio_info("S16LE", 44100, 2);
   GstBus *bus;
   /* threshold 0: every class detected, most probable first. */
-  GstHarness *h = harness_new(&bus, caps_str, "threshold", 0.0, NULL);
+  GstHarness *h = harness_new_audio(&bus, &info, "threshold", 0.0, NULL);
   GstTagList *up = gst_tag_list_new(GST_TAG_TITLE, "Sonata", GST_TAG_ARTIST, "Someone",
                                     GST_TAG_EXTENDED_COMMENT, "RECORDED=1999", NULL);
   GstTagList *tl;
@@ -687,7 +635,6 @@ GST_START_TEST(test_tags_merged)
   Results r;
   GString *names = g_string_new(NULL);
 
-  gst_audio_info_from_caps(&info, caps);
   gst_tag_list_set_scope(up, GST_TAG_SCOPE_STREAM);
   gst_harness_push_event(h, gst_event_new_tag(up));
   push_signal(h, &info, 0, 44100, 4410);
@@ -701,8 +648,7 @@ GST_START_TEST(test_tags_merged)
   g_free(s);
   gst_tag_list_unref(tl);
 
-  gst_harness_push_event(h, gst_event_new_eos());
-  r = collect(bus);
+  r = collect_at_eos(h, bus);
   tl = last_tags(h, &n_events);
   fail_unless_equals_int(n_events, 1); /* the final tags, at EOS */
   fail_unless(gst_tag_list_get_string(tl, GST_TAG_TITLE, &s));
@@ -731,24 +677,19 @@ GST_START_TEST(test_tags_merged)
   gst_tag_list_unref(tl);
   results_clear(&r);
   harness_free(h, bus);
-  g_free(caps_str);
-  gst_caps_unref(caps);
 }
 GST_END_TEST;
 
 /* Upstream tags that come after ours are merged with ours too; tags=false pushes none. */
 GST_START_TEST(test_tags_upstream_later_and_off)
 {
-  GstCaps *caps = make_caps("S16LE", 8000, 1);
-  gchar *caps_str = gst_caps_to_string(caps);
-  GstAudioInfo info;
+  const GstAudioInfo info = audio_info("S16LE", 8000, 1);
   GstBus *bus;
-  GstHarness *h = harness_new(&bus, caps_str, "threshold", 0.0, NULL);
+  GstHarness *h = harness_new_audio(&bus, &info, "threshold", 0.0, NULL);
   GstTagList *up = gst_tag_list_new(GST_TAG_TITLE, "Later", NULL), *tl;
   gchar *s = NULL;
   guint n_events;
 
-  gst_audio_info_from_caps(&info, caps);
   gst_tag_list_set_scope(up, GST_TAG_SCOPE_STREAM);
   push_signal(h, &info, 0, 8000, 800);
   /* The worker may still be on the last windows: wait for our first tags to be pushed. */
@@ -767,15 +708,13 @@ GST_START_TEST(test_tags_upstream_later_and_off)
   gst_tag_list_unref(tl);
   harness_free(h, bus);
 
-  h = harness_new(&bus, caps_str, "tags", FALSE, NULL);
+  h = harness_new_audio(&bus, &info, "tags", FALSE, NULL);
   push_signal(h, &info, 0, 8000, 800);
   gst_harness_push_event(h, gst_event_new_eos());
   tl = last_tags(h, &n_events);
   fail_unless_equals_int(n_events, 0);
   fail_unless(tl == NULL);
   harness_free(h, bus);
-  g_free(caps_str);
-  gst_caps_unref(caps);
 }
 GST_END_TEST;
 
@@ -783,27 +722,22 @@ GST_END_TEST;
  * the new buffers' timestamps, with running time from the new segment. */
 GST_START_TEST(test_flush_seek)
 {
-  GstCaps *caps = make_caps("F32LE", 44100, 1);
-  gchar *caps_str = gst_caps_to_string(caps);
-  GstAudioInfo info;
+  const GstAudioInfo info = audio_info("F32LE", 44100, 1);
   GstBus *bus;
-  GstHarness *h = harness_new(&bus, caps_str, NULL);
+  GstHarness *h = harness_new_audio(&bus, &info, NULL);
   const GstClockTime seek_to = 10 * GST_SECOND;
   GstSegment seg;
   guint64 n_windows = 0;
   Results r;
   guint k, first_after = 0;
 
-  gst_audio_info_from_caps(&info, caps);
   push_signal(h, &info, 0, 44100, 4410);
   gst_harness_push_event(h, gst_event_new_flush_start());
   gst_harness_push_event(h, gst_event_new_flush_stop(TRUE));
   gst_segment_init(&seg, GST_FORMAT_TIME);
   seg.start = seg.time = seek_to;
   gst_harness_push_event(h, gst_event_new_segment(&seg));
-  push_signal(h, &info, seek_to, 44100 * 205 / 100, 4410);
-  gst_harness_push_event(h, gst_event_new_eos());
-  r = collect(bus);
+  r = run_signal(h, bus, &info, seek_to, 44100 * 205 / 100, 4410);
 
   /* Before the flush: windows of the first second only, as many as were done in time. */
   while (first_after < r.windows->len &&
@@ -824,8 +758,6 @@ GST_START_TEST(test_flush_seek)
   fail_unless(labs((glong)field_time(r.summary, "duration") - (glong)(2050 * MS)) <= 125000);
   results_clear(&r);
   harness_free(h, bus);
-  g_free(caps_str);
-  gst_caps_unref(caps);
 }
 GST_END_TEST;
 
@@ -833,22 +765,16 @@ GST_END_TEST;
  * buffer; the summary covers both parts. */
 GST_START_TEST(test_caps_renegotiation)
 {
-  GstCaps *caps1 = make_caps("S16LE", 44100, 2), *caps2 = make_caps("F32LE", 8000, 1);
-  gchar *caps_str = gst_caps_to_string(caps1);
-  GstAudioInfo info1, info2;
+  const GstAudioInfo info1 = audio_info("S16LE", 44100, 2), info2 = audio_info("F32LE", 8000, 1);
   GstBus *bus;
-  GstHarness *h = harness_new(&bus, caps_str, NULL);
+  GstHarness *h = harness_new_audio(&bus, &info1, NULL);
   guint64 n_windows = 0;
   Results r;
   guint k;
 
-  gst_audio_info_from_caps(&info1, caps1);
-  gst_audio_info_from_caps(&info2, caps2);
   push_signal(h, &info1, 0, 44100, 4410);
-  gst_harness_set_src_caps(h, gst_caps_ref(caps2));
-  push_signal(h, &info2, GST_SECOND, 16400, 800);
-  gst_harness_push_event(h, gst_event_new_eos());
-  r = collect(bus);
+  gst_harness_set_src_caps(h, gst_audio_info_to_caps(&info2));
+  r = run_signal(h, bus, &info2, GST_SECOND, 16400, 800);
 
   fail_unless_equals_int(r.windows->len, 6 + 14);
   for (k = 0; k < 6; k++)
@@ -861,24 +787,19 @@ GST_START_TEST(test_caps_renegotiation)
   fail_unless(labs((glong)field_time(r.summary, "duration") - (glong)(3050 * MS)) <= 5 * MS);
   results_clear(&r);
   harness_free(h, bus);
-  g_free(caps_str);
-  gst_caps_unref(caps1);
-  gst_caps_unref(caps2);
 }
 GST_END_TEST;
 
 /* GAP buffers count as silence: the same results as buffers of zeros, whatever their bytes. */
 GST_START_TEST(test_gap_is_silence)
 {
+  const GstAudioInfo info = audio_info("S16LE", 16000, 1);
   Results res[2];
-  guint pass, k, i;
+  guint pass;
 
   for (pass = 0; pass < 2; pass++) {
     GstBus *bus;
-    GstHarness *h = harness_new(&bus,
-                                "audio/x-raw,format=S16LE,rate=16000,channels=1,"
-                                "layout=interleaved",
-                                NULL);
+    GstHarness *h = harness_new_audio(&bus, &info, NULL);
     guint64 offset;
     for (offset = 0; offset < 32800; offset += 800) {
       GstBuffer *buf = gst_buffer_new_allocate(NULL, 800 * 2, NULL);
@@ -889,15 +810,11 @@ GST_START_TEST(test_gap_is_silence)
       GST_BUFFER_DURATION(buf) = 50 * MS;
       fail_unless_equals_int(gst_harness_push(h, buf), GST_FLOW_OK);
     }
-    gst_harness_push_event(h, gst_event_new_eos());
-    res[pass] = collect(bus);
+    res[pass] = collect_at_eos(h, bus);
     fail_unless_equals_int(res[pass].windows->len, 14);
     harness_free(h, bus);
   }
-  for (k = 0; k < 14; k++)
-    for (i = 0; i < TEST_MODEL_N_CLASSES; i++)
-      fail_unless(fabs(probability(g_ptr_array_index(res[0].windows, k), i) -
-                       probability(g_ptr_array_index(res[1].windows, k), i)) < 1e-6);
+  check_same_probabilities(&res[0], &res[1], 14, 1e-6, "GAP");
   results_clear(&res[0]);
   results_clear(&res[1]);
 }
@@ -906,11 +823,9 @@ GST_END_TEST;
 /* NaN and infinite samples never reach the probabilities. */
 GST_START_TEST(test_nan_input)
 {
+  const GstAudioInfo info = audio_info("F32LE", 8000, 1);
   GstBus *bus;
-  GstHarness *h = harness_new(&bus,
-                              "audio/x-raw,format=F32LE,rate=8000,channels=1,"
-                              "layout=interleaved",
-                              NULL);
+  GstHarness *h = harness_new_audio(&bus, &info, NULL);
   Results r;
   guint64 offset;
   guint k, i;
@@ -936,8 +851,7 @@ GST_START_TEST(test_nan_input)
     GST_BUFFER_PTS(buf) = offset * GST_SECOND / 8000;
     fail_unless_equals_int(gst_harness_push(h, buf), GST_FLOW_OK);
   }
-  gst_harness_push_event(h, gst_event_new_eos());
-  r = collect(bus);
+  r = collect_at_eos(h, bus);
   fail_unless_equals_int(r.windows->len, 14);
   for (k = 0; k < r.windows->len; k++) {
     for (i = 0; i < TEST_MODEL_N_CLASSES; i++)
@@ -1012,26 +926,21 @@ GST_END_TEST;
  * its classes); the new file is read at the next start, where a bad one fails it. */
 GST_START_TEST(test_model_location_while_playing)
 {
-  GstCaps *caps = make_caps("S16LE", 8000, 1);
-  gchar *caps_str = gst_caps_to_string(caps);
+  const GstAudioInfo info = audio_info("S16LE", 8000, 1);
   gchar *dir = g_dir_make_tmp("instrid-test-XXXXXX", NULL);
   gchar *garbage = g_build_filename(dir, "garbage.instrid", NULL);
   gchar **labels = NULL;
-  GstAudioInfo info;
   GstBus *bus;
-  GstHarness *h = harness_new(&bus, caps_str, NULL);
+  GstHarness *h = harness_new_audio(&bus, &info, NULL);
   Results r;
 
   fail_unless(g_file_set_contents(garbage, "not a model", -1, NULL));
-  gst_audio_info_from_caps(&info, caps);
   g_object_set(h->element, "model-location", garbage, NULL);
   g_object_get(h->element, "labels", &labels, NULL);
   fail_unless_equals_int(g_strv_length(labels), TEST_MODEL_N_CLASSES);
   fail_unless_equals_string(labels[0], test_model_names[0]);
   g_strfreev(labels);
-  push_signal(h, &info, 0, 16400, 1000);
-  gst_harness_push_event(h, gst_event_new_eos());
-  r = collect(bus);
+  r = run_signal(h, bus, &info, 0, 16400, 1000);
   fail_unless_equals_int(r.windows->len, 14);
   fail_unless(r.summary != NULL);
   results_clear(&r);
@@ -1048,8 +957,6 @@ GST_START_TEST(test_model_location_while_playing)
   g_rmdir(dir);
   g_free(garbage);
   g_free(dir);
-  g_free(caps_str);
-  gst_caps_unref(caps);
 }
 GST_END_TEST;
 
@@ -1204,24 +1111,15 @@ GST_END_TEST;
 /* post-messages=false posts nothing, not even the summary. */
 GST_START_TEST(test_no_messages)
 {
+  const GstAudioInfo info = audio_info("S16LE", 8000, 1);
   GstBus *bus;
-  GstHarness *h = harness_new(&bus,
-                              "audio/x-raw,format=S16LE,rate=8000,channels=1,"
-                              "layout=interleaved",
-                              "post-messages", FALSE, NULL);
-  GstCaps *caps = make_caps("S16LE", 8000, 1);
-  GstAudioInfo info;
-  Results r;
+  GstHarness *h = harness_new_audio(&bus, &info, "post-messages", FALSE, NULL);
+  Results r = run_signal(h, bus, &info, 0, 16400, 800);
 
-  gst_audio_info_from_caps(&info, caps);
-  push_signal(h, &info, 0, 16400, 800);
-  gst_harness_push_event(h, gst_event_new_eos());
-  r = collect(bus);
   fail_unless_equals_int(r.windows->len, 0);
   fail_unless(r.summary == NULL);
   results_clear(&r);
   harness_free(h, bus);
-  gst_caps_unref(caps);
 }
 GST_END_TEST;
 
