@@ -18,9 +18,7 @@ import time
 import numpy as np
 import torch
 
-CONV2D, BATCHNORM, RELU, MAXPOOL, AVGPOOL, GLOBAL_POOL, DENSE, SIGMOID, DROPOUT = range(1, 10)
-AXIS_FREQ, AXIS_TIME = 1, 2
-POOL_MEAN, POOL_MAX, POOL_MEAN_MAX_CONCAT, POOL_MEAN_PLUS_MAX = range(4)
+from torch_arch import build
 
 
 def read_model(path):
@@ -58,80 +56,6 @@ def read_model(path):
     return n_mels, window_frames, n_classes, layers, [[a for _, a in t] for t in tensors]
 
 
-class GlobalPool(torch.nn.Module):
-    def __init__(self, axes, mode):
-        super().__init__()
-        self.dims = [d for d, bit in ((2, AXIS_FREQ), (3, AXIS_TIME)) if axes & bit]
-        self.mode = mode
-
-    def forward(self, x):
-        mean = x.mean(dim=self.dims, keepdim=True)
-        if self.mode == POOL_MEAN:
-            return mean
-        mx = x.amax(dim=self.dims, keepdim=True)
-        if self.mode == POOL_MAX:
-            return mx
-        if self.mode == POOL_MEAN_MAX_CONCAT:
-            return torch.cat([mean, mx], dim=1)
-        return mean + mx
-
-
-def build(layers, tensors, n_mels, window_frames, fold_bn):
-    """nn.Sequential of the layers; with fold_bn, each BN after a conv is folded into it."""
-    mods = []
-    c, h, w = 1, n_mels, window_frames
-    for (kind, p, f0), ts in zip(layers, tensors):
-        if kind == CONV2D:
-            c_out, kh, kw, sh, sw, ph, pw, dh, dw, groups = p
-            conv = torch.nn.Conv2d(c, c_out, (kh, kw), (sh, sw), (ph, pw), (dh, dw), groups)
-            conv.weight.data = torch.from_numpy(ts[0].copy())
-            conv.bias.data = torch.from_numpy(ts[1].copy())
-            mods.append(conv)
-            c = c_out
-            h = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-            w = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-        elif kind == BATCHNORM:
-            gamma, beta, mean, var = (torch.from_numpy(t.copy()) for t in ts)
-            if fold_bn and mods and isinstance(mods[-1], torch.nn.Conv2d):
-                conv = mods[-1]
-                scale = gamma / torch.sqrt(var + f0)
-                conv.weight.data = conv.weight.data * scale.reshape(-1, 1, 1, 1)
-                conv.bias.data = (conv.bias.data - mean) * scale + beta
-            else:
-                bn = torch.nn.BatchNorm2d(c, eps=f0)
-                bn.weight.data, bn.bias.data = gamma, beta
-                bn.running_mean.data, bn.running_var.data = mean, var
-                mods.append(bn)
-        elif kind == RELU:
-            mods.append(torch.nn.ReLU())
-        elif kind in (MAXPOOL, AVGPOOL):
-            kh, kw, sh, sw = p[:4]
-            cls = torch.nn.MaxPool2d if kind == MAXPOOL else torch.nn.AvgPool2d
-            mods.append(cls((kh, kw), (sh, sw)))
-            h, w = (h - kh) // sh + 1, (w - kw) // sw + 1
-        elif kind == GLOBAL_POOL:
-            mods.append(GlobalPool(p[0], p[1]))
-            if p[0] & AXIS_FREQ:
-                h = 1
-            if p[0] & AXIS_TIME:
-                w = 1
-            if p[1] == POOL_MEAN_MAX_CONCAT:
-                c *= 2
-        elif kind == DENSE:
-            lin = torch.nn.Linear(c * h * w, p[0])
-            lin.weight.data = torch.from_numpy(ts[0].copy())
-            lin.bias.data = torch.from_numpy(ts[1].copy())
-            mods += [torch.nn.Flatten(), lin]
-            c, h, w = p[0], 1, 1
-        elif kind == SIGMOID:
-            mods.append(torch.nn.Sigmoid())
-        elif kind == DROPOUT:
-            mods.append(torch.nn.Dropout(f0))
-        else:
-            raise ValueError("unknown layer type %d" % kind)
-    return torch.nn.Sequential(*mods).eval()
-
-
 def time_ms(fn, x, runs):
     with torch.no_grad():
         for _ in range(3):
@@ -164,7 +88,7 @@ def main():
     variants = []
     for fold in (False, True):
         for cl in (False, True):
-            net = build(layers, tensors, n_mels, window_frames, fold)
+            net = build(layers, n_mels, window_frames, tensors, fold_bn=fold).eval()
             xin = x
             if cl:
                 net = net.to(memory_format=torch.channels_last)

@@ -14,73 +14,7 @@ import time
 import torch
 import torch.nn as nn
 
-CONV2D, BATCHNORM, RELU, MAXPOOL, AVGPOOL, GLOBAL_POOL, DENSE, SIGMOID, DROPOUT = range(1, 10)
-AXIS_FREQ, AXIS_TIME = 1, 2
-POOL_MEAN, POOL_MAX, POOL_MEAN_MAX_CONCAT, POOL_MEAN_PLUS_MAX = range(4)
-
-
-class GlobalPool(nn.Module):
-    """instrid's GLOBAL_POOL over frequency (dim 2) and/or time (dim 3), keeping the dims."""
-
-    def __init__(self, axes, mode):
-        super().__init__()
-        self.dims = tuple(d for bit, d in ((AXIS_FREQ, 2), (AXIS_TIME, 3)) if axes & bit)
-        self.mode = mode
-
-    def forward(self, x):
-        mean = x.mean(dim=self.dims, keepdim=True)
-        if self.mode == POOL_MEAN:
-            return mean
-        mx = x.amax(dim=self.dims, keepdim=True)
-        if self.mode == POOL_MAX:
-            return mx
-        if self.mode == POOL_MEAN_MAX_CONCAT:
-            return torch.cat([mean, mx], dim=1)
-        return mean + mx
-
-
-def build(layers, n_mels, frames):
-    """nn.Sequential for the layer list; the final SIGMOID is left out (the loss takes
-    logits), as in the C trainer."""
-    mods, c = [], 1
-    h, w = n_mels, frames
-    for i, (t, p, f0) in enumerate(layers):
-        if t == CONV2D:
-            c_out, kh, kw, sh, sw, ph, pw, dh, dw, groups = p
-            mods.append(nn.Conv2d(c, c_out, (kh, kw), (sh, sw), (ph, pw), (dh, dw), groups))
-            h = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-            w = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-            c = c_out
-        elif t == BATCHNORM:
-            mods.append(nn.BatchNorm2d(c, eps=f0))
-        elif t == RELU:
-            mods.append(nn.ReLU())
-        elif t in (MAXPOOL, AVGPOOL):
-            kh, kw, sh, sw = p[:4]
-            cls = nn.MaxPool2d if t == MAXPOOL else nn.AvgPool2d
-            mods.append(cls((kh, kw), (sh, sw)))
-            h, w = (h - kh) // sh + 1, (w - kw) // sw + 1
-        elif t == GLOBAL_POOL:
-            axes, mode = p[:2]
-            mods.append(GlobalPool(axes, mode))
-            if axes & AXIS_FREQ:
-                h = 1
-            if axes & AXIS_TIME:
-                w = 1
-            if mode == POOL_MEAN_MAX_CONCAT:
-                c *= 2
-        elif t == DENSE:
-            mods.append(nn.Flatten())
-            mods.append(nn.Linear(c * h * w, p[0]))
-            c, h, w = p[0], 1, 1
-        elif t == DROPOUT:
-            mods.append(nn.Dropout(f0))
-        elif t == SIGMOID:
-            if i != len(layers) - 1:
-                mods.append(nn.Sigmoid())
-        else:
-            raise ValueError("layer type %d" % t)
-    return nn.Sequential(*mods)
+from torch_arch import build
 
 
 def parse_layers(text):
@@ -107,7 +41,7 @@ def main():
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
-    net = build(parse_layers(a.layers), a.n_mels, a.frames)
+    net = build(parse_layers(a.layers), a.n_mels, a.frames, final_sigmoid=False)
     net.train()
     # Decay on conv and dense weights only, as the C trainer.
     decay = [m.weight for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
