@@ -102,6 +102,40 @@ static instrid_layer_desc dropout(float p)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* The front end every built-in architecture uses: Hann window as long as the FFT, Slaney mel
+ * scale and area normalisation from 30 Hz to Nyquist, power spectrum, no normalisation. */
+static instrid_frontend_params slaney_frontend(uint32_t sample_rate, uint32_t n_fft,
+                                               uint32_t hop_samples, uint32_t n_mels)
+{
+  return (instrid_frontend_params){.sample_rate = sample_rate,
+                                   .n_fft = n_fft,
+                                   .win_length = n_fft,
+                                   .hop_samples = hop_samples,
+                                   .n_mels = n_mels,
+                                   .window = INSTRID_WINDOW_HANN,
+                                   .mel_scale = INSTRID_MEL_SLANEY,
+                                   .mel_norm = INSTRID_MELNORM_SLANEY,
+                                   .fmin_hz = 30.0f,
+                                   .fmax_hz = (float)sample_rate / 2.0f,
+                                   .power = 2.0f,
+                                   .log_floor = 1e-10f,
+                                   .feature_mean = 0.0f,
+                                   .feature_std = 1.0f};
+}
+
+/* Four blocks of [3x3 conv, batch norm, ReLU, 2x2 max-pool], appended at layers[n]; returns the
+ * new layer count. */
+static uint32_t conv_blocks(instrid_layer_desc *layers, uint32_t n, const uint32_t channels[4])
+{
+  for (int b = 0; b < 4; b++) {
+    layers[n++] = conv_same(channels[b], 3);
+    layers[n++] = batchnorm();
+    layers[n++] = relu();
+    layers[n++] = pool2d(INSTRID_LAYER_MAXPOOL, 2, 2, 2, 2);
+  }
+  return n;
+}
+
 /* The architectures. A builder fills the front end and window and returns the layer count
  * (layers has room for INSTRID_MAX_LAYERS). */
 
@@ -115,30 +149,12 @@ static uint32_t build_reference(uint32_t n_classes, instrid_frontend_params *fe,
                                 uint32_t *window_frames, uint32_t *hop_frames,
                                 instrid_layer_desc *layers)
 {
-  *fe = (instrid_frontend_params){.sample_rate = 22050,
-                                  .n_fft = 1024,
-                                  .win_length = 1024,
-                                  .hop_samples = 512,
-                                  .n_mels = 128,
-                                  .window = INSTRID_WINDOW_HANN,
-                                  .mel_scale = INSTRID_MEL_SLANEY,
-                                  .mel_norm = INSTRID_MELNORM_SLANEY,
-                                  .fmin_hz = 30.0f,
-                                  .fmax_hz = 11025.0f,
-                                  .power = 2.0f,
-                                  .log_floor = 1e-10f,
-                                  .feature_mean = 0.0f,
-                                  .feature_std = 1.0f};
+  *fe = slaney_frontend(22050, 1024, 512, 128);
   *window_frames = 128;
   *hop_frames = 64;
   uint32_t n = 0;
   static const uint32_t channels[4] = {32, 64, 128, 256};
-  for (int b = 0; b < 4; b++) {
-    layers[n++] = conv_same(channels[b], 3);
-    layers[n++] = batchnorm();
-    layers[n++] = relu();
-    layers[n++] = pool2d(INSTRID_LAYER_MAXPOOL, 2, 2, 2, 2);
-  }
+  n = conv_blocks(layers, n, channels);
   layers[n++] = global_pool(INSTRID_AXIS_FREQ, INSTRID_POOL_MEAN);
   layers[n++] = global_pool(INSTRID_AXIS_TIME, INSTRID_POOL_MEAN_MAX_CONCAT);
   layers[n++] = dense(n_classes);
@@ -151,20 +167,7 @@ static uint32_t build_reference(uint32_t n_classes, instrid_frontend_params *fe,
 static uint32_t build_tiny(uint32_t n_classes, instrid_frontend_params *fe, uint32_t *window_frames,
                            uint32_t *hop_frames, instrid_layer_desc *layers)
 {
-  *fe = (instrid_frontend_params){.sample_rate = 8000,
-                                  .n_fft = 256,
-                                  .win_length = 256,
-                                  .hop_samples = 128,
-                                  .n_mels = 16,
-                                  .window = INSTRID_WINDOW_HANN,
-                                  .mel_scale = INSTRID_MEL_SLANEY,
-                                  .mel_norm = INSTRID_MELNORM_SLANEY,
-                                  .fmin_hz = 30.0f,
-                                  .fmax_hz = 4000.0f,
-                                  .power = 2.0f,
-                                  .log_floor = 1e-10f,
-                                  .feature_mean = 0.0f,
-                                  .feature_std = 1.0f};
+  *fe = slaney_frontend(8000, 256, 128, 16);
   *window_frames = 16;
   *hop_frames = 8;
   uint32_t n = 0;
@@ -206,30 +209,14 @@ static uint32_t build_default(uint32_t n_classes, instrid_frontend_params *fe,
                               uint32_t *window_frames, uint32_t *hop_frames,
                               instrid_layer_desc *layers)
 {
-  *fe = (instrid_frontend_params){.sample_rate = 16000,
-                                  .n_fft = 512,
-                                  .win_length = 512,
-                                  .hop_samples = 256,
-                                  .n_mels = 64,
-                                  .window = INSTRID_WINDOW_HANN,
-                                  .mel_scale = INSTRID_MEL_SLANEY,
-                                  .mel_norm = INSTRID_MELNORM_SLANEY,
-                                  .fmin_hz = 30.0f,
-                                  .fmax_hz = 8000.0f,
-                                  .power = 2.0f,
-                                  .log_floor = 1e-10f,
-                                  .feature_mean = -10.0f,
-                                  .feature_std = 5.0f};
+  *fe = slaney_frontend(16000, 512, 256, 64);
+  fe->feature_mean = -10.0f;
+  fe->feature_std = 5.0f;
   *window_frames = 64;
   *hop_frames = 64;
   uint32_t n = 0;
   static const uint32_t channels[4] = {16, 32, 64, 128};
-  for (int b = 0; b < 4; b++) {
-    layers[n++] = conv_same(channels[b], 3);
-    layers[n++] = batchnorm();
-    layers[n++] = relu();
-    layers[n++] = pool2d(INSTRID_LAYER_MAXPOOL, 2, 2, 2, 2);
-  }
+  n = conv_blocks(layers, n, channels);
   layers[n++] = global_pool(INSTRID_AXIS_FREQ, INSTRID_POOL_MEAN);
   layers[n++] = global_pool(INSTRID_AXIS_TIME, INSTRID_POOL_MEAN_MAX_CONCAT);
   layers[n++] = dropout(0.2f);
