@@ -9,4 +9,4 @@ meson compile -C build
 example=build/example.wav
 [ -f "$example" ] || ./build/trainer/render/instrid-render --example "$example"
 export GST_PLUGIN_PATH="$PWD/build/gst-plugin${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
-./build/gst-plugin/instrid-identify "$example" "$@"
+./build/tools/identify/instrid-identify "$example" "$@"

@@ -1,5 +1,5 @@
 /* make_test_model.c — writes the tests' small random model to a file (for the Python tests),
- * or a random-weight model of another architecture (for trainer/bench/bench_pipeline.sh). */
+ * or a random-weight model of another architecture (for bench/bench_pipeline.sh). */
 #include <stdio.h>
 #include <stdlib.h>
 

@@ -1,7 +1,7 @@
 /* bench_core.c — instrid-bench-core: one-thread speed of libinstrid's front end and network on
  * the named architectures (random weights), the convolutions' GFLOP/s against this machine's
  * sgemm peak measured in the same run, and, when PyTorch is importable, the same network in
- * PyTorch (trainer/bench/torch_ref.py) on the same weights and window.
+ * PyTorch (bench/torch_ref.py) on the same weights and window.
  *
  * Usage: instrid-bench-core [--arch NAME]... [--runs N] [--audio-seconds S] [--no-torch]
  *                           [--torch-ref PATH] [--kernel best|avx512|avx2|gemm]
@@ -22,7 +22,7 @@
 #include "net_internal.h"
 
 #ifndef TORCH_REF_PY
-#define TORCH_REF_PY "trainer/bench/torch_ref.py"
+#define TORCH_REF_PY "bench/torch_ref.py"
 #endif
 
 /* cblas.h of OpenBLAS declares it; other CBLAS headers do not. */

@@ -3,7 +3,7 @@
 # `filesrc ! decodebin ! audioconvert ! instridentify ! fakesink sync=false` on minutes of
 # audio, against the same pipeline without the element, in the same run, one BLAS thread.
 #
-# usage: trainer/bench/bench_pipeline.sh [--build DIR] [--model PATH] [--minutes N] [--runs N]
+# usage: bench/bench_pipeline.sh [--build DIR] [--model PATH] [--minutes N] [--runs N]
 #   --build DIR    meson build directory (default: build)
 #   --model PATH   model file (default: the shipped models/default.instrid when present, else a
 #                  random-weight "reference" architecture model written by make_test_model)

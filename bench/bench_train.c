@@ -15,7 +15,7 @@
 #include "train.h"
 
 #ifndef TORCH_TRAIN_PY
-#define TORCH_TRAIN_PY "trainer/bench/torch_train.py"
+#define TORCH_TRAIN_PY "bench/torch_train.py"
 #endif
 
 /* A pool of random windows with random labels, a quarter of them unknown: the loop does all
