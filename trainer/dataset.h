@@ -10,17 +10,7 @@
 #include <stdint.h>
 
 #include "instrid.h"
-
-#define TAXONOMY_N 25
-/* accordion banjo bass bassoon cello clarinet cymbals drums flute guitar harpsichord horn
- * mallet_percussion mandolin oboe organ piano saxophone synthesizer trombone trumpet ukulele
- * viola violin voice */
-extern const char *const instrid_taxonomy[TAXONOMY_N];
-/* Index of a class name in the taxonomy, or -1. */
-int instrid_taxonomy_index(const char *name);
-/* Class index of a 1-based General MIDI program (MusicNet's instrument code), or -1 when no
- * class describes it. The table is in taxonomy.c. */
-int instrid_taxonomy_from_gm_program(int program);
+#include "taxonomy.h"
 
 typedef enum { DATASET_MUSICNET = 0, DATASET_OPENMIC = 1 } dataset_kind;
 

@@ -18,7 +18,8 @@
 #include <sys/stat.h>
 
 #include "csv.h"
-#include "dataset_internal.h"
+#include "readers.h"
+#include "recording.h"
 #include "internal.h"
 
 static const char *const musicnet_label_columns[] = {

@@ -15,7 +15,8 @@
 #include <string.h>
 
 #include "csv.h"
-#include "dataset_internal.h"
+#include "readers.h"
+#include "recording.h"
 #include "internal.h"
 
 #define OPENMIC_POSITIVE_RELEVANCE 0.5

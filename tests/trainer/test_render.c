@@ -343,7 +343,7 @@ static void test_corpus(const char *tmp, const char *midi, const char *sf)
       wrong += should != (rel >= 0.5);
       pos += rel >= 0.5;
       neg += rel < 0.5;
-      if (render_class_index(inst) < 0 || !render_classes[render_class_index(inst)].openmic)
+      if (instrid_taxonomy_index(inst) < 0 || !render_classes[instrid_taxonomy_index(inst)].openmic)
         wrong++;
     }
     CHECK(wrong == 0 && pos > 0 && neg > 0, "labels: %d wrong, %d pos, %d neg", wrong, pos, neg);
@@ -513,7 +513,7 @@ static void test_example(const char *sf)
   render_piece pc;
   CHECK(render_song(eng, song, &ro, 1, &pc, err, sizeof(err)) == 0, "%s", err);
   /* piano alone in the first 10 s, violin from 10 s, flute and drums from 20 s */
-  int in_first[RENDER_N_CLASSES] = {0}, in_last[RENDER_N_CLASSES] = {0};
+  int in_first[TAXONOMY_N] = {0}, in_last[TAXONOMY_N] = {0};
   uint32_t ten = 441000, twenty = 882000;
   for (size_t i = 0; i < pc.n_labels; i++) {
     if (pc.labels[i].start < ten)
@@ -522,11 +522,11 @@ static void test_example(const char *sf)
       in_last[pc.labels[i].cls] = 1;
   }
   int n_first = 0;
-  for (int c = 0; c < RENDER_N_CLASSES; c++)
+  for (int c = 0; c < TAXONOMY_N; c++)
     n_first += in_first[c];
-  CHECK(n_first == 1 && in_first[CLS_PIANO], "first section has %d classes", n_first);
-  CHECK(in_last[CLS_PIANO] && in_last[CLS_VIOLIN] && in_last[CLS_FLUTE] && in_last[CLS_DRUMS] &&
-            in_last[CLS_CYMBALS],
+  CHECK(n_first == 1 && in_first[TAX_PIANO], "first section has %d classes", n_first);
+  CHECK(in_last[TAX_PIANO] && in_last[TAX_VIOLIN] && in_last[TAX_FLUTE] && in_last[TAX_DRUMS] &&
+            in_last[TAX_CYMBALS],
         "last section");
   CHECK(pc.frames > 30 * 44100 && pc.frames < 33 * 44100, "length %zu", pc.frames);
   render_piece_clear(&pc);

@@ -13,7 +13,8 @@
 
 #include "csv.h"
 #include "dataset.h"
-#include "dataset_internal.h"
+#include "readers.h"
+#include "recording.h"
 #include "evalmetrics.h"
 #include "instrid.h"
 

@@ -27,7 +27,7 @@ typedef struct {
   int ok, test;
   char key[32]; /* MusicNet id or OpenMIC sample_key */
   double seconds;
-  double class_seconds[RENDER_N_CLASSES];
+  double class_seconds[TAXONOMY_N];
 } task;
 
 typedef struct {
@@ -135,9 +135,8 @@ static int write_musicnet(const corpus_options *opt, const task *t, const render
       start_beat = l->start / rate * 2.0;
       dur = (l->end - l->start) / rate * 2.0;
     }
-    fprintf(f, "%u,%u,%d,%d,%.6g,%.6g,%s\n", l->start, l->end,
-            render_classes[l->cls].canonical_program, l->note, start_beat, dur,
-            smf_note_value_name(dur));
+    fprintf(f, "%u,%u,%d,%d,%.6g,%.6g,%s\n", l->start, l->end, instrid_taxonomy_gm_program(l->cls),
+            l->note, start_beat, dur, smf_note_value_name(dur));
   }
   if (fclose(f) != 0 || rename(tmp, path) != 0) {
     unlink(tmp);
@@ -187,7 +186,7 @@ static void *worker(void *arg)
     /* GM has no mandolin nor ukulele program, so MusicNet labels cannot name them (the reader
      * would take them for silence in windows where every class is known): OpenMIC only. */
     if (t->layout == LAYOUT_MUSICNET)
-      ro.excluded_classes |= (1u << CLS_MANDOLIN) | (1u << CLS_UKULELE);
+      ro.excluded_classes |= (1u << TAX_MANDOLIN) | (1u << TAX_UKULELE);
     render_piece pc;
     const char *file = NULL;
     int rendered = 0;
@@ -291,10 +290,10 @@ static int write_indexes(const corpus_options *opt, const corpus_state *st, char
         continue;
       char ensemble[512] = "";
       size_t len = 0;
-      for (int c = 0; c < RENDER_N_CLASSES; c++)
+      for (int c = 0; c < TAXONOMY_N; c++)
         if (t->class_seconds[c] > 0 && len < sizeof(ensemble))
           len += (size_t)snprintf(ensemble + len, sizeof(ensemble) - len, "%s%s", len ? " " : "",
-                                  render_classes[c].name);
+                                  instrid_taxonomy[c]);
       fprintf(f, "%s,instrid-render,rendered,,%s,instrid-render,,,%.0f\n", t->key, ensemble,
               ceil(t->seconds));
     }
@@ -305,8 +304,8 @@ static int write_indexes(const corpus_options *opt, const corpus_state *st, char
     return 0;
   /* aggregated labels: every OpenMIC class of every clip, less a fixed share withheld per clip */
   static const int n_om_target = 20;
-  int om_class[RENDER_N_CLASSES], n_om = 0;
-  for (int c = 0; c < RENDER_N_CLASSES; c++)
+  int om_class[TAXONOMY_N], n_om = 0;
+  for (int c = 0; c < TAXONOMY_N; c++)
     if (render_classes[c].openmic)
       om_class[n_om++] = c;
   if (n_om != n_om_target) {
@@ -322,7 +321,7 @@ static int write_indexes(const corpus_options *opt, const corpus_state *st, char
     const task *t = &st->tasks[i];
     if (t->layout != LAYOUT_OPENMIC || !t->ok)
       continue;
-    int order[RENDER_N_CLASSES];
+    int order[TAXONOMY_N];
     for (int k = 0; k < n_om; k++)
       order[k] = k;
     render_rng r = rng_derive(opt->seed ^ 0x3417, t->index);
@@ -331,7 +330,7 @@ static int write_indexes(const corpus_options *opt, const corpus_state *st, char
       order[k - 1] = order[j];
       order[j] = x;
     }
-    int listed[RENDER_N_CLASSES] = {0};
+    int listed[TAXONOMY_N] = {0};
     for (int k = n_withheld; k < n_om; k++)
       listed[order[k]] = 1;
     for (int k = 0; k < n_om; k++) {
@@ -339,8 +338,7 @@ static int write_indexes(const corpus_options *opt, const corpus_state *st, char
         continue;
       /* a class counts as present from a tenth of a second of notes in the clip */
       int positive = t->class_seconds[om_class[k]] >= 0.1;
-      fprintf(f, "%s,%s,%s,3\n", t->key, render_classes[om_class[k]].name,
-              positive ? "1.0" : "0.0");
+      fprintf(f, "%s,%s,%s,3\n", t->key, instrid_taxonomy[om_class[k]], positive ? "1.0" : "0.0");
     }
   }
   if (close_tmp(f, tmp, path, errbuf, errlen))
@@ -351,7 +349,7 @@ static int write_indexes(const corpus_options *opt, const corpus_state *st, char
     return -1;
   fputc('{', f);
   for (int k = 0; k < n_om; k++)
-    fprintf(f, "%s\"%s\": %d", k ? ", " : "", render_classes[om_class[k]].name, k);
+    fprintf(f, "%s\"%s\": %d", k ? ", " : "", instrid_taxonomy[om_class[k]], k);
   fputc('}', f);
   if (close_tmp(f, tmp, path, errbuf, errlen))
     return -1;

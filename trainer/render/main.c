@@ -124,10 +124,10 @@ static int run_example(const char *out_path, const render_config *cfg)
       fprintf(stderr, "  %d:%02d-%d:%02d ", sec * 10 / 60, sec * 10 % 60, (sec + 1) * 10 / 60,
               (sec + 1) * 10 % 60);
       int first = 1;
-      for (int k = 0; k < RENDER_N_CLASSES; k++)
+      for (int k = 0; k < TAXONOMY_N; k++)
         for (size_t i = 0; i < pc.n_labels; i++)
           if (pc.labels[i].cls == k && pc.labels[i].start < b && pc.labels[i].end > a) {
-            fprintf(stderr, "%s%s", first ? "" : ", ", render_classes[k].name);
+            fprintf(stderr, "%s%s", first ? "" : ", ", instrid_taxonomy[k]);
             first = 0;
             break;
           }
@@ -365,7 +365,7 @@ int main(int argc, char **argv)
   co.config.library = lib;
   if (co.verbose) {
     size_t notes = 0, phrases = 0;
-    for (int c = 0; c < RENDER_N_CLASSES; c++) {
+    for (int c = 0; c < TAXONOMY_N; c++) {
       notes += sample_library_notes_of_class(lib, c);
       phrases += sample_library_phrases_of_class(lib, c);
     }

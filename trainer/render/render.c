@@ -202,7 +202,7 @@ typedef struct {
 
 static int class_has_fluid(const render_engine *eng, int cls)
 {
-  return eng->n_sf > 0 && (render_classes[cls].gm_programs[0] >= 0 || cls == CLS_UKULELE);
+  return eng->n_sf > 0 && (render_classes[cls].gm_programs[0] >= 0 || cls == TAX_UKULELE);
 }
 
 /* Whether a class can sound a part spanning [lo, hi] after shifting by `shift`. */
@@ -228,7 +228,7 @@ static int pick_class_by_range(const render_engine *eng, const render_options *o
   static const int octave[5] = {0, -12, 12, -24, 24};
   for (int o = 0; o < 5; o++) {
     int n = 0, pick = -1;
-    for (int c = 0; c < RENDER_N_CLASSES; c++)
+    for (int c = 0; c < TAXONOMY_N; c++)
       if (render_classes[c].pitched && class_available(eng, opt, c) &&
           fits(c, lo, hi, transpose + octave[o]) && rng_below(rng, (uint64_t)++n) == 0)
         pick = c;
@@ -274,7 +274,7 @@ static int pick_source(render_engine *eng, const render_options *opt, render_rng
     return 0;
   if (sampler && (!fluid || rng_uniform(rng) < opt->sampler_prob)) {
     p->source = SOURCE_SAMPLER;
-    snprintf(p->what, sizeof(p->what), "%s[philharmonia]", render_classes[p->cls].name);
+    snprintf(p->what, sizeof(p->what), "%s[philharmonia]", instrid_taxonomy[p->cls]);
     return 1;
   }
   const int *progs = render_classes[p->cls].gm_programs;
@@ -285,7 +285,7 @@ static int pick_source(render_engine *eng, const render_options *opt, render_rng
     p->sf = (int)rng_below(rng, (uint64_t)eng->n_sf);
     p->bank = 0;
     /* GM has no ukulele: a nylon-string guitar held to the ukulele's range stands in */
-    p->program = p->cls == CLS_UKULELE ? 24 : progs[rng_below(rng, (uint64_t)n_prog)];
+    p->program = p->cls == TAX_UKULELE ? 24 : progs[rng_below(rng, (uint64_t)n_prog)];
     /* the written program, when it is one of the class's, half the time (always without --vary) */
     if (written_program >= 0 && render_class_of_program(written_program) == p->cls &&
         (!opt->vary || rng_uniform(rng) < 0.5))
@@ -294,8 +294,8 @@ static int pick_source(render_engine *eng, const render_options *opt, render_rng
       p->sf = 0;
     if (has_preset(eng, p->sf, 0, p->program)) {
       p->source = SOURCE_FLUID;
-      snprintf(p->what, sizeof(p->what), "%s[%s p%d]", render_classes[p->cls].name,
-               eng->sfname[p->sf], p->program);
+      snprintf(p->what, sizeof(p->what), "%s[%s p%d]", instrid_taxonomy[p->cls], eng->sfname[p->sf],
+               p->program);
       return 1;
     }
   }
@@ -466,7 +466,7 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
     }
     stem_plan plan = {0};
     if (drum) {
-      plan.cls = CLS_DRUMS;
+      plan.cls = TAX_DRUMS;
     } else {
       int cls = part->program >= 0 ? render_class_of_program(part->program) : -1;
       plan.shift = transpose;
@@ -571,7 +571,7 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
   if (opt->vary && (opt->sources & SOURCE_SAMPLER) && n_stems < max_k &&
       rng_uniform(&rng) < opt->phrase_prob) {
     int n = 0, cls = -1;
-    for (int c = 0; c < RENDER_N_CLASSES; c++)
+    for (int c = 0; c < TAXONOMY_N; c++)
       if (sample_library_phrases_of_class(lib, c) > 0 && !(opt->excluded_classes & (1u << c)) &&
           rng_below(&rng, (uint64_t)++n) == 0)
         cls = c;
@@ -594,7 +594,7 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
           piece->audio[i] += stem[i];
         desc_len +=
             (size_t)snprintf(piece->description + desc_len, sizeof(piece->description) - desc_len,
-                             "%s%s[phrase]", n_stems ? " + " : "", render_classes[cls].name);
+                             "%s%s[phrase]", n_stems ? " + " : "", instrid_taxonomy[cls]);
         n_stems++;
       }
     }
@@ -615,7 +615,7 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
   }
   qsort(piece->labels, piece->n_labels, sizeof(render_label), cmp_label);
   /* class_seconds: union of each class's notes, so chords are not counted many times */
-  for (int c = 0; c < RENDER_N_CLASSES; c++) {
+  for (int c = 0; c < TAXONOMY_N; c++) {
     uint32_t covered_to = 0;
     double s = 0.0;
     for (size_t i = 0; i < piece->n_labels; i++) {

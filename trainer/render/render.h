@@ -61,8 +61,8 @@ typedef struct {
   double start_s;       /* where the excerpt starts in the (tempo-scaled) song */
   render_label *labels; /* sorted by start */
   size_t n_labels;
-  double class_seconds[RENDER_N_CLASSES]; /* how long each class sounds (sum of its notes) */
-  char description[512];                  /* "violin[philharmonia] + piano[FluidR3_GM.sf2 p0]" */
+  double class_seconds[TAXONOMY_N]; /* how long each class sounds (sum of its notes) */
+  char description[512];            /* "violin[philharmonia] + piano[FluidR3_GM.sf2 p0]" */
 } render_piece;
 
 /* Renders song with the randomness of seed. Returns 0, or -1 with errbuf (then *piece is

@@ -121,12 +121,12 @@ static int phil_class(const char *instrument)
     const char *name;
     int cls;
   } map[] = {
-      {"violin", CLS_VIOLIN},     {"viola", CLS_VIOLA},           {"cello", CLS_CELLO},
-      {"double bass", CLS_BASS},  {"guitar", CLS_GUITAR},         {"banjo", CLS_BANJO},
-      {"mandolin", CLS_MANDOLIN}, {"flute", CLS_FLUTE},           {"oboe", CLS_OBOE},
-      {"cor anglais", CLS_OBOE},  {"clarinet", CLS_CLARINET},     {"bass clarinet", CLS_CLARINET},
-      {"bassoon", CLS_BASSOON},   {"contrabassoon", CLS_BASSOON}, {"saxophone", CLS_SAXOPHONE},
-      {"french horn", CLS_HORN},  {"trumpet", CLS_TRUMPET},       {"trombone", CLS_TROMBONE},
+      {"violin", TAX_VIOLIN},     {"viola", TAX_VIOLA},           {"cello", TAX_CELLO},
+      {"double bass", TAX_BASS},  {"guitar", TAX_GUITAR},         {"banjo", TAX_BANJO},
+      {"mandolin", TAX_MANDOLIN}, {"flute", TAX_FLUTE},           {"oboe", TAX_OBOE},
+      {"cor anglais", TAX_OBOE},  {"clarinet", TAX_CLARINET},     {"bass clarinet", TAX_CLARINET},
+      {"bassoon", TAX_BASSOON},   {"contrabassoon", TAX_BASSOON}, {"saxophone", TAX_SAXOPHONE},
+      {"french horn", TAX_HORN},  {"trumpet", TAX_TRUMPET},       {"trombone", TAX_TROMBONE},
   };
   for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
     if (strcmp(map[i].name, instrument) == 0)
@@ -698,7 +698,7 @@ long sampler_add_phrase(sample_library *lib, int cls, uint64_t seed, float *out,
     if (lib->phil[k].cls == cls && lib->phil[k].phrase && rng_below(&rng, ++n_cand) == 0)
       pick = k;
   if (n_cand == 0 || at >= frames) {
-    snprintf(errbuf, errlen, "no phrase recorded for class %s", render_classes[cls].name);
+    snprintf(errbuf, errlen, "no phrase recorded for class %s", instrid_taxonomy[cls]);
     return -1;
   }
   size_t n_src;

@@ -3,14 +3,72 @@
  */
 #include <string.h>
 
-#include "dataset.h"
+#include "taxonomy.h"
 
+/* Both tables are indexed by the TAX_ enum, so that the enum, the names and the programs cannot
+ * drift apart. */
 const char *const instrid_taxonomy[TAXONOMY_N] = {
-    "accordion", "banjo", "bass",   "bassoon",     "cello",       "clarinet",          "cymbals",
-    "drums",     "flute", "guitar", "harpsichord", "horn",        "mallet_percussion", "mandolin",
-    "oboe",      "organ", "piano",  "saxophone",   "synthesizer", "trombone",          "trumpet",
-    "ukulele",   "viola", "violin", "voice",
+    [TAX_ACCORDION] = "accordion",
+    [TAX_BANJO] = "banjo",
+    [TAX_BASS] = "bass",
+    [TAX_BASSOON] = "bassoon",
+    [TAX_CELLO] = "cello",
+    [TAX_CLARINET] = "clarinet",
+    [TAX_CYMBALS] = "cymbals",
+    [TAX_DRUMS] = "drums",
+    [TAX_FLUTE] = "flute",
+    [TAX_GUITAR] = "guitar",
+    [TAX_HARPSICHORD] = "harpsichord",
+    [TAX_HORN] = "horn",
+    [TAX_MALLET_PERCUSSION] = "mallet_percussion",
+    [TAX_MANDOLIN] = "mandolin",
+    [TAX_OBOE] = "oboe",
+    [TAX_ORGAN] = "organ",
+    [TAX_PIANO] = "piano",
+    [TAX_SAXOPHONE] = "saxophone",
+    [TAX_SYNTHESIZER] = "synthesizer",
+    [TAX_TROMBONE] = "trombone",
+    [TAX_TRUMPET] = "trumpet",
+    [TAX_UKULELE] = "ukulele",
+    [TAX_VIOLA] = "viola",
+    [TAX_VIOLIN] = "violin",
+    [TAX_VOICE] = "voice",
 };
+
+/* The program written for each class in MusicNet label files (1-based; 0 = none). Each lies in
+ * its class's range of gm_ranges below. */
+static const int canonical_program[TAXONOMY_N] = {
+    [TAX_ACCORDION] = 22,
+    [TAX_BANJO] = 106,
+    [TAX_BASS] = 44, /* contrabass */
+    [TAX_BASSOON] = 71,
+    [TAX_CELLO] = 43,
+    [TAX_CLARINET] = 72,
+    [TAX_CYMBALS] = 120, /* reverse cymbal */
+    [TAX_DRUMS] = 119,   /* synth drum */
+    [TAX_FLUTE] = 74,
+    [TAX_GUITAR] = 25,
+    [TAX_HARPSICHORD] = 7,
+    [TAX_HORN] = 61,
+    [TAX_MALLET_PERCUSSION] = 13, /* marimba */
+    [TAX_MANDOLIN] = 0,
+    [TAX_OBOE] = 69,
+    [TAX_ORGAN] = 17,
+    [TAX_PIANO] = 1,
+    [TAX_SAXOPHONE] = 66,
+    [TAX_SYNTHESIZER] = 81,
+    [TAX_TROMBONE] = 58,
+    [TAX_TRUMPET] = 57,
+    [TAX_UKULELE] = 0,
+    [TAX_VIOLA] = 42,
+    [TAX_VIOLIN] = 41,
+    [TAX_VOICE] = 53,
+};
+
+int instrid_taxonomy_gm_program(int c)
+{
+  return c >= 0 && c < TAXONOMY_N ? canonical_program[c] : 0;
+}
 
 int instrid_taxonomy_index(const char *name)
 {
