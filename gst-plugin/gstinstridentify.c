@@ -944,11 +944,20 @@ static gboolean gst_instr_identify_setup(GstAudioFilter *filter, const GstAudioI
       gst_util_uint64_scale_int_ceil(CONVERT_CHUNK_FRAMES, (gint)self->sample_rate,
                                      GST_AUDIO_INFO_RATE(info)) +
       64;
-  self->converted = g_new(gfloat, self->converted_max);
+  self->converted = g_try_new(gfloat, self->converted_max);
+  if (self->converted == NULL) {
+    GST_ELEMENT_ERROR(
+        self, RESOURCE, FAILED,
+        ("Out of memory for %" G_GSIZE_FORMAT " converted samples", self->converted_max), (NULL));
+    self->converted_max = 0;
+    return FALSE;
+  }
   self->need_reset = TRUE;
   GST_DEBUG_OBJECT(self, "analysing %" GST_PTR_FORMAT, info);
   return TRUE;
 }
+
+static gboolean gst_instr_identify_stop(GstBaseTransform *trans);
 
 static gboolean gst_instr_identify_start(GstBaseTransform *trans)
 {
@@ -1005,23 +1014,38 @@ static gboolean gst_instr_identify_start(GstBaseTransform *trans)
   self->stream = stream;
   n = self->n_classes = instrid_model_n_classes(model);
   self->sample_rate = instrid_model_sample_rate(model);
-  self->work = g_new(gfloat, WORKER_CHUNK_SAMPLES);
-  self->probabilities = g_new0(gdouble, n);
-  self->detected = g_new0(gboolean, n);
-  self->last_detected = g_new0(gboolean, n);
-  self->order = g_new0(guint, n);
-  self->summary.counts = g_new0(guint32, (gsize)n * SUMMARY_BINS);
-  self->summary.sums = g_new0(gdouble, (gsize)n * SUMMARY_BINS);
-  gst_instr_identify_summary_reset(self);
-  gst_segment_init(&self->work_segment, GST_FORMAT_TIME);
-  self->base_ts = GST_CLOCK_TIME_NONE;
+  /* Sizes that come from the model file are allocated with g_try_*: libinstrid keeps them
+   * within INSTRID_MAX_STREAM_BYTES, and an allocation that still fails is an error message,
+   * not an abort. */
+  self->work = g_try_new(gfloat, WORKER_CHUNK_SAMPLES);
+  self->probabilities = g_try_new0(gdouble, n);
+  self->detected = g_try_new0(gboolean, n);
+  self->last_detected = g_try_new0(gboolean, n);
+  self->order = g_try_new0(guint, n);
+  self->summary.counts = g_try_new0(guint32, (gsize)n * SUMMARY_BINS);
+  self->summary.sums = g_try_new0(gdouble, (gsize)n * SUMMARY_BINS);
 
   /* Room for two windows: the worker can fall one window behind before the streaming thread
    * has to wait for it. */
   fe = &instrid_model_get_desc(model)->frontend;
   window_samples = (guint64)(instrid_model_window_frames(model) - 1) * fe->hop_samples + fe->n_fft;
   self->ring_size = (gsize)MAX(2 * window_samples, (guint64)2 * WORKER_CHUNK_SAMPLES);
-  self->ring = g_new(gfloat, self->ring_size);
+  self->ring = g_try_new(gfloat, self->ring_size);
+  if (self->work == NULL || self->probabilities == NULL || self->detected == NULL ||
+      self->last_detected == NULL || self->order == NULL || self->summary.counts == NULL ||
+      self->summary.sums == NULL || self->ring == NULL) {
+    GST_ELEMENT_ERROR(
+        self, RESOURCE, FAILED,
+        ("Out of memory for the instrument model's buffers (a queue of %" G_GSIZE_FORMAT
+         " samples, %u classes)",
+         self->ring_size, n),
+        (NULL));
+    gst_instr_identify_stop(trans);
+    return FALSE;
+  }
+  gst_instr_identify_summary_reset(self);
+  gst_segment_init(&self->work_segment, GST_FORMAT_TIME);
+  self->base_ts = GST_CLOCK_TIME_NONE;
 
   gst_segment_init(&self->segment, GST_FORMAT_TIME);
   self->need_reset = self->need_full_reset = TRUE;

@@ -197,6 +197,57 @@ uint32_t instrid_model_hop_samples(const instrid_model *model); /* frontend hop 
 const char *instrid_model_provenance(const instrid_model *model); /* "" when none */
 
 /* ------------------------------------------------------------------------------------------ */
+/* Resource limits                                                                              */
+
+/* Each field of a model file has its own range (model_file.h); these limit the totals the
+ * fields multiply into, so that a valid file cannot make its host allocate gigabytes or fall
+ * far behind real time. instrid_model_load refuses a model over any of them with
+ * INSTRID_ERR_FORMAT and a message naming the limit and the model's figure; instrid_model_write
+ * does not apply them (they are what this library affords a stream, not part of the format).
+ *
+ * INSTRID_MAX_STREAM_BYTES: memory one stream of the model needs: the front end, the ring of
+ *   W frames and the window, the network's two activation buffers (each the largest
+ *   activation), its scratch and packed convolution weights, plus a queue of two windows of
+ *   samples (what the GStreamer element keeps). The model's own weights are shared by all
+ *   streams and bounded by the file size (MODEL_FILE_MAX_BYTES, 1 GiB).
+ * INSTRID_MAX_OPS_PER_SECOND: arithmetic operations per second of audio at the model's own
+ *   hop: the front end's per frame (window, FFT, mel bands) times frames per second, plus the
+ *   network's per window (2 per multiply-add, 1 per element read by a pool, ...) times
+ *   windows per second (sample_rate / (hop_samples * hop_frames)).
+ * INSTRID_MAX_OPS_PER_SECOND_MIN_HOP: the same at a hop of one frame, the smallest
+ *   instrid_stream_set_hop_frames (and the element's interval) allows.
+ *
+ * Headroom (`instrid-model-cost FILE` prints a file's figures): the default model needs 2 MiB
+ * per stream and 0.03 G operations per second of audio at its hop (1.9 G at a one-frame hop).
+ * An EfficientAT mn04-sized network (128 mel bands, 10 ms hop, 10 s windows, about 0.22 G
+ * operations per window, i.e. 22 M per second of audio analysed) needs 0.22 G per second at a
+ * 1 s hop and 22 G at a one-frame hop; one 20 times bigger, 4.4 G and 440 G: inside the limits
+ * with room to spare. Refused (tests/greedy_models.h): a 32 GiB queue, 2 GiB of activations,
+ * 6.9 GB of scratch, 170 G operations per second (100 times slower than real time). */
+#define INSTRID_MAX_STREAM_BYTES ((uint64_t)512 << 20) /* 512 MiB */
+#define INSTRID_MAX_OPS_PER_SECOND 2e10                /* 20 G operations per audio second */
+#define INSTRID_MAX_OPS_PER_SECOND_MIN_HOP 1e12        /* 1 T operations per audio second */
+
+/* What a model demands of its host, as upper bounds (see the limits above). */
+typedef struct {
+  double stream_bytes;            /* front end, ring, network buffers of one instrid_stream */
+  double queue_bytes;             /* two windows of float samples (the element's queue) */
+  double total_bytes;             /* stream_bytes + queue_bytes: INSTRID_MAX_STREAM_BYTES */
+  double activation_bytes;        /* of which the network's two activation buffers */
+  double scratch_bytes;           /* of which the network's scratch and packed weights */
+  double window_ops;              /* operations of one window through the network */
+  double frontend_ops_per_second; /* the front end's, per second of audio */
+  double ops_per_second;          /* at the model's hop: INSTRID_MAX_OPS_PER_SECOND */
+  double ops_per_second_min_hop;  /* at a one-frame hop: INSTRID_MAX_OPS_PER_SECOND_MIN_HOP */
+} instrid_model_cost;
+
+/* The cost of a model description (the layers are checked as instrid_arch_shapes does). */
+instrid_status instrid_model_desc_cost(const instrid_model_desc *desc, instrid_model_cost *cost,
+                                       instrid_error *err);
+/* INSTRID_ERR_FORMAT naming the first limit cost exceeds, else INSTRID_OK. */
+instrid_status instrid_model_cost_check(const instrid_model_cost *cost, instrid_error *err);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Network inference (one window at a time)                                                     */
 
 /* Per-thread scratch for running a model's network; allocated once, reused for every window. */

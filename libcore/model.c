@@ -1044,6 +1044,12 @@ static instrid_model *parse_model(const uint8_t *data, size_t size, instrid_erro
                       n_tensors, MODEL_FILE_OFFSET_N_TENSORS, expected_tensors);
     goto fail;
   }
+  /* The totals the fields multiply into, before anything is allocated for the parameters
+   * (budget.c; the limits are in instrid.h). */
+  instrid_model_cost cost;
+  if (instrid_model_desc_cost(d, &cost, err) != INSTRID_OK ||
+      instrid_model_cost_check(&cost, err) != INSTRID_OK)
+    goto fail;
   size_t table_at = r.pos;
   const uint8_t *table;
   if (!take(&r, (size_t)MODEL_FILE_TENSOR_ENTRY_BYTES * n_tensors, "tensor table", &table))

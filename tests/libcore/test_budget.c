@@ -1,0 +1,133 @@
+/* test_budget.c — the limits on what a model may demand of its host (budget.c, instrid.h):
+ * the cost figures of hand-computable models, the limits' edges, and the crafted files of
+ * greedy_models.h refused by instrid_model_load with a message naming the limit and the
+ * figure, while the models the project trains load as before. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arch.h"
+#include "check.h"
+#include "greedy_models.h"
+#include "instrid.h"
+
+/* The 32 GiB case by hand: a queue of 2 windows of (65536 - 1) * 65536 + 65536 samples of 4
+ * bytes is exactly 32 GiB; one frame of one mel band is the network's input. */
+static void test_cost_figures(void)
+{
+  instrid_model_desc d;
+  instrid_model_cost c;
+  instrid_error err;
+  greedy_model_desc(GREEDY_QUEUE_32GIB, &d);
+  CHECK(instrid_model_desc_cost(&d, &c, &err) == INSTRID_OK, "%s", err.message);
+  CHECK(c.queue_bytes == 32.0 * 1024 * 1024 * 1024, "queue %.0f bytes", c.queue_bytes);
+  CHECK(c.total_bytes == c.stream_bytes + c.queue_bytes, "total %.0f", c.total_bytes);
+  /* Activations: the input, 1 x 1 x 65536 floats, is the largest; two buffers of it plus a
+   * 64-byte slot each. */
+  CHECK(c.activation_bytes == 2.0 * 4 * 65536, "activations %.0f", c.activation_bytes);
+
+  /* The pool case: a 64 x 64 max pool of (1, 512, 1000) has 449 x 937 outputs reading 4096
+   * values each; the global mean reads them once more (2 per element) and writes 1 (2), and
+   * the sigmoid 4; the network runs every frame, 100 frames a second. */
+  greedy_model_desc(GREEDY_SLOW_POOL, &d);
+  CHECK(instrid_model_desc_cost(&d, &c, &err) == INSTRID_OK, "%s", err.message);
+  const double pool_out = 449.0 * 937.0;
+  const double want = 4096.0 * pool_out + 2.0 * pool_out + 2.0 + 4.0;
+  CHECK(c.window_ops == want, "window ops %.0f, expected %.0f", c.window_ops, want);
+  CHECK(c.ops_per_second == c.frontend_ops_per_second + 100.0 * want, "ops/s %.6g",
+        c.ops_per_second);
+  CHECK(c.ops_per_second_min_hop == c.ops_per_second, "a one-frame hop is the model's own");
+
+  /* Null arguments are refused, not dereferenced. */
+  CHECK(instrid_model_desc_cost(NULL, &c, &err) == INSTRID_ERR_INVALID_ARG, "NULL desc");
+  CHECK(instrid_model_desc_cost(&d, NULL, &err) == INSTRID_ERR_INVALID_ARG, "NULL cost");
+  CHECK(instrid_model_cost_check(NULL, &err) == INSTRID_ERR_INVALID_ARG, "NULL cost");
+}
+
+/* Exactly at a limit is allowed, just over is refused with the limit's name. */
+static void test_limit_edges(void)
+{
+  instrid_model_cost c;
+  instrid_error err;
+  memset(&c, 0, sizeof c);
+  c.total_bytes = (double)INSTRID_MAX_STREAM_BYTES;
+  c.ops_per_second = INSTRID_MAX_OPS_PER_SECOND;
+  c.ops_per_second_min_hop = INSTRID_MAX_OPS_PER_SECOND_MIN_HOP;
+  CHECK(instrid_model_cost_check(&c, &err) == INSTRID_OK, "at the limits: %s", err.message);
+
+  instrid_model_cost over = c;
+  over.total_bytes += 1.0;
+  CHECK(instrid_model_cost_check(&over, &err) == INSTRID_ERR_FORMAT &&
+            strstr(err.message, "INSTRID_MAX_STREAM_BYTES"),
+        "one byte over: %s", err.message);
+  over = c;
+  over.ops_per_second *= 1.0000001;
+  CHECK(instrid_model_cost_check(&over, &err) == INSTRID_ERR_FORMAT &&
+            strstr(err.message, "INSTRID_MAX_OPS_PER_SECOND of"),
+        "ops over: %s", err.message);
+  over = c;
+  over.ops_per_second_min_hop *= 1.0000001;
+  CHECK(instrid_model_cost_check(&over, &err) == INSTRID_ERR_FORMAT &&
+            strstr(err.message, "INSTRID_MAX_OPS_PER_SECOND_MIN_HOP"),
+        "min-hop ops over: %s", err.message);
+  /* NaN figures (never produced, but a caller could fill the struct) are refused too. */
+  over = c;
+  over.total_bytes = 0.0 / 0.0;
+  CHECK(instrid_model_cost_check(&over, &err) == INSTRID_ERR_FORMAT, "NaN bytes accepted");
+}
+
+/* Each crafted file is written by the project's writer (so its checksum and every field are
+ * valid) and refused at load with the limit's name and the model's figure. */
+static void test_greedy_files(void)
+{
+  for (int k = 0; k < GREEDY_N_CASES; k++) {
+    const greedy_info *info = greedy_model_info((greedy_case)k);
+    void *data;
+    size_t size;
+    greedy_model_bytes((greedy_case)k, &data, &size);
+    instrid_error err = {INSTRID_OK, ""};
+    instrid_model *m = instrid_model_load_from_memory(data, size, &err);
+    CHECK(m == NULL, "%s: loaded", info->name);
+    CHECK(err.code == INSTRID_ERR_FORMAT, "%s: %s", info->name, instrid_status_name(err.code));
+    CHECK(strstr(err.message, info->limit) != NULL, "%s: message \"%s\" lacks \"%s\"", info->name,
+          err.message, info->limit);
+    CHECK(strstr(err.message, info->figure) != NULL, "%s: message \"%s\" lacks \"%s\"", info->name,
+          err.message, info->figure);
+    printf("%-24s %6zu bytes: %s\n", info->name, size, err.message);
+    instrid_model_free(m);
+    free(data);
+  }
+}
+
+/* Every built-in architecture the trainer offers stays well inside the limits. */
+static void test_builtin_archs_fit(void)
+{
+  static const char *const names[] = {"tiny", "default"};
+  for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+    instrid_error err;
+    instrid_arch *arch = NULL;
+    CHECK(instrid_arch_build(names[k], 25, 1, NULL, &arch, &err) == INSTRID_OK, "%s: %s", names[k],
+          err.message);
+    if (!arch)
+      continue;
+    instrid_model_cost c;
+    CHECK(instrid_model_desc_cost(instrid_arch_desc(arch), &c, &err) == INSTRID_OK, "%s: %s",
+          names[k], err.message);
+    CHECK(instrid_model_cost_check(&c, &err) == INSTRID_OK, "%s: %s", names[k], err.message);
+    /* A tenth of each limit at most: the limits are not tight around what is trained. */
+    CHECK(c.total_bytes < 0.1 * (double)INSTRID_MAX_STREAM_BYTES, "%s: %.0f bytes", names[k],
+          c.total_bytes);
+    CHECK(c.ops_per_second < 0.1 * INSTRID_MAX_OPS_PER_SECOND, "%s: %.3g ops/s", names[k],
+          c.ops_per_second);
+    instrid_arch_free(arch);
+  }
+}
+
+int main(void)
+{
+  test_cost_figures();
+  test_limit_edges();
+  test_greedy_files();
+  test_builtin_archs_fit();
+  return check_exit();
+}
