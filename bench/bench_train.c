@@ -180,13 +180,13 @@ int main(int argc, char **argv)
     fprintf(stderr, "instrid-bench-train: out of memory\n");
     return 1;
   }
-  train_rng rng;
-  train_rng_init(&rng, 1, 2, 3);
+  instrid_rng rng;
+  instrid_rng_seed_stream(&rng, 1, 2, 3);
   for (size_t i = 0; i < src.n_pool * src.n_inputs; i++)
-    src.features[i] = 2.0f * train_rng_uniform(&rng) - 1.0f;
+    src.features[i] = 2.0f * instrid_rng_uniform(&rng) - 1.0f;
   for (size_t i = 0; i < src.n_pool * src.n_classes; i++) {
-    src.target[i] = train_rng_uniform(&rng) < 0.2f;
-    src.mask[i] = train_rng_uniform(&rng) < 0.75f;
+    src.target[i] = instrid_rng_uniform(&rng) < 0.2f;
+    src.mask[i] = instrid_rng_uniform(&rng) < 0.75f;
   }
 
   train_options opt;

@@ -9,47 +9,6 @@
 #include "internal.h"
 
 /* ------------------------------------------------------------------------------------------ */
-/* RNG */
-
-static uint64_t splitmix64(uint64_t *x)
-{
-  uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-void instrid_rng_seed(instrid_rng *rng, uint64_t seed)
-{
-  for (int i = 0; i < 4; i++)
-    rng->s[i] = splitmix64(&seed);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-  return (x << k) | (x >> (64 - k));
-}
-
-uint64_t instrid_rng_next(instrid_rng *rng)
-{
-  uint64_t *s = rng->s;
-  uint64_t result = rotl(s[1] * 5, 7) * 9;
-  uint64_t t = s[1] << 17;
-  s[2] ^= s[0];
-  s[3] ^= s[1];
-  s[1] ^= s[2];
-  s[0] ^= s[3];
-  s[2] ^= t;
-  s[3] = rotl(s[3], 45);
-  return result;
-}
-
-float instrid_rng_uniform(instrid_rng *rng)
-{
-  return (float)(instrid_rng_next(rng) >> 40) * (1.0f / 16777216.0f);
-}
-
-/* ------------------------------------------------------------------------------------------ */
 /* Layer constructors, so that the architectures below read like their diagrams */
 
 static instrid_layer_desc conv2d(uint32_t c_out, uint32_t kh, uint32_t kw, uint32_t sh, uint32_t sw,

@@ -11,21 +11,11 @@
 #include <stdint.h>
 
 #include "instrid.h"
+#include "rng.h" /* instrid_rng: the initialisation's generator */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* xoshiro256** seeded through splitmix64: the one RNG of the trainer side, so that a seed
- * gives the same numbers on every host. */
-typedef struct {
-  uint64_t s[4];
-} instrid_rng;
-
-void instrid_rng_seed(instrid_rng *rng, uint64_t seed);
-uint64_t instrid_rng_next(instrid_rng *rng);
-/* Uniform in [0, 1), 24 random bits. */
-float instrid_rng_uniform(instrid_rng *rng);
 
 typedef struct instrid_arch instrid_arch;
 

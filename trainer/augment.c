@@ -1,4 +1,4 @@
-/* augment.c — augmentation of normalised log-mel windows and the trainer's random numbers.
+/* augment.c — augmentation of normalised log-mel windows.
  * Every transform works in the energy domain the features came from, so that what the network
  * sees in training is something the front end could have produced from real audio.
  */
@@ -6,38 +6,6 @@
 
 #include <math.h>
 #include <string.h>
-
-uint64_t train_splitmix64(uint64_t *state)
-{
-  uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-void train_rng_init(train_rng *rng, uint64_t seed, uint64_t a, uint64_t b)
-{
-  /* Each coordinate goes through splitmix64 before the next is mixed in, so that nearby
-   * (a, b) pairs give unrelated streams. */
-  uint64_t st = seed;
-  uint64_t h = train_splitmix64(&st);
-  st = h ^ (a * 0xd1b54a32d192ed03ull);
-  h = train_splitmix64(&st);
-  st = h ^ (b * 0xabc98388fb8fac03ull);
-  instrid_rng_seed(rng, train_splitmix64(&st));
-}
-
-float train_rng_range(train_rng *rng, float lo, float hi)
-{
-  return lo + (hi - lo) * train_rng_uniform(rng);
-}
-
-uint32_t train_rng_below(train_rng *rng, uint32_t n)
-{
-  return (uint32_t)(((train_rng_next(rng) >> 32) * (uint64_t)n) >> 32);
-}
-
-/* ------------------------------------------------------------------------------------------ */
 
 void augment_options_none(augment_options *opt)
 {
@@ -106,7 +74,7 @@ static inline float energy_to_feature(const instrid_frontend_params *fe, double 
 }
 
 void augment_noise(const instrid_frontend_params *fe, float *features, size_t n, float snr_db,
-                   train_rng *rng)
+                   instrid_rng *rng)
 {
   if (n == 0)
     return;
@@ -119,7 +87,7 @@ void augment_noise(const instrid_frontend_params *fe, float *features, size_t n,
     /* A mel band sums many FFT bins of noise, so its energy fluctuates far less than one bin's
      * exponential law: +-50 % is about right for the narrowest bands and harmless for wide
      * ones. */
-    double e = feature_to_energy(fe, features[i]) + level * (0.5 + train_rng_uniform(rng));
+    double e = feature_to_energy(fe, features[i]) + level * (0.5 + instrid_rng_uniform(rng));
     features[i] = energy_to_feature(fe, e);
   }
 }
@@ -165,16 +133,16 @@ void augment_mixup(const instrid_frontend_params *fe, float *features_a, const f
 }
 
 void augment_window(const augment_options *opt, const instrid_frontend_params *fe, float *features,
-                    uint32_t n_mels, uint32_t window_frames, train_rng *rng)
+                    uint32_t n_mels, uint32_t window_frames, instrid_rng *rng)
 {
   size_t n = (size_t)n_mels * window_frames;
   float silence = instrid_frontend_silence_value(fe);
   /* The decisions and amounts are drawn first, whatever they decide, so that changing one
    * probability does not change which gain or SNR the other windows get. */
-  float u_gain = train_rng_uniform(rng), gain_db = train_rng_range(rng, -1.0f, 1.0f);
-  float u_noise = train_rng_uniform(rng);
-  float snr = train_rng_range(rng, opt->noise_snr_db_min, opt->noise_snr_db_max);
-  float u_time = train_rng_uniform(rng), u_freq = train_rng_uniform(rng);
+  float u_gain = instrid_rng_uniform(rng), gain_db = instrid_rng_range(rng, -1.0f, 1.0f);
+  float u_noise = instrid_rng_uniform(rng);
+  float snr = instrid_rng_range(rng, opt->noise_snr_db_min, opt->noise_snr_db_max);
+  float u_time = instrid_rng_uniform(rng), u_freq = instrid_rng_uniform(rng);
 
   if (u_gain < opt->gain_prob)
     augment_gain(fe, features, n, gain_db * opt->gain_db_max);
@@ -182,15 +150,15 @@ void augment_window(const augment_options *opt, const instrid_frontend_params *f
     augment_noise(fe, features, n, snr, rng);
   if (u_time < opt->time_mask_prob && opt->time_mask_frames_max > 0) {
     for (uint32_t j = 0; j < opt->time_masks; j++) {
-      uint32_t len = train_rng_below(rng, opt->time_mask_frames_max + 1);
-      uint32_t t0 = train_rng_below(rng, window_frames);
+      uint32_t len = instrid_rng_below(rng, opt->time_mask_frames_max + 1);
+      uint32_t t0 = instrid_rng_below(rng, window_frames);
       augment_time_mask(features, n_mels, window_frames, t0, len, silence);
     }
   }
   if (u_freq < opt->freq_mask_prob && opt->freq_mask_bands_max > 0) {
     for (uint32_t j = 0; j < opt->freq_masks; j++) {
-      uint32_t len = train_rng_below(rng, opt->freq_mask_bands_max + 1);
-      uint32_t f0 = train_rng_below(rng, n_mels);
+      uint32_t len = instrid_rng_below(rng, opt->freq_mask_bands_max + 1);
+      uint32_t f0 = instrid_rng_below(rng, n_mels);
       augment_freq_mask(features, n_mels, window_frames, f0, len, silence);
     }
   }

@@ -1,5 +1,8 @@
 /* augment.h — data augmentation on cached log-mel windows (gain, noise, SpecAugment masks,
- * mixup) and the trainer's positional random streams (on arch.h's xoshiro256**).
+ * mixup). Random numbers come from rng.h's instrid_rng: the trainer never uses rand(); every
+ * stream is derived from the run's seed and a position (instrid_rng_seed_stream with epoch,
+ * example index, ...), so results do not depend on the order in which threads or resumed runs
+ * reach them.
  */
 #ifndef INSTRID_AUGMENT_H
 #define INSTRID_AUGMENT_H
@@ -7,33 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "arch.h"
 #include "instrid.h"
-
-/* ------------------------------------------------------------------------------------------ */
-/* Random numbers. The trainer never uses rand(): every stream is derived from the run's seed
- * and a position (epoch, example index, ...), so results do not depend on the order in which
- * threads or resumed runs reach them. */
-
-typedef instrid_rng train_rng;
-
-uint64_t train_splitmix64(uint64_t *state);
-/* A generator whose whole state follows from (seed, a, b): e.g. (seed, epoch, example). */
-void train_rng_init(train_rng *rng, uint64_t seed, uint64_t a, uint64_t b);
-static inline uint64_t train_rng_next(train_rng *rng)
-{
-  return instrid_rng_next(rng);
-}
-/* Uniform in [0, 1), 24 bits. */
-static inline float train_rng_uniform(train_rng *rng)
-{
-  return instrid_rng_uniform(rng);
-}
-/* Uniform in [lo, hi). */
-float train_rng_range(train_rng *rng, float lo, float hi);
-/* Uniform integer in [0, n), n >= 1 (Lemire's multiply-shift, without the tiny bias fix:
- * n is far below 2^32 here). */
-uint32_t train_rng_below(train_rng *rng, uint32_t n);
+#include "rng.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Augmentation. Features are one window (n_mels, W) row-major, normalised as the front end
@@ -69,7 +47,7 @@ void augment_gain(const instrid_frontend_params *fe, float *features, size_t n, 
 /* Adds noise energy in the linear domain, snr_db below the window's mean mel energy, with a
  * per-entry fluctuation from rng. */
 void augment_noise(const instrid_frontend_params *fe, float *features, size_t n, float snr_db,
-                   train_rng *rng);
+                   instrid_rng *rng);
 
 /* SpecAugment: frames [t0, t0 + len) or bands [f0, f0 + len) become silence. Clipped to the
  * window. */
@@ -91,6 +69,6 @@ void augment_mixup(const instrid_frontend_params *fe, float *features_a, const f
 /* Applies gain, noise and masks to one window as opt and rng decide (mixup and shift are the
  * trainer's, since they need a second window or the dataset). */
 void augment_window(const augment_options *opt, const instrid_frontend_params *fe, float *features,
-                    uint32_t n_mels, uint32_t window_frames, train_rng *rng);
+                    uint32_t n_mels, uint32_t window_frames, instrid_rng *rng);
 
 #endif /* INSTRID_AUGMENT_H */

@@ -18,9 +18,10 @@
 #include <sys/stat.h>
 
 #include "csv.h"
+#include "internal.h"
 #include "readers.h"
 #include "recording.h"
-#include "internal.h"
+#include "rng.h"
 
 static const char *const musicnet_label_columns[] = {
     "start_time", "end_time", "instrument", "note", "start_beat", "end_beat", "note_value",
@@ -273,14 +274,6 @@ done:
   return status;
 }
 
-static uint64_t splitmix64(uint64_t x)
-{
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
 typedef struct {
   uint64_t rank;
   size_t index;
@@ -313,9 +306,9 @@ static instrid_status hold_out(recording_list *list, size_t first, size_t n, flo
     const char *path = list->items[first + i].audio_path;
     const char *slash = strrchr(path, '/');
     const char *name = slash ? slash + 1 : path;
-    uint64_t h = splitmix64(seed);
+    uint64_t h = rng_hash64(seed);
     for (const char *p = name; *p; p++)
-      h = splitmix64(h ^ (unsigned char)*p);
+      h = rng_hash64(h ^ (unsigned char)*p);
     ranks[i].rank = h;
     ranks[i].index = first + i;
   }

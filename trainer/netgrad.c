@@ -10,6 +10,7 @@
 
 #include "internal.h"
 #include "layers.h"
+#include "rng.h"
 
 /* The conv backward pass puts several examples side by side in one GEMM where one example's
  * output plane is small (deep layers): fewer, bigger GEMMs. It batches enough examples for a
@@ -66,20 +67,6 @@ struct train_net {
 
 /* ---------------------------------------------------------------------------------------- */
 /* Small helpers                                                                             */
-
-static uint64_t splitmix64(uint64_t *state)
-{
-  uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
-/* Uniform in [0, 1) with 24 random bits: exact in float. */
-static float uniform01(uint64_t *state)
-{
-  return (float)(splitmix64(state) >> 40) * (1.0f / 16777216.0f);
-}
 
 static size_t shape_size(instrid_shape s)
 {
@@ -140,7 +127,7 @@ void train_net_init(train_net *net, uint64_t seed)
       size_t fan_in = n_weight / n_out;
       float bound = sqrtf(6.0f / (float)fan_in);
       for (size_t k = 0; k < n_weight; k++)
-        p[k] = (2.0f * uniform01(&rng) - 1.0f) * bound;
+        p[k] = (2.0f * rng_splitmix_float(&rng) - 1.0f) * bound;
       memset(p + n_weight, 0, n_out * sizeof(float));
       break;
     }
@@ -575,7 +562,7 @@ void train_net_forward(train_net *net, const float *x, int n, int training, uint
       if (training && drop > 0.0f) {
         float keep_scale = drop < 1.0f ? 1.0f / (1.0f - drop) : 0.0f;
         for (size_t k = 0; k < n_out; k++) {
-          L->drop_scale[k] = uniform01(rng) < drop ? 0.0f : keep_scale;
+          L->drop_scale[k] = rng_splitmix_float(rng) < drop ? 0.0f : keep_scale;
           L->out_act[k] *= L->drop_scale[k];
         }
       } else {

@@ -301,7 +301,7 @@ trainer *trainer_new(const instrid_model_desc *arch, const example_source *src,
   }
   t->net = t->replicas[0];
   if (!arch->params)
-    train_net_init(t->net, train_splitmix64(&(uint64_t){opt->seed ^ RNG_TAG_INIT}));
+    train_net_init(t->net, rng_hash64(opt->seed ^ RNG_TAG_INIT));
   t->n_params = train_net_n_params(t->net);
   for (int r = 1; r < t->n_replicas; r++)
     memcpy(train_net_params(t->replicas[r]), train_net_params(t->net), t->n_params * sizeof(float));
@@ -380,24 +380,24 @@ void trainer_free(trainer *t)
 
 static void shuffle_for_epoch(trainer *t, uint32_t epoch)
 {
-  train_rng rng;
-  train_rng_init(&rng, t->opt.seed, RNG_TAG_SHUFFLE, epoch);
+  instrid_rng rng;
+  instrid_rng_seed_stream(&rng, t->opt.seed, RNG_TAG_SHUFFLE, epoch);
   for (size_t i = 0; i < t->n_train; i++)
     t->order[i] = i;
   for (size_t i = t->n_train; i > 1; i--) {
-    size_t j = (size_t)((train_rng_next(&rng) >> 11) % i);
+    size_t j = (size_t)((instrid_rng_next(&rng) >> 11) % i);
     size_t tmp = t->order[i - 1];
     t->order[i - 1] = t->order[j];
     t->order[j] = tmp;
   }
 }
 
-static int draw_shift(const trainer *t, train_rng *rng)
+static int draw_shift(const trainer *t, instrid_rng *rng)
 {
   uint32_t max = t->opt.aug.shift_frames_max;
   if (max == 0)
     return 0;
-  return (int)train_rng_below(rng, 2 * max + 1) - (int)max;
+  return (int)instrid_rng_below(rng, 2 * max + 1) - (int)max;
 }
 
 /* Example j of the batch at position pos of the epoch's order: its own random stream from
@@ -410,16 +410,16 @@ static void load_example(trainer *t, uint32_t epoch, size_t pos, size_t j, int r
   float *mix_x = t->mix_x + (size_t)r * t->n_inputs;
   float *mix_target = t->mix_target + (size_t)r * t->n_classes;
   float *mix_mask = t->mix_mask + (size_t)r * t->n_classes;
-  train_rng rng;
-  train_rng_init(&rng, t->opt.seed ^ ((uint64_t)RNG_TAG_EXAMPLE << 48), epoch, pos);
+  instrid_rng rng;
+  instrid_rng_seed_stream(&rng, t->opt.seed ^ ((uint64_t)RNG_TAG_EXAMPLE << 48), epoch, pos);
   int shift = draw_shift(t, &rng);
   t->src.get(t->src.ctx, DATASET_TRAIN, t->order[pos], shift, x, target, mask);
   if (!t->opt.augment)
     return;
-  float u_mix = train_rng_uniform(&rng);
-  size_t partner = (size_t)((train_rng_next(&rng) >> 11) % t->n_train);
+  float u_mix = instrid_rng_uniform(&rng);
+  size_t partner = (size_t)((instrid_rng_next(&rng) >> 11) % t->n_train);
   int partner_shift = draw_shift(t, &rng);
-  float w = train_rng_range(&rng, t->opt.aug.mixup_weight_min, t->opt.aug.mixup_weight_max);
+  float w = instrid_rng_range(&rng, t->opt.aug.mixup_weight_min, t->opt.aug.mixup_weight_max);
   if (u_mix < t->opt.aug.mixup_prob) {
     t->src.get(t->src.ctx, DATASET_TRAIN, partner, partner_shift, mix_x, mix_target, mix_mask);
     augment_mixup(&t->arch.frontend, x, mix_x, t->n_inputs, w, target, mask, mix_target, mix_mask,
@@ -443,7 +443,7 @@ static void *replica_step(void *arg)
   uint64_t dropout_rng = t->rng_state;
   if (job->replica > 0) {
     uint64_t sm = t->rng_state ^ ((uint64_t)job->replica * 0xd1b54a32d192ed03ull);
-    dropout_rng = train_splitmix64(&sm);
+    dropout_rng = rng_splitmix64(&sm);
   }
   train_net *net = t->replicas[job->replica];
   float *logits = t->logits + job->start * c, *dlogits = t->dlogits + job->start * c;
@@ -463,7 +463,7 @@ static void *replica_step(void *arg)
 static float train_step(trainer *t)
 {
   uint64_t sm = t->opt.seed ^ ((uint64_t)RNG_TAG_DROPOUT << 48) ^ (t->step * 0x9e3779b97f4a7c15ull);
-  t->rng_state = train_splitmix64(&sm);
+  t->rng_state = rng_splitmix64(&sm);
 
   int R = t->n_replicas;
   replica_job jobs[MAX_REPLICAS];

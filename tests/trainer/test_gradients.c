@@ -10,21 +10,14 @@
 #include "check.h"
 #include "instrid.h"
 #include "netgrad.h"
+#include "rng.h"
 
 /* ---------------------------------------------------------------------------------------- */
 /* Fixtures                                                                                  */
 
-static uint64_t rng_next(uint64_t *s)
-{
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
 static float uniform(uint64_t *s, float lo, float hi)
 {
-  return lo + (hi - lo) * (float)(rng_next(s) >> 40) * (1.0f / 16777216.0f);
+  return lo + (hi - lo) * rng_splitmix_float(s);
 }
 
 static instrid_layer_desc conv(uint32_t c_out, uint32_t kh, uint32_t kw, uint32_t sh, uint32_t sw,
@@ -311,8 +304,8 @@ static void test_batchnorm_running_stats(void)
 }
 
 /* The conv backward pass batches examples into one GEMM for small planes (here the grouped
- * second conv, 32x32: chunks of 4 and 2 of a batch of 6) and takes big planes (the first, 64x64) one
- * by one: the batch's gradients must equal the sum of single-example gradients. */
+ * second conv, 32x32: chunks of 4 and 2 of a batch of 6) and takes big planes (the first, 64x64)
+ * one by one: the batch's gradients must equal the sum of single-example gradients. */
 static void test_conv_chunks(void)
 {
   const instrid_layer_desc l[] = {conv(2, 3, 3, 1, 1, 1, 1, 1, 1, 1),

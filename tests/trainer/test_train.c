@@ -79,8 +79,8 @@ static int toy_make(toy_source *s, uint64_t seed)
   }
   memset(s, 0, sizeof *s);
   s->silence = instrid_frontend_silence_value(&toy_fe);
-  train_rng rng;
-  train_rng_init(&rng, seed, 0, 0);
+  instrid_rng rng;
+  instrid_rng_seed_stream(&rng, seed, 0, 0);
   for (int split = 0; split < 2; split++) {
     size_t n = split == DATASET_TRAIN ? TOY_TRAIN : TOY_VAL;
     s->n[split] = n;
@@ -90,14 +90,14 @@ static int toy_make(toy_source *s, uint64_t seed)
     if (!s->frames[split] || !s->target[split] || !s->mask[split])
       return 0;
     for (size_t i = 0; i < n; i++) {
-      int reed = train_rng_uniform(&rng) < 0.5f, bell = train_rng_uniform(&rng) < 0.5f;
+      int reed = instrid_rng_uniform(&rng) < 0.5f, bell = instrid_rng_uniform(&rng) < 0.5f;
       for (size_t j = 0; j < n_samples; j++)
-        audio[j] = 0.003f * (2.0f * train_rng_uniform(&rng) - 1.0f);
-      float level = powf(10.0f, train_rng_range(&rng, -1.0f, 0.0f));
+        audio[j] = 0.003f * (2.0f * instrid_rng_uniform(&rng) - 1.0f);
+      float level = powf(10.0f, instrid_rng_range(&rng, -1.0f, 0.0f));
       if (reed)
-        render_tone(audio, n_samples, train_rng_range(&rng, 110.0f, 260.0f), 0.3f * level, 1, 0);
+        render_tone(audio, n_samples, instrid_rng_range(&rng, 110.0f, 260.0f), 0.3f * level, 1, 0);
       if (bell)
-        render_tone(audio, n_samples, train_rng_range(&rng, 500.0f, 1100.0f), 0.3f * level, 0, 1);
+        render_tone(audio, n_samples, instrid_rng_range(&rng, 500.0f, 1100.0f), 0.3f * level, 0, 1);
       instrid_frontend_reset(fe);
       const float *x = audio;
       size_t left = n_samples;
@@ -424,8 +424,8 @@ static void test_augment(void)
   float flat[256];
   for (int i = 0; i < 256; i++)
     flat[i] = 0.5f;
-  train_rng rng;
-  train_rng_init(&rng, 1, 2, 3);
+  instrid_rng rng;
+  instrid_rng_seed_stream(&rng, 1, 2, 3);
   augment_noise(fe, flat, 256, 0.0f, &rng);
   double mean = 0.0;
   for (int i = 0; i < 256; i++)
@@ -434,11 +434,11 @@ static void test_augment(void)
   CHECK(fabs(mean - (0.5 + log(2.0) / 4.0)) < 0.02, "noise 0 dB: mean %g", mean);
 
   /* Positional streams: same coordinates, same numbers; neighbours differ. */
-  train_rng r1, r2, r3;
-  train_rng_init(&r1, 9, 4, 5);
-  train_rng_init(&r2, 9, 4, 5);
-  train_rng_init(&r3, 9, 4, 6);
-  uint64_t v1 = train_rng_next(&r1), v2 = train_rng_next(&r2), v3 = train_rng_next(&r3);
+  instrid_rng r1, r2, r3;
+  instrid_rng_seed_stream(&r1, 9, 4, 5);
+  instrid_rng_seed_stream(&r2, 9, 4, 5);
+  instrid_rng_seed_stream(&r3, 9, 4, 6);
+  uint64_t v1 = instrid_rng_next(&r1), v2 = instrid_rng_next(&r2), v3 = instrid_rng_next(&r3);
   CHECK(v1 == v2 && v1 != v3, "rng streams");
 }
 

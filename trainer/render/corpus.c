@@ -191,13 +191,13 @@ static void *worker(void *arg)
     const char *file = NULL;
     int rendered = 0;
     for (int attempt = 0; attempt < 8 && !rendered; attempt++) {
-      render_rng r = rng_derive(opt->seed, (uint64_t)i * 16 + (uint64_t)attempt);
-      size_t fi =
-          (opt->hours > 0 || attempt > 0) ? rng_below(&r, opt->n_midi) : t->index % opt->n_midi;
+      splitmix_rng r = splitmix_derive(opt->seed, (uint64_t)i * 16 + (uint64_t)attempt);
+      size_t fi = (opt->hours > 0 || attempt > 0) ? splitmix_below(&r, opt->n_midi)
+                                                  : t->index % opt->n_midi;
       file = opt->midi_files[fi];
       smf_song *song = smf_read_file(file, err, sizeof(err));
       if (song) {
-        rendered = render_song(eng, song, &ro, rng_next(&r), &pc, err, sizeof(err)) == 0;
+        rendered = render_song(eng, song, &ro, splitmix_next(&r), &pc, err, sizeof(err)) == 0;
         smf_song_free(song);
       }
       if (!rendered) {
@@ -215,8 +215,8 @@ static void *worker(void *arg)
       pthread_mutex_unlock(&st->lock);
       break;
     }
-    render_rng split_rng = rng_derive(opt->seed ^ 0x7e57, i);
-    t->test = rng_uniform(&split_rng) < opt->test_fraction;
+    splitmix_rng split_rng = splitmix_derive(opt->seed ^ 0x7e57, i);
+    t->test = splitmix_uniform(&split_rng) < opt->test_fraction;
     if (t->layout == LAYOUT_MUSICNET)
       snprintf(t->key, sizeof(t->key), "%zu", 100000 + t->index);
     else
@@ -324,9 +324,9 @@ static int write_indexes(const corpus_options *opt, const corpus_state *st, char
     int order[TAXONOMY_N];
     for (int k = 0; k < n_om; k++)
       order[k] = k;
-    render_rng r = rng_derive(opt->seed ^ 0x3417, t->index);
+    splitmix_rng r = splitmix_derive(opt->seed ^ 0x3417, t->index);
     for (int k = n_om; k > 1; k--) {
-      int j = (int)rng_below(&r, (uint64_t)k), x = order[k - 1];
+      int j = (int)splitmix_below(&r, (uint64_t)k), x = order[k - 1];
       order[k - 1] = order[j];
       order[j] = x;
     }

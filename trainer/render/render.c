@@ -222,15 +222,15 @@ static int class_available(const render_engine *eng, const render_options *opt, 
 }
 
 /* A pitched class at random among those whose range holds the part (octave shifts allowed). */
-static int pick_class_by_range(const render_engine *eng, const render_options *opt, render_rng *rng,
-                               int lo, int hi, int transpose, int *shift)
+static int pick_class_by_range(const render_engine *eng, const render_options *opt,
+                               splitmix_rng *rng, int lo, int hi, int transpose, int *shift)
 {
   static const int octave[5] = {0, -12, 12, -24, 24};
   for (int o = 0; o < 5; o++) {
     int n = 0, pick = -1;
     for (int c = 0; c < TAXONOMY_N; c++)
       if (render_classes[c].pitched && class_available(eng, opt, c) &&
-          fits(c, lo, hi, transpose + octave[o]) && rng_below(rng, (uint64_t)++n) == 0)
+          fits(c, lo, hi, transpose + octave[o]) && splitmix_below(rng, (uint64_t)++n) == 0)
         pick = c;
     if (pick >= 0) {
       *shift = transpose + octave[o];
@@ -241,8 +241,8 @@ static int pick_class_by_range(const render_engine *eng, const render_options *o
 }
 
 /* Chooses a source for a class. 0 when none is available. */
-static int pick_source(render_engine *eng, const render_options *opt, render_rng *rng, stem_plan *p,
-                       int drum, int written_program)
+static int pick_source(render_engine *eng, const render_options *opt, splitmix_rng *rng,
+                       stem_plan *p, int drum, int written_program)
 {
   sample_library *lib = eng->cfg.library;
   if (drum) {
@@ -250,17 +250,17 @@ static int pick_source(render_engine *eng, const render_options *opt, render_rng
     int fluid = (opt->sources & SOURCE_FLUID) && eng->n_sf > 0;
     if (!kits && !fluid)
       return 0;
-    if (kits && (!fluid || rng_uniform(rng) < 0.6)) {
+    if (kits && (!fluid || splitmix_uniform(rng) < 0.6)) {
       p->source = SOURCE_KIT;
-      p->kit = rng_below(rng, (uint64_t)kits);
+      p->kit = splitmix_below(rng, (uint64_t)kits);
       snprintf(p->what, sizeof(p->what), "drums[kit %s]", sample_library_kit_name(lib, p->kit));
       return 1;
     }
     static const int kits_gm[] = {0, 8, 16, 24, 25, 32, 40, 48};
     p->source = SOURCE_FLUID;
-    p->sf = (int)rng_below(rng, (uint64_t)eng->n_sf);
+    p->sf = (int)splitmix_below(rng, (uint64_t)eng->n_sf);
     p->bank = 128;
-    p->program = opt->vary ? kits_gm[rng_below(rng, 8)] : 0;
+    p->program = opt->vary ? kits_gm[splitmix_below(rng, 8)] : 0;
     if (!has_preset(eng, p->sf, 128, p->program))
       p->program = 0;
     if (!has_preset(eng, p->sf, 128, p->program))
@@ -272,7 +272,7 @@ static int pick_source(render_engine *eng, const render_options *opt, render_rng
   int sampler = (opt->sources & SOURCE_SAMPLER) && sample_library_notes_of_class(lib, p->cls) > 0;
   if (!fluid && !sampler)
     return 0;
-  if (sampler && (!fluid || rng_uniform(rng) < opt->sampler_prob)) {
+  if (sampler && (!fluid || splitmix_uniform(rng) < opt->sampler_prob)) {
     p->source = SOURCE_SAMPLER;
     snprintf(p->what, sizeof(p->what), "%s[philharmonia]", instrid_taxonomy[p->cls]);
     return 1;
@@ -282,13 +282,13 @@ static int pick_source(render_engine *eng, const render_options *opt, render_rng
   while (progs[n_prog] >= 0)
     n_prog++;
   for (int tries = 0; tries < 8; tries++) {
-    p->sf = (int)rng_below(rng, (uint64_t)eng->n_sf);
+    p->sf = (int)splitmix_below(rng, (uint64_t)eng->n_sf);
     p->bank = 0;
     /* GM has no ukulele: a nylon-string guitar held to the ukulele's range stands in */
-    p->program = p->cls == TAX_UKULELE ? 24 : progs[rng_below(rng, (uint64_t)n_prog)];
+    p->program = p->cls == TAX_UKULELE ? 24 : progs[splitmix_below(rng, (uint64_t)n_prog)];
     /* the written program, when it is one of the class's, half the time (always without --vary) */
     if (written_program >= 0 && render_class_of_program(written_program) == p->cls &&
-        (!opt->vary || rng_uniform(rng) < 0.5))
+        (!opt->vary || splitmix_uniform(rng) < 0.5))
       p->program = written_program;
     if (!opt->vary)
       p->sf = 0;
@@ -327,7 +327,7 @@ static int push_label(render_piece *pc, size_t *cap, render_label l)
 }
 
 /* Random EQ, level, pan and room for one stem, in place. */
-static void stem_effects(float *x, size_t frames, double rate, render_rng *rng, int vary)
+static void stem_effects(float *x, size_t frames, double rate, splitmix_rng *rng, int vary)
 {
   double sum = 0.0;
   size_t active = 0;
@@ -340,34 +340,35 @@ static void stem_effects(float *x, size_t frames, double rate, render_rng *rng, 
     return;
   /* level to an RMS of -20 dBFS over the samples that sound, then the random mix level */
   double rms = sqrt(sum / (double)active);
-  double gain_db = vary ? rng_range(rng, -10.0, 0.0) : -3.0;
+  double gain_db = vary ? splitmix_range(rng, -10.0, 0.0) : -3.0;
   double gain = pow(10.0, (-20.0 + gain_db) / 20.0) / (rms > 1e-9 ? rms : 1e-9);
-  double pan = vary ? rng_range(rng, -0.7, 0.7) : 0.0;
+  double pan = vary ? splitmix_range(rng, -0.7, 0.7) : 0.0;
   if (vary) {
     fx_biquad bq;
-    fx_biquad_init(&bq, FX_LOW_SHELF, rng_range(rng, 80, 300), rng_range(rng, -6, 6), 0.7, rate);
-    fx_biquad_run_stereo(&bq, x, frames);
-    fx_biquad_init(&bq, FX_HIGH_SHELF, rng_range(rng, 2500, 9000), rng_range(rng, -8, 4), 0.7,
+    fx_biquad_init(&bq, FX_LOW_SHELF, splitmix_range(rng, 80, 300), splitmix_range(rng, -6, 6), 0.7,
                    rate);
     fx_biquad_run_stereo(&bq, x, frames);
-    fx_biquad_init(&bq, FX_PEAK, exp(rng_range(rng, log(250), log(4000))), rng_range(rng, -6, 6),
-                   rng_range(rng, 0.5, 2.0), rate);
+    fx_biquad_init(&bq, FX_HIGH_SHELF, splitmix_range(rng, 2500, 9000), splitmix_range(rng, -8, 4),
+                   0.7, rate);
+    fx_biquad_run_stereo(&bq, x, frames);
+    fx_biquad_init(&bq, FX_PEAK, exp(splitmix_range(rng, log(250), log(4000))),
+                   splitmix_range(rng, -6, 6), splitmix_range(rng, 0.5, 2.0), rate);
     fx_biquad_run_stereo(&bq, x, frames);
   }
   fx_pan_stereo(x, frames, pan, gain);
-  if (vary && rng_uniform(rng) < 0.7)
-    fx_reverb_stereo(x, frames, rate, rng_uniform(rng), rng_uniform(rng),
-                     rng_range(rng, 0.05, 0.6));
+  if (vary && splitmix_uniform(rng) < 0.7)
+    fx_reverb_stereo(x, frames, rate, splitmix_uniform(rng), splitmix_uniform(rng),
+                     splitmix_range(rng, 0.05, 0.6));
 }
 
 int render_song(render_engine *eng, const smf_song *song, const render_options *opt, uint64_t seed,
                 render_piece *piece, char *errbuf, size_t errlen)
 {
   memset(piece, 0, sizeof(*piece));
-  render_rng rng = rng_derive(seed, 1);
+  splitmix_rng rng = splitmix_derive(seed, 1);
   const double rate = eng->cfg.rate_hz;
-  double time_scale = opt->vary ? 1.0 / rng_range(&rng, 0.85, 1.15) : 1.0;
-  int transpose = opt->vary ? (int)rng_below(&rng, 5) - 2 : 0;
+  double time_scale = opt->vary ? 1.0 / splitmix_range(&rng, 0.85, 1.15) : 1.0;
+  int transpose = opt->vary ? (int)splitmix_below(&rng, 5) - 2 : 0;
   double song_s = song->duration_s * time_scale;
   double len_s = opt->excerpt_s > 0 ? opt->excerpt_s : song_s + 1.5; /* room for the release */
 
@@ -375,7 +376,7 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
   double t0 = 0.0;
   if (opt->excerpt_s > 0 && song_s > opt->excerpt_s) {
     for (int tries = 0; tries < 16; tries++) {
-      t0 = rng_range(&rng, 0.0, song_s - opt->excerpt_s * 0.5);
+      t0 = splitmix_range(&rng, 0.0, song_s - opt->excerpt_s * 0.5);
       size_t sounding = 0;
       for (size_t p = 0; p < song->n_parts; p++)
         for (size_t i = 0; i < song->parts[p].n_notes; i++) {
@@ -409,7 +410,7 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
     return -1;
   }
   for (size_t i = n_cand; i > 1; i--) {
-    size_t j = rng_below(&rng, i);
+    size_t j = splitmix_below(&rng, i);
     size_t t = order[i - 1];
     order[i - 1] = order[j];
     order[j] = t;
@@ -419,7 +420,7 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
                                                         : opt->max_instruments;
   size_t keep = n_cand < (size_t)max_k ? n_cand : (size_t)max_k;
   if (opt->vary && keep > 1)
-    keep = rng_uniform(&rng) < opt->solo_prob ? 1 : 2 + rng_below(&rng, keep - 1);
+    keep = splitmix_uniform(&rng) < opt->solo_prob ? 1 : 2 + splitmix_below(&rng, keep - 1);
 
   piece->audio = calloc(2 * frames, sizeof(float));
   float *stem = malloc(2 * frames * sizeof(float));
@@ -437,8 +438,8 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
   size_t desc_len = 0;
   for (size_t oi = 0; oi < n_cand && (size_t)n_stems < keep; oi++) {
     const smf_part *part = &song->parts[order[oi]];
-    uint64_t stem_seed = rng_next(&rng);
-    render_rng srng = rng_derive(stem_seed, 2);
+    uint64_t stem_seed = splitmix_next(&rng);
+    splitmix_rng srng = splitmix_derive(stem_seed, 2);
     int drum = part->channel == 9;
     /* notes relative to the excerpt */
     if (part->n_notes > notes_cap) {
@@ -470,7 +471,7 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
     } else {
       int cls = part->program >= 0 ? render_class_of_program(part->program) : -1;
       plan.shift = transpose;
-      if (cls >= 0 && !(opt->vary && rng_uniform(&srng) < opt->reassign_prob) &&
+      if (cls >= 0 && !(opt->vary && splitmix_uniform(&srng) < opt->reassign_prob) &&
           class_available(eng, opt, cls)) {
         /* keep the written instrument; move by octaves only if the transposition pushes it out */
         static const int octave[3] = {0, -12, 12};
@@ -569,18 +570,18 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
   /* A recorded phrase on top now and then: real playing, articulation and vibrato. */
   sample_library *lib = eng->cfg.library;
   if (opt->vary && (opt->sources & SOURCE_SAMPLER) && n_stems < max_k &&
-      rng_uniform(&rng) < opt->phrase_prob) {
+      splitmix_uniform(&rng) < opt->phrase_prob) {
     int n = 0, cls = -1;
     for (int c = 0; c < TAXONOMY_N; c++)
       if (sample_library_phrases_of_class(lib, c) > 0 && !(opt->excluded_classes & (1u << c)) &&
-          rng_below(&rng, (uint64_t)++n) == 0)
+          splitmix_below(&rng, (uint64_t)++n) == 0)
         cls = c;
     if (cls >= 0) {
       memset(stem, 0, 2 * frames * sizeof(float));
-      size_t at = (size_t)(rng_range(&rng, 0.0, 0.6) * (double)frames);
+      size_t at = (size_t)(splitmix_range(&rng, 0.0, 0.6) * (double)frames);
       int note = 0;
-      long len = sampler_add_phrase(lib, cls, rng_next(&rng), stem, frames, at, (int)rate, &note,
-                                    errbuf, errlen);
+      long len = sampler_add_phrase(lib, cls, splitmix_next(&rng), stem, frames, at, (int)rate,
+                                    &note, errbuf, errlen);
       if (len < 0)
         goto fail;
       render_label l = {(uint32_t)at, (uint32_t)(at + (size_t)len), cls, note, -1.0, -1.0};
@@ -609,7 +610,7 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
   for (size_t i = 0; i < 2 * frames; i++)
     peak = fmaxf(peak, fabsf(piece->audio[i]));
   if (peak > 0.0f) {
-    float g = (float)((opt->vary ? rng_range(&rng, 0.4, 0.95) : 0.8) / peak);
+    float g = (float)((opt->vary ? splitmix_range(&rng, 0.4, 0.95) : 0.8) / peak);
     for (size_t i = 0; i < 2 * frames; i++)
       piece->audio[i] *= g;
   }

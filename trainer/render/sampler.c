@@ -597,7 +597,7 @@ long sampler_render_part(sample_library *lib, int cls, const smf_note *notes, si
                          double t0_s, int max_shift, float *out, size_t frames, int rate_hz,
                          uint64_t seed, uint8_t *played, char *errbuf, size_t errlen)
 {
-  render_rng rng = rng_derive(seed, 0x5a3b1e);
+  splitmix_rng rng = splitmix_derive(seed, 0x5a3b1e);
   const double release_s = 0.12;
   size_t release = (size_t)(release_s * rate_hz);
   float *tmp = NULL;
@@ -627,7 +627,7 @@ long sampler_render_part(sample_library *lib, int cls, const smf_note *notes, si
     for (size_t k = 0; k < lib->n_phil; k++)
       if (lib->phil[k].cls == cls && !lib->phil[k].phrase &&
           abs(lib->phil[k].note - nt->pitch) == best_diff &&
-          abs(lib->phil[k].dynamic - want_dyn) == best_dyn && rng_below(&rng, ++n_cand) == 0)
+          abs(lib->phil[k].dynamic - want_dyn) == best_dyn && splitmix_below(&rng, ++n_cand) == 0)
         pick = k; /* reservoir choice among equals */
     const phil_entry *e = &lib->phil[pick];
     size_t n_src;
@@ -692,10 +692,10 @@ int sampler_can_play(const sample_library *lib, int cls, int note, int max_shift
 long sampler_add_phrase(sample_library *lib, int cls, uint64_t seed, float *out, size_t frames,
                         size_t at, int rate_hz, int *note, char *errbuf, size_t errlen)
 {
-  render_rng rng = rng_derive(seed, 0x9f11);
+  splitmix_rng rng = splitmix_derive(seed, 0x9f11);
   size_t n_cand = 0, pick = 0;
   for (size_t k = 0; k < lib->n_phil; k++)
-    if (lib->phil[k].cls == cls && lib->phil[k].phrase && rng_below(&rng, ++n_cand) == 0)
+    if (lib->phil[k].cls == cls && lib->phil[k].phrase && splitmix_below(&rng, ++n_cand) == 0)
       pick = k;
   if (n_cand == 0 || at >= frames) {
     snprintf(errbuf, errlen, "no phrase recorded for class %s", instrid_taxonomy[cls]);
@@ -791,14 +791,14 @@ long drumkit_render_part(sample_library *lib, size_t kit, const smf_note *notes,
     return -1;
   }
   const drumkit *k = &lib->kits[kit];
-  render_rng rng = rng_derive(seed, 0xd7u);
+  splitmix_rng rng = splitmix_derive(seed, 0xd7u);
   /* one kit instrument per category for the whole part, as a drummer has one snare */
   int chosen[DK_COUNT];
   for (int c = 0; c < DK_COUNT; c++) {
     size_t n = 0;
     chosen[c] = -1;
     for (size_t i = 0; i < k->n_inst; i++)
-      if (k->inst[i].category == c && rng_below(&rng, ++n) == 0)
+      if (k->inst[i].category == c && splitmix_below(&rng, ++n) == 0)
         chosen[c] = (int)i;
   }
   const size_t max_len = (size_t)(4.0 * rate_hz);
