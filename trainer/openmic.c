@@ -6,13 +6,15 @@
  * A (clip, class) pair listed in the aggregated labels is known: positive when relevance >= 0.5,
  * negative below. Pairs not listed, and the taxonomy classes outside OpenMIC's vocabulary
  * (bassoon, harpsichord, horn, oboe, viola), are unknown: mask 0, never negatives. Clip labels
- * hold for every window of the clip. Validation is split01_test.
+ * hold for every window of the clip. Validation is split01_test. Clips may be .ogg (as
+ * published), .flac or .wav (trees written by scripts/fetch-data).
  */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "csv.h"
 #include "readers.h"
@@ -262,6 +264,37 @@ done:
 
 /* ---- partitions -------------------------------------------------------------------------- */
 
+/* audio/<first 3 chars>/<key>.ogg as published; trees written by scripts/fetch-data hold
+ * lossless .flac or .wav clips under the same name instead. The first that exists wins; when
+ * none does, the .ogg path is kept and reported missing when it is decoded. */
+static instrid_status clip_audio_path(const char *root, const char *key, const char *where,
+                                      size_t line, char **out, instrid_error *err)
+{
+  static const char *const extensions[] = {"ogg", "flac", "wav"};
+  *out = NULL;
+  for (size_t i = 0; i < sizeof extensions / sizeof extensions[0]; i++) {
+    char rel[600];
+    int len = snprintf(rel, sizeof rel, "audio/%.3s/%s.%s", key, key, extensions[i]);
+    if (len < 0 || (size_t)len >= sizeof rel)
+      return instrid_set_error(err, INSTRID_ERR_FORMAT, "%s:%zu: sample key too long", where, line);
+    char *full = path_join(root, rel);
+    if (!full)
+      return instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
+    if (i == 0)
+      *out = full;
+    if (access(full, F_OK) == 0) {
+      if (i > 0) {
+        free(*out);
+        *out = full;
+      }
+      return INSTRID_OK;
+    }
+    if (i > 0)
+      free(full);
+  }
+  return INSTRID_OK;
+}
+
 static instrid_status read_partition(const char *root, const char *path, dataset_split split,
                                      const clip_table *table, recording_list *out,
                                      instrid_error *err)
@@ -293,21 +326,13 @@ static instrid_status read_partition(const char *root, const char *path, dataset
         snprintf(first_unlabelled, sizeof first_unlabelled, "%s", key);
       continue;
     }
-    char rel[600];
-    int len = snprintf(rel, sizeof rel, "audio/%.3s/%s.ogg", key, key);
-    if (len < 0 || (size_t)len >= sizeof rel) {
-      status = instrid_set_error(err, INSTRID_ERR_FORMAT, "%s:%zu: sample key too long", path,
-                                 csv_line(csv));
-      goto done;
-    }
     dataset_recording rec = {.kind = DATASET_OPENMIC,
                              .split = split,
                              .target_bits = clip->target_bits,
                              .mask_bits = clip->mask_bits};
-    if (!(rec.audio_path = path_join(root, rel))) {
-      status = instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
+    if ((status = clip_audio_path(root, key, path, csv_line(csv), &rec.audio_path, err)) !=
+        INSTRID_OK)
       goto done;
-    }
     if ((status = recording_list_push(out, &rec, err)) != INSTRID_OK)
       goto done;
   }

@@ -619,8 +619,7 @@ static void test_musicnet(void)
   static float before[N_MELS * W], after[N_MELS * W];
   float t0[TAXONOMY_N], m0[TAXONOMY_N];
   train_dataset_get(ds, DATASET_TRAIN, 0, 0, before, t0, m0);
-  CHECK(train_dataset_set_normalization(ds, mean, std, &err) == INSTRID_OK, "set: %s",
-        err.message);
+  CHECK(train_dataset_set_normalization(ds, mean, std, &err) == INSTRID_OK, "set: %s", err.message);
   train_dataset_get(ds, DATASET_TRAIN, 0, 0, after, t0, m0);
   double worst = 0.0;
   for (size_t i = 0; i < (size_t)N_MELS * W; i++) {
@@ -844,6 +843,66 @@ static void test_openmic(void)
   train_dataset_free(ds);
 }
 
+/* A tree as scripts/fetch-data writes it: every taxonomy class in the class map, lossless .wav
+ * clips under audio/, every class listed for a clip of one known source (its class positive, the
+ * rest known negatives) and a non-music clip negative for every class. */
+static void test_openmic_fetched(void)
+{
+  make_dir(at("%s", "omf"));
+  make_dir(at("%s", "omf/audio"));
+  make_dir(at("%s", "omf/audio/a1b"));
+  make_dir(at("%s", "omf/audio/ff0"));
+  make_dir(at("%s", "omf/partitions"));
+  char map[2048] = "{";
+  char labels[8192] = "sample_key,instrument,relevance,num_responses\n";
+  for (int c = 0; c < TAXONOMY_N; c++) {
+    char row[128];
+    snprintf(row, sizeof row, "%s\"%s\": %d", c ? ", " : "", instrid_taxonomy[c], c);
+    strcat(map, row);
+    snprintf(row, sizeof row, "a1b2c3_00,%s,%s,1\n", instrid_taxonomy[c],
+             c == cls("flute") ? "1.0" : "0.0");
+    strcat(labels, row);
+  }
+  for (int c = 0; c < TAXONOMY_N; c++) {
+    char row[128];
+    snprintf(row, sizeof row, "ff0123_00,%s,0.0,1\n", instrid_taxonomy[c]);
+    strcat(labels, row);
+  }
+  strcat(map, "}");
+  write_text(at("%s", "omf/class-map.json"), map);
+  write_text(at("%s", "omf/openmic-2018-aggregated-labels.csv"), labels);
+  write_text(at("%s", "omf/partitions/split01_train.csv"), "a1b2c3_00\n");
+  write_text(at("%s", "omf/partitions/split01_test.csv"), "ff0123_00\n");
+  write_wav(at("%s", "omf/audio/a1b/a1b2c3_00.wav"), 44100, 0.4, 600.0);
+  write_wav(at("%s", "omf/audio/ff0/ff0123_00.wav"), 44100, 1.2, 300.0);
+
+  instrid_frontend_params fe = frontend();
+  dataset_options opt = options(NULL);
+  dataset_source src = {DATASET_OPENMIC, at("%s", "omf")};
+  instrid_error err = {0};
+  train_dataset *ds = train_dataset_open(&src, 1, &fe, &opt, &err);
+  CHECK(ds, "open fetched tree: %s", err.message);
+  if (!ds)
+    return;
+  CHECK(train_dataset_stats(ds)->files_ok == 2 && train_dataset_stats(ds)->files_skipped == 0,
+        "wav clips found: ok %zu skipped %zu", train_dataset_stats(ds)->files_ok,
+        train_dataset_stats(ds)->files_skipped);
+  /* A 0.4 s note is shorter than a window: one window, padded; the 1.2 s clip gives 3. */
+  CHECK(train_dataset_count(ds, DATASET_TRAIN) == 1 && train_dataset_count(ds, DATASET_VAL) == 3,
+        "windows %zu/%zu", train_dataset_count(ds, DATASET_TRAIN),
+        train_dataset_count(ds, DATASET_VAL));
+  float features[N_MELS * W], target[TAXONOMY_N], mask[TAXONOMY_N];
+  train_dataset_get(ds, DATASET_TRAIN, 0, 0, features, target, mask);
+  for (int c = 0; c < TAXONOMY_N; c++)
+    CHECK(mask[c] == 1.0f && target[c] == (c == cls("flute") ? 1.0f : 0.0f),
+          "note: %s mask %g target %g", instrid_taxonomy[c], (double)mask[c], (double)target[c]);
+  train_dataset_get(ds, DATASET_VAL, 2, 0, features, target, mask);
+  for (int c = 0; c < TAXONOMY_N; c++)
+    CHECK(mask[c] == 1.0f && target[c] == 0.0f, "non-music: %s mask %g target %g",
+          instrid_taxonomy[c], (double)mask[c], (double)target[c]);
+  train_dataset_free(ds);
+}
+
 /* ---- the feature cache ------------------------------------------------------------------- */
 
 static void flip_byte(const char *path, long offset)
@@ -981,6 +1040,7 @@ int main(void)
   test_musicnet_held_out();
   test_malformed();
   test_openmic();
+  test_openmic_fetched();
   test_cache();
 
   nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
