@@ -1,7 +1,9 @@
 /* testmodel.c — writes the tests' small random model (see testmodel.h). */
 #include "testmodel.h"
 
-#include "arch.h"
+#include <stdio.h>
+
+#include "testnet.h"
 
 const char *const test_model_names[TEST_MODEL_N_CLASSES] = {"violin", "piano", "flute",
                                                             "drums",  "voice", "guitar"};
@@ -14,19 +16,22 @@ instrid_status test_model_write(const char *path, unsigned long long seed, instr
 instrid_status test_model_write_arch(const char *path, const char *arch_name, unsigned n_classes,
                                      unsigned long long seed, instrid_error *err)
 {
-  instrid_arch *arch = NULL;
-  instrid_status st = instrid_arch_build(arch_name, n_classes, seed, NULL, &arch, err);
-  if (st != INSTRID_OK)
-    return st;
-  float *thresholds = instrid_arch_thresholds(arch);
-  for (unsigned i = 0; i < n_classes && i < TEST_MODEL_N_CLASSES && st == INSTRID_OK; i++) {
-    thresholds[i] = 0.3f + 0.1f * (float)i;
-    st = instrid_arch_set_class_name(arch, i, test_model_names[i], err);
+  testnet *net = testnet_build(arch_name, n_classes, seed);
+  if (!net) {
+    if (err) {
+      err->code = INSTRID_ERR_INVALID_ARG;
+      snprintf(err->message, sizeof err->message, "no test network \"%s\" with %u classes",
+               arch_name, n_classes);
+    }
+    return INSTRID_ERR_INVALID_ARG;
   }
-  if (st == INSTRID_OK)
-    st = instrid_arch_set_provenance(arch, "tests/gst: tiny random model", err);
-  if (st == INSTRID_OK)
-    st = instrid_model_write(instrid_arch_desc(arch), path, err);
-  instrid_arch_free(arch);
+  float *thresholds = testnet_thresholds(net);
+  for (unsigned i = 0; i < n_classes && i < TEST_MODEL_N_CLASSES; i++) {
+    thresholds[i] = 0.3f + 0.1f * (float)i;
+    testnet_set_class_name(net, i, test_model_names[i]);
+  }
+  testnet_set_provenance(net, "tests/gst: tiny random model");
+  instrid_status st = instrid_model_write(testnet_desc(net), path, err);
+  testnet_free(net);
   return st;
 }

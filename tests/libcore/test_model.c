@@ -10,11 +10,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "arch.h"
 #include "check.h"
 #include "instrid.h"
 #include "model_file.h"
 #include "model_internal.h"
+#include "rng.h"
+#include "testnet.h"
 
 /* The checksum stored in the tiny file make_tiny(3) writes. */
 #define TINY_FILE_CRC 0x8032f33fu
@@ -55,21 +56,18 @@ static int desc_equal(const instrid_model_desc *a, const instrid_model_desc *b)
 }
 
 /* A tiny model with non-trivial batch-norm statistics, thresholds and provenance. */
-static instrid_arch *make_tiny(uint32_t n_classes)
+static testnet *make_tiny(uint32_t n_classes)
 {
-  instrid_error err;
-  instrid_arch *arch = NULL;
-  if (instrid_arch_build("tiny", n_classes, 42, NULL, &arch, &err) != INSTRID_OK) {
-    fprintf(stderr, "instrid_arch_build: %s\n", err.message);
+  testnet *net = testnet_build("tiny", n_classes, 42);
+  if (!net)
     exit(1);
-  }
-  instrid_arch_randomize_batchnorm(arch, 7);
-  float *t = instrid_arch_thresholds(arch);
+  testnet_randomize_batchnorm(net, 7);
+  float *t = testnet_thresholds(net);
   for (uint32_t i = 0; i < n_classes; i++)
     t[i] = 0.25f + 0.125f * (float)i;
-  instrid_arch_set_class_name(arch, 0, "violin", &err);
-  instrid_arch_set_provenance(arch, "test_model: tiny, seed 42", &err);
-  return arch;
+  testnet_set_class_name(net, 0, "violin");
+  testnet_set_provenance(net, "test_model: tiny, seed 42");
+  return net;
 }
 
 /* CRC-32C one bit at a time, straight from the definition, to check the fast one against. */
@@ -100,14 +98,15 @@ static void test_crc32c(void)
             "crc32c at offset %zu length %zu", off, n);
 }
 
-static void test_arch(void)
+/* libcore's shape inference and parameter count on the reference layer list. */
+static void test_reference_shapes(void)
 {
   instrid_error err;
-  instrid_model_desc d;
-  instrid_arch *ref = NULL;
-  CHECK(instrid_arch_build("reference", 25, 1, &d, &ref, &err) == INSTRID_OK, "%s", err.message);
+  testnet *ref = testnet_build("reference", 25, 1);
+  CHECK(ref != NULL, "reference");
   if (!ref)
     return;
+  const instrid_model_desc d = *testnet_desc(ref);
   /* 4 conv blocks: 9*(1*32 + 32*64 + 64*128 + 128*256) weights + 480 biases, BN 4*480,
    * dense 512*25 + 25. */
   size_t expect = 9 * (32 + 32 * 64 + 64 * 128 + 128 * 256) + 480 + 4 * 480 + 512 * 25 + 25;
@@ -120,46 +119,14 @@ static void test_arch(void)
         shapes[15].c, shapes[15].h, shapes[15].w);
   CHECK(shapes[17].c == 512 && shapes[17].h == 1 && shapes[17].w == 1, "pooled: %ux%ux%u",
         shapes[17].c, shapes[17].h, shapes[17].w);
-  /* He-uniform: the first conv's bound is sqrt(6/9); every weight inside, spread across it. */
-  float bound = sqrtf(6.0f / 9.0f), lo = 1, hi = -1;
-  for (int j = 0; j < 32 * 9; j++) {
-    lo = fminf(lo, d.params[j]);
-    hi = fmaxf(hi, d.params[j]);
-  }
-  CHECK(lo >= -bound && hi <= bound && lo < -0.7f * bound && hi > 0.7f * bound,
-        "conv0 weights in [%g, %g], bound %g", lo, hi, bound);
-  CHECK(d.params[32 * 9] == 0.0f && d.params[32 * 9 + 32] == 1.0f &&
-            d.params[32 * 9 + 32 * 4] == 1.0f,
-        "bias 0 and gamma 1, var 1");
-  CHECK(d.thresholds[24] == 0.5f && strcmp(d.class_names[3], "class3") == 0, "defaults");
-
-  /* Same seed, same weights; another seed, others. */
-  instrid_arch *again = NULL, *other = NULL;
-  instrid_arch_build("reference", 25, 1, NULL, &again, &err);
-  instrid_arch_build("reference", 25, 2, NULL, &other, &err);
-  CHECK(memcmp(instrid_arch_params(again), d.params, d.n_params * sizeof(float)) == 0,
-        "same seed differs");
-  CHECK(memcmp(instrid_arch_params(other), d.params, d.n_params * sizeof(float)) != 0,
-        "other seed equal");
-  instrid_arch_free(again);
-  instrid_arch_free(other);
-  instrid_arch_free(ref);
-
-  instrid_arch *bad = NULL;
-  CHECK(instrid_arch_build("nonesuch", 3, 1, NULL, &bad, &err) == INSTRID_ERR_INVALID_ARG &&
-            strstr(err.message, "nonesuch") && strstr(err.message, "tiny") && !bad,
-        "unknown name: %s", err.message);
-  CHECK(instrid_arch_build("tiny", 0, 1, NULL, &bad, &err) == INSTRID_ERR_INVALID_ARG,
-        "n_classes 0 accepted");
-  CHECK(instrid_arch_name(0) && !instrid_arch_name(100), "name list");
-  instrid_arch_free(NULL);
+  testnet_free(ref);
 }
 
 static void test_round_trip_memory(void)
 {
   instrid_error err;
-  instrid_arch *arch = make_tiny(3);
-  const instrid_model_desc *d = instrid_arch_desc(arch);
+  testnet *net = make_tiny(3);
+  const instrid_model_desc *d = testnet_desc(net);
   void *buf = NULL;
   size_t size = 0;
   CHECK(instrid_model_write_to_memory(d, &buf, &size, &err) == INSTRID_OK, "%s", err.message);
@@ -203,23 +170,23 @@ static void test_round_trip_memory(void)
   instrid_model_free(m);
   instrid_model_free(NULL);
   free(buf);
-  instrid_arch_free(arch);
+  testnet_free(net);
 
   /* The reference architecture round-trips too (1.6 MB). */
-  instrid_arch *ref = NULL;
-  CHECK(instrid_arch_build("reference", 25, 3, NULL, &ref, &err) == INSTRID_OK, "%s", err.message);
-  instrid_arch_randomize_batchnorm(ref, 4);
-  CHECK(instrid_model_write_to_memory(instrid_arch_desc(ref), &buf, &size, &err) == INSTRID_OK,
-        "%s", err.message);
+  testnet *ref = testnet_build("reference", 25, 3);
+  CHECK(ref != NULL, "reference");
+  testnet_randomize_batchnorm(ref, 4);
+  CHECK(instrid_model_write_to_memory(testnet_desc(ref), &buf, &size, &err) == INSTRID_OK, "%s",
+        err.message);
   m = instrid_model_load_from_memory(buf, size, &err);
-  CHECK(m && desc_equal(instrid_arch_desc(ref), instrid_model_get_desc(m)),
-        "reference round trip: %s", m ? "differs" : err.message);
+  CHECK(m && desc_equal(testnet_desc(ref), instrid_model_get_desc(m)), "reference round trip: %s",
+        m ? "differs" : err.message);
   CHECK(m && m->n_steps == 16 && m->max_activation == 32 * 128 * 128,
         "reference plan: %u steps, max_activation %zu", m ? m->n_steps : 0,
         m ? m->max_activation : 0);
   instrid_model_free(m);
   free(buf);
-  instrid_arch_free(ref);
+  testnet_free(ref);
 }
 
 /* Offsets inside a tiny model's header, found by walking the variable part as a reader does. */
@@ -267,14 +234,14 @@ static void expect_reject(const uint8_t *buf, size_t size, instrid_status code, 
 static void tiny_file(uint32_t n_classes, uint8_t **buf, size_t *size)
 {
   instrid_error err;
-  instrid_arch *arch = make_tiny(n_classes);
+  testnet *net = make_tiny(n_classes);
   void *data = NULL;
-  if (instrid_model_write_to_memory(instrid_arch_desc(arch), &data, size, &err) != INSTRID_OK) {
+  if (instrid_model_write_to_memory(testnet_desc(net), &data, size, &err) != INSTRID_OK) {
     fprintf(stderr, "write: %s\n", err.message);
     exit(1);
   }
   *buf = data;
-  instrid_arch_free(arch);
+  testnet_free(net);
 }
 
 /* Every proper prefix of a valid file is refused as truncated, never read past its end. */
@@ -483,12 +450,12 @@ static void test_files(void)
   snprintf(nodir, sizeof nodir, "%s/no/such/dir.instrid", dir);
   snprintf(big, sizeof big, "%s/big.instrid", dir);
   instrid_error err;
-  instrid_arch *arch = make_tiny(3);
-  const instrid_model_desc *d = instrid_arch_desc(arch);
+  testnet *net = make_tiny(3);
+  const instrid_model_desc *d = testnet_desc(net);
 
   /* Write twice (the second replaces the first); only the model is left in the directory. */
   CHECK(instrid_model_write(d, path, &err) == INSTRID_OK, "write: %s", err.message);
-  float *t = instrid_arch_thresholds(arch);
+  float *t = testnet_thresholds(net);
   t[2] = 0.875f;
   CHECK(instrid_model_write(d, path, &err) == INSTRID_OK, "rewrite: %s", err.message);
   CHECK(count_dir_entries(dir, name, sizeof name) == 1 && strcmp(name, "tiny.instrid") == 0,
@@ -546,15 +513,15 @@ static void test_files(void)
   remove(big);
   remove(path);
   CHECK(rmdir(dir) == 0, "test directory not empty");
-  instrid_arch_free(arch);
+  testnet_free(net);
 }
 
 /* The writer refuses what a reader would refuse. */
 static void test_writer_checks(void)
 {
   instrid_error err;
-  instrid_arch *arch = make_tiny(3);
-  instrid_model_desc d = *instrid_arch_desc(arch);
+  testnet *net = make_tiny(3);
+  instrid_model_desc d = *testnet_desc(net);
   void *buf = NULL;
   size_t size = 0;
 
@@ -575,7 +542,7 @@ static void test_writer_checks(void)
   CHECK(instrid_model_write_to_memory(&bad, &buf, &size, &err) == INSTRID_ERR_FORMAT &&
             strstr(err.message, "class 2: name must be 1..63"),
         "64-byte name: %s", err.message);
-  float *p = instrid_arch_params(arch);
+  float *p = testnet_params(net);
   p[d.n_params - 1] = INFINITY;
   CHECK(instrid_model_write_to_memory(&d, &buf, &size, &err) == INSTRID_ERR_FORMAT &&
             strstr(err.message, "tensor 13 (dense bias of layer 10): element 2 is inf"),
@@ -609,7 +576,7 @@ static void test_writer_checks(void)
   CHECK(instrid_arch_shapes(&pool, 1, (instrid_shape){1, 9, 8}, out, &err) == INSTRID_OK &&
             out[0].c == 1 && out[0].h == 2 && out[0].w == 2,
         "pool 9x8 -> %ux%u", out[0].h, out[0].w);
-  instrid_arch_free(arch);
+  testnet_free(net);
 }
 
 /* The plan: batch norm folded into the conv before it (same outputs as conv then BN), dropout
@@ -617,8 +584,8 @@ static void test_writer_checks(void)
 static void test_folding(void)
 {
   instrid_error err;
-  instrid_arch *arch = make_tiny(3);
-  const instrid_model_desc *d = instrid_arch_desc(arch);
+  testnet *net = make_tiny(3);
+  const instrid_model_desc *d = testnet_desc(net);
   void *buf = NULL;
   size_t size = 0;
   instrid_model_write_to_memory(d, &buf, &size, &err);
@@ -626,7 +593,7 @@ static void test_folding(void)
   free(buf);
   CHECK(m != NULL, "%s", err.message);
   if (!m) {
-    instrid_arch_free(arch);
+    testnet_free(net);
     return;
   }
   static const uint32_t types[9] = {
@@ -689,7 +656,7 @@ static void test_folding(void)
           "standalone plan shapes");
   }
   instrid_model_free(m);
-  instrid_arch_free(arch);
+  testnet_free(net);
 }
 
 /* Random damage to the header and tensor table with the checksum re-sealed, so that garbage
@@ -733,7 +700,7 @@ static void test_resealed_garbage(void)
 int main(void)
 {
   test_crc32c();
-  test_arch();
+  test_reference_shapes();
   test_round_trip_memory();
   test_files();
   test_writer_checks();

@@ -1,7 +1,7 @@
 /* test_net.c — instrid_net_forward (folded, fused, channels-last) against a step-by-step
  * channels-first reference run from the unfolded description with the kernels of layers.h,
- * on the "tiny" and "reference" architectures and on hand-made ones that reach every path,
- * with every convolution kernel this CPU runs; and the direct convolution kernels alone
+ * on the "tiny" and "reference" fixture networks (tests/testnet.h) and on hand-made ones that reach
+ * every path, with every convolution kernel this CPU runs; and the direct convolution kernels alone
  * against a naive loop on awkward shapes.
  */
 #include <math.h>
@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arch.h"
+#include "rng.h"
+#include "testnet.h"
 #include "check.h"
 #include "conv_direct.h"
 #include "layers.h"
@@ -210,19 +211,18 @@ static void check_desc(const char *name, const instrid_model_desc *d, int n_wind
 
 static void test_arch(const char *name, int n_windows)
 {
-  instrid_model_desc d;
-  instrid_arch *a = NULL;
-  instrid_error err = {0};
-  if (instrid_arch_build(name, 25, 7, &d, &a, &err) != INSTRID_OK) {
-    CHECK(0, "arch %s: %s", name, err.message);
+  testnet *a = testnet_build(name, 25, 7);
+  if (!a) {
+    CHECK(0, "testnet %s", name);
     return;
   }
-  instrid_arch_randomize_batchnorm(a, 11);
+  instrid_model_desc d = *testnet_desc(a);
+  testnet_randomize_batchnorm(a, 11);
   instrid_rng rng;
   instrid_rng_seed(&rng, 5);
-  randomize_biases(&d, instrid_arch_params(a), &rng);
-  check_desc(name, instrid_arch_desc(a), n_windows);
-  instrid_arch_free(a);
+  randomize_biases(&d, testnet_params(a), &rng);
+  check_desc(name, testnet_desc(a), n_windows);
+  testnet_free(a);
 }
 
 /* Networks built by hand from a list of layers, with random parameters (BN variances
@@ -230,12 +230,12 @@ static void test_arch(const char *name, int n_windows)
 static void test_layers_list(const char *name, const instrid_layer_desc *layers, uint32_t n,
                              uint32_t n_mels, uint32_t frames)
 {
-  instrid_model_desc d;
-  instrid_arch *a = NULL;
-  if (instrid_arch_build("tiny", 1, 1, &d, &a, NULL) != INSTRID_OK) {
+  testnet *a = testnet_build("tiny", 1, 1);
+  if (!a) {
     CHECK(0, "tiny");
     return;
   }
+  instrid_model_desc d = *testnet_desc(a);
   d.frontend.n_mels = n_mels;
   d.window_frames = frames;
   d.hop_frames = 1;
@@ -280,7 +280,7 @@ static void test_layers_list(const char *name, const instrid_layer_desc *layers,
   d.n_params = n_params;
   check_desc(name, &d, 2);
   free(params), free(names), free(name_ptrs), free(thresholds);
-  instrid_arch_free(a);
+  testnet_free(a);
 }
 
 #define CONV(c, kh, kw, sh, sw, ph, pw, dh, dw, g)                                                 \

@@ -1,8 +1,8 @@
 /* test_stream.c — the streaming classifier: the window schedule (count, start, length, hop
  * override, H > W, a hop shortened mid-stream), results independent of the push chunk size and
  * equal to front end + network run by hand, flush, reset, and 8 streams on one model in 8
- * threads matching the same inputs run one after another. Uses the "tiny" architecture:
- * 8 kHz, n_fft 256, hop 128 samples, 16 mels, W = 16 frames, H = 8.
+ * threads matching the same inputs run one after another. Uses the "tiny" fixture network
+ * (tests/testnet.h): 8 kHz, n_fft 256, hop 128 samples, 16 mels, W = 16 frames, H = 8.
  */
 #include <math.h>
 #include <pthread.h>
@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arch.h"
+#include "rng.h"
+#include "testnet.h"
 #include "check.h"
 
 #define N_CLASSES 25
@@ -315,23 +316,20 @@ static void test_errors(void)
 
 int main(void)
 {
-  instrid_model_desc d;
-  instrid_arch *a = NULL;
   instrid_error err = {0};
-  if (instrid_arch_build("tiny", N_CLASSES, 3, &d, &a, &err) != INSTRID_OK) {
-    fprintf(stderr, "arch: %s\n", err.message);
+  testnet *a = testnet_build("tiny", N_CLASSES, 3);
+  if (!a)
     return 1;
-  }
-  instrid_arch_randomize_batchnorm(a, 4);
+  testnet_randomize_batchnorm(a, 4);
   void *data = NULL;
   size_t size = 0;
-  if (instrid_model_write_to_memory(instrid_arch_desc(a), &data, &size, &err) != INSTRID_OK ||
+  if (instrid_model_write_to_memory(testnet_desc(a), &data, &size, &err) != INSTRID_OK ||
       !(model = instrid_model_load_from_memory(data, size, &err))) {
     fprintf(stderr, "model: %s\n", err.message);
     return 1;
   }
   free(data);
-  instrid_arch_free(a);
+  testnet_free(a);
   desc = instrid_model_get_desc(model);
 
   test_chunking_and_schedule();
