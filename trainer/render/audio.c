@@ -319,3 +319,98 @@ int audio_write_ogg(const char *path, const float *x, size_t frames, int channel
     unlink(tmp);
   return rc;
 }
+
+const char *audio_codec_name(audio_codec codec)
+{
+  switch (codec) {
+  case AUDIO_CODEC_MP3:
+    return "mp3";
+  case AUDIO_CODEC_VORBIS:
+    return "vorbis";
+  case AUDIO_CODEC_OPUS:
+    return "opus";
+  }
+  return "?";
+}
+
+int audio_codec_roundtrip(float *x, size_t frames, int channels, int rate_hz, audio_codec codec,
+                          int kbps, char *errbuf, size_t errlen)
+{
+  char desc[512];
+  const char *enc_dec = codec == AUDIO_CODEC_MP3      ? "lamemp3enc target=bitrate cbr=true "
+                                                        "bitrate=%d ! mpegaudioparse ! "
+                                                        "mpg123audiodec"
+                        : codec == AUDIO_CODEC_VORBIS ? "vorbisenc bitrate=%d000 ! vorbisdec"
+                                                      : "audioresample ! audio/x-raw,rate=48000 ! "
+                                                        "opusenc bitrate=%d000 ! opusdec";
+  char chain[200];
+  snprintf(chain, sizeof chain, enc_dec, kbps);
+  snprintf(desc, sizeof desc,
+           "appsrc name=src format=time ! audioconvert ! %s ! audioconvert ! audioresample ! "
+           "appsink name=sink sync=false",
+           chain);
+  GError *perr = NULL;
+  GstElement *pipeline = gst_parse_launch(desc, &perr);
+  if (!pipeline) {
+    snprintf(errbuf, errlen, "%s round trip: %s", audio_codec_name(codec),
+             perr ? perr->message : "cannot build pipeline");
+    g_clear_error(&perr);
+    return -1;
+  }
+  GstElement *src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
+  GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
+  GstCaps *caps = gst_caps_new_simple("audio/x-raw", "format", G_TYPE_STRING, "F32LE", "layout",
+                                      G_TYPE_STRING, "interleaved", "rate", G_TYPE_INT, rate_hz,
+                                      "channels", G_TYPE_INT, channels, NULL);
+  gst_app_src_set_caps(GST_APP_SRC(src), caps);
+  gst_app_sink_set_caps(GST_APP_SINK(sink), caps);
+  gst_caps_unref(caps);
+  g_object_set(src, "max-bytes", (guint64)0, NULL); /* queue everything: pushed before pulling */
+  int rc = gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE ? -1 : 0;
+  const size_t chunk = 4096;
+  for (size_t at = 0; rc == 0 && at < frames; at += chunk) {
+    size_t n = frames - at < chunk ? frames - at : chunk;
+    GstBuffer *b =
+        gst_buffer_new_memdup(x + at * (size_t)channels, n * (size_t)channels * sizeof(float));
+    GST_BUFFER_PTS(b) = gst_util_uint64_scale(at, GST_SECOND, (guint64)rate_hz);
+    GST_BUFFER_DURATION(b) = gst_util_uint64_scale(n, GST_SECOND, (guint64)rate_hz);
+    if (gst_app_src_push_buffer(GST_APP_SRC(src), b) != GST_FLOW_OK)
+      rc = -1;
+  }
+  gst_app_src_end_of_stream(GST_APP_SRC(src));
+  /* the decoded audio replaces x; the codec's delay (a few ms to ~50 ms) stays in, the length
+   * is kept (cut, or padded with silence) */
+  size_t got = 0, total = frames * (size_t)channels;
+  while (rc == 0) {
+    GstSample *sample = gst_app_sink_pull_sample(GST_APP_SINK(sink));
+    if (!sample)
+      break;
+    GstBuffer *b = gst_sample_get_buffer(sample);
+    GstMapInfo map;
+    if (b && gst_buffer_map(b, &map, GST_MAP_READ)) {
+      size_t k = map.size / sizeof(float);
+      if (got + k > total)
+        k = got < total ? total - got : 0;
+      memcpy(x + got, map.data, k * sizeof(float));
+      got += k;
+      gst_buffer_unmap(b, &map);
+    }
+    gst_sample_unref(sample);
+  }
+  if (rc == 0 && !gst_app_sink_is_eos(GST_APP_SINK(sink)))
+    rc = wait_eos(pipeline, errbuf, errlen, audio_codec_name(codec));
+  else if (rc != 0)
+    snprintf(errbuf, errlen, "%s round trip: the pipeline refused the audio",
+             audio_codec_name(codec));
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(src);
+  gst_object_unref(sink);
+  gst_object_unref(pipeline);
+  if (rc == 0 && got == 0) {
+    snprintf(errbuf, errlen, "%s round trip: no audio came back", audio_codec_name(codec));
+    rc = -1;
+  }
+  if (rc == 0)
+    memset(x + got, 0, (total - got) * sizeof(float));
+  return rc;
+}

@@ -22,4 +22,18 @@ int audio_write_wav(const char *path, const float *x, size_t frames, int channel
 int audio_write_ogg(const char *path, const float *x, size_t frames, int channels, int rate_hz,
                     float quality, unsigned serial, char *errbuf, size_t errlen);
 
+typedef enum { AUDIO_CODEC_MP3 = 0, AUDIO_CODEC_VORBIS = 1, AUDIO_CODEC_OPUS = 2 } audio_codec;
+#define AUDIO_N_CODECS 3
+
+/* "mp3", "vorbis", "opus". */
+const char *audio_codec_name(audio_codec codec);
+
+/* Encodes interleaved float x at kbps (per stream) and decodes it back into x, in-process
+ * through GStreamer (lamemp3enc/mpg123audiodec, vorbisenc/vorbisdec, opusenc/opusdec): the
+ * artefacts of the lossy files real recordings arrive as. The same input gives the same output.
+ * The codec's delay stays in; the length is kept. Returns 0, or -1 with errbuf (x may then be
+ * partly replaced). */
+int audio_codec_roundtrip(float *x, size_t frames, int channels, int rate_hz, audio_codec codec,
+                          int kbps, char *errbuf, size_t errlen);
+
 #endif /* INSTRID_RENDER_AUDIO_H */

@@ -1,13 +1,17 @@
 /* main.c — instrid-render: renders MIDI files into labelled training corpora in the MusicNet and
  * OpenMIC-2018 layouts, or the built-in example with --example.
  */
+#include <dirent.h>
 #include <getopt.h>
 #include <gst/gst.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
+#include "acoustics.h"
 #include "audio.h"
 #include "corpus.h"
 #include "render.h"
@@ -51,7 +55,11 @@ static void usage(FILE *f)
       "                         FluidR3_GM.sf2, TimGM6mb.sf2, MuseScore_General.sf3\n"
       "  --philharmonia DIR     Philharmonia samples (DIR/data.csv); default none\n"
       "  --drumkits DIR         Hydrogen drum kits (default " DEFAULT_DRUMKITS " if present)\n"
-      "  --no-fluidsynth / --no-sampler / --no-kits   leave a kind of source out\n"
+      "  --sfz CLASS=FILE       a real multisampled library (SFZ) that plays CLASS (drums: GM\n"
+      "                         percussion parts, labelled drums or cymbals by key); repeatable\n"
+      "  --sfz-prob P           probability of an SFZ library when another source could play\n"
+      "                         the class too (default 0.5)\n"
+      "  --no-fluidsynth / --no-sampler / --no-kits / --no-sfz   leave a kind of source out\n"
       "  --cache-mb N           memory for decoded samples (default 1024)\n"
       "Mixing:\n"
       "  --max-instruments N    parts kept per piece, 1..6 (default 6)\n"
@@ -63,6 +71,13 @@ static void usage(FILE *f)
       "  --sampler-prob P       probability of the sampler when FluidSynth could play a class too\n"
       "                         (default 0.5)\n"
       "  --no-vary              no random tempo, transposition, gain, pan, EQ or reverb\n"
+      "Acoustics of real recordings (each piece, each at its probability; default 0 = never):\n"
+      "  --room-prob P          convolve the mix with a room: a response from --ir-dir half the\n"
+      "                         time when given, else a synthetic one\n"
+      "  --ir-dir DIR           room impulse responses (.wav, any rate; first 1.5 s used)\n"
+      "  --mic-prob P           a microphone's EQ colour (low cut, presence, high roll-off)\n"
+      "  --compress-prob P      a compressor (2:1 to 8:1, threshold -30..-10 dBFS)\n"
+      "  --codec-prob P         a lossy round trip: mp3 32-192, Vorbis 48-192 or Opus 16-128 kb/s\n"
       "Run:\n"
       "  --seed N               everything random derives from it (default 1); same seed, same "
       "bytes\n"
@@ -140,6 +155,122 @@ static int run_example(const char *out_path, const render_config *cfg)
   return rc == 0 ? 0 : 1;
 }
 
+/* --sfz CLASS=FILE arguments into cfg->sfz; warnings from the reader are shown when verbose. */
+static int load_sfz(const char *const *args, int n, render_config *cfg, int verbose)
+{
+  for (int i = 0; i < n; i++) {
+    const char *eq = strchr(args[i], '=');
+    char cls_name[64];
+    if (!eq || (size_t)(eq - args[i]) >= sizeof cls_name) {
+      fprintf(stderr, "instrid-render: --sfz %s: want CLASS=FILE\n", args[i]);
+      return -1;
+    }
+    memcpy(cls_name, args[i], (size_t)(eq - args[i]));
+    cls_name[eq - args[i]] = '\0';
+    int cls = instrid_taxonomy_index(cls_name);
+    if (cls < 0) {
+      fprintf(stderr, "instrid-render: --sfz %s: '%s' is not a class\n", args[i], cls_name);
+      return -1;
+    }
+    if (cls == TAX_CYMBALS)
+      cls = TAX_DRUMS; /* a kit plays GM percussion parts; keys say drums or cymbals */
+    char err[512], warn[2048];
+    sfz_instrument *ins = sfz_load(eq + 1, err, sizeof err, warn, sizeof warn);
+    if (!ins) {
+      fprintf(stderr, "instrid-render: --sfz %s: %s\n", args[i], err);
+      return -1;
+    }
+    if (verbose && warn[0])
+      fprintf(stderr, "%s", warn);
+    cfg->sfz[cfg->n_sfz] = ins;
+    cfg->sfz_class[cfg->n_sfz++] = cls;
+  }
+  return 0;
+}
+
+static int has_wav_suffix(const char *name)
+{
+  size_t n = strlen(name);
+  return n > 4 && strcasecmp(name + n - 4, ".wav") == 0;
+}
+
+static int compare_strings(const void *a, const void *b)
+{
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every .wav in dir (sorted, so that the same folder gives the same indices) as a mono room
+ * response at cfg->rate_hz, at most 1.5 s. */
+static int load_irs(const char *dir, render_config *cfg, int verbose)
+{
+  if (!dir)
+    return 0;
+  DIR *d = opendir(dir);
+  if (!d) {
+    fprintf(stderr, "instrid-render: --ir-dir %s: %s\n", dir, strerror(errno));
+    return -1;
+  }
+  char *names[256];
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL && n < 256)
+    if (e->d_name[0] != '.' && has_wav_suffix(e->d_name))
+      names[n++] = strdup(e->d_name);
+  closedir(d);
+  qsort(names, (size_t)n, sizeof names[0], compare_strings);
+  float **irs = calloc((size_t)(n ? n : 1), sizeof *irs);
+  size_t *lens = calloc((size_t)(n ? n : 1), sizeof *lens);
+  int k = 0, rc = 0;
+  for (int i = 0; i < n && irs && lens; i++) {
+    char path[4096], err[512];
+    snprintf(path, sizeof path, "%s/%s", dir, names[i] ? names[i] : "");
+    float *x = NULL;
+    size_t frames = 0;
+    if (!names[i] || audio_decode_file(path, cfg->rate_hz, 1, &x, &frames, err, sizeof err) != 0) {
+      fprintf(stderr, "instrid-render: --ir-dir: %s\n", names[i] ? err : "out of memory");
+      rc = -1;
+      break;
+    }
+    size_t len = acoustics_prepare_ir(x, frames, (size_t)(1.5 * cfg->rate_hz));
+    if (len == 0) {
+      free(x);
+      continue;
+    }
+    irs[k] = x;
+    lens[k++] = len;
+  }
+  for (int i = 0; i < n; i++)
+    free(names[i]);
+  if (!irs || !lens || rc != 0 || k == 0) {
+    if (rc == 0)
+      fprintf(stderr, "instrid-render: --ir-dir %s: %s\n", dir,
+              irs && lens ? "no usable .wav response" : "out of memory");
+    for (int i = 0; irs && i < k; i++)
+      free(irs[i]);
+    free(irs);
+    free(lens);
+    return -1;
+  }
+  if (verbose)
+    fprintf(stderr, "instrid-render: %d room responses from %s\n", k, dir);
+  cfg->irs = (const float *const *)irs;
+  cfg->ir_frames = lens;
+  cfg->n_irs = k;
+  return 0;
+}
+
+static void free_extras(render_config *cfg)
+{
+  for (int i = 0; i < cfg->n_sfz; i++)
+    sfz_free(cfg->sfz[i]);
+  cfg->n_sfz = 0;
+  for (int i = 0; i < cfg->n_irs; i++)
+    free((float *)cfg->irs[i]);
+  free((void *)cfg->irs);
+  free((void *)cfg->ir_frames);
+  cfg->n_irs = 0;
+}
+
 int main(int argc, char **argv)
 {
   enum {
@@ -169,7 +300,15 @@ int main(int argc, char **argv)
     O_JOBS,
     O_QUIET,
     O_EXAMPLE,
-    O_HELP
+    O_HELP,
+    O_SFZ,
+    O_SFZ_PROB,
+    O_NO_SFZ,
+    O_IR_DIR,
+    O_ROOM,
+    O_MIC,
+    O_COMPRESS,
+    O_CODEC
   };
   static const struct option longopts[] = {{"out", required_argument, 0, O_OUT},
                                            {"layout", required_argument, 0, O_LAYOUT},
@@ -198,6 +337,14 @@ int main(int argc, char **argv)
                                            {"quiet", no_argument, 0, O_QUIET},
                                            {"example", required_argument, 0, O_EXAMPLE},
                                            {"help", no_argument, 0, O_HELP},
+                                           {"sfz", required_argument, 0, O_SFZ},
+                                           {"sfz-prob", required_argument, 0, O_SFZ_PROB},
+                                           {"no-sfz", no_argument, 0, O_NO_SFZ},
+                                           {"ir-dir", required_argument, 0, O_IR_DIR},
+                                           {"room-prob", required_argument, 0, O_ROOM},
+                                           {"mic-prob", required_argument, 0, O_MIC},
+                                           {"compress-prob", required_argument, 0, O_COMPRESS},
+                                           {"codec-prob", required_argument, 0, O_CODEC},
                                            {0, 0, 0, 0}};
   corpus_options co;
   memset(&co, 0, sizeof(co));
@@ -211,7 +358,9 @@ int main(int argc, char **argv)
   co.verbose = 1;
   render_options_default(&co.options);
   co.config.rate_hz = 44100;
-  const char *phil_dir = NULL, *kits_dir = NULL, *example = NULL;
+  const char *phil_dir = NULL, *kits_dir = NULL, *example = NULL, *ir_dir = NULL;
+  const char *sfz_args[RENDER_MAX_SFZ];
+  int n_sfz_args = 0;
   int user_sf = 0, no_kits = 0;
   double v;
   size_t cache_mb = 1024;
@@ -315,6 +464,34 @@ int main(int argc, char **argv)
     case O_HELP:
       usage(stdout);
       return 0;
+    case O_SFZ:
+      if (n_sfz_args == RENDER_MAX_SFZ) {
+        fprintf(stderr, "instrid-render: at most %d --sfz libraries\n", RENDER_MAX_SFZ);
+        return 2;
+      }
+      sfz_args[n_sfz_args++] = optarg;
+      break;
+    case O_SFZ_PROB:
+      bad = !parse_double(optarg, 0, 1, &co.options.sfz_prob);
+      break;
+    case O_NO_SFZ:
+      co.options.sources &= ~SOURCE_SFZ;
+      break;
+    case O_IR_DIR:
+      ir_dir = optarg;
+      break;
+    case O_ROOM:
+      bad = !parse_double(optarg, 0, 1, &co.options.room_prob);
+      break;
+    case O_MIC:
+      bad = !parse_double(optarg, 0, 1, &co.options.mic_prob);
+      break;
+    case O_COMPRESS:
+      bad = !parse_double(optarg, 0, 1, &co.options.compress_prob);
+      break;
+    case O_CODEC:
+      bad = !parse_double(optarg, 0, 1, &co.options.codec_prob);
+      break;
     default:
       fprintf(stderr, "instrid-render: see --help\n");
       return 2;
@@ -363,6 +540,12 @@ int main(int argc, char **argv)
     return 1;
   }
   co.config.library = lib;
+  if (load_sfz(sfz_args, n_sfz_args, &co.config, co.verbose) != 0 ||
+      load_irs(ir_dir, &co.config, co.verbose) != 0) {
+    free_extras(&co.config);
+    sample_library_free(lib);
+    return 2;
+  }
   if (co.verbose) {
     size_t notes = 0, phrases = 0;
     for (int c = 0; c < TAXONOMY_N; c++) {
@@ -377,6 +560,7 @@ int main(int argc, char **argv)
   int rc = corpus_render(&co, err, sizeof(err));
   if (rc != 0)
     fprintf(stderr, "instrid-render: %s\n", err);
+  free_extras(&co.config);
   sample_library_free(lib);
   for (size_t i = 0; i < co.n_midi; i++)
     free(co.midi_files[i]);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acoustics.h"
+#include "audio.h"
 #include "fx.h"
 #include "rng.h"
 
@@ -30,6 +32,11 @@ void render_options_default(render_options *opt)
   opt->sources = SOURCE_ALL;
   opt->vary = 1;
   opt->excluded_classes = 0;
+  opt->sfz_prob = 0.5;
+  opt->room_prob = 0.0;
+  opt->mic_prob = 0.0;
+  opt->compress_prob = 0.0;
+  opt->codec_prob = 0.0;
 }
 
 render_engine *render_engine_new(const render_config *cfg, char *errbuf, size_t errlen)
@@ -196,9 +203,34 @@ typedef struct {
   int source; /* SOURCE_* */
   int sf, bank, program;
   size_t kit;
+  int sfz;   /* index into cfg.sfz */
   int shift; /* semitones added to every note (transposition + octave fit) */
   char what[96];
 } stem_plan;
+
+static int sfz_count(const render_engine *eng, const render_options *opt, int cls)
+{
+  int n = 0;
+  if (opt->sources & SOURCE_SFZ)
+    for (int i = 0; i < eng->cfg.n_sfz; i++)
+      n += eng->cfg.sfz_class[i] == cls;
+  return n;
+}
+
+/* The k-th SFZ library of a class, named in the plan. */
+static void plan_sfz(const render_engine *eng, stem_plan *p, int cls, int k)
+{
+  for (int i = 0; i < eng->cfg.n_sfz; i++)
+    if (eng->cfg.sfz_class[i] == cls && k-- == 0) {
+      p->source = SOURCE_SFZ;
+      p->sfz = i;
+      const char *name = sfz_name(eng->cfg.sfz[i]);
+      const char *base = strrchr(name, '/');
+      snprintf(p->what, sizeof(p->what), "%s[sfz %s]", instrid_taxonomy[p->cls],
+               base ? base + 1 : name);
+      return;
+    }
+}
 
 static int class_has_fluid(const render_engine *eng, int cls)
 {
@@ -218,7 +250,9 @@ static int class_available(const render_engine *eng, const render_options *opt, 
     return 0;
   if ((opt->sources & SOURCE_FLUID) && class_has_fluid(eng, cls))
     return 1;
-  return (opt->sources & SOURCE_SAMPLER) && sample_library_notes_of_class(lib, cls) > 0;
+  if ((opt->sources & SOURCE_SAMPLER) && sample_library_notes_of_class(lib, cls) > 0)
+    return 1;
+  return sfz_count(eng, opt, cls) > 0;
 }
 
 /* A pitched class at random among those whose range holds the part (octave shifts allowed). */
@@ -248,6 +282,11 @@ static int pick_source(render_engine *eng, const render_options *opt, splitmix_r
   if (drum) {
     int kits = (opt->sources & SOURCE_KIT) ? (int)sample_library_n_kits(lib) : 0;
     int fluid = (opt->sources & SOURCE_FLUID) && eng->n_sf > 0;
+    int n_sfz = sfz_count(eng, opt, TAX_DRUMS);
+    if (n_sfz > 0 && ((!kits && !fluid) || splitmix_uniform(rng) < opt->sfz_prob)) {
+      plan_sfz(eng, p, TAX_DRUMS, (int)splitmix_below(rng, (uint64_t)n_sfz));
+      return 1;
+    }
     if (!kits && !fluid)
       return 0;
     if (kits && (!fluid || splitmix_uniform(rng) < 0.6)) {
@@ -270,6 +309,11 @@ static int pick_source(render_engine *eng, const render_options *opt, splitmix_r
   }
   int fluid = (opt->sources & SOURCE_FLUID) && class_has_fluid(eng, p->cls);
   int sampler = (opt->sources & SOURCE_SAMPLER) && sample_library_notes_of_class(lib, p->cls) > 0;
+  int n_sfz = sfz_count(eng, opt, p->cls);
+  if (n_sfz > 0 && ((!fluid && !sampler) || splitmix_uniform(rng) < opt->sfz_prob)) {
+    plan_sfz(eng, p, p->cls, (int)splitmix_below(rng, (uint64_t)n_sfz));
+    return 1;
+  }
   if (!fluid && !sampler)
     return 0;
   if (sampler && (!fluid || splitmix_uniform(rng) < opt->sampler_prob)) {
@@ -359,6 +403,55 @@ static void stem_effects(float *x, size_t frames, double rate, splitmix_rng *rng
   if (vary && splitmix_uniform(rng) < 0.7)
     fx_reverb_stereo(x, frames, rate, splitmix_uniform(rng), splitmix_uniform(rng),
                      splitmix_range(rng, 0.05, 0.6));
+}
+
+static void append_description(render_piece *piece, size_t *len, const char *what)
+{
+  *len +=
+      (size_t)snprintf(piece->description + *len, sizeof(piece->description) - *len, "%s", what);
+  if (*len >= sizeof(piece->description))
+    *len = sizeof(piece->description) - 1;
+}
+
+static void master_peak(float *x, size_t frames, float level)
+{
+  float peak = 0.0f;
+  for (size_t i = 0; i < 2 * frames; i++)
+    peak = fmaxf(peak, fabsf(x[i]));
+  if (peak > 0.0f)
+    for (size_t i = 0; i < 2 * frames; i++)
+      x[i] *= level / peak;
+}
+
+/* The whole mix in a room: a real response from cfg.irs half the time when there are any, else
+ * a synthetic one (RT60 0.2..1.5 s); wet 0.15..0.6. */
+static int apply_room(render_engine *eng, render_piece *piece, splitmix_rng *rng, char *errbuf,
+                      size_t errlen, size_t *desc_len)
+{
+  const double rate = eng->cfg.rate_hz;
+  char what[48];
+  double wet = splitmix_range(rng, 0.15, 0.6);
+  int ok;
+  if (eng->cfg.n_irs > 0 && splitmix_uniform(rng) < 0.5) {
+    int k = (int)splitmix_below(rng, (uint64_t)eng->cfg.n_irs);
+    ok = acoustics_convolve(piece->audio, piece->frames, eng->cfg.irs[k], eng->cfg.ir_frames[k],
+                            wet);
+    snprintf(what, sizeof what, " | room[ir %d]", k);
+  } else {
+    size_t max = (size_t)(1.5 * rate);
+    float *ir = malloc(max * sizeof(float));
+    double rt60 = splitmix_range(rng, 0.2, 1.5);
+    size_t n = ir ? acoustics_synthetic_ir(ir, max, rate, rt60, rng) : 0;
+    ok = ir && acoustics_convolve(piece->audio, piece->frames, ir, n, wet);
+    free(ir);
+    snprintf(what, sizeof what, " | room[rt60 %.1f s]", rt60);
+  }
+  if (!ok) {
+    snprintf(errbuf, errlen, "out of memory for the room");
+    return -1;
+  }
+  append_description(piece, desc_len, what);
+  return 0;
 }
 
 int render_song(render_engine *eng, const smf_song *song, const render_options *opt, uint64_t seed,
@@ -527,6 +620,13 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
       if (sampler_render_part(eng->cfg.library, plan.cls, notes, part->n_notes, 0.0, 7, stem,
                               frames, (int)rate, stem_seed, played, errbuf, errlen) < 0)
         goto fail;
+    } else if (plan.source == SOURCE_SFZ) {
+      for (size_t i = 0; i < part->n_notes; i++)
+        if (keys[i] < 0)
+          notes[i].end_s = -1.0; /* makes the player skip it */
+      if (sfz_render_part(eng->cfg.sfz[plan.sfz], notes, part->n_notes, 0.0, stem, frames,
+                          (int)rate, played, errbuf, errlen) < 0)
+        goto fail;
     } else {
       if (drumkit_render_part(eng->cfg.library, plan.kit, notes, part->n_notes, 0.0, stem, frames,
                               (int)rate, stem_seed, played, errbuf, errlen) < 0)
@@ -605,6 +705,26 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
     goto fail;
   }
 
+  /* the room, the microphone and the compressor of a real recording, from their own stream of
+   * random numbers (the draws above stay as they were) */
+  splitmix_rng arng = splitmix_derive(seed, 3);
+  if (opt->room_prob > 0 && splitmix_uniform(&arng) < opt->room_prob &&
+      apply_room(eng, piece, &arng, errbuf, errlen, &desc_len) != 0)
+    goto fail;
+  if (opt->mic_prob > 0 && splitmix_uniform(&arng) < opt->mic_prob) {
+    acoustics_mic_colour(piece->audio, frames, rate, &arng);
+    append_description(piece, &desc_len, " | mic");
+  }
+  if (opt->compress_prob > 0 && splitmix_uniform(&arng) < opt->compress_prob) {
+    master_peak(piece->audio, frames, 0.9f);
+    double ratio = splitmix_range(&arng, 2.0, 8.0);
+    acoustics_compress(piece->audio, frames, rate, splitmix_range(&arng, -30.0, -10.0), ratio,
+                       splitmix_range(&arng, 1.0, 20.0), splitmix_range(&arng, 50.0, 300.0));
+    char what[32];
+    snprintf(what, sizeof what, " | comp %.0f:1", ratio);
+    append_description(piece, &desc_len, what);
+  }
+
   /* master: peak to a random level, never clipping */
   float peak = 0.0f;
   for (size_t i = 0; i < 2 * frames; i++)
@@ -613,6 +733,19 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
     float g = (float)((opt->vary ? splitmix_range(&rng, 0.4, 0.95) : 0.8) / peak);
     for (size_t i = 0; i < 2 * frames; i++)
       piece->audio[i] *= g;
+  }
+  /* last, as a real file arrives: through a lossy codec */
+  if (opt->codec_prob > 0 && splitmix_uniform(&arng) < opt->codec_prob) {
+    static const int lo_kbps[AUDIO_N_CODECS] = {32, 48, 16},
+                     hi_kbps[AUDIO_N_CODECS] = {192, 192, 128};
+    audio_codec codec = (audio_codec)splitmix_below(&arng, AUDIO_N_CODECS);
+    int kbps = lo_kbps[codec] +
+               (int)splitmix_below(&arng, (uint64_t)(hi_kbps[codec] - lo_kbps[codec] + 1));
+    if (audio_codec_roundtrip(piece->audio, frames, 2, (int)rate, codec, kbps, errbuf, errlen) != 0)
+      goto fail;
+    char what[32];
+    snprintf(what, sizeof what, " | %s %d kb/s", audio_codec_name(codec), kbps);
+    append_description(piece, &desc_len, what);
   }
   qsort(piece->labels, piece->n_labels, sizeof(render_label), cmp_label);
   /* class_seconds: union of each class's notes, so chords are not counted many times */

@@ -14,16 +14,27 @@
 
 #include "classes.h"
 #include "sampler.h"
+#include "sfz.h"
 #include "smf.h"
 
 #define RENDER_MAX_SOUNDFONTS 8
 #define RENDER_MAX_STEMS 6
+#define RENDER_MAX_SFZ 64
 
 typedef struct {
   const char *soundfonts[RENDER_MAX_SOUNDFONTS]; /* GM SoundFonts (.sf2/.sf3) */
   int n_soundfonts;
   sample_library *library; /* may be NULL: FluidSynth only */
   int rate_hz;
+  /* Real multisampled libraries: sfz[i] plays class sfz_class[i] (TAX_DRUMS: GM percussion
+   * parts, labelled drums or cymbals by key). Shared by every engine. */
+  sfz_instrument *sfz[RENDER_MAX_SFZ];
+  int sfz_class[RENDER_MAX_SFZ];
+  int n_sfz;
+  /* Room impulse responses (mono, at rate_hz, prepared by acoustics_prepare_ir). */
+  const float *const *irs;
+  const size_t *ir_frames;
+  int n_irs;
 } render_config;
 
 typedef struct render_engine render_engine;
@@ -31,7 +42,7 @@ typedef struct render_engine render_engine;
 render_engine *render_engine_new(const render_config *cfg, char *errbuf, size_t errlen);
 void render_engine_free(render_engine *eng);
 
-enum { SOURCE_FLUID = 1, SOURCE_SAMPLER = 2, SOURCE_KIT = 4, SOURCE_ALL = 7 };
+enum { SOURCE_FLUID = 1, SOURCE_SAMPLER = 2, SOURCE_KIT = 4, SOURCE_SFZ = 8, SOURCE_ALL = 15 };
 
 typedef struct {
   double excerpt_s;     /* > 0: render this long an excerpt from a random place; 0: whole song */
@@ -43,6 +54,13 @@ typedef struct {
   int sources;          /* SOURCE_* bits allowed */
   int vary;             /* 1: random tempo, transposition, gain, pan, EQ, reverb; 0: as written */
   uint32_t excluded_classes; /* bit c set: class c is never chosen for a pitched part */
+  double sfz_prob; /* when an SFZ library can play a class, probability of it over the others */
+  /* The acoustics of real recordings, applied to the whole piece (0 = never; with all four at
+   * 0 the output is what it was before they existed, byte for byte): */
+  double room_prob;     /* convolution with a room (a real response from cfg.irs or synthetic) */
+  double mic_prob;      /* a microphone's EQ colour */
+  double compress_prob; /* a compressor, 2:1 to 8:1 */
+  double codec_prob;    /* a lossy codec round trip: mp3, Vorbis or Opus at a random bitrate */
 } render_options;
 
 /* Defaults for corpus rendering. */
