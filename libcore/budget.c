@@ -91,13 +91,14 @@ static double frontend_frame_ops(const instrid_frontend_params *fe)
   return 2.0 * n + 2.5 * n * log2(n) + 3.0 * bins + 2.0 * weights + 8.0 * fe->n_mels;
 }
 
-/* Bytes an instrid_frontend holds: window, frame, FFT input, spectrum, FFT output (complex),
- * three u32 per band and the filterbank's weights. */
+/* Bytes an instrid_frontend holds: window, frame (n_fft + 1), FFT input, reflected tail
+ * (n_fft / 2 + 1), spectrum, FFT output (complex), three u32 per band and the filterbank's
+ * weights. */
 static double frontend_bytes(const instrid_frontend_params *fe)
 {
   const double n = fe->n_fft, bins = (double)(fe->n_fft / 2 + 1);
   const double weights = 2.0 * bins + fe->n_mels;
-  return 4.0 * (3.0 * n + bins) + 8.0 * bins + 12.0 * fe->n_mels + 4.0 * weights;
+  return 4.0 * (3.0 * n + 1.0 + bins + bins) + 8.0 * bins + 12.0 * fe->n_mels + 4.0 * weights;
 }
 
 instrid_status instrid_model_desc_cost(const instrid_model_desc *desc, instrid_model_cost *cost,

@@ -21,12 +21,22 @@ struct instrid_frontend {
   instrid_frontend_params params;
   uint32_t n_bins; /* n_fft / 2 + 1 */
 
-  float *window;          /* (n_fft) win_length samples of window centred in zeros */
-  float *frame;           /* (n_fft) samples of the frame being filled, sanitised */
-  uint32_t frame_fill;    /* samples of frame already filled */
-  float *fft_in;          /* (n_fft) windowed frame: the plan's input */
-  fftwf_complex *fft_out; /* (n_bins) the plan's output */
-  float *spectrum;        /* (n_bins) |X|^power */
+  float *window;         /* (n_fft) win_length samples of window centred in zeros */
+  float *frame;          /* (n_fft + 1) samples of the frame being filled, sanitised and
+                          * pre-emphasised; the extra one for the first centred frame */
+  uint32_t frame_fill;   /* samples of frame already filled */
+  uint32_t frame_target; /* frame_fill at which a frame is complete: n_fft, or with center
+                          * 2 (n_fft / 2) + 1 before the first frame */
+  int started;           /* the first frame has been emitted (or no center: always 1) */
+  int have_prev;         /* time-domain pre-emphasis: prev holds the last input sample */
+  float prev;
+  float emphasis;              /* the time-domain filter's coefficient (emphasis_coefficient) */
+  float *tail;                 /* (n_fft / 2) with center: the reflected end, built by flush */
+  uint32_t tail_len, tail_pos; /* tail samples built, used */
+  int flushing;                /* 1 while flush is appending the tail, 2 when it is done */
+  float *fft_in;               /* (n_fft) windowed frame: the plan's input */
+  fftwf_complex *fft_out;      /* (n_bins) the plan's output */
+  float *spectrum;             /* (n_bins) |X|^power */
   fftwf_plan plan;
 
   /* Mel filterbank, stored sparsely: band m weighs bins band_first_bin[m] ..
@@ -69,9 +79,11 @@ instrid_status instrid_frontend_params_check(const instrid_frontend_params *p, i
   if (p->window != INSTRID_WINDOW_HANN && p->window != INSTRID_WINDOW_HAMMING)
     return instrid_set_error(err, INSTRID_ERR_FORMAT,
                              "window %u is not a window kind (0 hann, 1 hamming)", p->window);
-  if (p->mel_scale != INSTRID_MEL_SLANEY && p->mel_scale != INSTRID_MEL_HTK)
+  if (p->mel_scale != INSTRID_MEL_SLANEY && p->mel_scale != INSTRID_MEL_HTK &&
+      p->mel_scale != INSTRID_MEL_KALDI)
     return instrid_set_error(err, INSTRID_ERR_FORMAT,
-                             "mel_scale %u is not a mel scale (0 slaney, 1 htk)", p->mel_scale);
+                             "mel_scale %u is not a mel scale (0 slaney, 1 htk, 2 kaldi)",
+                             p->mel_scale);
   if (p->mel_norm != INSTRID_MELNORM_NONE && p->mel_norm != INSTRID_MELNORM_SLANEY)
     return instrid_set_error(err, INSTRID_ERR_FORMAT,
                              "mel_norm %u is not a mel norm (0 none, 1 slaney)", p->mel_norm);
@@ -94,6 +106,30 @@ instrid_status instrid_frontend_params_check(const instrid_frontend_params *p, i
   if (!isfinite(p->feature_std) || p->feature_std <= 0.0f)
     return instrid_set_error(err, INSTRID_ERR_FORMAT, "feature_std %g must be finite and > 0",
                              (double)p->feature_std);
+  if (!isfinite(p->preemphasis) || p->preemphasis < 0.0f || p->preemphasis >= 1.0f)
+    return instrid_set_error(err, INSTRID_ERR_FORMAT, "preemphasis %g outside [0, 1)",
+                             (double)p->preemphasis);
+  if (p->window_symmetric > 1)
+    return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                             "window_symmetric %u must be 0 (periodic) or 1 (symmetric)",
+                             p->window_symmetric);
+  if (p->center > 1)
+    return instrid_set_error(err, INSTRID_ERR_FORMAT, "center %u must be 0 or 1", p->center);
+  /* Centred frames: the end is reflected from the last n_fft / 2 + 1 samples, which the frame
+   * buffer holds only when a hop leaves that many behind; a hop of 1 would complete two frames
+   * with one sample at the start. */
+  uint32_t max_centred_hop = p->n_fft - p->n_fft / 2 - 1;
+  if (p->center && (p->hop_samples < 2 || p->hop_samples > max_centred_hop))
+    return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                             "hop_samples %u outside 2..%u (n_fft - n_fft / 2 - 1) with center",
+                             p->hop_samples, max_centred_hop);
+  if (p->log_mode != INSTRID_LOG_MAX && p->log_mode != INSTRID_LOG_ADD)
+    return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                             "log_mode %u is not a log mode (0 max, 1 add)", p->log_mode);
+  if (p->reference_rate != 0 &&
+      (p->reference_rate < SAMPLE_RATE_MIN || p->reference_rate > SAMPLE_RATE_MAX))
+    return instrid_set_error(err, INSTRID_ERR_FORMAT, "reference_rate %u Hz outside %u..%u",
+                             p->reference_rate, SAMPLE_RATE_MIN, SAMPLE_RATE_MAX);
   return INSTRID_OK;
 }
 
@@ -103,21 +139,33 @@ float instrid_frontend_silence_value(const instrid_frontend_params *params)
     return 0.0f;
   /* The same expression as the last step of frame_features(), so that a frame of digital
    * silence compares equal to this value, not merely close to it. */
+  /* Silence has energy 0: log(max(0, floor)) and log(0 + floor) are both log(floor). */
   return (logf(params->log_floor) - params->feature_mean) / params->feature_std;
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Window and mel filterbank (built once, in double precision)                                  */
 
+#define TWO_PI (2.0 * 3.14159265358979323846)
+
+/* Sample i of the window, in double. Periodic (denominator win_length) as scipy's
+ * get_window(..., fftbins=True) and librosa, or symmetric (win_length - 1) as
+ * torch.hann_window(periodic=False), whose one-sample window is 1. */
+static double window_value(const instrid_frontend_params *p, uint32_t i)
+{
+  const double a0 = p->window == INSTRID_WINDOW_HAMMING ? 0.54 : 0.5;
+  uint32_t denominator = p->window_symmetric ? p->win_length - 1 : p->win_length;
+  if (denominator == 0)
+    return 1.0;
+  return a0 - (1.0 - a0) * cos(TWO_PI * i / denominator);
+}
+
+/* The window, centred in the FFT like librosa's pad_center and torch.stft. */
 static void window_fill(float *window, const instrid_frontend_params *p)
 {
-  /* Periodic window (denominator win_length, not win_length - 1), as scipy's
-   * get_window(..., fftbins=True) and librosa; centred like librosa's pad_center. */
-  const double a0 = p->window == INSTRID_WINDOW_HAMMING ? 0.54 : 0.5;
-  const double two_pi = 2.0 * 3.14159265358979323846;
   uint32_t offset = (p->n_fft - p->win_length) / 2;
   for (uint32_t i = 0; i < p->win_length; i++)
-    window[offset + i] = (float)(a0 - (1.0 - a0) * cos(two_pi * i / p->win_length));
+    window[offset + i] = (float)window_value(p, i);
 }
 
 /* Slaney's Auditory Toolbox scale (librosa's default, htk=False): linear below 1 kHz at
@@ -129,6 +177,8 @@ static void window_fill(float *window, const instrid_frontend_params *p)
 
 static double hz_to_mel(double hz, uint32_t scale)
 {
+  if (scale == INSTRID_MEL_KALDI)
+    return 1127.0 * log(1.0 + hz / 700.0);
   if (scale == INSTRID_MEL_HTK)
     return 2595.0 * log10(1.0 + hz / 700.0);
   if (hz < SLANEY_BREAK_HZ)
@@ -138,6 +188,8 @@ static double hz_to_mel(double hz, uint32_t scale)
 
 static double mel_to_hz(double mel, uint32_t scale)
 {
+  if (scale == INSTRID_MEL_KALDI)
+    return 700.0 * (exp(mel / 1127.0) - 1.0);
   if (scale == INSTRID_MEL_HTK)
     return 700.0 * (pow(10.0, mel / 2595.0) - 1.0);
   if (mel < SLANEY_BREAK_MEL)
@@ -169,17 +221,101 @@ static double triangle_weight(double f_hz, double lo_hz, double centre_hz, doubl
   return w > 0.0 ? w * norm : 0.0;
 }
 
+/* Power response at f_hz of y[n] = x[n] - a x[n - 1] running at `rate`. */
+static double emphasis_response(double a, double rate, double f_hz)
+{
+  return 1.0 + a * a - 2.0 * a * cos(TWO_PI * f_hz / rate);
+}
+
+/* The coefficient the time-domain filter runs with: the model's, or in the at-input-rate mode
+ * a^(reference_rate / sample_rate), which puts the filter's zero at the same frequency in
+ * Hz: its response then matches the model's at low frequencies up to a constant, so strong
+ * low notes are attenuated before the window as they are at the model's rate. */
+static double emphasis_coefficient(const instrid_frontend_params *p)
+{
+  if (p->reference_rate == 0)
+    return p->preemphasis;
+  return pow(p->preemphasis, (double)p->reference_rate / p->sample_rate);
+}
+
+/* Band m's edges, computed once per band: in mel for Kaldi, in Hz for the others. */
+typedef struct {
+  double left, centre, right, norm;
+} band_edges;
+
+static band_edges band_edges_of(const instrid_frontend_params *p, uint32_t m)
+{
+  band_edges b;
+  if (p->mel_scale == INSTRID_MEL_KALDI) {
+    /* torchaudio.compliance.kaldi.get_mel_banks: n_mels + 2 edges equally spaced in mel. */
+    double mel_lo = hz_to_mel(p->fmin_hz, p->mel_scale);
+    double delta = (hz_to_mel(p->fmax_hz, p->mel_scale) - mel_lo) / (p->n_mels + 1);
+    b.left = mel_lo + m * delta;
+    b.centre = b.left + delta;
+    b.right = b.centre + delta;
+    b.norm = 2.0 / (mel_to_hz(b.right, p->mel_scale) - mel_to_hz(b.left, p->mel_scale));
+  } else {
+    b.left = mel_edge_hz(p, m);
+    b.centre = mel_edge_hz(p, m + 1);
+    b.right = mel_edge_hz(p, m + 2);
+    b.norm = 2.0 / (b.right - b.left);
+  }
+  if (p->mel_norm != INSTRID_MELNORM_SLANEY)
+    b.norm = 1.0;
+  return b;
+}
+
+/* Weight of bin k in band b, before the sparse store. */
+static double band_weight(const instrid_frontend_params *p, const band_edges *b, uint32_t k)
+{
+  double w;
+  if (p->mel_scale == INSTRID_MEL_KALDI) {
+    /* Triangles in mel space over bins 0 .. n_fft / 2 - 1 (the Nyquist bin has weight 0). */
+    if (k >= p->n_fft / 2)
+      return 0.0;
+    w = triangle_weight(hz_to_mel(bin_hz(p, k), p->mel_scale), b->left, b->centre, b->right,
+                        b->norm);
+  } else {
+    w = triangle_weight(bin_hz(p, k), b->left, b->centre, b->right, b->norm);
+  }
+  if (!(w > 0.0))
+    return 0.0;
+  return w;
+}
+
+/* Band m's weight on each of this front end's bins, into row[0 .. n_bins). In the
+ * at-input-rate mode each weight carries the pre-emphasis correction: the reference rate's
+ * filter response over that of the filter that ran (for power 1, a magnitude, its square
+ * root). */
+static void band_row(const instrid_frontend_params *p, uint32_t m, double *row, uint32_t n_bins)
+{
+  band_edges b = band_edges_of(p, m);
+  double a_ran = emphasis_coefficient(p);
+  for (uint32_t k = 0; k < n_bins; k++) {
+    double w = band_weight(p, &b, k);
+    if (w > 0.0 && p->reference_rate != 0 && p->preemphasis != 0.0f) {
+      double f = bin_hz(p, k);
+      double r = emphasis_response(p->preemphasis, p->reference_rate, f) /
+                 emphasis_response(a_ran, p->sample_rate, f);
+      w *= p->power == 2.0f ? r : sqrt(r);
+    }
+    row[k] = w;
+  }
+}
+
 /* Builds the sparse filterbank: first pass finds each band's non-zero bins, second fills. */
 static instrid_status filterbank_build(instrid_frontend *fe, instrid_error *err)
 {
   const instrid_frontend_params *p = &fe->params;
+  double *row = malloc(sizeof *row * fe->n_bins);
+  if (!row)
+    return instrid_set_error(err, INSTRID_ERR_NOMEM, "mel filterbank: out of memory");
   size_t n_weights = 0;
   for (uint32_t m = 0; m < p->n_mels; m++) {
-    double lo = mel_edge_hz(p, m), centre = mel_edge_hz(p, m + 1), hi = mel_edge_hz(p, m + 2);
-    double norm = p->mel_norm == INSTRID_MELNORM_SLANEY ? 2.0 / (hi - lo) : 1.0;
+    band_row(p, m, row, fe->n_bins);
     uint32_t first = 0, n = 0;
     for (uint32_t k = 0; k < fe->n_bins; k++) {
-      if (triangle_weight(bin_hz(p, k), lo, centre, hi, norm) > 0.0) {
+      if (row[k] > 0.0) {
         if (n == 0)
           first = k;
         n = k - first + 1;
@@ -191,15 +327,158 @@ static instrid_status filterbank_build(instrid_frontend *fe, instrid_error *err)
     n_weights += n; /* at most n_mels * n_bins <= 512 * 32769: no overflow */
   }
   fe->weights = instrid_alloc_floats(n_weights);
-  if (!fe->weights)
+  if (!fe->weights) {
+    free(row);
     return instrid_set_error(err, INSTRID_ERR_NOMEM, "mel filterbank: %zu weights", n_weights);
+  }
   for (uint32_t m = 0; m < p->n_mels; m++) {
-    double lo = mel_edge_hz(p, m), centre = mel_edge_hz(p, m + 1), hi = mel_edge_hz(p, m + 2);
-    double norm = p->mel_norm == INSTRID_MELNORM_SLANEY ? 2.0 / (hi - lo) : 1.0;
+    band_row(p, m, row, fe->n_bins);
     float *w = fe->weights + fe->band_weight_offset[m];
     for (uint32_t j = 0; j < fe->band_n_bins[m]; j++)
-      w[j] = (float)triangle_weight(bin_hz(p, fe->band_first_bin[m] + j), lo, centre, hi, norm);
+      w[j] = (float)row[fe->band_first_bin[m] + j];
   }
+  free(row);
+  return INSTRID_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* EfficientAT's parameters and the at-input-rate mode                                        */
+
+void instrid_frontend_params_efficientat(instrid_frontend_params *p)
+{
+  if (!p)
+    return;
+  *p = (instrid_frontend_params){.sample_rate = 32000,
+                                 .n_fft = 1024,
+                                 .win_length = 800,
+                                 .hop_samples = 320,
+                                 .n_mels = 128,
+                                 .window = INSTRID_WINDOW_HANN,
+                                 .mel_scale = INSTRID_MEL_KALDI,
+                                 .mel_norm = INSTRID_MELNORM_NONE,
+                                 .fmin_hz = 0.0f,
+                                 .fmax_hz = 15000.0f,
+                                 .power = 2.0f,
+                                 .log_floor = 1e-5f,
+                                 .feature_mean = -4.5f,
+                                 .feature_std = 5.0f,
+                                 .preemphasis = 0.97f,
+                                 .window_symmetric = 1,
+                                 .center = 1,
+                                 .log_mode = INSTRID_LOG_ADD};
+}
+
+/* Smallest 2^a 3^b 5^c >= n (FFTW's fastest sizes). */
+static uint32_t smooth_size_at_least(uint32_t n)
+{
+  for (uint32_t m = n;; m++) {
+    uint32_t r = m;
+    while (r % 2 == 0)
+      r /= 2;
+    while (r % 3 == 0)
+      r /= 3;
+    while (r % 5 == 0)
+      r /= 5;
+    if (r == 1)
+      return m;
+  }
+}
+
+/* Largest 2^a 3^b 5^c <= n, or 0. */
+static uint32_t smooth_size_at_most(uint32_t n)
+{
+  for (uint32_t m = n; m > 0; m--) {
+    uint32_t r = m;
+    while (r % 2 == 0)
+      r /= 2;
+    while (r % 3 == 0)
+      r /= 3;
+    while (r % 5 == 0)
+      r /= 5;
+    if (r == 1)
+      return m;
+  }
+  return 0;
+}
+
+static double window_sum_squares(const instrid_frontend_params *p)
+{
+  double s = 0.0;
+  for (uint32_t i = 0; i < p->win_length; i++) {
+    double w = window_value(p, i);
+    s += w * w;
+  }
+  return s;
+}
+
+instrid_status instrid_frontend_params_for_rate(const instrid_frontend_params *model,
+                                                uint32_t input_rate, instrid_frontend_params *out,
+                                                instrid_error *err)
+{
+  if (!model || !out)
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
+                             "instrid_frontend_params_for_rate: NULL argument");
+  instrid_status st = instrid_frontend_params_check(model, err);
+  if (st != INSTRID_OK)
+    return st;
+  if (model->reference_rate != 0)
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
+                             "front end already derived for %u Hz (reference_rate %u)",
+                             model->sample_rate, model->reference_rate);
+  if (input_rate < SAMPLE_RATE_MIN || input_rate > SAMPLE_RATE_MAX)
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "input rate %u Hz outside %u..%u",
+                             input_rate, SAMPLE_RATE_MIN, SAMPLE_RATE_MAX);
+  if (input_rate / 2.0 < model->fmax_hz)
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
+                             "input rate %u Hz: its Nyquist frequency is below the model's "
+                             "fmax_hz %g (resample instead)",
+                             input_rate, (double)model->fmax_hz);
+  *out = *model;
+  if (input_rate == model->sample_rate)
+    return INSTRID_OK;
+
+  const double ratio = (double)input_rate / model->sample_rate;
+  instrid_frontend_params p = *model;
+  p.sample_rate = input_rate;
+  p.win_length = (uint32_t)lround(model->win_length * ratio);
+  p.hop_samples = (uint32_t)lround(model->hop_samples * ratio);
+  if (p.win_length < 1)
+    p.win_length = 1;
+  if (p.hop_samples < 1)
+    p.hop_samples = 1;
+  /* n_fft: the 2^a 3^b 5^c size nearest the scaled one, at least the window. */
+  double scaled = model->n_fft * ratio;
+  uint32_t up = smooth_size_at_least((uint32_t)ceil(scaled));
+  uint32_t down = smooth_size_at_most((uint32_t)floor(scaled));
+  p.n_fft = (down >= p.win_length && scaled - down < up - scaled) ? down : up;
+  if (p.n_fft < p.win_length)
+    p.n_fft = smooth_size_at_least(p.win_length);
+  if (p.center) {
+    uint32_t max_hop = p.n_fft - p.n_fft / 2 - 1;
+    if (p.hop_samples > max_hop)
+      p.hop_samples = max_hop;
+  }
+  /* The pre-emphasis of the model's rate. */
+  p.reference_rate = model->sample_rate;
+  /* Energy scale. The same sound sampled at rate r with power spectral density S(f) per Hz
+   * has E|X(f)|^2 = S(f) r sum(w^2) in a bin at f, and a band of fixed width in Hz sums
+   * n_fft / r bins: power-2 energies scale by n_fft sum(w^2). Magnitudes (power 1) scale by
+   * sqrt(r sum(w^2)) n_fft / r. (A steady tone gives the same ratio.) */
+  double s_model = window_sum_squares(model), s_input = window_sum_squares(&p);
+  double g; /* model energy / input-rate energy */
+  if (model->power == 2.0f)
+    g = (model->n_fft * s_model) / ((double)p.n_fft * s_input);
+  else
+    g = ((double)model->n_fft / p.n_fft) *
+        sqrt((s_model / model->sample_rate) / (s_input / input_rate));
+  /* log(g E + floor) = log(g) + log(E + floor / g), and likewise for the max: the gain moves
+   * into log_floor and feature_mean, exactly. */
+  p.log_floor = (float)(model->log_floor / g);
+  p.feature_mean = (float)(model->feature_mean - log(g));
+  st = instrid_frontend_params_check(&p, err);
+  if (st != INSTRID_OK)
+    return st;
+  *out = p;
   return INSTRID_OK;
 }
 
@@ -220,19 +499,21 @@ instrid_frontend *instrid_frontend_new(const instrid_frontend_params *params, in
   uint32_t n_fft = params->n_fft, n_mels = params->n_mels;
 
   fe->window = instrid_alloc_floats(n_fft);
-  fe->frame = instrid_alloc_floats(n_fft);
+  fe->frame = instrid_alloc_floats((size_t)n_fft + 1);
+  fe->tail = instrid_alloc_floats(n_fft / 2 + 1);
   fe->fft_in = instrid_alloc_floats(n_fft);
   fe->spectrum = instrid_alloc_floats(fe->n_bins);
   fe->fft_out = fftwf_alloc_complex(fe->n_bins);
   fe->band_first_bin = calloc(n_mels, sizeof *fe->band_first_bin);
   fe->band_n_bins = calloc(n_mels, sizeof *fe->band_n_bins);
   fe->band_weight_offset = calloc(n_mels, sizeof *fe->band_weight_offset);
-  if (!fe->window || !fe->frame || !fe->fft_in || !fe->spectrum || !fe->fft_out ||
+  if (!fe->window || !fe->frame || !fe->tail || !fe->fft_in || !fe->spectrum || !fe->fft_out ||
       !fe->band_first_bin || !fe->band_n_bins || !fe->band_weight_offset) {
     instrid_set_error(err, INSTRID_ERR_NOMEM, "front end: out of memory for n_fft %u", n_fft);
     goto fail;
   }
   window_fill(fe->window, params);
+  fe->emphasis = (float)emphasis_coefficient(params);
   if (filterbank_build(fe, err) != INSTRID_OK)
     goto fail;
 
@@ -245,6 +526,7 @@ instrid_frontend *instrid_frontend_new(const instrid_frontend_params *params, in
     instrid_set_error(err, INSTRID_ERR_NOMEM, "front end: FFTW could not plan n_fft %u", n_fft);
     goto fail;
   }
+  instrid_frontend_reset(fe);
   return fe;
 
 fail:
@@ -264,6 +546,7 @@ void instrid_frontend_free(instrid_frontend *fe)
   fftwf_free(fe->fft_out);
   instrid_free_aligned(fe->window);
   instrid_free_aligned(fe->frame);
+  instrid_free_aligned(fe->tail);
   instrid_free_aligned(fe->fft_in);
   instrid_free_aligned(fe->spectrum);
   instrid_free_aligned(fe->weights);
@@ -273,11 +556,25 @@ void instrid_frontend_free(instrid_frontend *fe)
   free(fe);
 }
 
+const instrid_frontend_params *instrid_frontend_get_params(const instrid_frontend *fe)
+{
+  return &fe->params;
+}
+
 void instrid_frontend_reset(instrid_frontend *fe)
 {
   if (!fe)
     return;
-  fe->frame_fill = 0;
+  /* With center, the first samples go to the middle of the frame; the first half is their
+   * reflection, filled in when n_fft / 2 + 1 samples have arrived. */
+  uint32_t half = fe->params.n_fft / 2;
+  fe->frame_fill = fe->params.center ? half : 0;
+  fe->frame_target = fe->params.center ? 2 * half + 1 : fe->params.n_fft;
+  fe->started = !fe->params.center;
+  fe->have_prev = 0;
+  fe->prev = 0.0f;
+  fe->tail_len = fe->tail_pos = 0;
+  fe->flushing = 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -313,36 +610,108 @@ static void frame_features(instrid_frontend *fe, float *mel_out)
      * NaN; call that the loudest representable energy so that features stay finite. */
     if (!(energy <= FLT_MAX))
       energy = FLT_MAX;
-    float floored = energy > p->log_floor ? energy : p->log_floor;
-    mel_out[m] = (logf(floored) - p->feature_mean) / p->feature_std;
+    float e = p->log_mode == INSTRID_LOG_ADD ? energy + p->log_floor
+                                             : (energy > p->log_floor ? energy : p->log_floor);
+    mel_out[m] = (logf(e) - p->feature_mean) / p->feature_std;
   }
+}
+
+/* One NaN or Inf would poison a whole frame through the FFT; mapping them to 0 and the
+ * full-scale value keeps the stream usable after a glitch. */
+static inline float sanitise(float v)
+{
+  if (!isfinite(v))
+    v = isnan(v) ? 0.0f : (v > 0.0f ? 1.0f : -1.0f);
+  return v;
+}
+
+/* The frame is complete (frame_fill == frame_target): computes it and slides by one hop. */
+static void frame_complete(instrid_frontend *fe, float *mel_out)
+{
+  const uint32_t hop = fe->params.hop_samples;
+  if (!fe->started) {
+    /* First centred frame: samples 0 .. half sit at frame[half .. 2 half]; the frame's first
+     * half is the reflection x[-j] = x[j], i.e. frame[i] = frame[2 half - i]. */
+    uint32_t half = fe->params.n_fft / 2;
+    for (uint32_t i = 0; i < half; i++)
+      fe->frame[i] = fe->frame[2 * half - i];
+    fe->started = 1;
+  }
+  frame_features(fe, mel_out);
+  /* Slide by one hop: the next frame starts hop samples later and shares the rest. The copy
+   * is n_fft - hop floats, small beside the FFT, and keeps the FFT input contiguous. */
+  memmove(fe->frame, fe->frame + hop, (size_t)(fe->frame_target - hop) * sizeof(float));
+  fe->frame_fill = fe->frame_target - hop;
+  fe->frame_target = fe->params.n_fft;
 }
 
 size_t instrid_frontend_process(instrid_frontend *fe, const float *x, size_t n, float *mel_out,
                                 int *frame_ready)
 {
   *frame_ready = 0;
-  const uint32_t n_fft = fe->params.n_fft, hop = fe->params.hop_samples;
-  size_t want = n_fft - fe->frame_fill;
+  if (fe->flushing)
+    instrid_frontend_reset(fe); /* the stream ended with a flush: this is a new one */
+  size_t primed = 0;
+  const float a = fe->emphasis;
+  if (a != 0.0f && !fe->have_prev && n > 0) {
+    /* The stream's first sample only primes the filter (EfficientAT: conv1d, no padding). */
+    fe->prev = sanitise(x[0]);
+    fe->have_prev = 1;
+    x++;
+    n--;
+    primed = 1;
+  }
+  size_t want = fe->frame_target - fe->frame_fill;
   size_t take = n < want ? n : want;
   float *dst = fe->frame + fe->frame_fill;
-  for (size_t i = 0; i < take; i++) {
-    float v = x[i];
-    /* One NaN or Inf would poison a whole frame through the FFT; mapping them to 0 and the
-     * full-scale value keeps the stream usable after a glitch. */
-    if (!isfinite(v))
-      v = isnan(v) ? 0.0f : (v > 0.0f ? 1.0f : -1.0f);
-    dst[i] = v;
+  if (a == 0.0f) {
+    for (size_t i = 0; i < take; i++)
+      dst[i] = sanitise(x[i]);
+  } else {
+    float prev = fe->prev;
+    for (size_t i = 0; i < take; i++) {
+      float v = sanitise(x[i]);
+      dst[i] = v - a * prev;
+      prev = v;
+    }
+    fe->prev = prev;
   }
   fe->frame_fill += (uint32_t)take;
 
-  if (fe->frame_fill == n_fft) {
-    frame_features(fe, mel_out);
+  if (fe->frame_fill == fe->frame_target) {
+    frame_complete(fe, mel_out);
     *frame_ready = 1;
-    /* Slide by one hop: the next frame starts hop samples later and shares the rest. The copy
-     * is n_fft - hop floats, small beside the FFT, and keeps the FFT input contiguous. */
-    memmove(fe->frame, fe->frame + hop, (size_t)(n_fft - hop) * sizeof(float));
-    fe->frame_fill = n_fft - hop;
   }
-  return take;
+  return take + primed;
+}
+
+int instrid_frontend_flush(instrid_frontend *fe, float *mel_out)
+{
+  if (fe->flushing == 2)
+    return 0;
+  if (!fe->params.center || !fe->started) {
+    fe->flushing = 2; /* nothing to add; the stream has ended all the same */
+    return 0;
+  }
+  const uint32_t n_fft = fe->params.n_fft, half = n_fft / 2;
+  if (!fe->flushing) {
+    /* The reflected end x[N - 1 + j] = x[N - 1 - j], j = 1 .. half. Once started, the buffer
+     * holds at least n_fft - hop >= half + 1 of the last samples (params_check). */
+    for (uint32_t j = 0; j < half; j++)
+      fe->tail[j] = fe->frame[fe->frame_fill - 2 - j];
+    fe->tail_len = half;
+    fe->tail_pos = 0;
+    fe->flushing = 1;
+  }
+  uint32_t want = n_fft - fe->frame_fill, left = fe->tail_len - fe->tail_pos;
+  uint32_t take = left < want ? left : want;
+  memcpy(fe->frame + fe->frame_fill, fe->tail + fe->tail_pos, take * sizeof(float));
+  fe->frame_fill += take;
+  fe->tail_pos += take;
+  if (fe->frame_fill == n_fft) {
+    frame_complete(fe, mel_out);
+    return 1;
+  }
+  fe->flushing = 2;
+  return 0;
 }

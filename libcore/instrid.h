@@ -48,30 +48,62 @@ const char *instrid_status_name(instrid_status status);
 /* Front end: streaming log-mel spectrogram                                                    */
 
 typedef enum { INSTRID_WINDOW_HANN = 0, INSTRID_WINDOW_HAMMING = 1 } instrid_window_kind;
-typedef enum { INSTRID_MEL_SLANEY = 0, INSTRID_MEL_HTK = 1 } instrid_mel_scale;
+/* MEL_KALDI: 1127 ln(1 + f / 700), triangles in mel space over the FFT bins below Nyquist (the
+ * Nyquist bin gets weight 0), as torchaudio.compliance.kaldi.get_mel_banks without VTLN.
+ * SLANEY and HTK: triangles in Hz over every bin, as librosa.filters.mel. */
+typedef enum {
+  INSTRID_MEL_SLANEY = 0,
+  INSTRID_MEL_HTK = 1,
+  INSTRID_MEL_KALDI = 2
+} instrid_mel_scale;
 /* MELNORM_SLANEY scales each triangle by 2 / (f_right - f_left) (equal area), as librosa's
  * norm='slaney'. */
 typedef enum { INSTRID_MELNORM_NONE = 0, INSTRID_MELNORM_SLANEY = 1 } instrid_mel_norm;
+/* LOG_MAX: log(max(E, log_floor)). LOG_ADD: log(E + log_floor) (EfficientAT's log(x + 1e-5)). */
+typedef enum { INSTRID_LOG_MAX = 0, INSTRID_LOG_ADD = 1 } instrid_log_mode;
 
 typedef struct {
-  uint32_t sample_rate;  /* Hz; audio must be resampled to this rate before the front end */
-  uint32_t n_fft;        /* FFT size in samples (any size >= 16 FFTW handles) */
-  uint32_t win_length;   /* analysis window length in samples, <= n_fft, centred in the FFT */
-  uint32_t hop_samples;  /* samples between frame starts */
-  uint32_t n_mels;       /* mel bands */
-  uint32_t window;       /* instrid_window_kind (periodic window, as scipy/librosa 'hann') */
-  uint32_t mel_scale;    /* instrid_mel_scale */
-  uint32_t mel_norm;     /* instrid_mel_norm */
-  float fmin_hz;         /* lowest mel edge */
-  float fmax_hz;         /* highest mel edge, <= sample_rate / 2 */
-  float power;           /* 1 = magnitude, 2 = power spectrum */
-  float log_floor;       /* feature = log(max(mel_energy, log_floor)), natural log */
-  float feature_mean;    /* then (feature - feature_mean) / feature_std, so the network sees */
-  float feature_std;     /* roughly unit-scale input; 0 and 1 leave features as they are */
+  uint32_t sample_rate; /* Hz; audio must be resampled to this rate before the front end */
+  uint32_t n_fft;       /* FFT size in samples (any size >= 16 FFTW handles) */
+  uint32_t win_length;  /* analysis window length in samples, <= n_fft, centred in the FFT */
+  uint32_t hop_samples; /* samples between frame starts */
+  uint32_t n_mels;      /* mel bands */
+  uint32_t window;      /* instrid_window_kind (periodic unless window_symmetric) */
+  uint32_t mel_scale;   /* instrid_mel_scale */
+  uint32_t mel_norm;    /* instrid_mel_norm */
+  float fmin_hz;        /* lowest mel edge */
+  float fmax_hz;        /* highest mel edge, <= sample_rate / 2 */
+  float power;          /* 1 = magnitude, 2 = power spectrum */
+  float log_floor;      /* feature = log(max(mel_energy, log_floor)) (log_mode), natural log */
+  float feature_mean;   /* then (feature - feature_mean) / feature_std, so the network sees */
+  float feature_std;    /* roughly unit-scale input; 0 and 1 leave features as they are */
+  /* Version-2 fields; all 0 gives the version-1 front end above. */
+  float preemphasis;         /* a in [0, 1): the front end analyses y[n] = x[n + 1] - a x[n], the
+                              * stream's first sample only primes the filter (EfficientAT's
+                              * conv1d with kernel (-a, 1), no padding); 0 = off */
+  uint32_t window_symmetric; /* 1: symmetric window (denominator win_length - 1), as
+                              * torch.hann_window(periodic=False); 0: periodic */
+  uint32_t center;           /* 1: frame k is centred on sample k * hop_samples; the start (and,
+                              * by instrid_frontend_flush, the end) is reflect-padded by
+                              * n_fft / 2, as torch.stft(center=True, pad_mode='reflect') */
+  uint32_t log_mode;         /* instrid_log_mode */
+  /* Never in a model file (0 there): set by instrid_frontend_params_for_rate to the model's
+   * rate. The pre-emphasis is then the one defined at that rate, y(t) = x(t) - a x(t - 1/rate):
+   * the filter runs with a^(reference_rate / sample_rate), which has its zero at the same
+   * frequency in Hz, and the mel weights carry the ratio of the two filters' power responses
+   * at each bin. */
+  uint32_t reference_rate;
 } instrid_frontend_params;
 
 /* Frame k covers samples [k * hop_samples, k * hop_samples + n_fft) of the stream since the
- * last reset (no centring, no padding), so the frames are the same whatever the chunking. */
+ * last reset (no centring, no padding), so the frames are the same whatever the chunking.
+ * With center, frame k covers [k * hop_samples - n_fft / 2, ...): the first frame comes once
+ * n_fft / 2 + 1 samples have arrived, its missing past reflected (x[-j] = x[j]); at the end of
+ * the stream instrid_frontend_flush gives the frames whose future is reflected likewise
+ * (x[N - 1 + j] = x[N - 1 - j]), so a whole clip gives 1 + N / hop_samples frames, torch.stft's
+ * count. With preemphasis, "samples" are those of the filtered signal, one fewer than the
+ * stream's (frame k's samples are input samples k * hop_samples + 1 ..., or with center its
+ * centre is input sample k * hop_samples + 1). */
 typedef struct instrid_frontend instrid_frontend;
 
 instrid_frontend *instrid_frontend_new(const instrid_frontend_params *params, instrid_error *err);
@@ -84,13 +116,43 @@ instrid_status instrid_frontend_params_check(const instrid_frontend_params *para
 /* Consumes samples from x until one frame is complete or x is exhausted and returns how many
  * it consumed. When a frame completes, its n_mels features go to mel_out and *frame_ready is
  * set to 1 (else 0). NaN becomes 0 and +-Inf is clamped to +-1 on the way in. Call in a loop:
- *   while (n > 0) { size_t k = instrid_frontend_process(fe, x, n, mel, &ready); x += k; n -= k; ...}
- * Never allocates. */
+ *   while (n > 0) { size_t k = instrid_frontend_process(fe, x, n, mel, &ready); x += k; n -= k;
+ * ...} Never allocates. */
 size_t instrid_frontend_process(instrid_frontend *fe, const float *x, size_t n, float *mel_out,
                                 int *frame_ready);
 
+/* At end of stream: with center, gives the frames that reach past the last sample, one per
+ * call (returns 1 and fills mel_out), then returns 0; without center, or when fewer than
+ * n_fft / 2 + 1 samples arrived (too short to reflect, where torch.stft fails), returns 0.
+ * Ends the stream: the next sample pushed starts a new one, as after instrid_frontend_reset. */
+int instrid_frontend_flush(instrid_frontend *fe, float *mel_out);
+
+/* The parameters the front end runs with. */
+const instrid_frontend_params *instrid_frontend_get_params(const instrid_frontend *fe);
+
 /* The value a frame of digital silence produces in every band (log_floor, normalised). */
 float instrid_frontend_silence_value(const instrid_frontend_params *params);
+
+/* EfficientAT's front end (its models' AugmentMelSTFT at inference): 32 kHz, pre-emphasis 0.97,
+ * n_fft 1024, symmetric Hann window of 800 samples centred in the FFT, hop 320, center, power 2,
+ * 128 Kaldi mel bands from 0 to 15000 Hz, log(E + 1e-5), then (x + 4.5) / 5 (feature_mean -4.5,
+ * feature_std 5). */
+void instrid_frontend_params_efficientat(instrid_frontend_params *params);
+
+/* The at-input-rate mode: a front end for audio at input_rate that computes what `model` (the
+ * model's front end) computes at its own rate, without resampling: the same window and hop
+ * durations (win_length and hop_samples scaled and rounded), n_fft scaled and rounded to the
+ * nearest 2^a 3^b 5^c size >= win_length (FFTW's fast sizes), the same mel bands in Hz
+ * built on this FFT's bins, the model rate's pre-emphasis (reference_rate), and the scale of
+ * the energies matched (log_floor and feature_mean absorb it exactly). The hop is rounded, so
+ * frames drift from the model's timing when input_rate * hop_samples is not a multiple of the
+ * model's rate (it is at 44.1 and 48 kHz for hop 320 at 32 kHz). input_rate == sample_rate copies
+ * `model`. Errors: INSTRID_ERR_INVALID_ARG (NULL, input_rate outside 1000..384000 Hz or with its
+ * Nyquist below fmax_hz, model already derived), INSTRID_ERR_FORMAT (model fails
+ * instrid_frontend_params_check). */
+instrid_status instrid_frontend_params_for_rate(const instrid_frontend_params *model,
+                                                uint32_t input_rate, instrid_frontend_params *out,
+                                                instrid_error *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Network architecture                                                                         */
@@ -124,9 +186,9 @@ enum {
 #define INSTRID_MAX_LAYERS 256
 
 typedef struct {
-  uint32_t type;                   /* instrid_layer_type */
+  uint32_t type;                    /* instrid_layer_type */
   uint32_t p[INSTRID_LAYER_PARAMS]; /* integer parameters, meaning by type; unused are 0 */
-  float f0;                        /* float parameter, meaning by type */
+  float f0;                         /* float parameter, meaning by type */
 } instrid_layer_desc;
 
 typedef struct {
@@ -151,12 +213,12 @@ size_t instrid_layer_param_count(const instrid_layer_desc *layer, instrid_shape 
  * trainer build one) and to read a loaded model's description back. */
 typedef struct {
   instrid_frontend_params frontend;
-  uint32_t window_frames;          /* W: frames per network window */
-  uint32_t hop_frames;             /* H: default frames between window starts */
+  uint32_t window_frames; /* W: frames per network window */
+  uint32_t hop_frames;    /* H: default frames between window starts */
   uint32_t n_classes;
-  const char *const *class_names;  /* n_classes names, each 1..63 bytes, printable ASCII */
-  const float *thresholds;         /* n_classes decision thresholds in [0, 1] */
-  const char *provenance;          /* free text: training command, data, figures; may be NULL */
+  const char *const *class_names; /* n_classes names, each 1..63 bytes, printable ASCII */
+  const float *thresholds;        /* n_classes decision thresholds in [0, 1] */
+  const char *provenance;         /* free text: training command, data, figures; may be NULL */
   uint32_t n_layers;
   const instrid_layer_desc *layers;
   /* All parameters, layer after layer in order, each layer's tensors in the order listed in
@@ -193,7 +255,7 @@ float instrid_model_threshold(const instrid_model *model, uint32_t i);
 uint32_t instrid_model_sample_rate(const instrid_model *model);
 uint32_t instrid_model_window_frames(const instrid_model *model);
 uint32_t instrid_model_hop_frames(const instrid_model *model);
-uint32_t instrid_model_hop_samples(const instrid_model *model); /* frontend hop */
+uint32_t instrid_model_hop_samples(const instrid_model *model);   /* frontend hop */
 const char *instrid_model_provenance(const instrid_model *model); /* "" when none */
 
 /* ------------------------------------------------------------------------------------------ */
@@ -266,16 +328,26 @@ double instrid_net_flops(const instrid_model *model);
 /* Streaming classifier: front end + windows + network                                          */
 
 typedef struct {
-  uint64_t window_index;     /* 0, 1, 2, ... since the last reset */
-  uint64_t start_sample;     /* first sample of the window, at the model's rate, since reset */
-  uint64_t length_samples;   /* samples the window covers: (W - 1) * hop + n_fft */
-  uint32_t n_frames;         /* frames of real audio in it (< W only for a flushed last one) */
+  uint64_t window_index;      /* 0, 1, 2, ... since the last reset */
+  uint64_t start_sample;      /* first sample the window's frames see, at the stream's rate,
+                               * since reset (a centred first frame's reflected past clipped) */
+  uint64_t length_samples;    /* samples from there to the end of its last frame:
+                               * (W - 1) * hop + n_fft unclipped */
+  uint32_t n_frames;          /* frames of real audio in it (< W only for a flushed last one) */
   const float *probabilities; /* n_classes values, valid until the next call on the stream */
 } instrid_result;
 
 typedef struct instrid_stream instrid_stream;
 
 instrid_stream *instrid_stream_new(const instrid_model *model, instrid_error *err);
+/* The at-input-rate mode: a stream fed at input_rate (not resampled to the model's rate) whose
+ * front end is instrid_frontend_params_for_rate(model's front end, input_rate); its results'
+ * start_sample and length_samples count input samples. Errors as that function's, and
+ * INSTRID_ERR_NOMEM. */
+instrid_stream *instrid_stream_new_for_rate(const instrid_model *model, uint32_t input_rate,
+                                            instrid_error *err);
+/* The rate the stream expects: the model's, or the input rate it was made for. */
+uint32_t instrid_stream_sample_rate(const instrid_stream *stream);
 void instrid_stream_free(instrid_stream *stream);
 /* Forgets all audio (a DISCONT, a flush, a new segment). Keeps the hop override. */
 void instrid_stream_reset(instrid_stream *stream);
@@ -289,12 +361,15 @@ uint32_t instrid_stream_get_hop_frames(const instrid_stream *stream);
  * ready or x is exhausted and returns the number consumed; when a window is ready it fills
  * *result and sets *have_result = 1. Call in a loop like instrid_frontend_process. A window's
  * result is ready as soon as its last frame has arrived. Never allocates. */
-size_t instrid_stream_push(instrid_stream *stream, const float *x, size_t n,
-                           instrid_result *result, int *have_result);
+size_t instrid_stream_push(instrid_stream *stream, const float *x, size_t n, instrid_result *result,
+                           int *have_result);
 
 /* At end of stream: when at least min_frames frames arrived after the start of the last window
  * that was not analysed, analyses them as one window padded with silence and returns 1 with
- * *result filled; else returns 0. */
+ * *result filled; else returns 0. With a centred front end, first takes the frames of the
+ * reflected end (instrid_frontend_flush); when they complete a window, that window is
+ * returned (whatever min_frames) and the next call continues. Ends the stream: audio pushed
+ * after it starts a new one in the front end, so reset the stream first. */
 int instrid_stream_flush(instrid_stream *stream, uint32_t min_frames, instrid_result *result);
 
 /* Samples consumed since the last reset (at the model's rate). */

@@ -413,6 +413,20 @@ static instrid_status check_frontend(const instrid_frontend_params *fe, instrid_
   return st;
 }
 
+/* The file version a front end needs: 2 when it uses anything version 1 cannot say. */
+static uint32_t frontend_file_version(const instrid_frontend_params *fe)
+{
+  return (fe->preemphasis != 0.0f || fe->window_symmetric || fe->center || fe->log_mode ||
+          fe->mel_scale == INSTRID_MEL_KALDI)
+             ? 2u
+             : 1u;
+}
+
+static uint64_t fixed_header_bytes(uint32_t version)
+{
+  return version >= 2 ? MODEL_FILE_V2_HEADER_BYTES : MODEL_FILE_FIXED_HEADER_BYTES;
+}
+
 static int class_name_ok(const char *name, size_t len)
 {
   if (len < 1 || len > INSTRID_MAX_CLASS_NAME)
@@ -431,6 +445,11 @@ static instrid_status check_desc_meta(const instrid_model_desc *d, instrid_shape
   instrid_status st = check_frontend(&d->frontend, err);
   if (st != INSTRID_OK)
     return st;
+  if (d->frontend.reference_rate != 0)
+    return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                             "frontend: reference_rate %u: an at-input-rate front end is not a "
+                             "model's (it must be 0 in a model)",
+                             d->frontend.reference_rate);
   if (!in_range(d->window_frames, 1, MODEL_MAX_WINDOW_FRAMES))
     return instrid_set_error(err, INSTRID_ERR_FORMAT, "window_frames %u outside 1..%u",
                              d->window_frames, MODEL_MAX_WINDOW_FRAMES);
@@ -547,7 +566,7 @@ static file_layout compute_layout(const instrid_model_desc *d, const instrid_sha
 {
   instrid_shape input = {1, d->frontend.n_mels, d->window_frames};
   file_layout L;
-  uint64_t pos = MODEL_FILE_FIXED_HEADER_BYTES;
+  uint64_t pos = fixed_header_bytes(frontend_file_version(&d->frontend));
   for (uint32_t i = 0; i < d->n_classes; i++)
     pos += 1 + strlen(d->class_names[i]);
   pos += 4 * (uint64_t)d->n_classes + provenance_bytes;
@@ -572,7 +591,8 @@ static void serialise(const instrid_model_desc *d, const instrid_shape *shapes, 
   instrid_shape input = {1, fe->n_mels, d->window_frames};
   uint8_t *p = buf;
   memcpy(p, MODEL_FILE_MAGIC, MODEL_FILE_MAGIC_BYTES);
-  put_u32(p + MODEL_FILE_OFFSET_VERSION, MODEL_FILE_VERSION);
+  const uint32_t version = frontend_file_version(fe);
+  put_u32(p + MODEL_FILE_OFFSET_VERSION, version);
   put_u32(p + MODEL_FILE_OFFSET_FLAGS, 0);
   put_u64(p + MODEL_FILE_OFFSET_FILE_BYTES, L->file_bytes);
   const uint32_t ints[8] = {fe->sample_rate, fe->n_fft,  fe->win_length, fe->hop_samples,
@@ -590,6 +610,13 @@ static void serialise(const instrid_model_desc *d, const instrid_shape *shapes, 
     put_u32(p, counts[k]);
   put_u64(p, L->data_offset);
   p += 8;
+  if (version >= 2) {
+    put_u32(p, float_bits(fe->preemphasis));
+    put_u32(p + 4, fe->window_symmetric);
+    put_u32(p + 8, fe->center);
+    put_u32(p + 12, fe->log_mode);
+    p += 16;
+  }
 
   for (uint32_t i = 0; i < d->n_classes; i++) {
     size_t len = strlen(d->class_names[i]);
@@ -902,11 +929,13 @@ static instrid_model *parse_model(const uint8_t *data, size_t size, instrid_erro
     return NULL;
   }
   uint32_t version = get_u32(data + MODEL_FILE_OFFSET_VERSION);
-  if (version != MODEL_FILE_VERSION) {
-    instrid_set_error(err, INSTRID_ERR_VERSION, "file version %u, this library reads version %u",
-                      version, MODEL_FILE_VERSION);
+  if (version < MODEL_FILE_VERSION_MIN || version > MODEL_FILE_VERSION) {
+    instrid_set_error(err, INSTRID_ERR_VERSION,
+                      "file version %u, this library reads versions %u..%u", version,
+                      MODEL_FILE_VERSION_MIN, MODEL_FILE_VERSION);
     return NULL;
   }
+  const uint64_t header_bytes = fixed_header_bytes(version);
   uint32_t flags = get_u32(data + MODEL_FILE_OFFSET_FLAGS);
   if (flags != 0) {
     instrid_set_error(err, INSTRID_ERR_FORMAT, "flags 0x%x at offset %d, must be 0", flags,
@@ -924,7 +953,7 @@ static instrid_model *parse_model(const uint8_t *data, size_t size, instrid_erro
                       (unsigned long long)file_bytes);
     return NULL;
   }
-  if (size < MODEL_FILE_FIXED_HEADER_BYTES + MODEL_FILE_CHECKSUM_BYTES) {
+  if (size < header_bytes + MODEL_FILE_CHECKSUM_BYTES) {
     instrid_set_error(err, INSTRID_ERR_FORMAT, "file_bytes %zu too small for the header", size);
     return NULL;
   }
@@ -935,7 +964,7 @@ static instrid_model *parse_model(const uint8_t *data, size_t size, instrid_erro
                       stored_crc);
     return NULL;
   }
-  reader r = {data, size - MODEL_FILE_CHECKSUM_BYTES, MODEL_FILE_FIXED_HEADER_BYTES, err};
+  reader r = {data, size - MODEL_FILE_CHECKSUM_BYTES, (size_t)header_bytes, err};
 
   m = calloc(1, sizeof *m);
   s = calloc(1, sizeof *s);
@@ -962,6 +991,24 @@ static instrid_model *parse_model(const uint8_t *data, size_t size, instrid_erro
   uint32_t n_tensors = get_u32(p + 16);
   uint32_t provenance_bytes = get_u32(p + 20);
   uint64_t data_offset = get_u64(p + 24);
+  if (version >= 2) {
+    const uint8_t *v2 = data + MODEL_FILE_OFFSET_PREEMPHASIS;
+    fe->preemphasis = bits_float(get_u32(v2));
+    fe->window_symmetric = get_u32(v2 + 4);
+    fe->center = get_u32(v2 + 8);
+    fe->log_mode = get_u32(v2 + 12);
+  }
+  /* One model, one file: each version holds exactly the front ends it is needed for. */
+  if (version == 1 && fe->mel_scale == INSTRID_MEL_KALDI) {
+    instrid_set_error(err, INSTRID_ERR_FORMAT,
+                      "mel_scale 2 (kaldi) at offset 48 needs file version 2, the file says 1");
+    goto fail;
+  }
+  if (version == 2 && frontend_file_version(fe) == 1) {
+    instrid_set_error(err, INSTRID_ERR_FORMAT,
+                      "file version 2 with a front end version 1 holds (write it as version 1)");
+    goto fail;
+  }
 
   /* Counts that size allocations are bounded first. */
   if (!in_range(d->n_classes, 1, INSTRID_MAX_CLASSES)) {

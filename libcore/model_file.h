@@ -1,5 +1,11 @@
-/* model_file.h — the instrid model file, version 1, written out field by field, and the
+/* model_file.h — the instrid model file, versions 1 and 2, written out field by field, and the
  * constants model.c and the tests share. Not installed.
+ *
+ * Version 2 differs from version 1 only by four front-end fields after the fixed header (the
+ * variable header then starts at 128, not 112). A writer writes version 1 when the front end
+ * uses none of version 2's features (preemphasis 0, window_symmetric 0, center 0, log_mode 0,
+ * mel_scale not kaldi) and version 2 otherwise, so every model has one file; a reader refuses
+ * a version-1 file with mel_scale kaldi and a version-2 file that needed none of them.
  *
  * Every integer is little-endian, every float IEEE-754 binary32 little-endian, whatever the
  * host. Offsets are bytes from the start of the file.
@@ -7,7 +13,7 @@
  *   offset  size  field
  *   ---- prologue: read before anything else ------------------------------------------------
  *        0     8  magic "INSTRID" 0x1A   (49 4E 53 54 52 49 44 1A; ^Z stops `type` on DOS)
- *        8     4  u32 version = 1
+ *        8     4  u32 version = 1 or 2
  *       12     4  u32 flags = 0           (reserved; version 1 readers refuse anything else)
  *       16     8  u64 file_bytes          length of the whole file, checksum included
  *   ---- fixed header: front end, windowing, counts --------------------------------------------
@@ -17,7 +23,7 @@
  *       36     4  u32 hop_samples
  *       40     4  u32 n_mels
  *       44     4  u32 window              instrid_window_kind
- *       48     4  u32 mel_scale           instrid_mel_scale
+ *       48     4  u32 mel_scale           instrid_mel_scale (2 = kaldi: version 2 only)
  *       52     4  u32 mel_norm            instrid_mel_norm
  *       56     4  f32 fmin_hz
  *       60     4  f32 fmax_hz
@@ -32,7 +38,12 @@
  *       96     4  u32 n_tensors           must equal the count the layers imply
  *      100     4  u32 provenance_bytes    0..MODEL_FILE_MAX_PROVENANCE
  *      104     8  u64 tensor_data_offset  where the first tensor starts (see below)
- *   ---- variable header, from offset 112, packed --------------------------------------------
+ *   ---- version 2 only: the rest of instrid_frontend_params ----------------------------------
+ *      112     4  f32 preemphasis         [0, 1)
+ *      116     4  u32 window_symmetric    0 or 1
+ *      120     4  u32 center              0 or 1
+ *      124     4  u32 log_mode            instrid_log_mode
+ *   ---- variable header, from offset 112 (version 1) or 128 (version 2), packed ---------------
  *           class names   n_classes x { u8 length (1..63); length bytes, printable ASCII }
  *           thresholds    n_classes x f32, each in [0, 1]
  *           provenance    provenance_bytes bytes of text, no NUL (not NUL-terminated)
@@ -65,7 +76,8 @@
 
 #define MODEL_FILE_MAGIC "INSTRID\x1a"
 #define MODEL_FILE_MAGIC_BYTES 8
-#define MODEL_FILE_VERSION 1u
+#define MODEL_FILE_VERSION 2u     /* the newest version this library reads and writes */
+#define MODEL_FILE_VERSION_MIN 1u /* the oldest it reads */
 
 #define MODEL_FILE_OFFSET_VERSION 8
 #define MODEL_FILE_OFFSET_FLAGS 12
@@ -79,7 +91,9 @@
 #define MODEL_FILE_OFFSET_N_TENSORS 96
 #define MODEL_FILE_OFFSET_PROVENANCE_BYTES 100
 #define MODEL_FILE_OFFSET_TENSOR_DATA 104
-#define MODEL_FILE_FIXED_HEADER_BYTES 112 /* where the class names start */
+#define MODEL_FILE_FIXED_HEADER_BYTES 112 /* where the class names start in version 1 */
+#define MODEL_FILE_OFFSET_PREEMPHASIS 112 /* version 2 */
+#define MODEL_FILE_V2_HEADER_BYTES 128    /* where the class names start in version 2 */
 
 #define MODEL_FILE_LAYER_BYTES 48
 #define MODEL_FILE_TENSOR_ENTRY_BYTES 36

@@ -18,7 +18,10 @@ struct instrid_stream {
   instrid_net *net;
   uint32_t n_mels, window_frames, hop_override; /* hop_override 0 = the model's default */
   uint64_t hop_samples, n_fft;
-  float silence; /* feature value of a silent frame, for padding a flushed window */
+  int64_t frame0_offset; /* first input sample of frame 0: +1 with pre-emphasis (its first sample
+                          * primes the filter), -n_fft/2 with center (reflected past) */
+  int centred;           /* flush drains the front end's reflected end */
+  float silence;         /* feature value of a silent frame, for padding a flushed window */
 
   float *ring;          /* (W, n_mels): frame f lives in row f % W */
   float *frame;         /* (n_mels) the frame the front end is filling */
@@ -49,12 +52,10 @@ static uint64_t next_start(const instrid_stream *st)
   return s;
 }
 
-instrid_stream *instrid_stream_new(const instrid_model *model, instrid_error *err)
+/* A stream whose front end is `fp`: the model's own, or one derived from it for another rate. */
+static instrid_stream *stream_new(const instrid_model *model, const instrid_frontend_params *fp,
+                                  instrid_error *err)
 {
-  if (!model) {
-    instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "instrid_stream_new: model is NULL");
-    return NULL;
-  }
   instrid_stream *st = calloc(1, sizeof *st);
   if (!st) {
     instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory allocating a stream");
@@ -64,11 +65,14 @@ instrid_stream *instrid_stream_new(const instrid_model *model, instrid_error *er
   st->model = model;
   st->n_mels = d->frontend.n_mels;
   st->window_frames = d->window_frames;
-  st->hop_samples = d->frontend.hop_samples;
-  st->n_fft = d->frontend.n_fft;
-  st->silence = instrid_frontend_silence_value(&d->frontend);
+  st->hop_samples = fp->hop_samples;
+  st->n_fft = fp->n_fft;
+  st->frame0_offset =
+      (fp->preemphasis != 0.0f ? 1 : 0) - (fp->center ? (int64_t)(fp->n_fft / 2) : 0);
+  st->centred = fp->center != 0;
+  st->silence = instrid_frontend_silence_value(fp);
 
-  st->fe = instrid_frontend_new(&d->frontend, err);
+  st->fe = instrid_frontend_new(fp, err);
   if (!st->fe)
     goto fail;
   st->net = instrid_net_new(model, err);
@@ -92,6 +96,33 @@ nomem:
 fail:
   instrid_stream_free(st);
   return NULL;
+}
+
+instrid_stream *instrid_stream_new(const instrid_model *model, instrid_error *err)
+{
+  if (!model) {
+    instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "instrid_stream_new: model is NULL");
+    return NULL;
+  }
+  return stream_new(model, &model->desc.frontend, err);
+}
+
+instrid_stream *instrid_stream_new_for_rate(const instrid_model *model, uint32_t input_rate,
+                                            instrid_error *err)
+{
+  if (!model) {
+    instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "instrid_stream_new_for_rate: model is NULL");
+    return NULL;
+  }
+  instrid_frontend_params fp;
+  if (instrid_frontend_params_for_rate(&model->desc.frontend, input_rate, &fp, err) != INSTRID_OK)
+    return NULL;
+  return stream_new(model, &fp, err);
+}
+
+uint32_t instrid_stream_sample_rate(const instrid_stream *st)
+{
+  return instrid_frontend_get_params(st->fe)->sample_rate;
 }
 
 void instrid_stream_free(instrid_stream *st)
@@ -155,8 +186,14 @@ static void analyse(instrid_stream *st, uint64_t start, uint32_t n_real, instrid
   }
   instrid_net_forward(st->net, st->features, st->probabilities);
   result->window_index = st->window_index;
-  result->start_sample = start * st->hop_samples;
-  result->length_samples = (uint64_t)(W - 1) * st->hop_samples + st->n_fft;
+  /* The input samples the window's frames see, clipped to the stream (a centred first frame
+   * reaches before sample 0). */
+  int64_t first = (int64_t)(start * st->hop_samples) + st->frame0_offset;
+  int64_t end = first + (int64_t)((uint64_t)(W - 1) * st->hop_samples + st->n_fft);
+  if (first < 0)
+    first = 0;
+  result->start_sample = (uint64_t)first;
+  result->length_samples = (uint64_t)(end - first);
   result->n_frames = n_real;
   result->probabilities = st->probabilities;
   st->last_start = start;
@@ -197,9 +234,22 @@ size_t instrid_stream_push(instrid_stream *st, const float *x, size_t n, instrid
 
 int instrid_stream_flush(instrid_stream *st, uint32_t min_frames, instrid_result *result)
 {
+  uint64_t s = next_start(st);
+  if (st->centred) {
+    /* The frames the front end owes the end of the stream (reflected), as long as the next
+     * window has room for them; a window they complete is analysed whole. */
+    while (st->frames < s + st->window_frames &&
+           instrid_frontend_flush(st->fe, st->ring + (size_t)(st->frames % st->window_frames) *
+                                                         st->n_mels)) {
+      st->frames++;
+      if (st->frames == s + st->window_frames) {
+        analyse(st, s, st->window_frames, result);
+        return 1;
+      }
+    }
+  }
   if (st->flushed_at == st->frames)
     return 0;
-  uint64_t s = next_start(st);
   if (st->frames <= s)
     return 0;
   uint64_t n_real = st->frames - s;

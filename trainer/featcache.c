@@ -70,6 +70,15 @@ static uint64_t hash_frontend(uint64_t h, const instrid_frontend_params *p)
   h = fnv1a_f32(h, p->fmax_hz);
   h = fnv1a_f32(h, p->power);
   h = fnv1a_f32(h, p->log_floor);
+  /* The version-2 fields, only when set, so that caches of version-1 front ends stay valid. */
+  if (p->preemphasis != 0.0f || p->window_symmetric || p->center || p->log_mode ||
+      p->reference_rate) {
+    h = fnv1a_f32(h, p->preemphasis);
+    h = fnv1a_u64(h, p->window_symmetric);
+    h = fnv1a_u64(h, p->center);
+    h = fnv1a_u64(h, p->log_mode);
+    h = fnv1a_u64(h, p->reference_rate);
+  }
   return h;
 }
 

@@ -20,7 +20,12 @@ static void usage(FILE *out)
                "  --mel-scale slaney|htk (slaney)  --mel-norm slaney|none (slaney)\n"
                "  --fmin HZ (0)  --fmax HZ (sample_rate/2)  --power 1|2 (2)\n"
                "  --log-floor X (1e-10)  --mean X (0)  --std X (1)\n"
-               "  --chunk N: feed the audio N samples at a time (whole file)\n");
+               "  --preemphasis A (0)  --symmetric 0|1 (0)  --center 0|1 (0)\n"
+               "  --log-mode max|add (max)  --mel-scale also kaldi\n"
+               "  --efficientat: EfficientAT's parameters (options after it override them)\n"
+               "  --input-rate HZ: the at-input-rate front end for audio at HZ\n"
+               "  --chunk N: feed the audio N samples at a time (whole file)\n"
+               "With --center the end of the stream is flushed (reflected).\n");
 }
 
 static int parse_u32(const char *s, uint32_t *v)
@@ -100,7 +105,7 @@ int main(int argc, char **argv)
       .feature_mean = 0.0f,
       .feature_std = 1.0f,
   };
-  uint32_t chunk = 0;
+  uint32_t chunk = 0, input_rate = 0;
   float bench_seconds = 0.0f;
   const char *positional[2] = {NULL, NULL};
   int n_positional = 0;
@@ -110,6 +115,10 @@ int main(int argc, char **argv)
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       usage(stdout);
       return 0;
+    }
+    if (!strcmp(a, "--efficientat")) {
+      instrid_frontend_params_efficientat(&p);
+      continue;
     }
     if (strncmp(a, "--", 2) != 0) {
       if (n_positional == 2) {
@@ -137,14 +146,27 @@ int main(int argc, char **argv)
       bad = parse_u32(v, &p.n_mels);
     else if (!strcmp(a, "--chunk"))
       bad = parse_u32(v, &chunk);
+    else if (!strcmp(a, "--input-rate"))
+      bad = parse_u32(v, &input_rate);
+    else if (!strcmp(a, "--symmetric"))
+      bad = parse_u32(v, &p.window_symmetric);
+    else if (!strcmp(a, "--center"))
+      bad = parse_u32(v, &p.center);
+    else if (!strcmp(a, "--preemphasis"))
+      bad = parse_float(v, &p.preemphasis);
+    else if (!strcmp(a, "--log-mode"))
+      bad = !strcmp(v, "max")   ? (p.log_mode = INSTRID_LOG_MAX, 0)
+            : !strcmp(v, "add") ? (p.log_mode = INSTRID_LOG_ADD, 0)
+                                : -1;
     else if (!strcmp(a, "--window"))
       bad = !strcmp(v, "hann")      ? (p.window = INSTRID_WINDOW_HANN, 0)
             : !strcmp(v, "hamming") ? (p.window = INSTRID_WINDOW_HAMMING, 0)
                                     : -1;
     else if (!strcmp(a, "--mel-scale"))
-      bad = !strcmp(v, "slaney") ? (p.mel_scale = INSTRID_MEL_SLANEY, 0)
-            : !strcmp(v, "htk")  ? (p.mel_scale = INSTRID_MEL_HTK, 0)
-                                 : -1;
+      bad = !strcmp(v, "slaney")  ? (p.mel_scale = INSTRID_MEL_SLANEY, 0)
+            : !strcmp(v, "htk")   ? (p.mel_scale = INSTRID_MEL_HTK, 0)
+            : !strcmp(v, "kaldi") ? (p.mel_scale = INSTRID_MEL_KALDI, 0)
+                                  : -1;
     else if (!strcmp(a, "--mel-norm"))
       bad = !strcmp(v, "slaney") ? (p.mel_norm = INSTRID_MELNORM_SLANEY, 0)
             : !strcmp(v, "none") ? (p.mel_norm = INSTRID_MELNORM_NONE, 0)
@@ -182,6 +204,10 @@ int main(int argc, char **argv)
   }
 
   instrid_error err;
+  if (input_rate && instrid_frontend_params_for_rate(&p, input_rate, &p, &err) != INSTRID_OK) {
+    fprintf(stderr, "frontend_dump: %s\n", err.message);
+    return 1;
+  }
   instrid_frontend *fe = instrid_frontend_new(&p, &err);
   if (!fe) {
     fprintf(stderr, "frontend_dump: %s\n", err.message);
@@ -230,6 +256,13 @@ int main(int argc, char **argv)
           return 1;
         }
       }
+    }
+  }
+  while (instrid_frontend_flush(fe, mel)) {
+    frames++;
+    if (out && fwrite(mel, sizeof *mel, p.n_mels, out) != p.n_mels) {
+      fprintf(stderr, "frontend_dump: cannot write %s\n", positional[1]);
+      return 1;
     }
   }
   double elapsed_s = now_s() - t0;

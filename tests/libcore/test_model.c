@@ -324,8 +324,12 @@ static void test_field_checks(void)
   header_offsets h = walk_header(buf);
   size_t layer0 = h.layers, layer3 = h.layers + 3 * MODEL_FILE_LAYER_BYTES;
 
-  expect_patched(buf, size, MODEL_FILE_OFFSET_VERSION, 2, INSTRID_ERR_VERSION, "version 2",
-                 "version 2");
+  expect_patched(buf, size, MODEL_FILE_OFFSET_VERSION, 3, INSTRID_ERR_VERSION, "version 3",
+                 "version 3");
+  expect_patched(buf, size, MODEL_FILE_OFFSET_VERSION, 0, INSTRID_ERR_VERSION, "version 0",
+                 "version 0");
+  expect_patched(buf, size, MODEL_FILE_OFFSET_N_MELS + 8, INSTRID_MEL_KALDI, INSTRID_ERR_FORMAT,
+                 "needs file version 2", "kaldi mel scale in a version-1 file");
   expect_patched(buf, size, 0, 0x464C457F, INSTRID_ERR_MAGIC, "magic", "ELF magic");
   expect_patched(buf, size, MODEL_FILE_OFFSET_N_MELS, 4000000000u, INSTRID_ERR_FORMAT,
                  "n_mels 4000000000", "n_mels 4e9");
@@ -697,6 +701,111 @@ static void test_resealed_garbage(void)
   free(buf);
 }
 
+/* Version 2: the EfficientAT front-end fields round-trip, sit at their documented offsets,
+ * and a file holds exactly the version its front end needs. */
+static void test_version2(void)
+{
+  instrid_error err;
+  testnet *net = make_tiny(3);
+  instrid_model_desc d = *testnet_desc(net);
+  instrid_frontend_params fe = d.frontend;
+  fe.preemphasis = 0.97f;
+  fe.window_symmetric = 1;
+  fe.center = 1;
+  fe.log_mode = INSTRID_LOG_ADD;
+  fe.mel_scale = INSTRID_MEL_KALDI;
+  fe.log_floor = 1e-5f;
+  fe.hop_samples = fe.n_fft / 2 - 1;
+  d.frontend = fe;
+  void *buf = NULL, *buf2 = NULL;
+  size_t size = 0, size2 = 0;
+  CHECK(instrid_model_write_to_memory(&d, &buf, &size, &err) == INSTRID_OK, "v2 write: %s",
+        err.message);
+  if (!buf)
+    goto done;
+  const uint8_t *b = buf;
+  CHECK(get_u32_le(b + MODEL_FILE_OFFSET_VERSION) == 2, "version %u, expected 2",
+        get_u32_le(b + MODEL_FILE_OFFSET_VERSION));
+  CHECK(get_u32_le(b + MODEL_FILE_OFFSET_PREEMPHASIS) == f32_bits(0.97f) &&
+            get_u32_le(b + 116) == 1 && get_u32_le(b + 120) == 1 && get_u32_le(b + 124) == 1,
+        "version-2 fields at 112..127");
+  CHECK(b[MODEL_FILE_V2_HEADER_BYTES] == strlen("violin"), "class names start at %d",
+        MODEL_FILE_V2_HEADER_BYTES);
+  /* The same model as version 1 is 16 bytes shorter (before the 64-byte tensor alignment). */
+  instrid_model *m = instrid_model_load_from_memory(buf, size, &err);
+  CHECK(m != NULL, "v2 load: %s", err.message);
+  if (m) {
+    CHECK(desc_equal(&d, instrid_model_get_desc(m)), "v2 desc differs after the round trip");
+    CHECK(instrid_model_write_to_memory(instrid_model_get_desc(m), &buf2, &size2, &err) ==
+                  INSTRID_OK &&
+              size2 == size && memcmp(buf, buf2, size) == 0,
+          "v2 rewrite differs");
+  }
+  instrid_model_free(m);
+
+  /* Every prefix is refused, and so is each version-2 field out of range. */
+  uint8_t *copy = malloc(size);
+  memcpy(copy, buf, size);
+  for (size_t cut = 0; cut < size; cut += (cut < 200 ? 1 : 97)) {
+    instrid_model *t = instrid_model_load_from_memory(copy, cut, &err);
+    CHECK(t == NULL, "v2 prefix of %zu bytes accepted", cut);
+    instrid_model_free(t);
+  }
+  expect_patched(copy, size, MODEL_FILE_OFFSET_PREEMPHASIS, f32_bits(1.5f), INSTRID_ERR_FORMAT,
+                 "preemphasis", "preemphasis 1.5");
+  expect_patched(copy, size, 116, 2, INSTRID_ERR_FORMAT, "window_symmetric", "symmetric 2");
+  expect_patched(copy, size, 120, 7, INSTRID_ERR_FORMAT, "center", "center 7");
+  expect_patched(copy, size, 124, 9, INSTRID_ERR_FORMAT, "log_mode", "log_mode 9");
+  /* A version-2 file whose front end version 1 could hold is not canonical. */
+  put_u32_le(copy + MODEL_FILE_OFFSET_PREEMPHASIS, 0);
+  put_u32_le(copy + 116, 0);
+  put_u32_le(copy + 120, 0);
+  put_u32_le(copy + 124, 0);
+  put_u32_le(copy + MODEL_FILE_OFFSET_N_MELS + 8, INSTRID_MEL_SLANEY);
+  reseal(copy, size);
+  expect_reject(copy, size, INSTRID_ERR_FORMAT, "write it as version 1", "v2 with a v1 front end");
+  free(copy);
+
+  /* An at-input-rate front end is not a model's. */
+  d.frontend.reference_rate = 44100;
+  void *buf3 = NULL;
+  size_t size3 = 0;
+  CHECK(instrid_model_write_to_memory(&d, &buf3, &size3, &err) == INSTRID_ERR_FORMAT &&
+            strstr(err.message, "reference_rate"),
+        "a derived front end written: %s", err.message);
+  free(buf3);
+
+  /* Each version-2 feature alone makes a version-2 file. */
+  for (int k = 0; k < 5; k++) {
+    d.frontend = testnet_desc(net)->frontend;
+    if (k == 0)
+      d.frontend.preemphasis = 0.5f;
+    if (k == 1)
+      d.frontend.window_symmetric = 1;
+    if (k == 2)
+      d.frontend.center = 1, d.frontend.hop_samples = d.frontend.n_fft / 4;
+    if (k == 3)
+      d.frontend.log_mode = INSTRID_LOG_ADD;
+    if (k == 4)
+      d.frontend.mel_scale = INSTRID_MEL_KALDI;
+    void *bk = NULL;
+    size_t sk = 0;
+    CHECK(instrid_model_write_to_memory(&d, &bk, &sk, &err) == INSTRID_OK, "feature %d: %s", k,
+          err.message);
+    CHECK(bk && get_u32_le((const uint8_t *)bk + MODEL_FILE_OFFSET_VERSION) == 2,
+          "feature %d alone: not version 2", k);
+    instrid_model *mk = bk ? instrid_model_load_from_memory(bk, sk, &err) : NULL;
+    CHECK(mk && desc_equal(&d, instrid_model_get_desc(mk)), "feature %d: round trip", k);
+    instrid_model_free(mk);
+    free(bk);
+  }
+
+done:
+  free(buf);
+  free(buf2);
+  testnet_free(net);
+}
+
 int main(void)
 {
   test_crc32c();
@@ -709,5 +818,6 @@ int main(void)
   test_corruption();
   test_field_checks();
   test_resealed_garbage();
+  test_version2();
   return check_exit();
 }
