@@ -5,7 +5,7 @@
 
 #include "audioset_map.h"
 #include "check.h"
-#include "dataset.h"
+#include "taxonomy.h"
 
 int main(void)
 {
