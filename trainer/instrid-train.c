@@ -15,6 +15,7 @@
 
 #include "arch.h"
 #include "dataset.h"
+#include "finetune.h"
 #include "instrid.h"
 #include "train.h"
 
@@ -69,6 +70,20 @@ static void usage(FILE *f)
           "  --threads N             threads; each batch is split across N network replicas,\n"
           "                          one per thread (default: number of cores, %ld here). The\n"
           "                          result depends on N: resume with the same N\n"
+          "\n"
+          "fine-tuning (start from a model, e.g. one instrid-import wrote):\n"
+          "  --init MODEL            start from MODEL: its front end, window and layers; its\n"
+          "                          last DENSE is replaced by a new head for the 25 classes\n"
+          "                          (rows from a class of the same name, else the mean of the\n"
+          "                          AudioSet classes that name it, else random)\n"
+          "  --freeze-until N        layers [0, N) of MODEL stay as they are; 'backbone' (the\n"
+          "                          default) freezes every layer before the head, which then\n"
+          "                          trains on the backbone's output computed once per window\n"
+          "                          (no augmentation); 0 trains every layer\n"
+          "  --lr-backbone X         learning-rate multiplier of the unfrozen layers before the\n"
+          "                          head (default 1)\n"
+          "  --keep-source-head      keep MODEL's own outputs (frozen) after the 25 classes\n"
+          "  --head-random           initialise every row of the new head at random\n"
           "\n"
           "checkpoints:\n"
           "  --checkpoint FILE       checkpoint file (default: MODEL.ckpt)\n"
@@ -267,7 +282,8 @@ static void print_summary(FILE *f, trainer *t, const instrid_model_desc *desc,
 
 static char *make_provenance(int argc, char **argv, const dataset_source *sources, int n_sources,
                              const dataset_stats *stats, trainer *t, const char *arch_name,
-                             const train_options *opt, const instrid_model_desc *desc)
+                             const train_options *opt, const instrid_model_desc *desc,
+                             const finetune *ft, const finetune_options *fopt)
 {
   strbuf b = {0};
   sb_printf(&b, "command:");
@@ -291,6 +307,32 @@ static char *make_provenance(int argc, char **argv, const dataset_source *source
             arch_name, opt->epochs, (unsigned long long)trainer_steps_done(t), opt->batch,
             (double)opt->lr, (double)opt->weight_decay, train_loss_name(opt->loss),
             opt->augment ? "on" : "off", (unsigned long long)opt->seed);
+  if (ft) {
+    uint32_t by_name, by_map, by_random;
+    finetune_init_counts(ft, &by_name, &by_map, &by_random);
+    sb_printf(&b,
+              "fine-tuned from %s: head at layer %u replaced (%u outputs; rows %u by class name, "
+              "%u from the AudioSet map, %u random), ",
+              arch_name, finetune_head_layer(ft), finetune_n_outputs(ft), by_name, by_map,
+              by_random);
+    if (fopt->freeze_until == UINT32_MAX)
+      sb_printf(&b, "backbone frozen");
+    else
+      sb_printf(&b, "layers 0..%u frozen", fopt->freeze_until);
+    sb_printf(&b, ", lr multiplier %g before the head%s%s\n", (double)fopt->lr_backbone,
+              fopt->keep_source_head ? ", source outputs kept after the 25 classes" : "",
+              finetune_split(ft) ? "; head trained on the backbone's output" : "");
+    /* The source's provenance, indented, so that the chain back to the weights stays in the
+     * file. */
+    const char *sp = instrid_model_provenance(finetune_source(ft));
+    sb_printf(&b, "source model's provenance:\n");
+    while (*sp) {
+      const char *nl = strchr(sp, '\n');
+      int len = nl ? (int)(nl - sp) : (int)strlen(sp);
+      sb_printf(&b, "  %.*s\n", len, sp);
+      sp += len + (nl != NULL);
+    }
+  }
   const metrics_report *val = trainer_validation(t);
   if (val) {
     sb_printf(&b, "validation: mAP %.4f, macro-F1 %.4f over %zu classes; AP per class:",
@@ -336,6 +378,11 @@ enum {
   O_STOP_AFTER,
   O_QUIET,
   O_HELP,
+  O_INIT,
+  O_FREEZE_UNTIL,
+  O_LR_BACKBONE,
+  O_KEEP_SOURCE_HEAD,
+  O_HEAD_RANDOM,
 };
 
 int main(int argc, char **argv)
@@ -369,6 +416,11 @@ int main(int argc, char **argv)
       {"stop-after-steps", required_argument, NULL, O_STOP_AFTER},
       {"quiet", no_argument, NULL, O_QUIET},
       {"help", no_argument, NULL, O_HELP},
+      {"init", required_argument, NULL, O_INIT},
+      {"freeze-until", required_argument, NULL, O_FREEZE_UNTIL},
+      {"lr-backbone", required_argument, NULL, O_LR_BACKBONE},
+      {"keep-source-head", no_argument, NULL, O_KEEP_SOURCE_HEAD},
+      {"head-random", no_argument, NULL, O_HEAD_RANDOM},
       {NULL, 0, NULL, 0},
   };
   train_options opt;
@@ -381,6 +433,10 @@ int main(int argc, char **argv)
   double val_fraction = 0.1;
   unsigned long long train_hop = 0, u;
   double x;
+  const char *init = NULL;
+  finetune_options fopt;
+  finetune_options_default(&fopt);
+  int arch_given = 0, finetune_given = 0;
 
   opterr = 0; /* getopt's own messages are not one clear line; we print ours */
   int c;
@@ -438,6 +494,34 @@ int main(int argc, char **argv)
       break;
     case O_ARCH:
       arch_name = optarg;
+      arch_given = 1;
+      break;
+    case O_INIT:
+      init = optarg;
+      break;
+    case O_FREEZE_UNTIL:
+      if (strcmp(optarg, "backbone") == 0)
+        fopt.freeze_until = UINT32_MAX;
+      else if (parse_u64(optarg, 0, INSTRID_MAX_LAYERS, &u))
+        fopt.freeze_until = (uint32_t)u;
+      else
+        return usage_error("--freeze-until %s: want a layer count 0..%d or 'backbone'", optarg,
+                           INSTRID_MAX_LAYERS);
+      finetune_given = 1;
+      break;
+    case O_LR_BACKBONE:
+      if (!parse_double(optarg, 0.0, 100.0, &x))
+        return usage_error("--lr-backbone %s: want a multiplier in [0, 100]", optarg);
+      fopt.lr_backbone = (float)x;
+      finetune_given = 1;
+      break;
+    case O_KEEP_SOURCE_HEAD:
+      fopt.keep_source_head = 1;
+      finetune_given = 1;
+      break;
+    case O_HEAD_RANDOM:
+      fopt.head_random = 1;
+      finetune_given = 1;
       break;
     case O_SEED:
       if (!parse_u64(optarg, 0, UINT64_MAX, &u))
@@ -530,6 +614,11 @@ int main(int argc, char **argv)
   }
   if (cache && !is_dir(cache))
     return usage_error("--cache %s: no such folder", cache);
+  if (init && arch_given)
+    return usage_error("--init and --arch exclude each other: the model gives the architecture");
+  if (!init && finetune_given)
+    return usage_error("--freeze-until, --lr-backbone, --keep-source-head and --head-random "
+                       "need --init");
 
   int status = 1;
   instrid_error err = {0};
@@ -538,19 +627,41 @@ int main(int argc, char **argv)
   trainer *t = NULL;
   char *provenance = NULL, *checkpoint_owned = NULL;
   instrid_model_desc desc;
+  finetune *ft = NULL;
+  finetune_cache *fcache = NULL;
 
-  if (instrid_arch_build(arch_name, TAXONOMY_N, opt.seed, NULL, &arch, &err) != INSTRID_OK) {
-    status = 2; /* an unknown --arch is a command-line error */
-    fprintf(stderr, PROG ": --arch: %s\n", err.message);
-    goto done;
-  }
-  for (uint32_t k = 0; k < TAXONOMY_N; k++) {
-    if (instrid_arch_set_class_name(arch, k, instrid_taxonomy[k], &err) != INSTRID_OK) {
-      fprintf(stderr, PROG ": %s\n", err.message);
+  if (init) {
+    ft = finetune_new(init, instrid_taxonomy, TAXONOMY_N, &fopt, opt.seed, &err);
+    if (!ft) {
+      fprintf(stderr, PROG ": --init %s\n", err.message);
       goto done;
     }
+    desc = *finetune_arch(ft);
+    arch_name = init;
+    if (!quiet) {
+      uint32_t by_name, by_map, by_random;
+      finetune_init_counts(ft, &by_name, &by_map, &by_random);
+      fprintf(stderr,
+              PROG ": --init %s: %u layers, new head at layer %u with %u outputs (rows: %u by "
+                   "class name, %u from the AudioSet map, %u random)%s\n",
+              init, desc.n_layers, finetune_head_layer(ft), finetune_n_outputs(ft), by_name, by_map,
+              by_random,
+              finetune_split(ft) ? "; backbone frozen: the head trains on its output" : "");
+    }
+  } else {
+    if (instrid_arch_build(arch_name, TAXONOMY_N, opt.seed, NULL, &arch, &err) != INSTRID_OK) {
+      status = 2; /* an unknown --arch is a command-line error */
+      fprintf(stderr, PROG ": --arch: %s\n", err.message);
+      goto done;
+    }
+    for (uint32_t k = 0; k < TAXONOMY_N; k++) {
+      if (instrid_arch_set_class_name(arch, k, instrid_taxonomy[k], &err) != INSTRID_OK) {
+        fprintf(stderr, PROG ": %s\n", err.message);
+        goto done;
+      }
+    }
+    desc = *instrid_arch_desc(arch);
   }
-  desc = *instrid_arch_desc(arch);
 
   dataset_options dopt = {
       .window_frames = desc.window_frames,
@@ -570,8 +681,9 @@ int main(int argc, char **argv)
     goto done;
   }
   /* The network should see unit-scale input whatever the data: the front end's normalisation
-   * comes from the training split itself (never from validation or evaluation audio). */
-  {
+   * comes from the training split itself (never from validation or evaluation audio). A model
+   * to fine-tune keeps its own. */
+  if (!init) {
     float mean, std;
     if (train_dataset_feature_moments(ds, &mean, &std, &err) != INSTRID_OK) {
       fprintf(stderr, PROG ": %s\n", err.message);
@@ -609,7 +721,26 @@ int main(int argc, char **argv)
   opt.progress_seconds = ps.tty ? 0.5 : 30.0;
 
   example_source src = example_source_from_dataset(ds);
-  t = trainer_new(&desc, &src, &opt, &err);
+  instrid_model_desc train_desc = desc;
+  if (ft && finetune_split(ft)) {
+    /* Frozen backbone: its output once per window, then the head alone. */
+    if (!quiet)
+      fprintf(stderr, PROG ": computing the frozen backbone's output for %zu windows\n",
+              src.count(src.ctx, DATASET_TRAIN) + src.count(src.ctx, DATASET_VAL));
+    fcache = finetune_cache_new(ft, &src, opt.threads, NULL, NULL, &err);
+    if (!fcache) {
+      fprintf(stderr, PROG ": %s\n", err.message);
+      goto done;
+    }
+    src = finetune_cache_source(fcache);
+    train_desc = *finetune_head_arch(ft);
+    opt.lr_scale = finetune_head_lr_scale(ft);
+    opt.augment = 0; /* nothing to augment on vectors */
+  } else if (ft) {
+    src = finetune_wrap_source(ft, &src);
+    opt.lr_scale = finetune_lr_scale(ft);
+  }
+  t = trainer_new(&train_desc, &src, &opt, &err);
   if (!t) {
     fprintf(stderr, PROG ": %s\n", err.message);
     goto done;
@@ -635,12 +766,22 @@ int main(int argc, char **argv)
     status = 0;
     goto done;
   }
-  provenance = make_provenance(argc, argv, sources, n_sources, stats, t, arch_name, &opt, &desc);
+  provenance =
+      make_provenance(argc, argv, sources, n_sources, stats, t, arch_name, &opt, &desc, ft, &fopt);
   if (!provenance) {
     fprintf(stderr, PROG ": out of memory\n");
     goto done;
   }
-  if (trainer_write_model(t, out, provenance, &err) != INSTRID_OK) {
+  if (ft) {
+    instrid_model_desc trained;
+    train_net_desc(trainer_net(t), &trained);
+    int split = finetune_split(ft) != 0;
+    if (finetune_write(ft, split ? trained.params : NULL, split ? NULL : trained.params,
+                       trainer_thresholds(t), provenance, out, &err) != INSTRID_OK) {
+      fprintf(stderr, PROG ": %s\n", err.message);
+      goto done;
+    }
+  } else if (trainer_write_model(t, out, provenance, &err) != INSTRID_OK) {
     fprintf(stderr, PROG ": %s\n", err.message);
     goto done;
   }
@@ -652,6 +793,8 @@ done:
   free(provenance);
   free(checkpoint_owned);
   trainer_free(t);
+  finetune_cache_free(fcache);
+  finetune_free(ft);
   train_dataset_free(ds);
   instrid_arch_free(arch);
   return status;

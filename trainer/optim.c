@@ -14,20 +14,28 @@ void adamw_step(float *params, const float *grads, float *m, float *v, const uin
   double bc2 = 1.0 - pow(cfg->beta2, (double)step);
   float b1 = cfg->beta1, b2 = cfg->beta2, lr = cfg->lr, eps = cfg->eps;
   float decay = 1.0f - cfg->lr * cfg->weight_decay;
+  const float *scale = cfg->lr_scale;
   float inv_bc1 = (float)(1.0 / bc1), inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
 
   for (size_t i = 0; i < n; i++) {
     if (trainable_mask && !trainable_mask[i])
       continue;
+    float step_lr = lr, step_decay = decay;
+    if (scale) {
+      if (scale[i] == 0.0f)
+        continue;
+      step_lr = lr * scale[i];
+      step_decay = 1.0f - step_lr * cfg->weight_decay;
+    }
     float g = grads[i];
     float p = params[i];
     if (!decay_mask || decay_mask[i])
-      p *= decay;
+      p *= step_decay;
     m[i] = b1 * m[i] + (1.0f - b1) * g;
     v[i] = b2 * v[i] + (1.0f - b2) * g * g;
     float m_hat = m[i] * inv_bc1;
     float denom = sqrtf(v[i]) * inv_sqrt_bc2 + eps;
-    params[i] = p - lr * m_hat / denom;
+    params[i] = p - step_lr * m_hat / denom;
   }
 }
 

@@ -15,6 +15,9 @@ typedef struct {
   float beta1, beta2; /* moment decay rates, typically 0.9, 0.999 */
   float eps;          /* added to sqrt(v_hat), typically 1e-8 */
   float weight_decay; /* decoupled (Loshchilov & Hutter): p -= lr * weight_decay * p */
+  /* (n) per-parameter multipliers of lr (learning-rate groups; 0 leaves a parameter as it is),
+   * or NULL: all 1 */
+  const float *lr_scale;
 } adamw_config;
 
 /* One AdamW step, PyTorch's torch.optim.AdamW arithmetic:
@@ -23,7 +26,8 @@ typedef struct {
  *   p -= lr * (m / (1 - b1^step)) / (sqrt(v / (1 - b2^step)) + eps)
  * params, grads, m, v: (n); m and v start at 0 and belong to the caller. decay_mask and
  * trainable_mask: (n) or NULL (NULL = all ones). Entries with trainable_mask 0 are not touched
- * (params, m and v stay as they are). step is 1-based. */
+ * (params, m and v stay as they are), nor are those with cfg->lr_scale 0; elsewhere lr is
+ * lr * lr_scale[i] in both lines that use it. step is 1-based. */
 void adamw_step(float *params, const float *grads, float *m, float *v, const uint8_t *decay_mask,
                 const uint8_t *trainable_mask, size_t n, const adamw_config *cfg, uint64_t step);
 

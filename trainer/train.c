@@ -61,6 +61,7 @@ struct trainer {
   size_t n_inputs; /* n_mels * window_frames */
   size_t n_params;
   float *adam_m, *adam_v; /* (n_params) */
+  uint8_t *trainable;     /* (n_params) the net's trainable mask without the frozen (lr_scale 0) */
 
   size_t n_train, n_val;
   size_t epoch_windows; /* training windows used per epoch */
@@ -164,6 +165,8 @@ static uint64_t hash_options(const trainer *t)
     H(a->layers[i]);
   if (a->params)
     h = checkpoint_hash(h, a->params, a->n_params * sizeof(float));
+  if (o->lr_scale)
+    h = checkpoint_hash(h, o->lr_scale, t->n_params * sizeof(float));
   H(o->epochs);
   H(o->batch);
   H(o->lr);
@@ -290,7 +293,6 @@ trainer *trainer_new(const instrid_model_desc *arch, const example_source *src,
     t->n_replicas = (int)t->batch;
   if (t->n_replicas > MAX_REPLICAS)
     t->n_replicas = MAX_REPLICAS;
-  t->options_hash = hash_options(t);
 
   /* Replica r takes examples [r * batch / R, (r + 1) * batch / R) of each batch. */
   int per_replica = (int)((t->batch + (uint32_t)t->n_replicas - 1) / (uint32_t)t->n_replicas);
@@ -311,11 +313,14 @@ trainer *trainer_new(const instrid_model_desc *arch, const example_source *src,
     goto fail;
   }
 
+  t->options_hash = hash_options(t);
+
   t->n_val_used =
       opt->max_val_windows && opt->max_val_windows < t->n_val ? opt->max_val_windows : t->n_val;
   size_t bc = (size_t)t->batch * t->n_classes, vc = t->n_val_used * t->n_classes;
   t->adam_m = calloc(t->n_params, sizeof(float));
   t->adam_v = calloc(t->n_params, sizeof(float));
+  t->trainable = malloc(t->n_params ? t->n_params : 1);
   t->pos_weight = calloc(t->n_classes, sizeof(float));
   t->thresholds = calloc(t->n_classes, sizeof(float));
   t->x = instrid_alloc_floats(instrid_mul_size(t->batch, t->n_inputs, &overflow));
@@ -330,8 +335,8 @@ trainer *trainer_new(const instrid_model_desc *arch, const example_source *src,
   t->val_logits = calloc(vc ? vc : 1, sizeof(float));
   t->val_target = calloc(vc ? vc : 1, sizeof(float));
   t->val_mask = calloc(vc ? vc : 1, sizeof(float));
-  if (overflow || !t->adam_m || !t->adam_v || !t->pos_weight || !t->thresholds || !t->x ||
-      !t->target || !t->mask || !t->logits || !t->dlogits || !t->mix_x || !t->mix_target ||
+  if (overflow || !t->adam_m || !t->adam_v || !t->trainable || !t->pos_weight || !t->thresholds ||
+      !t->x || !t->target || !t->mask || !t->logits || !t->dlogits || !t->mix_x || !t->mix_target ||
       !t->mix_mask || !t->order || !t->val_logits || !t->val_target || !t->val_mask ||
       !metrics_report_init(&t->val, t->n_classes)) {
     instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory for %zu parameters, batch %u",
@@ -340,6 +345,9 @@ trainer *trainer_new(const instrid_model_desc *arch, const example_source *src,
   }
   for (uint32_t k = 0; k < t->n_classes; k++)
     t->thresholds[k] = 0.5f;
+  const uint8_t *net_trainable = train_net_trainable_mask(t->net);
+  for (size_t i = 0; i < t->n_params; i++)
+    t->trainable[i] = net_trainable[i] && (!opt->lr_scale || opt->lr_scale[i] > 0.0f);
   compute_pos_weight(t);
   t->rng_state = opt->seed ^ ((uint64_t)RNG_TAG_DROPOUT << 48);
   return t;
@@ -357,6 +365,7 @@ void trainer_free(trainer *t)
     train_net_free(t->replicas[r]);
   free(t->adam_m);
   free(t->adam_v);
+  free(t->trainable);
   free(t->pos_weight);
   free(t->thresholds);
   instrid_free_aligned(t->x);
@@ -504,12 +513,16 @@ static float train_step(trainer *t)
   }
 
   const uint8_t *trainable = train_net_trainable_mask(t->net);
-  clip_grad_norm(grads, trainable, t->n_params, t->opt.clip_norm);
+  clip_grad_norm(grads, t->trainable, t->n_params, t->opt.clip_norm);
   uint64_t step1 = t->step + 1;
-  adamw_config cfg = {lr_schedule(t->opt.lr, step1, t->warmup_steps, t->total_steps), 0.9f, 0.999f,
-                      1e-8f, t->opt.weight_decay};
+  adamw_config cfg = {lr_schedule(t->opt.lr, step1, t->warmup_steps, t->total_steps),
+                      0.9f,
+                      0.999f,
+                      1e-8f,
+                      t->opt.weight_decay,
+                      t->opt.lr_scale};
   float *params = train_net_params(t->net);
-  adamw_step(params, grads, t->adam_m, t->adam_v, train_net_decay_mask(t->net), trainable,
+  adamw_step(params, grads, t->adam_m, t->adam_v, train_net_decay_mask(t->net), t->trainable,
              t->n_params, &cfg, step1);
   if (R > 1) {
     /* Batch-norm running statistics: each replica moved its own towards its share's

@@ -92,6 +92,8 @@ typedef struct {
   int resume;                  /* continue from checkpoint_path when it exists */
   uint64_t stop_after_steps;   /* test hook: after this many steps in total, write a checkpoint
                                   and return as if killed (0 = never) */
+  const float *lr_scale;       /* (n_params) learning-rate multiplier per parameter (layer
+                                  groups; 0 = frozen), or NULL: all 1. Must outlive the trainer */
   int threads;                 /* > 1: each batch is split across this many network replicas,
                                   one thread and single-threaded BLAS each, and validation runs
                                   with this many BLAS threads. Batch norm sees each replica's

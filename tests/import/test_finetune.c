@@ -1,0 +1,304 @@
+/* test_finetune.c — instrid-train --init's building blocks (trainer/finetune.h) on the "tiny"
+ * architecture with AudioSet-style class names: the new head's rows (by name, by the AudioSet
+ * map, random), the learning-rate groups, the auxiliary outputs, the frozen-backbone path (its
+ * vectors, then the head trained on them, must give what libcore computes for the written
+ * model), frozen parameters untouched by training, and a model without a head refused. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arch.h"
+#include "check.h"
+#include "finetune.h"
+#include "optim.h"
+#include "taxonomy.h"
+#include "train.h"
+
+#define N_SRC 6
+static const char *const src_names[N_SRC] = {"Speech",   "Violin, fiddle", "Drum",
+                                             "Drum kit", "Music",          "cello"};
+
+/* Synthetic windows: deterministic features, every class known, class k positive when
+ * (i + k) % 3 == 0. */
+typedef struct {
+  uint32_t n_in;
+  size_t n[2];
+} synth;
+
+static size_t synth_count(void *ctx, dataset_split split)
+{
+  return ((synth *)ctx)->n[split];
+}
+
+static void synth_get(void *ctx, dataset_split split, size_t i, int shift, float *x, float *target,
+                      float *mask)
+{
+  (void)shift;
+  synth *s = ctx;
+  for (uint32_t j = 0; j < s->n_in; j++)
+    x[j] = sinf(0.37f * (float)j + 1.3f * (float)i + (split == DATASET_VAL ? 0.5f : 0.0f));
+  for (uint32_t k = 0; k < TAXONOMY_N; k++) {
+    target[k] = (i + k) % 3 == 0 ? 1.0f : 0.0f;
+    mask[k] = 1.0f;
+  }
+}
+
+static size_t layer_param_offset(const instrid_model_desc *d, uint32_t layer)
+{
+  instrid_shape shapes[INSTRID_MAX_LAYERS], in = {1, d->frontend.n_mels, d->window_frames};
+  instrid_arch_shapes(d->layers, d->n_layers, in, shapes, NULL);
+  size_t off = 0;
+  for (uint32_t i = 0; i < layer; i++)
+    off += instrid_layer_param_count(&d->layers[i], i ? shapes[i - 1] : in);
+  return off;
+}
+
+/* adamw_step with per-parameter multipliers: 0 leaves a parameter (and its moments) alone, 0.5
+ * moves it as a step at half the rate (decay included) would. */
+static void check_adamw_lr_scale(void)
+{
+  float p[3] = {1.0f, 1.0f, 1.0f}, q[3] = {1.0f, 1.0f, 1.0f}, g[3] = {0.3f, 0.3f, 0.3f};
+  float m[3] = {0}, v[3] = {0}, m2[3] = {0}, v2[3] = {0};
+  const float scale[3] = {0.0f, 0.5f, 1.0f};
+  adamw_config cfg = {0.1f, 0.9f, 0.999f, 1e-8f, 0.01f, scale};
+  adamw_config half = {0.05f, 0.9f, 0.999f, 1e-8f, 0.01f, NULL};
+  for (uint64_t step = 1; step <= 3; step++) {
+    adamw_step(p, g, m, v, NULL, NULL, 3, &cfg, step);
+    adamw_step(q, g, m2, v2, NULL, NULL, 3, &half, step);
+  }
+  CHECK(p[0] == 1.0f && m[0] == 0.0f && v[0] == 0.0f, "scale 0: untouched (%g)", (double)p[0]);
+  CHECK(fabsf(p[1] - q[1]) < 1e-7f, "scale 0.5 == half the lr: %g vs %g", (double)p[1],
+        (double)q[1]);
+  CHECK(p[2] < p[1] && p[1] < 1.0f, "scale 1 moves further: %g %g", (double)p[2], (double)p[1]);
+}
+
+int main(void)
+{
+  check_adamw_lr_scale();
+  char path[64], out[64];
+  snprintf(path, sizeof path, "/tmp/test_finetune_%d.instrid", (int)getpid());
+  snprintf(out, sizeof out, "/tmp/test_finetune_%d_out.instrid", (int)getpid());
+  instrid_error err = {0};
+  instrid_arch *arch = NULL;
+  CHECK(instrid_arch_build("tiny", N_SRC, 7, NULL, &arch, &err) == INSTRID_OK, "%s", err.message);
+  if (!arch)
+    return check_exit();
+  for (uint32_t k = 0; k < N_SRC; k++)
+    instrid_arch_set_class_name(arch, k, src_names[k], &err);
+  instrid_arch_randomize_batchnorm(arch, 3);
+  instrid_arch_set_provenance(arch, "source line one\nsource line two", &err);
+  for (uint32_t k = 0; k < N_SRC; k++)
+    instrid_arch_thresholds(arch)[k] = 0.1f * (float)(k + 1);
+  const instrid_model_desc *sd = instrid_arch_desc(arch);
+  CHECK(instrid_model_write(sd, path, &err) == INSTRID_OK, "%s", err.message);
+  const uint32_t src_dense = sd->n_layers - 2; /* tiny ends in dense, sigmoid */
+  const size_t src_head = layer_param_offset(sd, src_dense), head_in = 16;
+  const float *sw = sd->params + src_head, *sb = sw + N_SRC * head_in;
+
+  /* Default options: backbone frozen, rows by name / map / random. */
+  finetune_options o;
+  finetune_options_default(&o);
+  finetune *f = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
+  CHECK(f != NULL, "finetune_new: %s", err.message);
+  if (!f)
+    return check_exit();
+  const instrid_model_desc *a = finetune_arch(f);
+  CHECK(a->n_layers == sd->n_layers && a->n_classes == TAXONOMY_N &&
+            a->layers[src_dense].type == INSTRID_LAYER_DENSE &&
+            a->layers[src_dense].p[0] == TAXONOMY_N &&
+            a->layers[a->n_layers - 1].type == INSTRID_LAYER_SIGMOID,
+        "new arch: %u layers, %u classes", a->n_layers, a->n_classes);
+  CHECK(memcmp(&a->frontend, &sd->frontend, sizeof a->frontend) == 0 &&
+            a->window_frames == sd->window_frames,
+        "front end and window kept");
+  CHECK(strcmp(a->class_names[TAX_VIOLIN], "violin") == 0, "class names are the targets");
+  uint32_t by_name, by_map, by_random;
+  finetune_init_counts(f, &by_name, &by_map, &by_random);
+  CHECK(by_name == 1 && by_map == 2 && by_random == 22, "rows: %u by name, %u map, %u random",
+        by_name, by_map, by_random);
+  const float *w = a->params + src_head, *b = w + TAXONOMY_N * head_in;
+  int same_violin = 1, mean_drums = 1, same_cello = 1;
+  for (size_t j = 0; j < head_in; j++) {
+    same_violin &= w[TAX_VIOLIN * head_in + j] == sw[1 * head_in + j];
+    mean_drums &= fabsf(w[TAX_DRUMS * head_in + j] -
+                        0.5f * (sw[2 * head_in + j] + sw[3 * head_in + j])) < 1e-6f;
+    same_cello &= w[TAX_CELLO * head_in + j] == sw[5 * head_in + j];
+  }
+  CHECK(same_violin && b[TAX_VIOLIN] == sb[1], "violin row is 'Violin, fiddle''s");
+  CHECK(mean_drums && fabsf(b[TAX_DRUMS] - 0.5f * (sb[2] + sb[3])) < 1e-6f,
+        "drums row is the mean of 'Drum' and 'Drum kit'");
+  CHECK(same_cello && b[TAX_CELLO] == sb[5], "cello row by name");
+  CHECK(b[TAX_OBOE] == -3.0f && fabsf(w[TAX_OBOE * head_in]) <= 0.01f, "oboe row random");
+  CHECK(memcmp(a->params, sd->params, sizeof(float) * src_head) == 0, "backbone copied");
+
+  /* Learning-rate groups: everything before the head frozen. */
+  const float *lr = finetune_lr_scale(f);
+  int frozen = 1, head = 1;
+  for (size_t j = 0; j < src_head; j++)
+    frozen &= lr[j] == 0.0f;
+  for (size_t j = src_head; j < a->n_params; j++)
+    head &= lr[j] == 1.0f;
+  CHECK(frozen && head, "lr groups: backbone 0, head 1");
+  CHECK(finetune_split(f) == src_dense, "split at the head (%u)", finetune_split(f));
+  const instrid_model_desc *h = finetune_head_arch(f);
+  CHECK(h && h->n_layers == 2 && h->frontend.n_mels == 16 && h->window_frames == 1 &&
+            h->n_params == TAXONOMY_N * (head_in + 1),
+        "head arch");
+
+  /* The frozen-backbone path: vectors once, the head trained on them. */
+  synth s = {sd->frontend.n_mels * sd->window_frames, {40, 12}};
+  example_source inner = {synth_count, synth_get, &s};
+  finetune_cache *c = finetune_cache_new(f, &inner, 2, NULL, NULL, &err);
+  CHECK(c != NULL, "cache: %s", err.message);
+  if (c) {
+    example_source cs = finetune_cache_source(c);
+    CHECK(cs.count(cs.ctx, DATASET_TRAIN) == 40 && cs.count(cs.ctx, DATASET_VAL) == 12,
+          "cache counts");
+    train_options opt;
+    train_options_default(&opt);
+    opt.epochs = 3;
+    opt.batch = 8;
+    opt.lr = 1e-2f;
+    opt.augment = 0;
+    opt.threads = 1;
+    opt.lr_scale = finetune_head_lr_scale(f);
+    trainer *t = trainer_new(h, &cs, &opt, &err);
+    CHECK(t != NULL, "trainer on the head: %s", err.message);
+    if (t) {
+      CHECK(trainer_run(t, &err) == INSTRID_OK, "%s", err.message);
+      instrid_model_desc trained;
+      train_net_desc(trainer_net(t), &trained);
+      CHECK(memcmp(trained.params, h->params, sizeof(float) * h->n_params) != 0, "the head moved");
+      CHECK(finetune_write(f, trained.params, NULL, trainer_thresholds(t), "fine-tuned", out,
+                           &err) == INSTRID_OK,
+            "%s", err.message);
+      /* libcore on the written model == sigmoid(head(vector)) for a window. */
+      instrid_model *m = instrid_model_load(out, &err);
+      CHECK(m != NULL, "load the fine-tuned model: %s", err.message);
+      if (m) {
+        CHECK(instrid_model_n_classes(m) == TAXONOMY_N &&
+                  strcmp(instrid_model_class_name(m, TAX_VOICE), "voice") == 0,
+              "written classes");
+        instrid_net *net = instrid_net_new(m, &err);
+        float *x = malloc(sizeof(float) * s.n_in), target[TAXONOMY_N], mask[TAXONOMY_N];
+        float vec[16], probs[TAXONOMY_N], logits[TAXONOMY_N];
+        synth_get(&s, DATASET_VAL, 5, 0, x, target, mask);
+        instrid_net_forward(net, x, probs);
+        float ct[TAXONOMY_N], cm[TAXONOMY_N];
+        cs.get(cs.ctx, DATASET_VAL, 5, 0, vec, ct, cm);
+        train_net_forward(trainer_net(t), vec, 1, 0, NULL, logits);
+        float worst = 0.0f;
+        for (uint32_t k = 0; k < TAXONOMY_N; k++) {
+          float d = fabsf(probs[k] - 1.0f / (1.0f + expf(-logits[k])));
+          worst = d > worst ? d : worst;
+        }
+        CHECK(worst < 1e-5f, "libcore vs cached-vector head: %g", (double)worst);
+        free(x);
+        instrid_net_free(net);
+        instrid_model_free(m);
+      }
+      trainer_free(t);
+    }
+    finetune_cache_free(c);
+  }
+  finetune_free(f);
+
+  /* Source head kept, backbone partly trainable at half rate. */
+  o.keep_source_head = 1;
+  o.freeze_until = 3;
+  o.lr_backbone = 0.5f;
+  f = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
+  CHECK(f != NULL, "finetune_new (kept head): %s", err.message);
+  if (f) {
+    a = finetune_arch(f);
+    CHECK(finetune_n_outputs(f) == TAXONOMY_N + N_SRC && a->n_classes == TAXONOMY_N + N_SRC &&
+              strcmp(a->class_names[TAXONOMY_N + 1], "Violin, fiddle") == 0,
+          "outputs: 25 then the source's");
+    CHECK(strcmp(a->class_names[TAXONOMY_N + 5], "source cello") == 0, "a clashing name: %s",
+          a->class_names[TAXONOMY_N + 5]);
+    w = a->params + src_head;
+    b = w + (TAXONOMY_N + N_SRC) * head_in;
+    CHECK(memcmp(w + TAXONOMY_N * head_in, sw, sizeof(float) * N_SRC * head_in) == 0 &&
+              memcmp(b + TAXONOMY_N, sb, sizeof(float) * N_SRC) == 0,
+          "source rows copied after the new ones");
+    lr = finetune_lr_scale(f);
+    size_t l3 = layer_param_offset(a, 3);
+    CHECK(lr[0] == 0.0f && lr[l3 - 1] == 0.0f && lr[l3] == 0.5f && lr[src_head - 1] == 0.5f,
+          "layers 0..2 frozen, then 0.5");
+    CHECK(lr[src_head] == 1.0f && lr[src_head + TAXONOMY_N * head_in] == 0.0f &&
+              lr[a->n_params - 1] == 0.0f && lr[a->n_params - N_SRC - 1] == 1.0f,
+          "new rows 1, source rows frozen");
+    CHECK(finetune_split(f) == 0, "no frozen-backbone path when layers train");
+    /* The wrapped source leaves the auxiliary outputs unlabelled. */
+    example_source ws = finetune_wrap_source(f, &inner);
+    float *x = malloc(sizeof(float) * s.n_in), t2[TAXONOMY_N + N_SRC], m2[TAXONOMY_N + N_SRC];
+    ws.get(ws.ctx, DATASET_TRAIN, 0, 0, x, t2, m2);
+    CHECK(m2[0] == 1.0f && m2[TAXONOMY_N] == 0.0f && m2[TAXONOMY_N + N_SRC - 1] == 0.0f,
+          "aux masks 0");
+    free(x);
+    /* The whole network trains with the groups: frozen parameters do not move. */
+    train_options opt;
+    train_options_default(&opt);
+    opt.epochs = 1;
+    opt.batch = 8;
+    opt.threads = 1;
+    opt.lr_scale = lr;
+    trainer *t = trainer_new(a, &ws, &opt, &err);
+    CHECK(t != NULL, "trainer on the whole net: %s", err.message);
+    if (t) {
+      CHECK(trainer_run(t, &err) == INSTRID_OK, "%s", err.message);
+      const float *p = train_net_params(trainer_net(t));
+      /* Layer 0's conv weights are frozen (its batch norm's running statistics, layer 1,
+       * still move in training mode). */
+      size_t l1 = layer_param_offset(a, 1);
+      int kept = 1, moved = 0;
+      for (size_t j = 0; j < a->n_params; j++) {
+        if (lr[j] == 0.0f && (j < l1 || j >= src_head))
+          kept &= p[j] == a->params[j];
+        if (lr[j] > 0.0f)
+          moved |= p[j] != a->params[j];
+      }
+      CHECK(kept && moved, "frozen rows kept, trainable ones moved");
+      CHECK(finetune_write(f, NULL, p, trainer_thresholds(t), "fine-tuned", out, &err) ==
+                INSTRID_OK,
+            "%s", err.message);
+      instrid_model *m = instrid_model_load(out, &err);
+      CHECK(m && instrid_model_n_classes(m) == TAXONOMY_N + N_SRC &&
+                fabsf(instrid_model_threshold(m, TAXONOMY_N + 2) - 0.3f) < 1e-6f,
+            "aux thresholds are the source's");
+      instrid_model_free(m);
+      trainer_free(t);
+    }
+    finetune_free(f);
+  }
+
+  /* A model whose last layer is not DENSE [SIGMOID] has no head to replace. */
+  instrid_model_desc bad = *sd;
+  bad.n_layers = sd->n_layers - 2; /* ends at the global pool: 16 outputs */
+  bad.n_classes = 16;
+  const char *names16[16];
+  char buf[16][8];
+  float th16[16];
+  for (int k = 0; k < 16; k++) {
+    snprintf(buf[k], sizeof buf[k], "c%d", k);
+    names16[k] = buf[k];
+    th16[k] = 0.5f;
+  }
+  bad.class_names = names16;
+  bad.thresholds = th16;
+  bad.n_params = src_head;
+  CHECK(instrid_model_write(&bad, out, &err) == INSTRID_OK, "%s", err.message);
+  f = finetune_new(out, instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
+  CHECK(f == NULL && err.code == INSTRID_ERR_FORMAT && strstr(err.message, "DENSE"), "no head: %s",
+        err.message);
+  finetune_free(f);
+  f = finetune_new("/nonexistent/model.instrid", instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
+  CHECK(f == NULL && err.code == INSTRID_ERR_IO, "missing file: %s", err.message);
+
+  remove(path);
+  remove(out);
+  instrid_arch_free(arch);
+  return check_exit();
+}

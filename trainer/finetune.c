@@ -1,0 +1,573 @@
+/* finetune.c — instrid-train --init: a new head on an existing model, learning-rate groups,
+ * and the frozen-backbone path that trains the head on vectors computed once by libcore. */
+#include "finetune.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audioset_map.h"
+#include "internal.h"
+
+#define MAX_CACHE_THREADS 16
+
+struct finetune {
+  instrid_model *src;
+  const instrid_model_desc *sd; /* the source's description (unfolded parameters) */
+  finetune_options opt;
+  uint32_t n_targets, n_src_classes, n_out;
+  uint32_t src_dense; /* index of the source's last DENSE */
+
+  instrid_model_desc arch;
+  instrid_layer_desc *layers; /* (arch.n_layers) */
+  float *params, *lr_scale;   /* (arch.n_params) */
+  size_t *offset;             /* (arch.n_layers + 1): first parameter of each layer */
+  instrid_shape *shapes;      /* (arch.n_layers): output of each layer */
+  const char **names;         /* (n_out) */
+  char (*aux_names)[INSTRID_MAX_CLASS_NAME + 1]; /* (n_src_classes) renamed on a clash */
+  uint32_t by_name, by_map, by_random;
+
+  uint32_t split;            /* 0: no frozen-backbone path */
+  instrid_model_desc head;   /* layers [split, end) on (1, C, 1) */
+  example_source wrap_inner; /* finetune_wrap_source's inner source */
+};
+
+void finetune_options_default(finetune_options *o)
+{
+  memset(o, 0, sizeof *o);
+  o->freeze_until = UINT32_MAX;
+  o->lr_backbone = 1.0f;
+}
+
+static instrid_status layer_offsets(const instrid_model_desc *d, instrid_shape *shapes,
+                                    size_t *offset, instrid_error *err)
+{
+  instrid_shape input = {1, d->frontend.n_mels, d->window_frames};
+  instrid_status s = instrid_arch_shapes(d->layers, d->n_layers, input, shapes, err);
+  if (s != INSTRID_OK)
+    return s;
+  offset[0] = 0;
+  for (uint32_t i = 0; i < d->n_layers; i++)
+    offset[i + 1] = offset[i] + instrid_layer_param_count(&d->layers[i], i ? shapes[i - 1] : input);
+  return INSTRID_OK;
+}
+
+static int find_class(const instrid_model_desc *d, const char *name)
+{
+  for (uint32_t k = 0; k < d->n_classes; k++)
+    if (strcmp(d->class_names[k], name) == 0)
+      return (int)k;
+  return -1;
+}
+
+finetune *finetune_new(const char *init_path, const char *const *classes, uint32_t n_classes,
+                       const finetune_options *opt, uint64_t seed, instrid_error *err)
+{
+  if (!init_path || !classes || n_classes == 0 || !opt || !(opt->lr_backbone >= 0.0f)) {
+    instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
+                      "finetune_new: no model, no classes or a negative learning-rate multiplier");
+    return NULL;
+  }
+  finetune *f = calloc(1, sizeof *f);
+  if (!f) {
+    instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
+    return NULL;
+  }
+  f->opt = *opt;
+  f->src = instrid_model_load(init_path, err);
+  if (!f->src)
+    goto fail;
+  f->sd = instrid_model_get_desc(f->src);
+  const instrid_model_desc *sd = f->sd;
+  f->n_targets = n_classes;
+  f->n_src_classes = sd->n_classes;
+  f->n_out = n_classes + (opt->keep_source_head ? sd->n_classes : 0);
+
+  /* The source must end in DENSE [SIGMOID]: that DENSE is the head we replace. */
+  uint32_t L = sd->n_layers;
+  while (L > 0 && sd->layers[L - 1].type == INSTRID_LAYER_SIGMOID)
+    L--;
+  if (L == 0 || sd->layers[L - 1].type != INSTRID_LAYER_DENSE || L < sd->n_layers - 1) {
+    instrid_set_error(err, INSTRID_ERR_FORMAT,
+                      "%s: the model does not end in DENSE [SIGMOID]: no head to replace",
+                      init_path);
+    goto fail;
+  }
+  f->src_dense = L - 1;
+  if (f->n_out > INSTRID_MAX_CLASSES) {
+    instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "%u outputs: too many", f->n_out);
+    goto fail;
+  }
+
+  /* The new layer list: the source's up to its last DENSE, a new DENSE, a SIGMOID. */
+  uint32_t n_layers = f->src_dense + 2;
+  f->layers = calloc(n_layers, sizeof *f->layers);
+  f->offset = calloc((size_t)sd->n_layers + 2, sizeof *f->offset);
+  f->shapes = calloc((size_t)sd->n_layers + 2, sizeof *f->shapes);
+  f->names = calloc(f->n_out, sizeof *f->names);
+  if (!f->layers || !f->offset || !f->shapes || !f->names)
+    goto nomem;
+  memcpy(f->layers, sd->layers, sizeof *f->layers * f->src_dense);
+  f->layers[f->src_dense] = sd->layers[f->src_dense];
+  f->layers[f->src_dense].p[0] = f->n_out;
+  f->layers[f->src_dense + 1] = (instrid_layer_desc){.type = INSTRID_LAYER_SIGMOID};
+  for (uint32_t k = 0; k < n_classes; k++)
+    f->names[k] = classes[k];
+  /* An auxiliary output whose name a target class has too becomes "source NAME". */
+  if (f->n_out > n_classes) {
+    f->aux_names = calloc(sd->n_classes, sizeof *f->aux_names);
+    if (!f->aux_names)
+      goto nomem;
+  }
+  for (uint32_t k = n_classes; k < f->n_out; k++) {
+    const char *name = sd->class_names[k - n_classes];
+    int clash = 0;
+    for (uint32_t j = 0; j < n_classes; j++)
+      clash |= strcmp(classes[j], name) == 0;
+    snprintf(f->aux_names[k - n_classes], sizeof f->aux_names[0], "%s%s", clash ? "source " : "",
+             name);
+    f->names[k] = f->aux_names[k - n_classes];
+  }
+
+  /* Source parameter offsets, to find its head's weights. */
+  size_t *src_off = calloc((size_t)sd->n_layers + 1, sizeof *src_off);
+  instrid_shape *src_shapes = calloc(sd->n_layers, sizeof *src_shapes);
+  if (!src_off || !src_shapes) {
+    free(src_off);
+    free(src_shapes);
+    goto nomem;
+  }
+  instrid_status st = layer_offsets(sd, src_shapes, src_off, err);
+  size_t head_in = src_off[f->src_dense + 1] - src_off[f->src_dense];
+  head_in = head_in / sd->n_classes - 1; /* weight (C, in) + bias (C) */
+  const float *src_w = sd->params + src_off[f->src_dense], *src_b = src_w + sd->n_classes * head_in;
+  size_t prefix = src_off[f->src_dense];
+  free(src_off);
+  free(src_shapes);
+  if (st != INSTRID_OK)
+    goto fail;
+
+  f->arch = *sd;
+  f->arch.n_layers = n_layers;
+  f->arch.layers = f->layers;
+  f->arch.n_classes = f->n_out;
+  f->arch.class_names = f->names;
+  f->arch.thresholds = NULL;
+  f->arch.provenance = NULL;
+  f->arch.n_params = prefix + (size_t)f->n_out * (head_in + 1);
+  f->params = malloc(sizeof(float) * f->arch.n_params);
+  f->lr_scale = malloc(sizeof(float) * f->arch.n_params);
+  if (!f->params || !f->lr_scale)
+    goto nomem;
+  memcpy(f->params, sd->params, sizeof(float) * prefix);
+  f->arch.params = f->params;
+  if (layer_offsets(&f->arch, f->shapes, f->offset, err) != INSTRID_OK)
+    goto fail;
+  if (f->offset[n_layers] != f->arch.n_params) {
+    instrid_set_error(err, INSTRID_ERR_FORMAT, "head parameter count mismatch");
+    goto fail;
+  }
+
+  /* The new head's rows. */
+  float *w = f->params + prefix, *b = w + (size_t)f->n_out * head_in;
+  int32_t *target_of = malloc(sizeof(int32_t) * sd->n_classes);
+  if (!target_of)
+    goto nomem;
+  instrid_audioset_map_indices(sd->class_names, sd->n_classes, classes, n_classes, target_of);
+  train_rng rng;
+  train_rng_init(&rng, seed, 0x46494e45ull, 0);
+  float bound = 0.01f;
+  for (uint32_t k = 0; k < n_classes; k++) {
+    float *row = w + (size_t)k * head_in;
+    int same = opt->head_random ? -1 : find_class(sd, classes[k]);
+    uint32_t n_map = 0;
+    if (same >= 0) {
+      memcpy(row, src_w + (size_t)same * head_in, sizeof(float) * head_in);
+      b[k] = src_b[same];
+      f->by_name++;
+      continue;
+    }
+    memset(row, 0, sizeof(float) * head_in);
+    b[k] = 0.0f;
+    if (!opt->head_random)
+      for (uint32_t i = 0; i < sd->n_classes; i++)
+        if (target_of[i] == (int32_t)k) {
+          for (size_t j = 0; j < head_in; j++)
+            row[j] += src_w[(size_t)i * head_in + j];
+          b[k] += src_b[i];
+          n_map++;
+        }
+    if (n_map) {
+      for (size_t j = 0; j < head_in; j++)
+        row[j] /= (float)n_map;
+      b[k] /= (float)n_map;
+      f->by_map++;
+    } else {
+      for (size_t j = 0; j < head_in; j++)
+        row[j] = bound * (2.0f * train_rng_uniform(&rng) - 1.0f);
+      b[k] = -3.0f;
+      f->by_random++;
+    }
+  }
+  free(target_of);
+  for (uint32_t k = n_classes; k < f->n_out; k++) {
+    memcpy(w + (size_t)k * head_in, src_w + (size_t)(k - n_classes) * head_in,
+           sizeof(float) * head_in);
+    b[k] = src_b[k - n_classes];
+  }
+
+  /* Learning-rate groups. */
+  uint32_t freeze = opt->freeze_until > f->src_dense ? f->src_dense : opt->freeze_until;
+  for (uint32_t i = 0; i < n_layers; i++)
+    for (size_t j = f->offset[i]; j < f->offset[i + 1]; j++)
+      f->lr_scale[j] = i < freeze ? 0.0f : i < f->src_dense ? opt->lr_backbone : 1.0f;
+  for (uint32_t k = n_classes; k < f->n_out; k++) {
+    for (size_t j = 0; j < head_in; j++)
+      f->lr_scale[prefix + (size_t)k * head_in + j] = 0.0f;
+    f->lr_scale[prefix + (size_t)f->n_out * head_in + k] = 0.0f;
+  }
+
+  /* The frozen-backbone path: every parameter before the head frozen, and the head's input (or
+   * that of the dropout layers just before it) a vector. */
+  uint32_t first_trainable = n_layers;
+  for (uint32_t i = 0; i < n_layers && first_trainable == n_layers; i++)
+    for (size_t j = f->offset[i]; j < f->offset[i + 1]; j++)
+      if (f->lr_scale[j] > 0.0f) {
+        first_trainable = i;
+        break;
+      }
+  uint32_t s = first_trainable;
+  while (s > 1 && f->layers[s - 1].type == INSTRID_LAYER_DROPOUT)
+    s--;
+  if (s >= 1 && s <= f->src_dense && f->shapes[s - 1].h == 1 && f->shapes[s - 1].w == 1 &&
+      f->shapes[s - 1].c <= INSTRID_MAX_CLASSES) {
+    f->split = s;
+    f->head = f->arch;
+    f->head.frontend.n_mels = f->shapes[s - 1].c;
+    f->head.window_frames = 1;
+    f->head.hop_frames = 1;
+    f->head.n_layers = n_layers - s;
+    f->head.layers = f->layers + s;
+    f->head.params = f->params + f->offset[s];
+    f->head.n_params = f->arch.n_params - f->offset[s];
+  }
+  return f;
+
+nomem:
+  instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
+fail:
+  finetune_free(f);
+  return NULL;
+}
+
+void finetune_free(finetune *f)
+{
+  if (!f)
+    return;
+  instrid_model_free(f->src);
+  free(f->layers);
+  free(f->params);
+  free(f->lr_scale);
+  free(f->offset);
+  free(f->shapes);
+  free(f->names);
+  free(f->aux_names);
+  free(f);
+}
+
+const instrid_model_desc *finetune_arch(const finetune *f)
+{
+  return &f->arch;
+}
+
+const float *finetune_lr_scale(const finetune *f)
+{
+  return f->lr_scale;
+}
+
+uint32_t finetune_head_layer(const finetune *f)
+{
+  return f->src_dense;
+}
+
+uint32_t finetune_n_outputs(const finetune *f)
+{
+  return f->n_out;
+}
+
+void finetune_init_counts(const finetune *f, uint32_t *by_name, uint32_t *by_map, uint32_t *random)
+{
+  *by_name = f->by_name;
+  *by_map = f->by_map;
+  *random = f->by_random;
+}
+
+const instrid_model *finetune_source(const finetune *f)
+{
+  return f->src;
+}
+
+uint32_t finetune_split(const finetune *f)
+{
+  return f->split;
+}
+
+const instrid_model_desc *finetune_head_arch(const finetune *f)
+{
+  return f->split ? &f->head : NULL;
+}
+
+const float *finetune_head_lr_scale(const finetune *f)
+{
+  return f->split ? f->lr_scale + f->offset[f->split] : NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The source wrapper: auxiliary outputs unlabelled */
+
+static size_t wrap_count(void *ctx, dataset_split split)
+{
+  finetune *f = ctx;
+  return f->wrap_inner.count(f->wrap_inner.ctx, split);
+}
+
+static void wrap_get(void *ctx, dataset_split split, size_t i, int shift, float *features,
+                     float *target, float *mask)
+{
+  finetune *f = ctx;
+  f->wrap_inner.get(f->wrap_inner.ctx, split, i, shift, features, target, mask);
+  for (uint32_t k = f->n_targets; k < f->n_out; k++)
+    target[k] = mask[k] = 0.0f;
+}
+
+example_source finetune_wrap_source(finetune *f, const example_source *inner)
+{
+  f->wrap_inner = *inner;
+  example_source s = {wrap_count, wrap_get, f};
+  return s;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The frozen-backbone cache */
+
+struct finetune_cache {
+  finetune *f;
+  uint32_t dim;
+  size_t n[2];
+  float *vec[2], *target[2], *mask[2]; /* (n, dim), (n, n_out), (n, n_out) */
+};
+
+typedef struct {
+  finetune_cache *c;
+  const example_source *inner;
+  instrid_model *prefix;
+  int thread, threads;
+  size_t done;
+  int ok;
+  char message[INSTRID_ERROR_MESSAGE_MAX];
+} cache_job;
+
+static void *cache_worker(void *arg)
+{
+  cache_job *job = arg;
+  finetune_cache *c = job->c;
+  const instrid_model_desc *d = &c->f->arch;
+  size_t n_in = (size_t)d->frontend.n_mels * d->window_frames;
+  instrid_error err = {0};
+  instrid_net *net = instrid_net_new(job->prefix, &err);
+  float *x = instrid_alloc_floats(n_in);
+  if (!net || !x) {
+    snprintf(job->message, sizeof job->message, "%s", net ? "out of memory" : err.message);
+    instrid_net_free(net);
+    instrid_free_aligned(x);
+    return NULL;
+  }
+  for (int s = 0; s < 2; s++)
+    for (size_t i = (size_t)job->thread; i < c->n[s]; i += (size_t)job->threads) {
+      float *target = c->target[s] + i * c->f->n_out, *mask = c->mask[s] + i * c->f->n_out;
+      job->inner->get(job->inner->ctx, (dataset_split)s, i, 0, x, target, mask);
+      instrid_net_forward(net, x, c->vec[s] + i * c->dim);
+      job->done++;
+    }
+  instrid_net_free(net);
+  instrid_free_aligned(x);
+  job->ok = 1;
+  return NULL;
+}
+
+/* The layers before the split as a model of their own (its "classes" are the vector's
+ * components), so libcore's inference runs them. */
+static instrid_model *prefix_model(const finetune *f, instrid_error *err)
+{
+  uint32_t dim = f->shapes[f->split - 1].c;
+  char(*names)[16] = calloc(dim, sizeof *names);
+  const char **np = calloc(dim, sizeof *np);
+  float *th = calloc(dim, sizeof *th);
+  instrid_model *m = NULL;
+  if (!names || !np || !th) {
+    instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
+    goto done;
+  }
+  for (uint32_t k = 0; k < dim; k++) {
+    snprintf(names[k], sizeof names[k], "v%u", k);
+    np[k] = names[k];
+    th[k] = 0.5f;
+  }
+  instrid_model_desc d = f->arch;
+  d.n_layers = f->split;
+  d.n_classes = dim;
+  d.class_names = np;
+  d.thresholds = th;
+  d.provenance = NULL;
+  d.n_params = f->offset[f->split];
+  void *data = NULL;
+  size_t size = 0;
+  if (instrid_model_write_to_memory(&d, &data, &size, err) == INSTRID_OK)
+    m = instrid_model_load_from_memory(data, size, err);
+  free(data);
+done:
+  free(names);
+  free(np);
+  free(th);
+  return m;
+}
+
+finetune_cache *finetune_cache_new(finetune *f, const example_source *inner, int threads,
+                                   void (*progress)(void *ctx, size_t done, size_t total),
+                                   void *progress_ctx, instrid_error *err)
+{
+  if (!f->split) {
+    instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
+                      "finetune_cache_new: the backbone is not frozen up to a vector");
+    return NULL;
+  }
+  finetune_cache *c = calloc(1, sizeof *c);
+  if (!c) {
+    instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
+    return NULL;
+  }
+  c->f = f;
+  c->dim = f->shapes[f->split - 1].c;
+  for (int s = 0; s < 2; s++) {
+    c->n[s] = inner->count(inner->ctx, (dataset_split)s);
+    size_t n = c->n[s] ? c->n[s] : 1;
+    c->vec[s] = malloc(sizeof(float) * n * c->dim);
+    c->target[s] = calloc(n * f->n_out, sizeof(float));
+    c->mask[s] = calloc(n * f->n_out, sizeof(float));
+    if (!c->vec[s] || !c->target[s] || !c->mask[s]) {
+      instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory caching %zu vectors", n);
+      finetune_cache_free(c);
+      return NULL;
+    }
+  }
+  instrid_model *prefix = prefix_model(f, err);
+  if (!prefix) {
+    finetune_cache_free(c);
+    return NULL;
+  }
+  if (threads < 1)
+    threads = 1;
+  if (threads > MAX_CACHE_THREADS)
+    threads = MAX_CACHE_THREADS;
+  cache_job jobs[MAX_CACHE_THREADS];
+  pthread_t tid[MAX_CACHE_THREADS];
+  int started[MAX_CACHE_THREADS] = {0};
+  for (int r = 0; r < threads; r++)
+    jobs[r] = (cache_job){c, inner, prefix, r, threads, 0, 0, {0}};
+  for (int r = 1; r < threads; r++)
+    started[r] = pthread_create(&tid[r], NULL, cache_worker, &jobs[r]) == 0;
+  cache_worker(&jobs[0]);
+  for (int r = 1; r < threads; r++) {
+    if (started[r])
+      pthread_join(tid[r], NULL);
+    else
+      cache_worker(&jobs[r]);
+  }
+  instrid_model_free(prefix);
+  for (int r = 0; r < threads; r++)
+    if (!jobs[r].ok) {
+      instrid_set_error(err, INSTRID_ERR_NOMEM, "computing the backbone's vectors: %s",
+                        jobs[r].message);
+      finetune_cache_free(c);
+      return NULL;
+    }
+  if (progress)
+    progress(progress_ctx, c->n[0] + c->n[1], c->n[0] + c->n[1]);
+  /* The auxiliary outputs carry no label. */
+  for (int s = 0; s < 2; s++)
+    for (size_t i = 0; i < c->n[s]; i++)
+      for (uint32_t k = f->n_targets; k < f->n_out; k++)
+        c->target[s][i * f->n_out + k] = c->mask[s][i * f->n_out + k] = 0.0f;
+  return c;
+}
+
+void finetune_cache_free(finetune_cache *c)
+{
+  if (!c)
+    return;
+  for (int s = 0; s < 2; s++) {
+    free(c->vec[s]);
+    free(c->target[s]);
+    free(c->mask[s]);
+  }
+  free(c);
+}
+
+static size_t cache_count(void *ctx, dataset_split split)
+{
+  finetune_cache *c = ctx;
+  return c->n[split == DATASET_VAL];
+}
+
+static void cache_get(void *ctx, dataset_split split, size_t i, int shift, float *features,
+                      float *target, float *mask)
+{
+  (void)shift;
+  finetune_cache *c = ctx;
+  int s = split == DATASET_VAL;
+  uint32_t n_out = c->f->n_out;
+  memcpy(features, c->vec[s] + i * c->dim, sizeof(float) * c->dim);
+  memcpy(target, c->target[s] + i * n_out, sizeof(float) * n_out);
+  memcpy(mask, c->mask[s] + i * n_out, sizeof(float) * n_out);
+}
+
+example_source finetune_cache_source(finetune_cache *c)
+{
+  example_source s = {cache_count, cache_get, c};
+  return s;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+instrid_status finetune_write(const finetune *f, const float *head_params, const float *params_full,
+                              const float *thresholds, const char *provenance, const char *path,
+                              instrid_error *err)
+{
+  float *p = malloc(sizeof(float) * f->arch.n_params);
+  float *th = malloc(sizeof(float) * f->n_out);
+  if (!p || !th) {
+    free(p);
+    free(th);
+    return instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
+  }
+  if (params_full) {
+    memcpy(p, params_full, sizeof(float) * f->arch.n_params);
+  } else {
+    memcpy(p, f->params, sizeof(float) * f->arch.n_params);
+    if (head_params && f->split)
+      memcpy(p + f->offset[f->split], head_params,
+             sizeof(float) * (f->arch.n_params - f->offset[f->split]));
+  }
+  for (uint32_t k = 0; k < f->n_out; k++)
+    th[k] = k < f->n_targets ? thresholds[k] : f->sd->thresholds[k - f->n_targets];
+  instrid_model_desc d = f->arch;
+  d.params = p;
+  d.thresholds = th;
+  d.provenance = provenance;
+  instrid_status s = instrid_model_write(&d, path, err);
+  free(p);
+  free(th);
+  return s;
+}

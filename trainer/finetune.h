@@ -1,0 +1,96 @@
+/* finetune.h — training from an existing model (instrid-train --init): an imported EfficientAT
+ * network or any instrid model. The model's last DENSE (and its SIGMOID) is replaced by a new
+ * head for the target classes; the source head can stay as auxiliary outputs after them; each
+ * parameter gets a learning-rate multiplier (0 = frozen) by layer group.
+ *
+ * Head initialisation, row by row: a target class with the same name as a source class takes
+ * that row (fine-tuning a model with the same classes continues from it); else the mean of the
+ * rows of the source classes the AudioSet map (audioset_map.h) sends to it (so an imported
+ * AudioSet network starts from its mapped outputs in logit space); else small random weights and
+ * a bias of -3 (probability 0.05).
+ *
+ * When every layer before the head is frozen and the head follows a point where the activation
+ * is a vector (after the global pooling), the frozen part is a fixed function of the window:
+ * finetune_cache runs it once per window through libcore's inference (batch norm with its
+ * running statistics, exactly what the element computes) and the trainer trains only the head
+ * on those vectors (finetune_head_arch). Otherwise the whole network goes to the trainer, with
+ * the frozen layers' parameters untouched by the optimizer (their batch norms still normalise
+ * with batch statistics in training mode, as PyTorch's train() does).
+ */
+#ifndef INSTRID_FINETUNE_H
+#define INSTRID_FINETUNE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "instrid.h"
+#include "train.h"
+
+typedef struct {
+  /* Layers [0, freeze_until) of the source model are frozen (UINT32_MAX: every layer before the
+   * head). Counted in the source's layer list (the model file's, batch norms included). */
+  uint32_t freeze_until;
+  float lr_backbone;    /* learning-rate multiplier of the unfrozen layers before the head */
+  int keep_source_head; /* the source's outputs stay, frozen, after the target classes */
+  int head_random;      /* 1: every new row random (no name or map initialisation) */
+} finetune_options;
+
+void finetune_options_default(finetune_options *o);
+
+typedef struct finetune finetune;
+
+/* Loads init_path and builds the network for classes[0..n_classes) (the names must outlive the
+ * finetune). Errors: the model's (INSTRID_ERR_IO, _FORMAT, ...), INSTRID_ERR_FORMAT when its last
+ * layers are not DENSE [SIGMOID], INSTRID_ERR_INVALID_ARG for bad options. */
+finetune *finetune_new(const char *init_path, const char *const *classes, uint32_t n_classes,
+                       const finetune_options *opt, uint64_t seed, instrid_error *err);
+void finetune_free(finetune *f);
+
+/* The whole network to train: the source's layers before its last DENSE, the new DENSE, a
+ * SIGMOID; its front end and window; params set (n_params). Valid while f lives. */
+const instrid_model_desc *finetune_arch(const finetune *f);
+/* (n_params of finetune_arch) learning-rate multipliers: 0 frozen. */
+const float *finetune_lr_scale(const finetune *f);
+/* Index of the new DENSE in finetune_arch. */
+uint32_t finetune_head_layer(const finetune *f);
+/* Outputs: the target classes, then (keep_source_head) the source's. */
+uint32_t finetune_n_outputs(const finetune *f);
+/* How the target rows were initialised: by name, by the AudioSet map, at random. */
+void finetune_init_counts(const finetune *f, uint32_t *by_name, uint32_t *by_map, uint32_t *random);
+const instrid_model *finetune_source(const finetune *f);
+
+/* An example_source over `inner` (n_classes targets) for the whole network: the auxiliary
+ * outputs get mask 0 (no label), so only the target classes drive the loss. `f` and `inner`
+ * must outlive it; the returned source's ctx is f. */
+example_source finetune_wrap_source(finetune *f, const example_source *inner);
+
+/* ---- the frozen-backbone path ---------------------------------------------------------- */
+
+/* The first layer the trainer must see when the backbone is frozen and the head starts at a
+ * vector (the layers before it then run once per window in libcore); 0 when that does not
+ * apply and the whole network must be trained. */
+uint32_t finetune_split(const finetune *f);
+
+/* The head alone: layers [split, end) of finetune_arch on an input of (1, C, 1), C the
+ * vector's size; the same front end otherwise. Valid while f lives; NULL when split is 0. */
+const instrid_model_desc *finetune_head_arch(const finetune *f);
+const float *finetune_head_lr_scale(const finetune *f);
+
+/* Runs layers [0, split) over every window of both splits of `inner` (threads in parallel) and
+ * keeps the vectors, targets and masks. The returned source serves them (shift is ignored: no
+ * time-shift augmentation on vectors). progress(ctx, done, total) may be NULL. */
+typedef struct finetune_cache finetune_cache;
+finetune_cache *finetune_cache_new(finetune *f, const example_source *inner, int threads,
+                                   void (*progress)(void *ctx, size_t done, size_t total),
+                                   void *progress_ctx, instrid_error *err);
+void finetune_cache_free(finetune_cache *c);
+example_source finetune_cache_source(finetune_cache *c);
+
+/* Writes the whole model: finetune_arch's parameters with the head's (or, head_params NULL,
+ * the whole network's params_full) trained values, the given thresholds for the target classes
+ * (the source's for the auxiliary outputs), class names and provenance. */
+instrid_status finetune_write(const finetune *f, const float *head_params, const float *params_full,
+                              const float *thresholds, const char *provenance, const char *path,
+                              instrid_error *err);
+
+#endif /* INSTRID_FINETUNE_H */
