@@ -10,6 +10,7 @@
 
 #include "audioset_map.h"
 #include "internal.h"
+#include "rng.h"
 
 #define MAX_CACHE_THREADS 16
 
@@ -176,8 +177,8 @@ finetune *finetune_new(const char *init_path, const char *const *classes, uint32
   if (!target_of)
     goto nomem;
   instrid_audioset_map_indices(sd->class_names, sd->n_classes, classes, n_classes, target_of);
-  train_rng rng;
-  train_rng_init(&rng, seed, 0x46494e45ull, 0);
+  instrid_rng rng;
+  instrid_rng_seed_stream(&rng, seed, 0x46494e45ull, 0);
   float bound = 0.01f;
   for (uint32_t k = 0; k < n_classes; k++) {
     float *row = w + (size_t)k * head_in;
@@ -206,7 +207,7 @@ finetune *finetune_new(const char *init_path, const char *const *classes, uint32
       f->by_map++;
     } else {
       for (size_t j = 0; j < head_in; j++)
-        row[j] = bound * (2.0f * train_rng_uniform(&rng) - 1.0f);
+        row[j] = bound * (2.0f * instrid_rng_uniform(&rng) - 1.0f);
       b[k] = -3.0f;
       f->by_random++;
     }
