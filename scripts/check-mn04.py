@@ -173,14 +173,14 @@ def main():
         path = os.path.join(a.data, "dev-eval", r["path"])
         raw = os.path.join(a.work, f"clip{i:03d}.f32")
         x = decode(path, raw, fe["sample_rate"])
-        feat = E.log_mel(x, fe, streaming=True)
+        feat = E.log_mel(x, fe)
         wins = E.windows(feat, a.window_frames, a.hop_frames, E.silence_value(fe))
         batch = torch.stack([w for _, _, w in wins])[:, None]
         logits, _ = E.forward(net, batch, dtype=torch.float64)
         probs = torch.sigmoid(logits).numpy()
         clip_ref.append(probs.mean(axis=0))
         if a.whole_clip:
-            whole = E.log_mel(x, fe, streaming=False)[None, None]
+            whole = E.log_mel(x, fe)[None, None]
             lw, _ = E.forward(net, whole, dtype=torch.float64)
             clip_whole.append(torch.sigmoid(lw).numpy()[0])
         t = np.zeros(len(TAXONOMY))
@@ -207,7 +207,8 @@ def main():
     medley = np.array([k.endswith("medley-solos") for k in kinds])
     print(f"{len(rows)} clips, {n_win} windows (W {a.window_frames}, H {a.hop_frames}), "
           f"{time.time() - t0:.1f} s")
-    for label, clips in (("streaming windows", clip_ref), ("whole clip (EfficientAT)", clip_whole)):
+    for label, clips in ((f"windows of {a.window_frames} frames", clip_ref),
+                         ("whole clip (EfficientAT)", clip_whole)):
         if not clips:
             continue
         m = mapped_scores(np.array(clips), names, amap)

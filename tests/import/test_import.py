@@ -113,7 +113,7 @@ x.tofile(raw)
 
 fe = dict(E.FRONTEND, n_mels=N_MELS)
 net = E.describe(sd)
-feat = E.log_mel(x, fe, streaming=False)
+feat = E.log_mel(x, fe)
 wins = E.windows(feat, W, H, E.silence_value(fe))
 batch = torch.stack([w for _, _, w in wins])[:, None]
 ref_logits, _ = E.forward(net, batch, dtype=torch.float64)

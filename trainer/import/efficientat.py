@@ -267,15 +267,13 @@ def kaldi_mel_banks(n_mels, n_fft, sample_rate, fmin, fmax, dtype=torch.float64)
     return torch.cat([w, torch.zeros(n_mels, 1, dtype=dtype)], dim=1)
 
 
-def log_mel(samples, fe=FRONTEND, streaming=True, dtype=torch.float64):
-    """Normalised log-mel features (n_mels, T) of mono samples at fe['sample_rate'].
-
-    streaming=True: what instrid's streaming front end computes from a stream that starts with
-    these samples: pre-emphasis (the first sample only primes the filter, as EfficientAT's
-    unpadded conv1d), reflect padding of n_fft/2 at the start only, and only the frames that
-    fit (no padding at the end, which a stream does not know).
-    streaming=False: EfficientAT's own preprocessing of a whole clip (torch.stft with
-    center=True also pads the end)."""
+def log_mel(samples, fe=FRONTEND, pad_end=True, dtype=torch.float64):
+    """Normalised log-mel features (n_mels, T) of mono samples at fe['sample_rate'], as
+    EfficientAT's preprocessing computes them: pre-emphasis (the first sample only primes the
+    filter: an unpadded conv1d), reflect padding of n_fft/2 at the start and, with pad_end, at
+    the end (torch.stft(center=True)), T = 1 + (N - 1) // hop frames. That is also what
+    instrid's streaming front end gives for a whole stream (its end-of-stream flush reflects
+    the end the same way); pad_end=False gives only the frames a stream has before its end."""
     x = torch.as_tensor(samples).to(dtype).flatten()
     a = fe["preemphasis"]
     y = x[1:] - a * x[:-1] if a else x
@@ -283,10 +281,10 @@ def log_mel(samples, fe=FRONTEND, streaming=True, dtype=torch.float64):
     half = n_fft // 2
     if y.numel() <= half:
         raise ValueError(f"need more than {half + 1} samples for reflect padding")
-    if streaming:
-        y = torch.cat([y[1:half + 1].flip(0), y])
-    else:
+    if pad_end:
         y = torch.cat([y[1:half + 1].flip(0), y, y[-half - 1:-1].flip(0)])
+    else:
+        y = torch.cat([y[1:half + 1].flip(0), y])
     n_frames = (y.numel() - n_fft) // hop + 1
     frames = y.unfold(0, n_fft, hop)[:n_frames]
     win = torch.zeros(n_fft, dtype=dtype)
