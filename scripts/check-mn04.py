@@ -111,6 +111,9 @@ def run_libcore(run_model, model, raw):
 
 
 def run_element(build, model, wav):
+    plugin_dir = os.path.join(build, "gst-plugin")
+    if os.path.isdir(plugin_dir) and "GST_PLUGIN_PATH" not in os.environ:
+        os.environ["GST_PLUGIN_PATH"] = plugin_dir
     import gi
     gi.require_version("Gst", "1.0")
     from gi.repository import Gst
