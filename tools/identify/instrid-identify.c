@@ -32,7 +32,7 @@ typedef struct {
 } FileResult;
 
 typedef struct {
-  const gchar *model;
+  gchar *model;
   gdouble threshold;
   gdouble interval_s;
   gboolean json;
@@ -385,42 +385,43 @@ int main(int argc, char **argv)
       {NULL, 0, 0, 0, NULL, NULL, NULL}};
   GOptionContext *ctx = g_option_context_new("- name the instruments playing in audio files");
   GError *gerr = NULL;
-  GString *json = g_string_new("[");
+  GString *json = NULL;
   GstElementFactory *factory;
-  int failed = 0;
+  int failed = 0, status = 2; /* 2 until the arguments are known good */
   guint i;
 
   g_option_context_add_main_entries(ctx, entries, NULL);
   g_option_context_add_group(ctx, gst_init_get_option_group());
   if (!g_option_context_parse(ctx, &argc, &argv, &gerr)) {
     fprintf(stderr, "instrid-identify: %s\n", gerr->message);
-    return 2;
+    g_error_free(gerr);
+    goto out;
   }
-  g_option_context_free(ctx);
   if (files == NULL || files[0] == NULL) {
     fprintf(stderr, "usage: instrid-identify [--json] [--model PATH] [--threshold P] "
                     "[--interval S] FILE...\n");
-    return 2;
+    goto out;
   }
   /* -1 (the default) leaves the model's per-class thresholds; anything else outside 0..1,
    * NaN included, would be ignored or clamped silently by the element. */
   if (opt.threshold != -1.0 && !(opt.threshold >= 0.0 && opt.threshold <= 1.0)) {
     fprintf(stderr, "instrid-identify: --threshold must be between 0 and 1\n");
-    return 2;
+    goto out;
   }
   if (!(opt.interval_s >= 0.0 && opt.interval_s <= MAX_INTERVAL_S)) {
     fprintf(stderr, "instrid-identify: --interval must be between 0 and %d seconds\n",
             MAX_INTERVAL_S);
-    return 2;
+    goto out;
   }
   gst_init(NULL, NULL);
   factory = gst_element_factory_find("instridentify");
   if (factory == NULL) {
     fprintf(stderr, "instrid-identify: the instridentify element is not installed "
                     "(set GST_PLUGIN_PATH to the folder holding libgstinstrid.so)\n");
-    return 2;
+    goto out;
   }
   gst_object_unref(factory);
+  json = g_string_new("[");
 
   for (i = 0; files[i] != NULL; i++) {
     FileResult r;
@@ -448,7 +449,14 @@ int main(int argc, char **argv)
     g_string_append(json, "\n]\n");
     fputs(json->str, stdout);
   }
-  g_string_free(json, TRUE);
+  status = failed > 0 ? 1 : 0;
+out:
+  /* Every exit frees what the option parser and the loop allocated (ASan and valgrind see no
+   * leak on any path, tests/gst/meson.build: instrid-identify-leaks). */
+  if (json)
+    g_string_free(json, TRUE);
   g_strfreev(files);
-  return failed > 0 ? 1 : 0;
+  g_free(opt.model);
+  g_option_context_free(ctx);
+  return status;
 }
