@@ -517,35 +517,34 @@ int main(int argc, char **argv)
                     "(see --help)\n");
     return 2;
   }
+  int status = 2; /* until the inputs are known good */
+  sample_library *lib = NULL;
   for (int i = optind; i < argc; i++)
     if (corpus_collect_midi(argv[i], &co.midi_files, &co.n_midi) != 0) {
       fprintf(stderr, "instrid-render: %s: cannot read\n", argv[i]);
-      return 2;
+      goto out;
     }
   if (co.n_midi == 0) {
     fprintf(stderr, "instrid-render: no .mid files found\n");
-    return 2;
+    goto out;
   }
   if (!kits_dir && !no_kits && access(DEFAULT_DRUMKITS, R_OK) == 0)
     kits_dir = DEFAULT_DRUMKITS;
   if (phil_dir && access(phil_dir, R_OK) != 0) {
     fprintf(stderr, "instrid-render: %s: no such directory (--philharmonia)\n", phil_dir);
-    return 2;
+    goto out;
   }
   char err[512];
-  sample_library *lib =
-      sample_library_open(phil_dir, no_kits ? NULL : kits_dir, cache_mb, err, sizeof(err));
+  lib = sample_library_open(phil_dir, no_kits ? NULL : kits_dir, cache_mb, err, sizeof(err));
   if (!lib) {
     fprintf(stderr, "instrid-render: %s\n", err);
-    return 1;
+    status = 1;
+    goto out;
   }
   co.config.library = lib;
   if (load_sfz(sfz_args, n_sfz_args, &co.config, co.verbose) != 0 ||
-      load_irs(ir_dir, &co.config, co.verbose) != 0) {
-    free_extras(&co.config);
-    sample_library_free(lib);
-    return 2;
-  }
+      load_irs(ir_dir, &co.config, co.verbose) != 0)
+    goto out; /* status 2 */
   if (co.verbose) {
     size_t notes = 0, phrases = 0;
     for (int c = 0; c < TAXONOMY_N; c++) {
@@ -557,13 +556,15 @@ int main(int argc, char **argv)
             "%zu phrases, %zu drum kits\n",
             co.n_midi, co.config.n_soundfonts, notes, phrases, sample_library_n_kits(lib));
   }
-  int rc = corpus_render(&co, err, sizeof(err));
-  if (rc != 0)
+  status = corpus_render(&co, err, sizeof(err)) == 0 ? 0 : 1;
+  if (status != 0)
     fprintf(stderr, "instrid-render: %s\n", err);
+out:
+  /* every exit after the MIDI list is collected frees it (also when collecting failed half-way) */
   free_extras(&co.config);
   sample_library_free(lib);
   for (size_t i = 0; i < co.n_midi; i++)
     free(co.midi_files[i]);
   free(co.midi_files);
-  return rc == 0 ? 0 : 1;
+  return status;
 }
