@@ -231,7 +231,9 @@ typedef struct {
 instrid_status instrid_model_desc_param_count(const instrid_model_desc *desc, size_t *n_params,
                                               instrid_error *err);
 
-/* Serialises desc to path atomically (path.tmp.<pid>, fsync, rename). */
+/* Serialises desc to path atomically (path.tmp.<pid>, fsync, rename). A write first removes the
+ * path.tmp.<pid> files of processes that no longer exist (writers killed before their rename);
+ * those of live processes are left alone. */
 instrid_status instrid_model_write(const instrid_model_desc *desc, const char *path,
                                    instrid_error *err);
 /* Serialises to a malloc'ed buffer (*data, *size) the caller frees with free(). */

@@ -47,4 +47,11 @@ void instrid_fftw_unlock(void);
 float *instrid_alloc_floats(size_t n);
 void instrid_free_aligned(void *p);
 
+/* Removes path.tmp.<pid> files (the temporary names of atomic writes: instrid_model_write,
+ * the trainer's feature cache) whose process no longer exists, i.e. left by a writer killed
+ * before its rename. Files of live processes, of processes this one may not signal, and of
+ * other targets are kept. Silent: a file it cannot remove stays. Only sound when the
+ * directory is not shared with writers in another PID namespace. */
+void instrid_remove_stale_temps(const char *path);
+
 #endif /* INSTRID_INTERNAL_H */

@@ -1,7 +1,10 @@
 /* model.c — architecture shapes, the model file (layout in model_file.h): writing it
  * atomically, loading it with every field checked before use, and folding batch norm into the
  * convolutions to make the inference plan net.c runs. */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -718,6 +721,45 @@ static void sync_parent_dir(const char *path)
   }
 }
 
+void instrid_remove_stale_temps(const char *path)
+{
+  const char *slash = strrchr(path, '/');
+  const char *base = slash ? slash + 1 : path;
+  char dir[4096];
+  if (!slash)
+    snprintf(dir, sizeof dir, ".");
+  else if (slash == path)
+    snprintf(dir, sizeof dir, "/");
+  else if ((size_t)(slash - path) < sizeof dir)
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+  else
+    return;
+  size_t base_len = strlen(base);
+  DIR *d = opendir(dir);
+  if (!d)
+    return;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    const char *name = e->d_name;
+    if (strncmp(name, base, base_len) != 0 || strncmp(name + base_len, ".tmp.", 5) != 0)
+      continue;
+    const char *digits = name + base_len + 5;
+    char *end = NULL;
+    errno = 0;
+    long pid = strtol(digits, &end, 10);
+    if (digits[0] < '1' || digits[0] > '9' || *end != '\0' || errno != 0 || pid > INT_MAX ||
+        pid == (long)getpid())
+      continue;
+    /* Alive, or not ours to signal (EPERM): a writer may still be at work. */
+    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+      continue;
+    char full[8192];
+    if (snprintf(full, sizeof full, "%s/%s", dir, name) < (int)sizeof full)
+      unlink(full);
+  }
+  closedir(d);
+}
+
 instrid_status instrid_model_write(const instrid_model_desc *desc, const char *path,
                                    instrid_error *err)
 {
@@ -729,6 +771,9 @@ instrid_status instrid_model_write(const instrid_model_desc *desc, const char *p
   if (st != INSTRID_OK)
     return st;
 
+  /* A writer killed between creating its temporary file and renaming it leaves the file; the
+   * next write of the same path removes those of processes that no longer exist. */
+  instrid_remove_stale_temps(path);
   char *tmp = NULL;
   FILE *f = NULL;
   int n = snprintf(NULL, 0, "%s.tmp.%ld", path, (long)getpid());

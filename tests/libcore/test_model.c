@@ -8,6 +8,7 @@
 #include <string.h>
 #include <dirent.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -520,6 +521,45 @@ static void test_files(void)
   testnet_free(net);
 }
 
+/* A writer killed before its rename leaves path.tmp.<pid>; the next write of the path removes
+ * it when that process is gone, and keeps every other file. */
+static void test_stale_temps(void)
+{
+  char dir[] = "/tmp/instrid-test-stale-XXXXXX";
+  if (!mkdtemp(dir)) {
+    CHECK(0, "mkdtemp failed");
+    return;
+  }
+  pid_t dead = fork();
+  if (dead == 0)
+    _exit(0);
+  CHECK(dead > 0 && waitpid(dead, NULL, 0) == dead, "fork");
+  char path[64], stale[128], alive[128], other[128], odd[128];
+  snprintf(path, sizeof path, "%s/m.instrid", dir);
+  snprintf(stale, sizeof stale, "%s.tmp.%ld", path, (long)dead);
+  snprintf(alive, sizeof alive, "%s.tmp.%ld", path, (long)getppid());
+  snprintf(other, sizeof other, "%s/other.instrid.tmp.%ld", dir, (long)dead);
+  snprintf(odd, sizeof odd, "%s.tmp.%ldx", path, (long)dead);
+  const char *made[] = {stale, alive, other, odd};
+  for (size_t i = 0; i < 4; i++) {
+    FILE *f = fopen(made[i], "wb");
+    CHECK(f && fputs("half a model", f) >= 0 && fclose(f) == 0, "create %s", made[i]);
+  }
+  testnet *net = make_tiny(3);
+  instrid_error err;
+  CHECK(instrid_model_write(testnet_desc(net), path, &err) == INSTRID_OK, "write: %s", err.message);
+  CHECK(access(stale, F_OK) != 0, "the dead writer's %s is still there", stale);
+  CHECK(access(alive, F_OK) == 0, "a live process's temporary file was removed");
+  CHECK(access(other, F_OK) == 0, "another target's temporary file was removed");
+  CHECK(access(odd, F_OK) == 0, "a name that is not .tmp.<pid> was removed");
+  CHECK(count_dir_entries(dir, NULL, 0) == 4, "model + 3 kept files");
+  remove(path);
+  for (size_t i = 1; i < 4; i++)
+    remove(made[i]);
+  CHECK(rmdir(dir) == 0, "test directory not empty");
+  testnet_free(net);
+}
+
 /* The writer refuses what a reader would refuse. */
 static void test_writer_checks(void)
 {
@@ -812,6 +852,7 @@ int main(void)
   test_reference_shapes();
   test_round_trip_memory();
   test_files();
+  test_stale_temps();
   test_writer_checks();
   test_folding();
   test_truncation();
