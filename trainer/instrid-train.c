@@ -3,6 +3,7 @@
  * validation thresholds and provenance. Exit status: 0 done, 1 failed, 2 bad command line.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
@@ -611,6 +612,17 @@ int main(int argc, char **argv)
              slash ? out : ".");
     if (!is_dir(dir))
       return usage_error("--out %s: folder %s does not exist", out, dir);
+    if (is_dir(out))
+      return usage_error("--out %s is a folder: give the model file's name", out);
+    /* Create (and remove) the very temporary file the model write will use: this catches a
+     * folder without write permission, a read-only file system and the like, as root too. */
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s.tmp.%ld", out, (long)getpid());
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+      return usage_error("--out %s: cannot create a file there: %s", out, strerror(errno));
+    close(fd);
+    unlink(probe);
   }
   if (cache && !is_dir(cache))
     return usage_error("--cache %s: no such folder", cache);

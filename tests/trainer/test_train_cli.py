@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """test_train_cli.py — instrid-train's command line: bad usage is one line on stderr and exit
 status 2, --help documents every option it accepts."""
+import os
 import re
 import subprocess
 import sys
@@ -42,6 +43,12 @@ with tempfile.TemporaryDirectory() as d:
     usage_error(["--out", d + "/m.instrid"], "no data")
     usage_error(["--musicnet", d], "--out")
     usage_error(["--batch"], "--batch")
+    # --out naming a folder, or a place no file can be created in, is refused at start-up (it was
+    # found only when the model was written, after the whole training).
+    usage_error(["--musicnet", d, "--out", d], "is a folder")
+    usage_error(["--musicnet", d, "--out", d + "/"], "is a folder")
+    usage_error(["--musicnet", d, "--out", "/proc/instrid-test.instrid"], "cannot create a file there")
+    check(os.listdir(d) == [], f"the start-up check left files in {d}: {os.listdir(d)}")
 
 # More threads than decoding takes (the default on a machine with over 64 cores) still
 # trains: a one-recording MusicNet tree, one epoch of the tiny architecture.
