@@ -23,7 +23,7 @@ typedef struct {
   int c_out, kh, kw;          /* weight (c_out, c_in/groups, kh, kw) */
   int sh, sw, ph, pw, dh, dw; /* stride, zero padding, dilation */
   int groups;
-  int h_out, w_out;           /* derived by instrid_conv_geom_init */
+  int h_out, w_out; /* derived by instrid_conv_geom_init */
 } instrid_conv_geom;
 
 /* Fills h_out/w_out from the rest; returns 0 when the geometry is invalid. */
@@ -41,7 +41,7 @@ void instrid_conv2d_forward(const instrid_conv_geom *g, const float *in, const f
 void instrid_im2col(const instrid_conv_geom *g, const float *in_one_group, float *col);
 void instrid_col2im(const instrid_conv_geom *g, const float *col, float *in_one_group_accum);
 
-void instrid_relu_forward(float *x, size_t n); /* in place */
+void instrid_relu_forward(float *x, size_t n);    /* in place */
 void instrid_sigmoid_forward(float *x, size_t n); /* in place, numerically stable */
 
 /* Batch norm at inference: y = gamma * (x - mean) / sqrt(var + eps) + beta, per channel.

@@ -16,13 +16,13 @@ typedef struct {
 } instrid_step;
 
 struct instrid_model {
-  instrid_model_desc desc;   /* points into the storage below; params unfolded as in the file */
-  instrid_shape input;       /* (1, n_mels, window_frames) */
+  instrid_model_desc desc; /* points into the storage below; params unfolded as in the file */
+  instrid_shape input;     /* (1, n_mels, window_frames) */
   uint32_t n_steps;
-  instrid_step *steps;       /* n_steps */
-  size_t max_activation;     /* largest C*H*W over the input and every step's output */
-  float *folded;             /* storage for folded weights and biases */
-  void *storage;             /* everything else the model owns (names, thresholds, params) */
+  instrid_step *steps;   /* n_steps */
+  size_t max_activation; /* largest C*H*W over the input and every step's output */
+  float *folded;         /* storage for folded weights and biases */
+  void *storage;         /* everything else the model owns (names, thresholds, params) */
 };
 
 #endif /* INSTRID_MODEL_INTERNAL_H */
