@@ -172,6 +172,15 @@ typedef enum {
                                     tensors: weight (out, in), bias (out) */
   INSTRID_LAYER_SIGMOID = 8,     /* no parameters */
   INSTRID_LAYER_DROPOUT = 9,     /* f0: drop probability; identity at inference */
+  INSTRID_LAYER_HARDSWISH = 10,  /* no parameters: y = x * relu6(x + 3) / 6 */
+  INSTRID_LAYER_SQUEEZE_EXCITE = 11, /* p: squeeze channels S. tensors: w1 (S, C), b1 (S),
+                                        w2 (C, S), b2 (C). s = mean of each channel over H, W;
+                                        h = relu(w1 s + b1); g = relu6(w2 h + b2 + 3) / 6;
+                                        y[c] = x[c] * g[c] */
+  INSTRID_LAYER_RESIDUAL_ADD = 12,   /* p: back (>= 1): y = x + the input of layer (i - back), i
+                                        this layer's index; the shapes must match */
+  INSTRID_LAYER_EMBEDDING = 13,      /* no parameters; identity that marks its input as the window's
+                                        embedding (instrid_result.embedding); at most one */
 } instrid_layer_type;
 
 enum { INSTRID_AXIS_FREQ = 1, INSTRID_AXIS_TIME = 2 }; /* bit flags, both = 3 */
@@ -259,6 +268,9 @@ uint32_t instrid_model_window_frames(const instrid_model *model);
 uint32_t instrid_model_hop_frames(const instrid_model *model);
 uint32_t instrid_model_hop_samples(const instrid_model *model);   /* frontend hop */
 const char *instrid_model_provenance(const instrid_model *model); /* "" when none */
+/* Values in a window's embedding (the input of the EMBEDDING layer); 0 when the model has no
+ * EMBEDDING layer. */
+uint32_t instrid_model_embedding_size(const instrid_model *model);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Resource limits                                                                              */
@@ -323,6 +335,9 @@ void instrid_net_free(instrid_net *net);
  * probabilities: n_classes outputs of the network (in [0,1] when the last layer is SIGMOID).
  * Never allocates. */
 void instrid_net_forward(instrid_net *net, const float *features, float *probabilities);
+/* The embedding of the last window instrid_net_forward ran (instrid_model_embedding_size
+ * values, valid until the next forward), or NULL when the model has no EMBEDDING layer. */
+const float *instrid_net_embedding(const instrid_net *net);
 /* Multiply-adds the convolutions and dense layers of one window perform, times 2. */
 double instrid_net_flops(const instrid_model *model);
 
@@ -337,6 +352,9 @@ typedef struct {
                                * (W - 1) * hop + n_fft unclipped */
   uint32_t n_frames;          /* frames of real audio in it (< W only for a flushed last one) */
   const float *probabilities; /* n_classes values, valid until the next call on the stream */
+  const float *embedding;     /* the input of the model's EMBEDDING layer (embedding_size values,
+                                 valid as probabilities), or NULL when the model has none */
+  uint32_t embedding_size;    /* 0 when embedding is NULL */
 } instrid_result;
 
 typedef struct instrid_stream instrid_stream;

@@ -214,6 +214,73 @@ void instrid_sigmoid_forward(float *x, size_t n)
   }
 }
 
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__clang__) &&       \
+    __GNUC__ >= 8
+#define HOT_LOOP __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define HOT_LOOP
+#endif
+
+HOT_LOOP
+void instrid_hardswish_forward(const float *x, float *y, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    float v = x[i], r = v + 3.0f;
+    r = r > 0.0f ? r : 0.0f;
+    r = r < 6.0f ? r : 6.0f;
+    y[i] = v * r / 6.0f;
+  }
+}
+
+HOT_LOOP
+void instrid_add_forward(const float *x, const float *skip, float *y, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    y[i] = x[i] + skip[i];
+}
+
+HOT_LOOP
+void instrid_scale_channels(int c, size_t hw, const float *x, const float *g, float *y)
+{
+  for (int ch = 0; ch < c; ch++) {
+    const float *xr = x + (size_t)ch * hw;
+    float *yr = y + (size_t)ch * hw;
+    const float s = g[ch];
+    for (size_t k = 0; k < hw; k++)
+      yr[k] = xr[k] * s;
+  }
+}
+
+void instrid_squeeze_excite_gate(int c, int sq, size_t hw, const float *x, const float *w1,
+                                 const float *b1, const float *w2, const float *b2, float *s,
+                                 float *h, float *z, float *g)
+{
+  for (int ch = 0; ch < c; ch++) {
+    const float *xr = x + (size_t)ch * hw;
+    float acc[8] = {0};
+    size_t k = 0;
+    for (; k + 8 <= hw; k += 8)
+      for (int j = 0; j < 8; j++)
+        acc[j] += xr[k + j];
+    for (; k < hw; k++)
+      acc[0] += xr[k];
+    s[ch] = (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))) /
+            (float)hw;
+  }
+  memcpy(h, b1, sizeof(float) * (size_t)sq);
+  cblas_sgemv(CblasRowMajor, CblasNoTrans, sq, c, 1.0f, w1, c, s, 1, 1.0f, h, 1);
+  for (int j = 0; j < sq; j++)
+    h[j] = h[j] > 0.0f ? h[j] : 0.0f;
+  memcpy(z, b2, sizeof(float) * (size_t)c);
+  cblas_sgemv(CblasRowMajor, CblasNoTrans, c, sq, 1.0f, w2, sq, h, 1, 1.0f, z, 1);
+  for (int ch = 0; ch < c; ch++) {
+    float r = z[ch] + 3.0f;
+    r = r > 0.0f ? r : 0.0f;
+    r = r < 6.0f ? r : 6.0f;
+    g[ch] = r / 6.0f;
+  }
+}
+
 void instrid_batchnorm_inference(int n, int c, int hw, const float *gamma, const float *beta,
                                  const float *mean, const float *var, float eps, float *x)
 {

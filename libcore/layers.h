@@ -1,5 +1,6 @@
-/* layers.h — the forward kernels of every layer type, shared by inference (net.c) and the
- * trainer (trainer/), so that training runs the very code the element runs.
+/* layers.h — the compute kernels the layer table's entries (layer_table.h, libcore/layers/)
+ * call: convolution (im2col + sgemm, depthwise), pooling, dense, activations. The entries are
+ * shared by inference (net.c) and the trainer (trainer/netgrad.c).
  *
  * Activations are (N, C, H, W) row-major: N examples, C channels, H = frequency, W = time.
  * None of these allocate; scratch comes from the caller (sizes from the _scratch functions).
@@ -12,6 +13,7 @@
 #include <stdint.h>
 
 #include "instrid.h"
+#include "layer_table.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -41,8 +43,34 @@ void instrid_conv2d_forward(const instrid_conv_geom *g, const float *in, const f
 void instrid_im2col(const instrid_conv_geom *g, const float *in_one_group, float *col);
 void instrid_col2im(const instrid_conv_geom *g, const float *col, float *in_one_group_accum);
 
+/* Depthwise convolution (groups == c_in == c_out): a direct kernel, scratch of
+ * instrid_depthwise_scratch_floats. Backward for one example: dweight accumulates, din (may be
+ * NULL) accumulates too (the caller zeroes it). */
+int instrid_conv_is_depthwise(const instrid_conv_geom *g);
+size_t instrid_depthwise_scratch_floats(const instrid_conv_geom *g);
+void instrid_depthwise_forward(const instrid_conv_geom *g, const float *in, const float *weight,
+                               const float *bias, float *out, float *scratch);
+void instrid_depthwise_backward(const instrid_conv_geom *g, const float *in, const float *weight,
+                                const float *dout, float *dweight, float *din);
+
+/* The geometry of a CONV2D layer with parameters c on input `in`, n examples (h_out, w_out
+ * filled in). */
+void instrid_conv_geom_from_params(const instrid_conv2d_params *c, instrid_shape in, int n,
+                                   instrid_conv_geom *g);
+
 void instrid_relu_forward(float *x, size_t n);    /* in place */
 void instrid_sigmoid_forward(float *x, size_t n); /* in place, numerically stable */
+/* y = x * min(max(x + 3, 0), 6) / 6 (PyTorch's hardswish); y may be x. */
+void instrid_hardswish_forward(const float *x, float *y, size_t n);
+/* y = x + skip; y may be x. */
+void instrid_add_forward(const float *x, const float *skip, float *y, size_t n);
+/* Squeeze-excitation gate of one example x (c, hw): s = per-channel mean, h = relu(w1 s + b1)
+ * (w1 (sq, c)), z = w2 h + b2 (w2 (c, sq)), g = min(max(z + 3, 0), 6) / 6. */
+void instrid_squeeze_excite_gate(int c, int sq, size_t hw, const float *x, const float *w1,
+                                 const float *b1, const float *w2, const float *b2, float *s,
+                                 float *h, float *z, float *g);
+/* y[c] = x[c] * g[c] per channel plane of hw values; y may be x. */
+void instrid_scale_channels(int c, size_t hw, const float *x, const float *g, float *y);
 
 /* Batch norm at inference: y = gamma * (x - mean) / sqrt(var + eps) + beta, per channel.
  * x (N, C, HW) in place. */

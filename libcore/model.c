@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "layer_table.h"
 #include "model_file.h"
 #include "model_internal.h"
 
@@ -94,31 +95,12 @@ uint32_t instrid_crc32c(const void *data, size_t n)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Layers: names, tensors, shapes */
+/* Layers: names, tensors, shapes, all from the layer table (layer_table.h) */
 
 static const char *layer_type_name(uint32_t type)
 {
-  switch (type) {
-  case INSTRID_LAYER_CONV2D:
-    return "conv2d";
-  case INSTRID_LAYER_BATCHNORM:
-    return "batchnorm";
-  case INSTRID_LAYER_RELU:
-    return "relu";
-  case INSTRID_LAYER_MAXPOOL:
-    return "maxpool";
-  case INSTRID_LAYER_AVGPOOL:
-    return "avgpool";
-  case INSTRID_LAYER_GLOBAL_POOL:
-    return "global_pool";
-  case INSTRID_LAYER_DENSE:
-    return "dense";
-  case INSTRID_LAYER_SIGMOID:
-    return "sigmoid";
-  case INSTRID_LAYER_DROPOUT:
-    return "dropout";
-  }
-  return "unknown";
+  const instrid_layer_entry *e = instrid_layer_entry_find(type);
+  return e ? e->name : "unknown";
 }
 
 static const char *tensor_role_name(uint32_t role)
@@ -142,41 +124,11 @@ static const char *tensor_role_name(uint32_t role)
 
 static unsigned layer_n_tensors(uint32_t type)
 {
-  switch (type) {
-  case INSTRID_LAYER_CONV2D:
-  case INSTRID_LAYER_DENSE:
-    return 2;
-  case INSTRID_LAYER_BATCHNORM:
-    return 4;
-  default:
-    return 0;
-  }
+  const instrid_layer_entry *e = instrid_layer_entry_find(type);
+  return e ? e->n_tensors : 0;
 }
 
-/* Integer parameters p[0..n) a layer type uses; the rest must be 0. */
-static unsigned layer_n_int_params(uint32_t type)
-{
-  switch (type) {
-  case INSTRID_LAYER_CONV2D:
-    return 10;
-  case INSTRID_LAYER_MAXPOOL:
-  case INSTRID_LAYER_AVGPOOL:
-    return 4;
-  case INSTRID_LAYER_GLOBAL_POOL:
-    return 2;
-  case INSTRID_LAYER_DENSE:
-    return 1;
-  default:
-    return 0;
-  }
-}
-
-typedef struct {
-  uint32_t role;
-  uint32_t ndims;
-  uint32_t dims[4];
-  uint64_t count;
-} tensor_spec;
+typedef instrid_tensor_spec tensor_spec;
 
 /* Tensor k (< layer_n_tensors) of a layer whose input shape is `in`, as the file must hold
  * it. Only called on layers that passed check_layer, so every product fits. */
@@ -184,35 +136,12 @@ static tensor_spec layer_tensor_spec(const instrid_layer_desc *l, instrid_shape 
 {
   tensor_spec t;
   memset(&t, 0, sizeof t);
-  switch (l->type) {
-  case INSTRID_LAYER_CONV2D:
-    t.role = k == 0 ? MODEL_TENSOR_WEIGHT : MODEL_TENSOR_BIAS;
-    if (k == 0) {
-      t.ndims = 4;
-      t.dims[0] = l->p[0];
-      t.dims[1] = l->p[9] ? in.c / l->p[9] : 0;
-      t.dims[2] = l->p[1];
-      t.dims[3] = l->p[2];
-    } else {
-      t.ndims = 1;
-      t.dims[0] = l->p[0];
-    }
-    break;
-  case INSTRID_LAYER_DENSE:
-    t.role = k == 0 ? MODEL_TENSOR_WEIGHT : MODEL_TENSOR_BIAS;
-    t.ndims = k == 0 ? 2 : 1;
-    t.dims[0] = l->p[0];
-    if (k == 0)
-      t.dims[1] = (uint32_t)((uint64_t)in.c * in.h * in.w);
-    break;
-  case INSTRID_LAYER_BATCHNORM:
-    t.role = MODEL_TENSOR_GAMMA + k;
-    t.ndims = 1;
-    t.dims[0] = in.c;
-    break;
-  default:
-    break;
-  }
+  const instrid_layer_entry *e = instrid_layer_entry_find(l->type);
+  if (!e || !e->tensor || k >= e->n_tensors)
+    return t;
+  instrid_layer_params p;
+  e->unpack(l, &p);
+  e->tensor(&p, in, k, &t);
   t.count = t.ndims ? 1 : 0;
   for (uint32_t d = 0; d < t.ndims; d++)
     t.count *= t.dims[d];
@@ -247,125 +176,36 @@ static int in_range(uint32_t v, uint32_t lo, uint32_t hi)
   return v >= lo && v <= hi;
 }
 
-/* Checks layer i's parameters against its input shape and computes its output shape. */
-static instrid_status check_layer(const instrid_layer_desc *l, uint32_t i, instrid_shape in,
-                                  instrid_shape *out, instrid_error *err)
+/* Checks layer i's parameters against its input shape and computes its output shape: the
+ * generic rules here, the type's own in its table entry. */
+static instrid_status check_layer(const instrid_layer_ctx *ctx, instrid_shape *out,
+                                  instrid_error *err)
 {
-  const char *tn = layer_type_name(l->type);
-  if (strcmp(tn, "unknown") == 0)
+  const uint32_t i = ctx->index;
+  const instrid_layer_desc *l = &ctx->layers[i];
+  const instrid_layer_entry *e = instrid_layer_entry_find(l->type);
+  if (!e)
     return instrid_set_error(err, INSTRID_ERR_FORMAT, "layer %u: unknown type %u", i, l->type);
-  for (unsigned k = layer_n_int_params(l->type); k < INSTRID_LAYER_PARAMS; k++)
+  const char *tn = e->name;
+  for (unsigned k = e->n_int_params; k < INSTRID_LAYER_PARAMS; k++)
     if (l->p[k] != 0)
       return instrid_set_error(err, INSTRID_ERR_FORMAT,
                                "layer %u (%s): unused parameter p[%u] is %u, must be 0", i, tn, k,
                                l->p[k]);
-  if (l->type != INSTRID_LAYER_BATCHNORM && l->type != INSTRID_LAYER_DROPOUT && l->f0 != 0.0f)
+  if (!e->uses_f0 && l->f0 != 0.0f)
     return instrid_set_error(err, INSTRID_ERR_FORMAT,
                              "layer %u (%s): unused parameter f0 is %g, must be 0", i, tn,
                              (double)l->f0);
-
-  *out = in;
-  switch (l->type) {
-  case INSTRID_LAYER_CONV2D: {
-    static const char *const names[] = {"c_out", "kh", "kw", "sh", "sw",
-                                        "ph",    "pw", "dh", "dw", "groups"};
-    const uint32_t hi[] = {MODEL_MAX_CHANNELS, MODEL_MAX_KERNEL, MODEL_MAX_KERNEL,
-                           MODEL_MAX_KERNEL,   MODEL_MAX_KERNEL, MODEL_MAX_KERNEL,
-                           MODEL_MAX_KERNEL,   MODEL_MAX_KERNEL, MODEL_MAX_KERNEL,
-                           MODEL_MAX_CHANNELS};
-    for (unsigned k = 0; k < 10; k++) {
-      uint32_t lo = (k == 5 || k == 6) ? 0 : 1;
-      if (!in_range(l->p[k], lo, hi[k]))
-        return instrid_set_error(err, INSTRID_ERR_FORMAT, "layer %u (conv2d): %s %u outside %u..%u",
-                                 i, names[k], l->p[k], lo, hi[k]);
-    }
-    uint32_t c_out = l->p[0], kh = l->p[1], kw = l->p[2], sh = l->p[3], sw = l->p[4];
-    uint32_t ph = l->p[5], pw = l->p[6], dh = l->p[7], dw = l->p[8], groups = l->p[9];
-    uint64_t ext_h = (uint64_t)dh * (kh - 1) + 1, ext_w = (uint64_t)dw * (kw - 1) + 1;
-    /* Padding beyond the kernel's reach would only add outputs computed from zeros. */
-    if (ph >= ext_h || pw >= ext_w)
-      return instrid_set_error(err, INSTRID_ERR_FORMAT,
-                               "layer %u (conv2d): padding %ux%u not below the kernel extent "
-                               "%llux%llu",
-                               i, ph, pw, (unsigned long long)ext_h, (unsigned long long)ext_w);
-    if (in.c % groups != 0 || c_out % groups != 0)
-      return instrid_set_error(err, INSTRID_ERR_FORMAT,
-                               "layer %u (conv2d): groups %u does not divide c_in %u and c_out %u",
-                               i, groups, in.c, c_out);
-    if ((uint64_t)in.h + 2 * ph < ext_h || (uint64_t)in.w + 2 * pw < ext_w)
-      return instrid_set_error(err, INSTRID_ERR_FORMAT,
-                               "layer %u (conv2d): padded input %llux%llu smaller than the kernel "
-                               "extent %llux%llu",
-                               i, (unsigned long long)in.h + 2 * ph,
-                               (unsigned long long)in.w + 2 * pw, (unsigned long long)ext_h,
-                               (unsigned long long)ext_w);
-    out->c = c_out;
-    out->h = (uint32_t)(((uint64_t)in.h + 2 * ph - ext_h) / sh + 1);
-    out->w = (uint32_t)(((uint64_t)in.w + 2 * pw - ext_w) / sw + 1);
-    break;
-  }
-  case INSTRID_LAYER_BATCHNORM:
-    if (!(l->f0 > 0.0f && l->f0 <= 1.0f))
-      return instrid_set_error(err, INSTRID_ERR_FORMAT,
-                               "layer %u (batchnorm): eps %g outside (0, 1]", i, (double)l->f0);
-    break;
-  case INSTRID_LAYER_DROPOUT:
-    if (!(l->f0 >= 0.0f && l->f0 < 1.0f))
-      return instrid_set_error(err, INSTRID_ERR_FORMAT,
-                               "layer %u (dropout): probability %g outside [0, 1)", i,
-                               (double)l->f0);
-    break;
-  case INSTRID_LAYER_RELU:
-  case INSTRID_LAYER_SIGMOID:
-    break;
-  case INSTRID_LAYER_MAXPOOL:
-  case INSTRID_LAYER_AVGPOOL: {
-    static const char *const names[] = {"kh", "kw", "sh", "sw"};
-    for (unsigned k = 0; k < 4; k++)
-      if (!in_range(l->p[k], 1, MODEL_MAX_KERNEL))
-        return instrid_set_error(err, INSTRID_ERR_FORMAT, "layer %u (%s): %s %u outside 1..%u", i,
-                                 tn, names[k], l->p[k], MODEL_MAX_KERNEL);
-    if (in.h < l->p[0] || in.w < l->p[1])
-      return instrid_set_error(err, INSTRID_ERR_FORMAT,
-                               "layer %u (%s): input %ux%u smaller than the window %ux%u", i, tn,
-                               in.h, in.w, l->p[0], l->p[1]);
-    out->h = (in.h - l->p[0]) / l->p[2] + 1;
-    out->w = (in.w - l->p[1]) / l->p[3] + 1;
-    break;
-  }
-  case INSTRID_LAYER_GLOBAL_POOL:
-    if (!in_range(l->p[0], 1, INSTRID_AXIS_FREQ | INSTRID_AXIS_TIME))
-      return instrid_set_error(err, INSTRID_ERR_FORMAT,
-                               "layer %u (global_pool): axes %u outside 1..3", i, l->p[0]);
-    if (l->p[1] > INSTRID_POOL_MEAN_PLUS_MAX)
-      return instrid_set_error(err, INSTRID_ERR_FORMAT,
-                               "layer %u (global_pool): mode %u outside 0..3", i, l->p[1]);
-    if (l->p[0] & INSTRID_AXIS_FREQ)
-      out->h = 1;
-    if (l->p[0] & INSTRID_AXIS_TIME)
-      out->w = 1;
-    if (l->p[1] == INSTRID_POOL_MEAN_MAX_CONCAT) {
-      if (in.c > MODEL_MAX_DIM / 2)
-        return instrid_set_error(err, INSTRID_ERR_FORMAT,
-                                 "layer %u (global_pool): %u channels too many to concatenate", i,
-                                 in.c);
-      out->c = 2 * in.c;
-    }
-    break;
-  case INSTRID_LAYER_DENSE:
-    if (!in_range(l->p[0], 1, MODEL_MAX_DENSE_OUT))
-      return instrid_set_error(err, INSTRID_ERR_FORMAT,
-                               "layer %u (dense): out_features %u outside 1..%u", i, l->p[0],
-                               MODEL_MAX_DENSE_OUT);
-    *out = (instrid_shape){l->p[0], 1, 1};
-    break;
-  }
-
+  instrid_layer_params p;
+  e->unpack(l, &p);
+  instrid_status st = e->check(&p, ctx, out, err);
+  if (st != INSTRID_OK)
+    return st;
   if (out->c > MODEL_MAX_DIM || out->h > MODEL_MAX_DIM || out->w > MODEL_MAX_DIM ||
       (uint64_t)out->c * out->h * out->w > MODEL_MAX_ACTIVATION)
     return instrid_set_error(err, INSTRID_ERR_FORMAT, "layer %u (%s): output %ux%ux%u too large", i,
                              tn, out->c, out->h, out->w);
-  size_t n_params = instrid_layer_param_count(l, in);
+  size_t n_params = instrid_layer_param_count(l, ctx->in);
   if (n_params > MODEL_MAX_PARAMS)
     return instrid_set_error(err, INSTRID_ERR_FORMAT,
                              "layer %u (%s): %zu parameters, over the limit of %llu", i, tn,
@@ -386,12 +226,13 @@ instrid_status instrid_arch_shapes(const instrid_layer_desc *layers, uint32_t n_
       (uint64_t)input.c * input.h * input.w > MODEL_MAX_ACTIVATION)
     return instrid_set_error(err, INSTRID_ERR_FORMAT, "input shape %ux%ux%u out of range", input.c,
                              input.h, input.w);
-  instrid_shape in = input;
+  instrid_layer_ctx ctx = {0, input, input, out, layers};
   for (uint32_t i = 0; i < n_layers; i++) {
-    instrid_status st = check_layer(&layers[i], i, in, &out[i], err);
+    ctx.index = i;
+    instrid_status st = check_layer(&ctx, &out[i], err);
     if (st != INSTRID_OK)
       return st;
-    in = out[i];
+    ctx.in = out[i];
   }
   return INSTRID_OK;
 }
@@ -522,7 +363,7 @@ static instrid_status check_param_values(const instrid_model_desc *d, const inst
       tensor_spec t = layer_tensor_spec(l, in, k);
       for (size_t j = 0; j < t.count; j++) {
         float v = d->params[at + j];
-        if (!isfinite(v) || (t.role == MODEL_TENSOR_RUNNING_VAR && v < 0.0f))
+        if (!isfinite(v) || (t.non_negative && v < 0.0f))
           return instrid_set_error(
               err, INSTRID_ERR_FORMAT, "tensor %u (%s %s of layer %u): element %zu is %g", tensor,
               layer_type_name(l->type), tensor_role_name(t.role), i, j, (double)v);
@@ -873,25 +714,36 @@ static int take(reader *r, size_t n, const char *field, const uint8_t **p)
   return 1;
 }
 
-/* Builds the inference plan: BATCHNORM folded into the CONV2D before it, DROPOUT dropped. */
+/* Builds the inference plan: BATCHNORM folded into the CONV2D before it (unless the batch
+ * norm's input is a residual's skip), DROPOUT dropped, RESIDUAL_ADD's `back` remapped to steps.
+ */
 static instrid_status build_steps(instrid_model *m, const instrid_shape *shapes, instrid_error *err)
 {
   const instrid_model_desc *d = &m->desc;
   uint64_t folded_floats = 0;
   instrid_shape in = m->input;
-  /* Each parameterised step keeps two tensors (weight and bias, or a lone batch norm's scale
-   * and shift, each the size of its first two file tensors), in 16-float (64-byte) aligned
-   * slots so that GEMM operands start aligned. A folded batch norm's slots go unused. */
+  /* Every tensor a step reads gets a copy in a 16-float (64-byte) aligned slot, so that GEMM
+   * operands start aligned and folding can write them; a lone batch norm two more (scale and
+   * shift). A folded batch norm's slots go unused. */
   for (uint32_t i = 0; i < d->n_layers; i++) {
-    for (unsigned k = 0; k < layer_n_tensors(d->layers[i].type) && k < 2; k++)
+    for (unsigned k = 0; k < layer_n_tensors(d->layers[i].type); k++)
       folded_floats += (layer_tensor_spec(&d->layers[i], in, k).count + 15) & ~(uint64_t)15;
+    if (d->layers[i].type == INSTRID_LAYER_BATCHNORM)
+      folded_floats += 2 * (((uint64_t)in.c + 15) & ~(uint64_t)15);
     in = shapes[i];
   }
+  /* skip_input[j]: a later RESIDUAL_ADD adds the input of layer j. */
+  uint8_t skip_input[INSTRID_MAX_LAYERS] = {0};
+  for (uint32_t i = 0; i < d->n_layers; i++)
+    if (d->layers[i].type == INSTRID_LAYER_RESIDUAL_ADD)
+      skip_input[i - d->layers[i].p[0]] = 1;
   m->steps = calloc(d->n_layers, sizeof *m->steps);
   m->folded = instrid_alloc_floats((size_t)folded_floats);
   if (!m->steps || !m->folded)
     return instrid_set_error(err, INSTRID_ERR_NOMEM, "cannot allocate the inference plan");
 
+  /* out_step[i]: the step whose output is layer i's output (-1: the network input). */
+  int32_t out_step[INSTRID_MAX_LAYERS];
   float *slot = m->folded;
   const float *param = d->params;
   size_t max_act = (size_t)m->input.c * m->input.h * m->input.w;
@@ -899,6 +751,7 @@ static instrid_status build_steps(instrid_model *m, const instrid_shape *shapes,
   m->n_steps = 0;
   for (uint32_t i = 0; i < d->n_layers; i++) {
     const instrid_layer_desc *l = &d->layers[i];
+    const instrid_layer_entry *e = instrid_layer_entry_find(l->type);
     instrid_shape out = shapes[i];
     size_t act = (size_t)out.c * out.h * out.w;
     if (act > max_act)
@@ -907,43 +760,59 @@ static instrid_status build_steps(instrid_model *m, const instrid_shape *shapes,
 
     if (l->type == INSTRID_LAYER_DROPOUT) {
       /* identity at inference */
-    } else if (l->type == INSTRID_LAYER_BATCHNORM) {
+    } else if (l->type == INSTRID_LAYER_BATCHNORM && prev &&
+               prev->layer.type == INSTRID_LAYER_CONV2D && !skip_input[i]) {
+      /* w' = w * s, b' = (b - mean) * s + beta with s = gamma / sqrt(var + eps), per output
+       * channel; the conv's weight and bias are already copies in `folded`. */
       uint32_t c = in.c;
       const float *gamma = param, *beta = param + c, *mean = param + 2 * c, *var = param + 3 * c;
-      if (prev && prev->layer.type == INSTRID_LAYER_CONV2D) {
-        /* w' = w * s, b' = (b - mean) * s + beta with s = gamma / sqrt(var + eps), per output
-         * channel; the conv's weight and bias are already copies in `folded`. */
-        float *w = (float *)prev->weight, *b = (float *)prev->bias;
-        size_t per_channel = layer_tensor_spec(&prev->layer, prev->in, 0).count / c;
-        for (uint32_t ch = 0; ch < c; ch++) {
-          float s = (float)((double)gamma[ch] / sqrt((double)var[ch] + (double)l->f0));
-          for (size_t j = 0; j < per_channel; j++)
-            w[ch * per_channel + j] *= s;
-          b[ch] = (b[ch] - mean[ch]) * s + beta[ch];
-        }
-      } else {
-        instrid_step *st = &m->steps[m->n_steps++];
-        float *scale = slot, *shift = slot + ((c + 15) & ~(size_t)15);
-        slot = shift + ((c + 15) & ~(size_t)15);
-        for (uint32_t ch = 0; ch < c; ch++) {
-          scale[ch] = (float)((double)gamma[ch] / sqrt((double)var[ch] + (double)l->f0));
-          shift[ch] = beta[ch] - mean[ch] * scale[ch];
-        }
-        *st = (instrid_step){*l, in, out, scale, shift};
+      float *w = (float *)prev->weight, *b = (float *)prev->bias;
+      size_t per_channel = layer_tensor_spec(&prev->layer, prev->in, 0).count / c;
+      for (uint32_t ch = 0; ch < c; ch++) {
+        float sc = (float)((double)gamma[ch] / sqrt((double)var[ch] + (double)l->f0));
+        for (size_t j = 0; j < per_channel; j++)
+          w[ch * per_channel + j] *= sc;
+        b[ch] = (b[ch] - mean[ch]) * sc + beta[ch];
       }
     } else {
       instrid_step *st = &m->steps[m->n_steps++];
-      *st = (instrid_step){*l, in, out, NULL, NULL};
-      if (l->type == INSTRID_LAYER_CONV2D || l->type == INSTRID_LAYER_DENSE) {
-        size_t nw = (size_t)layer_tensor_spec(l, in, 0).count, nb = l->p[0];
-        float *w = slot, *b = slot + ((nw + 15) & ~(size_t)15);
-        slot = b + ((nb + 15) & ~(size_t)15);
-        memcpy(w, param, nw * sizeof *w);
-        memcpy(b, param + nw, nb * sizeof *b);
-        st->weight = w;
-        st->bias = b;
+      memset(st, 0, sizeof *st);
+      st->layer = *l;
+      st->entry = e;
+      e->unpack(l, &st->params);
+      st->in = in;
+      st->out = out;
+      const float *t = param;
+      for (unsigned k = 0; k < e->n_tensors; k++) {
+        size_t count = (size_t)layer_tensor_spec(l, in, k).count;
+        memcpy(slot, t, count * sizeof *slot);
+        st->t[k] = slot;
+        slot += (count + 15) & ~(size_t)15;
+        t += count;
+      }
+      st->weight = st->t[0];
+      st->bias = st->t[1];
+      if (l->type == INSTRID_LAYER_BATCHNORM) {
+        /* A lone batch norm: scale and shift, for the channels-last loop in net.c. */
+        uint32_t c = in.c;
+        float *scale = slot, *shift = slot + ((c + 15) & ~(size_t)15);
+        slot = shift + ((c + 15) & ~(size_t)15);
+        for (uint32_t ch = 0; ch < c; ch++) {
+          scale[ch] = (float)((double)st->t[0][ch] / sqrt((double)st->t[3][ch] + (double)l->f0));
+          shift[ch] = st->t[1][ch] - st->t[2][ch] * scale[ch];
+        }
+        st->weight = scale;
+        st->bias = shift;
+      }
+      if (l->type == INSTRID_LAYER_RESIDUAL_ADD) {
+        const uint32_t src = i - l->p[0];
+        st->skip_from = src ? (uint32_t)(out_step[src - 1] + 1) : 0;
+        st->params.residual.back = (m->n_steps - 1) - st->skip_from;
       }
     }
+    if (l->type == INSTRID_LAYER_EMBEDDING)
+      m->embedding_size = (uint32_t)((size_t)in.c * in.h * in.w);
+    out_step[i] = (int32_t)m->n_steps - 1;
     param += instrid_layer_param_count(l, in);
     in = out;
   }
@@ -1369,6 +1238,11 @@ uint32_t instrid_model_hop_frames(const instrid_model *model)
 uint32_t instrid_model_hop_samples(const instrid_model *model)
 {
   return model->desc.frontend.hop_samples;
+}
+
+uint32_t instrid_model_embedding_size(const instrid_model *model)
+{
+  return model->embedding_size;
 }
 
 const char *instrid_model_provenance(const instrid_model *model)

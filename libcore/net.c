@@ -78,13 +78,20 @@ typedef struct {
   int tile_rows; /* CONV_HWC: output rows per tile (multiple of pool_kh) */
   int conv_rows; /* CONV_HWC: conv output rows computed (pool floor drops some) */
   int in_place;  /* the op writes its input buffer */
+  /* Buffers, assigned at plan time: the op reads act[in_buf] and writes act[out_buf] (the same
+   * when in place); a RESIDUAL_ADD reads its skip from act[skip_buf]. */
+  int in_buf, out_buf, skip_buf;
+  uint32_t feeds_step; /* the op's output is the input of this step (n_steps: the output) */
 } net_op;
 
 struct instrid_net {
   const instrid_model *model;
-  float *act[2];   /* (max_activation) each: an op reads one and writes the other */
-  float *scratch;  /* im2col rows of one tile, then the tile's conv output */
-  float *permuted; /* convolution weights reordered channels-last, for every conv */
+  float **act; /* n_act buffers of max_activation floats; ops read one and write another */
+  int n_act;
+  int out_buf;      /* where the last op leaves the output */
+  float *embedding; /* the EMBEDDING layer's input of the last window, or NULL */
+  float *scratch;   /* im2col rows of one tile, then the tile's conv output */
+  float *permuted;  /* convolution weights reordered channels-last, for every conv */
   net_op *ops;
   uint32_t n_ops;
   size_t n_outputs;     /* C*H*W of the last step: the model's n_classes */
@@ -93,22 +100,7 @@ struct instrid_net {
 
 static void conv_geom_from_step(const instrid_step *s, instrid_conv_geom *g)
 {
-  const uint32_t *p = s->layer.p;
-  memset(g, 0, sizeof *g);
-  g->n = 1;
-  g->c_in = (int)s->in.c;
-  g->h_in = (int)s->in.h;
-  g->w_in = (int)s->in.w;
-  g->c_out = (int)p[0];
-  g->kh = (int)p[1];
-  g->kw = (int)p[2];
-  g->sh = (int)p[3];
-  g->sw = (int)p[4];
-  g->ph = (int)p[5];
-  g->pw = (int)p[6];
-  g->dh = (int)p[7];
-  g->dw = (int)p[8];
-  g->groups = (int)p[9];
+  instrid_conv_geom_from_params(&s->params.conv, s->in, 1, g);
 }
 
 static int is_pointwise(const instrid_conv_geom *g)
@@ -145,13 +137,19 @@ static int plan_ops(instrid_net *net, instrid_direct_isa isa, size_t *scratch_fl
   size_t scratch = 0, permuted = 0;
   int channels_last = 1;
   int overflow = 0;
+  /* skip_src[i]: a residual adds step i's input, so that input must exist as a whole,
+   * channels-first activation: the channels-last front ends before it and no fusion spans it. */
+  uint8_t skip_src[INSTRID_MAX_LAYERS + 1] = {0};
+  for (uint32_t i = 0; i < m->n_steps; i++)
+    if (m->steps[i].layer.type == INSTRID_LAYER_RESIDUAL_ADD)
+      skip_src[m->steps[i].skip_from] = 1;
 
   for (uint32_t i = 0; i < m->n_steps; i++) {
     const instrid_step *s = &m->steps[i];
     const uint32_t t = s->layer.type;
     if (t == INSTRID_LAYER_DROPOUT)
       continue;
-    if (channels_last && !runs_channels_last(t)) {
+    if (channels_last && (!runs_channels_last(t) || (i > 0 && skip_src[i]))) {
       channels_last = 0;
       if (s->in.c > 1 && (size_t)s->in.h * s->in.w > 1) {
         net_op *op = &net->ops[n++];
@@ -159,6 +157,7 @@ static int plan_ops(instrid_net *net, instrid_direct_isa isa, size_t *scratch_fl
         op->kind = OP_TO_CHW;
         op->in = op->out = s->in;
         op->first_step = op->last_step = i;
+        op->feeds_step = i;
       }
     }
     net_op *op = &net->ops[n++];
@@ -168,6 +167,7 @@ static int plan_ops(instrid_net *net, instrid_direct_isa isa, size_t *scratch_fl
     op->out = s->out;
     op->first_step = op->last_step = i;
     op->pool_mode = -1;
+    op->feeds_step = i + 1;
 
     if (t == INSTRID_LAYER_CONV2D) {
       conv_geom_from_step(s, &op->g);
@@ -179,10 +179,9 @@ static int plan_ops(instrid_net *net, instrid_direct_isa isa, size_t *scratch_fl
     }
     if (!channels_last) {
       op->kind = OP_CHW;
-      op->in_place =
-          t == INSTRID_LAYER_RELU || t == INSTRID_LAYER_SIGMOID || t == INSTRID_LAYER_BATCHNORM;
-      if (t == INSTRID_LAYER_CONV2D && !is_pointwise(&op->g)) {
-        size_t need = instrid_conv_scratch_floats(&op->g);
+      op->in_place = (s->entry->flags & INSTRID_LAYER_IN_PLACE) != 0;
+      if (s->entry->scratch_floats && !(t == INSTRID_LAYER_CONV2D && is_pointwise(&op->g))) {
+        size_t need = s->entry->scratch_floats(&s->params, s->in, s->out, 1, 0);
         if (need == SIZE_MAX)
           overflow = 1;
         else if (need > scratch)
@@ -200,7 +199,7 @@ static int plan_ops(instrid_net *net, instrid_direct_isa isa, size_t *scratch_fl
       uint32_t j = i + 1;
       while (j < m->n_steps && m->steps[j].layer.type == INSTRID_LAYER_DROPOUT)
         j++;
-      if (j < m->n_steps && m->steps[j].layer.type == INSTRID_LAYER_RELU) {
+      if (j < m->n_steps && m->steps[j].layer.type == INSTRID_LAYER_RELU && !skip_src[j]) {
         op->relu = 1;
         op->last_step = j;
         op->out = m->steps[j].out;
@@ -208,19 +207,21 @@ static int plan_ops(instrid_net *net, instrid_direct_isa isa, size_t *scratch_fl
         while (j < m->n_steps && m->steps[j].layer.type == INSTRID_LAYER_DROPOUT)
           j++;
       }
-      if (j < m->n_steps && (m->steps[j].layer.type == INSTRID_LAYER_MAXPOOL ||
-                             m->steps[j].layer.type == INSTRID_LAYER_AVGPOOL)) {
-        const uint32_t *p = m->steps[j].layer.p;
-        if (p[0] == p[2] && p[1] == p[3]) {
+      if (j < m->n_steps && !skip_src[j] &&
+          (m->steps[j].layer.type == INSTRID_LAYER_MAXPOOL ||
+           m->steps[j].layer.type == INSTRID_LAYER_AVGPOOL)) {
+        const instrid_pool2d_params *p = &m->steps[j].params.pool;
+        if (p->kh == p->sh && p->kw == p->sw) {
           op->pool_mode = m->steps[j].layer.type == INSTRID_LAYER_MAXPOOL ? INSTRID_POOL_MAX
                                                                           : INSTRID_POOL_MEAN;
-          op->pool_kh = op->pool_sh = (int)p[0];
-          op->pool_kw = op->pool_sw = (int)p[1];
+          op->pool_kh = op->pool_sh = (int)p->kh;
+          op->pool_kw = op->pool_sw = (int)p->kw;
           op->last_step = j;
           op->out = m->steps[j].out;
         }
       }
       i = op->last_step;
+      op->feeds_step = i + 1;
 
       /* Tiles of whole rows, a multiple of the pool height so no window straddles two. */
       const int unit = op->pool_mode >= 0 ? op->pool_kh : 1;
@@ -267,13 +268,13 @@ static int plan_ops(instrid_net *net, instrid_direct_isa isa, size_t *scratch_fl
       op->in_place = 1;
       break;
     default: { /* MAXPOOL, AVGPOOL */
-      const uint32_t *p = s->layer.p;
+      const instrid_pool2d_params *p = &s->params.pool;
       op->kind = OP_POOL_HWC;
       op->pool_mode = t == INSTRID_LAYER_MAXPOOL ? INSTRID_POOL_MAX : INSTRID_POOL_MEAN;
-      op->pool_kh = (int)p[0];
-      op->pool_kw = (int)p[1];
-      op->pool_sh = (int)p[2];
-      op->pool_sw = (int)p[3];
+      op->pool_kh = (int)p->kh;
+      op->pool_kw = (int)p->kw;
+      op->pool_sh = (int)p->sh;
+      op->pool_sw = (int)p->sw;
       break;
     }
     }
@@ -286,6 +287,7 @@ static int plan_ops(instrid_net *net, instrid_direct_isa isa, size_t *scratch_fl
     op->kind = OP_TO_CHW;
     op->in = op->out = last;
     op->first_step = op->last_step = m->n_steps - 1;
+    op->feeds_step = m->n_steps;
   }
   if (overflow) {
     instrid_set_error(err, INSTRID_ERR_NOMEM, "network scratch size overflows");
@@ -295,6 +297,57 @@ static int plan_ops(instrid_net *net, instrid_direct_isa isa, size_t *scratch_fl
   *scratch_floats = scratch;
   *permuted_floats = permuted;
   return 1;
+}
+
+/* Assigns each op's input and output buffer: an op writes a buffer other than its input unless
+ * it runs in place, and never one that holds a step input a residual will add later. Returns
+ * the number of buffers needed. */
+static int assign_buffers(instrid_net *net)
+{
+  const instrid_model *m = net->model;
+  /* last_use[s]: the last op adding the input of step s as its skip (-1: none). */
+  int32_t last_use[INSTRID_MAX_LAYERS + 1];
+  int32_t buf_of[INSTRID_MAX_LAYERS + 1]; /* buffer holding the input of step s (-1: none) */
+  for (uint32_t s = 0; s <= m->n_steps; s++)
+    last_use[s] = buf_of[s] = -1;
+  for (uint32_t k = 0; k < net->n_ops; k++) {
+    const net_op *op = &net->ops[k];
+    if (op->kind == OP_CHW && op->step->layer.type == INSTRID_LAYER_RESIDUAL_ADD)
+      last_use[op->step->skip_from] = (int32_t)k;
+  }
+  buf_of[0] = 0; /* the features are copied into buffer 0 */
+  int cur = 0, n_buf = 2;
+  for (uint32_t k = 0; k < net->n_ops; k++) {
+    net_op *op = &net->ops[k];
+    /* live[b]: buffer b holds a step input that an op after k still adds. */
+    uint8_t live[INSTRID_MAX_LAYERS + 3] = {0};
+    for (uint32_t s = 0; s <= m->n_steps; s++)
+      if (buf_of[s] >= 0 && last_use[s] > (int32_t)k)
+        live[buf_of[s]] = 1;
+    op->skip_buf = -1;
+    if (op->kind == OP_CHW && op->step->layer.type == INSTRID_LAYER_RESIDUAL_ADD)
+      op->skip_buf = buf_of[op->step->skip_from];
+    op->in_buf = cur;
+    if (op->in_place && !live[cur]) {
+      op->out_buf = cur;
+    } else {
+      op->in_place = 0;
+      int b = 0;
+      while (b == cur || live[b])
+        b++;
+      op->out_buf = b;
+      if (b + 1 > n_buf)
+        n_buf = b + 1;
+    }
+    cur = op->out_buf;
+    /* A later op writing the same buffer ends what it held. */
+    for (uint32_t s = 0; s <= m->n_steps; s++)
+      if (buf_of[s] == cur)
+        buf_of[s] = -1;
+    buf_of[op->feeds_step] = cur;
+  }
+  net->out_buf = cur;
+  return n_buf;
 }
 
 /* weight (c_out, cg, kh, kw) -> (c_out, kh, kw, cg): the order of a channels-last im2col row;
@@ -353,9 +406,18 @@ instrid_net *instrid_net_new_with_kernel(const instrid_model *model, int direct_
                       net->n_outputs, model->desc.n_classes);
     goto fail;
   }
-  for (int b = 0; b < 2; b++) {
+  net->n_act = assign_buffers(net);
+  net->act = calloc((size_t)net->n_act, sizeof *net->act);
+  if (!net->act)
+    goto nomem;
+  for (int b = 0; b < net->n_act; b++) {
     net->act[b] = instrid_alloc_floats(model->max_activation);
     if (!net->act[b])
+      goto nomem;
+  }
+  if (model->embedding_size) {
+    net->embedding = instrid_alloc_floats(model->embedding_size);
+    if (!net->embedding)
       goto nomem;
   }
   net->scratch = instrid_alloc_floats(scratch);
@@ -390,8 +452,10 @@ void instrid_net_free(instrid_net *net)
 {
   if (!net)
     return;
-  instrid_free_aligned(net->act[0]);
-  instrid_free_aligned(net->act[1]);
+  for (int b = 0; net->act && b < net->n_act; b++)
+    instrid_free_aligned(net->act[b]);
+  free(net->act);
+  instrid_free_aligned(net->embedding);
   instrid_free_aligned(net->scratch);
   instrid_free_aligned(net->permuted);
   free(net->ops);
@@ -691,46 +755,12 @@ static void hwc_to_chw(int h, int w, int c, const float *x, float *y)
       y[(size_t)k * hw + p] = x[p * c + k];
 }
 
-/* One step channels-first, with the kernels of layers.h. */
-static void run_chw(const net_op *op, const float *x, float *y, float *scratch)
+/* One step channels-first: its layer table entry's forward on one example. */
+static void run_chw(const net_op *op, const float *x, float *y, const float *skip, float *scratch)
 {
   const instrid_step *s = op->step;
-  const uint32_t *p = s->layer.p;
-  const size_t in_plane = (size_t)s->in.h * s->in.w;
-  switch (s->layer.type) {
-  case INSTRID_LAYER_CONV2D:
-    instrid_conv2d_forward(&op->g, x, s->weight, s->bias, y, scratch);
-    break;
-  case INSTRID_LAYER_DENSE:
-    instrid_dense_forward(1, (int)shape_floats(s->in), (int)p[0], x, s->weight, s->bias, y);
-    break;
-  case INSTRID_LAYER_BATCHNORM: /* not folded: weight = scale, bias = shift */
-    for (uint32_t ch = 0; ch < s->in.c; ch++) {
-      float *q = y + ch * in_plane;
-      for (size_t i = 0; i < in_plane; i++)
-        q[i] = q[i] * s->weight[ch] + s->bias[ch];
-    }
-    break;
-  case INSTRID_LAYER_RELU:
-    instrid_relu_forward(y, shape_floats(s->in));
-    break;
-  case INSTRID_LAYER_SIGMOID:
-    instrid_sigmoid_forward(y, shape_floats(s->in));
-    break;
-  case INSTRID_LAYER_MAXPOOL:
-  case INSTRID_LAYER_AVGPOOL:
-    instrid_pool2d_forward(s->layer.type == INSTRID_LAYER_MAXPOOL ? INSTRID_POOL_MAX
-                                                                  : INSTRID_POOL_MEAN,
-                           1, (int)s->in.c, (int)s->in.h, (int)s->in.w, (int)p[0], (int)p[1],
-                           (int)p[2], (int)p[3], x, y, NULL);
-    break;
-  case INSTRID_LAYER_GLOBAL_POOL:
-    instrid_global_pool_forward((int)p[0], (int)p[1], 1, (int)s->in.c, (int)s->in.h, (int)s->in.w,
-                                x, y, NULL);
-    break;
-  default:
-    break;
-  }
+  instrid_layer_fwd a = {.n = 1, .t = s->t, .x = x, .y = y, .skip = skip, .scratch = scratch};
+  s->entry->forward(&s->params, s->in, s->out, &a);
 }
 
 /* CPU time of the calling thread: on a loaded machine it still measures the work itself. */
@@ -747,11 +777,10 @@ void instrid_net_forward(instrid_net *net, const float *features, float *probabi
   /* features (n_mels, W) is the input (1, n_mels, W) in either layout. It is copied so that
    * in-place ops never write to the caller's memory. */
   memcpy(net->act[0], features, sizeof(float) * shape_floats(m->input));
-  int cur = 0;
 
   for (uint32_t i = 0; i < net->n_ops; i++) {
     const net_op *op = &net->ops[i];
-    float *x = net->act[cur], *y = op->in_place ? x : net->act[cur ^ 1];
+    float *x = net->act[op->in_buf], *y = net->act[op->out_buf];
     double t0 = net->step_seconds ? now_seconds() : 0.0;
     switch (op->kind) {
     case OP_CONV_HWC:
@@ -762,7 +791,7 @@ void instrid_net_forward(instrid_net *net, const float *features, float *probabi
       const int c = (int)op->in.c;
       for (size_t p = 0; p < px; p++)
         for (int k = 0; k < c; k++)
-          x[p * c + k] = x[p * c + k] * op->step->weight[k] + op->step->bias[k];
+          y[p * c + k] = x[p * c + k] * op->step->weight[k] + op->step->bias[k];
       break;
     }
     case OP_POOL_HWC:
@@ -770,21 +799,28 @@ void instrid_net_forward(instrid_net *net, const float *features, float *probabi
                op->pool_sh, op->pool_sw, x, y);
       break;
     case OP_RELU:
-      instrid_relu_forward(x, shape_floats(op->in));
+      if (y != x)
+        memcpy(y, x, sizeof(float) * shape_floats(op->in));
+      instrid_relu_forward(y, shape_floats(op->in));
       break;
     case OP_TO_CHW:
       hwc_to_chw((int)op->in.h, (int)op->in.w, (int)op->in.c, x, y);
       break;
     case OP_CHW:
-      run_chw(op, x, y, net->scratch);
+      run_chw(op, x, y, op->skip_buf >= 0 ? net->act[op->skip_buf] : NULL, net->scratch);
+      if (op->step->layer.type == INSTRID_LAYER_EMBEDDING)
+        memcpy(net->embedding, y, sizeof(float) * m->embedding_size);
       break;
     }
     if (net->step_seconds)
       net->step_seconds[op->first_step] += now_seconds() - t0;
-    if (!op->in_place)
-      cur ^= 1;
   }
-  memcpy(probabilities, net->act[cur], sizeof(float) * net->n_outputs);
+  memcpy(probabilities, net->act[net->out_buf], sizeof(float) * net->n_outputs);
+}
+
+const float *instrid_net_embedding(const instrid_net *net)
+{
+  return net ? net->embedding : NULL;
 }
 
 double instrid_net_flops(const instrid_model *model)
@@ -792,13 +828,8 @@ double instrid_net_flops(const instrid_model *model)
   double flops = 0.0;
   for (uint32_t i = 0; i < model->n_steps; i++) {
     const instrid_step *s = &model->steps[i];
-    const uint32_t *p = s->layer.p;
-    if (s->layer.type == INSTRID_LAYER_CONV2D) {
-      double k = (double)(s->in.c / (p[9] ? p[9] : 1)) * p[1] * p[2];
-      flops += 2.0 * k * s->out.c * s->out.h * s->out.w;
-    } else if (s->layer.type == INSTRID_LAYER_DENSE) {
-      flops += 2.0 * (double)shape_floats(s->in) * p[0];
-    }
+    if (s->entry->flops)
+      flops += s->entry->flops(&s->params, s->in, s->out);
   }
   return flops;
 }

@@ -196,6 +196,8 @@ static void analyse(instrid_stream *st, uint64_t start, uint32_t n_real, instrid
   result->length_samples = (uint64_t)(end - first);
   result->n_frames = n_real;
   result->probabilities = st->probabilities;
+  result->embedding = instrid_net_embedding(st->net);
+  result->embedding_size = result->embedding ? instrid_model_embedding_size(st->model) : 0;
   st->last_start = start;
   st->window_index++;
 }

@@ -1,5 +1,6 @@
 /* netgrad.h — the training network: forward in training mode (batch-norm batch statistics,
- * dropout) and backward for every layer type, on libinstrid's own forward kernels (layers.h).
+ * dropout) and backward for every layer type, both from libinstrid's layer table
+ * (libcore/layer_table.h: one entry per type, shared with the inference engine).
  *
  * llm.c layout: every parameter lives in ONE contiguous float block, layer after layer in the
  * model file's order (instrid_model_desc.params), so saving, zeroing, clipping and the AdamW
