@@ -117,12 +117,19 @@ instrid_status instrid_model_desc_cost(const instrid_model_desc *desc, instrid_m
     return instrid_set_error(err, INSTRID_ERR_FORMAT,
                              "sample_rate, hop_samples, n_fft and hop_frames must not be 0");
 
-  /* The network: two ping-pong activation buffers of the largest activation, one scratch of
+  /* The network: ping-pong activation buffers of the largest activation, one scratch of
    * the largest need, the packed weights of every convolution. */
   double max_act = shape_elems(input), scratch = 0.0, packed = 0.0, ops = 0.0;
+  /* Each residual can hold one more activation buffer alive (net.c's buffer assignment); the
+   * embedding has a buffer of its own. */
+  double buffers = 2.0, embedding = 0.0;
   instrid_shape in = input;
   for (uint32_t i = 0; i < desc->n_layers; i++) {
     double o, s, w;
+    if (desc->layers[i].type == INSTRID_LAYER_RESIDUAL_ADD)
+      buffers += 1.0;
+    if (desc->layers[i].type == INSTRID_LAYER_EMBEDDING)
+      embedding = shape_elems(in) + SLOT_FLOATS;
     layer_cost(&desc->layers[i], in, shapes[i], &o, &s, &w);
     ops += o;
     packed += w;
@@ -133,11 +140,11 @@ instrid_status instrid_model_desc_cost(const instrid_model_desc *desc, instrid_m
     in = shapes[i];
   }
   const double window_floats = (double)fe->n_mels * desc->window_frames;
-  const double net_floats = 2.0 * (max_act + SLOT_FLOATS) + scratch + packed;
+  const double net_floats = buffers * (max_act + SLOT_FLOATS) + embedding + scratch + packed;
   /* The stream: its front end, the ring of W frames, the window handed to the network, one
    * frame and the probabilities. */
   const double stream_floats = 2.0 * window_floats + fe->n_mels + desc->n_classes;
-  cost->activation_bytes = 4.0 * 2.0 * max_act;
+  cost->activation_bytes = 4.0 * buffers * max_act;
   cost->scratch_bytes = 4.0 * (scratch + packed);
   cost->stream_bytes = frontend_bytes(fe) + 4.0 * (net_floats + stream_floats);
   /* A queue of two windows of samples at the model's rate, as the element keeps. */
