@@ -195,12 +195,13 @@ static void test_render(void)
   /* 0.5 s of 440 Hz: looped from 0.1 s to its end (an integer number of periods) */
   write_sine(at("samples/a440.wav"), 44100, 0.5, 440.0);
   write_sine(at("samples/click.wav"), 44100, 0.3, 1000.0);
-  write_text(at("play.sfz"), "<control> default_path=samples/\n"
-                             "<group> ampeg_release=0.1 amp_veltrack=0\n"
-                             "<region> sample=a440.wav pitch_keycenter=69 lokey=60 hikey=80\n"
-                             "<region> sample=a440.wav pitch_keycenter=69 lokey=81 hikey=90\n"
-                             "  loop_mode=loop_sustain loop_start=4410 loop_end=22049\n"
-                             "<region> sample=click.wav trigger=release lokey=81 hikey=90 pitch_keycenter=81\n");
+  write_text(at("play.sfz"),
+             "<control> default_path=samples/\n"
+             "<group> ampeg_release=0.1 amp_veltrack=0\n"
+             "<region> sample=a440.wav pitch_keycenter=69 lokey=60 hikey=80\n"
+             "<region> sample=a440.wav pitch_keycenter=69 lokey=81 hikey=90\n"
+             "  loop_mode=loop_sustain loop_start=4410 loop_end=22049\n"
+             "<region> sample=click.wav trigger=release lokey=81 hikey=90 pitch_keycenter=81\n");
   char err[512] = "", warn[512] = "";
   sfz_instrument *ins = sfz_load(at("play.sfz"), err, sizeof err, warn, sizeof warn);
   CHECK(ins && warn[0] == '\0', "load: %s %s", err, warn);
