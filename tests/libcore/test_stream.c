@@ -122,6 +122,19 @@ static void window_by_hand(instrid_net *net, const float *frames, uint64_t start
   instrid_net_forward(net, features, probs);
 }
 
+/* The same for any model description d (frames laid out (frame, n_mels)). */
+static void window_by_hand_in(instrid_net *net, const instrid_model_desc *d, const float *frames,
+                              uint64_t start, uint32_t n_real, float *probs)
+{
+  const uint32_t M = d->frontend.n_mels, W = d->window_frames;
+  float features[16 * 16];
+  float silence = instrid_frontend_silence_value(&d->frontend);
+  for (uint32_t t = 0; t < W; t++)
+    for (uint32_t m = 0; m < M; m++)
+      features[m * W + t] = t < n_real ? frames[(start + t) * M + m] : silence;
+  instrid_net_forward(net, features, probs);
+}
+
 static void check_against_hand(const char *what, const results *r, const float *frames,
                                uint32_t hop)
 {
@@ -314,6 +327,120 @@ static void test_errors(void)
   instrid_stream_free(NULL);
 }
 
+/* A centred front end with pre-emphasis (EfficientAT's kind) on the tiny network, hop 64:
+ * windows completed by the frames of the reflected end come out of flush, every window equals
+ * the network on the front end's frames (flushed ones included) run by hand, the chunking does
+ * not matter, and start_sample / length_samples count input samples (the first window's
+ * reflected past clipped). */
+static void test_centred(const testnet *net)
+{
+  instrid_error err = {0};
+  instrid_model_desc d = *testnet_desc(net);
+  d.frontend.preemphasis = 0.97f;
+  d.frontend.window_symmetric = 1;
+  d.frontend.center = 1;
+  d.frontend.log_mode = INSTRID_LOG_ADD;
+  d.frontend.mel_scale = INSTRID_MEL_KALDI;
+  d.frontend.hop_samples = 64;
+  void *data = NULL;
+  size_t size = 0;
+  instrid_model *m = NULL;
+  if (instrid_model_write_to_memory(&d, &data, &size, &err) != INSTRID_OK ||
+      !(m = instrid_model_load_from_memory(data, size, &err))) {
+    CHECK(0, "centred model: %s", err.message);
+    free(data);
+    return;
+  }
+  free(data);
+  const uint32_t M = d.frontend.n_mels, W = d.window_frames, H = d.hop_frames;
+  const size_t n = 5057, n_frames = 1 + (n - 1) / 64; /* 80: torch.stft's count */
+  float *x = malloc(n * sizeof *x);
+  float *frames = calloc((n_frames + 1) * M, sizeof(float));
+  make_audio(x, n, 11);
+
+  /* By hand: the front end, then its flushed end. */
+  instrid_frontend *fe = instrid_frontend_new(&d.frontend, &err);
+  size_t f = 0;
+  for (size_t at = 0; at < n && f <= n_frames;) {
+    int ready = 0;
+    at += instrid_frontend_process(fe, x + at, n - at, frames + f * M, &ready);
+    f += ready;
+  }
+  while (f <= n_frames && instrid_frontend_flush(fe, frames + f * M))
+    f++;
+  CHECK(f == n_frames, "centred: %zu frames, expected %zu", f, n_frames);
+  instrid_frontend_free(fe);
+
+  instrid_net *nn = instrid_net_new(m, &err);
+  const size_t chunks[] = {n, 1, 333};
+  results first = {0};
+  for (int c = 0; c < 3; c++) {
+    results *r = calloc(1, sizeof *r);
+    instrid_stream *st = instrid_stream_new(m, &err);
+    push_all(st, x, n, chunks[c], r);
+    instrid_result res;
+    size_t pushed = r->n;
+    while (r->n < MAX_WINDOWS && instrid_stream_flush(st, 1, &res))
+      record(r, &res);
+    /* 5056 filtered samples: frames 0..77 complete while pushing, 78 and 79 reflect the
+     * end. Windows start every H = 8 frames: 0..8 complete (window 8, frames 64..79, only
+     * after flush), then a partial window from frame 72 with 8 frames. */
+    size_t complete = (n_frames - W) / H + 1;
+    CHECK(r->n == complete + 1, "centred chunk %zu: %zu windows, expected %zu", chunks[c], r->n,
+          complete + 1);
+    CHECK(pushed < r->n - 1, "centred chunk %zu: no complete window came from flush", chunks[c]);
+    for (size_t i = 0; i < r->n; i++) {
+      uint64_t start = i * H;
+      uint32_t n_real = i < complete ? W : (uint32_t)(n_frames - start);
+      float want[N_CLASSES];
+      window_by_hand_in(nn, &d, frames, start, n_real, want);
+      CHECK(r->meta[i].n_frames == n_real && memcmp(want, r->probs[i], sizeof want) == 0,
+            "centred chunk %zu: window %zu (%u frames) differs from the hand-run network",
+            chunks[c], i, r->meta[i].n_frames);
+      int64_t first_sample = (int64_t)(start * 64) + 1 - 128;
+      int64_t end = first_sample + (int64_t)((W - 1) * 64 + 256);
+      uint64_t want_start = first_sample < 0 ? 0 : (uint64_t)first_sample;
+      CHECK(r->meta[i].start_sample == want_start &&
+                r->meta[i].length_samples == (uint64_t)end - want_start,
+            "centred window %zu: start %llu length %llu, expected %llu %llu", i,
+            (unsigned long long)r->meta[i].start_sample,
+            (unsigned long long)r->meta[i].length_samples, (unsigned long long)want_start,
+            (unsigned long long)((uint64_t)end - want_start));
+    }
+    if (c == 0)
+      first = *r;
+    else
+      CHECK(same_results(&first, r), "centred: chunks of %zu give other results", chunks[c]);
+    instrid_stream_free(st);
+    free(r);
+  }
+  instrid_net_free(nn);
+
+  /* The at-input-rate stream: 16 kHz input to this 8 kHz model, hop 128 input samples. */
+  instrid_stream *st = instrid_stream_new_for_rate(m, 16000, &err);
+  CHECK(st && instrid_stream_sample_rate(st) == 16000, "stream for 16 kHz: %s", err.message);
+  if (st) {
+    float *y = malloc(2 * n * sizeof *y);
+    for (size_t i = 0; i < 2 * n; i++)
+      y[i] = x[i / 2];
+    results *r = calloc(1, sizeof *r);
+    push_all(st, y, 2 * n, 1000, r);
+    CHECK(r->n == 8 && r->meta[1].start_sample == 8 * 128 + 1 - 256,
+          "16 kHz stream: %zu windows, window 1 at %llu", r->n,
+          (unsigned long long)(r->n > 1 ? r->meta[1].start_sample : 0));
+    free(r);
+    free(y);
+  }
+  instrid_stream_free(st);
+  CHECK(instrid_stream_new_for_rate(m, 4000, &err) == NULL && err.code == INSTRID_ERR_INVALID_ARG,
+        "a 4 kHz stream accepted (its Nyquist, 2 kHz, is below the model's fmax, 4 kHz)");
+  CHECK(instrid_stream_sample_rate(st = instrid_stream_new(m, &err)) == 8000, "model's rate");
+  instrid_stream_free(st);
+  instrid_model_free(m);
+  free(x);
+  free(frames);
+}
+
 int main(void)
 {
   instrid_error err = {0};
@@ -329,6 +456,7 @@ int main(void)
     return 1;
   }
   free(data);
+  test_centred(a);
   testnet_free(a);
   desc = instrid_model_get_desc(model);
 
