@@ -368,37 +368,29 @@ void instrid_frontend_params_efficientat(instrid_frontend_params *p)
                                  .log_mode = INSTRID_LOG_ADD};
 }
 
-/* Smallest 2^a 3^b 5^c >= n (FFTW's fastest sizes). */
-static uint32_t smooth_size_at_least(uint32_t n)
+/* FFTW's efficient sizes (its manual): 2^a 3^b 5^c 7^d 11^e 13^f with e + f <= 1. */
+static int fftw_friendly(uint32_t n)
 {
-  for (uint32_t m = n;; m++) {
-    uint32_t r = m;
-    while (r % 2 == 0)
-      r /= 2;
-    while (r % 3 == 0)
-      r /= 3;
-    while (r % 5 == 0)
-      r /= 5;
-    if (r == 1)
-      return m;
-  }
+  static const uint32_t primes[] = {2, 3, 5, 7};
+  for (int i = 0; i < 4; i++)
+    while (n % primes[i] == 0)
+      n /= primes[i];
+  return n == 1 || n == 11 || n == 13;
 }
 
-/* Largest 2^a 3^b 5^c <= n, or 0. */
-static uint32_t smooth_size_at_most(uint32_t n)
+/* The FFTW-friendly size nearest to `target` that is at least `min` (ties: the larger). */
+static uint32_t nearest_fftw_size(double target, uint32_t min)
 {
-  for (uint32_t m = n; m > 0; m--) {
-    uint32_t r = m;
-    while (r % 2 == 0)
-      r /= 2;
-    while (r % 3 == 0)
-      r /= 3;
-    while (r % 5 == 0)
-      r /= 5;
-    if (r == 1)
-      return m;
+  uint32_t up = (uint32_t)ceil(target) > min ? (uint32_t)ceil(target) : min;
+  while (!fftw_friendly(up))
+    up++;
+  for (uint32_t down = (uint32_t)floor(target); down >= min && down > 0; down--) {
+    if (fftw_friendly(down))
+      return target - down < up - target ? down : up;
+    if (target - down >= up - target)
+      break;
   }
-  return 0;
+  return up;
 }
 
 static double window_sum_squares(const instrid_frontend_params *p)
@@ -446,13 +438,10 @@ instrid_status instrid_frontend_params_for_rate(const instrid_frontend_params *m
     p.win_length = 1;
   if (p.hop_samples < 1)
     p.hop_samples = 1;
-  /* n_fft: the 2^a 3^b 5^c size nearest the scaled one, at least the window. */
-  double scaled = model->n_fft * ratio;
-  uint32_t up = smooth_size_at_least((uint32_t)ceil(scaled));
-  uint32_t down = smooth_size_at_most((uint32_t)floor(scaled));
-  p.n_fft = (down >= p.win_length && scaled - down < up - scaled) ? down : up;
-  if (p.n_fft < p.win_length)
-    p.n_fft = smooth_size_at_least(p.win_length);
+  /* n_fft: the FFTW-friendly size nearest the scaled one, at least the window. The nearer it
+   * is, the nearer the bins lie to the model's (which matters in the low bands, one or two
+   * bins wide): 1408 at 44.1 kHz for 1024 at 32 kHz (bins 31.32 Hz apart, not 31.25). */
+  p.n_fft = nearest_fftw_size(model->n_fft * ratio, p.win_length);
   if (p.center) {
     uint32_t max_hop = p.n_fft - p.n_fft / 2 - 1;
     if (p.hop_samples > max_hop)

@@ -142,7 +142,8 @@ void instrid_frontend_params_efficientat(instrid_frontend_params *params);
 /* The at-input-rate mode: a front end for audio at input_rate that computes what `model` (the
  * model's front end) computes at its own rate, without resampling: the same window and hop
  * durations (win_length and hop_samples scaled and rounded), n_fft scaled and rounded to the
- * nearest 2^a 3^b 5^c size >= win_length (FFTW's fast sizes), the same mel bands in Hz
+ * nearest size >= win_length of FFTW's fast form 2^a 3^b 5^c 7^d 11^e 13^f (e + f <= 1):
+ * 1408 at 44.1 kHz, 1536 at 48 kHz for 1024 at 32 kHz; the same mel bands in Hz
  * built on this FFT's bins, the model rate's pre-emphasis (reference_rate), and the scale of
  * the energies matched (log_floor and feature_mean absorb it exactly). The hop is rounded, so
  * frames drift from the model's timing when input_rate * hop_samples is not a multiple of the

@@ -558,13 +558,13 @@ static void test_for_rate(void)
   instrid_error err;
   CHECK(instrid_frontend_params_for_rate(&model, 44100, &q, &err) == INSTRID_OK, "44.1 kHz: %s",
         err.message);
-  CHECK(q.sample_rate == 44100 && q.win_length == 1103 && q.hop_samples == 441 && q.n_fft == 1440 &&
+  CHECK(q.sample_rate == 44100 && q.win_length == 1103 && q.hop_samples == 441 && q.n_fft == 1408 &&
             q.n_mels == 128 && q.reference_rate == 32000 && q.preemphasis == 0.97f &&
             q.fmin_hz == 0.0f && q.fmax_hz == 15000.0f && q.center,
         "44.1 kHz: rate %u win %u hop %u n_fft %u emphasis rate %u", q.sample_rate, q.win_length,
         q.hop_samples, q.n_fft, q.reference_rate);
-  /* Energies scale by n_fft * sum(w^2): about (1440 * 1103) / (1024 * 800) more at 44.1 kHz. */
-  double g = log(1440.0 * 1103.0 / (1024.0 * 800.0));
+  /* Energies scale by n_fft * sum(w^2): about (1408 * 1103) / (1024 * 800) more at 44.1 kHz. */
+  double g = log(1408.0 * 1103.0 / (1024.0 * 800.0));
   CHECK(fabs((model.feature_mean - q.feature_mean) + g) < 0.01 &&
             fabs(log(model.log_floor / q.log_floor) + g) < 0.01,
         "44.1 kHz: mean %g floor %g", (double)q.feature_mean, (double)q.log_floor);
@@ -588,16 +588,17 @@ static void test_for_rate(void)
 
   /* The same sound at 32 kHz and at 48 kHz gives nearly the same features (normalised log
    * mel): at 48 kHz the FFT (1536) has the same bin spacing, so what is left is the pre-emphasis
-   * and rounding. At 44.1 kHz the bins are 30.6 Hz apart, not 31.25, and the narrow low bands
-   * of steady tones (this signal's worst case) see a different bin; real clips do better (see
-   * bench/frontend_at_rate.py). Without the energy scale both would be off by about 0.1. */
+   * and rounding. At 44.1 kHz (n_fft 1408) the bins are 31.32 Hz apart, not 31.25, and the
+   * narrow low bands of steady tones (this signal's worst case) read the skirts of the tones at
+   * slightly other frequencies (with n_fft 1440, 30.6 Hz apart, the mean was 0.044). Without
+   * the energy scale both would be off by about 0.1. */
   double mean, worst;
   for_rate_distance(&model, 48000, &mean, &worst);
   printf("at-input-rate 48 kHz vs 32 kHz, tones: mean |diff| %.4f, max %.4f\n", mean, worst);
   CHECK(mean < 0.002 && worst < 0.02, "48 kHz features: mean |diff| %g, max %g", mean, worst);
   for_rate_distance(&model, 44100, &mean, &worst);
   printf("at-input-rate 44.1 kHz vs 32 kHz, tones: mean |diff| %.4f, max %.4f\n", mean, worst);
-  CHECK(mean < 0.06 && worst < 1.0, "44.1 kHz features: mean |diff| %g, max %g", mean, worst);
+  CHECK(mean < 0.025 && worst < 0.4, "44.1 kHz features: mean |diff| %g, max %g", mean, worst);
 }
 
 int main(void)
