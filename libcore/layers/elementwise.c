@@ -69,7 +69,7 @@ static void backward_relu(const instrid_layer_params *p, instrid_shape in, instr
 const instrid_layer_entry instrid_layer_relu = {
     .type = INSTRID_LAYER_RELU,
     .name = "relu",
-    .flags = INSTRID_LAYER_IN_PLACE | INSTRID_LAYER_TRAIN_IN_PLACE,
+    .flags = INSTRID_LAYER_IN_PLACE | INSTRID_LAYER_TRAIN_IN_PLACE | INSTRID_LAYER_BACKWARD_READS_Y,
     .unpack = unpack_none,
     .pack = pack_relu,
     .check = check_same,

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "layer_table.h"
 #include "layers.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -375,8 +376,153 @@ static void test_activations(void)
   free(v), free(orig);
 }
 
+/* The depthwise kernel (depthwise.c) against the naive loop, every stride path (1, 2 and the
+ * generic one), odd and even widths, dilation, and the layer table's CONV2D entry choosing it. */
+static void test_depthwise(void)
+{
+  static const int cases[][10] = {
+      /* n, c, h, w, k, stride, pad, dilation, kh (0: k), sh (0: stride) */
+      {2, 5, 9, 8, 3, 1, 1, 1, 0, 0},   {1, 4, 9, 8, 3, 2, 1, 1, 0, 0},
+      {1, 3, 11, 13, 5, 1, 2, 1, 0, 0}, {1, 3, 11, 13, 5, 2, 2, 1, 0, 0},
+      {1, 6, 10, 7, 3, 2, 1, 2, 0, 0},  {1, 2, 8, 9, 3, 3, 1, 1, 0, 0},
+      {1, 3, 64, 50, 3, 2, 1, 1, 5, 1}, {2, 16, 32, 100, 5, 1, 2, 1, 0, 2},
+  };
+  for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+    const int *k = cases[t];
+    instrid_conv_geom g = {.n = k[0],
+                           .c_in = k[1],
+                           .h_in = k[2],
+                           .w_in = k[3],
+                           .c_out = k[1],
+                           .kh = k[8] ? k[8] : k[4],
+                           .kw = k[4],
+                           .sh = k[9] ? k[9] : k[5],
+                           .sw = k[5],
+                           .ph = (k[8] ? k[8] : k[4]) / 2,
+                           .pw = k[6],
+                           .dh = 1,
+                           .dw = k[7],
+                           .groups = k[1]};
+    CHECK(instrid_conv_geom_init(&g) && instrid_conv_is_depthwise(&g), "depthwise case %zu", t);
+    size_t n_in = (size_t)g.n * g.c_in * g.h_in * g.w_in;
+    size_t n_w = (size_t)g.c_out * g.kh * g.kw;
+    size_t n_out = (size_t)g.n * g.c_out * g.h_out * g.w_out;
+    float *in = rand_floats(n_in), *w = rand_floats(n_w), *b = rand_floats(g.c_out);
+    float *out = malloc(sizeof(float) * n_out), *ref = malloc(sizeof(float) * n_out);
+    float *scratch = rand_floats(instrid_depthwise_scratch_floats(&g));
+    for (size_t i = 0; i < n_out; i++)
+      out[i] = NAN;
+    instrid_depthwise_forward(&g, in, w, b, out, scratch);
+    naive_conv(&g, in, w, b, ref);
+    double e = max_rel_err(out, ref, n_out);
+    CHECK(e < 1e-5, "depthwise case %zu: max relative error %g", t, e);
+    /* Through the table entry, the path the network and the trainer take. */
+    const instrid_layer_entry *conv = instrid_layer_entry_find(INSTRID_LAYER_CONV2D);
+    instrid_layer_params p = {.conv = {(uint32_t)g.c_out, (uint32_t)g.kh, (uint32_t)g.kw,
+                                       (uint32_t)g.sh, (uint32_t)g.sw, (uint32_t)g.ph,
+                                       (uint32_t)g.pw, (uint32_t)g.dh, (uint32_t)g.dw,
+                                       (uint32_t)g.groups}};
+    instrid_shape ins = {(uint32_t)g.c_in, (uint32_t)g.h_in, (uint32_t)g.w_in};
+    instrid_shape outs = {(uint32_t)g.c_out, (uint32_t)g.h_out, (uint32_t)g.w_out};
+    float *scratch2 = rand_floats(conv->scratch_floats(&p, ins, outs, g.n, 0));
+    const float *t2[2] = {w, b};
+    for (size_t i = 0; i < n_out; i++)
+      out[i] = NAN;
+    instrid_layer_fwd a = {.n = g.n, .t = t2, .x = in, .y = out, .scratch = scratch2};
+    conv->forward(&p, ins, outs, &a);
+    e = max_rel_err(out, ref, n_out);
+    CHECK(e < 1e-5, "depthwise case %zu through the table: max relative error %g", t, e);
+    free(in), free(w), free(b), free(out), free(ref), free(scratch), free(scratch2);
+  }
+}
+
+/* HARDSWISH, SQUEEZE_EXCITE, RESIDUAL_ADD and EMBEDDING entries against loops in double
+ * written from their definitions (instrid.h). */
+static void test_mn_layers(void)
+{
+  const int n = 2, c = 6, h = 5, w = 7, sq = 3;
+  const size_t count = (size_t)n * c * h * w;
+  const instrid_shape shape = {(uint32_t)c, (uint32_t)h, (uint32_t)w};
+  float *x = rand_floats(count), *skip = rand_floats(count), *y = malloc(sizeof(float) * count);
+  for (size_t i = 0; i < count; i++)
+    x[i] *= 5.0f; /* reach both flat parts of hardswish */
+  instrid_layer_params none = {0};
+
+  const instrid_layer_entry *hs = instrid_layer_entry_find(INSTRID_LAYER_HARDSWISH);
+  instrid_layer_fwd a = {.n = n, .x = x, .y = y};
+  hs->forward(&none, shape, shape, &a);
+  double e = 0.0;
+  int low = 0, high = 0;
+  for (size_t i = 0; i < count; i++) {
+    double v = x[i], r = fmin(fmax(v + 3.0, 0.0), 6.0);
+    e = fmax(e, fabs(y[i] - v * r / 6.0));
+    low += v<-3.0, high += v> 3.0;
+  }
+  CHECK(e < 1e-6 && low > 0 && high > 0, "hardswish error %g (%d below -3, %d above 3)", e, low,
+        high);
+  /* in place */
+  memcpy(y, x, sizeof(float) * count);
+  instrid_layer_fwd ip = {.n = n, .x = y, .y = y};
+  hs->forward(&none, shape, shape, &ip);
+  CHECK(fabs(y[3] - x[3] * fmin(fmax(x[3] + 3.0, 0.0), 6.0) / 6.0) < 1e-6, "hardswish in place");
+
+  const instrid_layer_entry *add = instrid_layer_entry_find(INSTRID_LAYER_RESIDUAL_ADD);
+  instrid_layer_fwd aa = {.n = n, .x = x, .y = y, .skip = skip};
+  add->forward(&none, shape, shape, &aa);
+  e = 0.0;
+  for (size_t i = 0; i < count; i++)
+    e = fmax(e, fabs(y[i] - ((double)x[i] + skip[i])));
+  CHECK(e < 1e-6, "residual add error %g", e);
+
+  const instrid_layer_entry *emb = instrid_layer_entry_find(INSTRID_LAYER_EMBEDDING);
+  instrid_layer_fwd ea = {.n = n, .x = x, .y = y};
+  emb->forward(&none, shape, shape, &ea);
+  CHECK(memcmp(x, y, sizeof(float) * count) == 0, "embedding is not the identity");
+
+  const instrid_layer_entry *se = instrid_layer_entry_find(INSTRID_LAYER_SQUEEZE_EXCITE);
+  instrid_layer_params sp = {.se = {(uint32_t)sq}};
+  float *w1 = rand_floats((size_t)sq * c), *b1 = rand_floats(sq);
+  float *w2 = rand_floats((size_t)c * sq), *b2 = rand_floats(c);
+  for (int i = 0; i < c; i++)
+    b2[i] *= 4.0f; /* some gates saturate at 0 or 1 */
+  const float *t[4] = {w1, b1, w2, b2};
+  float *scratch = rand_floats(se->scratch_floats(&sp, shape, shape, n, 0));
+  instrid_layer_fwd sa = {.n = n, .t = t, .x = x, .y = y, .scratch = scratch};
+  se->forward(&sp, shape, shape, &sa);
+  e = 0.0;
+  for (int ex = 0; ex < n; ex++) {
+    double s[6], hh[3], g[6];
+    for (int ch = 0; ch < c; ch++) {
+      s[ch] = 0.0;
+      for (int k = 0; k < h * w; k++)
+        s[ch] += x[((size_t)ex * c + ch) * h * w + k];
+      s[ch] /= h * w;
+    }
+    for (int j = 0; j < sq; j++) {
+      hh[j] = b1[j];
+      for (int ch = 0; ch < c; ch++)
+        hh[j] += (double)w1[j * c + ch] * s[ch];
+      hh[j] = fmax(hh[j], 0.0);
+    }
+    for (int ch = 0; ch < c; ch++) {
+      double z = b2[ch];
+      for (int j = 0; j < sq; j++)
+        z += (double)w2[ch * sq + j] * hh[j];
+      g[ch] = fmin(fmax(z + 3.0, 0.0), 6.0) / 6.0;
+      for (int k = 0; k < h * w; k++) {
+        size_t i = ((size_t)ex * c + ch) * h * w + k;
+        e = fmax(e, fabs(y[i] - x[i] * g[ch]));
+      }
+    }
+  }
+  CHECK(e < 1e-5, "squeeze-excitation error %g", e);
+  free(x), free(skip), free(y), free(w1), free(b1), free(w2), free(b2), free(scratch);
+}
+
 int main(void)
 {
+  test_depthwise();
+  test_mn_layers();
   test_conv();
   test_col2im_adjoint();
   test_pool();

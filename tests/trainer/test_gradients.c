@@ -43,6 +43,26 @@ static instrid_layer_desc layer(uint32_t type, uint32_t p0, uint32_t p1, uint32_
 #define AVGPOOL(kh, kw, sh, sw) layer(INSTRID_LAYER_AVGPOOL, kh, kw, sh, sw, 0)
 #define GPOOL(axes, mode) layer(INSTRID_LAYER_GLOBAL_POOL, axes, mode, 0, 0, 0)
 #define DROPOUT(p) layer(INSTRID_LAYER_DROPOUT, 0, 0, 0, 0, p)
+#define HSWISH layer(INSTRID_LAYER_HARDSWISH, 0, 0, 0, 0, 0)
+#define SE(s) layer(INSTRID_LAYER_SQUEEZE_EXCITE, s, 0, 0, 0, 0)
+#define ADD(back) layer(INSTRID_LAYER_RESIDUAL_ADD, back, 0, 0, 0, 0)
+#define EMBED layer(INSTRID_LAYER_EMBEDDING, 0, 0, 0, 0, 0)
+/* k x k depthwise convolution of c channels, "same" padding */
+#define DW(c, k, stride) conv(c, k, k, stride, stride, (k) / 2, (k) / 2, 1, 1, c)
+#define PW(c) conv(c, 1, 1, 1, 1, 0, 0, 1, 1, 1)
+
+/* An inverted-residual network like mn04's, small: stem, a block with expansion, depthwise
+ * convolution, squeeze-excitation and a residual over 10 layers, a strided depthwise block
+ * without residual, a 1x1 convolution, pooling, a dense + hardswish embedding, dropout, the
+ * classifier. Layer 12 adds the input of layer 3 (back 9). */
+#define MN_LAYERS(n_classes)                                                                       \
+  {                                                                                                \
+    conv(6, 3, 3, 1, 1, 1, 1, 1, 1, 1), BN, HSWISH, PW(12), BN, HSWISH, DW(12, 3, 1), BN, HSWISH,  \
+        SE(4), PW(6), BN, ADD(9), DW(6, 5, 2), BN, RELU, PW(10), BN, HSWISH,                       \
+        GPOOL(INSTRID_AXIS_FREQ | INSTRID_AXIS_TIME, INSTRID_POOL_MEAN), DENSE(7), HSWISH, EMBED,  \
+        DROPOUT(0.2f), DENSE(n_classes), SIGMOID                                                   \
+  }
+#define MN_N_LAYERS 26
 
 static const char *const class_names[8] = {"a", "b", "c", "d", "e", "f", "g", "h"};
 static const float thresholds[8] = {0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f};
@@ -252,6 +272,31 @@ static void test_layer_gradients(void)
                                     GPOOL(INSTRID_AXIS_FREQ, INSTRID_POOL_MEAN), DENSE(3)};
     grad_check("relu/dropout/global-pool(freq)", l, 5, 6, 7, 3, 2, 14);
   }
+  {
+    /* mn04's layer types: hardswish, 1x1 and depthwise convolutions (stride 1 and 2),
+     * squeeze-excitation, a residual add over a block, an embedding marker. */
+    const instrid_layer_desc l[] = MN_LAYERS(3);
+    grad_check("mn: 1x1/depthwise/hardswish/se/residual/embedding", l, MN_N_LAYERS, 8, 9, 3, 2, 16);
+    training_mode = 0;
+    grad_check("eval-mode mn: 1x1/depthwise/hardswish/se/residual/embedding", l, MN_N_LAYERS, 8, 9,
+               3, 2, 17);
+    training_mode = 1;
+  }
+  {
+    /* A residual that adds the network's input, one that spans a single in-place layer, and
+     * squeeze-excitation with a one-channel bottleneck. */
+    const instrid_layer_desc l[] = {conv(1, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+                                    ADD(1),
+                                    conv(3, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+                                    RELU,
+                                    ADD(1),
+                                    SE(1),
+                                    DW(3, 3, 2),
+                                    GPOOL(INSTRID_AXIS_TIME, INSTRID_POOL_MEAN),
+                                    DENSE(3)};
+    grad_check("residual from the input/over relu, se(1), depthwise stride 2", l, 9, 6, 7, 3, 2,
+               23);
+  }
   /* Every global pooling mode over every axis combination. */
   static const char *const mode_names[4] = {"mean", "max", "mean|max", "mean+max"};
   for (int axes = 1; axes <= 3; axes++) {
@@ -357,31 +402,22 @@ static void test_conv_chunks(void)
 
 /* Eval-mode train_net_forward against instrid_net_forward of the model written and loaded
  * back: the weights the trainer saves are the weights the element runs. */
-static void test_no_skew(void)
+/* Eval-mode trainer against the inference engine on the same weights written and loaded as
+ * a model file (batch norms folded, fused kernels, residuals remapped to the plan's steps). */
+static void no_skew(const char *name, const instrid_layer_desc *l, int n_layers, int h, int w,
+                    int c, int embedding_size)
 {
-  const instrid_layer_desc l[] = {
-      conv(4, 3, 3, 1, 1, 1, 1, 1, 1, 1),
-      BN,
-      RELU,
-      MAXPOOL(2, 2, 2, 2),
-      conv(8, 3, 3, 1, 1, 1, 2, 1, 2, 2),
-      BN,
-      RELU,
-      GPOOL(INSTRID_AXIS_FREQ | INSTRID_AXIS_TIME, INSTRID_POOL_MEAN_MAX_CONCAT),
-      DROPOUT(0.5f),
-      DENSE(5),
-      SIGMOID};
-  const int n = 4, h = 16, w = 20, c = 5;
-  instrid_model_desc desc = make_desc(l, 11, h, w, c);
+  const int n = 4;
+  instrid_model_desc desc = make_desc(l, n_layers, h, w, c);
   instrid_error err = {0};
   train_net *net = train_net_new(&desc, n, &err);
-  CHECK(net != NULL, "skew net: %s", err.message);
+  CHECK(net != NULL, "%s: %s", name, err.message);
   if (!net)
     return;
   uint64_t rng = 99;
   train_net_init(net, 3);
   perturb_params(net, &rng);
-  float x[4 * 16 * 20], logits[4 * 5], probs[5];
+  float x[4 * 16 * 20], logits[4 * 8], probs[8];
   for (int i = 0; i < n * h * w; i++)
     x[i] = uniform(&rng, -2.0f, 2.0f);
   /* A few training passes give the running statistics non-trivial values. */
@@ -398,7 +434,7 @@ static void test_no_skew(void)
   if (instrid_model_write_to_memory(&out, &data, &size, &err) != INSTRID_OK ||
       !(model = instrid_model_load_from_memory(data, size, &err)) ||
       !(inet = instrid_net_new(model, &err))) {
-    CHECK(0, "model round trip: %s", err.message);
+    CHECK(0, "%s: model round trip: %s", name, err.message);
   } else {
     double worst = 0.0;
     for (int e = 0; e < n; e++) {
@@ -409,9 +445,14 @@ static void test_no_skew(void)
         worst = fmax(worst, fabs(p - probs[k]));
       }
     }
-    CHECK(worst < 1e-4, "eval-mode trainer vs inference: max |dp| = %g", worst);
+    CHECK(worst < 1e-4, "%s: eval-mode trainer vs inference: max |dp| = %g", name, worst);
     /* And the probabilities are not all saturated (the check would be vacuous). */
-    CHECK(probs[0] > 0.01f && probs[0] < 0.99f, "saturated probability %g", probs[0]);
+    CHECK(probs[0] > 0.01f && probs[0] < 0.99f, "%s: saturated probability %g", name, probs[0]);
+    CHECK(instrid_model_embedding_size(model) == (uint32_t)embedding_size,
+          "%s: embedding size %u, expected %d", name, instrid_model_embedding_size(model),
+          embedding_size);
+    CHECK((instrid_net_embedding(inet) != NULL) == (embedding_size > 0),
+          "%s: embedding pointer does not match the model", name);
   }
   instrid_net_free(inet);
   instrid_model_free(model);
@@ -419,6 +460,36 @@ static void test_no_skew(void)
   train_net_free(net);
 }
 
+static void test_no_skew(void)
+{
+  const instrid_layer_desc l[] = {
+      conv(4, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+      BN,
+      RELU,
+      MAXPOOL(2, 2, 2, 2),
+      conv(8, 3, 3, 1, 1, 1, 2, 1, 2, 2),
+      BN,
+      RELU,
+      GPOOL(INSTRID_AXIS_FREQ | INSTRID_AXIS_TIME, INSTRID_POOL_MEAN_MAX_CONCAT),
+      DROPOUT(0.5f),
+      DENSE(5),
+      SIGMOID};
+  no_skew("conv/bn/pool", l, 11, 16, 20, 5, 0);
+  const instrid_layer_desc mn[] = MN_LAYERS(5);
+  no_skew("mn", mn, MN_N_LAYERS, 16, 20, 5, 7);
+  /* A batch norm whose input a residual adds stays a step of its own (not folded). */
+  const instrid_layer_desc unfolded[] = {
+      conv(3, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+      BN,
+      HSWISH,
+      conv(3, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+      BN,
+      ADD(1),
+      GPOOL(INSTRID_AXIS_FREQ | INSTRID_AXIS_TIME, INSTRID_POOL_MEAN),
+      DENSE(4),
+      SIGMOID};
+  no_skew("residual over a batch norm", unfolded, 9, 16, 20, 4, 0);
+}
 static void test_errors(void)
 {
   const instrid_layer_desc l[] = {DENSE(3)};
