@@ -165,6 +165,15 @@ static void test_errors(void)
   CHECK(strstr(warn, "junk.sfz:2: lokey=zz: value not understood") || strstr(warn, "lokey=zz"),
         "bad value named: %s", warn);
   sfz_free(ins);
+  /* SFZ's built-in generators are not samples; controller modulation is known, not warned */
+  ins = sfz_parse("<region> sample=*sine key=60\n<region> sample=y.wav ampeg_attack_oncc100=2\n",
+                  "gen.sfz", root, err, sizeof err, warn, sizeof warn);
+  CHECK(
+      ins && sfz_n_regions(ins) == 1 &&
+          strstr(warn, "gen.sfz:1: built-in generator samples (*sine, *noise...) not supported") &&
+          !strstr(warn, "oncc"),
+      "generator region: %s / %s", err, warn);
+  sfz_free(ins);
 }
 
 /* Frequency of a stretch of the left channel by counting upward zero crossings. */

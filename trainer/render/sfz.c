@@ -74,6 +74,7 @@ typedef struct {
   char *errbuf;
   size_t errlen;
   int failed;
+  int generator_sample; /* the region being built names *sine, *noise... */
 } parser;
 
 static void warn(parser *p, const char *name, int line, const char *fmt, ...)
@@ -345,6 +346,12 @@ static int known_opcode(const char *key)
   for (size_t i = 0; i < sizeof handled / sizeof handled[0]; i++)
     if (strcmp(key, handled[i]) == 0)
       return 1;
+  /* modulation the renderer does not model: MIDI-controller, LFO, envelope-generator and
+   * randomisation variants of any opcode (ampeg_attack_oncc100, lfo01_freq, offset_random) */
+  if (strstr(key, "_oncc") || strstr(key, "_cc") || strstr(key, "_random") ||
+      strncmp(key, "lfo", 3) == 0 || strncmp(key, "eg", 2) == 0 || strstr(key, "lfo_") ||
+      strstr(key, "eg_") || strncmp(key, "fil", 3) == 0 || strncmp(key, "eq", 2) == 0)
+    return 1;
   /* numbered families: amp_velcurve_64, locc64, set_cc7, label_cc7, xfin_locc1, ... */
   char base[64];
   size_t n = strlen(key);
@@ -416,6 +423,12 @@ static int apply(parser *p, sfz_region *r, region_extra *x, const char *key, con
   double d;
   int note;
   if (strcmp(key, "sample") == 0) {
+    if (v[0] == '*') {
+      p->generator_sample = 1;
+      *has_sample = 1;
+      return 1;
+    }
+    p->generator_sample = 0;
     long s = sample_index(p, v);
     if (s < 0)
       return fail(p, "out of memory"), 1;
@@ -533,6 +546,13 @@ static void close_region(parser *p, const char *name)
     return;
   if (!has_sample) {
     warn(p, name, p->region_line, "region without a sample, ignored");
+    return;
+  }
+  if (p->generator_sample) {
+    p->generator_sample = 0;
+    warn(p, name, p->region_line,
+         "built-in generator samples (*sine, *noise...) not supported, "
+         "region ignored");
     return;
   }
   if (r.lokey > r.hikey || r.lovel > r.hivel || r.seq_position > r.seq_length) {
@@ -1119,7 +1139,7 @@ long sfz_render_part(sfz_instrument *ins, const smf_note *notes, size_t n_notes,
                      size_t errlen)
 {
   long n_played = 0;
-  size_t match[16];
+  size_t failures = 0, match[16];
   for (size_t i = 0; i < n_notes; i++) {
     played[i] = 0;
     const smf_note *nt = &notes[i];
@@ -1131,26 +1151,32 @@ long sfz_render_part(sfz_instrument *ins, const smf_note *notes, size_t n_notes,
       continue;
     int vel = nt->velocity ? nt->velocity : 100;
     size_t m = sfz_match(ins, nt->pitch, vel, SFZ_TRIGGER_ATTACK, i, match, 16);
+    int sounded = 0;
     for (size_t k = 0; k < m; k++) {
       const sfz_region *r = &ins->regions[match[k]];
       const sfz_sample *smp = get_sample(ins, r->sample, rate_hz, errbuf, errlen);
-      if (!smp)
-        return -1;
+      if (!smp) {
+        failures++;
+        continue;
+      }
       play_voice(r, smp, nt->pitch, vel, on, off, out, frames, rate_hz);
+      sounded = 1;
     }
-    if (m > 0) {
+    if (sounded) {
       played[i] = 1;
       n_played++;
     }
     size_t mr = sfz_match(ins, nt->pitch, vel, SFZ_TRIGGER_RELEASE, i, match, 16);
-    for (size_t k = 0; k < mr && off < (double)frames; k++) {
+    for (size_t k = 0; k < mr && off < (double)frames && sounded; k++) {
       const sfz_region *r = &ins->regions[match[k]];
       const sfz_sample *smp = get_sample(ins, r->sample, rate_hz, errbuf, errlen);
       if (!smp)
-        return -1;
+        continue;
       /* a release sample sounds from the note-off to its own end */
       play_voice(r, smp, nt->pitch, vel, off, (double)frames + 1e9, out, frames, rate_hz);
     }
   }
-  return n_played;
+  /* a sample that cannot be read leaves its regions silent (and its notes unlabelled); only
+   * when nothing at all could sound is it an error */
+  return n_played == 0 && failures > 0 ? -1 : n_played;
 }

@@ -77,8 +77,8 @@ size_t sfz_match(const sfz_instrument *ins, int key, int velocity, sfz_trigger t
 
 /* Plays the notes of a part through the instrument, mixed (added) into out (interleaved
  * stereo, frames long, at rate_hz) with note times offset by -t0_s; played[i] says which notes
- * sounded. Notes with end_s < 0 are skipped. Returns the number played, -1 on a decoding error
- * (errbuf). */
+ * sounded. Notes with end_s < 0 are skipped. A sample that cannot be decoded leaves its regions
+ * silent (errbuf says which); -1 when that left every note silent. Returns the number played. */
 long sfz_render_part(sfz_instrument *ins, const smf_note *notes, size_t n_notes, double t0_s,
                      float *out, size_t frames, int rate_hz, uint8_t *played, char *errbuf,
                      size_t errlen);
