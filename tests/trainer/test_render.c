@@ -182,6 +182,49 @@ static void test_smf(const char *midi)
   CHECK(strcmp(smf_note_value_name(1.0 / 3), "Triplet Eighth") == 0, "triplet eighth");
 }
 
+/* Note pairing, as the linear reader does it: overlapping notes of one pitch pair in order, a
+ * note-off of another channel or track does not end a note, an unmatched note-on ends at its
+ * part's last event, a program set on the channel by another track is the fallback. */
+static void test_smf_pairing(void)
+{
+  /* format 1, 2 tracks, 96 ticks per beat (120 bpm: 1 tick = 1/192 s) */
+  static const unsigned char file[] = {
+      'M', 'T', 'h', 'd', 0, 0, 0, 6, 0, 1, 0, 2, 0, 96,
+      /* track 0: program 40 on channel 0, no notes */
+      'M', 'T', 'r', 'k', 0, 0, 0, 7, 0, 0xc0, 40, 0, 0xff, 0x2f, 0,
+      /* track 1, channel 0 */
+      'M', 'T', 'r', 'k', 0, 0, 0, 36, 0, 0x90, 60, 100, /* t 0: on 60 (a) */
+      10, 0x90, 60, 90,                                  /* t 10: on 60 (b) */
+      10, 0x81, 60, 0,  /* t 20: off 60 on channel 1: ends nothing on channel 0 */
+      0, 0x80, 60, 0,   /* t 20: off 60: ends a */
+      10, 0x90, 60, 0,  /* t 30: on with velocity 0 = off 60: ends b */
+      10, 0x90, 62, 80, /* t 40: on 62, never released (c) */
+      10, 0x90, 64, 70, /* t 50: on 64 (d) */
+      10, 0x80, 64, 0,  /* t 60: off 64: ends d; the last event of channel 0 */
+      0, 0xff, 0x2f, 0};
+  char err[256];
+  smf_song *s = smf_read_memory(file, sizeof file, err, sizeof err);
+  CHECK(s != NULL, "%s", err);
+  if (!s)
+    return;
+  /* channel 0 of track 1; channel 1 of track 1 has only a note-off: no part */
+  CHECK(s->n_parts == 1, "parts %zu", s->n_parts);
+  const smf_part *p = &s->parts[0];
+  CHECK(p->channel == 0 && p->program == 40 && p->n_notes == 4, "part ch %d prog %d notes %zu",
+        p->channel, p->program, p->n_notes);
+  static const double want[4][2] = {{0, 20}, {10, 30}, {40, 60}, {50, 60}}; /* ticks */
+  for (size_t i = 0; i < 4 && i < p->n_notes; i++)
+    CHECK(fabs(p->notes[i].start_s - want[i][0] / 192.0) < 1e-12 &&
+              fabs(p->notes[i].end_s - want[i][1] / 192.0) < 1e-12 &&
+              fabs(p->notes[i].dur_beats - (want[i][1] - want[i][0]) / 96.0) < 1e-12,
+          "note %zu: %g..%g s, %g beats", i, p->notes[i].start_s, p->notes[i].end_s,
+          p->notes[i].dur_beats);
+  CHECK(p->n_notes == 4 && p->notes[0].velocity == 100 && p->notes[1].velocity == 90 &&
+            p->notes[2].pitch == 62,
+        "order of onsets");
+  smf_song_free(s);
+}
+
 static void test_pitch_shift(void)
 {
   CHECK(fabs(sampler_pitch_ratio(69, 440.0) - 1.0) < 1e-12, "A4 ratio");
@@ -554,6 +597,7 @@ int main(int argc, char **argv)
   snprintf(midi, sizeof(midi), "%s/song.mid", tmp);
   CHECK(write_test_midi(midi) == 0, "cannot write %s", midi);
   test_smf(midi);
+  test_smf_pairing();
   if (sf) {
     test_corpus(tmp, midi, sf);
     test_bad_midi(tmp, midi, sf);

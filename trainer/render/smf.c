@@ -16,7 +16,6 @@ typedef struct {
   uint32_t track;
   uint32_t tempo_us; /* EV_TEMPO: microseconds per quarter note */
   uint8_t kind, channel, a, b;
-  uint8_t used; /* EV_OFF already paired */
 } raw_event;
 
 typedef struct {
@@ -217,6 +216,8 @@ smf_song *smf_read_memory(const uint8_t *data, size_t size, char *errbuf, size_t
   event_list l = {0};
   tempo_seg *seg = NULL;
   smf_note *notes = NULL;
+  size_t *order = NULL, *next_waiting = NULL; /* per event; per note */
+  uint64_t *on_tick = NULL;                   /* per note */
   char(*names)[64] = NULL;
   smf_song *song = calloc(1, sizeof(*song));
   if (!song) {
@@ -303,44 +304,85 @@ smf_song *smf_read_memory(const uint8_t *data, size_t size, char *errbuf, size_t
   free(tempos);
 
   /* Parts: every (track, channel) with notes. A note-on pairs with the first unused note-off of
-   * the same pitch after it; one left open ends at the part's last event. */
+   * the same pitch after it; one left open ends at the part's last event.
+   *
+   * Linear in the number of events: the events of one track are contiguous in l (tracks are
+   * parsed in order), a counting sort by channel gives each part's events in file order, and
+   * the note-ons waiting for their note-off wait in one FIFO per pitch. A note-off pairs with
+   * the earliest waiting note-on of its pitch, which gives the same pairs as each note-on taking
+   * the first unused note-off after it (both match in order). */
   notes = malloc((l.n + 1) * sizeof(smf_note));
-  if (!notes) {
+  order = malloc((l.n + 1) * sizeof(size_t));
+  next_waiting = malloc((l.n + 1) * sizeof(size_t));
+  on_tick = malloc((l.n + 1) * sizeof(uint64_t));
+  if (!notes || !order || !next_waiting || !on_tick) {
     set_err(errbuf, errlen, "out of memory");
     goto fail;
   }
+  /* Fallback program per channel: the first program change on it in any track (format 1 files
+   * often set programs from another track). */
+  int channel_program[16];
+  for (int ch = 0; ch < 16; ch++)
+    channel_program[ch] = -1;
+  for (size_t i = 0; i < l.n; i++)
+    if (l.ev[i].kind == EV_PROG && channel_program[l.ev[i].channel] < 0)
+      channel_program[l.ev[i].channel] = l.ev[i].a;
+  size_t track_begin = 0;
   for (unsigned t = 0; t < track; t++) {
+    size_t track_end = track_begin;
+    while (track_end < l.n && l.ev[track_end].track == t)
+      track_end++;
+    size_t start[17] = {0};
+    for (size_t i = track_begin; i < track_end; i++)
+      if (l.ev[i].kind != EV_TEMPO)
+        start[l.ev[i].channel + 1]++;
+    for (int ch = 0; ch < 16; ch++)
+      start[ch + 1] += start[ch];
+    size_t fill[16];
+    memcpy(fill, start, sizeof fill);
+    for (size_t i = track_begin; i < track_end; i++)
+      if (l.ev[i].kind != EV_TEMPO)
+        order[fill[l.ev[i].channel]++] = i;
     for (int ch = 0; ch < 16; ch++) {
+      if (start[ch] == start[ch + 1])
+        continue;
       size_t n_notes = 0;
       int program = -1;
       uint64_t last_tick = 0;
-      for (size_t i = 0; i < l.n; i++) {
-        raw_event *e = &l.ev[i];
-        if (e->track != t || e->channel != ch || e->kind == EV_TEMPO)
-          continue;
+      size_t head[128], tail[128]; /* waiting note-ons per pitch, as indices into notes */
+      for (int pitch = 0; pitch < 128; pitch++)
+        head[pitch] = SIZE_MAX;
+      for (size_t o = start[ch]; o < start[ch + 1]; o++) {
+        const raw_event *e = &l.ev[order[o]];
         last_tick = e->tick;
         if (e->kind == EV_PROG && program < 0)
           program = e->a;
+        if (e->kind == EV_OFF) {
+          size_t w = head[e->a];
+          if (w != SIZE_MAX) {
+            head[e->a] = next_waiting[w];
+            notes[w].end_s = tick_to_s(seg, n_seg, e->tick);
+            notes[w].dur_beats = (double)(e->tick - on_tick[w]) / ticks_per_beat;
+          }
+          continue;
+        }
         if (e->kind != EV_ON)
           continue;
-        uint64_t off_tick = UINT64_MAX;
-        for (size_t j = i + 1; j < l.n; j++) {
-          raw_event *f = &l.ev[j];
-          if (f->track == t && f->channel == ch && f->kind == EV_OFF && !f->used && f->a == e->a) {
-            f->used = 1;
-            off_tick = f->tick;
-            break;
-          }
-        }
-        smf_note *nt = &notes[n_notes++];
+        smf_note *nt = &notes[n_notes];
         nt->pitch = e->a;
         nt->velocity = e->b;
         nt->start_s = tick_to_s(seg, n_seg, e->tick);
         nt->start_beat = (double)e->tick / ticks_per_beat;
-        /* end fixed below once the part's last tick is known */
-        nt->end_s = off_tick == UINT64_MAX ? -1.0 : tick_to_s(seg, n_seg, off_tick);
-        nt->dur_beats =
-            off_tick == UINT64_MAX ? -1.0 : (double)(off_tick - e->tick) / ticks_per_beat;
+        nt->end_s = -1.0; /* until its note-off; else fixed below once the last tick is known */
+        nt->dur_beats = -1.0;
+        on_tick[n_notes] = e->tick;
+        next_waiting[n_notes] = SIZE_MAX;
+        if (head[e->a] == SIZE_MAX)
+          head[e->a] = n_notes;
+        else
+          next_waiting[tail[e->a]] = n_notes;
+        tail[e->a] = n_notes;
+        n_notes++;
       }
       if (n_notes == 0)
         continue;
@@ -357,30 +399,32 @@ smf_song *smf_read_memory(const uint8_t *data, size_t size, char *errbuf, size_t
           notes[i].dur_beats = 0.05 / (seg[0].s_per_tick * ticks_per_beat);
         }
       }
-      if (program < 0) { /* format 1 files often set programs from another track */
-        for (size_t i = 0; i < l.n; i++)
-          if (l.ev[i].kind == EV_PROG && l.ev[i].channel == ch) {
-            program = l.ev[i].a;
-            break;
-          }
-      }
+      if (program < 0)
+        program = channel_program[ch];
       if (!smf_song_add_part(song, program, ch, names[t], notes, n_notes)) {
         set_err(errbuf, errlen, "out of memory");
         goto fail;
       }
     }
+    track_begin = track_end;
   }
   if (song->n_parts == 0) {
     set_err(errbuf, errlen, "no notes");
     goto fail;
   }
   free(notes);
+  free(order);
+  free(next_waiting);
+  free(on_tick);
   free(seg);
   free(names);
   free(l.ev);
   return song;
 fail:
   free(notes);
+  free(order);
+  free(next_waiting);
+  free(on_tick);
   free(seg);
   free(names);
   free(l.ev);
