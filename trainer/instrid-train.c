@@ -97,7 +97,11 @@ static void usage(FILE *f)
           "\n"
           "output:\n"
           "  --quiet                 no progress lines (errors and the summary only)\n"
-          "  --help                  this text\n",
+          "  --help                  this text\n"
+          "  --version               the version\n"
+          "\n"
+          "Exit status: 0 a model was written (or --stop-after-steps reached), 1 training\n"
+          "failed (said on stderr), 2 bad arguments.\n",
           d.epochs, d.batch, (double)d.lr, (double)d.weight_decay, (double)d.warmup_fraction,
           (double)d.clip_norm, train_loss_name(d.loss), (double)d.pos_weight_max,
           (double)d.pos_weight_max, (double)d.focal_gamma, (unsigned long long)d.seed,
@@ -384,6 +388,7 @@ enum {
   O_LR_BACKBONE,
   O_KEEP_SOURCE_HEAD,
   O_HEAD_RANDOM,
+  O_VERSION,
 };
 
 int main(int argc, char **argv)
@@ -422,6 +427,7 @@ int main(int argc, char **argv)
       {"lr-backbone", required_argument, NULL, O_LR_BACKBONE},
       {"keep-source-head", no_argument, NULL, O_KEEP_SOURCE_HEAD},
       {"head-random", no_argument, NULL, O_HEAD_RANDOM},
+      {"version", no_argument, NULL, O_VERSION},
       {NULL, 0, NULL, 0},
   };
   train_options opt;
@@ -591,6 +597,9 @@ int main(int argc, char **argv)
       break;
     case O_HELP:
       usage(stdout);
+      return 0;
+    case O_VERSION:
+      printf(PROG " %s\n", INSTRID_VERSION);
       return 0;
     case ':':
       return usage_error("%s needs a value", argv[optind - 1]);

@@ -17,6 +17,7 @@
 #include "recording.h"
 #include "evalmetrics.h"
 #include "instrid.h"
+#include "toolutil.h"
 
 /* A MusicNet class counts as playing in a file from this much sounding time (the reader's
  * per-window minimum, applied to the whole file). */
@@ -461,6 +462,7 @@ static void usage(FILE *f)
       "  --confusions N    confusions listed (default 10)\n"
       "  --quiet           no progress on stderr\n"
       "  --help            this text\n"
+      "  --version         the version\n"
       "The element must be findable: GST_PLUGIN_PATH=<build>/gst-plugin when not installed.\n"
       "Unreadable files are reported one line each on stderr, counted, and left out. Exit status:\n"
       "0 when at least one file was evaluated, 1 otherwise, 2 for a usage error.\n");
@@ -491,7 +493,8 @@ int main(int argc, char **argv)
     O_SVG,
     O_CONF,
     O_QUIET,
-    O_HELP
+    O_HELP,
+    O_VERSION
   };
   static const struct option longopts[] = {{"model", required_argument, 0, O_MODEL},
                                            {"csv", required_argument, 0, O_CSV},
@@ -504,6 +507,7 @@ int main(int argc, char **argv)
                                            {"confusions", required_argument, 0, O_CONF},
                                            {"quiet", no_argument, 0, O_QUIET},
                                            {"help", no_argument, 0, O_HELP},
+                                           {"version", no_argument, 0, O_VERSION},
                                            {0, 0, 0, 0}};
   const char *model_path = NULL, *csv = NULL, *mn = NULL, *om = NULL, *svg = NULL;
   int all = 0, json = 0, quiet = 0, opt;
@@ -551,6 +555,9 @@ int main(int argc, char **argv)
     case O_HELP:
       usage(stdout);
       return 0;
+    case O_VERSION:
+      instrid_tool_print_version("instrid-eval");
+      return 0;
     default:
       fprintf(stderr, "instrid-eval: see --help\n");
       return 2;
@@ -562,6 +569,7 @@ int main(int argc, char **argv)
     return 2;
   }
   gst_init(&argc, &argv);
+  instrid_tool_find_element(); /* the installed plugin too; a missing one is said per file */
   instrid_error ierr = {0};
   instrid_model *m = instrid_model_load(model_path, &ierr);
   if (!m) {

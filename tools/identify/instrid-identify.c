@@ -10,6 +10,8 @@
 
 #include <gst/gst.h>
 
+#include "toolutil.h"
+
 #define ACTIVITY_COLUMNS 60
 /* Longer intervals than this are surely a mistake (and seconds * GST_SECOND must fit). */
 #define MAX_INTERVAL_S 3600
@@ -36,6 +38,7 @@ typedef struct {
   gdouble threshold;
   gdouble interval_s;
   gboolean json;
+  gboolean version;
 } Options;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -371,7 +374,7 @@ static void json_file(GString *out, const gchar *path, const FileResult *r)
 
 int main(int argc, char **argv)
 {
-  Options opt = {NULL, -1.0, 0.0, FALSE};
+  Options opt = {NULL, -1.0, 0.0, FALSE, FALSE};
   gchar **files = NULL;
   GOptionEntry entries[] = {
       {"json", 'j', 0, G_OPTION_ARG_NONE, &opt.json, "Print JSON for machines", NULL},
@@ -381,20 +384,28 @@ int main(int argc, char **argv)
        "One threshold for every class, 0..1 (default: the model's per-class thresholds)", "P"},
       {"interval", 'i', 0, G_OPTION_ARG_DOUBLE, &opt.interval_s,
        "Seconds between windows, up to 3600 (default: the model's)", "S"},
+      {"version", 'V', 0, G_OPTION_ARG_NONE, &opt.version, "Print the version and exit", NULL},
       {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &files, NULL, "FILE..."},
       {NULL, 0, 0, 0, NULL, NULL, NULL}};
   GOptionContext *ctx = g_option_context_new("- name the instruments playing in audio files");
   GError *gerr = NULL;
   GString *json = NULL;
-  GstElementFactory *factory;
   int failed = 0, status = 2; /* 2 until the arguments are known good */
   guint i;
 
+  g_option_context_set_summary(ctx, "Exit status: 0 every file analysed, 1 some files failed "
+                                    "(each named on stderr; the others\nwere analysed) or the "
+                                    "model cannot be loaded, 2 bad arguments or no element.");
   g_option_context_add_main_entries(ctx, entries, NULL);
   g_option_context_add_group(ctx, gst_init_get_option_group());
   if (!g_option_context_parse(ctx, &argc, &argv, &gerr)) {
     fprintf(stderr, "instrid-identify: %s\n", gerr->message);
     g_error_free(gerr);
+    goto out;
+  }
+  if (opt.version) {
+    instrid_tool_print_version("instrid-identify");
+    status = 0;
     goto out;
   }
   if (files == NULL || files[0] == NULL) {
@@ -414,13 +425,11 @@ int main(int argc, char **argv)
     goto out;
   }
   gst_init(NULL, NULL);
-  factory = gst_element_factory_find("instridentify");
-  if (factory == NULL) {
+  if (!instrid_tool_find_element()) {
     fprintf(stderr, "instrid-identify: the instridentify element is not installed "
                     "(set GST_PLUGIN_PATH to the folder holding libgstinstrid.so)\n");
     goto out;
   }
-  gst_object_unref(factory);
   json = g_string_new("[");
 
   for (i = 0; files[i] != NULL; i++) {

@@ -86,7 +86,9 @@ static void usage(FILE *f)
       "  --example OUT.wav      render the built-in ~30 s example (piano, then violin, then flute "
       "and\n"
       "                         drums) with a GM SoundFont and print what plays when\n"
-      "  --help                 this text\n");
+      "  --help                 this text\n"
+      "  --version              the version\n"
+      "Exit status: 0 done, 1 failed (said on stderr), 2 bad arguments.\n");
 }
 
 static int parse_double(const char *s, double lo, double hi, double *out)
@@ -308,7 +310,8 @@ int main(int argc, char **argv)
     O_ROOM,
     O_MIC,
     O_COMPRESS,
-    O_CODEC
+    O_CODEC,
+    O_VERSION
   };
   static const struct option longopts[] = {{"out", required_argument, 0, O_OUT},
                                            {"layout", required_argument, 0, O_LAYOUT},
@@ -345,6 +348,7 @@ int main(int argc, char **argv)
                                            {"mic-prob", required_argument, 0, O_MIC},
                                            {"compress-prob", required_argument, 0, O_COMPRESS},
                                            {"codec-prob", required_argument, 0, O_CODEC},
+                                           {"version", no_argument, 0, O_VERSION},
                                            {0, 0, 0, 0}};
   corpus_options co;
   memset(&co, 0, sizeof(co));
@@ -492,6 +496,9 @@ int main(int argc, char **argv)
     case O_CODEC:
       bad = !parse_double(optarg, 0, 1, &co.options.codec_prob);
       break;
+    case O_VERSION:
+      printf("instrid-render %s\n", INSTRID_VERSION);
+      return 0;
     default:
       fprintf(stderr, "instrid-render: see --help\n");
       return 2;
