@@ -5,6 +5,7 @@ probabilities as float, aligned, in [0, 1]; and the summary at the end.
 
 usage: test_messages.py MODEL  (GST_PLUGIN_PATH must hold the built plugin)
 """
+import json
 import os
 import shutil
 import subprocess
@@ -84,6 +85,30 @@ class Messages(unittest.TestCase):
         self.assertEqual(len(summaries), 1)
         self.check(summaries[0], 0.5)
         self.assertEqual(summaries[0].get_uint64("duration")[1], 1300 * Gst.MSECOND)
+
+    def test_readme_snippet(self):
+        # README.md, "From Python": the arrays are Gst.ValueArray, which json.dumps refuses;
+        # list() turns one into a list of plain Python values. The snippet as documented:
+        windows, summaries = run(
+            "audiotestsrc num-buffers=13 samplesperbuffer=1600 wave=pink-noise ! "
+            "audio/x-raw,rate=16000,channels=1 ! "
+            "instridentify model-location=\"%s\" ! fakesink" % MODEL)
+        s = summaries[0]
+        raw = s.get_value("probabilities")
+        self.assertIsInstance(raw, Gst.ValueArray)
+        with self.assertRaises(TypeError):
+            json.dumps(raw)
+        # -- begin README snippet
+        probabilities = list(s.get_value("probabilities"))  # floats, aligned with labels
+        labels = list(s.get_value("labels"))
+        instruments = list(s.get_value("instruments"))
+        print(json.dumps(dict(zip(labels, probabilities))), instruments)
+        # -- end README snippet
+        self.assertEqual(probabilities, as_list(raw))
+        self.assertTrue(all(isinstance(p, float) for p in probabilities))
+        self.assertEqual(labels, NAMES)
+        self.assertEqual(json.loads(json.dumps(dict(zip(labels, probabilities)))),
+                         dict(zip(NAMES, probabilities)))
 
     def test_labels_property(self):
         element = Gst.ElementFactory.make("instridentify", None)
