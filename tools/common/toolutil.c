@@ -12,9 +12,39 @@ const gchar *instrid_tool_plugin_dir(void)
   return INSTRID_PLUGIN_DIR;
 }
 
+/* The plugin folder relative to this executable, when it runs from an installed bindir; NULL
+ * when that folder does not exist (a build tree, or a prefix without the plugin). */
+static gchar *plugin_dir_beside_executable(void)
+{
+  gchar *exe, *dir, *path, *real = NULL;
+  if (INSTRID_PLUGIN_DIR_FROM_BINDIR[0] == '\0')
+    return NULL;
+  exe = g_file_read_link("/proc/self/exe", NULL);
+  if (exe == NULL)
+    return NULL;
+  dir = g_path_get_dirname(exe);
+  path = g_build_filename(dir, INSTRID_PLUGIN_DIR_FROM_BINDIR, NULL);
+  if (g_file_test(path, G_FILE_TEST_IS_DIR))
+    real = g_canonicalize_filename(path, NULL);
+  g_free(path);
+  g_free(dir);
+  g_free(exe);
+  return real;
+}
+
 gboolean instrid_tool_find_element(void)
 {
   GstElementFactory *factory = gst_element_factory_find("instridentify");
+  if (factory == NULL) {
+    /* The prefix this command is installed in first (it may have been moved or installed
+     * with DESTDIR), then the folder it was configured for. */
+    gchar *beside = plugin_dir_beside_executable();
+    if (beside != NULL) {
+      gst_registry_scan_path(gst_registry_get(), beside);
+      factory = gst_element_factory_find("instridentify");
+      g_free(beside);
+    }
+  }
   if (factory == NULL && g_file_test(INSTRID_PLUGIN_DIR, G_FILE_TEST_IS_DIR)) {
     gst_registry_scan_path(gst_registry_get(), INSTRID_PLUGIN_DIR);
     factory = gst_element_factory_find("instridentify");

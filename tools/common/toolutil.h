@@ -12,8 +12,9 @@
 #define INSTRID_EXIT_USAGE 2  /* bad arguments, or nothing can be done (element or model) */
 
 /* Makes sure the instridentify element can be created: when GStreamer's registry does not hold
- * it (GST_PLUGIN_PATH unset and a prefix GStreamer does not search), the folder the plugin was
- * installed to is scanned. Call after gst_init. FALSE when it is found nowhere. */
+ * it (GST_PLUGIN_PATH unset and a prefix GStreamer does not search), the plugin folder of the
+ * prefix this command runs from is scanned, then the one it was configured for. Call after
+ * gst_init. FALSE when it is found nowhere. */
 gboolean instrid_tool_find_element(void);
 
 /* The folder `meson install` puts the plugin in (absolute). */
