@@ -34,16 +34,18 @@ WAVES = ["sine", "square", "saw", "triangle", "pink-noise", "ticks"]
 
 
 def generate(lib, n, seconds):
-    done = sum(len(files) for _, _, files in os.walk(lib)) if os.path.isdir(lib) else 0
-    if done == n:
-        return
-    shutil.rmtree(lib, ignore_errors=True)
+    """Makes the clips that do not exist yet (each written aside and renamed, so an interrupted
+    generation is simply continued)."""
     t0 = time.time()
+    made = 0
     for i in range(n):
         ext, chain = FORMATS[i % len(FORMATS)]
         folder = os.path.join(lib, "%02d" % (i // 100))
         os.makedirs(folder, exist_ok=True)
-        path = os.path.join(folder, "clip%05d.%s" % (i, ext))
+        final = os.path.join(folder, "clip%05d.%s" % (i, ext))
+        if os.path.exists(final):
+            continue
+        path = os.path.join(folder, ".partial")
         line = ("audiotestsrc wave=%s freq=%d num-buffers=%d samplesperbuffer=1024 ! "
                 "audio/x-raw,rate=44100,channels=2 ! taginject tags=\"title=clip %d\" ! %s ! "
                 "filesink location=%s" % (WAVES[i % len(WAVES)], 110 + (i * 37) % 1500,
@@ -54,8 +56,11 @@ def generate(lib, n, seconds):
                                            Gst.MessageType.EOS | Gst.MessageType.ERROR)
         p.set_state(Gst.State.NULL)
         if m is None or m.type != Gst.MessageType.EOS:
-            sys.exit("cannot generate %s" % path)
-    print("generated %d files of %.1f s in %.0f s" % (n, seconds, time.time() - t0))
+            sys.exit("cannot generate %s" % final)
+        os.rename(path, final)
+        made += 1
+    if made:
+        print("generated %d files of %.1f s in %.0f s" % (made, seconds, time.time() - t0))
 
 
 def pcm_digest(path):
@@ -103,11 +108,14 @@ def main():
     ap.add_argument("--kill-after", type=float, default=0.4,
                     help="kill the resume run after this fraction of the -j 2 time")
     ap.add_argument("--model", help="model file (default: the element's)")
+    ap.add_argument("--generate-only", action="store_true", help="make the library and stop")
     a = ap.parse_args()
     Gst.init(None)
     extra = ["--model", a.model] if a.model else []
     lib = os.path.join(a.dir, "library")
     generate(lib, a.files, a.seconds)
+    if a.generate_only:
+        return
     work = os.path.join(a.dir, "work")
 
     print("cores: %d (os.sched_getaffinity), load average before: %.1f"
