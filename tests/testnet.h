@@ -9,7 +9,9 @@
  *               128 mels x 128 frames at 22.05 kHz, mean over frequency, mean and max over time,
  *               dense, sigmoid: a realistic size.
  *
- * A new layer type gets a place in "tiny" so that libcore's tests reach it.
+ * The layer types themselves are tested one by one (tests/libcore/test_layers.c,
+ * tests/trainer/test_gradients.c); these are whole networks for the model-file, network, stream
+ * and element tests.
  *
  * Weights: convolution and dense weights He-uniform (bound sqrt(6 / fan_in)) from xoshiro256**
  * (trainer/common/rng.h) seeded with `seed`, biases 0; batch norm gamma 1, beta 0, mean 0,
