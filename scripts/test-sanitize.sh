@@ -14,7 +14,9 @@ meson compile -C build-asan >/dev/null
 supp="$PWD/tests/sanitize"
 # abort_on_error: a report ends the test with a failure meson sees; halt_on_error for UBSan
 # likewise (it only prints and goes on by default).
-export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1"
+# fast_unwind_on_malloc=0: GLib is built without frame pointers, and the suppressions need
+# the frames above g_malloc to match.
+export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1:fast_unwind_on_malloc=0"
 export LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1"
 # GStreamer scans plugins in a helper process (gst-plugin-scanner) that is not instrumented and
