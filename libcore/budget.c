@@ -82,23 +82,25 @@ static void layer_cost(const instrid_layer_desc *l, instrid_shape in, instrid_sh
   }
 }
 
-/* Operations the front end performs per frame: window, real FFT (about 2.5 n log2 n), power,
- * the sparse mel filterbank (each bin lies in at most two bands), log and normalisation. */
+/* Operations the front end performs per frame: pre-emphasis of the hop's new samples, window,
+ * real FFT (about 2.5 n log2 n), power, the sparse mel filterbank (each bin lies in at most two
+ * bands), log and normalisation. */
 static double frontend_frame_ops(const instrid_frontend_params *fe)
 {
   const double n = fe->n_fft, bins = (double)(fe->n_fft / 2 + 1);
   const double weights = 2.0 * bins + fe->n_mels;
-  return 2.0 * n + 2.5 * n * log2(n) + 3.0 * bins + 2.0 * weights + 8.0 * fe->n_mels;
+  return 2.0 * fe->hop_samples + 2.0 * n + 2.5 * n * log2(n) + 3.0 * bins + 2.0 * weights +
+         8.0 * fe->n_mels;
 }
 
-/* Bytes an instrid_frontend holds: window, frame (n_fft + 1), FFT input, reflected tail
- * (n_fft / 2 + 1), spectrum, FFT output (complex), three u32 per band and the filterbank's
- * weights. */
+/* Bytes an instrid_frontend holds: window, frame (n + 1), the reflected tail of a centred
+ * stream (n / 2 + 1), FFT input, spectrum, FFT output (complex), three u32 per band, the
+ * filterbank's weights, and the row of doubles it is built from. */
 static double frontend_bytes(const instrid_frontend_params *fe)
 {
   const double n = fe->n_fft, bins = (double)(fe->n_fft / 2 + 1);
   const double weights = 2.0 * bins + fe->n_mels;
-  return 4.0 * (3.0 * n + 1.0 + bins + bins) + 8.0 * bins + 12.0 * fe->n_mels + 4.0 * weights;
+  return 4.0 * (3.5 * n + 2.0 + bins) + 8.0 * bins + 12.0 * fe->n_mels + 4.0 * weights + 8.0 * bins;
 }
 
 instrid_status instrid_model_desc_cost(const instrid_model_desc *desc, instrid_model_cost *cost,
