@@ -1,7 +1,8 @@
 /* bench_core.c — instrid-bench-core: one-thread speed of libinstrid's front end and network on
  * the named architectures (random weights), the convolutions' GFLOP/s against this machine's
  * sgemm peak measured in the same run, and, when PyTorch is importable, the same network in
- * PyTorch (bench/torch_ref.py) on the same weights and window.
+ * PyTorch (bench/torch_ref.py) on the same weights and window. First, EfficientAT's front end
+ * alone: at 32 kHz, and at 44.1 kHz in the at-input-rate mode (no resampler).
  *
  * Usage: instrid-bench-core [--arch NAME]... [--runs N] [--audio-seconds S] [--no-torch]
  *                           [--torch-ref PATH] [--kernel best|avx512|avx2|gemm]
@@ -376,6 +377,68 @@ done:
   return rc;
 }
 
+/* One front end over `seconds` of audio at its rate (frame after frame, as a stream would),
+ * flushed at the end: median CPU ms per second of audio over opt->runs runs (one warm-up). */
+static double frontend_ms_per_second(const bench_options *opt, const instrid_frontend_params *p,
+                                     size_t *frames_out)
+{
+  instrid_error err;
+  instrid_frontend *fe = instrid_frontend_new(p, &err);
+  const size_t n = (size_t)(opt->audio_seconds * p->sample_rate);
+  float *audio = malloc(sizeof(float) * n), *mel = malloc(sizeof(float) * p->n_mels);
+  double *t = malloc(sizeof(double) * (size_t)opt->runs);
+  double ms = -1.0;
+  if (!fe || !audio || !mel || !t) {
+    fprintf(stderr, "instrid-bench-core: front end: %s\n", fe ? "out of memory" : err.message);
+    goto done;
+  }
+  make_audio(audio, n, p->sample_rate);
+  for (int r = -1; r < opt->runs; r++) {
+    instrid_frontend_reset(fe);
+    size_t frames = 0;
+    double t0 = cpu_seconds();
+    for (size_t at = 0; at < n;) {
+      int ready = 0;
+      at += instrid_frontend_process(fe, audio + at, n - at, mel, &ready);
+      frames += (size_t)ready;
+    }
+    while (instrid_frontend_flush(fe, mel))
+      frames++;
+    if (r >= 0)
+      t[r] = cpu_seconds() - t0;
+    *frames_out = frames;
+  }
+  ms = median(t, opt->runs) * 1e3 / opt->audio_seconds;
+done:
+  instrid_frontend_free(fe);
+  free(audio);
+  free(mel);
+  free(t);
+  return ms;
+}
+
+/* EfficientAT's front end at its own 32 kHz, and for 44.1 kHz input in the at-input-rate mode. */
+static void bench_efficientat_frontend(const bench_options *opt)
+{
+  instrid_frontend_params p, q;
+  instrid_error err;
+  instrid_frontend_params_efficientat(&p);
+  if (instrid_frontend_params_for_rate(&p, 44100, &q, &err) != INSTRID_OK) {
+    fprintf(stderr, "instrid-bench-core: %s\n", err.message);
+    return;
+  }
+  size_t f32 = 0, f44 = 0;
+  double ms32 = frontend_ms_per_second(opt, &p, &f32);
+  double ms44 = frontend_ms_per_second(opt, &q, &f44);
+  printf("\n== EfficientAT front end (n_fft %u, win %u, hop %u, %u Kaldi mels, pre-emphasis)\n",
+         p.n_fft, p.win_length, p.hop_samples, p.n_mels);
+  printf("front end at 32 kHz: %.3f ms per second of audio (%zu frames; median of %d)\n", ms32, f32,
+         opt->runs);
+  printf("front end at 44.1 kHz, at input rate (n_fft %u, win %u, hop %u): %.3f ms per second "
+         "of audio (%zu frames; median of %d)\n",
+         q.n_fft, q.win_length, q.hop_samples, ms44, f44, opt->runs);
+}
+
 static void usage(FILE *f)
 {
   fprintf(f, "usage: instrid-bench-core [--arch NAME]... [--runs N] [--audio-seconds S] "
@@ -448,6 +511,7 @@ int main(int argc, char **argv)
     printf("torch: /usr/bin/python3 cannot import torch; comparison skipped\n");
     opt.torch = 0;
   }
+  bench_efficientat_frontend(&opt);
   int rc = 0;
   for (int i = 0; i < opt.n_archs; i++)
     rc |= bench_arch(&opt, opt.archs[i], peak_gflops);

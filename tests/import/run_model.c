@@ -2,9 +2,10 @@
  * prints every window's outputs, with the element's end-of-stream rule. Used by the import
  * tests and scripts/check-mn04.py.
  *
- * usage: run_model MODEL.instrid SAMPLES.f32 [CHUNK]
- *   SAMPLES.f32  mono float32 little-endian samples at the model's rate
+ * usage: run_model MODEL.instrid SAMPLES.f32 [CHUNK [INPUT_RATE]]
+ *   SAMPLES.f32  mono float32 little-endian samples at the model's rate (or INPUT_RATE)
  *   CHUNK        samples per push (default 4096), to check chunking does not matter
+ *   INPUT_RATE   the samples' rate: the at-input-rate stream (instrid_stream_new_for_rate)
  * Output: one line per window: "window_index n_frames v0 v1 ..." (%.9g). Exit 1 on error.
  */
 #include <stdio.h>
@@ -22,11 +23,12 @@ static void print_result(const instrid_result *r, uint32_t n_classes)
 
 int main(int argc, char **argv)
 {
-  if (argc < 3 || argc > 4) {
-    fprintf(stderr, "usage: run_model MODEL.instrid SAMPLES.f32 [CHUNK]\n");
+  if (argc < 3 || argc > 5) {
+    fprintf(stderr, "usage: run_model MODEL.instrid SAMPLES.f32 [CHUNK [INPUT_RATE]]\n");
     return 2;
   }
-  size_t chunk = argc == 4 ? (size_t)strtoul(argv[3], NULL, 10) : 4096;
+  size_t chunk = argc >= 4 ? (size_t)strtoul(argv[3], NULL, 10) : 4096;
+  uint32_t input_rate = argc == 5 ? (uint32_t)strtoul(argv[4], NULL, 10) : 0;
   if (chunk == 0)
     chunk = 1;
   instrid_error err;
@@ -54,7 +56,8 @@ int main(int argc, char **argv)
     return 1;
   }
   fclose(f);
-  instrid_stream *st = instrid_stream_new(m, &err);
+  instrid_stream *st =
+      input_rate ? instrid_stream_new_for_rate(m, input_rate, &err) : instrid_stream_new(m, &err);
   if (!st) {
     fprintf(stderr, "run_model: %s\n", err.message);
     free(x);
