@@ -176,7 +176,7 @@ typedef enum {
   INSTRID_LAYER_HARDSWISH = 10,  /* no parameters: y = x * relu6(x + 3) / 6 */
   INSTRID_LAYER_SQUEEZE_EXCITE = 11, /* p: squeeze channels S. tensors: w1 (S, C), b1 (S),
                                         w2 (C, S), b2 (C). s = mean of each channel over H, W;
-                                        h = relu(w1 s + b1); g = relu6(w2 h + b2 + 3) / 6;
+                                        h = relu(w1 s + b1); g = sigmoid(w2 h + b2);
                                         y[c] = x[c] * g[c] */
   INSTRID_LAYER_RESIDUAL_ADD = 12,   /* p: back (>= 1): y = x + the input of layer (i - back), i
                                         this layer's index; the shapes must match */

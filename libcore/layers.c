@@ -273,12 +273,8 @@ void instrid_squeeze_excite_gate(int c, int sq, size_t hw, const float *x, const
     h[j] = h[j] > 0.0f ? h[j] : 0.0f;
   memcpy(z, b2, sizeof(float) * (size_t)c);
   cblas_sgemv(CblasRowMajor, CblasNoTrans, c, sq, 1.0f, w2, sq, h, 1, 1.0f, z, 1);
-  for (int ch = 0; ch < c; ch++) {
-    float r = z[ch] + 3.0f;
-    r = r > 0.0f ? r : 0.0f;
-    r = r < 6.0f ? r : 6.0f;
-    g[ch] = r / 6.0f;
-  }
+  memcpy(g, z, sizeof(float) * (size_t)c);
+  instrid_sigmoid_forward(g, (size_t)c);
 }
 
 void instrid_batchnorm_inference(int n, int c, int hw, const float *gamma, const float *beta,

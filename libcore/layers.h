@@ -65,7 +65,7 @@ void instrid_hardswish_forward(const float *x, float *y, size_t n);
 /* y = x + skip; y may be x. */
 void instrid_add_forward(const float *x, const float *skip, float *y, size_t n);
 /* Squeeze-excitation gate of one example x (c, hw): s = per-channel mean, h = relu(w1 s + b1)
- * (w1 (sq, c)), z = w2 h + b2 (w2 (c, sq)), g = min(max(z + 3, 0), 6) / 6. */
+ * (w1 (sq, c)), z = w2 h + b2 (w2 (c, sq)), g = sigmoid(z) (EfficientAT's SqueezeExcitation). */
 void instrid_squeeze_excite_gate(int c, int sq, size_t hw, const float *x, const float *w1,
                                  const float *b1, const float *w2, const float *b2, float *s,
                                  float *h, float *z, float *g);

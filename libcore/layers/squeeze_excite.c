@@ -1,6 +1,7 @@
 /* squeeze_excite.c — SQUEEZE_EXCITE: p = S (bottleneck channels); tensors w1 (S, C), b1 (S),
  * w2 (C, S), b2 (C). s = mean over H, W of each channel; h = relu(w1 s + b1);
- * g = hardsigmoid(w2 h + b2), hardsigmoid(z) = relu6(z + 3) / 6 (PyTorch's); y[c] = x[c] g[c].
+ * g = sigmoid(w2 h + b2) (the logistic function, as EfficientAT's SqueezeExcitation; see the
+ * amendment in MN04-SPEC); y[c] = x[c] g[c].
  * Training state per example: s (C), h (S), z (C), g (C). */
 #include <math.h>
 #include <string.h>
@@ -113,13 +114,13 @@ static void backward(const instrid_layer_params *p, instrid_shape in, instrid_sh
     const float *st = a->state + (size_t)e * per;
     const float *s = st, *h = s + c, *z = h + sq, *g = z + c;
     const float *x = a->x + (size_t)e * c * hw, *dy = a->dy + (size_t)e * c * hw;
-    /* dg[c] = sum dy x; dz = dg * hardsigmoid'(z) */
+    /* dg[c] = sum dy x; dz = dg * g (1 - g) */
     for (int ch = 0; ch < c; ch++) {
       double acc = 0.0;
       const float *xr = x + (size_t)ch * hw, *dr = dy + (size_t)ch * hw;
       for (size_t k = 0; k < hw; k++)
         acc += (double)xr[k] * dr[k];
-      dz[ch] = z[ch] > -3.0f && z[ch] < 3.0f ? (float)acc / 6.0f : 0.0f;
+      dz[ch] = (float)acc * g[ch] * (1.0f - g[ch]);
       db2[ch] += dz[ch];
       for (int j = 0; j < sq; j++)
         dw2[(size_t)ch * sq + j] += dz[ch] * h[j];
