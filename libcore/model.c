@@ -3,6 +3,7 @@
  * convolutions to make the inference plan net.c runs. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <math.h>
@@ -1157,9 +1158,14 @@ instrid_model *instrid_model_load(const char *path, instrid_error *err)
     instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "path must not be NULL");
     return NULL;
   }
-  FILE *f = fopen(path, "rb");
+  /* O_NONBLOCK: opening a FIFO for reading would wait for a writer; the fstat below refuses
+   * it as not a regular file before anything is read. Reads of regular files ignore it. */
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
   if (!f) {
     instrid_set_error(err, INSTRID_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (fd >= 0)
+      close(fd);
     return NULL;
   }
   uint8_t *buf = NULL;

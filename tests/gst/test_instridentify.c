@@ -5,6 +5,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include <glib/gstdio.h>
 #include <gst/audio/audio.h>
 #include <gst/check/gstcheck.h>
@@ -922,6 +924,29 @@ GST_START_TEST(test_bad_model)
 }
 GST_END_TEST;
 
+/* A FIFO as model-location is refused before anything waits on it: opening one for reading
+ * would block until a writer came. Starting fails naming it; labels reads nothing. */
+GST_START_TEST(test_fifo_model)
+{
+  gchar *dir = g_dir_make_tmp("instrid-test-XXXXXX", NULL);
+  gchar *fifo = g_build_filename(dir, "model.fifo", NULL);
+  GstElement *el = gst_element_factory_make("instridentify", NULL);
+  gchar **labels = NULL;
+
+  fail_unless(mkfifo(fifo, 0600) == 0);
+  check_bad_model(fifo, "not a regular file");
+  g_object_set(el, "model-location", fifo, NULL);
+  g_object_get(el, "labels", &labels, NULL);
+  fail_unless_equals_int(g_strv_length(labels), 0);
+  g_strfreev(labels);
+  gst_object_unref(el);
+  g_unlink(fifo);
+  g_rmdir(dir);
+  g_free(fifo);
+  g_free(dir);
+}
+GST_END_TEST;
+
 /* model-location changed while running: the running model goes on (and labels still names
  * its classes); the new file is read at the next start, where a bad one fails it. */
 GST_START_TEST(test_model_location_while_playing)
@@ -1149,6 +1174,7 @@ static Suite *instridentify_suite(void)
   tcase_add_test(tc, test_gap_is_silence);
   tcase_add_test(tc, test_nan_input);
   tcase_add_test(tc, test_bad_model);
+  tcase_add_test(tc, test_fifo_model);
   tcase_add_test(tc, test_model_location_while_playing);
   tcase_add_test(tc, test_no_messages);
   tcase_add_test(tc, test_live);
