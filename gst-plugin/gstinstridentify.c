@@ -90,12 +90,14 @@
 
 #include "instrid-gst-config.h"
 
-#include <math.h>
 #include <string.h>
 
-#include <gst/tag/tag.h>
-
+#include "audiopath.h"
+#include "decision.h"
 #include "gstinstridentify.h"
+#include "gstinstridqueue.h"
+#include "gstinstridtags.h"
+#include "summary.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_instr_identify_debug);
 #define GST_CAT_DEFAULT gst_instr_identify_debug
@@ -115,38 +117,9 @@ enum {
 #define DEFAULT_POST_MESSAGES TRUE
 #define DEFAULT_TAGS TRUE
 
-/* The streaming thread converts at most this many input frames at a time, so its scratch is
- * allocated once per caps whatever the buffer size. */
-#define CONVERT_CHUNK_FRAMES 4096
-/* The worker takes at most this many samples from the queue at a time. */
-#define WORKER_CHUNK_SAMPLES 4096
-#define SUMMARY_BINS 256
-#define SUMMARY_TOP_FRACTION 0.10
-
 #define INSTR_IDENTIFY_CAPS                                                                        \
   "audio/x-raw, format = (string) " GST_AUDIO_FORMATS_ALL ", rate = (int) [ 8000, 192000 ], "      \
   "channels = (int) [ 1, 8 ], layout = (string) { interleaved, non-interleaved }"
-
-typedef enum { MARKER_RESET, MARKER_EOS } MarkerKind;
-
-/* A control point in the sample queue: applies when the worker has read up to position. */
-typedef struct {
-  MarkerKind kind;
-  guint64 position;     /* ring_write when it was queued */
-  gboolean full;        /* RESET: also restart the summary */
-  GstClockTime base_ts; /* RESET: timestamp of the first sample after it */
-  GstSegment segment;   /* RESET: the segment those samples belong to */
-} Marker;
-
-/* The whole-stream aggregate behind the summary message. */
-typedef struct {
-  guint64 n_windows;
-  guint32 *counts;          /* (n_classes, SUMMARY_BINS) windows per probability bin */
-  gdouble *sums;            /* (n_classes, SUMMARY_BINS) sum of their probabilities */
-  GstClockTime start_ts;    /* first analysed sample since the last full reset; NONE before */
-  guint64 analysed_samples; /* at the model's rate */
-  GstSegment segment;       /* of the first window, for the stream and running times */
-} Summary;
 
 struct _GstInstrIdentify {
   GstAudioFilter parent;
@@ -162,41 +135,30 @@ struct _GstInstrIdentify {
   instrid_model *model;
 
   /* Streaming thread only. */
-  GstAudioConverter *converter;
-  gfloat *converted; /* (converted_max) mono samples at the model's rate */
-  gsize converted_max;
-  guint8 *silence; /* CONVERT_CHUNK_FRAMES frames of silence in the input format */
+  instrid_audiopath *audiopath;
   gboolean need_reset, need_full_reset;
   GstClockTime next_ts; /* where the next buffer should start, for buffers without one */
   GstSegment segment;
-  GstTagList *upstream_tags; /* latest stream-scope tags from upstream, or NULL */
-  GstTagList *own_tags;      /* latest tags of ours pushed downstream, or NULL */
 
-  /* The queue between the streaming thread and the worker, under queue_lock. */
-  GMutex queue_lock;
-  GCond queue_cond;
-  gfloat *ring; /* (ring_size) mono samples at the model's rate */
-  gsize ring_size;
-  guint64 ring_read, ring_write; /* samples read and written since the queue was cleared */
-  GQueue markers;
-  gboolean flushing, quit, eos_done;
-  gint generation;          /* bumped by every flush; read atomically by the worker */
-  GstTagList *pending_tags; /* made by the worker, pushed by the streaming thread */
-  GThread *worker;
+  GstInstrIdQueue queue; /* streaming thread -> worker */
+  GstInstrIdTags tags_state;
 
-  /* Worker only (and the streaming thread once the worker has acknowledged EOS). */
+  /* Worker only (and the streaming thread while the worker waits, after EOS). */
   instrid_stream *stream;
+  instrid_summary *summary;
   guint n_classes;
   guint32 sample_rate;
-  gfloat *work;            /* (WORKER_CHUNK_SAMPLES) */
-  gdouble *probabilities;  /* (n_classes) */
-  gboolean *detected;      /* (n_classes) scratch */
-  gboolean *last_detected; /* (n_classes) the set the last tags were made for */
-  guint *order;            /* (n_classes) scratch: class indices, most probable first */
+  gdouble *probabilities; /* (n_classes) */
+  gdouble *thresholds;    /* (n_classes) the ones in force */
+  int *detected;          /* (n_classes) */
+  int *last_detected;     /* (n_classes) the set the last tags were made for */
+  guint32 *order;         /* (n_classes) class indices, detected first, most probable first */
   GstSegment work_segment;
   GstClockTime base_ts;
   guint64 windows_since_reset;
-  Summary summary;
+  GstClockTime summary_start; /* first analysed sample since the last full reset; NONE before */
+  guint64 summary_samples;    /* analysed since then, at the model's rate */
+  GstSegment summary_segment; /* of the first window, for the stream and running times */
 };
 
 #define gst_instr_identify_parent_class parent_class
@@ -210,28 +172,20 @@ void gst_instr_identify_set_plugin_filename(const gchar *filename)
     plugin_filename = g_strdup(filename);
 }
 
-void gst_instr_identify_register_tags(void)
-{
-  gst_tag_register(GST_INSTR_IDENTIFY_TAG_INSTRUMENTS, GST_TAG_FLAG_META, G_TYPE_STRING,
-                   "instruments", "instruments identified in the audio, most probable first",
-                   gst_tag_merge_strings_with_comma);
-  gst_tag_register(GST_INSTR_IDENTIFY_TAG_PROBABILITIES, GST_TAG_FLAG_META, G_TYPE_STRING,
-                   "instrument probabilities",
-                   "identified instruments with their probabilities, e.g. violin=0.93,piano=0.81",
-                   gst_tag_merge_use_first);
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* Model                                                                                        */
 
-/* The model used when model-location is not set: next to the plugin (the copy meson places in
- * the build tree), then the installed one, then the source tree's. NULL when none exists. */
-static gchar *gst_instr_identify_default_model(void)
+/* The model to load: location when set, else the shipped one: next to the plugin (the copy
+ * meson places in the build tree), then the installed one, then the source tree's. NULL when
+ * none exists. Reads the file system: never call it with the object lock held. */
+static gchar *gst_instr_identify_model_path(const gchar *location)
 {
   gchar *candidates[3] = {NULL, NULL, NULL};
   gchar *found = NULL;
   guint i;
 
+  if (location != NULL && location[0] != '\0')
+    return g_strdup(location);
   if (plugin_filename != NULL) {
     gchar *dir = g_path_get_dirname(plugin_filename);
     candidates[0] = g_build_filename(dir, "default.instrid", NULL);
@@ -248,66 +202,26 @@ static gchar *gst_instr_identify_default_model(void)
   return found;
 }
 
-/* The path the element will load: model-location, or the default. Call with the object lock. */
-static gchar *gst_instr_identify_model_path_locked(GstInstrIdentify *self)
-{
-  if (self->model_location != NULL && self->model_location[0] != '\0')
-    return g_strdup(self->model_location);
-  return gst_instr_identify_default_model();
-}
-
 /* ------------------------------------------------------------------------------------------ */
-/* Results: messages and tags                                                                   */
+/* Results                                                                                      */
 
-static gdouble gst_instr_identify_threshold_of(const instrid_model *model, gdouble override,
-                                               guint i)
+static GstClockTime gst_instr_identify_samples_to_time(GstInstrIdentify *self, guint64 samples)
 {
-  return override >= 0.0 ? override : (gdouble)instrid_model_threshold(model, i);
+  return gst_util_uint64_scale_int(samples, GST_SECOND, self->sample_rate);
 }
 
-/* Fills detected and order (all classes, most probable first; ties keep model order) and
- * returns the number of detected classes, which come first in order. */
-static guint gst_instr_identify_decide(const instrid_model *model, guint n_classes,
-                                       const gdouble *probabilities, gdouble threshold,
-                                       gboolean *detected, guint *order)
+/* The thresholds in force: the threshold property for every class when set, else the model's. */
+static void gst_instr_identify_update_thresholds(GstInstrIdentify *self, gdouble threshold)
 {
-  guint i, n_detected = 0;
-
-  for (i = 0; i < n_classes; i++) {
-    detected[i] = probabilities[i] >= gst_instr_identify_threshold_of(model, threshold, i);
-    n_detected += detected[i] ? 1 : 0;
-  }
-  /* Insertion sort: n_classes is small and this must not allocate. */
-  for (i = 0; i < n_classes; i++) {
-    guint j = i, cls = i;
-    while (j > 0 && probabilities[order[j - 1]] < probabilities[cls]) {
-      order[j] = order[j - 1];
-      j--;
-    }
-    order[j] = cls;
-  }
-  /* The detected classes are the most probable ones only with a common threshold; with
-   * per-class thresholds, move the detected ones to the front, keeping their order. */
-  {
-    guint w = 0;
-    for (i = 0; i < n_classes; i++) {
-      if (detected[order[i]]) {
-        guint cls = order[i], k;
-        for (k = i; k > w; k--)
-          order[k] = order[k - 1];
-        order[w++] = cls;
-      }
-    }
-  }
-  return n_detected;
+  guint i;
+  for (i = 0; i < self->n_classes; i++)
+    self->thresholds[i] =
+        threshold >= 0.0 ? threshold : (gdouble)instrid_model_threshold(self->model, i);
 }
 
 static GstMessage *gst_instr_identify_make_message(GstInstrIdentify *self, const gchar *name,
                                                    GstClockTime timestamp, GstClockTime duration,
-                                                   const GstSegment *segment,
-                                                   const instrid_model *model, guint n_classes,
-                                                   const gdouble *probabilities, const guint *order,
-                                                   guint n_detected)
+                                                   const GstSegment *segment, guint n_detected)
 {
   GValue labels = G_VALUE_INIT, probs = G_VALUE_INIT, instruments = G_VALUE_INIT;
   GstClockTime stream_time = GST_CLOCK_TIME_NONE, running_time = GST_CLOCK_TIME_NONE;
@@ -322,19 +236,19 @@ static GstMessage *gst_instr_identify_make_message(GstInstrIdentify *self, const
   g_value_init(&labels, GST_TYPE_ARRAY);
   g_value_init(&probs, GST_TYPE_ARRAY);
   g_value_init(&instruments, GST_TYPE_ARRAY);
-  for (i = 0; i < n_classes; i++) {
+  for (i = 0; i < self->n_classes; i++) {
     GValue v = G_VALUE_INIT;
     g_value_init(&v, G_TYPE_STRING);
-    g_value_set_string(&v, instrid_model_class_name(model, i));
+    g_value_set_string(&v, instrid_model_class_name(self->model, i));
     gst_value_array_append_and_take_value(&labels, &v);
     g_value_init(&v, G_TYPE_DOUBLE);
-    g_value_set_double(&v, probabilities[i]);
+    g_value_set_double(&v, self->probabilities[i]);
     gst_value_array_append_and_take_value(&probs, &v);
   }
   for (i = 0; i < n_detected; i++) {
     GValue v = G_VALUE_INIT;
     g_value_init(&v, G_TYPE_STRING);
-    g_value_set_string(&v, instrid_model_class_name(model, order[i]));
+    g_value_set_string(&v, instrid_model_class_name(self->model, self->order[i]));
     gst_value_array_append_and_take_value(&instruments, &v);
   }
 
@@ -347,175 +261,16 @@ static GstMessage *gst_instr_identify_make_message(GstInstrIdentify *self, const
   return gst_message_new_element(GST_OBJECT(self), s);
 }
 
-/* Our tags for a set of detected classes (the first n_detected of order). */
-static GstTagList *gst_instr_identify_make_tags(const instrid_model *model,
-                                                const gdouble *probabilities, const guint *order,
-                                                guint n_detected)
-{
-  GstTagList *tags = gst_tag_list_new_empty();
-  GString *names = g_string_new(NULL), *with_eq = g_string_new(NULL);
-  GString *with_colon = g_string_new(NULL);
-  gchar *comment;
-  guint i;
-
-  gst_tag_list_set_scope(tags, GST_TAG_SCOPE_STREAM);
-  for (i = 0; i < n_detected; i++) {
-    const gchar *name = instrid_model_class_name(model, order[i]);
-    gchar p[G_ASCII_DTOSTR_BUF_SIZE];
-
-    /* Locale-independent, two decimals. */
-    g_ascii_formatd(p, sizeof p, "%.2f", probabilities[order[i]]);
-    gst_tag_list_add(tags, GST_TAG_MERGE_APPEND, GST_INSTR_IDENTIFY_TAG_INSTRUMENTS, name, NULL);
-    g_string_append_printf(names, "%s%s", i ? "," : "", name);
-    g_string_append_printf(with_eq, "%s%s=%s", i ? "," : "", name, p);
-    g_string_append_printf(with_colon, "%s%s:%s", i ? "," : "", name, p);
-  }
-  if (n_detected > 0)
-    gst_tag_list_add(tags, GST_TAG_MERGE_REPLACE, GST_INSTR_IDENTIFY_TAG_PROBABILITIES,
-                     with_eq->str, NULL);
-  comment = g_strdup_printf(GST_INSTR_IDENTIFY_COMMENT_INSTRUMENTS "=%s", names->str);
-  gst_tag_list_add(tags, GST_TAG_MERGE_APPEND, GST_TAG_EXTENDED_COMMENT, comment, NULL);
-  g_free(comment);
-  comment = g_strdup_printf(GST_INSTR_IDENTIFY_COMMENT_PROBABILITIES "=%s", with_colon->str);
-  gst_tag_list_add(tags, GST_TAG_MERGE_APPEND, GST_TAG_EXTENDED_COMMENT, comment, NULL);
-  g_free(comment);
-  g_string_free(names, TRUE);
-  g_string_free(with_eq, TRUE);
-  g_string_free(with_colon, TRUE);
-  return tags;
-}
-
-static gboolean gst_instr_identify_is_own_comment(const gchar *comment)
-{
-  return g_str_has_prefix(comment, GST_INSTR_IDENTIFY_COMMENT_INSTRUMENTS "=") ||
-         g_str_has_prefix(comment, GST_INSTR_IDENTIFY_COMMENT_PROBABILITIES "=");
-}
-
-/* upstream (may be NULL) with our tags in place of any earlier ones of ours. */
-static GstTagList *gst_instr_identify_merge_tags(const GstTagList *upstream, const GstTagList *own)
-{
-  GstTagList *merged;
-  guint i, n;
-
-  if (upstream == NULL)
-    return gst_tag_list_copy(own);
-  merged = gst_tag_list_copy(upstream);
-  gst_tag_list_set_scope(merged, GST_TAG_SCOPE_STREAM);
-  gst_tag_list_remove_tag(merged, GST_INSTR_IDENTIFY_TAG_INSTRUMENTS);
-  gst_tag_list_remove_tag(merged, GST_INSTR_IDENTIFY_TAG_PROBABILITIES);
-  /* Keep upstream's other comments, drop only the keys we write. */
-  gst_tag_list_remove_tag(merged, GST_TAG_EXTENDED_COMMENT);
-  n = gst_tag_list_get_tag_size(upstream, GST_TAG_EXTENDED_COMMENT);
-  for (i = 0; i < n; i++) {
-    const gchar *c = NULL;
-    if (gst_tag_list_peek_string_index(upstream, GST_TAG_EXTENDED_COMMENT, i, &c) &&
-        !gst_instr_identify_is_own_comment(c))
-      gst_tag_list_add(merged, GST_TAG_MERGE_APPEND, GST_TAG_EXTENDED_COMMENT, c, NULL);
-  }
-  gst_tag_list_insert(merged, own, GST_TAG_MERGE_APPEND);
-  return merged;
-}
-
-/* Streaming thread: pushes our tags merged with upstream's. Takes ownership of own. */
-static void gst_instr_identify_push_tags(GstInstrIdentify *self, GstTagList *own)
-{
-  GstTagList *merged = gst_instr_identify_merge_tags(self->upstream_tags, own);
-
-  if (self->own_tags != NULL)
-    gst_tag_list_unref(self->own_tags);
-  self->own_tags = own;
-  GST_DEBUG_OBJECT(self, "pushing tags %" GST_PTR_FORMAT, merged);
-  gst_pad_push_event(GST_BASE_TRANSFORM_SRC_PAD(self), gst_event_new_tag(merged));
-}
-
-/* Streaming thread: pushes the tags the worker made since the last buffer, if any. */
-static void gst_instr_identify_push_pending_tags(GstInstrIdentify *self)
-{
-  GstTagList *pending;
-
-  g_mutex_lock(&self->queue_lock);
-  pending = self->pending_tags;
-  self->pending_tags = NULL;
-  g_mutex_unlock(&self->queue_lock);
-  if (pending != NULL)
-    gst_instr_identify_push_tags(self, pending);
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* Summary                                                                                      */
-
-static void gst_instr_identify_summary_reset(GstInstrIdentify *self)
-{
-  Summary *s = &self->summary;
-  s->n_windows = 0;
-  memset(s->counts, 0, sizeof(guint32) * self->n_classes * SUMMARY_BINS);
-  memset(s->sums, 0, sizeof(gdouble) * self->n_classes * SUMMARY_BINS);
-  s->start_ts = GST_CLOCK_TIME_NONE;
-  s->analysed_samples = 0;
-  gst_segment_init(&s->segment, GST_FORMAT_TIME);
-}
-
-static void gst_instr_identify_summary_add(GstInstrIdentify *self, const gdouble *probabilities)
-{
-  Summary *s = &self->summary;
-  guint i;
-
-  for (i = 0; i < self->n_classes; i++) {
-    guint bin = (guint)(probabilities[i] * SUMMARY_BINS);
-    if (bin >= SUMMARY_BINS)
-      bin = SUMMARY_BINS - 1;
-    s->counts[i * SUMMARY_BINS + bin]++;
-    s->sums[i * SUMMARY_BINS + bin] += probabilities[i];
-  }
-  s->n_windows++;
-}
-
-/* Per class: the mean of the top SUMMARY_TOP_FRACTION of window probabilities. Whole bins are
- * exact; the one bin taken in part contributes its own mean. */
-static void gst_instr_identify_summary_probabilities(const GstInstrIdentify *self,
-                                                     gdouble *probabilities)
-{
-  const Summary *s = &self->summary;
-  guint64 top = (guint64)ceil(SUMMARY_TOP_FRACTION * (gdouble)s->n_windows);
-  guint i;
-
-  if (top == 0)
-    top = 1;
-  for (i = 0; i < self->n_classes; i++) {
-    guint64 taken = 0;
-    gdouble sum = 0.0;
-    gint bin;
-
-    for (bin = SUMMARY_BINS - 1; bin >= 0 && taken < top; bin--) {
-      guint32 count = s->counts[i * SUMMARY_BINS + bin];
-      gdouble bin_sum = s->sums[i * SUMMARY_BINS + bin];
-      if (count == 0)
-        continue;
-      if (taken + count <= top) {
-        taken += count;
-        sum += bin_sum;
-      } else {
-        sum += bin_sum / count * (gdouble)(top - taken);
-        taken = top;
-      }
-    }
-    probabilities[i] = s->n_windows > 0 ? CLAMP(sum / (gdouble)top, 0.0, 1.0) : 0.0;
-  }
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* Worker                                                                                       */
-
-static GstClockTime gst_instr_identify_samples_to_time(GstInstrIdentify *self, guint64 samples)
-{
-  return gst_util_uint64_scale_int(samples, GST_SECOND, self->sample_rate);
-}
 
 /* Applies a new interval, when the property changed, before the next window. */
 static void gst_instr_identify_apply_interval(GstInstrIdentify *self)
 {
-  guint64 interval_ns;
+  guint64 interval_ns, frame_ns, frames;
+  guint32 hop_frames = 0; /* the model's own */
   gboolean changed;
+  instrid_error err;
 
   GST_OBJECT_LOCK(self);
   changed = self->interval_changed;
@@ -525,26 +280,21 @@ static void gst_instr_identify_apply_interval(GstInstrIdentify *self)
   if (!changed)
     return;
 
-  {
-    guint32 hop_frames = 0; /* the model's own */
-    instrid_error err;
-    if (interval_ns > 0) {
-      guint64 frame_ns = gst_util_uint64_scale_int(instrid_model_hop_samples(self->model),
-                                                   GST_SECOND, self->sample_rate);
-      /* Rounded to the nearest hop without interval_ns + frame_ns / 2, which wraps for
-       * intervals near G_MAXUINT64 and would turn "as rarely as possible" into every frame. */
-      guint64 frames =
-          frame_ns > 0
-              ? interval_ns / frame_ns + (interval_ns % frame_ns >= frame_ns - frame_ns / 2 ? 1 : 0)
-              : 1;
-      hop_frames = (guint32)CLAMP(frames, 1, 65536);
-    }
-    if (instrid_stream_set_hop_frames(self->stream, hop_frames, &err) != INSTRID_OK)
-      GST_WARNING_OBJECT(self, "interval %" G_GUINT64_FORMAT " ns: %s", interval_ns, err.message);
-    else
-      GST_DEBUG_OBJECT(self, "interval %" G_GUINT64_FORMAT " ns -> %u frames", interval_ns,
-                       instrid_stream_get_hop_frames(self->stream));
+  if (interval_ns > 0) {
+    frame_ns = gst_util_uint64_scale_int(instrid_model_hop_samples(self->model), GST_SECOND,
+                                         self->sample_rate);
+    /* Rounded to the nearest hop without interval_ns + frame_ns / 2, which wraps for intervals
+     * near G_MAXUINT64 and would turn "as rarely as possible" into every frame. */
+    frames = frame_ns > 0 ? interval_ns / frame_ns +
+                                (interval_ns % frame_ns >= frame_ns - frame_ns / 2 ? 1 : 0)
+                          : 1;
+    hop_frames = (guint32)CLAMP(frames, 1, 65536);
   }
+  if (instrid_stream_set_hop_frames(self->stream, hop_frames, &err) != INSTRID_OK)
+    GST_WARNING_OBJECT(self, "interval %" G_GUINT64_FORMAT " ns: %s", interval_ns, err.message);
+  else
+    GST_DEBUG_OBJECT(self, "interval %" G_GUINT64_FORMAT " ns -> %u frames", interval_ns,
+                     instrid_stream_get_hop_frames(self->stream));
 }
 
 static void gst_instr_identify_worker_result(GstInstrIdentify *self, const instrid_result *r,
@@ -568,7 +318,7 @@ static void gst_instr_identify_worker_result(GstInstrIdentify *self, const instr
     /* NaN fails every comparison: it becomes 0, so it never reaches a message. */
     self->probabilities[i] = p >= 0.0 ? MIN(p, 1.0) : 0.0;
   }
-  gst_instr_identify_summary_add(self, self->probabilities);
+  instrid_summary_add(self->summary, self->probabilities);
 
   end_sample = instrid_stream_samples(self->stream);
   covered = end_sample > r->start_sample ? end_sample - r->start_sample : 0;
@@ -576,36 +326,34 @@ static void gst_instr_identify_worker_result(GstInstrIdentify *self, const instr
   if (GST_CLOCK_TIME_IS_VALID(self->base_ts))
     ts = self->base_ts + gst_instr_identify_samples_to_time(self, r->start_sample);
 
-  n_detected = gst_instr_identify_decide(self->model, n, self->probabilities, threshold,
-                                         self->detected, self->order);
+  gst_instr_identify_update_thresholds(self, threshold);
+  n_detected =
+      instrid_decide(n, self->probabilities, self->thresholds, self->detected, self->order);
   for (i = 0; i < n; i++) {
     changed |= self->detected[i] != self->last_detected[i];
     self->last_detected[i] = self->detected[i];
   }
 
   /* A window computed from audio that a flush has since thrown away is not reported. */
-  if (g_atomic_int_get(&self->generation) != generation)
+  if (gst_instrid_queue_generation(&self->queue) != generation)
     return;
-  if (post) {
-    GstMessage *m = gst_instr_identify_make_message(self, "instridentify", ts, duration,
-                                                    &self->work_segment, self->model, n,
-                                                    self->probabilities, self->order, n_detected);
-    gst_element_post_message(GST_ELEMENT(self), m);
-  }
-  if (tags && changed) {
-    GstTagList *t =
-        gst_instr_identify_make_tags(self->model, self->probabilities, self->order, n_detected);
-    g_mutex_lock(&self->queue_lock);
-    if (self->pending_tags != NULL)
-      gst_tag_list_unref(self->pending_tags);
-    self->pending_tags = t;
-    g_mutex_unlock(&self->queue_lock);
-  }
+  /* The tags are pending before the window's message is posted: whoever sees the message and
+   * then pushes a buffer gets them. */
+  if (tags && changed)
+    gst_instrid_tags_set_pending(
+        &self->tags_state,
+        gst_instrid_tags_make(self->model, self->probabilities, self->order, n_detected));
+  if (post)
+    gst_element_post_message(GST_ELEMENT(self),
+                             gst_instr_identify_make_message(self, "instridentify", ts, duration,
+                                                             &self->work_segment, n_detected));
 }
 
-static void gst_instr_identify_worker_analyse(GstInstrIdentify *self, const gfloat *x, gsize n,
+static void gst_instr_identify_worker_samples(gpointer data, const gfloat *x, gsize n,
                                               gint generation)
 {
+  GstInstrIdentify *self = data;
+
   gst_instr_identify_apply_interval(self);
   while (n > 0) {
     instrid_result r;
@@ -613,7 +361,7 @@ static void gst_instr_identify_worker_analyse(GstInstrIdentify *self, const gflo
     gsize k = instrid_stream_push(self->stream, x, n, &r, &have_result);
     x += k;
     n -= k;
-    self->summary.analysed_samples += k;
+    self->summary_samples += k;
     if (have_result) {
       self->windows_since_reset++;
       gst_instr_identify_worker_result(self, &r, generation);
@@ -622,19 +370,21 @@ static void gst_instr_identify_worker_analyse(GstInstrIdentify *self, const gflo
   }
 }
 
-static void gst_instr_identify_worker_reset(GstInstrIdentify *self, const Marker *m)
+static void gst_instr_identify_worker_reset(GstInstrIdentify *self, const GstInstrIdMarker *m)
 {
   instrid_stream_reset(self->stream);
   self->windows_since_reset = 0;
   self->base_ts = m->base_ts;
   self->work_segment = m->segment;
   if (m->full) {
-    gst_instr_identify_summary_reset(self);
-    memset(self->last_detected, 0, sizeof(gboolean) * self->n_classes);
+    instrid_summary_reset(self->summary);
+    self->summary_start = GST_CLOCK_TIME_NONE;
+    self->summary_samples = 0;
+    memset(self->last_detected, 0, sizeof(int) * self->n_classes);
   }
-  if (!GST_CLOCK_TIME_IS_VALID(self->summary.start_ts)) {
-    self->summary.start_ts = m->base_ts;
-    self->summary.segment = m->segment;
+  if (!GST_CLOCK_TIME_IS_VALID(self->summary_start)) {
+    self->summary_start = m->base_ts;
+    self->summary_segment = m->segment;
   }
 }
 
@@ -657,190 +407,113 @@ static void gst_instr_identify_worker_finish(GstInstrIdentify *self, gint genera
     gst_instr_identify_worker_result(self, &r, generation);
 }
 
-static gpointer gst_instr_identify_worker_main(gpointer data)
+static void gst_instr_identify_worker_marker(gpointer data, const GstInstrIdMarker *m,
+                                             gint generation)
 {
   GstInstrIdentify *self = data;
 
-  g_mutex_lock(&self->queue_lock);
-  while (!self->quit) {
-    Marker *m;
-    guint64 limit;
-    gsize n, start, first;
-    gint generation;
-
-    if (self->flushing) {
-      g_cond_wait(&self->queue_cond, &self->queue_lock);
-      continue;
-    }
-    m = g_queue_peek_head(&self->markers);
-    if (m != NULL && m->position == self->ring_read) {
-      g_queue_pop_head(&self->markers);
-      generation = g_atomic_int_get(&self->generation);
-      g_mutex_unlock(&self->queue_lock);
-      if (m->kind == MARKER_RESET)
-        gst_instr_identify_worker_reset(self, m);
-      else
-        gst_instr_identify_worker_finish(self, generation);
-      g_mutex_lock(&self->queue_lock);
-      if (m->kind == MARKER_EOS && generation == g_atomic_int_get(&self->generation)) {
-        self->eos_done = TRUE;
-        g_cond_broadcast(&self->queue_cond);
-      }
-      g_free(m);
-      continue;
-    }
-    limit = m != NULL ? m->position : self->ring_write;
-    n = (gsize)MIN(limit - self->ring_read, (guint64)WORKER_CHUNK_SAMPLES);
-    if (n == 0) {
-      g_cond_wait(&self->queue_cond, &self->queue_lock);
-      continue;
-    }
-    /* Copy out under the lock: after a flush the streaming thread reuses the ring at once. */
-    start = (gsize)(self->ring_read % self->ring_size);
-    first = MIN(n, self->ring_size - start);
-    memcpy(self->work, self->ring + start, first * sizeof(gfloat));
-    memcpy(self->work + first, self->ring, (n - first) * sizeof(gfloat));
-    generation = g_atomic_int_get(&self->generation);
-    g_mutex_unlock(&self->queue_lock);
-
-    gst_instr_identify_worker_analyse(self, self->work, n, generation);
-
-    g_mutex_lock(&self->queue_lock);
-    if (generation == g_atomic_int_get(&self->generation)) {
-      self->ring_read += n;
-      g_cond_broadcast(&self->queue_cond);
-    }
-  }
-  g_mutex_unlock(&self->queue_lock);
-  return NULL;
+  if (m->kind == GST_INSTRID_MARKER_RESET)
+    gst_instr_identify_worker_reset(self, m);
+  else if (m->kind == GST_INSTRID_MARKER_EOS)
+    gst_instr_identify_worker_finish(self, generation);
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Streaming thread: the queue                                                                  */
-
-static void gst_instr_identify_clear_queue_locked(GstInstrIdentify *self)
-{
-  Marker *m;
-  while ((m = g_queue_pop_head(&self->markers)) != NULL)
-    g_free(m);
-  self->ring_read = self->ring_write = 0;
-  self->eos_done = FALSE;
-  if (self->pending_tags != NULL) {
-    gst_tag_list_unref(self->pending_tags);
-    self->pending_tags = NULL;
-  }
-}
-
-static void gst_instr_identify_queue_marker(GstInstrIdentify *self, Marker *m)
-{
-  g_mutex_lock(&self->queue_lock);
-  m->position = self->ring_write;
-  g_queue_push_tail(&self->markers, m);
-  g_cond_broadcast(&self->queue_cond);
-  g_mutex_unlock(&self->queue_lock);
-}
-
-/* Queues samples for the worker, waiting for room when it is a full ring behind (so the
- * streaming thread waits at most about one window's computation). FALSE when flushing. */
-static gboolean gst_instr_identify_queue_samples(GstInstrIdentify *self, const gfloat *x, gsize n)
-{
-  g_mutex_lock(&self->queue_lock);
-  while (n > 0) {
-    gsize used, start, k, first;
-
-    while (!self->flushing && self->ring_write - self->ring_read >= self->ring_size)
-      g_cond_wait(&self->queue_cond, &self->queue_lock);
-    if (self->flushing) {
-      g_mutex_unlock(&self->queue_lock);
-      return FALSE;
-    }
-    used = (gsize)(self->ring_write - self->ring_read);
-    k = MIN(n, self->ring_size - used);
-    start = (gsize)(self->ring_write % self->ring_size);
-    first = MIN(k, self->ring_size - start);
-    memcpy(self->ring + start, x, first * sizeof(gfloat));
-    memcpy(self->ring, x + first, (k - first) * sizeof(gfloat));
-    self->ring_write += k;
-    x += k;
-    n -= k;
-    g_cond_broadcast(&self->queue_cond);
-  }
-  g_mutex_unlock(&self->queue_lock);
-  return TRUE;
-}
+/* Streaming thread                                                                             */
 
 /* Starts a new window sequence at timestamp ts when an event or flag asked for one. */
 static void gst_instr_identify_maybe_reset(GstInstrIdentify *self, GstClockTime ts)
 {
-  Marker *m;
+  GstInstrIdMarker *m;
 
   if (!self->need_reset)
     return;
   if (!GST_CLOCK_TIME_IS_VALID(ts))
     ts = GST_CLOCK_TIME_IS_VALID(self->next_ts) ? self->next_ts : 0;
-  m = g_new0(Marker, 1);
-  m->kind = MARKER_RESET;
+  m = g_new0(GstInstrIdMarker, 1);
+  m->kind = GST_INSTRID_MARKER_RESET;
   m->full = self->need_full_reset;
   m->base_ts = ts;
   m->segment = self->segment;
-  if (self->converter != NULL)
-    gst_audio_converter_reset(self->converter);
-  gst_instr_identify_queue_marker(self, m);
+  if (self->audiopath != NULL)
+    instrid_audiopath_reset(self->audiopath);
+  gst_instrid_queue_push_marker(&self->queue, m);
   self->need_reset = self->need_full_reset = FALSE;
 }
 
-/* Converts frames of input (planes as GstAudioBuffer lays them out; NULL = silence) and
- * queues the result. FALSE when flushing. */
-static gboolean gst_instr_identify_convert(GstInstrIdentify *self, gpointer *planes, gsize frames)
+static gboolean gst_instr_identify_queue_samples(gpointer data, const gfloat *x, gsize n)
 {
-  const GstAudioInfo *info = GST_AUDIO_FILTER_INFO(self);
-  const gint channels = GST_AUDIO_INFO_CHANNELS(info);
-  const gboolean interleaved = GST_AUDIO_INFO_LAYOUT(info) == GST_AUDIO_LAYOUT_INTERLEAVED;
-  gsize offset = 0;
-
-  while (offset < frames) {
-    gsize chunk = MIN(frames - offset, (gsize)CONVERT_CHUNK_FRAMES);
-    gpointer in[8];
-    gpointer out[1];
-    gsize out_frames, i;
-    gint c;
-
-    for (c = 0; c < (interleaved ? 1 : channels); c++) {
-      if (planes == NULL)
-        in[c] = self->silence + (gsize)c * CONVERT_CHUNK_FRAMES * GST_AUDIO_INFO_WIDTH(info) / 8;
-      else if (interleaved)
-        in[c] = (guint8 *)planes[0] + offset * GST_AUDIO_INFO_BPF(info);
-      else
-        in[c] = (guint8 *)planes[c] + offset * (GST_AUDIO_INFO_WIDTH(info) / 8);
-    }
-    out_frames = gst_audio_converter_get_out_frames(self->converter, chunk);
-    if (out_frames > self->converted_max) {
-      self->converted = g_renew(gfloat, self->converted, out_frames);
-      self->converted_max = out_frames;
-    }
-    out[0] = self->converted;
-    if (!gst_audio_converter_samples(self->converter, GST_AUDIO_CONVERTER_FLAG_NONE, in, chunk, out,
-                                     out_frames)) {
-      GST_WARNING_OBJECT(self, "conversion of %" G_GSIZE_FORMAT " frames failed", chunk);
-      return TRUE;
-    }
-    for (i = 0; i < out_frames; i++) {
-      gfloat v = self->converted[i];
-      if (!isfinite(v))
-        self->converted[i] = isnan(v) ? 0.0f : (v > 0.0f ? 1.0f : -1.0f);
-    }
-    if (!gst_instr_identify_queue_samples(self, self->converted, out_frames))
-      return FALSE;
-    offset += chunk;
-  }
-  return TRUE;
+  GstInstrIdentify *self = data;
+  return gst_instrid_queue_push_samples(&self->queue, x, n);
 }
 
-/* Feeds frames of silence at timestamp ts (GAP buffers and events). */
-static gboolean gst_instr_identify_silence(GstInstrIdentify *self, GstClockTime ts, gsize frames)
+/* Converts frames of input (planes as GstAudioBuffer lays them out; NULL = silence) at
+ * timestamp ts and queues them. FALSE when flushing. */
+static gboolean gst_instr_identify_analyse(GstInstrIdentify *self, GstClockTime ts,
+                                           gpointer *planes, gsize frames)
 {
   gst_instr_identify_maybe_reset(self, ts);
-  return gst_instr_identify_convert(self, NULL, frames);
+  return instrid_audiopath_convert(self->audiopath, planes, frames,
+                                   gst_instr_identify_queue_samples, self);
+}
+
+/* At EOS: drains the resampler, waits for the worker to analyse everything (including the
+ * last partial window), then posts the summary and pushes the final tags. */
+static void gst_instr_identify_finish(GstInstrIdentify *self)
+{
+  GstClockTime start, duration;
+  GstSegment segment;
+  GstInstrIdMarker *m;
+  gboolean post, tags;
+  gdouble threshold;
+  guint n_detected;
+
+  if (self->stream == NULL)
+    return;
+  if (self->audiopath != NULL && !self->need_reset &&
+      !instrid_audiopath_drain(self->audiopath, gst_instr_identify_queue_samples, self))
+    return;
+  m = g_new0(GstInstrIdMarker, 1);
+  m->kind = GST_INSTRID_MARKER_EOS;
+  if (!gst_instrid_queue_push_marker_and_wait(&self->queue, m))
+    return;
+  /* The summary's tags supersede the pending ones. */
+  gst_instrid_tags_drop_pending(&self->tags_state);
+
+  /* The worker is idle until more samples come, which only this thread queues. */
+  instrid_summary_probabilities(self->summary, self->probabilities);
+  start = self->summary_start;
+  segment = self->summary_segment;
+  if (!GST_CLOCK_TIME_IS_VALID(start)) {
+    segment = self->segment;
+    start = segment.format == GST_FORMAT_TIME && GST_CLOCK_TIME_IS_VALID(segment.start)
+                ? segment.start
+                : 0;
+  }
+  duration = gst_instr_identify_samples_to_time(self, self->summary_samples);
+
+  GST_OBJECT_LOCK(self);
+  post = self->post_messages;
+  tags = self->tags;
+  threshold = self->threshold;
+  GST_OBJECT_UNLOCK(self);
+
+  gst_instr_identify_update_thresholds(self, threshold);
+  n_detected = instrid_decide(self->n_classes, self->probabilities, self->thresholds,
+                              self->detected, self->order);
+  if (post) {
+    GstMessage *msg = gst_instr_identify_make_message(self, "instridentify-summary", start,
+                                                      duration, &segment, n_detected);
+    gst_structure_set((GstStructure *)gst_message_get_structure(msg), "windows", G_TYPE_UINT64,
+                      instrid_summary_windows(self->summary), NULL);
+    gst_element_post_message(GST_ELEMENT(self), msg);
+  }
+  if (tags)
+    gst_pad_push_event(
+        GST_BASE_TRANSFORM_SRC_PAD(self),
+        gst_instrid_tags_event(
+            &self->tags_state,
+            gst_instrid_tags_make(self->model, self->probabilities, self->order, n_detected)));
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -851,17 +524,18 @@ static GstFlowReturn gst_instr_identify_transform_ip(GstBaseTransform *trans, Gs
   GstInstrIdentify *self = GST_INSTR_IDENTIFY(trans);
   const GstAudioInfo *info = GST_AUDIO_FILTER_INFO(self);
   GstClockTime ts = GST_BUFFER_PTS(buf);
+  GstEvent *tag_event;
   gsize frames;
   gboolean ok;
 
-  if (self->converter == NULL)
+  if (self->audiopath == NULL)
     return GST_FLOW_NOT_NEGOTIATED;
   if (GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DISCONT))
     self->need_reset = TRUE;
   frames = gst_buffer_get_size(buf) / GST_AUDIO_INFO_BPF(info);
 
   if (GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_GAP)) {
-    ok = gst_instr_identify_silence(self, ts, frames);
+    ok = gst_instr_identify_analyse(self, ts, NULL, frames);
   } else {
     GstAudioBuffer abuf;
     /* Planar audio must say where its planes are (gst_audio_buffer_map asserts it). */
@@ -876,9 +550,8 @@ static GstFlowReturn gst_instr_identify_transform_ip(GstBaseTransform *trans, Gs
       GST_ELEMENT_ERROR(self, STREAM, FAILED, ("Could not map the audio buffer"), (NULL));
       return GST_FLOW_ERROR;
     }
-    gst_instr_identify_maybe_reset(self, ts);
     frames = abuf.n_samples;
-    ok = gst_instr_identify_convert(self, abuf.planes, frames);
+    ok = gst_instr_identify_analyse(self, ts, abuf.planes, frames);
     gst_audio_buffer_unmap(&abuf);
   }
   if (!ok)
@@ -888,68 +561,26 @@ static GstFlowReturn gst_instr_identify_transform_ip(GstBaseTransform *trans, Gs
   else if (GST_CLOCK_TIME_IS_VALID(self->next_ts))
     self->next_ts += gst_util_uint64_scale_int(frames, GST_SECOND, GST_AUDIO_INFO_RATE(info));
 
-  gst_instr_identify_push_pending_tags(self);
+  /* Tags the worker made since the last buffer. */
+  tag_event = gst_instrid_tags_take_pending_event(&self->tags_state);
+  if (tag_event != NULL)
+    gst_pad_push_event(GST_BASE_TRANSFORM_SRC_PAD(self), tag_event);
   return GST_FLOW_OK;
 }
 
 static gboolean gst_instr_identify_setup(GstAudioFilter *filter, const GstAudioInfo *info)
 {
   GstInstrIdentify *self = GST_INSTR_IDENTIFY(filter);
-  GstAudioInfo out_info;
-  GstStructure *config;
-  gint channels = GST_AUDIO_INFO_CHANNELS(info);
+  instrid_error err;
 
   if (self->stream == NULL) {
     GST_ERROR_OBJECT(self, "caps before the element was started");
     return FALSE;
   }
-  gst_audio_info_init(&out_info);
-  gst_audio_info_set_format(&out_info, GST_AUDIO_FORMAT_F32, (gint)self->sample_rate, 1, NULL);
-
-  config = gst_structure_new_empty("GstAudioConverterConfig");
-  if (channels > 1) {
-    /* The mean of all channels, whatever their positions: unambiguous for unpositioned and
-     * surround layouts alike, and what (L + R) / 2 is for stereo. */
-    GValue matrix = G_VALUE_INIT, row = G_VALUE_INIT;
-    gint c;
-    g_value_init(&matrix, GST_TYPE_ARRAY);
-    g_value_init(&row, GST_TYPE_ARRAY);
-    for (c = 0; c < channels; c++) {
-      GValue v = G_VALUE_INIT;
-      g_value_init(&v, G_TYPE_FLOAT);
-      g_value_set_float(&v, 1.0f / (gfloat)channels);
-      gst_value_array_append_and_take_value(&row, &v);
-    }
-    gst_value_array_append_and_take_value(&matrix, &row);
-    gst_structure_take_value(config, GST_AUDIO_CONVERTER_OPT_MIX_MATRIX, &matrix);
-  }
-
-  if (self->converter != NULL)
-    gst_audio_converter_free(self->converter);
-  self->converter = gst_audio_converter_new(GST_AUDIO_CONVERTER_FLAG_NONE, (GstAudioInfo *)info,
-                                            &out_info, config);
-  if (self->converter == NULL) {
-    GST_ERROR_OBJECT(self, "no converter from %d Hz %d channels %s to the model's %u Hz mono",
-                     GST_AUDIO_INFO_RATE(info), channels, GST_AUDIO_INFO_NAME(info),
-                     self->sample_rate);
-    return FALSE;
-  }
-
-  g_free(self->silence);
-  self->silence = g_malloc((gsize)CONVERT_CHUNK_FRAMES * GST_AUDIO_INFO_BPF(info));
-  gst_audio_format_info_fill_silence(info->finfo, self->silence,
-                                     (gsize)CONVERT_CHUNK_FRAMES * GST_AUDIO_INFO_BPF(info));
-  g_free(self->converted);
-  self->converted_max =
-      gst_util_uint64_scale_int_ceil(CONVERT_CHUNK_FRAMES, (gint)self->sample_rate,
-                                     GST_AUDIO_INFO_RATE(info)) +
-      64;
-  self->converted = g_try_new(gfloat, self->converted_max);
-  if (self->converted == NULL) {
-    GST_ELEMENT_ERROR(
-        self, RESOURCE, FAILED,
-        ("Out of memory for %" G_GSIZE_FORMAT " converted samples", self->converted_max), (NULL));
-    self->converted_max = 0;
+  instrid_audiopath_free(self->audiopath);
+  self->audiopath = instrid_audiopath_new(info, self->sample_rate, &err);
+  if (self->audiopath == NULL) {
+    GST_ERROR_OBJECT(self, "%s", err.message);
     return FALSE;
   }
   self->need_reset = TRUE;
@@ -965,14 +596,18 @@ static gboolean gst_instr_identify_start(GstBaseTransform *trans)
   instrid_error err = {INSTRID_OK, ""};
   instrid_model *model;
   instrid_stream *stream;
+  instrid_summary *summary = NULL;
   const instrid_frontend_params *fe;
-  gchar *path;
+  gchar *location, *path;
   guint n;
   guint64 window_samples;
+  gsize ring_size;
 
   GST_OBJECT_LOCK(self);
-  path = gst_instr_identify_model_path_locked(self);
+  location = g_strdup(self->model_location);
   GST_OBJECT_UNLOCK(self);
+  path = gst_instr_identify_model_path(location);
+  g_free(location);
   if (path == NULL) {
     GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND,
                       ("No instrument model: model-location is not set and no default model "
@@ -996,9 +631,12 @@ static gboolean gst_instr_identify_start(GstBaseTransform *trans)
     return FALSE;
   }
   stream = instrid_stream_new(model, &err);
-  if (stream == NULL) {
+  if (stream != NULL)
+    summary = instrid_summary_new(instrid_model_n_classes(model), &err);
+  if (summary == NULL) {
     GST_ELEMENT_ERROR(self, RESOURCE, FAILED,
                       ("Could not set up instrument model \"%s\": %s", path, err.message), (NULL));
+    instrid_stream_free(stream);
     instrid_model_free(model);
     g_free(path);
     return FALSE;
@@ -1012,51 +650,38 @@ static gboolean gst_instr_identify_start(GstBaseTransform *trans)
   GST_OBJECT_UNLOCK(self);
 
   self->stream = stream;
+  self->summary = summary;
   n = self->n_classes = instrid_model_n_classes(model);
   self->sample_rate = instrid_model_sample_rate(model);
-  /* Sizes that come from the model file are allocated with g_try_*: libinstrid keeps them
-   * within INSTRID_MAX_STREAM_BYTES, and an allocation that still fails is an error message,
-   * not an abort. */
-  self->work = g_try_new(gfloat, WORKER_CHUNK_SAMPLES);
-  self->probabilities = g_try_new0(gdouble, n);
-  self->detected = g_try_new0(gboolean, n);
-  self->last_detected = g_try_new0(gboolean, n);
-  self->order = g_try_new0(guint, n);
-  self->summary.counts = g_try_new0(guint32, (gsize)n * SUMMARY_BINS);
-  self->summary.sums = g_try_new0(gdouble, (gsize)n * SUMMARY_BINS);
+  self->probabilities = g_new0(gdouble, n);
+  self->thresholds = g_new0(gdouble, n);
+  self->detected = g_new0(int, n);
+  self->last_detected = g_new0(int, n);
+  self->order = g_new0(guint32, n);
+  self->summary_start = GST_CLOCK_TIME_NONE;
+  self->summary_samples = 0;
+  gst_segment_init(&self->summary_segment, GST_FORMAT_TIME);
+  gst_segment_init(&self->work_segment, GST_FORMAT_TIME);
+  self->base_ts = GST_CLOCK_TIME_NONE;
+  gst_segment_init(&self->segment, GST_FORMAT_TIME);
+  self->need_reset = self->need_full_reset = TRUE;
+  self->next_ts = GST_CLOCK_TIME_NONE;
 
   /* Room for two windows: the worker can fall one window behind before the streaming thread
    * has to wait for it. */
   fe = &instrid_model_get_desc(model)->frontend;
   window_samples = (guint64)(instrid_model_window_frames(model) - 1) * fe->hop_samples + fe->n_fft;
-  self->ring_size = (gsize)MAX(2 * window_samples, (guint64)2 * WORKER_CHUNK_SAMPLES);
-  self->ring = g_try_new(gfloat, self->ring_size);
-  if (self->work == NULL || self->probabilities == NULL || self->detected == NULL ||
-      self->last_detected == NULL || self->order == NULL || self->summary.counts == NULL ||
-      self->summary.sums == NULL || self->ring == NULL) {
-    GST_ELEMENT_ERROR(
-        self, RESOURCE, FAILED,
-        ("Out of memory for the instrument model's buffers (a queue of %" G_GSIZE_FORMAT
-         " samples, %u classes)",
-         self->ring_size, n),
-        (NULL));
+  ring_size = (gsize)MAX(2 * window_samples, (guint64)2 * GST_INSTRID_QUEUE_CHUNK);
+  if (!gst_instrid_queue_start(&self->queue, ring_size, gst_instr_identify_worker_samples,
+                               gst_instr_identify_worker_marker, self)) {
+    GST_ELEMENT_ERROR(self, RESOURCE, FAILED,
+                      ("Out of memory for the instrument model's queue of %" G_GSIZE_FORMAT
+                       " samples",
+                       ring_size),
+                      (NULL));
     gst_instr_identify_stop(trans);
     return FALSE;
   }
-  gst_instr_identify_summary_reset(self);
-  gst_segment_init(&self->work_segment, GST_FORMAT_TIME);
-  self->base_ts = GST_CLOCK_TIME_NONE;
-
-  gst_segment_init(&self->segment, GST_FORMAT_TIME);
-  self->need_reset = self->need_full_reset = TRUE;
-  self->next_ts = GST_CLOCK_TIME_NONE;
-
-  g_mutex_lock(&self->queue_lock);
-  gst_instr_identify_clear_queue_locked(self);
-  self->flushing = FALSE;
-  self->quit = FALSE;
-  g_mutex_unlock(&self->queue_lock);
-  self->worker = g_thread_new("instridentify", gst_instr_identify_worker_main, self);
   return TRUE;
 }
 
@@ -1065,37 +690,19 @@ static gboolean gst_instr_identify_stop(GstBaseTransform *trans)
   GstInstrIdentify *self = GST_INSTR_IDENTIFY(trans);
   instrid_model *model;
 
-  if (self->worker != NULL) {
-    g_mutex_lock(&self->queue_lock);
-    self->quit = TRUE;
-    g_cond_broadcast(&self->queue_cond);
-    g_mutex_unlock(&self->queue_lock);
-    g_thread_join(self->worker);
-    self->worker = NULL;
-  }
-  g_mutex_lock(&self->queue_lock);
-  gst_instr_identify_clear_queue_locked(self);
-  g_mutex_unlock(&self->queue_lock);
-
-  if (self->converter != NULL) {
-    gst_audio_converter_free(self->converter);
-    self->converter = NULL;
-  }
+  gst_instrid_queue_stop(&self->queue);
+  instrid_audiopath_free(self->audiopath);
+  self->audiopath = NULL;
   instrid_stream_free(self->stream);
   self->stream = NULL;
-  g_clear_pointer(&self->ring, g_free);
-  g_clear_pointer(&self->converted, g_free);
-  g_clear_pointer(&self->silence, g_free);
-  g_clear_pointer(&self->work, g_free);
+  instrid_summary_free(self->summary);
+  self->summary = NULL;
   g_clear_pointer(&self->probabilities, g_free);
+  g_clear_pointer(&self->thresholds, g_free);
   g_clear_pointer(&self->detected, g_free);
   g_clear_pointer(&self->last_detected, g_free);
   g_clear_pointer(&self->order, g_free);
-  g_clear_pointer(&self->summary.counts, g_free);
-  g_clear_pointer(&self->summary.sums, g_free);
-  g_clear_pointer(&self->upstream_tags, gst_tag_list_unref);
-  g_clear_pointer(&self->own_tags, gst_tag_list_unref);
-  self->converted_max = 0;
+  gst_instrid_tags_reset(&self->tags_state);
 
   GST_OBJECT_LOCK(self);
   model = self->model;
@@ -1105,96 +712,17 @@ static gboolean gst_instr_identify_stop(GstBaseTransform *trans)
   return TRUE;
 }
 
-/* Streaming thread, at EOS: drains the converter, waits for the worker to analyse everything
- * (including the last partial window), then posts the summary and pushes the final tags. */
-static void gst_instr_identify_finish(GstInstrIdentify *self)
-{
-  GstClockTime start, duration;
-  GstSegment segment;
-  guint64 n_windows;
-  gboolean flushing, post, tags;
-  gdouble threshold;
-  guint n_detected;
-  Marker *m;
-
-  if (self->stream == NULL)
-    return;
-  if (self->converter != NULL && !self->need_reset) {
-    /* The resampler holds back its last few input frames until more arrive. */
-    gsize latency = gst_audio_converter_get_max_latency(self->converter);
-    if (latency > 0 && !gst_instr_identify_convert(self, NULL, latency))
-      return;
-  }
-  m = g_new0(Marker, 1);
-  m->kind = MARKER_EOS;
-  gst_instr_identify_queue_marker(self, m);
-
-  g_mutex_lock(&self->queue_lock);
-  while (!self->eos_done && !self->flushing)
-    g_cond_wait(&self->queue_cond, &self->queue_lock);
-  flushing = self->flushing;
-  self->eos_done = FALSE;
-  if (self->pending_tags != NULL) {
-    gst_tag_list_unref(self->pending_tags); /* superseded by the summary's */
-    self->pending_tags = NULL;
-  }
-  g_mutex_unlock(&self->queue_lock);
-  if (flushing)
-    return;
-
-  /* The worker is idle until more samples come, which only this thread queues. */
-  gst_instr_identify_summary_probabilities(self, self->probabilities);
-  start = self->summary.start_ts;
-  segment = self->summary.segment;
-  if (!GST_CLOCK_TIME_IS_VALID(start)) {
-    segment = self->segment;
-    start = segment.format == GST_FORMAT_TIME && GST_CLOCK_TIME_IS_VALID(segment.start)
-                ? segment.start
-                : 0;
-  }
-  duration = gst_instr_identify_samples_to_time(self, self->summary.analysed_samples);
-  n_windows = self->summary.n_windows;
-
-  GST_OBJECT_LOCK(self);
-  post = self->post_messages;
-  tags = self->tags;
-  threshold = self->threshold;
-  GST_OBJECT_UNLOCK(self);
-
-  n_detected = gst_instr_identify_decide(self->model, self->n_classes, self->probabilities,
-                                         threshold, self->detected, self->order);
-  if (post) {
-    GstMessage *msg = gst_instr_identify_make_message(
-        self, "instridentify-summary", start, duration, &segment, self->model, self->n_classes,
-        self->probabilities, self->order, n_detected);
-    GstStructure *s = (GstStructure *)gst_message_get_structure(msg);
-    gst_structure_set(s, "windows", G_TYPE_UINT64, n_windows, NULL);
-    gst_element_post_message(GST_ELEMENT(self), msg);
-  }
-  if (tags)
-    gst_instr_identify_push_tags(
-        self,
-        gst_instr_identify_make_tags(self->model, self->probabilities, self->order, n_detected));
-}
-
 static gboolean gst_instr_identify_sink_event(GstBaseTransform *trans, GstEvent *event)
 {
   GstInstrIdentify *self = GST_INSTR_IDENTIFY(trans);
 
   switch (GST_EVENT_TYPE(event)) {
   case GST_EVENT_FLUSH_START:
-    g_mutex_lock(&self->queue_lock);
-    self->flushing = TRUE;
-    g_atomic_int_inc(&self->generation);
-    g_cond_broadcast(&self->queue_cond);
-    g_mutex_unlock(&self->queue_lock);
+    gst_instrid_queue_set_flushing(&self->queue, TRUE);
     break;
   case GST_EVENT_FLUSH_STOP:
-    g_mutex_lock(&self->queue_lock);
-    gst_instr_identify_clear_queue_locked(self);
-    self->flushing = FALSE;
-    g_cond_broadcast(&self->queue_cond);
-    g_mutex_unlock(&self->queue_lock);
+    gst_instrid_queue_set_flushing(&self->queue, FALSE);
+    gst_instrid_tags_drop_pending(&self->tags_state);
     self->need_reset = self->need_full_reset = TRUE;
     self->next_ts = GST_CLOCK_TIME_NONE;
     break;
@@ -1209,31 +737,18 @@ static gboolean gst_instr_identify_sink_event(GstBaseTransform *trans, GstEvent 
   case GST_EVENT_GAP: {
     GstClockTime ts, duration;
     gst_event_parse_gap(event, &ts, &duration);
-    if (self->converter != NULL && GST_CLOCK_TIME_IS_VALID(duration)) {
+    if (self->audiopath != NULL && GST_CLOCK_TIME_IS_VALID(duration)) {
       gsize frames = gst_util_uint64_scale_int(
           duration, GST_AUDIO_INFO_RATE(GST_AUDIO_FILTER_INFO(self)), GST_SECOND);
-      gst_instr_identify_silence(self, ts, frames);
+      gst_instr_identify_analyse(self, ts, NULL, frames);
       if (GST_CLOCK_TIME_IS_VALID(ts))
         self->next_ts = ts + duration;
     }
     break;
   }
-  case GST_EVENT_TAG: {
-    GstTagList *tl;
-    gst_event_parse_tag(event, &tl);
-    if (gst_tag_list_get_scope(tl) == GST_TAG_SCOPE_STREAM) {
-      if (self->upstream_tags != NULL)
-        gst_tag_list_unref(self->upstream_tags);
-      self->upstream_tags = gst_tag_list_ref(tl);
-      /* Stream tags replace each other downstream: keep ours in the new list. */
-      if (self->own_tags != NULL) {
-        gst_event_unref(event);
-        event =
-            gst_event_new_tag(gst_instr_identify_merge_tags(self->upstream_tags, self->own_tags));
-      }
-    }
+  case GST_EVENT_TAG:
+    event = gst_instrid_tags_upstream_event(&self->tags_state, event);
     break;
-  }
   case GST_EVENT_EOS:
     gst_instr_identify_finish(self);
     break;
@@ -1248,43 +763,47 @@ static GstStateChangeReturn gst_instr_identify_change_state(GstElement *element,
 {
   GstInstrIdentify *self = GST_INSTR_IDENTIFY(element);
 
-  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
-    /* Let a streaming thread waiting on the worker go, so the pads can be deactivated. */
-    g_mutex_lock(&self->queue_lock);
-    self->flushing = TRUE;
-    g_atomic_int_inc(&self->generation);
-    g_cond_broadcast(&self->queue_cond);
-    g_mutex_unlock(&self->queue_lock);
-  }
+  /* Let a streaming thread waiting on the worker go, so the pads can be deactivated. */
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
+    gst_instrid_queue_set_flushing(&self->queue, TRUE);
   return GST_ELEMENT_CLASS(parent_class)->change_state(element, transition);
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Properties                                                                                   */
 
+/* The running model's class names; when not running, those of the file the element would load,
+ * read with no lock held (a slow or hanging file never blocks other property readers). */
 static gchar **gst_instr_identify_labels(GstInstrIdentify *self)
 {
   instrid_model *owned = NULL;
-  const instrid_model *model;
-  gchar **labels;
+  gchar **labels = NULL;
+  gchar *location = NULL, *path;
   guint i, n;
 
   GST_OBJECT_LOCK(self);
-  model = self->model;
-  if (model == NULL) {
-    /* Not running: read the file the element would load. */
-    gchar *path = gst_instr_identify_model_path_locked(self);
-    if (path != NULL)
-      owned = instrid_model_load(path, NULL);
-    g_free(path);
-    model = owned;
+  if (self->model != NULL) {
+    n = instrid_model_n_classes(self->model);
+    labels = g_new0(gchar *, n + 1);
+    for (i = 0; i < n; i++)
+      labels[i] = g_strdup(instrid_model_class_name(self->model, i));
+  } else {
+    location = g_strdup(self->model_location);
   }
-  n = model != NULL ? instrid_model_n_classes(model) : 0;
+  GST_OBJECT_UNLOCK(self);
+  if (labels != NULL)
+    return labels;
+
+  path = gst_instr_identify_model_path(location);
+  if (path != NULL)
+    owned = instrid_model_load(path, NULL);
+  n = owned != NULL ? instrid_model_n_classes(owned) : 0;
   labels = g_new0(gchar *, n + 1);
   for (i = 0; i < n; i++)
-    labels[i] = g_strdup(instrid_model_class_name(model, i));
-  GST_OBJECT_UNLOCK(self);
+    labels[i] = g_strdup(instrid_model_class_name(owned, i));
   instrid_model_free(owned);
+  g_free(path);
+  g_free(location);
   return labels;
 }
 
@@ -1357,11 +876,10 @@ static void gst_instr_identify_finalize(GObject *object)
   GstInstrIdentify *self = GST_INSTR_IDENTIFY(object);
 
   g_free(self->model_location);
-  g_mutex_clear(&self->queue_lock);
-  g_cond_clear(&self->queue_cond);
+  gst_instrid_queue_clear(&self->queue);
+  gst_instrid_tags_clear(&self->tags_state);
   G_OBJECT_CLASS(parent_class)->finalize(object);
 }
-
 static void gst_instr_identify_class_init(GstInstrIdentifyClass *klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
@@ -1450,9 +968,8 @@ static void gst_instr_identify_init(GstInstrIdentify *self)
   self->threshold = DEFAULT_THRESHOLD;
   self->post_messages = DEFAULT_POST_MESSAGES;
   self->tags = DEFAULT_TAGS;
-  g_mutex_init(&self->queue_lock);
-  g_cond_init(&self->queue_cond);
-  g_queue_init(&self->markers);
+  gst_instrid_queue_init(&self->queue);
+  gst_instrid_tags_init(&self->tags_state);
   gst_segment_init(&self->segment, GST_FORMAT_TIME);
   gst_base_transform_set_passthrough(GST_BASE_TRANSFORM(self), TRUE);
   gst_base_transform_set_gap_aware(GST_BASE_TRANSFORM(self), TRUE);

@@ -15,7 +15,7 @@ G_BEGIN_DECLS
 #define GST_TYPE_INSTR_IDENTIFY (gst_instr_identify_get_type())
 G_DECLARE_FINAL_TYPE(GstInstrIdentify, gst_instr_identify, GST, INSTR_IDENTIFY, GstAudioFilter)
 
-/* Custom tags, registered at plugin load (gst_instr_identify_register_tags). */
+/* Custom tags, registered at plugin load (gst_instrid_tags_register). */
 /* The detected instruments, one string per instrument, most probable first. */
 #define GST_INSTR_IDENTIFY_TAG_INSTRUMENTS "instrid-instruments"
 /* "violin=0.93,piano=0.81": each detected instrument with its probability (2 decimals). */
@@ -26,8 +26,6 @@ G_DECLARE_FINAL_TYPE(GstInstrIdentify, gst_instr_identify, GST, INSTR_IDENTIFY, 
  */
 #define GST_INSTR_IDENTIFY_COMMENT_INSTRUMENTS "INSTRUMENTS"
 #define GST_INSTR_IDENTIFY_COMMENT_PROBABILITIES "INSTRUMENT_PROBABILITIES"
-
-void gst_instr_identify_register_tags(void);
 
 /* The plugin's own file, set at plugin init, so the element can find the default model that
  * meson places next to it in the build tree. */

@@ -5,13 +5,14 @@
 #include <gst/gst.h>
 
 #include "gstinstridentify.h"
+#include "gstinstridtags.h"
 
 static gboolean plugin_init(GstPlugin *plugin)
 {
   /* The pipeline already runs elements in threads of their own; OpenBLAS threads on top of
    * them would only compete for the same cores. */
   openblas_set_num_threads(1);
-  gst_instr_identify_register_tags();
+  gst_instrid_tags_register();
   gst_instr_identify_set_plugin_filename(gst_plugin_get_filename(plugin));
   return gst_element_register(plugin, "instridentify", GST_RANK_NONE, GST_TYPE_INSTR_IDENTIFY);
 }

@@ -1,4 +1,6 @@
-/* decode.c — GStreamer decoding of one audio file to mono float samples (see decode.h). */
+/* decode.c — GStreamer decoding of one audio file to mono float samples (see decode.h):
+ * decodebin's buffers, as they come, through the element's own audio path (audio/audiopath.h).
+ */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +9,7 @@
 #include <gst/app/gstappsink.h>
 #include <gst/gst.h>
 
+#include "audiopath.h"
 #include "decode.h"
 #include "internal.h"
 
@@ -14,9 +17,13 @@ typedef struct {
   const char *path;
   decode_chunk_fn on_chunk;
   void *user;
-  GstElement *convert; /* where decodebin's audio pad goes */
-  int linked;          /* an audio pad was linked */
-  int stopped;         /* the consumer asked to stop */
+  uint32_t sample_rate;
+  GstElement *sink;             /* where decodebin's audio pad goes */
+  int linked;                   /* an audio pad was linked */
+  int stopped;                  /* the consumer asked to stop */
+  int bad_caps;                 /* caps the audio path cannot convert */
+  GstCaps *caps;                /* of the buffers path converts */
+  instrid_audiopath *audiopath; /* created at the first buffer and at every caps change */
   uint64_t n_samples;
 } decode_job;
 
@@ -35,10 +42,36 @@ static void on_pad_added(GstElement *decodebin, GstPad *pad, gpointer data)
    * tolerates as long as one pad is linked. */
   if (!is_audio || job->linked)
     return;
-  GstPad *sink = gst_element_get_static_pad(job->convert, "sink");
+  GstPad *sink = gst_element_get_static_pad(job->sink, "sink");
   if (gst_pad_link(pad, sink) == GST_PAD_LINK_OK)
     job->linked = 1;
   gst_object_unref(sink);
+}
+
+static gboolean emit_samples(gpointer data, const gfloat *x, gsize n)
+{
+  decode_job *job = data;
+  job->n_samples += n;
+  if (job->on_chunk(job->user, x, n) != 0) {
+    job->stopped = 1;
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* A new audio path for new caps (the element sets up a new one likewise). */
+static int update_audiopath(decode_job *job, GstCaps *caps)
+{
+  GstAudioInfo info;
+  if (job->caps != NULL && gst_caps_is_equal(job->caps, caps))
+    return 1;
+  gst_caps_replace(&job->caps, caps);
+  instrid_audiopath_free(job->audiopath);
+  job->audiopath = NULL;
+  if (gst_audio_info_from_caps(&info, caps))
+    job->audiopath = instrid_audiopath_new(&info, job->sample_rate, NULL);
+  job->bad_caps = job->audiopath == NULL;
+  return !job->bad_caps;
 }
 
 static GstFlowReturn on_new_sample(GstAppSink *appsink, gpointer data)
@@ -49,15 +82,25 @@ static GstFlowReturn on_new_sample(GstAppSink *appsink, gpointer data)
     return GST_FLOW_EOS;
   GstFlowReturn ret = GST_FLOW_OK;
   GstBuffer *buffer = gst_sample_get_buffer(sample);
-  GstMapInfo map;
-  if (buffer && gst_buffer_map(buffer, &map, GST_MAP_READ)) {
-    size_t n = map.size / sizeof(float);
-    if (n > 0 && job->on_chunk(job->user, (const float *)map.data, n) != 0) {
-      job->stopped = 1;
-      ret = GST_FLOW_ERROR;
+  GstCaps *caps = gst_sample_get_caps(sample);
+  if (!caps || !update_audiopath(job, caps))
+    ret = GST_FLOW_NOT_NEGOTIATED;
+  if (ret == GST_FLOW_OK && buffer) {
+    GstAudioInfo info;
+    GstAudioBuffer abuf;
+    gst_audio_info_from_caps(&info, caps);
+    /* As the element does: GAP buffers are silence, whatever their bytes. */
+    if (GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_GAP)) {
+      if (!instrid_audiopath_convert(job->audiopath, NULL,
+                                     gst_buffer_get_size(buffer) / GST_AUDIO_INFO_BPF(&info),
+                                     emit_samples, job))
+        ret = GST_FLOW_ERROR;
+    } else if (gst_audio_buffer_map(&abuf, &info, buffer, GST_MAP_READ)) {
+      if (!instrid_audiopath_convert(job->audiopath, abuf.planes, abuf.n_samples, emit_samples,
+                                     job))
+        ret = GST_FLOW_ERROR;
+      gst_audio_buffer_unmap(&abuf);
     }
-    job->n_samples += n;
-    gst_buffer_unmap(buffer, &map);
   }
   gst_sample_unref(sample);
   return ret;
@@ -95,17 +138,14 @@ instrid_status decode_audio_file(const char *path, uint32_t sample_rate, decode_
     return status;
   }
 
-  decode_job job = {.path = path, .on_chunk = on_chunk, .user = user};
+  decode_job job = {.path = path, .on_chunk = on_chunk, .user = user, .sample_rate = sample_rate};
   pipeline = gst_pipeline_new("instrid-decode");
   GstElement *src = gst_element_factory_make("filesrc", NULL);
   GstElement *decodebin = gst_element_factory_make("decodebin", NULL);
-  GstElement *convert = gst_element_factory_make("audioconvert", NULL);
-  GstElement *resample = gst_element_factory_make("audioresample", NULL);
-  GstElement *capsfilter = gst_element_factory_make("capsfilter", NULL);
   GstElement *sink = gst_element_factory_make("appsink", NULL);
-  if (!pipeline || !src || !decodebin || !convert || !resample || !capsfilter || !sink) {
+  if (!pipeline || !src || !decodebin || !sink) {
     /* Elements not yet in a bin are floating; sink the ones that exist before dropping them. */
-    GstElement *all[] = {src, decodebin, convert, resample, capsfilter, sink};
+    GstElement *all[] = {src, decodebin, sink};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
       if (all[i])
         gst_object_unref(gst_object_ref_sink(all[i]));
@@ -113,24 +153,23 @@ instrid_status decode_audio_file(const char *path, uint32_t sample_rate, decode_
       gst_object_unref(pipeline);
     return instrid_set_error(err, INSTRID_ERR_IO,
                              "%s: a GStreamer element is missing (need filesrc, decodebin, "
-                             "audioconvert, audioresample, capsfilter, appsink)",
+                             "appsink)",
                              path);
   }
-  job.convert = convert;
-  gst_bin_add_many(GST_BIN(pipeline), src, decodebin, convert, resample, capsfilter, sink, NULL);
+  job.sink = sink;
+  gst_bin_add_many(GST_BIN(pipeline), src, decodebin, sink, NULL);
   g_object_set(src, "location", path, NULL);
-  GstCaps *caps = gst_caps_new_simple("audio/x-raw", "format", G_TYPE_STRING, "F32LE", "layout",
-                                      G_TYPE_STRING, "interleaved", "channels", G_TYPE_INT, 1,
-                                      "rate", G_TYPE_INT, (int)sample_rate, NULL);
-  g_object_set(capsfilter, "caps", caps, NULL);
+  /* Decoded audio in whatever format the decoder gives: the audio path converts it, as the
+   * element does. */
+  GstCaps *caps = gst_caps_new_empty_simple("audio/x-raw");
+  g_object_set(sink, "caps", caps, NULL);
   gst_caps_unref(caps);
   /* Not synchronised to a clock: decode as fast as the CPU goes. */
   g_object_set(sink, "sync", FALSE, NULL);
   GstAppSinkCallbacks callbacks = {.new_sample = on_new_sample};
   gst_app_sink_set_callbacks(GST_APP_SINK(sink), &callbacks, &job, NULL);
   g_signal_connect(decodebin, "pad-added", G_CALLBACK(on_pad_added), &job);
-  if (!gst_element_link(src, decodebin) ||
-      !gst_element_link_many(convert, resample, capsfilter, sink, NULL)) {
+  if (!gst_element_link(src, decodebin)) {
     status = instrid_set_error(err, INSTRID_ERR_IO, "%s: cannot link the decoding pipeline", path);
     goto done;
   }
@@ -150,6 +189,9 @@ instrid_status decode_audio_file(const char *path, uint32_t sample_rate, decode_
       status = instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "%s: stopped by the consumer", path);
     } else if (e && e->domain == GST_RESOURCE_ERROR) {
       status = instrid_set_error(err, INSTRID_ERR_IO, "%s: %s", path, e->message);
+    } else if (job.bad_caps) {
+      status = instrid_set_error(err, INSTRID_ERR_FORMAT,
+                                 "%s: cannot convert its audio to %u Hz mono", path, sample_rate);
     } else if (!job.linked) {
       status = instrid_set_error(err, INSTRID_ERR_FORMAT, "%s: no audio stream (%s)", path,
                                  e ? e->message : "unknown reason");
@@ -163,6 +205,10 @@ instrid_status decode_audio_file(const char *path, uint32_t sample_rate, decode_
   }
   if (msg)
     gst_message_unref(msg);
+  /* The resampler's last frames, as the element pushes them at EOS. */
+  if (status == INSTRID_OK && job.audiopath != NULL &&
+      !instrid_audiopath_drain(job.audiopath, emit_samples, &job))
+    status = instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "%s: stopped by the consumer", path);
   if (status == INSTRID_OK && job.n_samples == 0)
     status = instrid_set_error(err, INSTRID_ERR_FORMAT, "%s: no audio samples decoded", path);
   if (status != INSTRID_OK && err)
@@ -171,6 +217,9 @@ instrid_status decode_audio_file(const char *path, uint32_t sample_rate, decode_
 done:
   gst_element_set_state(pipeline, GST_STATE_NULL);
   gst_object_unref(pipeline);
+  instrid_audiopath_free(job.audiopath);
+  if (job.caps)
+    gst_caps_unref(job.caps);
   if (n_samples_out)
     *n_samples_out = job.n_samples;
   return status;

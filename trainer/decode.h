@@ -1,6 +1,7 @@
-/* decode.h — decodes any audio file GStreamer can read to mono float samples at a given rate
- * (filesrc ! decodebin ! audioconvert ! audioresample ! F32LE mono ! appsink), so the trainer
- * hears what the element hears.
+/* decode.h — decodes any audio file GStreamer can read to mono float samples at a given rate:
+ * filesrc ! decodebin ! appsink, each decoded buffer through the element's own audio path
+ * (audio/audiopath.h: NaN/Inf sanitised, channels averaged, resampled), so the trainer hears
+ * exactly what the element hears.
  */
 #ifndef INSTRID_DECODE_H
 #define INSTRID_DECODE_H

@@ -34,7 +34,9 @@
 
 #include "instrid.h"
 
-#define FEATCACHE_VERSION 1u
+/* 2: audio decoded through audio/audiopath.c (the element's path: channel mean, NaN/Inf
+ * sanitised before a Kaiser resampler) instead of audioconvert ! audioresample. */
+#define FEATCACHE_VERSION 2u
 #define FEATCACHE_HEADER_BYTES 64u
 
 typedef struct featcache_file featcache_file;

@@ -1,0 +1,174 @@
+/* audiopath.c — decoded audio to the model's input samples (see audiopath.h): two
+ * GstAudioConverters with the sanitising step between them.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "audiopath.h"
+
+/* Input frames converted at a time, so the scratch is allocated once. */
+#define AUDIOPATH_CHUNK_FRAMES 4096
+/* audioresample's default quality (0..10), the filter the shipped model was trained behind. */
+#define AUDIOPATH_RESAMPLER_QUALITY 4
+
+struct instrid_audiopath {
+  GstAudioConverter *unpack; /* input -> F32 interleaved, same rate and channels */
+  GstAudioConverter *mix;    /* F32 interleaved -> F32 mono at the model's rate */
+  gint rate, channels;
+  gsize bpf, bps;    /* input bytes per frame, per sample */
+  gboolean planar;   /* input non-interleaved */
+  gboolean is_float; /* input may hold NaN and Inf */
+  gfloat *unpacked;  /* (AUDIOPATH_CHUNK_FRAMES, channels) */
+  gfloat *out;       /* (out_max) */
+  gsize out_max;
+};
+
+instrid_audiopath *instrid_audiopath_new(const GstAudioInfo *info, guint32 sample_rate,
+                                         instrid_error *err)
+{
+  instrid_audiopath *p = g_new0(instrid_audiopath, 1);
+  GstAudioInfo f32, mono;
+  GstStructure *config;
+
+  p->rate = GST_AUDIO_INFO_RATE(info);
+  p->channels = GST_AUDIO_INFO_CHANNELS(info);
+  p->bpf = GST_AUDIO_INFO_BPF(info);
+  p->bps = GST_AUDIO_INFO_WIDTH(info) / 8;
+  p->planar = GST_AUDIO_INFO_LAYOUT(info) == GST_AUDIO_LAYOUT_NON_INTERLEAVED;
+  p->is_float = GST_AUDIO_FORMAT_INFO_IS_FLOAT(info->finfo);
+
+  /* Same channels in the same positions: the first converter neither mixes nor resamples. */
+  f32 = *info;
+  f32.finfo = gst_audio_format_get_info(GST_AUDIO_FORMAT_F32);
+  f32.layout = GST_AUDIO_LAYOUT_INTERLEAVED;
+  f32.bpf = 4 * p->channels;
+  p->unpack =
+      gst_audio_converter_new(GST_AUDIO_CONVERTER_FLAG_NONE, (GstAudioInfo *)info, &f32, NULL);
+
+  gst_audio_info_init(&mono);
+  gst_audio_info_set_format(&mono, GST_AUDIO_FORMAT_F32, (gint)sample_rate, 1, NULL);
+  config = gst_structure_new_empty("GstAudioConverterConfig");
+  if (p->channels > 1) {
+    /* The mean of all channels, whatever their positions: unambiguous for unpositioned and
+     * surround layouts alike, and what (L + R) / 2 is for stereo. */
+    GValue matrix = G_VALUE_INIT, row = G_VALUE_INIT;
+    gint c;
+    g_value_init(&matrix, GST_TYPE_ARRAY);
+    g_value_init(&row, GST_TYPE_ARRAY);
+    for (c = 0; c < p->channels; c++) {
+      GValue v = G_VALUE_INIT;
+      g_value_init(&v, G_TYPE_FLOAT);
+      g_value_set_float(&v, 1.0f / (gfloat)p->channels);
+      gst_value_array_append_and_take_value(&row, &v);
+    }
+    gst_value_array_append_and_take_value(&matrix, &row);
+    gst_structure_take_value(config, GST_AUDIO_CONVERTER_OPT_MIX_MATRIX, &matrix);
+  }
+  gst_audio_resampler_options_set_quality(GST_AUDIO_RESAMPLER_METHOD_KAISER,
+                                          AUDIOPATH_RESAMPLER_QUALITY, p->rate, (gint)sample_rate,
+                                          config);
+  gst_structure_set(config, GST_AUDIO_CONVERTER_OPT_RESAMPLER_METHOD,
+                    GST_TYPE_AUDIO_RESAMPLER_METHOD, GST_AUDIO_RESAMPLER_METHOD_KAISER, NULL);
+  p->mix = gst_audio_converter_new(GST_AUDIO_CONVERTER_FLAG_NONE, &f32, &mono, config);
+
+  if (p->unpack == NULL || p->mix == NULL) {
+    if (err != NULL) {
+      err->code = INSTRID_ERR_INVALID_ARG;
+      g_snprintf(err->message, sizeof err->message,
+                 "no conversion from %d Hz, %d channels of %s to %u Hz mono", p->rate, p->channels,
+                 GST_AUDIO_INFO_NAME(info), sample_rate);
+    }
+    instrid_audiopath_free(p);
+    return NULL;
+  }
+  p->unpacked = g_new(gfloat, (gsize)AUDIOPATH_CHUNK_FRAMES * p->channels);
+  p->out_max = gst_audio_converter_get_out_frames(p->mix, AUDIOPATH_CHUNK_FRAMES) + 64;
+  p->out = g_new(gfloat, p->out_max);
+  return p;
+}
+
+void instrid_audiopath_free(instrid_audiopath *p)
+{
+  if (p == NULL)
+    return;
+  if (p->unpack != NULL)
+    gst_audio_converter_free(p->unpack);
+  if (p->mix != NULL)
+    gst_audio_converter_free(p->mix);
+  g_free(p->unpacked);
+  g_free(p->out);
+  g_free(p);
+}
+
+void instrid_audiopath_reset(instrid_audiopath *p)
+{
+  gst_audio_converter_reset(p->unpack);
+  gst_audio_converter_reset(p->mix);
+}
+
+gint instrid_audiopath_input_rate(const instrid_audiopath *p)
+{
+  return p->rate;
+}
+
+/* NaN -> 0, +-Inf -> +-1: what the front end documents, done before mixing and resampling so a
+ * bad sample stays one bad sample. */
+static void audiopath_sanitise(gfloat *x, gsize n)
+{
+  gsize i;
+  for (i = 0; i < n; i++)
+    if (!isfinite(x[i]))
+      x[i] = isnan(x[i]) ? 0.0f : (x[i] > 0.0f ? 1.0f : -1.0f);
+}
+
+/* Mixes and resamples chunk frames of p->unpacked and hands the result to out. */
+static gboolean audiopath_mix(instrid_audiopath *p, gsize chunk, instrid_audiopath_out_fn out,
+                              gpointer user)
+{
+  gpointer in[1] = {p->unpacked}, outp[1];
+  gsize out_frames = gst_audio_converter_get_out_frames(p->mix, chunk);
+
+  if (out_frames > p->out_max) {
+    p->out = g_renew(gfloat, p->out, out_frames);
+    p->out_max = out_frames;
+  }
+  outp[0] = p->out;
+  if (!gst_audio_converter_samples(p->mix, GST_AUDIO_CONVERTER_FLAG_NONE, in, chunk, outp,
+                                   out_frames))
+    return TRUE; /* cannot happen with the formats set up in _new; nothing comes out */
+  return out_frames == 0 || out(user, p->out, out_frames);
+}
+
+gboolean instrid_audiopath_convert(instrid_audiopath *p, gpointer *planes, gsize frames,
+                                   instrid_audiopath_out_fn out, gpointer user)
+{
+  gsize offset = 0;
+
+  while (offset < frames) {
+    gsize chunk = MIN(frames - offset, (gsize)AUDIOPATH_CHUNK_FRAMES);
+
+    if (planes == NULL) {
+      memset(p->unpacked, 0, chunk * p->channels * sizeof(gfloat));
+    } else {
+      gpointer in[64], unpacked[1] = {p->unpacked};
+      gint c;
+      for (c = 0; c < (p->planar ? p->channels : 1); c++)
+        in[c] = (guint8 *)planes[c] + offset * (p->planar ? p->bps : p->bpf);
+      if (!gst_audio_converter_samples(p->unpack, GST_AUDIO_CONVERTER_FLAG_NONE, in, chunk,
+                                       unpacked, chunk))
+        memset(p->unpacked, 0, chunk * p->channels * sizeof(gfloat));
+      if (p->is_float)
+        audiopath_sanitise(p->unpacked, chunk * p->channels);
+    }
+    if (!audiopath_mix(p, chunk, out, user))
+      return FALSE;
+    offset += chunk;
+  }
+  return TRUE;
+}
+
+gboolean instrid_audiopath_drain(instrid_audiopath *p, instrid_audiopath_out_fn out, gpointer user)
+{
+  gsize latency = gst_audio_converter_get_max_latency(p->mix);
+  return latency == 0 || instrid_audiopath_convert(p, NULL, latency, out, user);
+}

@@ -1,0 +1,54 @@
+/* audiopath.h — the one audio path from decoded audio to the model's input: any format, layout,
+ * rate and channel count in; mono float samples at the model's rate out. The element and every
+ * tool that decodes (trainer/decode.c for instrid-train and instrid-eval's references) use it,
+ * so the network hears in training exactly what it hears in service.
+ *
+ * In order:
+ *  1. unpack to 32-bit float at the input rate, every channel kept;
+ *  2. sanitise: NaN becomes 0, +-Inf becomes +-1 (full scale), before anything mixes or filters
+ *     them (a NaN through a resampler would spread over the filter's length);
+ *  3. mix to mono: the mean of all channels, whatever their positions;
+ *  4. resample to the model's rate with GStreamer's resampler configured as the audioresample
+ *     element's defaults (Kaiser-windowed sinc, quality 4).
+ * The same input in the same calls gives bit-identical output; the element and the decoder hand
+ * it the decoder's buffers as they come.
+ */
+#ifndef INSTRID_AUDIOPATH_H
+#define INSTRID_AUDIOPATH_H
+
+#include <gst/audio/audio.h>
+
+#include "instrid.h"
+
+G_BEGIN_DECLS
+
+typedef struct instrid_audiopath instrid_audiopath;
+
+/* Receives each converted chunk; returns FALSE to stop (instrid_audiopath_convert then returns
+ * FALSE). */
+typedef gboolean (*instrid_audiopath_out_fn)(gpointer user, const gfloat *samples, gsize n);
+
+/* A path from audio as info describes to mono at sample_rate. NULL with err filled
+ * (INSTRID_ERR_INVALID_ARG) when GStreamer has no converter for it. */
+instrid_audiopath *instrid_audiopath_new(const GstAudioInfo *info, guint32 sample_rate,
+                                         instrid_error *err);
+void instrid_audiopath_free(instrid_audiopath *path);
+/* Forgets the resampler's history (a new window sequence). */
+void instrid_audiopath_reset(instrid_audiopath *path);
+
+/* Converts frames of input, planes as GstAudioBuffer lays them out (one pointer for interleaved
+ * audio, one per channel for planar; NULL = silence), handing the output to out in chunks.
+ * FALSE when out asked to stop. */
+gboolean instrid_audiopath_convert(instrid_audiopath *path, gpointer *planes, gsize frames,
+                                   instrid_audiopath_out_fn out, gpointer user);
+/* At the end of the audio: the resampler holds back its last few input frames until more
+ * arrive; pushes them out (followed by silence). FALSE when out asked to stop. */
+gboolean instrid_audiopath_drain(instrid_audiopath *path, instrid_audiopath_out_fn out,
+                                 gpointer user);
+
+/* Frames of input rate per second (from info), for callers that time their input. */
+gint instrid_audiopath_input_rate(const instrid_audiopath *path);
+
+G_END_DECLS
+
+#endif /* INSTRID_AUDIOPATH_H */
