@@ -758,6 +758,22 @@ static gboolean gst_instr_identify_sink_event(GstBaseTransform *trans, GstEvent 
   return GST_BASE_TRANSFORM_CLASS(parent_class)->sink_event(trans, event);
 }
 
+/* DRAIN: answered once the worker has analysed everything queued, so that whoever asks sees
+ * every result the audio so far completes (the resampler keeps its few frames of history). */
+static gboolean gst_instr_identify_query(GstBaseTransform *trans, GstPadDirection direction,
+                                         GstQuery *query)
+{
+  GstInstrIdentify *self = GST_INSTR_IDENTIFY(trans);
+
+  if (direction == GST_PAD_SINK && GST_QUERY_TYPE(query) == GST_QUERY_DRAIN &&
+      self->stream != NULL) {
+    GstInstrIdMarker *m = g_new0(GstInstrIdMarker, 1);
+    m->kind = GST_INSTRID_MARKER_DRAIN;
+    gst_instrid_queue_push_marker_and_wait(&self->queue, m);
+  }
+  return GST_BASE_TRANSFORM_CLASS(parent_class)->query(trans, direction, query);
+}
+
 static GstStateChangeReturn gst_instr_identify_change_state(GstElement *element,
                                                             GstStateChange transition)
 {
@@ -957,6 +973,7 @@ static void gst_instr_identify_class_init(GstInstrIdentifyClass *klass)
   trans_class->start = GST_DEBUG_FUNCPTR(gst_instr_identify_start);
   trans_class->stop = GST_DEBUG_FUNCPTR(gst_instr_identify_stop);
   trans_class->sink_event = GST_DEBUG_FUNCPTR(gst_instr_identify_sink_event);
+  trans_class->query = GST_DEBUG_FUNCPTR(gst_instr_identify_query);
   trans_class->transform_ip = GST_DEBUG_FUNCPTR(gst_instr_identify_transform_ip);
   trans_class->transform_ip_on_passthrough = TRUE;
   filter_class->setup = GST_DEBUG_FUNCPTR(gst_instr_identify_setup);
