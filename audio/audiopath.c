@@ -167,8 +167,13 @@ gboolean instrid_audiopath_convert(instrid_audiopath *p, gpointer *planes, gsize
   return TRUE;
 }
 
+gsize instrid_audiopath_latency(const instrid_audiopath *p)
+{
+  return gst_audio_converter_get_max_latency(p->mix);
+}
+
 gboolean instrid_audiopath_drain(instrid_audiopath *p, instrid_audiopath_out_fn out, gpointer user)
 {
-  gsize latency = gst_audio_converter_get_max_latency(p->mix);
+  gsize latency = instrid_audiopath_latency(p);
   return latency == 0 || instrid_audiopath_convert(p, NULL, latency, out, user);
 }

@@ -46,8 +46,10 @@ gboolean instrid_audiopath_convert(instrid_audiopath *path, gpointer *planes, gs
 gboolean instrid_audiopath_drain(instrid_audiopath *path, instrid_audiopath_out_fn out,
                                  gpointer user);
 
-/* Frames of input rate per second (from info), for callers that time their input. */
+/* The input's rate in Hz, for callers that time their input. */
 gint instrid_audiopath_input_rate(const instrid_audiopath *path);
+/* Input frames the resampler holds back (what instrid_audiopath_drain pushes out). */
+gsize instrid_audiopath_latency(const instrid_audiopath *path);
 
 G_END_DECLS
 

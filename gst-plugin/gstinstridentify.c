@@ -1,6 +1,6 @@
-/* gstinstridentify.c — the instridentify element: passes audio through untouched, converts a
- * copy to the model's rate in mono, runs libinstrid on it in a worker thread and reports the
- * instruments it hears as bus messages and tags.
+/* gstinstridentify.c — the instridentify element: passes audio through untouched, feeds a copy
+ * through the shared audio path to a libinstrid analysis in a worker thread, and reports the
+ * instruments it hears as bus messages and stream tags.
  */
 
 /**
@@ -8,79 +8,87 @@
  * @title: instridentify
  *
  * Identifies which of the model's instruments play in an audio stream. The audio leaves the
- * element untouched (the element is a passthrough #GstAudioFilter accepting every format,
- * layout, rate from 8 to 192 kHz and 1 to 8 channels); a copy is converted with
- * #GstAudioConverter to mono (the mean of all channels) at the model's sample rate and fed to a
- * libinstrid stream, which computes a log-mel spectrogram and runs the model's network on
- * windows of it, one window every #GstInstrIdentify:interval.
+ * element untouched (a passthrough #GstAudioFilter for every format, layout, rate from 8 to
+ * 192 kHz and 1 to 8 channels); a copy goes through the audio path the trainer decodes with
+ * (NaN and infinities replaced, channels averaged, a Kaiser-windowed sinc to the model's rate)
+ * into a libinstrid analysis: a log-mel spectrogram and the model's network on windows of it,
+ * one every #GstInstrIdentify:interval.
  *
  * ## Messages
  *
- * When #GstInstrIdentify:post-messages is %TRUE, the element posts one element message per
- * analysed window, whose structure is named `instridentify`:
+ * When #GstInstrIdentify:post-messages is %TRUE, each analysed window posts an element message
+ * named `instridentify`:
  *
- * - `timestamp` (#GstClockTime): the timestamp of the window's first sample, derived from the
- *   buffer timestamps.
- * - `stream-time` (#GstClockTime): the same instant in stream time.
- * - `running-time` (#GstClockTime): the same instant in running time.
- * - `duration` (#GstClockTime): the length of audio the window covers (windows overlap when
- *   the interval is shorter than a window).
+ * - `timestamp` (#GstClockTime): the window's first sample, from the buffer timestamps;
+ *   `stream-time` and `running-time` (#GstClockTime): the same instant in those times.
+ * - `duration` (#GstClockTime): the audio the window covers (windows overlap when the interval
+ *   is shorter than a window).
  * - `labels` (#GST_TYPE_ARRAY of strings): every class of the model, in model order.
- * - `probabilities` (#GST_TYPE_ARRAY of doubles): the probability of each class, aligned with
- *   `labels`, each in [0, 1].
- * - `instruments` (#GST_TYPE_ARRAY of strings): the classes whose probability is at or above
- *   their threshold (#GstInstrIdentify:threshold, or the model's per-class thresholds), most
+ * - `probabilities` (#GST_TYPE_ARRAY of doubles): each class's probability in [0, 1].
+ * - `instruments` (#GST_TYPE_ARRAY of strings): the classes at or above their threshold, most
  *   probable first.
  *
- * At EOS, before EOS goes downstream, the element posts one message named
- * `instridentify-summary` with the same fields for the whole stream: `timestamp` is the start
- * of the analysed audio, `duration` its length (0 for an empty stream), and one more field,
- * `windows` (#guint64), the number of windows aggregated. A summary covers everything since
- * the start or the last flush.
+ * At the end of each stream (EOS, or the next STREAM_START in gapless playback) one message
+ * named `instridentify-summary` has the same fields for the stream (`timestamp`: the start of
+ * the analysed audio, `duration`: its length, 0 for an empty stream) and these:
  *
- * The summary's probability for a class is the mean of its highest 10% of window probabilities
- * (at least one window). A plain mean over the whole stream would bury an instrument that
- * plays in part of a piece (a solo, an intro); the maximum would let one spurious window decide.
- * With the top 10%, an instrument that plays clearly for a tenth of the stream scores as if it
- * played throughout, while an isolated spike is diluted by the windows around it. The
- * aggregation keeps a 256-bin histogram per class, so its memory does not grow with the stream.
+ * - `windows` (#guint64): the windows aggregated.
+ * - `discontinuities` (#guint64): buffers upstream marked DISCONT (damaged or missing data).
+ * - `missing` (#GstClockTime): audio missing at them, analysed as silence.
+ * - `restarts` (#guint64): those with a jump in time beyond the tolerance, where the window
+ *   sequence started again.
+ *
+ * A summary covers a stream since its STREAM_START or the last flush. A class's summary
+ * probability is the mean of its highest 10% of window probabilities: an instrument playing
+ * clearly for a tenth of the stream scores as if it played throughout, a lone spike is diluted.
+ *
+ * A class is detected at or above its threshold: the one #GstInstrIdentify:thresholds gives it
+ * (`violin=0.3,piano=0.6`), else #GstInstrIdentify:threshold when not negative, else the
+ * model's own.
  *
  * ## Tags
  *
- * When #GstInstrIdentify:tags is %TRUE, the element pushes a stream tag event downstream each
- * time the set of detected instruments changes, and once more at EOS with the summary's
- * instruments. Its tags are merged into the latest stream tags that came from upstream, so the
- * file's own title, artist and comments survive. The tags are:
+ * With #GstInstrIdentify:tags, stream tags describe the stream, not the moment: an instrument
+ * joins them once detected without a break for #GstInstrIdentify:tag-dwell (2 s), and stays; a
+ * tag event goes out only when one joins, so a stream has about as many tag events as
+ * instruments (the messages carry the per-window truth). At the end of the stream the final tags
+ * hold the summary's instruments. They are merged into upstream's latest stream tags (a file's
+ * title and comments survive); at a STREAM_START both are forgotten, so in gapless playback no
+ * track carries the last one's. The tags: `instrid-instruments` (one string per instrument, most
+ * probable first), `instrid-probabilities` (`violin=0.93,piano=0.81`, the summary's so far),
+ * and #GST_TAG_EXTENDED_COMMENT `INSTRUMENTS=violin,piano` and
+ * `INSTRUMENT_PROBABILITIES=violin:0.93,piano:0.81` (`INSTRUMENTS=` when none).
  *
- * - `instrid-instruments` (string, one value per instrument, most probable first; read as one
- *   string they are joined with commas).
- * - `instrid-probabilities` (string): `violin=0.93,piano=0.81`.
- * - #GST_TAG_EXTENDED_COMMENT `INSTRUMENTS=violin,piano` and
- *   `INSTRUMENT_PROBABILITIES=violin:0.93,piano:0.81`, which Vorbis-comment and ID3 writers
- *   store as they are.
+ * What reaches files: encoders and muxers write tags into headers before the audio, so in a
+ * re-encoding pipeline (`... ! instridentify ! vorbisenc ! oggmux ! filesink`) these arrive too
+ * late and are not stored; `instrid-tag` analyses files and writes the results into their tags
+ * in place. playbin's `get-audio-tags` reports its input streams' tags, upstream of an audio
+ * filter, so it does not show these: read the tag events, the sink's TAG messages or the
+ * element's messages.
  *
- * When no instrument is detected the two custom tags are absent and the comment reads
- * `INSTRUMENTS=`.
+ * ## Timing and damaged input
  *
- * ## Timing
+ * Timestamps come from the buffers. A new segment, new caps and a flush restart the window
+ * sequence. A DISCONT buffer restarts it only when its timestamp is more than 1 s from where the
+ * last buffer ended: a smaller jump forward is analysed as silence, a small overlap absorbed,
+ * and a DISCONT without a jump (a damaged MP3 or Ogg frame) changes nothing; each is counted in
+ * the summary and the first ten of a stream posted as warnings. GAP buffers and events are
+ * silence; a GAP event's silence is analysed by the worker thread, not the streaming thread (as
+ * audio is: about 1.3 ms per second of gap with the shipped model). NaN samples are silence and
+ * infinities full scale, before resampling. At the end of a stream the last, partial window is
+ * analysed, padded with silence, when it holds at least half a window of audio no earlier window
+ * covered (in a stream shorter than a window: half a window at all).
  *
- * Timestamps come from the buffers. A DISCONT buffer, a new segment, new caps and a flush
- * start the window sequence again (a flush, or a new stream, also restarts the summary). GAP
- * buffers and GAP events count as silence; NaN samples count as silence and infinities as full
- * scale. At EOS the last, partial window is analysed (padded with silence) when it holds at
- * least half a window of audio that no earlier window covered, or, in a stream shorter than a
- * window, at least half a window of audio at all; shorter remainders are too short to mean
- * anything and are not reported. (With the default hop of half a window the remainder after
- * the last window is always shorter than that.)
+ * Reverse playback (a negative segment rate) is not analysed: the audio passes through, a
+ * warning says so, and analysis resumes with the next forward segment.
  *
- * ## Latency
+ * ## Latency and control
  *
- * The audio passes through untouched and without delay, so the element adds no latency to the
- * pipeline and answers the LATENCY query with upstream's values. Results lag their audio: a
- * window's message is posted once its last sample has arrived and the network has run on it
- * (in a worker thread, so the streaming thread only converts and queues samples and never
- * waits longer than one window's computation). In a live pipeline a result is thus posted about
- * one buffer duration plus one window's computation after the end of its audio.
+ * The element adds no latency (LATENCY queries get upstream's values). A window's message is
+ * posted once its last sample has arrived and the worker thread has run the network on it; the
+ * streaming thread waits only when the worker is two windows behind, and a DRAIN query returns
+ * once the worker has caught up. #GstInstrIdentify:interval and #GstInstrIdentify:threshold
+ * follow control bindings, synchronised at each buffer's stream time.
  *
  * ## Example launch line
  * |[
@@ -92,14 +100,11 @@
 
 #include <string.h>
 
-#include "audiopath.h"
-#include "decision.h"
-#include "gstinstridentify.h"
-#include "gstinstridqueue.h"
-#include "gstinstridtags.h"
-#include "summary.h"
+#include "gstinstridentifyprivate.h"
+#include "gstinstridmessage.h"
+#include "gstinstridmodel.h"
 
-GST_DEBUG_CATEGORY_STATIC(gst_instr_identify_debug);
+GST_DEBUG_CATEGORY(gst_instr_identify_debug);
 #define GST_CAT_DEFAULT gst_instr_identify_debug
 
 enum {
@@ -107,6 +112,8 @@ enum {
   PROP_MODEL_LOCATION,
   PROP_INTERVAL,
   PROP_THRESHOLD,
+  PROP_THRESHOLDS,
+  PROP_TAG_DWELL,
   PROP_POST_MESSAGES,
   PROP_TAGS,
   PROP_LABELS,
@@ -114,309 +121,23 @@ enum {
 
 #define DEFAULT_INTERVAL_NS 0
 #define DEFAULT_THRESHOLD -1.0
+#define DEFAULT_TAG_DWELL_NS (2 * GST_SECOND)
 #define DEFAULT_POST_MESSAGES TRUE
 #define DEFAULT_TAGS TRUE
+
+/* A DISCONT buffer within this of where the previous one ended does not restart the windows. */
+#define DISCONT_TOLERANCE_NS GST_SECOND
+/* Differences below this are rounding, not missing audio. */
+#define DISCONT_SLACK_NS GST_MSECOND
+/* Discontinuities of a stream posted as warnings; the rest are counted in the summary. */
+#define DISCONT_MAX_WARNINGS 10
 
 #define INSTR_IDENTIFY_CAPS                                                                        \
   "audio/x-raw, format = (string) " GST_AUDIO_FORMATS_ALL ", rate = (int) [ 8000, 192000 ], "      \
   "channels = (int) [ 1, 8 ], layout = (string) { interleaved, non-interleaved }"
 
-struct _GstInstrIdentify {
-  GstAudioFilter parent;
-
-  /* Properties, under the object lock. The model pointer too: labels reads it from any
-   * thread, start() and stop() replace it. */
-  gchar *model_location;
-  guint64 interval_ns;
-  gdouble threshold;
-  gboolean post_messages;
-  gboolean tags;
-  gboolean interval_changed;
-  instrid_model *model;
-
-  /* Streaming thread only. */
-  instrid_audiopath *audiopath;
-  gboolean need_reset, need_full_reset;
-  GstClockTime next_ts; /* where the next buffer should start, for buffers without one */
-  GstSegment segment;
-
-  GstInstrIdQueue queue; /* streaming thread -> worker */
-  GstInstrIdTags tags_state;
-
-  /* Worker only (and the streaming thread while the worker waits, after EOS). */
-  instrid_stream *stream;
-  instrid_summary *summary;
-  guint n_classes;
-  guint32 sample_rate;
-  gdouble *probabilities; /* (n_classes) */
-  gdouble *thresholds;    /* (n_classes) the ones in force */
-  int *detected;          /* (n_classes) */
-  int *last_detected;     /* (n_classes) the set the last tags were made for */
-  guint32 *order;         /* (n_classes) class indices, detected first, most probable first */
-  GstSegment work_segment;
-  GstClockTime base_ts;
-  guint64 windows_since_reset;
-  GstClockTime summary_start; /* first analysed sample since the last full reset; NONE before */
-  guint64 summary_samples;    /* analysed since then, at the model's rate */
-  GstSegment summary_segment; /* of the first window, for the stream and running times */
-};
-
 #define gst_instr_identify_parent_class parent_class
 G_DEFINE_TYPE(GstInstrIdentify, gst_instr_identify, GST_TYPE_AUDIO_FILTER);
-
-static const gchar *plugin_filename; /* set once at plugin init, read-only afterwards */
-
-void gst_instr_identify_set_plugin_filename(const gchar *filename)
-{
-  if (plugin_filename == NULL && filename != NULL)
-    plugin_filename = g_strdup(filename);
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* Model                                                                                        */
-
-/* The model to load: location when set, else the shipped one: next to the plugin (the copy
- * meson places in the build tree), then the installed one, then the source tree's. NULL when
- * none exists. Reads the file system: never call it with the object lock held. */
-static gchar *gst_instr_identify_model_path(const gchar *location)
-{
-  gchar *candidates[3] = {NULL, NULL, NULL};
-  gchar *found = NULL;
-  guint i;
-
-  if (location != NULL && location[0] != '\0')
-    return g_strdup(location);
-  if (plugin_filename != NULL) {
-    gchar *dir = g_path_get_dirname(plugin_filename);
-    candidates[0] = g_build_filename(dir, "default.instrid", NULL);
-    g_free(dir);
-  }
-  candidates[1] = g_strdup(INSTRID_DEFAULT_MODEL_INSTALLED);
-  candidates[2] = g_strdup(INSTRID_DEFAULT_MODEL_SOURCE);
-  for (i = 0; i < G_N_ELEMENTS(candidates); i++) {
-    if (found == NULL && candidates[i] != NULL &&
-        g_file_test(candidates[i], G_FILE_TEST_IS_REGULAR))
-      found = g_strdup(candidates[i]);
-    g_free(candidates[i]);
-  }
-  return found;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* Results                                                                                      */
-
-static GstClockTime gst_instr_identify_samples_to_time(GstInstrIdentify *self, guint64 samples)
-{
-  return gst_util_uint64_scale_int(samples, GST_SECOND, self->sample_rate);
-}
-
-/* The thresholds in force: the threshold property for every class when set, else the model's. */
-static void gst_instr_identify_update_thresholds(GstInstrIdentify *self, gdouble threshold)
-{
-  guint i;
-  for (i = 0; i < self->n_classes; i++)
-    self->thresholds[i] =
-        threshold >= 0.0 ? threshold : (gdouble)instrid_model_threshold(self->model, i);
-}
-
-static GstMessage *gst_instr_identify_make_message(GstInstrIdentify *self, const gchar *name,
-                                                   GstClockTime timestamp, GstClockTime duration,
-                                                   const GstSegment *segment, guint n_detected)
-{
-  GValue labels = G_VALUE_INIT, probs = G_VALUE_INIT, instruments = G_VALUE_INIT;
-  GstClockTime stream_time = GST_CLOCK_TIME_NONE, running_time = GST_CLOCK_TIME_NONE;
-  GstStructure *s;
-  guint i;
-
-  if (GST_CLOCK_TIME_IS_VALID(timestamp) && segment->format == GST_FORMAT_TIME) {
-    stream_time = gst_segment_to_stream_time(segment, GST_FORMAT_TIME, timestamp);
-    running_time = gst_segment_to_running_time(segment, GST_FORMAT_TIME, timestamp);
-  }
-
-  g_value_init(&labels, GST_TYPE_ARRAY);
-  g_value_init(&probs, GST_TYPE_ARRAY);
-  g_value_init(&instruments, GST_TYPE_ARRAY);
-  for (i = 0; i < self->n_classes; i++) {
-    GValue v = G_VALUE_INIT;
-    g_value_init(&v, G_TYPE_STRING);
-    g_value_set_string(&v, instrid_model_class_name(self->model, i));
-    gst_value_array_append_and_take_value(&labels, &v);
-    g_value_init(&v, G_TYPE_DOUBLE);
-    g_value_set_double(&v, self->probabilities[i]);
-    gst_value_array_append_and_take_value(&probs, &v);
-  }
-  for (i = 0; i < n_detected; i++) {
-    GValue v = G_VALUE_INIT;
-    g_value_init(&v, G_TYPE_STRING);
-    g_value_set_string(&v, instrid_model_class_name(self->model, self->order[i]));
-    gst_value_array_append_and_take_value(&instruments, &v);
-  }
-
-  s = gst_structure_new(name, "timestamp", G_TYPE_UINT64, timestamp, "stream-time", G_TYPE_UINT64,
-                        stream_time, "running-time", G_TYPE_UINT64, running_time, "duration",
-                        G_TYPE_UINT64, duration, NULL);
-  gst_structure_take_value(s, "labels", &labels);
-  gst_structure_take_value(s, "probabilities", &probs);
-  gst_structure_take_value(s, "instruments", &instruments);
-  return gst_message_new_element(GST_OBJECT(self), s);
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* Worker                                                                                       */
-
-/* Applies a new interval, when the property changed, before the next window. */
-static void gst_instr_identify_apply_interval(GstInstrIdentify *self)
-{
-  guint64 interval_ns, frame_ns, frames;
-  guint32 hop_frames = 0; /* the model's own */
-  gboolean changed;
-  instrid_error err;
-
-  GST_OBJECT_LOCK(self);
-  changed = self->interval_changed;
-  self->interval_changed = FALSE;
-  interval_ns = self->interval_ns;
-  GST_OBJECT_UNLOCK(self);
-  if (!changed)
-    return;
-
-  if (interval_ns > 0) {
-    frame_ns = gst_util_uint64_scale_int(instrid_model_hop_samples(self->model), GST_SECOND,
-                                         self->sample_rate);
-    /* Rounded to the nearest hop without interval_ns + frame_ns / 2, which wraps for intervals
-     * near G_MAXUINT64 and would turn "as rarely as possible" into every frame. */
-    frames = frame_ns > 0 ? interval_ns / frame_ns +
-                                (interval_ns % frame_ns >= frame_ns - frame_ns / 2 ? 1 : 0)
-                          : 1;
-    hop_frames = (guint32)CLAMP(frames, 1, 65536);
-  }
-  if (instrid_stream_set_hop_frames(self->stream, hop_frames, &err) != INSTRID_OK)
-    GST_WARNING_OBJECT(self, "interval %" G_GUINT64_FORMAT " ns: %s", interval_ns, err.message);
-  else
-    GST_DEBUG_OBJECT(self, "interval %" G_GUINT64_FORMAT " ns -> %u frames", interval_ns,
-                     instrid_stream_get_hop_frames(self->stream));
-}
-
-static void gst_instr_identify_worker_result(GstInstrIdentify *self, const instrid_result *r,
-                                             gint generation)
-{
-  const guint n = self->n_classes;
-  gboolean post, tags, changed = FALSE;
-  gdouble threshold;
-  guint i, n_detected;
-  guint64 end_sample, covered;
-  GstClockTime ts = GST_CLOCK_TIME_NONE, duration;
-
-  GST_OBJECT_LOCK(self);
-  post = self->post_messages;
-  tags = self->tags;
-  threshold = self->threshold;
-  GST_OBJECT_UNLOCK(self);
-
-  for (i = 0; i < n; i++) {
-    gdouble p = r->probabilities[i];
-    /* NaN fails every comparison: it becomes 0, so it never reaches a message. */
-    self->probabilities[i] = p >= 0.0 ? MIN(p, 1.0) : 0.0;
-  }
-  instrid_summary_add(self->summary, self->probabilities);
-
-  end_sample = instrid_stream_samples(self->stream);
-  covered = end_sample > r->start_sample ? end_sample - r->start_sample : 0;
-  duration = gst_instr_identify_samples_to_time(self, MIN(covered, r->length_samples));
-  if (GST_CLOCK_TIME_IS_VALID(self->base_ts))
-    ts = self->base_ts + gst_instr_identify_samples_to_time(self, r->start_sample);
-
-  gst_instr_identify_update_thresholds(self, threshold);
-  n_detected =
-      instrid_decide(n, self->probabilities, self->thresholds, self->detected, self->order);
-  for (i = 0; i < n; i++) {
-    changed |= self->detected[i] != self->last_detected[i];
-    self->last_detected[i] = self->detected[i];
-  }
-
-  /* A window computed from audio that a flush has since thrown away is not reported. */
-  if (gst_instrid_queue_generation(&self->queue) != generation)
-    return;
-  /* The tags are pending before the window's message is posted: whoever sees the message and
-   * then pushes a buffer gets them. */
-  if (tags && changed)
-    gst_instrid_tags_set_pending(
-        &self->tags_state,
-        gst_instrid_tags_make(self->model, self->probabilities, self->order, n_detected));
-  if (post)
-    gst_element_post_message(GST_ELEMENT(self),
-                             gst_instr_identify_make_message(self, "instridentify", ts, duration,
-                                                             &self->work_segment, n_detected));
-}
-
-static void gst_instr_identify_worker_samples(gpointer data, const gfloat *x, gsize n,
-                                              gint generation)
-{
-  GstInstrIdentify *self = data;
-
-  gst_instr_identify_apply_interval(self);
-  while (n > 0) {
-    instrid_result r;
-    int have_result = 0;
-    gsize k = instrid_stream_push(self->stream, x, n, &r, &have_result);
-    x += k;
-    n -= k;
-    self->summary_samples += k;
-    if (have_result) {
-      self->windows_since_reset++;
-      gst_instr_identify_worker_result(self, &r, generation);
-    } else if (k == 0)
-      break;
-  }
-}
-
-static void gst_instr_identify_worker_reset(GstInstrIdentify *self, const GstInstrIdMarker *m)
-{
-  instrid_stream_reset(self->stream);
-  self->windows_since_reset = 0;
-  self->base_ts = m->base_ts;
-  self->work_segment = m->segment;
-  if (m->full) {
-    instrid_summary_reset(self->summary);
-    self->summary_start = GST_CLOCK_TIME_NONE;
-    self->summary_samples = 0;
-    memset(self->last_detected, 0, sizeof(int) * self->n_classes);
-  }
-  if (!GST_CLOCK_TIME_IS_VALID(self->summary_start)) {
-    self->summary_start = m->base_ts;
-    self->summary_segment = m->segment;
-  }
-}
-
-/* At EOS: the last, partial window is analysed when it holds at least half a window of audio
- * that no earlier window covered (the frames it shares with the window before it do not
- * count). With the hop at half a window or less that never happens after a first window: the
- * remainder is then shorter than a hop. */
-static void gst_instr_identify_worker_finish(GstInstrIdentify *self, gint generation)
-{
-  const guint32 window = instrid_model_window_frames(self->model);
-  guint32 hop, min_frames;
-  instrid_result r;
-
-  gst_instr_identify_apply_interval(self);
-  hop = instrid_stream_get_hop_frames(self->stream);
-  min_frames = (window + 1) / 2;
-  if (self->windows_since_reset > 0 && hop < window)
-    min_frames += window - hop;
-  if (min_frames <= window && instrid_stream_flush(self->stream, min_frames, &r))
-    gst_instr_identify_worker_result(self, &r, generation);
-}
-
-static void gst_instr_identify_worker_marker(gpointer data, const GstInstrIdMarker *m,
-                                             gint generation)
-{
-  GstInstrIdentify *self = data;
-
-  if (m->kind == GST_INSTRID_MARKER_RESET)
-    gst_instr_identify_worker_reset(self, m);
-  else if (m->kind == GST_INSTRID_MARKER_EOS)
-    gst_instr_identify_worker_finish(self, generation);
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Streaming thread                                                                             */
@@ -453,22 +174,77 @@ static gboolean gst_instr_identify_analyse(GstInstrIdentify *self, GstClockTime 
                                            gpointer *planes, gsize frames)
 {
   gst_instr_identify_maybe_reset(self, ts);
+  self->has_data |= frames > 0;
   return instrid_audiopath_convert(self->audiopath, planes, frames,
                                    gst_instr_identify_queue_samples, self);
 }
 
-/* At EOS: drains the resampler, waits for the worker to analyse everything (including the
- * last partial window), then posts the summary and pushes the final tags. */
+/* frames of silence at ts (a GAP event): the resampler's history is pushed out here, the rest
+ * is made and analysed by the worker, so a long gap costs the streaming thread nothing. */
+static gboolean gst_instr_identify_gap(GstInstrIdentify *self, GstClockTime ts, gsize frames)
+{
+  gsize now = MIN(frames, instrid_audiopath_latency(self->audiopath));
+  GstInstrIdMarker *m;
+
+  if (!gst_instr_identify_analyse(self, ts, NULL, now))
+    return FALSE;
+  self->has_data |= frames > 0;
+  m = g_new0(GstInstrIdMarker, 1);
+  m->kind = GST_INSTRID_MARKER_SILENCE;
+  m->samples = gst_util_uint64_scale_int_round(frames - now, (gint)self->sample_rate,
+                                               instrid_audiopath_input_rate(self->audiopath));
+  gst_instrid_queue_push_marker(&self->queue, m);
+  return TRUE;
+}
+
+/* A DISCONT buffer at ts: restarts the windows only on a jump beyond DISCONT_TOLERANCE_NS; a
+ * smaller gap is filled with silence. Counts and reports it. FALSE when flushing. */
+static gboolean gst_instr_identify_discont(GstInstrIdentify *self, GstClockTime ts)
+{
+  const gint rate = GST_AUDIO_INFO_RATE(GST_AUDIO_FILTER_INFO(self));
+  GstClockTimeDiff jump = 0;
+  gboolean ok = TRUE;
+
+  if (self->need_reset || !self->has_data)
+    return TRUE; /* the first buffer of a stream or segment: nothing to continue */
+  if (GST_CLOCK_TIME_IS_VALID(ts) && GST_CLOCK_TIME_IS_VALID(self->next_ts))
+    jump = GST_CLOCK_DIFF(self->next_ts, ts);
+  self->discontinuities++;
+  if (jump > (GstClockTimeDiff)DISCONT_TOLERANCE_NS ||
+      jump < -(GstClockTimeDiff)DISCONT_TOLERANCE_NS) {
+    self->restarts++;
+    self->need_reset = TRUE;
+  } else if (jump > (GstClockTimeDiff)DISCONT_SLACK_NS) {
+    self->missing_ns += (GstClockTime)jump;
+    ok = gst_instr_identify_analyse(self, ts, NULL,
+                                    gst_util_uint64_scale_int((guint64)jump, rate, GST_SECOND));
+  }
+  if (self->discontinuities <= DISCONT_MAX_WARNINGS)
+    GST_ELEMENT_WARNING(
+        self, STREAM, DECODE,
+        ("Discontinuity in the audio at %" GST_TIME_FORMAT ": %s", GST_TIME_ARGS(ts),
+         self->need_reset                            ? "a jump in time, the analysis starts again"
+         : jump > (GstClockTimeDiff)DISCONT_SLACK_NS ? "missing audio analysed as silence"
+                                                     : "no gap in time, the analysis goes on"),
+        ("jump %" GST_STIME_FORMAT "%s", GST_STIME_ARGS(jump),
+         self->discontinuities == DISCONT_MAX_WARNINGS
+             ? "; further discontinuities are only counted in the summary"
+             : ""));
+  return ok;
+}
+
+/* At the end of a stream (EOS, or STREAM_START of the next one): drains the resampler, waits
+ * for the worker to analyse everything (including the last partial window), then posts the
+ * summary and pushes the final tags. */
 static void gst_instr_identify_finish(GstInstrIdentify *self)
 {
-  GstClockTime start, duration;
+  GstClockTime start;
   GstSegment segment;
   GstInstrIdMarker *m;
+  instrid_window w;
   gboolean post, tags;
-  gdouble threshold;
-  guint n_detected;
 
-  if (self->stream == NULL)
+  if (self->analysis == NULL)
     return;
   if (self->audiopath != NULL && !self->need_reset &&
       !instrid_audiopath_drain(self->audiopath, gst_instr_identify_queue_samples, self))
@@ -477,11 +253,12 @@ static void gst_instr_identify_finish(GstInstrIdentify *self)
   m->kind = GST_INSTRID_MARKER_EOS;
   if (!gst_instrid_queue_push_marker_and_wait(&self->queue, m))
     return;
+  self->has_data = FALSE;
   /* The summary's tags supersede the pending ones. */
   gst_instrid_tags_drop_pending(&self->tags_state);
 
   /* The worker is idle until more samples come, which only this thread queues. */
-  instrid_summary_probabilities(self->summary, self->probabilities);
+  instrid_analysis_summary(self->analysis, &w);
   start = self->summary_start;
   segment = self->summary_segment;
   if (!GST_CLOCK_TIME_IS_VALID(start)) {
@@ -490,34 +267,48 @@ static void gst_instr_identify_finish(GstInstrIdentify *self)
                 ? segment.start
                 : 0;
   }
-  duration = gst_instr_identify_samples_to_time(self, self->summary_samples);
-
   GST_OBJECT_LOCK(self);
   post = self->post_messages;
   tags = self->tags;
-  threshold = self->threshold;
   GST_OBJECT_UNLOCK(self);
 
-  gst_instr_identify_update_thresholds(self, threshold);
-  n_detected = instrid_decide(self->n_classes, self->probabilities, self->thresholds,
-                              self->detected, self->order);
   if (post) {
-    GstMessage *msg = gst_instr_identify_make_message(self, "instridentify-summary", start,
-                                                      duration, &segment, n_detected);
+    GstMessage *msg = gst_instrid_message_new(
+        GST_OBJECT(self), self->model, "instridentify-summary", start,
+        gst_instr_identify_samples_to_time(self, w.length_samples), &segment, &w);
     gst_structure_set((GstStructure *)gst_message_get_structure(msg), "windows", G_TYPE_UINT64,
-                      instrid_summary_windows(self->summary), NULL);
+                      instrid_analysis_windows(self->analysis), "discontinuities", G_TYPE_UINT64,
+                      self->discontinuities, "missing", G_TYPE_UINT64, self->missing_ns, "restarts",
+                      G_TYPE_UINT64, self->restarts, NULL);
     gst_element_post_message(GST_ELEMENT(self), msg);
   }
   if (tags)
-    gst_pad_push_event(
-        GST_BASE_TRANSFORM_SRC_PAD(self),
-        gst_instrid_tags_event(
-            &self->tags_state,
-            gst_instrid_tags_make(self->model, self->probabilities, self->order, n_detected)));
+    gst_pad_push_event(GST_BASE_TRANSFORM_SRC_PAD(self),
+                       gst_instrid_tags_event(&self->tags_state,
+                                              gst_instrid_tags_make(self->model, w.probabilities,
+                                                                    w.order, w.n_detected)));
+}
+
+/* A new stream (or a flush): the summary, the counts and the settled set start again. */
+static void gst_instr_identify_new_stream(GstInstrIdentify *self)
+{
+  self->need_reset = self->need_full_reset = TRUE;
+  self->has_data = FALSE;
+  self->discontinuities = self->restarts = 0;
+  self->missing_ns = 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* GstBaseTransform / GstAudioFilter                                                            */
+
+/* Control bindings (interval, threshold) follow the stream time of each buffer. */
+static void gst_instr_identify_before_transform(GstBaseTransform *trans, GstBuffer *buf)
+{
+  GstClockTime t =
+      gst_segment_to_stream_time(&trans->segment, GST_FORMAT_TIME, GST_BUFFER_PTS(buf));
+  if (GST_CLOCK_TIME_IS_VALID(t))
+    gst_object_sync_values(GST_OBJECT(trans), t);
+}
 
 static GstFlowReturn gst_instr_identify_transform_ip(GstBaseTransform *trans, GstBuffer *buf)
 {
@@ -525,18 +316,19 @@ static GstFlowReturn gst_instr_identify_transform_ip(GstBaseTransform *trans, Gs
   const GstAudioInfo *info = GST_AUDIO_FILTER_INFO(self);
   GstClockTime ts = GST_BUFFER_PTS(buf);
   GstEvent *tag_event;
-  gsize frames;
-  gboolean ok;
+  gsize frames = gst_buffer_get_size(buf) / GST_AUDIO_INFO_BPF(info);
+  gboolean ok = TRUE;
 
   if (self->audiopath == NULL)
     return GST_FLOW_NOT_NEGOTIATED;
+  if (self->reverse)
+    return GST_FLOW_OK;
   if (GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DISCONT))
-    self->need_reset = TRUE;
-  frames = gst_buffer_get_size(buf) / GST_AUDIO_INFO_BPF(info);
+    ok = gst_instr_identify_discont(self, ts);
 
-  if (GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_GAP)) {
+  if (ok && GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_GAP)) {
     ok = gst_instr_identify_analyse(self, ts, NULL, frames);
-  } else {
+  } else if (ok) {
     GstAudioBuffer abuf;
     /* Planar audio must say where its planes are (gst_audio_buffer_map asserts it). */
     if (GST_AUDIO_INFO_LAYOUT(info) == GST_AUDIO_LAYOUT_NON_INTERLEAVED &&
@@ -573,7 +365,7 @@ static gboolean gst_instr_identify_setup(GstAudioFilter *filter, const GstAudioI
   GstInstrIdentify *self = GST_INSTR_IDENTIFY(filter);
   instrid_error err;
 
-  if (self->stream == NULL) {
+  if (self->analysis == NULL) {
     GST_ERROR_OBJECT(self, "caps before the element was started");
     return FALSE;
   }
@@ -595,76 +387,49 @@ static gboolean gst_instr_identify_start(GstBaseTransform *trans)
   GstInstrIdentify *self = GST_INSTR_IDENTIFY(trans);
   instrid_error err = {INSTRID_OK, ""};
   instrid_model *model;
-  instrid_stream *stream;
-  instrid_summary *summary = NULL;
+  instrid_analysis *analysis;
   const instrid_frontend_params *fe;
-  gchar *location, *path;
-  guint n;
+  gchar *location, *debug = NULL;
+  GError *error = NULL;
   guint64 window_samples;
   gsize ring_size;
 
   GST_OBJECT_LOCK(self);
   location = g_strdup(self->model_location);
   GST_OBJECT_UNLOCK(self);
-  path = gst_instr_identify_model_path(location);
-  g_free(location);
-  if (path == NULL) {
-    GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND,
-                      ("No instrument model: model-location is not set and no default model "
-                       "was found"),
-                      ("looked next to the plugin, in %s and in %s",
-                       INSTRID_DEFAULT_MODEL_INSTALLED, INSTRID_DEFAULT_MODEL_SOURCE));
-    return FALSE;
-  }
-  model = instrid_model_load(path, &err);
+  model = gst_instrid_model_load(location, &error, &debug);
   if (model == NULL) {
-    /* libinstrid's messages name the file already; say it once. */
-    if (strstr(err.message, path) != NULL)
-      GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
-                        ("Could not load instrument model: %s", err.message),
-                        ("instrid_model_load: %s", instrid_status_name(err.code)));
-    else
-      GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
-                        ("Could not load instrument model \"%s\": %s", path, err.message),
-                        ("instrid_model_load: %s", instrid_status_name(err.code)));
-    g_free(path);
+    gst_element_message_full(GST_ELEMENT(self), GST_MESSAGE_ERROR, error->domain, error->code,
+                             g_strdup(error->message), debug, __FILE__, GST_FUNCTION, __LINE__);
+    g_error_free(error);
+    g_free(location);
     return FALSE;
   }
-  stream = instrid_stream_new(model, &err);
-  if (stream != NULL)
-    summary = instrid_summary_new(instrid_model_n_classes(model), &err);
-  if (summary == NULL) {
+  analysis = instrid_analysis_new(model, &err);
+  if (analysis == NULL) {
     GST_ELEMENT_ERROR(self, RESOURCE, FAILED,
-                      ("Could not set up instrument model \"%s\": %s", path, err.message), (NULL));
-    instrid_stream_free(stream);
+                      ("Could not set up instrument model: %s", err.message), (NULL));
     instrid_model_free(model);
-    g_free(path);
+    g_free(location);
     return FALSE;
   }
-  GST_INFO_OBJECT(self, "loaded model %s", path);
-  g_free(path);
+  g_free(location);
 
   GST_OBJECT_LOCK(self);
   self->model = model;
-  self->interval_changed = TRUE;
+  self->settings_changed = TRUE;
   GST_OBJECT_UNLOCK(self);
 
-  self->stream = stream;
-  self->summary = summary;
-  n = self->n_classes = instrid_model_n_classes(model);
+  self->analysis = analysis;
+  self->n_classes = instrid_model_n_classes(model);
   self->sample_rate = instrid_model_sample_rate(model);
-  self->probabilities = g_new0(gdouble, n);
-  self->thresholds = g_new0(gdouble, n);
-  self->detected = g_new0(int, n);
-  self->last_detected = g_new0(int, n);
-  self->order = g_new0(guint32, n);
   self->summary_start = GST_CLOCK_TIME_NONE;
-  self->summary_samples = 0;
   gst_segment_init(&self->summary_segment, GST_FORMAT_TIME);
   gst_segment_init(&self->work_segment, GST_FORMAT_TIME);
   self->base_ts = GST_CLOCK_TIME_NONE;
   gst_segment_init(&self->segment, GST_FORMAT_TIME);
-  self->need_reset = self->need_full_reset = TRUE;
+  gst_instr_identify_new_stream(self);
+  self->reverse = FALSE;
   self->next_ts = GST_CLOCK_TIME_NONE;
 
   /* Room for two windows: the worker can fall one window behind before the streaming thread
@@ -693,15 +458,8 @@ static gboolean gst_instr_identify_stop(GstBaseTransform *trans)
   gst_instrid_queue_stop(&self->queue);
   instrid_audiopath_free(self->audiopath);
   self->audiopath = NULL;
-  instrid_stream_free(self->stream);
-  self->stream = NULL;
-  instrid_summary_free(self->summary);
-  self->summary = NULL;
-  g_clear_pointer(&self->probabilities, g_free);
-  g_clear_pointer(&self->thresholds, g_free);
-  g_clear_pointer(&self->detected, g_free);
-  g_clear_pointer(&self->last_detected, g_free);
-  g_clear_pointer(&self->order, g_free);
+  instrid_analysis_free(self->analysis);
+  self->analysis = NULL;
   gst_instrid_tags_reset(&self->tags_state);
 
   GST_OBJECT_LOCK(self);
@@ -723,24 +481,36 @@ static gboolean gst_instr_identify_sink_event(GstBaseTransform *trans, GstEvent 
   case GST_EVENT_FLUSH_STOP:
     gst_instrid_queue_set_flushing(&self->queue, FALSE);
     gst_instrid_tags_drop_pending(&self->tags_state);
-    self->need_reset = self->need_full_reset = TRUE;
+    gst_instr_identify_new_stream(self);
     self->next_ts = GST_CLOCK_TIME_NONE;
     break;
   case GST_EVENT_STREAM_START:
-    self->need_reset = self->need_full_reset = TRUE;
+    /* Gapless playback: the last stream ends here without an EOS. Its summary and final tags
+     * go first; then neither its tags nor upstream's carry over. */
+    if (self->has_data)
+      gst_instr_identify_finish(self);
+    gst_instrid_tags_reset(&self->tags_state);
+    gst_instr_identify_new_stream(self);
     break;
   case GST_EVENT_SEGMENT:
     gst_event_copy_segment(event, &self->segment);
     self->need_reset = TRUE;
     self->next_ts = GST_CLOCK_TIME_NONE;
+    if (self->segment.rate < 0.0 && !self->reverse)
+      GST_ELEMENT_WARNING(self, STREAM, NOT_IMPLEMENTED,
+                          ("Reverse playback is not analysed: the audio passes through, and "
+                           "analysis resumes with the next forward segment"),
+                          ("segment rate %g", self->segment.rate));
+    self->reverse = self->segment.rate < 0.0;
     break;
   case GST_EVENT_GAP: {
     GstClockTime ts, duration;
     gst_event_parse_gap(event, &ts, &duration);
-    if (self->audiopath != NULL && GST_CLOCK_TIME_IS_VALID(duration)) {
-      gsize frames = gst_util_uint64_scale_int(
-          duration, GST_AUDIO_INFO_RATE(GST_AUDIO_FILTER_INFO(self)), GST_SECOND);
-      gst_instr_identify_analyse(self, ts, NULL, frames);
+    if (self->audiopath != NULL && !self->reverse && GST_CLOCK_TIME_IS_VALID(duration)) {
+      gst_instr_identify_gap(
+          self, ts,
+          gst_util_uint64_scale_int(duration, GST_AUDIO_INFO_RATE(GST_AUDIO_FILTER_INFO(self)),
+                                    GST_SECOND));
       if (GST_CLOCK_TIME_IS_VALID(ts))
         self->next_ts = ts + duration;
     }
@@ -766,7 +536,7 @@ static gboolean gst_instr_identify_query(GstBaseTransform *trans, GstPadDirectio
   GstInstrIdentify *self = GST_INSTR_IDENTIFY(trans);
 
   if (direction == GST_PAD_SINK && GST_QUERY_TYPE(query) == GST_QUERY_DRAIN &&
-      self->stream != NULL) {
+      self->analysis != NULL) {
     GstInstrIdMarker *m = g_new0(GstInstrIdMarker, 1);
     m->kind = GST_INSTRID_MARKER_DRAIN;
     gst_instrid_queue_push_marker_and_wait(&self->queue, m);
@@ -792,33 +562,16 @@ static GstStateChangeReturn gst_instr_identify_change_state(GstElement *element,
  * read with no lock held (a slow or hanging file never blocks other property readers). */
 static gchar **gst_instr_identify_labels(GstInstrIdentify *self)
 {
-  instrid_model *owned = NULL;
-  gchar **labels = NULL;
-  gchar *location = NULL, *path;
-  guint i, n;
+  gchar **labels = NULL, *location = NULL;
 
   GST_OBJECT_LOCK(self);
-  if (self->model != NULL) {
-    n = instrid_model_n_classes(self->model);
-    labels = g_new0(gchar *, n + 1);
-    for (i = 0; i < n; i++)
-      labels[i] = g_strdup(instrid_model_class_name(self->model, i));
-  } else {
+  if (self->model != NULL)
+    labels = gst_instrid_model_class_names(self->model);
+  else
     location = g_strdup(self->model_location);
-  }
   GST_OBJECT_UNLOCK(self);
-  if (labels != NULL)
-    return labels;
-
-  path = gst_instr_identify_model_path(location);
-  if (path != NULL)
-    owned = instrid_model_load(path, NULL);
-  n = owned != NULL ? instrid_model_n_classes(owned) : 0;
-  labels = g_new0(gchar *, n + 1);
-  for (i = 0; i < n; i++)
-    labels[i] = g_strdup(instrid_model_class_name(owned, i));
-  instrid_model_free(owned);
-  g_free(path);
+  if (labels == NULL)
+    labels = gst_instrid_model_labels(location);
   g_free(location);
   return labels;
 }
@@ -836,10 +589,20 @@ static void gst_instr_identify_set_property(GObject *object, guint prop_id, cons
     break;
   case PROP_INTERVAL:
     self->interval_ns = g_value_get_uint64(value);
-    self->interval_changed = TRUE;
+    self->settings_changed = TRUE;
     break;
   case PROP_THRESHOLD:
     self->threshold = g_value_get_double(value);
+    self->settings_changed = TRUE;
+    break;
+  case PROP_THRESHOLDS:
+    g_free(self->thresholds);
+    self->thresholds = g_value_dup_string(value);
+    self->settings_changed = TRUE;
+    break;
+  case PROP_TAG_DWELL:
+    self->tag_dwell_ns = g_value_get_uint64(value);
+    self->settings_changed = TRUE;
     break;
   case PROP_POST_MESSAGES:
     self->post_messages = g_value_get_boolean(value);
@@ -874,6 +637,12 @@ static void gst_instr_identify_get_property(GObject *object, guint prop_id, GVal
   case PROP_THRESHOLD:
     g_value_set_double(value, self->threshold);
     break;
+  case PROP_THRESHOLDS:
+    g_value_set_string(value, self->thresholds);
+    break;
+  case PROP_TAG_DWELL:
+    g_value_set_uint64(value, self->tag_dwell_ns);
+    break;
   case PROP_POST_MESSAGES:
     g_value_set_boolean(value, self->post_messages);
     break;
@@ -892,6 +661,7 @@ static void gst_instr_identify_finalize(GObject *object)
   GstInstrIdentify *self = GST_INSTR_IDENTIFY(object);
 
   g_free(self->model_location);
+  g_free(self->thresholds);
   gst_instrid_queue_clear(&self->queue);
   gst_instrid_tags_clear(&self->tags_state);
   G_OBJECT_CLASS(parent_class)->finalize(object);
@@ -932,11 +702,26 @@ static void gst_instr_identify_class_init(GstInstrIdentifyClass *klass)
       gobject_class, PROP_THRESHOLD,
       g_param_spec_double("threshold", "Threshold",
                           "Probability at or above which an instrument counts as playing, for "
-                          "every class (-1, or any negative value, = the model's per-class "
-                          "thresholds)",
+                          "every class that 'thresholds' does not name (-1, or any negative "
+                          "value, = the model's per-class thresholds)",
                           -1.0, 1.0, DEFAULT_THRESHOLD,
                           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_CONTROLLABLE |
                               GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property(
+      gobject_class, PROP_THRESHOLDS,
+      g_param_spec_string("thresholds", "Per-class thresholds",
+                          "Thresholds of named classes, e.g. \"violin=0.3,piano=0.6\"; they win "
+                          "over 'threshold'. An unknown class or a value outside 0..1 is "
+                          "reported as a warning and the whole text ignored",
+                          NULL,
+                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property(
+      gobject_class, PROP_TAG_DWELL,
+      g_param_spec_uint64("tag-dwell", "Tag dwell",
+                          "Nanoseconds an instrument must be detected without a break before "
+                          "the stream's tags name it (0 = one window)",
+                          0, G_MAXUINT64, DEFAULT_TAG_DWELL_NS,
+                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property(
       gobject_class, PROP_POST_MESSAGES,
       g_param_spec_boolean("post-messages", "Post messages",
@@ -975,6 +760,7 @@ static void gst_instr_identify_class_init(GstInstrIdentifyClass *klass)
   trans_class->sink_event = GST_DEBUG_FUNCPTR(gst_instr_identify_sink_event);
   trans_class->query = GST_DEBUG_FUNCPTR(gst_instr_identify_query);
   trans_class->transform_ip = GST_DEBUG_FUNCPTR(gst_instr_identify_transform_ip);
+  trans_class->before_transform = GST_DEBUG_FUNCPTR(gst_instr_identify_before_transform);
   trans_class->transform_ip_on_passthrough = TRUE;
   filter_class->setup = GST_DEBUG_FUNCPTR(gst_instr_identify_setup);
 }
@@ -983,6 +769,7 @@ static void gst_instr_identify_init(GstInstrIdentify *self)
 {
   self->interval_ns = DEFAULT_INTERVAL_NS;
   self->threshold = DEFAULT_THRESHOLD;
+  self->tag_dwell_ns = DEFAULT_TAG_DWELL_NS;
   self->post_messages = DEFAULT_POST_MESSAGES;
   self->tags = DEFAULT_TAGS;
   gst_instrid_queue_init(&self->queue);

@@ -27,10 +27,6 @@ G_DECLARE_FINAL_TYPE(GstInstrIdentify, gst_instr_identify, GST, INSTR_IDENTIFY, 
 #define GST_INSTR_IDENTIFY_COMMENT_INSTRUMENTS "INSTRUMENTS"
 #define GST_INSTR_IDENTIFY_COMMENT_PROBABILITIES "INSTRUMENT_PROBABILITIES"
 
-/* The plugin's own file, set at plugin init, so the element can find the default model that
- * meson places next to it in the build tree. */
-void gst_instr_identify_set_plugin_filename(const gchar *filename);
-
 G_END_DECLS
 
 #endif /* GST_INSTR_IDENTIFY_H */

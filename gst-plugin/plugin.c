@@ -5,6 +5,7 @@
 #include <gst/gst.h>
 
 #include "gstinstridentify.h"
+#include "gstinstridmodel.h"
 #include "gstinstridtags.h"
 
 static gboolean plugin_init(GstPlugin *plugin)
@@ -13,7 +14,7 @@ static gboolean plugin_init(GstPlugin *plugin)
    * them would only compete for the same cores. */
   openblas_set_num_threads(1);
   gst_instrid_tags_register();
-  gst_instr_identify_set_plugin_filename(gst_plugin_get_filename(plugin));
+  gst_instrid_model_set_plugin_filename(gst_plugin_get_filename(plugin));
   return gst_element_register(plugin, "instridentify", GST_RANK_NONE, GST_TYPE_INSTR_IDENTIFY);
 }
 

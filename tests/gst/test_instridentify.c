@@ -687,7 +687,8 @@ GST_START_TEST(test_tags_upstream_later_and_off)
 {
   const GstAudioInfo info = audio_info("S16LE", 8000, 1);
   GstBus *bus;
-  GstHarness *h = harness_new_audio(&bus, &info, "threshold", 0.0, NULL);
+  GstHarness *h =
+      harness_new_audio(&bus, &info, "threshold", 0.0, "tag-dwell", (guint64)0, NULL);
   GstTagList *up = gst_tag_list_new(GST_TAG_TITLE, "Later", NULL), *tl;
   GstMessage *msg;
   gchar *s = NULL;
