@@ -77,24 +77,23 @@ static const char *trim_end(const char *s, const char *end)
  * some locales and not "0.5"). Returns 0 when s[0..len) is not such a number. */
 static int parse_decimal(const char *s, size_t len, double *t)
 {
-  double v = 0.0, scale = 1.0;
+  /* Digits as an integer, divided once by a power of ten: "0.3" gives the double nearest 0.3,
+   * as strtod would. At most 15 digits, so the integer is exact. */
+  double mantissa = 0.0, scale = 1.0;
   int digits = 0, dot = 0;
   for (size_t i = 0; i < len; i++) {
     if (s[i] == '.' && !dot) {
       dot = 1;
-    } else if (s[i] >= '0' && s[i] <= '9') {
-      if (dot) {
-        scale /= 10.0;
-        v += (s[i] - '0') * scale;
-      } else {
-        v = v * 10.0 + (s[i] - '0');
-      }
+    } else if (s[i] >= '0' && s[i] <= '9' && digits < 15) {
+      mantissa = mantissa * 10.0 + (s[i] - '0');
+      if (dot)
+        scale *= 10.0;
       digits++;
     } else {
       return 0;
     }
   }
-  *t = v;
+  *t = mantissa / scale;
   return digits > 0;
 }
 

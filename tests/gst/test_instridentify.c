@@ -11,6 +11,8 @@
 #include <gst/audio/audio.h>
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
+#include <gst/controller/gstdirectcontrolbinding.h>
+#include <gst/controller/gstinterpolationcontrolsource.h>
 
 #include "testmodel.h"
 
@@ -140,18 +142,27 @@ static void harness_free(GstHarness *h, GstBus *bus)
 typedef struct {
   GPtrArray *windows; /* GstStructure*, in posting order */
   GstStructure *summary;
+  GPtrArray *warnings; /* gchar*: the warnings' texts */
 } Results;
 
 /* Ends the stream with EOS and returns what the element posted. */
 static Results collect_at_eos(GstHarness *h, GstBus *bus)
 {
-  Results r = {g_ptr_array_new_with_free_func((GDestroyNotify)gst_structure_free), NULL};
+  Results r = {g_ptr_array_new_with_free_func((GDestroyNotify)gst_structure_free), NULL,
+               g_ptr_array_new_with_free_func(g_free)};
   GstMessage *m;
 
   gst_harness_push_event(h, gst_event_new_eos());
-  while ((m = gst_bus_pop_filtered(bus, GST_MESSAGE_ELEMENT)) != NULL) {
+  while ((m = gst_bus_pop(bus)) != NULL) {
     const GstStructure *s = gst_message_get_structure(m);
-    if (gst_structure_has_name(s, "instridentify"))
+    if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_WARNING) {
+      GError *err = NULL;
+      gst_message_parse_warning(m, &err, NULL);
+      g_ptr_array_add(r.warnings, g_strdup(err->message));
+      g_error_free(err);
+    } else if (GST_MESSAGE_TYPE(m) != GST_MESSAGE_ELEMENT) {
+      /* not ours */
+    } else if (gst_structure_has_name(s, "instridentify"))
       g_ptr_array_add(r.windows, gst_structure_copy(s));
     else if (gst_structure_has_name(s, "instridentify-summary")) {
       fail_unless(r.summary == NULL, "two summaries");
@@ -165,6 +176,7 @@ static Results collect_at_eos(GstHarness *h, GstBus *bus)
 static void results_clear(Results *r)
 {
   g_ptr_array_unref(r->windows);
+  g_ptr_array_unref(r->warnings);
   if (r->summary != NULL)
     gst_structure_free(r->summary);
 }
@@ -311,7 +323,7 @@ GST_START_TEST(test_buffer_size_independence)
 {
   const guint sizes[] = {44100, 1, 7, 441, 4410};
   const GstAudioInfo info = audio_info("S16LE", 44100, 2);
-  Results ref = {NULL, NULL};
+  Results ref = {NULL, NULL, NULL};
   guint si, k;
 
   for (si = 0; si < G_N_ELEMENTS(sizes); si++) {
@@ -687,8 +699,7 @@ GST_START_TEST(test_tags_upstream_later_and_off)
 {
   const GstAudioInfo info = audio_info("S16LE", 8000, 1);
   GstBus *bus;
-  GstHarness *h =
-      harness_new_audio(&bus, &info, "threshold", 0.0, "tag-dwell", (guint64)0, NULL);
+  GstHarness *h = harness_new_audio(&bus, &info, "threshold", 0.0, "tag-dwell", (guint64)0, NULL);
   GstTagList *up = gst_tag_list_new(GST_TAG_TITLE, "Later", NULL), *tl;
   GstMessage *msg;
   gchar *s = NULL;
@@ -1164,6 +1175,428 @@ GST_START_TEST(test_no_messages)
 }
 GST_END_TEST;
 
+/* ------------------------------------------------------------------------------------------ */
+/* Damaged input, gaps, reverse playback                                                        */
+
+/* Whether one of r's warnings contains text. */
+static gboolean has_warning(const Results *r, const gchar *text)
+{
+  guint i;
+  for (i = 0; i < r->warnings->len; i++)
+    if (strstr(g_ptr_array_index(r->warnings, i), text) != NULL)
+      return TRUE;
+  return FALSE;
+}
+
+static guint64 field_u64(const GstStructure *s, const gchar *name)
+{
+  guint64 v = G_MAXUINT64;
+  fail_unless(gst_structure_get_uint64(s, name, &v), "field %s missing", name);
+  return v;
+}
+
+/* 16400 samples at 8 kHz in buffers of 800; the buffer at sample 8000 is marked DISCONT and is
+ * `shift` frames later than where the one before ended (or, with drop, replaced by nothing). */
+static Results run_discont(GstBus *bus, GstHarness *h, const GstAudioInfo *info,
+                           gint64 shift_frames)
+{
+  guint64 offset;
+  for (offset = 0; offset < 16400; offset += 800) {
+    guint n = (guint)MIN(800, 16400 - offset);
+    GstBuffer *buf;
+    if (shift_frames > 0 && offset >= 8000 && offset < 8000 + (guint64)shift_frames)
+      continue; /* lost */
+    buf = make_buffer(info, offset, n, 0);
+    if (offset == 0 || offset == 8000 + (guint64)MAX(shift_frames, 0))
+      GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
+    fail_unless_equals_int(gst_harness_push(h, buf), GST_FLOW_OK);
+  }
+  return collect_at_eos(h, bus);
+}
+
+/* A DISCONT flag without a jump in time (a damaged frame a decoder dropped without losing its
+ * place) changes nothing: the same 14 windows and probabilities as the clean stream. It is
+ * counted and reported. */
+GST_START_TEST(test_discont_without_jump)
+{
+  const GstAudioInfo info = audio_info("S16LE", 8000, 1);
+  GstBus *bus, *bus2;
+  GstHarness *h = harness_new_audio(&bus, &info, NULL), *h2;
+  Results clean = run_signal(h, bus, &info, 0, 16400, 800), r;
+
+  h2 = harness_new_audio(&bus2, &info, NULL);
+  r = run_discont(bus2, h2, &info, 0);
+  fail_unless_equals_int(r.windows->len, 14);
+  check_same_probabilities(&clean, &r, 14, 1e-6, "DISCONT without a jump");
+  fail_unless_equals_uint64(field_u64(r.summary, "discontinuities"), 1);
+  fail_unless_equals_uint64(field_u64(r.summary, "restarts"), 0);
+  fail_unless_equals_uint64(field_u64(r.summary, "missing"), 0);
+  fail_unless_equals_uint64(field_u64(clean.summary, "discontinuities"), 0);
+  fail_unless(has_warning(&r, "no gap in time"));
+  fail_unless_equals_int(clean.warnings->len, 0);
+  results_clear(&clean);
+  results_clear(&r);
+  harness_free(h, bus);
+  harness_free(h2, bus2);
+}
+GST_END_TEST;
+
+/* 100 ms lost before a DISCONT buffer: analysed as silence, so the windows stay on their grid
+ * (14 of them, 128 ms apart); the summary says what was missing. */
+GST_START_TEST(test_discont_small_gap)
+{
+  const GstAudioInfo info = audio_info("S16LE", 8000, 1);
+  GstBus *bus;
+  GstHarness *h = harness_new_audio(&bus, &info, NULL);
+  Results r = run_discont(bus, h, &info, 800);
+  guint k;
+
+  fail_unless_equals_int(r.windows->len, 14);
+  for (k = 0; k < r.windows->len; k++)
+    fail_unless_equals_uint64(field_time(g_ptr_array_index(r.windows, k), "timestamp"), k * HOP_NS);
+  fail_unless_equals_uint64(field_u64(r.summary, "discontinuities"), 1);
+  fail_unless_equals_uint64(field_u64(r.summary, "restarts"), 0);
+  fail_unless_equals_uint64(field_u64(r.summary, "missing"), 100 * MS);
+  fail_unless_equals_uint64(field_time(r.summary, "duration"), 2050 * MS);
+  fail_unless(has_warning(&r, "analysed as silence"));
+  results_clear(&r);
+  harness_free(h, bus);
+}
+GST_END_TEST;
+
+/* A jump of 9 s is a new window sequence: 6 windows of the first second, 7 from 10 s on. */
+GST_START_TEST(test_discont_jump)
+{
+  const GstAudioInfo info = audio_info("S16LE", 8000, 1);
+  GstBus *bus;
+  GstHarness *h = harness_new_audio(&bus, &info, NULL);
+  GstBuffer *buf;
+  guint64 offset;
+  Results r;
+  guint k;
+
+  push_signal(h, &info, 0, 8000, 800);
+  for (offset = 0; offset < 8400; offset += 800) {
+    buf = make_buffer(&info, offset, (guint)MIN(800, 8400 - offset), 10 * GST_SECOND);
+    if (offset == 0)
+      GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
+    fail_unless_equals_int(gst_harness_push(h, buf), GST_FLOW_OK);
+  }
+  r = collect_at_eos(h, bus);
+  fail_unless_equals_int(r.windows->len, 6 + 7);
+  for (k = 6; k < r.windows->len; k++)
+    fail_unless_equals_uint64(field_time(g_ptr_array_index(r.windows, k), "timestamp"),
+                              10 * GST_SECOND + (k - 6) * HOP_NS);
+  fail_unless_equals_uint64(field_u64(r.summary, "restarts"), 1);
+  fail_unless_equals_uint64(field_u64(r.summary, "windows"), 13);
+  results_clear(&r);
+  harness_free(h, bus);
+}
+GST_END_TEST;
+
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  gboolean blocked, release;
+} WorkerGate;
+
+/* Holds the worker thread (which posts the window messages) at its first message. */
+static GstBusSyncReply gate_sync_handler(GstBus *bus, GstMessage *msg, gpointer data)
+{
+  WorkerGate *g = data;
+  (void)bus;
+  if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ELEMENT) {
+    g_mutex_lock(&g->lock);
+    g->blocked = TRUE;
+    g_cond_broadcast(&g->cond);
+    while (!g->release)
+      g_cond_wait(&g->cond, &g->lock);
+    g_mutex_unlock(&g->lock);
+  }
+  return GST_BUS_PASS;
+}
+
+/* A GAP event of a minute returns while the worker thread is held: its silence is analysed by
+ * the worker, not by the streaming thread (which would wait on the held worker for ever). */
+GST_START_TEST(test_gap_event_on_worker)
+{
+  const GstAudioInfo info = audio_info("F32LE", 8000, 1);
+  GstBus *bus;
+  GstHarness *h = harness_new_audio(&bus, &info, NULL);
+  WorkerGate gate = {0};
+  Results r;
+
+  g_mutex_init(&gate.lock);
+  g_cond_init(&gate.cond);
+  gst_bus_set_sync_handler(bus, gate_sync_handler, &gate, NULL);
+  push_signal(h, &info, 0, 8000, 800);
+  g_mutex_lock(&gate.lock);
+  while (!gate.blocked)
+    g_cond_wait(&gate.cond, &gate.lock);
+  g_mutex_unlock(&gate.lock);
+
+  fail_unless(gst_harness_push_event(h, gst_event_new_gap(GST_SECOND, 60 * GST_SECOND)));
+
+  g_mutex_lock(&gate.lock);
+  gate.release = TRUE;
+  g_cond_broadcast(&gate.cond);
+  g_mutex_unlock(&gate.lock);
+  gst_bus_set_sync_handler(bus, NULL, NULL, NULL);
+  r = collect_at_eos(h, bus);
+  fail_unless_equals_int(r.windows->len, expected_windows(61 * 8000, TEST_MODEL_HOP_FRAMES));
+  fail_unless_equals_uint64(field_time(r.summary, "duration"), 61 * GST_SECOND);
+  results_clear(&r);
+  harness_free(h, bus);
+  g_mutex_clear(&gate.lock);
+  g_cond_clear(&gate.cond);
+}
+GST_END_TEST;
+
+/* Reverse playback is refused with a warning, not analysed backwards; a forward segment after
+ * it is analysed again. */
+GST_START_TEST(test_reverse_refused)
+{
+  const GstAudioInfo info = audio_info("S16LE", 8000, 1);
+  GstBus *bus;
+  GstHarness *h = harness_new_audio(&bus, &info, NULL);
+  GstSegment seg;
+  GstMessage *msg;
+  GError *err = NULL;
+  Results r;
+
+  gst_segment_init(&seg, GST_FORMAT_TIME);
+  seg.rate = -1.0;
+  seg.stop = 3 * GST_SECOND;
+  gst_harness_push_event(h, gst_event_new_segment(&seg));
+  push_signal(h, &info, 0, 16400, 800);
+  msg = gst_bus_pop_filtered(bus, GST_MESSAGE_WARNING);
+  fail_unless(msg != NULL, "no warning");
+  gst_message_parse_warning(msg, &err, NULL);
+  fail_unless(strstr(err->message, "Reverse playback is not analysed") != NULL, "%s", err->message);
+  g_error_free(err);
+  gst_message_unref(msg);
+  fail_unless(gst_pad_peer_query(h->srcpad, gst_query_new_drain()));
+  fail_unless_equals_int(count_windows(bus), 0);
+
+  gst_segment_init(&seg, GST_FORMAT_TIME);
+  gst_harness_push_event(h, gst_event_new_segment(&seg));
+  r = run_signal(h, bus, &info, 0, 16400, 800);
+  fail_unless_equals_int(r.windows->len, 14);
+  results_clear(&r);
+  harness_free(h, bus);
+}
+GST_END_TEST;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Thresholds, control bindings, the tag policy                                                 */
+
+static gboolean has_instrument(const GstStructure *s, const gchar *name)
+{
+  guint i, n = array_size(s, "instruments");
+  for (i = 0; i < n; i++)
+    if (strcmp(array_string(s, "instruments", i), name) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* Per-class thresholds win over the common one; a bad text is a warning naming the problem and
+ * is ignored as a whole. */
+GST_START_TEST(test_per_class_thresholds)
+{
+  const GstAudioInfo info = audio_info("S16LE", 8000, 1);
+  GstBus *bus;
+  GstHarness *h =
+      harness_new_audio(&bus, &info, "threshold", 0.5, "thresholds", "violin=0, piano = 1", NULL);
+  Results r = run_signal(h, bus, &info, 0, 16400, 800);
+  guint k, i;
+
+  fail_unless_equals_int(r.windows->len, 14);
+  for (k = 0; k < r.windows->len; k++) {
+    const GstStructure *s = g_ptr_array_index(r.windows, k);
+    fail_unless(has_instrument(s, "violin"));
+    fail_unless(!has_instrument(s, "piano") || probability(s, 1) >= 1.0);
+    for (i = 2; i < TEST_MODEL_N_CLASSES; i++)
+      fail_unless_equals_int(has_instrument(s, test_model_names[i]), probability(s, i) >= 0.5);
+  }
+  results_clear(&r);
+  harness_free(h, bus);
+
+  h = harness_new_audio(&bus, &info, "threshold", 0.5, "thresholds", "violin=0,cello=0.2", NULL);
+  push_signal(h, &info, 0, 16400, 800);
+  fail_unless(gst_pad_peer_query(h->srcpad, gst_query_new_drain()));
+  r = collect_at_eos(h, bus);
+  fail_unless(has_warning(&r, "no class 'cello'"));
+  for (k = 0; k < r.windows->len; k++)
+    check_fields(g_ptr_array_index(r.windows, k), 0.5);
+  results_clear(&r);
+  harness_free(h, bus);
+}
+GST_END_TEST;
+
+/* A control binding drives threshold: 0 before 3 s (every class detected), 1.0 from 3 s (none).
+ * The worker is at most its queue (8192 samples, 1.024 s) behind the streaming thread, which
+ * syncs the value at each 100-ms buffer, so windows ending by 1.5 s saw 0 and windows from 3 s
+ * on saw 1. */
+GST_START_TEST(test_control_binding)
+{
+  const GstAudioInfo info = audio_info("S16LE", 8000, 1);
+  GstBus *bus;
+  GstHarness *h = harness_new_audio(&bus, &info, NULL);
+  GstControlSource *cs = gst_interpolation_control_source_new();
+  Results r;
+  guint k, early = 0, late = 0;
+
+  g_object_set(cs, "mode", GST_INTERPOLATION_MODE_NONE, NULL);
+  gst_timed_value_control_source_set(GST_TIMED_VALUE_CONTROL_SOURCE(cs), 0, 0.0);
+  gst_timed_value_control_source_set(GST_TIMED_VALUE_CONTROL_SOURCE(cs), 3 * GST_SECOND, 1.0);
+  fail_unless(gst_object_add_control_binding(
+      GST_OBJECT(h->element),
+      gst_direct_control_binding_new_absolute(GST_OBJECT(h->element), "threshold", cs)));
+  r = run_signal(h, bus, &info, 0, 40000, 800);
+  for (k = 0; k < r.windows->len; k++) {
+    const GstStructure *s = g_ptr_array_index(r.windows, k);
+    GstClockTime t = field_time(s, "timestamp");
+    if (t + field_time(s, "duration") <= 1500 * MS) {
+      fail_unless_equals_int(array_size(s, "instruments"), TEST_MODEL_N_CLASSES);
+      early++;
+    } else if (t >= 3 * GST_SECOND) {
+      fail_unless_equals_int(array_size(s, "instruments"), 0);
+      late++;
+    }
+  }
+  fail_unless(early >= 1 && late >= 5, "%u early, %u late windows", early, late);
+  gst_object_unref(cs);
+  results_clear(&r);
+  harness_free(h, bus);
+}
+GST_END_TEST;
+
+/* The first stream tags name an instrument only once it has been detected for tag-dwell
+ * without a break: with every class detected in every window and a dwell of 5 windows, the
+ * 4th window makes no tags and the 5th makes them. */
+GST_START_TEST(test_tag_dwell)
+{
+  const GstAudioInfo info = audio_info("F32LE", TEST_MODEL_RATE, 1);
+  const guint64 hop = TEST_MODEL_HOP_FRAMES * TEST_MODEL_HOP_SAMPLES;
+  GstBus *bus;
+  GstHarness *h =
+      harness_new_audio(&bus, &info, "threshold", 0.0, "tag-dwell", (guint64)(5 * HOP_NS), NULL);
+  GstTagList *tl;
+  guint n_events;
+
+  /* Windows 0..3, then one more sample so that pending tags would go out. */
+  push_signal(h, &info, 0, 3 * hop + WINDOW_SAMPLES, 64);
+  fail_unless(gst_pad_peer_query(h->srcpad, gst_query_new_drain()));
+  gst_harness_push(h, make_buffer(&info, 3 * hop + WINDOW_SAMPLES, 1, 0));
+  tl = last_tags(h, &n_events);
+  fail_unless_equals_int(n_events, 0);
+  fail_unless(tl == NULL);
+  /* Window 4. */
+  gst_harness_push(h, make_buffer(&info, 3 * hop + WINDOW_SAMPLES + 1, (guint)hop - 1, 0));
+  fail_unless(gst_pad_peer_query(h->srcpad, gst_query_new_drain()));
+  gst_harness_push(h, make_buffer(&info, 4 * hop + WINDOW_SAMPLES, 1, 0));
+  tl = last_tags(h, &n_events);
+  fail_unless_equals_int(n_events, 1);
+  fail_unless_equals_int(gst_tag_list_get_tag_size(tl, "instrid-instruments"),
+                         TEST_MODEL_N_CLASSES);
+  gst_tag_list_unref(tl);
+  harness_free(h, bus);
+}
+GST_END_TEST;
+
+/* Audio whose character changes every 320 ms: a 440 Hz tone, then hashed noise. */
+static GstBuffer *make_alternating(const GstAudioInfo *info, guint64 offset, guint frames)
+{
+  GstBuffer *buf = gst_buffer_new_allocate(NULL, (gsize)frames * sizeof(gfloat), NULL);
+  GstMapInfo map;
+  guint i;
+  gst_buffer_map(buf, &map, GST_MAP_WRITE);
+  for (i = 0; i < frames; i++) {
+    guint64 n = offset + i;
+    guint32 hash = (guint32)(n * 2654435761u);
+    ((gfloat *)map.data)[i] = (n / 2560) % 2
+                                  ? (gfloat)(((hash >> 8) & 0xffff) / 65536.0 - 0.5)
+                                  : (gfloat)(0.5 * sin(2 * G_PI * 440.0 * n / TEST_MODEL_RATE));
+  }
+  gst_buffer_unmap(buf, &map);
+  GST_BUFFER_PTS(buf) = gst_util_uint64_scale_int(offset, GST_SECOND, GST_AUDIO_INFO_RATE(info));
+  return buf;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+  gdouble x = *(const gdouble *)a, y = *(const gdouble *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Stream tags describe the stream: where the per-window set of a class flips back and forth,
+ * the tags change once when it settles and once at the end, not at every flip. */
+GST_START_TEST(test_tags_settled)
+{
+  const GstAudioInfo info = audio_info("F32LE", TEST_MODEL_RATE, 1);
+  GArray *p0 = g_array_new(FALSE, FALSE, sizeof(gdouble));
+  gchar *per_class;
+  gdouble median = 0.5;
+  guint k, i, changes = 0, n_events = 0, n_distinct = 0, pass;
+  GstBus *bus;
+  GstHarness *h;
+  Results r;
+  GstEvent *ev;
+
+  for (pass = 0; pass < 2; pass++) {
+    guint64 offset;
+    if (pass == 0) {
+      h = harness_new_audio(&bus, &info, NULL);
+    } else {
+      /* Only violin counts, at its median probability: it flips as the audio alternates. */
+      per_class = g_strdup_printf("violin=%.6f", median);
+      h = harness_new_audio(&bus, &info, "threshold", 1.0, "thresholds", per_class, "tag-dwell",
+                            (guint64)(2 * HOP_NS), NULL);
+      g_free(per_class);
+    }
+    for (offset = 0; offset < 10 * TEST_MODEL_RATE; offset += 800)
+      fail_unless_equals_int(gst_harness_push(h, make_alternating(&info, offset, 800)),
+                             GST_FLOW_OK);
+    r = collect_at_eos(h, bus);
+    fail_unless(r.windows->len >= 70);
+    if (pass == 0) {
+      gdouble *sorted;
+      for (k = 0; k < r.windows->len; k++) {
+        gdouble p = probability(g_ptr_array_index(r.windows, k), 0);
+        g_array_append_val(p0, p);
+      }
+      sorted = g_memdup2(p0->data, p0->len * sizeof(gdouble));
+      qsort(sorted, p0->len, sizeof(gdouble), compare_doubles);
+      median = sorted[p0->len / 2];
+      g_free(sorted);
+    } else {
+      for (k = 1; k < r.windows->len; k++)
+        changes += has_instrument(g_ptr_array_index(r.windows, k), "violin") !=
+                   has_instrument(g_ptr_array_index(r.windows, k - 1), "violin");
+      for (i = 0; i < TEST_MODEL_N_CLASSES; i++)
+        for (k = 0; k < r.windows->len; k++)
+          if (has_instrument(g_ptr_array_index(r.windows, k), test_model_names[i])) {
+            n_distinct++;
+            break;
+          }
+      while ((ev = gst_harness_try_pull_event(h)) != NULL) {
+        n_events += GST_EVENT_TYPE(ev) == GST_EVENT_TAG;
+        gst_event_unref(ev);
+      }
+    }
+    results_clear(&r);
+    harness_free(h, bus);
+  }
+  /* The per-window set changed at least 10 times; the tags once per instrument that ever
+   * played (as it settled) and once at the end, at most. (A class other than violin counts
+   * only where its probability reaches 1.) */
+  fail_unless(changes >= 10, "the test audio flipped violin only %u times", changes);
+  fail_unless(n_events >= 1 && n_events <= n_distinct + 1,
+              "%u tag events for %u instruments and %u changes", n_events, n_distinct, changes);
+  g_array_unref(p0);
+}
+GST_END_TEST;
+
 static Suite *instridentify_suite(void)
 {
   Suite *s = suite_create("instridentify");
@@ -1196,6 +1629,15 @@ static Suite *instridentify_suite(void)
   tcase_add_test(tc, test_result_latency);
   tcase_add_test(tc, test_live);
   tcase_add_test(tc, test_state_cycles);
+  tcase_add_test(tc, test_discont_without_jump);
+  tcase_add_test(tc, test_discont_small_gap);
+  tcase_add_test(tc, test_discont_jump);
+  tcase_add_test(tc, test_gap_event_on_worker);
+  tcase_add_test(tc, test_reverse_refused);
+  tcase_add_test(tc, test_per_class_thresholds);
+  tcase_add_test(tc, test_control_binding);
+  tcase_add_test(tc, test_tag_dwell);
+  tcase_add_test(tc, test_tags_settled);
   return s;
 }
 

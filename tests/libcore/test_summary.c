@@ -1,5 +1,6 @@
 /* test_summary.c — the whole-stream summary (top-10% mean per class, in fixed memory) and the
- * decision rule (thresholds, order), against values worked out by hand. */
+ * decision rule (thresholds, order), settling and per-class threshold text, against values
+ * worked out by hand. */
 #include <math.h>
 #include <string.h>
 
@@ -85,9 +86,65 @@ static void test_decide(void)
         "per-class set");
 }
 
+/* Settling: a class settles after min_windows detected windows in a row, a break restarts the
+ * count, and a settled class stays settled. */
+static void test_settle(void)
+{
+  /* class 0: on on off on on on; class 1: on off on off on off; class 2: never */
+  const int pattern[6][3] = {{1, 1, 0}, {1, 0, 0}, {0, 1, 0}, {1, 0, 0}, {1, 1, 0}, {1, 0, 0}};
+  const int want_changed[6] = {0, 0, 0, 0, 0, 1};
+  uint32_t run[3] = {0, 0, 0};
+  int settled[3] = {0, 0, 0};
+  for (int k = 0; k < 6; k++) {
+    int changed = instrid_settle(3, pattern[k], 3, run, settled);
+    CHECK(changed == want_changed[k], "window %d: changed %d", k, changed);
+  }
+  CHECK(settled[0] && !settled[1] && !settled[2], "settled %d %d %d", settled[0], settled[1],
+        settled[2]);
+  CHECK(run[0] == 3 && run[1] == 0, "runs %u %u", run[0], run[1]);
+  /* Once settled, a break does not unsettle; 0 windows counts as 1. */
+  const int none[3] = {0, 0, 0}, one[3] = {0, 1, 0};
+  CHECK(instrid_settle(3, none, 3, run, settled) == 0 && settled[0], "unsettled by a break");
+  CHECK(instrid_settle(3, one, 0, run, settled) == 1 && settled[1], "0 windows is not 1");
+}
+
+static void test_thresholds_parse(void)
+{
+  const char *const names[3] = {"violin", "piano", "guitar (distorted electric)"};
+  double t[3] = {0.5, 0.5, 0.5};
+  instrid_error err;
+
+  CHECK(instrid_thresholds_parse(" violin = 0.3 ,piano=1,, guitar (distorted electric)=.25", 3,
+                                 names, t, &err) == INSTRID_OK,
+        "good text: %s", err.message);
+  CHECK(t[0] == 0.3 && t[1] == 1.0 && t[2] == 0.25, "values %g %g %g", t[0], t[1], t[2]);
+  CHECK(instrid_thresholds_parse("", 3, names, t, &err) == INSTRID_OK && t[0] == 0.3, "empty");
+  CHECK(instrid_thresholds_parse(NULL, 3, names, t, &err) == INSTRID_OK, "NULL");
+
+  /* A bad entry changes nothing, and the message names it. */
+  static const struct {
+    const char *text, *says;
+  } bad[] = {{"violin=0.1,cello=0.2", "no class 'cello'"},
+             {"violin=0.1,piano=1.5", "'1.5' for piano"},
+             {"violin=0.1,piano", "'piano' is not class=value"},
+             {"violin=", "'' for violin"},
+             {"violin=0,5", "'5' is not class=value"},
+             {"violin=-0.1", "'-0.1' for violin"},
+             {"violin=nan", "'nan' for violin"}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    double u[3] = {0.5, 0.5, 0.5};
+    CHECK(instrid_thresholds_parse(bad[i].text, 3, names, u, &err) == INSTRID_ERR_INVALID_ARG,
+          "'%s' accepted", bad[i].text);
+    CHECK(strstr(err.message, bad[i].says) != NULL, "'%s': message '%s'", bad[i].text, err.message);
+    CHECK(u[0] == 0.5 && u[1] == 0.5 && u[2] == 0.5, "'%s' changed thresholds", bad[i].text);
+  }
+}
+
 int main(void)
 {
   test_summary_values();
   test_decide();
+  test_settle();
+  test_thresholds_parse();
   return check_exit();
 }
