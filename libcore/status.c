@@ -10,15 +10,24 @@
 const char *instrid_status_name(instrid_status status)
 {
   switch (status) {
-  case INSTRID_OK: return "ok";
-  case INSTRID_ERR_IO: return "input/output error";
-  case INSTRID_ERR_TRUNCATED: return "file truncated";
-  case INSTRID_ERR_MAGIC: return "not an instrid model file";
-  case INSTRID_ERR_VERSION: return "unsupported model file version";
-  case INSTRID_ERR_CHECKSUM: return "checksum mismatch";
-  case INSTRID_ERR_FORMAT: return "invalid or inconsistent field";
-  case INSTRID_ERR_NOMEM: return "out of memory";
-  case INSTRID_ERR_INVALID_ARG: return "invalid argument";
+  case INSTRID_OK:
+    return "ok";
+  case INSTRID_ERR_IO:
+    return "input/output error";
+  case INSTRID_ERR_TRUNCATED:
+    return "file truncated";
+  case INSTRID_ERR_MAGIC:
+    return "not an instrid model file";
+  case INSTRID_ERR_VERSION:
+    return "unsupported model file version";
+  case INSTRID_ERR_CHECKSUM:
+    return "checksum mismatch";
+  case INSTRID_ERR_FORMAT:
+    return "invalid or inconsistent field";
+  case INSTRID_ERR_NOMEM:
+    return "out of memory";
+  case INSTRID_ERR_INVALID_ARG:
+    return "invalid argument";
   }
   return "unknown error";
 }
