@@ -137,9 +137,8 @@ instrid_status instrid_analysis_set_threshold_settings(instrid_analysis *a, doub
 {
   for (uint32_t i = 0; i < a->n_classes; i++)
     a->thresholds[i] = common >= 0.0 ? common : instrid_model_threshold(a->model, i);
-  return instrid_thresholds_parse(per_class, a->n_classes,
-                                  instrid_model_get_desc(a->model)->class_names, a->thresholds,
-                                  err);
+  return instrid_thresholds_parse(
+      per_class, a->n_classes, instrid_model_get_desc(a->model)->class_names, a->thresholds, err);
 }
 
 void instrid_analysis_set_settle_ns(instrid_analysis *a, uint64_t dwell_ns)
