@@ -283,6 +283,21 @@ class InstridTag(unittest.TestCase):
         with open(garbage, "rb") as f:
             self.assertEqual(f.read(), b"\x00not an mp3 at all\xff" * 50)
 
+    @unittest.skipUnless(shutil.which("script"), "script(1) not installed")
+    def test_progress_bar_only_on_a_terminal(self):
+        d = self.fresh("progress")
+        r = self.run_tag("--dry-run", d, check_rc=0)
+        self.assertNotIn("\r", r.stderr)  # not a terminal: no bar
+        log = os.path.join(self.tmp, "typescript")
+        cmd = "%s --dry-run --model %s %s > /dev/null" % (EXE, MODEL, d)
+        subprocess.run(["script", "-qec", cmd, log], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, timeout=120, check=True)
+        with open(log, errors="replace") as f:
+            text = f.read()
+        n = len(self.names) + 1
+        self.assertIn("] %d/%d files" % (n, n), text)
+        self.assertIn("[" + "#" * 30 + "]", text)
+
     def test_usage_and_version(self):
         for args, said in ((["--jobs", "0", "x"], "--jobs must be between 1 and"),
                            (["--shard", "3/2", "x"], "--shard wants K/N"),
