@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import random
+import resource
 import shutil
 import signal
 import subprocess
@@ -85,11 +86,16 @@ def fresh_copy(lib, dest):
 
 
 def run(tool, args, out_path):
+    """Runs the tool; returns (wall seconds, CPU seconds of the run, the result)."""
     with open(out_path, "w") as out:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.time()
         r = subprocess.run([tool, "--no-progress"] + args, stdout=out, stderr=subprocess.PIPE,
                            text=True)
-        return time.time() - t0, r
+        dt = time.time() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        return dt, cpu, r
 
 
 def count(jsonl, status=None):
@@ -118,17 +124,20 @@ def main():
         return
     work = os.path.join(a.dir, "work")
 
-    print("cores: %d (os.sched_getaffinity), load average before: %.1f"
-          % (len(os.sched_getaffinity(0)), os.getloadavg()[0]))
+    # On a machine shared with other work the wall-clock figures depend on the load (a process
+    # with more threads gets a larger share of contended cores); CPU time per file does not.
+    print("cores: %d (os.sched_getaffinity)" % len(os.sched_getaffinity(0)))
     times = {}
     for jobs in [int(j) for j in a.jobs.split(",")]:
         fresh_copy(lib, work)
         out = os.path.join(a.dir, "run-j%d.jsonl" % jobs)
-        dt, r = run(a.tool, extra + ["-j", str(jobs), work], out)
+        load = os.getloadavg()[0]
+        dt, cpu, r = run(a.tool, extra + ["-j", str(jobs), work], out)
         tagged = count(out, "tagged")
         times[jobs] = dt
-        print("-j %d: %d files tagged in %.1f s = %.1f files/s (exit %d)"
-              % (jobs, tagged, dt, tagged / dt, r.returncode))
+        print("-j %d: %d files tagged in %.1f s = %.1f files/s, %.1f ms CPU per file (exit %d; "
+              "load average %.1f -> %.1f)" % (jobs, tagged, dt, tagged / dt, 1000 * cpu / tagged,
+                                               r.returncode, load, os.getloadavg()[0]))
     if 1 in times and 2 in times:
         print("scaling 1 -> 2 jobs: %.2fx" % (times[1] / times[2]))
 
@@ -144,7 +153,7 @@ def main():
         p.wait()
     before = count(first, "tagged")
     second = os.path.join(a.dir, "resumed.jsonl")
-    dt, r = run(a.tool, extra + ["-j", "2", work], second)
+    dt, _, r = run(a.tool, extra + ["-j", "2", work], second)
     print("killed after %.1f s with %d files tagged; resume: %d skipped, %d tagged in %.1f s "
           "(exit %d)" % (kill_at, before, count(second, "skipped"), count(second, "tagged"), dt,
                          r.returncode))

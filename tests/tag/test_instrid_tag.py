@@ -338,15 +338,17 @@ class InstridTag(unittest.TestCase):
         self.assertEqual(m.returncode, 0, m.stderr)
         merged = self.records(m.stdout)
         self.assertEqual([os.path.relpath(x["file"], d) for x in merged], all_rel)
-        # A later failure does not hide a success; a cut line is named and counted.
+        # A later failure does not hide a success, nor a later skip the run that tagged; a cut
+        # line is named and counted.
         extra = os.path.join(self.tmp, "extra.jsonl")
         with open(extra, "w") as f:
             f.write(json.dumps({"file": merged[0]["file"], "status": "failed", "error": "x"})
+                    + "\n" + json.dumps({"file": merged[1]["file"], "status": "skipped"})
                     + "\n" + '{"file": "cut')
         m = subprocess.run([EXE, "--merge"] + outs + [extra], capture_output=True, text=True,
                            timeout=30)
         self.assertEqual(m.returncode, 1)
-        self.assertIn("extra.jsonl:2: not a record", m.stderr)
+        self.assertIn("extra.jsonl:3: not a record", m.stderr)
         self.assertEqual(self.records(m.stdout), merged)
 
     @unittest.skipUnless(shutil.which("parallel"), "GNU parallel not installed")

@@ -677,9 +677,12 @@ static void record_free(gpointer p)
   g_free(r);
 }
 
+/* failed < skipped < tagged or would-tag: a later record replaces an earlier one of the same or
+ * a lower rank, so a failure never hides a success and the run that tagged a file is kept over
+ * a resumed run that skipped it (the records hold the same tags). */
 static gint rank_of(const gchar *status)
 {
-  return strcmp(status, "failed") == 0 ? 0 : 1;
+  return strcmp(status, "failed") == 0 ? 0 : strcmp(status, "skipped") == 0 ? 1 : 2;
 }
 
 static int merge(gchar **files)
@@ -722,7 +725,7 @@ static int merge(gchar **files)
       rec = g_new(Record, 1);
       rec->line = g_strdup(lines[ln]);
       rec->status = g_strdup(json_object_get_string_member_with_default(o, "status", ""));
-      /* Later records win, except that a failure never hides a success. */
+      /* Later records win, unless they rank lower. */
       if (old == NULL || rank_of(rec->status) >= rank_of(old->status))
         g_hash_table_insert(by_file, g_strdup(file), rec);
       else
@@ -828,7 +831,8 @@ static const gchar summary_text[] =
     "to stderr when it is a terminal.\n"
     "\n"
     "--merge FILE... prints the JSON Lines of several runs (shards, a run and its resume) as\n"
-    "one, a line per file sorted by name; later records win, a failure never hides a success.\n"
+    "one, a line per file sorted by name; later records win, but a failure never hides a success\n"
+    "and a skip never hides the run that tagged the file.\n"
     "\n"
     "Exit status: 0 every file tagged or skipped, 1 some files failed (each named on stderr;\n"
     "the others were done), 2 bad arguments, or nothing could be done (no element, no model).";
