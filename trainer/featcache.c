@@ -78,6 +78,7 @@ static uint64_t hash_frontend(uint64_t h, const instrid_frontend_params *p)
     h = fnv1a_u64(h, p->center);
     h = fnv1a_u64(h, p->log_mode);
     h = fnv1a_u64(h, p->reference_rate);
+    h = fnv1a_u64(h, 2); /* 2: with the reflected end's frames (1 was without) */
   }
   return h;
 }
@@ -253,23 +254,31 @@ typedef struct {
   int out_of_memory;
 } frame_builder;
 
+/* Room for one more frame; 0 when out of memory (b->out_of_memory set). */
+static int frame_room(frame_builder *b)
+{
+  if (b->n_frames < b->cap_frames)
+    return 1;
+  size_t cap = b->cap_frames ? b->cap_frames * 2 : 1024;
+  int overflow = 0;
+  size_t bytes =
+      instrid_mul_size(instrid_mul_size(cap, b->n_mels, &overflow), sizeof(float), &overflow);
+  float *grown = overflow ? NULL : realloc(b->frames, bytes);
+  if (!grown) {
+    b->out_of_memory = 1;
+    return 0;
+  }
+  b->frames = grown;
+  b->cap_frames = cap;
+  return 1;
+}
+
 static int push_samples(void *user, const float *x, size_t n)
 {
   frame_builder *b = user;
   while (n > 0) {
-    if (b->n_frames == b->cap_frames) {
-      size_t cap = b->cap_frames ? b->cap_frames * 2 : 1024;
-      int overflow = 0;
-      size_t bytes =
-          instrid_mul_size(instrid_mul_size(cap, b->n_mels, &overflow), sizeof(float), &overflow);
-      float *grown = overflow ? NULL : realloc(b->frames, bytes);
-      if (!grown) {
-        b->out_of_memory = 1;
-        return 1;
-      }
-      b->frames = grown;
-      b->cap_frames = cap;
-    }
+    if (!frame_room(b))
+      return 1;
     int ready = 0;
     size_t used =
         instrid_frontend_process(b->fe, x, n, b->frames + b->n_frames * (size_t)b->n_mels, &ready);
@@ -385,6 +394,14 @@ featcache_file *featcache_open(const char *cache_dir, const char *audio_path,
       INSTRID_OK) {
     if (b.out_of_memory)
       instrid_set_error(err, INSTRID_ERR_NOMEM, "%s: out of memory for its frames", audio_path);
+    goto done;
+  }
+  /* A centred front end (EfficientAT's) owes the frames of the reflected end, which the
+   * stream gives at end of stream too (instrid_stream_flush). */
+  while (frame_room(&b) && instrid_frontend_flush(b.fe, b.frames + b.n_frames * (size_t)b.n_mels))
+    b.n_frames++;
+  if (b.out_of_memory) {
+    instrid_set_error(err, INSTRID_ERR_NOMEM, "%s: out of memory for its frames", audio_path);
     goto done;
   }
   if (b.n_frames == 0) {
