@@ -1017,6 +1017,44 @@ static void test_cache(void)
             featcache_n_samples(f) <= 4810,
         "uncached: %s", err.message);
   featcache_free(f);
+
+  /* A centred front end (EfficientAT's kind): the clip's frames include the reflected end's,
+   * 1 + (n - 1) / hop with pre-emphasis, equal to the front end run and flushed by hand. */
+  instrid_frontend_params centred = fe;
+  centred.center = 1;
+  centred.preemphasis = 0.97f;
+  centred.hop_samples = centred.n_fft / 2 - 1;
+  f = featcache_open(NULL, at("%s", "mn/test_data/1759.wav"), &centred, &outcome, NULL, &err);
+  CHECK(f != NULL, "centred: %s", err.message);
+  if (f) {
+    size_t n = (size_t)featcache_n_samples(f), want = 1 + (n - 1) / centred.hop_samples;
+    CHECK(featcache_n_frames(f) == want, "centred: %zu frames from %zu samples, expected %zu",
+          (size_t)featcache_n_frames(f), n, want);
+    float *x = NULL;
+    size_t nx = 0, k = 0;
+    instrid_frontend_params raw = centred;
+    raw.feature_mean = 0.0f;
+    raw.feature_std = 1.0f;
+    instrid_frontend *hand = instrid_frontend_new(&raw, &err);
+    float *frames = calloc((want + 1) * N_MELS, sizeof(float));
+    if (hand && frames &&
+        decode_audio_file_to_array(at("%s", "mn/test_data/1759.wav"), RATE, &x, &nx, &err) ==
+            INSTRID_OK) {
+      for (size_t at_ = 0; at_ < nx && k <= want;) {
+        int ready = 0;
+        at_ += instrid_frontend_process(hand, x + at_, nx - at_, frames + k * N_MELS, &ready);
+        k += (size_t)ready;
+      }
+      while (k <= want && instrid_frontend_flush(hand, frames + k * N_MELS))
+        k++;
+      CHECK(k == want && memcmp(frames, featcache_frames(f), want * N_MELS * sizeof(float)) == 0,
+            "centred: cached frames differ from the front end flushed by hand (%zu frames)", k);
+    }
+    free(x);
+    free(frames);
+    instrid_frontend_free(hand);
+  }
+  featcache_free(f);
   featcache_free(NULL);
   free(ref);
 }
