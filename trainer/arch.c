@@ -7,6 +7,7 @@
 
 #include "arch.h"
 #include "internal.h"
+#include "layer_table.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Layer constructors, so that the architectures below read like their diagrams */
@@ -184,6 +185,84 @@ static uint32_t build_default(uint32_t n_classes, instrid_frontend_params *fe,
   return n;
 }
 
+/* EfficientAT's mn04: MobileNetV3-Large's inverted residual blocks at width 0.4 (channels
+ * _make_divisible(c * 0.4, 8)), checked against mn04_as_mAP_432.pt's tensor shapes: a 3x3 stride-2
+ * stem of 8 channels, 15 blocks, a 1x1 convolution to 384 channels, a global mean pool, dense 512 +
+ * hard-swish (the embedding), dropout 0.2, the classifier. Batch-norm eps 0.001, squeeze channels
+ * _make_divisible(expanded / 4, 8), the EfficientAT front end (32 kHz, 128 Kaldi mels, hop 10 ms),
+ * a window of 3.2 s and a hop of 1 s. The same layer list trainer/import/instrid-import writes. */
+static instrid_layer_desc bn_eps(float eps)
+{
+  return (instrid_layer_desc){INSTRID_LAYER_BATCHNORM, {0}, eps};
+}
+
+static instrid_layer_desc simple(uint32_t type, uint32_t p0)
+{
+  return (instrid_layer_desc){type, {p0}, 0.0f};
+}
+
+static uint32_t make_divisible8(double v)
+{
+  uint32_t r = (uint32_t)(v + 4.0) / 8 * 8;
+  if (r < 8)
+    r = 8;
+  if (r < 0.9 * v)
+    r += 8;
+  return r;
+}
+
+static uint32_t build_mn04(uint32_t n_classes, instrid_frontend_params *fe, uint32_t *window_frames,
+                           uint32_t *hop_frames, instrid_layer_desc *layers)
+{
+  instrid_frontend_params_efficientat(fe);
+  *window_frames = 320;
+  *hop_frames = 100;
+  /* kernel, expanded, out, squeeze-excitation, hard-swish (else ReLU), stride */
+  static const uint16_t blocks[15][6] = {
+      {3, 8, 8, 0, 0, 1},    {3, 24, 16, 0, 0, 2},  {3, 32, 16, 0, 0, 1},  {5, 32, 16, 1, 0, 2},
+      {5, 48, 16, 1, 0, 1},  {5, 48, 16, 1, 0, 1},  {3, 96, 32, 0, 1, 2},  {3, 80, 32, 0, 1, 1},
+      {3, 72, 32, 0, 1, 1},  {3, 72, 32, 0, 1, 1},  {3, 192, 48, 1, 1, 1}, {3, 272, 48, 1, 1, 1},
+      {5, 272, 64, 1, 1, 2}, {5, 384, 64, 1, 1, 1}, {5, 384, 64, 1, 1, 1},
+  };
+  const float eps = 1e-3f;
+  uint32_t n = 0, c = 8;
+  layers[n++] = conv2d(8, 3, 3, 2, 2, 1, 1, 1, 1, 1);
+  layers[n++] = bn_eps(eps);
+  layers[n++] = simple(INSTRID_LAYER_HARDSWISH, 0);
+  for (int b = 0; b < 15; b++) {
+    const uint32_t k = blocks[b][0], exp = blocks[b][1], out = blocks[b][2];
+    const uint32_t stride = blocks[b][5];
+    const uint32_t act = blocks[b][4] ? INSTRID_LAYER_HARDSWISH : INSTRID_LAYER_RELU;
+    const uint32_t start = n;
+    if (exp != c) {
+      layers[n++] = conv2d(exp, 1, 1, 1, 1, 0, 0, 1, 1, 1);
+      layers[n++] = bn_eps(eps);
+      layers[n++] = simple(act, 0);
+    }
+    layers[n++] = conv2d(exp, k, k, stride, stride, (k - 1) / 2, (k - 1) / 2, 1, 1, exp);
+    layers[n++] = bn_eps(eps);
+    layers[n++] = simple(act, 0);
+    if (blocks[b][3])
+      layers[n++] = simple(INSTRID_LAYER_SQUEEZE_EXCITE, make_divisible8(exp / 4.0));
+    layers[n++] = conv2d(out, 1, 1, 1, 1, 0, 0, 1, 1, 1);
+    layers[n++] = bn_eps(eps);
+    if (stride == 1 && c == out)
+      layers[n] = simple(INSTRID_LAYER_RESIDUAL_ADD, n - start), n++;
+    c = out;
+  }
+  layers[n++] = conv2d(384, 1, 1, 1, 1, 0, 0, 1, 1, 1);
+  layers[n++] = bn_eps(eps);
+  layers[n++] = simple(INSTRID_LAYER_HARDSWISH, 0);
+  layers[n++] = global_pool(INSTRID_AXIS_FREQ | INSTRID_AXIS_TIME, INSTRID_POOL_MEAN);
+  layers[n++] = dense(512);
+  layers[n++] = simple(INSTRID_LAYER_HARDSWISH, 0);
+  layers[n++] = simple(INSTRID_LAYER_EMBEDDING, 0);
+  layers[n++] = dropout(0.2f);
+  layers[n++] = dense(n_classes);
+  layers[n++] = sigmoid();
+  return n;
+}
+
 static const struct {
   const char *name;
   arch_builder build;
@@ -191,6 +270,7 @@ static const struct {
     {"reference", build_reference},
     {"tiny", build_tiny},
     {"default", build_default},
+    {"mn04", build_mn04},
 };
 
 #define N_ARCHS (sizeof arch_table / sizeof arch_table[0])
@@ -241,33 +321,34 @@ static void for_each_layer(instrid_arch *a, layer_visit fn, instrid_rng *rng)
   }
 }
 
+/* Each tensor as its layer table entry says: He-uniform (bound sqrt(6 / fan_in), fan_in =
+ * count / dims[0]) for weights, drawn in file order, constants for the rest. For CONV2D and
+ * DENSE that is the weight then a zero bias, as before the table existed (same draws). */
 static void init_layer(const instrid_layer_desc *l, instrid_shape in, float *p, instrid_rng *rng)
 {
-  size_t n_weight = 0, fan_in = 0, n_bias = 0;
-  if (l->type == INSTRID_LAYER_CONV2D) {
-    fan_in = (size_t)(in.c / l->p[9]) * l->p[1] * l->p[2];
-    n_weight = (size_t)l->p[0] * fan_in;
-    n_bias = l->p[0];
-  } else if (l->type == INSTRID_LAYER_DENSE) {
-    fan_in = (size_t)in.c * in.h * in.w;
-    n_weight = (size_t)l->p[0] * fan_in;
-    n_bias = l->p[0];
-  } else if (l->type == INSTRID_LAYER_BATCHNORM) {
-    for (uint32_t c = 0; c < in.c; c++) {
-      p[c] = 1.0f;            /* gamma */
-      p[in.c + c] = 0.0f;     /* beta */
-      p[2 * in.c + c] = 0.0f; /* running mean */
-      p[3 * in.c + c] = 1.0f; /* running var */
+  const instrid_layer_entry *e = instrid_layer_entry_find(l->type);
+  if (!e || !e->tensor)
+    return;
+  instrid_layer_params lp;
+  e->unpack(l, &lp);
+  for (unsigned k = 0; k < e->n_tensors; k++) {
+    instrid_tensor_spec t;
+    e->tensor(&lp, in, k, &t);
+    size_t count = t.ndims ? 1 : 0;
+    for (uint32_t d = 0; d < t.ndims; d++)
+      count *= t.dims[d];
+    if (t.init == INSTRID_INIT_HE) {
+      /* He (Kaiming) uniform for ReLU networks: Var(w) = 2 / fan_in. */
+      float bound = sqrtf(6.0f / (float)(count / t.dims[0]));
+      for (size_t j = 0; j < count; j++)
+        p[j] = (2.0f * instrid_rng_uniform(rng) - 1.0f) * bound;
+    } else {
+      const float v = t.init == INSTRID_INIT_ONE ? 1.0f : 0.0f;
+      for (size_t j = 0; j < count; j++)
+        p[j] = v;
     }
-    return;
-  } else {
-    return;
+    p += count;
   }
-  /* He (Kaiming) uniform for ReLU networks: Var(w) = 2 / fan_in. */
-  float bound = sqrtf(6.0f / (float)fan_in);
-  for (size_t j = 0; j < n_weight; j++)
-    p[j] = (2.0f * instrid_rng_uniform(rng) - 1.0f) * bound;
-  memset(p + n_weight, 0, n_bias * sizeof *p);
 }
 
 static void randomize_bn_layer(const instrid_layer_desc *l, instrid_shape in, float *p,
