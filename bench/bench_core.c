@@ -114,6 +114,33 @@ static void make_audio(float *x, size_t n, uint32_t rate)
   }
 }
 
+/* Memory bandwidth of a plain copy of `bytes` (read + write counted), GB/s, median of runs:
+ * a buffer far larger than the caches measures DRAM; one the size of a layer's data measures the
+ * cache level that layer lives in. */
+static double copy_gbps(size_t bytes, int runs)
+{
+  char *a = malloc(bytes), *b = malloc(bytes);
+  double *t = malloc(sizeof(double) * (size_t)runs);
+  double gbps = NAN;
+  if (a && b && t) {
+    memset(a, 1, bytes);
+    memset(b, 2, bytes);
+    const int reps = bytes >= ((size_t)32 << 20) ? 1 : (int)(((size_t)64 << 20) / bytes);
+    for (int r = -1; r < runs; r++) {
+      double t0 = cpu_seconds();
+      for (int k = 0; k < reps; k++) {
+        memcpy(k & 1 ? a : b, k & 1 ? b : a, bytes);
+        __asm__ volatile("" ::: "memory");
+      }
+      if (r >= 0)
+        t[r] = cpu_seconds() - t0;
+    }
+    gbps = 2.0 * (double)bytes * reps / median(t, runs) * 1e-9;
+  }
+  free(a), free(b), free(t);
+  return gbps;
+}
+
 static int write_floats(const char *path, const float *x, size_t n)
 {
   FILE *f = fopen(path, "wb");
@@ -178,7 +205,9 @@ static int bench_arch(const bench_options *opt, const char *name, double peak_gf
     fprintf(stderr, "instrid-bench-core: mkdtemp: %s\n", strerror(errno));
     goto done;
   }
-  if (instrid_arch_build(name, 25, 1, &desc, &arch, &err) != INSTRID_OK)
+  /* mn04 with its 527 AudioSet classes, as imported; the others with the 25 instruments. */
+  const uint32_t n_classes = strcmp(name, "mn04") == 0 ? 527 : 25;
+  if (instrid_arch_build(name, n_classes, 1, &desc, &arch, &err) != INSTRID_OK)
     goto fail;
   instrid_arch_randomize_batchnorm(arch, 2);
   desc = *instrid_arch_desc(arch);
@@ -270,76 +299,77 @@ static int bench_arch(const bench_options *opt, const char *name, double peak_gf
   for (int r = 0; r < opt->runs; r++)
     instrid_net_forward(net, features, out);
   instrid_net_set_step_timer(net, NULL);
-  double conv_flops = 0.0, conv_s = 0.0;
-  printf("  step  layer        in (C,H,W)          MFLOP    ms     GFLOP/s  (conv includes its "
+  double conv_flops = 0.0, conv_s = 0.0, gemm_conv_flops = 0.0, gemm_conv_s = 0.0;
+  double dw_bytes = 0.0, dw_s = 0.0, dw_max_bytes = 0.0;
+  printf("  step  layer           in (C,H,W)          MFLOP    ms     GFLOP/s  (conv includes its "
          "fused bias/ReLU/pool)\n");
   for (uint32_t i = 0; i < model->n_steps; i++) {
     const instrid_step *s = &model->steps[i];
-    double flops = 0.0;
-    const char *kind = "other";
-    switch (s->layer.type) {
-    case INSTRID_LAYER_CONV2D:
-      kind = "conv2d";
-      flops = 2.0 * (double)(s->in.c / s->layer.p[9]) * s->layer.p[1] * s->layer.p[2] * s->out.c *
-              s->out.h * s->out.w;
-      break;
-    case INSTRID_LAYER_DENSE:
-      kind = "dense";
-      flops = 2.0 * (double)s->in.c * s->in.h * s->in.w * s->layer.p[0];
-      break;
-    case INSTRID_LAYER_RELU:
-      kind = "relu";
-      break;
-    case INSTRID_LAYER_MAXPOOL:
-      kind = "maxpool";
-      break;
-    case INSTRID_LAYER_AVGPOOL:
-      kind = "avgpool";
-      break;
-    case INSTRID_LAYER_GLOBAL_POOL:
-      kind = "global_pool";
-      break;
-    case INSTRID_LAYER_SIGMOID:
-      kind = "sigmoid";
-      break;
-    case INSTRID_LAYER_BATCHNORM:
-      kind = "batchnorm";
-      break;
-    default:
-      break;
-    }
-    double ms = step_s[i] / opt->runs * 1e3;
+    const double flops = s->entry->flops ? s->entry->flops(&s->params, s->in, s->out) : 0.0;
+    const double sec = step_s[i] / opt->runs, ms = sec * 1e3;
+    const char *kind = s->entry->name;
     if (s->layer.type == INSTRID_LAYER_CONV2D) {
       conv_flops += flops;
-      conv_s += step_s[i] / opt->runs;
+      conv_s += sec;
+      const instrid_conv2d_params *c = &s->params.conv;
+      if (c->groups > 1 && c->groups == s->in.c && c->groups == s->out.c) {
+        kind = "conv2d dw";
+        /* what it must move: input, output and weights, once each */
+        double bytes =
+            4.0 * ((double)s->in.c * s->in.h * s->in.w + (double)s->out.c * s->out.h * s->out.w +
+                   (double)c->c_out * c->kh * c->kw);
+        dw_bytes += bytes;
+        dw_s += sec;
+        if (bytes > dw_max_bytes)
+          dw_max_bytes = bytes;
+      } else if (c->groups == 1) {
+        kind = c->kh == 1 && c->kw == 1 ? "conv2d 1x1" : "conv2d";
+        gemm_conv_flops += flops;
+        gemm_conv_s += sec;
+      }
     }
-    printf("  %4u  %-11s  (%4u,%4u,%4u)  %8.2f  %7.3f  %6.1f\n", i, kind, s->in.c, s->in.h, s->in.w,
+    printf("  %4u  %-14s  (%4u,%4u,%4u)  %8.2f  %7.3f  %6.1f\n", i, kind, s->in.c, s->in.h, s->in.w,
            flops * 1e-6, ms, flops > 0 && ms > 0 ? flops / (ms * 1e-3) * 1e-9 : 0.0);
   }
   const double conv_gflops = conv_flops / conv_s * 1e-9;
   printf("convolutions: %.1f GFLOP/s = %.0f%% of the 1024^3 sgemm peak (%.1f GFLOP/s)\n",
          conv_gflops, 100.0 * conv_gflops / peak_gflops, peak_gflops);
 
-  /* The same convolutions as bare gemms of their full (pixels, c_out, K) shape: what OpenBLAS
-   * itself reaches on them, without im2col and epilogue. */
+  /* The dense (one-group) convolutions as bare gemms of their full (pixels, c_out, K) shape:
+   * what OpenBLAS itself reaches on them, without im2col and epilogue. */
   double gemm_s = 0.0;
   for (uint32_t i = 0; i < model->n_steps; i++) {
     const instrid_step *s = &model->steps[i];
-    if (s->layer.type != INSTRID_LAYER_CONV2D)
+    if (s->layer.type != INSTRID_LAYER_CONV2D || s->params.conv.groups != 1)
       continue;
-    int groups = (int)s->layer.p[9];
-    int k = (int)(s->in.c / groups * s->layer.p[1] * s->layer.p[2]);
-    gemm_s +=
-        groups * sgemm_seconds((int)(s->out.h * s->out.w), (int)s->out.c / groups, k, 1, opt->runs);
+    int k = (int)(s->in.c * s->params.conv.kh * s->params.conv.kw);
+    gemm_s += sgemm_seconds((int)(s->out.h * s->out.w), (int)s->out.c, k, 1, opt->runs);
   }
-  printf("the convolutions' shapes as bare sgemms: %.1f GFLOP/s; convolutions reach %.0f%% of "
-         "that\n",
-         conv_flops / gemm_s * 1e-9, 100.0 * conv_gflops / (conv_flops / gemm_s * 1e-9));
+  if (gemm_conv_s > 0.0)
+    printf("one-group convolutions: %.1f GFLOP/s; their shapes as bare sgemms: %.1f GFLOP/s; "
+           "the convolutions reach %.0f%% of that\n",
+           gemm_conv_flops / gemm_conv_s * 1e-9, gemm_conv_flops / gemm_s * 1e-9,
+           100.0 * (gemm_conv_flops / gemm_conv_s) / (gemm_conv_flops / gemm_s));
+  if (dw_s > 0.0) {
+    /* Memory-bound: bytes it must move per second against plain copies in this run. */
+    const double dw_gbps = dw_bytes / dw_s * 1e-9;
+    const double dram = copy_gbps((size_t)256 << 20, 5);
+    const double cached = copy_gbps((size_t)dw_max_bytes, opt->runs);
+    printf("depthwise convolutions: %.3f ms per window, %.1f GB/s of input + output + weights; "
+           "memcpy %.1f GB/s at 256 MiB (DRAM), %.1f GB/s at %.2f MiB (the largest depthwise "
+           "layer's data, cache-resident): %.0f%% and %.0f%% of those\n",
+           dw_s * 1e3, dw_gbps, dram, cached, dw_max_bytes / 1048576.0, 100.0 * dw_gbps / dram,
+           100.0 * dw_gbps / cached);
+  }
 
   /* Real time: the front end for each second plus one window every H frames. */
   const double windows_per_s =
       (double)fp->sample_rate / ((double)desc.hop_frames * fp->hop_samples);
   const double ms_per_s = fe_ms_per_s + windows_per_s * net_ms;
+  const double window_s = ((double)(W - 1) * fp->hop_samples + fp->n_fft) / fp->sample_rate;
+  printf("network per second of audio (windows back to back, %.2f s each): %.3f ms, %.0fx "
+         "faster than real time\n",
+         window_s, net_ms / window_s, 1e3 * window_s / net_ms);
   printf("real-time factor at hop %u frames (%.2f windows/s): %.4f (front end %.3f + network "
          "%.3f ms per second of audio), %.0fx faster than real time\n",
          desc.hop_frames, windows_per_s, ms_per_s * 1e-3, fe_ms_per_s, windows_per_s * net_ms,
