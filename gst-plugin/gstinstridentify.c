@@ -27,6 +27,10 @@
  * - `probabilities` (#GST_TYPE_ARRAY of doubles): each class's probability in [0, 1].
  * - `instruments` (#GST_TYPE_ARRAY of strings): the classes at or above their threshold, most
  *   probable first.
+ * - `embedding` (#GST_TYPE_ARRAY of doubles), only when #GstInstrIdentify:post-embedding is
+ *   %TRUE: the window's embedding, the activation the model marks with its EMBEDDING layer (for
+ *   mn04 models the 512 values before the classifier), for similarity search or for flagging
+ *   sounds unlike any class; empty when the model has no EMBEDDING layer.
  *
  * At the end of each stream (EOS, or the next STREAM_START in gapless playback) one message
  * named `instridentify-summary` has the same fields for the stream (`timestamp`: the start of
@@ -115,6 +119,7 @@ enum {
   PROP_THRESHOLDS,
   PROP_TAG_DWELL,
   PROP_POST_MESSAGES,
+  PROP_POST_EMBEDDING,
   PROP_TAGS,
   PROP_LABELS,
 };
@@ -123,6 +128,7 @@ enum {
 #define DEFAULT_THRESHOLD -1.0
 #define DEFAULT_TAG_DWELL_NS (2 * GST_SECOND)
 #define DEFAULT_POST_MESSAGES TRUE
+#define DEFAULT_POST_EMBEDDING FALSE
 #define DEFAULT_TAGS TRUE
 
 /* A DISCONT buffer within this of where the previous one ended does not restart the windows. */
@@ -607,6 +613,9 @@ static void gst_instr_identify_set_property(GObject *object, guint prop_id, cons
   case PROP_POST_MESSAGES:
     self->post_messages = g_value_get_boolean(value);
     break;
+  case PROP_POST_EMBEDDING:
+    self->post_embedding = g_value_get_boolean(value);
+    break;
   case PROP_TAGS:
     self->tags = g_value_get_boolean(value);
     break;
@@ -645,6 +654,9 @@ static void gst_instr_identify_get_property(GObject *object, guint prop_id, GVal
     break;
   case PROP_POST_MESSAGES:
     g_value_set_boolean(value, self->post_messages);
+    break;
+  case PROP_POST_EMBEDDING:
+    g_value_set_boolean(value, self->post_embedding);
     break;
   case PROP_TAGS:
     g_value_set_boolean(value, self->tags);
@@ -730,6 +742,13 @@ static void gst_instr_identify_class_init(GstInstrIdentifyClass *klass)
                            DEFAULT_POST_MESSAGES,
                            G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property(
+      gobject_class, PROP_POST_EMBEDDING,
+      g_param_spec_boolean("post-embedding", "Post embedding",
+                           "Add the window's embedding (the input of the model's EMBEDDING "
+                           "layer) to each 'instridentify' message as the field 'embedding'",
+                           DEFAULT_POST_EMBEDDING,
+                           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property(
       gobject_class, PROP_TAGS,
       g_param_spec_boolean("tags", "Tags",
                            "Push the detected instruments downstream as tags, merged with the "
@@ -771,6 +790,7 @@ static void gst_instr_identify_init(GstInstrIdentify *self)
   self->threshold = DEFAULT_THRESHOLD;
   self->tag_dwell_ns = DEFAULT_TAG_DWELL_NS;
   self->post_messages = DEFAULT_POST_MESSAGES;
+  self->post_embedding = DEFAULT_POST_EMBEDDING;
   self->tags = DEFAULT_TAGS;
   gst_instrid_queue_init(&self->queue);
   gst_instrid_tags_init(&self->tags_state);

@@ -26,6 +26,7 @@ struct _GstInstrIdentify {
   gchar *thresholds;
   guint64 tag_dwell_ns;
   gboolean post_messages;
+  gboolean post_embedding;
   gboolean tags;
   gboolean settings_changed; /* interval, threshold(s) or dwell: for the worker to apply */
   instrid_model *model;

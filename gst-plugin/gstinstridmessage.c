@@ -40,3 +40,18 @@ GstMessage *gst_instrid_message_new(GstObject *src, const instrid_model *model, 
   gst_structure_take_value(s, "instruments", &instruments);
   return gst_message_new_element(src, s);
 }
+
+void gst_instrid_message_add_embedding(GstMessage *msg, const instrid_window *w)
+{
+  GValue emb = G_VALUE_INIT;
+  guint i;
+
+  g_value_init(&emb, GST_TYPE_ARRAY);
+  for (i = 0; i < w->embedding_size; i++) {
+    GValue v = G_VALUE_INIT;
+    g_value_init(&v, G_TYPE_DOUBLE);
+    g_value_set_double(&v, w->embedding[i]);
+    gst_value_array_append_and_take_value(&emb, &v);
+  }
+  gst_structure_take_value(gst_message_writable_structure(msg), "embedding", &emb);
+}

@@ -17,6 +17,10 @@ GstMessage *gst_instrid_message_new(GstObject *src, const instrid_model *model, 
                                     GstClockTime timestamp, GstClockTime duration,
                                     const GstSegment *segment, const instrid_window *w);
 
+/* Adds the field "embedding" (array of doubles, as probabilities) with w's embedding, empty when
+ * the model has none. msg must be one gst_instrid_message_new made and nobody else holds. */
+void gst_instrid_message_add_embedding(GstMessage *msg, const instrid_window *w);
+
 G_END_DECLS
 
 #endif /* GST_INSTRID_MESSAGE_H */

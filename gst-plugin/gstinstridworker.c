@@ -43,10 +43,11 @@ static void gst_instr_identify_worker_window(GstInstrIdentify *self, const instr
 {
   GstClockTime ts = GST_CLOCK_TIME_NONE;
   GstMessage *msg = NULL;
-  gboolean post, tags;
+  gboolean post, tags, embedding;
 
   GST_OBJECT_LOCK(self);
   post = self->post_messages;
+  embedding = self->post_embedding;
   tags = self->tags;
   GST_OBJECT_UNLOCK(self);
 
@@ -59,6 +60,8 @@ static void gst_instr_identify_worker_window(GstInstrIdentify *self, const instr
     msg = gst_instrid_message_new(GST_OBJECT(self), self->model, "instridentify", ts,
                                   gst_instr_identify_samples_to_time(self, w->length_samples),
                                   &self->work_segment, w);
+  if (msg != NULL && embedding)
+    gst_instrid_message_add_embedding(msg, w);
   /* The tags are pending before the window's message is posted: whoever sees the message and
    * then pushes a buffer gets them. (w's arrays are reused from here on.) */
   if (tags && w->settled_changed) {

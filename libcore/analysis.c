@@ -174,6 +174,8 @@ static void analysis_window(instrid_analysis *a, const instrid_result *r, instri
   w->start_sample = r->start_sample;
   w->length_samples = covered < r->length_samples ? covered : r->length_samples;
   w->probabilities = a->probabilities;
+  w->embedding = r->embedding;
+  w->embedding_size = r->embedding_size;
   w->detected = a->detected;
   w->order = a->order;
   w->n_detected =
@@ -228,6 +230,8 @@ void instrid_analysis_summary(instrid_analysis *a, instrid_window *window)
   window->start_sample = 0;
   window->length_samples = a->samples;
   window->probabilities = a->probabilities;
+  window->embedding = NULL;
+  window->embedding_size = 0;
   window->detected = a->detected;
   window->order = a->order;
   window->n_detected =
@@ -244,6 +248,8 @@ void instrid_analysis_settled(instrid_analysis *a, instrid_window *window)
   window->start_sample = 0;
   window->length_samples = a->samples;
   window->probabilities = a->probabilities;
+  window->embedding = NULL;
+  window->embedding_size = 0;
   window->detected = a->detected;
   window->order = a->order;
   window->n_detected =

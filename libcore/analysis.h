@@ -24,6 +24,8 @@ typedef struct {
   const uint32_t *order;       /* n_classes: detected first, most probable first */
   uint32_t n_detected;         /* the first n_detected of order are the detected classes */
   int settled_changed;         /* a class settled with this window (see instrid_settle) */
+  const float *embedding;      /* the window's embedding (instrid_result), NULL for summaries */
+  uint32_t embedding_size;     /* and models without an EMBEDDING layer (then 0) */
 } instrid_window;              /* valid until the next call on the analysis */
 
 typedef struct instrid_analysis instrid_analysis;

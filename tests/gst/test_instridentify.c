@@ -1175,6 +1175,93 @@ GST_START_TEST(test_no_messages)
 }
 GST_END_TEST;
 
+/* post-embedding: off by default (no field). On, with the test model plus an EMBEDDING layer
+ * before its last dense layer, every window's message carries the embedding (the dense layer's
+ * input) and the same probabilities as the model without the marker; with the plain test model
+ * (no EMBEDDING) the field is an empty array. */
+GST_START_TEST(test_post_embedding)
+{
+  const GstAudioInfo info = audio_info("S16LE", 8000, 1);
+  instrid_error err;
+  instrid_model *m = instrid_model_load(model_path, &err);
+  const instrid_model_desc *d;
+  instrid_layer_desc layers[INSTRID_MAX_LAYERS];
+  instrid_shape shapes[INSTRID_MAX_LAYERS];
+  instrid_model_desc e;
+  guint32 i, n = 0, last_dense = 0, emb_size;
+  gchar *emb_path = NULL;
+  gint fd;
+  gboolean on = TRUE;
+  GstBus *bus;
+  GstHarness *h;
+  Results plain, with, empty;
+
+  fail_unless(m != NULL, "%s", err.message);
+  d = instrid_model_get_desc(m);
+  for (i = 0; i < d->n_layers; i++)
+    if (d->layers[i].type == INSTRID_LAYER_DENSE)
+      last_dense = i;
+  for (i = 0; i < d->n_layers; i++) {
+    if (i == last_dense)
+      layers[n++] = (instrid_layer_desc){.type = INSTRID_LAYER_EMBEDDING};
+    layers[n++] = d->layers[i];
+  }
+  fail_unless(instrid_arch_shapes(d->layers, d->n_layers,
+                                  (instrid_shape){1, d->frontend.n_mels, d->window_frames}, shapes,
+                                  &err) == INSTRID_OK);
+  emb_size = shapes[last_dense - 1].c * shapes[last_dense - 1].h * shapes[last_dense - 1].w;
+  e = *d;
+  e.layers = layers;
+  e.n_layers = n;
+  fd = g_file_open_tmp("instrid-emb-XXXXXX.instrid", &emb_path, NULL);
+  fail_unless(fd >= 0);
+  g_close(fd, NULL);
+  fail_unless(instrid_model_write(&e, emb_path, &err) == INSTRID_OK, "%s", err.message);
+
+  h = harness_new_audio(&bus, &info, NULL);
+  g_object_get(gst_harness_find_element(h, "instridentify"), "post-embedding", &on, NULL);
+  fail_unless(!on, "post-embedding is on by default");
+  plain = run_signal(h, bus, &info, 0, 16400, 800);
+  harness_free(h, bus);
+  fail_unless(plain.windows->len > 0);
+  for (i = 0; i < plain.windows->len; i++)
+    fail_if(gst_structure_has_field(g_ptr_array_index(plain.windows, i), "embedding"));
+
+  h = harness_new_audio(&bus, &info, "model-location", emb_path, "post-embedding", TRUE, NULL);
+  with = run_signal(h, bus, &info, 0, 16400, 800);
+  harness_free(h, bus);
+  fail_unless_equals_int(with.windows->len, plain.windows->len);
+  check_same_probabilities(&plain, &with, plain.windows->len, 1e-12, "EMBEDDING is the identity");
+  for (i = 0; i < with.windows->len; i++) {
+    const GstStructure *st = g_ptr_array_index(with.windows, i);
+    const GValue *a = gst_structure_get_value(st, "embedding");
+    gdouble sum = 0.0;
+    guint k;
+    fail_unless_equals_int(array_size(st, "embedding"), emb_size);
+    for (k = 0; k < emb_size; k++) {
+      gdouble v = g_value_get_double(gst_value_array_get_value(a, k));
+      fail_unless(isfinite(v));
+      sum += fabs(v);
+    }
+    fail_unless(sum > 0.0, "window %u: an all-zero embedding", i);
+  }
+  fail_if(gst_structure_has_field(with.summary, "embedding"));
+
+  h = harness_new_audio(&bus, &info, "post-embedding", TRUE, NULL);
+  empty = run_signal(h, bus, &info, 0, 16400, 800);
+  harness_free(h, bus);
+  fail_unless(empty.windows->len > 0);
+  fail_unless_equals_int(array_size(g_ptr_array_index(empty.windows, 0), "embedding"), 0);
+
+  results_clear(&plain);
+  results_clear(&with);
+  results_clear(&empty);
+  instrid_model_free(m);
+  g_unlink(emb_path);
+  g_free(emb_path);
+}
+GST_END_TEST;
+
 /* ------------------------------------------------------------------------------------------ */
 /* Damaged input, gaps, reverse playback                                                        */
 
@@ -1626,6 +1713,7 @@ static Suite *instridentify_suite(void)
   tcase_add_test(tc, test_fifo_model);
   tcase_add_test(tc, test_model_location_while_playing);
   tcase_add_test(tc, test_no_messages);
+  tcase_add_test(tc, test_post_embedding);
   tcase_add_test(tc, test_result_latency);
   tcase_add_test(tc, test_live);
   tcase_add_test(tc, test_state_cycles);
