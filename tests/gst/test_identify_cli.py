@@ -116,11 +116,41 @@ class Cli(unittest.TestCase):
                 (["--threshold", "1.5"], "--threshold must be between 0 and 1"),
                 (["--interval", "-1"], "--interval must be between 0 and 3600 seconds"),
                 (["--interval", "nan"], "--interval must be between 0 and 3600 seconds"),
-                (["--interval", "1e30"], "--interval must be between 0 and 3600 seconds")):
+                (["--interval", "1e30"], "--interval must be between 0 and 3600 seconds"),
+                (["--stall-timeout", "0"], "--stall-timeout must be between 1 and 86400 seconds"),
+                (["--stall-timeout", "90000"],
+                 "--stall-timeout must be between 1 and 86400 seconds")):
             r = self.run_cli(*(args + [self.wav]))
             self.assertEqual(r.returncode, 2, args)
             self.assertEqual(r.stderr, "instrid-identify: %s\n" % said, args)
             self.assertEqual(r.stdout, "", args)
+
+    def test_stall(self):
+        # A source that never delivers data (a FIFO whose only writer is this test) stands for a
+        # demuxer that stops without an error or EOS: the file is given up after
+        # --stall-timeout and the next file is still analysed. The writer closes long after the
+        # 1-s timeout, so that the pipeline's teardown (blocked in the FIFO's read) can end.
+        fifo = os.path.join(self.dir.name, "stalled.ogg")
+        os.mkfifo(fifo)
+        fd = os.open(fifo, os.O_RDWR)
+        proc = subprocess.Popen([EXE, "--model", MODEL, "--json", "--stall-timeout", "1", fifo,
+                                 self.wav], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            try:
+                proc.wait(timeout=8)
+            except subprocess.TimeoutExpired:
+                pass
+        finally:
+            os.close(fd)
+        out, err = proc.communicate(timeout=60)
+        self.assertEqual(proc.returncode, 1, err)
+        self.assertIn("instrid-identify: %s: the pipeline stalled (no message for 1 s)" % fifo,
+                      err)
+        results = json.loads(out)
+        self.assertEqual([r["file"] for r in results], [fifo, self.wav])
+        self.assertTrue(results[0]["error"].startswith("the pipeline stalled"), results[0])
+        self.assertNotIn("error", results[1])
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ typedef struct {
   gdouble interval_s;
   gboolean json;
   gboolean version;
+  gint stall_s; /* a pipeline that posts nothing for this long is given up (a damaged file) */
 } Options;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -132,12 +133,17 @@ static void analyse_file(const gchar *path, const Options *opt, FileResult *r)
     /* The error message on the bus says why. */
   }
   while (!done) {
-    GstMessage *msg = gst_bus_timed_pop_filtered(
-        bus, GST_CLOCK_TIME_NONE, GST_MESSAGE_ERROR | GST_MESSAGE_EOS | GST_MESSAGE_ELEMENT);
+    /* Any message counts as progress: GStreamer's demuxers can stop on some truncated files
+     * without an error or EOS (seen with Ogg), and one such file must not hang the run. */
+    GstMessage *msg = gst_bus_timed_pop(bus, (GstClockTime)opt->stall_s * GST_SECOND);
     const GstStructure *s;
 
-    if (msg == NULL)
+    if (msg == NULL) {
+      if (r->error == NULL)
+        r->error = g_strdup_printf("the pipeline stalled (no message for %d s): a damaged file?",
+                                   opt->stall_s);
       break;
+    }
     switch (GST_MESSAGE_TYPE(msg)) {
     case GST_MESSAGE_ERROR:
       gst_message_parse_error(msg, &gerr, NULL);
@@ -374,7 +380,7 @@ static void json_file(GString *out, const gchar *path, const FileResult *r)
 
 int main(int argc, char **argv)
 {
-  Options opt = {NULL, -1.0, 0.0, FALSE, FALSE};
+  Options opt = {NULL, -1.0, 0.0, FALSE, FALSE, 60};
   gchar **files = NULL;
   GOptionEntry entries[] = {
       {"json", 'j', 0, G_OPTION_ARG_NONE, &opt.json, "Print JSON for machines", NULL},
@@ -384,6 +390,8 @@ int main(int argc, char **argv)
        "One threshold for every class, 0..1 (default: the model's per-class thresholds)", "P"},
       {"interval", 'i', 0, G_OPTION_ARG_DOUBLE, &opt.interval_s,
        "Seconds between windows, up to 3600 (default: the model's)", "S"},
+      {"stall-timeout", 0, 0, G_OPTION_ARG_INT, &opt.stall_s,
+       "Give up a file whose pipeline posts nothing for S seconds, 1..86400 (default 60)", "S"},
       {"version", 'V', 0, G_OPTION_ARG_NONE, &opt.version, "Print the version and exit", NULL},
       {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &files, NULL, "FILE..."},
       {NULL, 0, 0, 0, NULL, NULL, NULL}};
@@ -422,6 +430,10 @@ int main(int argc, char **argv)
   if (!(opt.interval_s >= 0.0 && opt.interval_s <= MAX_INTERVAL_S)) {
     fprintf(stderr, "instrid-identify: --interval must be between 0 and %d seconds\n",
             MAX_INTERVAL_S);
+    goto out;
+  }
+  if (opt.stall_s < 1 || opt.stall_s > 86400) {
+    fprintf(stderr, "instrid-identify: --stall-timeout must be between 1 and 86400 seconds\n");
     goto out;
   }
   gst_init(NULL, NULL);
