@@ -108,7 +108,9 @@ void gst_instr_identify_worker_marker(gpointer data, const GstInstrIdMarker *m, 
     }
   } else if (m->kind == GST_INSTRID_MARKER_EOS) {
     gst_instr_identify_apply_settings(self);
-    if (instrid_analysis_finish(self->analysis, &w))
+    /* With a centred front end the reflected end can complete a full window before the
+     * partial last one: finish until it has nothing more (each call ends frames for good). */
+    while (instrid_analysis_finish(self->analysis, &w))
       gst_instr_identify_worker_window(self, &w, generation);
   }
 }

@@ -64,7 +64,9 @@ size_t instrid_analysis_push(instrid_analysis *a, const float *x, size_t n, inst
                              int *have_window);
 /* At the end of the audio: the last, partial window, padded with silence, when it holds at
  * least half a window of audio that no earlier window covered (in a stream shorter than a
- * window: half a window of audio at all). Returns 1 with *window filled, else 0. */
+ * window: half a window of audio at all). Returns 1 with *window filled, else 0. With a
+ * centred front end the first call may return a full window completed by the reflected end:
+ * call until it returns 0. */
 int instrid_analysis_finish(instrid_analysis *a, instrid_window *window);
 
 /* The whole stream since the last full reset: the summary's probabilities (see summary.h)
