@@ -212,7 +212,10 @@ static int identify_file(const char *path, const char *model_path, const instrid
   GstElement *pipeline = gst_parse_launch(
       "filesrc name=src ! decodebin ! audioconvert ! instridentify name=id ! fakesink sync=false",
       &perr);
-  if (!pipeline) {
+  /* A missing element still gives a (partial) pipeline, with the error set. */
+  if (!pipeline || perr) {
+    if (pipeline)
+      gst_object_unref(pipeline);
     snprintf(errbuf, errlen,
              "cannot build the pipeline (%s); is GST_PLUGIN_PATH set to the "
              "directory of the instrid plugin?",
@@ -232,10 +235,11 @@ static int identify_file(const char *path, const char *model_path, const instrid
   if (gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
     snprintf(errbuf, errlen, "%.400s: cannot start the pipeline", path);
   for (;;) {
-    GstMessage *msg = gst_bus_timed_pop_filtered(
-        bus, 600 * GST_SECOND, GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_ELEMENT);
+    /* Any message counts as progress; a pipeline silent for a minute (a demuxer stopped on a
+     * damaged file) is given up so that the rest of the set is still scored. */
+    GstMessage *msg = gst_bus_timed_pop(bus, 60 * GST_SECOND);
     if (!msg) {
-      snprintf(errbuf, errlen, "%.400s: timed out", path);
+      snprintf(errbuf, errlen, "%.400s: the pipeline stalled (no message for 60 s)", path);
       break;
     }
     GstMessageType type = GST_MESSAGE_TYPE(msg);
@@ -569,7 +573,11 @@ int main(int argc, char **argv)
     return 2;
   }
   gst_init(&argc, &argv);
-  instrid_tool_find_element(); /* the installed plugin too; a missing one is said per file */
+  if (!instrid_tool_find_element()) { /* the installed plugin too */
+    fprintf(stderr, "instrid-eval: the instridentify element is not installed (set "
+                    "GST_PLUGIN_PATH to the folder holding libgstinstrid.so)\n");
+    return 2;
+  }
   instrid_error ierr = {0};
   instrid_model *m = instrid_model_load(model_path, &ierr);
   if (!m) {
