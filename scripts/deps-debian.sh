@@ -35,6 +35,8 @@ if [ "$set_name" = full ]; then
   )
   # Optional: only the benchmarks use PyTorch (INSTRID_WITH_TORCH=0 skips its 1 GB install).
   if [ "${INSTRID_WITH_TORCH:-1}" = 1 ]; then pkgs+=(python3-torch); fi
+  # Optional: libFuzzer comes with clang (INSTRID_WITH_FUZZ=1, set by scripts/fuzz.sh).
+  if [ "${INSTRID_WITH_FUZZ:-0}" = 1 ]; then pkgs+=(clang-14 libclang-rt-14-dev); fi
 fi
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 missing=()
