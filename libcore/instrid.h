@@ -7,7 +7,8 @@
  *
  * Conventions (libebur128-style): constructors return NULL on failure and fill the
  * instrid_error passed in (which may be NULL); _free functions accept NULL; functions that can
- * fail return an instrid_status and fill the error. Nothing here prints or exits.
+ * fail return an instrid_status and fill the error. Nothing here prints or exits. Each function
+ * that can fail lists the codes it returns ("Errors:"); every other function cannot fail.
  */
 #ifndef INSTRID_H
 #define INSTRID_H
@@ -106,10 +107,13 @@ typedef struct {
  * centre is input sample k * hop_samples + 1). */
 typedef struct instrid_frontend instrid_frontend;
 
+/* Errors: INSTRID_ERR_INVALID_ARG (params NULL), INSTRID_ERR_FORMAT (a field out of range,
+ * named), INSTRID_ERR_NOMEM. */
 instrid_frontend *instrid_frontend_new(const instrid_frontend_params *params, instrid_error *err);
 void instrid_frontend_free(instrid_frontend *fe);
 void instrid_frontend_reset(instrid_frontend *fe);
 /* Checks every field of params; returns INSTRID_ERR_FORMAT naming the first bad field. */
+/* Errors: INSTRID_ERR_INVALID_ARG (params NULL), INSTRID_ERR_FORMAT. */
 instrid_status instrid_frontend_params_check(const instrid_frontend_params *params,
                                              instrid_error *err);
 
@@ -151,6 +155,8 @@ void instrid_frontend_params_efficientat(instrid_frontend_params *params);
  * `model`. Errors: INSTRID_ERR_INVALID_ARG (NULL, input_rate outside 1000..384000 Hz or with its
  * Nyquist below fmax_hz, model already derived), INSTRID_ERR_FORMAT (model fails
  * instrid_frontend_params_check). */
+/* Errors: INSTRID_ERR_INVALID_ARG (NULL, a rate out of range), INSTRID_ERR_FORMAT (model params
+ * invalid). */
 instrid_status instrid_frontend_params_for_rate(const instrid_frontend_params *model,
                                                 uint32_t input_rate, instrid_frontend_params *out,
                                                 instrid_error *err);
@@ -207,6 +213,7 @@ typedef struct {
 
 /* Output shape of every layer for an input of (1, n_mels, window_frames): out[i] is the shape
  * after layer i. Returns INSTRID_ERR_FORMAT when a layer does not fit its input. */
+/* Errors: INSTRID_ERR_INVALID_ARG (layers or out NULL), INSTRID_ERR_FORMAT. */
 instrid_status instrid_arch_shapes(const instrid_layer_desc *layers, uint32_t n_layers,
                                    instrid_shape input, instrid_shape *out, instrid_error *err);
 
@@ -238,15 +245,19 @@ typedef struct {
 } instrid_model_desc;
 
 /* Total parameter count of an architecture (checks the shapes too). */
+/* Errors: INSTRID_ERR_INVALID_ARG, INSTRID_ERR_FORMAT. */
 instrid_status instrid_model_desc_param_count(const instrid_model_desc *desc, size_t *n_params,
                                               instrid_error *err);
 
 /* Serialises desc to path atomically (path.tmp.<pid>, fsync, rename). A write first removes the
  * path.tmp.<pid> files of processes that no longer exist (writers killed before their rename);
  * those of live processes are left alone. */
+/* Errors: INSTRID_ERR_INVALID_ARG (NULL, n_params mismatch), INSTRID_ERR_FORMAT (a field or
+ * value the reader would refuse), INSTRID_ERR_NOMEM, INSTRID_ERR_IO. */
 instrid_status instrid_model_write(const instrid_model_desc *desc, const char *path,
                                    instrid_error *err);
 /* Serialises to a malloc'ed buffer (*data, *size) the caller frees with free(). */
+/* Errors: INSTRID_ERR_INVALID_ARG, INSTRID_ERR_FORMAT, INSTRID_ERR_NOMEM. */
 instrid_status instrid_model_write_to_memory(const instrid_model_desc *desc, void **data,
                                              size_t *size, instrid_error *err);
 
@@ -254,6 +265,10 @@ typedef struct instrid_model instrid_model;
 
 /* Loads and checks a model file: every size and count is checked before use, the checksum is
  * verified, batch norm is folded into convolutions. */
+/* Errors (both loaders): INSTRID_ERR_INVALID_ARG (path/data NULL), INSTRID_ERR_IO (open, stat,
+ * read; not a regular file), INSTRID_ERR_TRUNCATED, INSTRID_ERR_MAGIC, INSTRID_ERR_VERSION,
+ * INSTRID_ERR_CHECKSUM, INSTRID_ERR_FORMAT (any field, count, tensor or limit),
+ * INSTRID_ERR_NOMEM. */
 instrid_model *instrid_model_load(const char *path, instrid_error *err);
 instrid_model *instrid_model_load_from_memory(const void *data, size_t size, instrid_error *err);
 void instrid_model_free(instrid_model *model);
@@ -319,9 +334,11 @@ typedef struct {
 } instrid_model_cost;
 
 /* The cost of a model description (the layers are checked as instrid_arch_shapes does). */
+/* Errors: INSTRID_ERR_INVALID_ARG, INSTRID_ERR_FORMAT. */
 instrid_status instrid_model_desc_cost(const instrid_model_desc *desc, instrid_model_cost *cost,
                                        instrid_error *err);
 /* INSTRID_ERR_FORMAT naming the first limit cost exceeds, else INSTRID_OK. */
+/* Errors: INSTRID_ERR_INVALID_ARG (cost NULL), INSTRID_ERR_FORMAT (over a limit, named). */
 instrid_status instrid_model_cost_check(const instrid_model_cost *cost, instrid_error *err);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -330,6 +347,8 @@ instrid_status instrid_model_cost_check(const instrid_model_cost *cost, instrid_
 /* Per-thread scratch for running a model's network; allocated once, reused for every window. */
 typedef struct instrid_net instrid_net;
 
+/* Errors: INSTRID_ERR_INVALID_ARG (model NULL), INSTRID_ERR_FORMAT (plan inconsistent),
+ * INSTRID_ERR_NOMEM. */
 instrid_net *instrid_net_new(const instrid_model *model, instrid_error *err);
 void instrid_net_free(instrid_net *net);
 /* features: (n_mels, window_frames) row-major, i.e. features[mel * W + t].
@@ -360,11 +379,15 @@ typedef struct {
 
 typedef struct instrid_stream instrid_stream;
 
+/* Errors: INSTRID_ERR_INVALID_ARG (model NULL), INSTRID_ERR_FORMAT, INSTRID_ERR_NOMEM (from the
+ * front end and the network). */
 instrid_stream *instrid_stream_new(const instrid_model *model, instrid_error *err);
 /* The at-input-rate mode: a stream fed at input_rate (not resampled to the model's rate) whose
  * front end is instrid_frontend_params_for_rate(model's front end, input_rate); its results'
  * start_sample and length_samples count input samples. Errors as that function's, and
  * INSTRID_ERR_NOMEM. */
+/* Errors: as instrid_stream_new, and INSTRID_ERR_INVALID_ARG for an input rate the front end
+ * cannot serve. */
 instrid_stream *instrid_stream_new_for_rate(const instrid_model *model, uint32_t input_rate,
                                             instrid_error *err);
 /* The rate the stream expects: the model's, or the input rate it was made for. */
@@ -374,6 +397,7 @@ void instrid_stream_free(instrid_stream *stream);
 void instrid_stream_reset(instrid_stream *stream);
 /* Frames between window starts, 1..65536; 0 restores the model's default. Takes effect from
  * the next window. */
+/* Errors: INSTRID_ERR_INVALID_ARG (hop_frames above 65536). */
 instrid_status instrid_stream_set_hop_frames(instrid_stream *stream, uint32_t hop_frames,
                                              instrid_error *err);
 uint32_t instrid_stream_get_hop_frames(const instrid_stream *stream);
