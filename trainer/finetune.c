@@ -2,6 +2,7 @@
  * and the frozen-backbone path that trains the head on vectors computed once by libcore. */
 #include "finetune.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -362,6 +363,8 @@ struct finetune_cache {
 
 typedef struct {
   finetune_cache *c;
+  void (*progress)(void *ctx, size_t done, size_t total); /* thread 0 only */
+  void *progress_ctx;
   const example_source *inner;
   instrid_model *prefix;
   int thread, threads;
@@ -391,6 +394,9 @@ static void *cache_worker(void *arg)
       job->inner->get(job->inner->ctx, (dataset_split)s, i, 0, x, target, mask);
       instrid_net_forward(net, x, c->vec[s] + i * c->dim);
       job->done++;
+      /* Thread 0 reports for all, estimating the others' share by its own. */
+      if (job->progress && job->done % 256 == 0)
+        job->progress(job->progress_ctx, job->done * (size_t)job->threads, c->n[0] + c->n[1]);
     }
   instrid_net_free(net);
   instrid_free_aligned(x);
@@ -476,7 +482,11 @@ finetune_cache *finetune_cache_new(finetune *f, const example_source *inner, int
   pthread_t tid[MAX_CACHE_THREADS];
   int started[MAX_CACHE_THREADS] = {0};
   for (int r = 0; r < threads; r++)
-    jobs[r] = (cache_job){c, inner, prefix, r, threads, 0, 0, {0}};
+    jobs[r] =
+        (cache_job){c, r ? NULL : progress, progress_ctx, inner, prefix, r, threads, 0, 0, {0}};
+  /* One BLAS thread per worker: the workers are the parallelism. */
+  if (threads > 1)
+    openblas_set_num_threads(1);
   for (int r = 1; r < threads; r++)
     started[r] = pthread_create(&tid[r], NULL, cache_worker, &jobs[r]) == 0;
   cache_worker(&jobs[0]);

@@ -211,6 +211,16 @@ static void on_progress(void *ctx, const train_progress *p)
   fflush(stderr);
 }
 
+static void on_cache_progress(void *ctx, size_t done, size_t total)
+{
+  const progress_state *ps = ctx;
+  if (ps->quiet)
+    return;
+  fprintf(stderr, "%s" PROG ": backbone output %zu/%zu windows%s", ps->tty ? "\r" : "",
+          done < total ? done : total, total, ps->tty && done < total ? "" : "\n");
+  fflush(stderr);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Provenance and summary */
 
@@ -748,7 +758,8 @@ int main(int argc, char **argv)
     if (!quiet)
       fprintf(stderr, PROG ": computing the frozen backbone's output for %zu windows\n",
               src.count(src.ctx, DATASET_TRAIN) + src.count(src.ctx, DATASET_VAL));
-    fcache = finetune_cache_new(ft, &src, opt.threads, NULL, NULL, &err);
+    progress_state cps = {isatty(STDERR_FILENO), quiet, 0, desc.class_names};
+    fcache = finetune_cache_new(ft, &src, opt.threads, on_cache_progress, &cps, &err);
     if (!fcache) {
       fprintf(stderr, PROG ": %s\n", err.message);
       goto done;
