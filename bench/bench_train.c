@@ -101,11 +101,13 @@ static double run_torch(const char *script, const instrid_model_desc *d, int bat
 
 static void usage(FILE *f)
 {
-  fprintf(f, "usage: instrid-bench-train [--arch NAME] [--batch N] [--steps N] [--runs N]\n"
-             "                           [--threads N] [--no-torch]\n"
+  fprintf(f, "usage: instrid-bench-train [--arch NAME | --model FILE] [--batch N] [--steps N]\n"
+             "                           [--runs N] [--threads N] [--no-torch]\n"
              "Training steps per second of the C loop (forward, masked balanced BCE, backward,\n"
              "AdamW) against PyTorch with the same architecture, batch, optimizer and threads.\n"
              "  --arch NAME    architecture (default \"default\")\n"
+             "  --model FILE   the network of a model file instead (e.g. an imported mn04),\n"
+             "                 every layer trained, starting from its weights\n"
              "  --batch N      windows per step (default 64)\n"
              "  --steps N      timed steps per run (default 20)\n"
              "  --runs N       runs; the median is reported (default 5)\n"
@@ -116,12 +118,17 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
   static const struct option longopts[] = {
-      {"arch", required_argument, NULL, 'a'},    {"batch", required_argument, NULL, 'b'},
-      {"steps", required_argument, NULL, 's'},   {"runs", required_argument, NULL, 'r'},
-      {"threads", required_argument, NULL, 't'}, {"no-torch", no_argument, NULL, 'n'},
-      {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+      {"arch", required_argument, NULL, 'a'},
+      {"batch", required_argument, NULL, 'b'},
+      {"steps", required_argument, NULL, 's'},
+      {"runs", required_argument, NULL, 'r'},
+      {"threads", required_argument, NULL, 't'},
+      {"no-torch", no_argument, NULL, 'n'},
+      {"help", no_argument, NULL, 'h'},
+      {"model", required_argument, NULL, 'm'},
+      {NULL, 0, NULL, 0},
   };
-  const char *arch_name = "default";
+  const char *arch_name = "default", *model_path = NULL;
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   int batch = 64, steps = 20, runs = 5, threads = cores > 0 ? (int)cores : 1, torch = 1;
   int c;
@@ -130,6 +137,9 @@ int main(int argc, char **argv)
     switch (c) {
     case 'a':
       arch_name = optarg;
+      break;
+    case 'm':
+      model_path = optarg;
       break;
     case 'b':
       batch = atoi(optarg);
@@ -161,8 +171,17 @@ int main(int argc, char **argv)
 
   instrid_error err;
   instrid_arch *arch = NULL;
+  instrid_model *model = NULL;
   instrid_model_desc desc;
-  if (instrid_arch_build(arch_name, TAXONOMY_N, 1, &desc, &arch, &err) != INSTRID_OK) {
+  if (model_path) {
+    model = instrid_model_load(model_path, &err);
+    if (!model) {
+      fprintf(stderr, "instrid-bench-train: %s\n", err.message);
+      return 2;
+    }
+    desc = *instrid_model_get_desc(model);
+    arch_name = model_path;
+  } else if (instrid_arch_build(arch_name, TAXONOMY_N, 1, &desc, &arch, &err) != INSTRID_OK) {
     fprintf(stderr, "instrid-bench-train: %s\n", err.message);
     return 2;
   }
@@ -242,5 +261,6 @@ int main(int argc, char **argv)
   free(src.target);
   free(src.mask);
   instrid_arch_free(arch);
+  instrid_model_free(model);
   return 0;
 }
