@@ -72,17 +72,17 @@ static void format_layers(const instrid_model_desc *d, char *buf, size_t n)
 }
 
 /* Runs torch_train.py and reads "windows_per_second X" from its output; < 0 when it failed. */
-static double run_torch(const char *script, const instrid_model_desc *d, int batch, int steps,
-                        int runs, int threads, float lr, float wd)
+static double run_torch(const char *python, const char *script, const instrid_model_desc *d,
+                        int batch, int steps, int runs, int threads, float lr, float wd)
 {
   static char layers[16384];
   format_layers(d, layers, sizeof layers);
   char cmd[20000];
   snprintf(cmd, sizeof cmd,
-           "/usr/bin/python3 '%s' --n-mels %u --frames %u --classes %u --layers '%s' "
+           "'%s' '%s' --n-mels %u --frames %u --classes %u --layers '%s' "
            "--batch %d --steps %d --runs %d --threads %d --lr %g --weight-decay %g",
-           script, d->frontend.n_mels, d->window_frames, d->n_classes, layers, batch, steps, runs,
-           threads, (double)lr, (double)wd);
+           python, script, d->frontend.n_mels, d->window_frames, d->n_classes, layers, batch, steps,
+           runs, threads, (double)lr, (double)wd);
   FILE *p = popen(cmd, "r");
   if (!p)
     return -1.0;
@@ -112,7 +112,9 @@ static void usage(FILE *f)
              "  --steps N      timed steps per run (default 20)\n"
              "  --runs N       runs; the median is reported (default 5)\n"
              "  --threads N    BLAS / torch threads (default: number of cores)\n"
-             "  --no-torch     C only\n");
+             "  --no-torch     C only\n"
+             "  --python PATH  the Python with torch (default /usr/bin/python3)\n"
+             "  --torch-script PATH  torch_train.py (default: the source tree's)\n");
 }
 
 int main(int argc, char **argv)
@@ -126,9 +128,12 @@ int main(int argc, char **argv)
       {"no-torch", no_argument, NULL, 'n'},
       {"help", no_argument, NULL, 'h'},
       {"model", required_argument, NULL, 'm'},
+      {"python", required_argument, NULL, 'p'},
+      {"torch-script", required_argument, NULL, 'T'},
       {NULL, 0, NULL, 0},
   };
-  const char *arch_name = "default", *model_path = NULL;
+  const char *arch_name = "default", *model_path = NULL, *python = "/usr/bin/python3";
+  const char *torch_script = TORCH_TRAIN_PY;
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   int batch = 64, steps = 20, runs = 5, threads = cores > 0 ? (int)cores : 1, torch = 1;
   int c;
@@ -140,6 +145,12 @@ int main(int argc, char **argv)
       break;
     case 'm':
       model_path = optarg;
+      break;
+    case 'p':
+      python = optarg;
+      break;
+    case 'T':
+      torch_script = optarg;
       break;
     case 'b':
       batch = atoi(optarg);
@@ -236,9 +247,9 @@ int main(int argc, char **argv)
       printf("(%.1f MFLOP/window forward, %zu parameters)\n",
              train_net_flops_per_example(trainer_net(t)) / 1e6, train_net_n_params(trainer_net(t)));
     trainer_free(t);
-    double tw =
-        torch ? run_torch(TORCH_TRAIN_PY, &desc, batch, steps, 1, threads, opt.lr, opt.weight_decay)
-              : -1.0;
+    double tw = torch ? run_torch(python, torch_script, &desc, batch, steps, 1, threads, opt.lr,
+                                  opt.weight_decay)
+                      : -1.0;
     if (tw > 0.0) {
       t_wps[n_torch] = tw;
       ratio[n_torch++] = c_wps[r] / tw;
