@@ -12,6 +12,11 @@ usage: check-mn04.py DATA_DIR [--weights PT] [--model M.instrid --run-model BIN]
   --logits     the model was imported with --logits (no final sigmoid): compare logits
   --element    also run the instridentify element (GST_PLUGIN_PATH from --build) on the same
                samples and compare the probabilities it posts
+  --contract M the element's message contract with model M (e.g. a fine-tuned one) on 30 s of
+               the clips at 44.1 kHz stereo (resampled by the element): a message per window
+               with the model's labels, probabilities in [0, 1], instruments = the classes at
+               or over threshold=0.5 by falling probability, timestamps every interval, one
+               summary at EOS
 
 Each clip is decoded once to 32 kHz mono float (gst-launch: decodebin, audioconvert,
 audioresample) into --work; the reference, libcore and the element all see those samples.
@@ -140,6 +145,76 @@ def run_element(build, model, wav):
     return np.array(rows, dtype=np.float64)
 
 
+def check_contract(build, model, clips, work):
+    """Runs the element with `model` over clips concatenated at 44.1 kHz stereo; returns a
+    list of problems (empty when the contract holds) and the number of windows."""
+    plugin_dir = os.path.join(build, "gst-plugin")
+    if os.path.isdir(plugin_dir) and "GST_PLUGIN_PATH" not in os.environ:
+        os.environ["GST_PLUGIN_PATH"] = plugin_dir
+    import gi
+    gi.require_version("Gst", "1.0")
+    from gi.repository import Gst
+    Gst.init(None)
+    parts = []
+    for i, path in enumerate(clips):
+        raw = os.path.join(work, f"contract{i:03d}.f32")
+        parts.append(decode(path, raw, 44100))
+    x = np.concatenate(parts)
+    stereo = np.stack([x, 0.5 * x], axis=1).reshape(-1)
+    wav = os.path.join(work, "contract.wav")
+    import struct
+    data = stereo.astype("<f4").tobytes()
+    with open(wav, "wb") as f:
+        f.write(b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE")
+        f.write(b"fmt " + struct.pack("<IHHIIHH", 16, 3, 2, 44100, 44100 * 8, 8, 32))
+        f.write(b"data" + struct.pack("<I", len(data)) + data)
+    pipe = Gst.parse_launch(f'filesrc location="{wav}" ! wavparse ! audioconvert ! '
+                            f'instridentify name=id threshold=0.5 model-location="{model}" ! '
+                            f'fakesink')
+    names = list(pipe.get_by_name("id").get_property("labels"))
+    bus = pipe.get_bus()
+    pipe.set_state(Gst.State.PLAYING)
+    wins, sums, problems = [], [], []
+    while True:
+        msg = bus.timed_pop_filtered(Gst.SECOND * 120, Gst.MessageType.ELEMENT |
+                                     Gst.MessageType.EOS | Gst.MessageType.ERROR)
+        if msg is None or msg.type == Gst.MessageType.ERROR:
+            problems.append("no EOS" if msg is None else msg.parse_error()[0].message)
+            break
+        if msg.type == Gst.MessageType.EOS:
+            break
+        st = msg.get_structure()
+        if st.get_name() in ("instridentify", "instridentify-summary"):
+            rec = {k: st.get_value(k) for k in ("labels", "probabilities", "instruments")}
+            for k in ("timestamp", "duration"):
+                rec[k] = st.get_uint64(k)[1]
+            (wins if st.get_name() == "instridentify" else sums).append(rec)
+    pipe.set_state(Gst.State.NULL)
+    seconds = len(x) / 44100.0
+    for k, w in enumerate(wins + sums):
+        labels = [w["labels"][i] for i in range(len(w["labels"]))]
+        probs = [w["probabilities"][i] for i in range(len(w["probabilities"]))]
+        inst = [w["instruments"][i] for i in range(len(w["instruments"]))]
+        if labels != names:
+            problems.append(f"message {k}: labels differ from the element's")
+        if len(probs) != len(labels) or not all(0.0 <= p <= 1.0 for p in probs):
+            problems.append(f"message {k}: probabilities not aligned or outside [0, 1]")
+        want = [labels[i] for i in sorted((i for i, p in enumerate(probs) if p >= 0.5),
+                                          key=lambda i: -probs[i])]
+        if inst != want:
+            problems.append(f"message {k}: instruments {inst}, expected {want}")
+    starts = [w["timestamp"] / 1e9 for w in wins]
+    if any(b <= a for a, b in zip(starts, starts[1:])):
+        problems.append(f"window timestamps not increasing: {starts}")
+    if len(wins) < int(seconds / 3.2) or len(wins) > int(seconds / 3.2) + 2:
+        problems.append(f"{len(wins)} windows for {seconds:.1f} s at one per 3.2 s")
+    if len(sums) != 1:
+        problems.append(f"{len(sums)} summaries")
+    elif abs(sums[0]["duration"] / 1e9 - seconds) > 0.05:
+        problems.append(f"summary duration {sums[0]['duration'] / 1e9:.3f} s, audio {seconds:.3f}")
+    return problems, len(wins), len(names), seconds
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("data")
@@ -148,6 +223,7 @@ def main():
     ap.add_argument("--run-model")
     ap.add_argument("--logits", action="store_true")
     ap.add_argument("--element", action="store_true")
+    ap.add_argument("--contract", metavar="MODEL")
     ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
     ap.add_argument("--work", default="/tmp/check-mn04")
     ap.add_argument("--window-frames", type=int, default=320)
@@ -157,6 +233,14 @@ def main():
                     help="also score EfficientAT's own whole-clip preprocessing")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
+    if a.contract:
+        with open(os.path.join(a.data, "dev-eval", "labels.csv"), newline="") as f:
+            medley = [os.path.join(a.data, "dev-eval", r["path"]) for r in csv.DictReader(f)
+                      if r["path"].startswith("medley-solos/")]
+        problems, n_win, n_cls, secs = check_contract(a.build, a.contract, medley[::8], a.work)
+        print(f"contract: {a.contract}: {n_cls} classes, {n_win} windows over {secs:.1f} s of "
+              f"44.1 kHz stereo: " + ("holds" if not problems else "; ".join(problems)))
+        sys.exit(1 if problems else 0)
     weights = a.weights or os.path.join(a.data, "pretrained", "mn04_as_mAP_432.pt")
     names = audioset_names(os.path.join(a.data, "pretrained",
                                         "audioset_class_labels_indices.csv"))
