@@ -48,6 +48,14 @@ with tempfile.TemporaryDirectory() as d:
     usage_error(["--musicnet", d, "--out", d], "is a folder")
     usage_error(["--musicnet", d, "--out", d + "/"], "is a folder")
     usage_error(["--musicnet", d, "--out", "/proc/instrid-test.instrid"], "cannot create a file there")
+    # Fine-tuning options: --init excludes --arch, the others need --init.
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--arch", "tiny"], "--arch")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--freeze-until", "3"], "--init")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--freeze-until", "some"], "--freeze-until")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--lr-backbone", "-1"], "--lr-backbone")
     check(os.listdir(d) == [], f"the start-up check left files in {d}: {os.listdir(d)}")
 
 # More threads than decoding takes (the default on a machine with over 64 cores) still
