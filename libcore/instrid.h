@@ -188,6 +188,10 @@ typedef enum {
                                         this layer's index; the shapes must match */
   INSTRID_LAYER_EMBEDDING = 13,      /* no parameters; identity that marks its input as the window's
                                         embedding (instrid_result.embedding); at most one */
+  INSTRID_LAYER_BLEND_MAPPED = 14,   /* p: classes C; input C class values then S source values.
+                                        tensors: map (C, S) (source j names class c when > 0),
+                                        gamma (C). y_c = gamma_c x_c + (1 - gamma_c) max of the
+                                        sources naming c; y_c = x_c when none does */
 } instrid_layer_type;
 
 enum { INSTRID_AXIS_FREQ = 1, INSTRID_AXIS_TIME = 2 }; /* bit flags, both = 3 */

@@ -48,6 +48,9 @@ typedef struct {
   uint32_t back; /* p[0]: y = x + the input of layer (this index - back). In an inference plan
                     (instrid_step) the value is remapped to step indices. */
 } instrid_residual_add_params;
+typedef struct {
+  uint32_t out; /* p[0]: classes C; the input is C class values then the source values */
+} instrid_blend_mapped_params;
 
 typedef union {
   instrid_conv2d_params conv;
@@ -58,6 +61,7 @@ typedef union {
   instrid_dropout_params dropout;
   instrid_squeeze_excite_params se;
   instrid_residual_add_params residual;
+  instrid_blend_mapped_params blend;
 } instrid_layer_params;
 
 /* Tensor roles as the model file stores them (model_file.h). */
@@ -189,6 +193,7 @@ extern const instrid_layer_entry instrid_layer_hardswish;
 extern const instrid_layer_entry instrid_layer_squeeze_excite;
 extern const instrid_layer_entry instrid_layer_residual_add;
 extern const instrid_layer_entry instrid_layer_embedding;
+extern const instrid_layer_entry instrid_layer_blend_mapped;
 
 /* Helpers the entries share. */
 static inline size_t instrid_shape_floats(instrid_shape s)

@@ -11,6 +11,8 @@
 
 #include "audioset_map.h"
 #include "internal.h"
+#include "metrics.h"
+#include "netgrad.h"
 #include "rng.h"
 
 #define MAX_CACHE_THREADS 16
@@ -41,6 +43,7 @@ void finetune_options_default(finetune_options *o)
   memset(o, 0, sizeof *o);
   o->freeze_until = UINT32_MAX;
   o->lr_backbone = 1.0f;
+  o->blend = -1.0f;
 }
 
 static instrid_status layer_offsets(const instrid_model_desc *d, instrid_shape *shapes,
@@ -552,15 +555,109 @@ example_source finetune_cache_source(finetune_cache *c)
 
 /* ------------------------------------------------------------------------------------------ */
 
+/* The blend layer's tensors: map (n_targets, n_src) 1 where the AudioSet map sends source class
+ * j to target c, gamma (n_targets): opt.blend where some source does, 1 elsewhere. */
+static int blend_tensors(const finetune *f, float *map, float *gamma)
+{
+  int32_t *target_of = malloc(sizeof(int32_t) * f->n_src_classes);
+  if (!target_of)
+    return 0;
+  instrid_audioset_map_indices(f->sd->class_names, f->n_src_classes, f->names, f->n_targets,
+                               target_of);
+  memset(map, 0, sizeof(float) * f->n_targets * f->n_src_classes);
+  for (uint32_t c = 0; c < f->n_targets; c++)
+    gamma[c] = 1.0f;
+  for (uint32_t j = 0; j < f->n_src_classes; j++)
+    if (target_of[j] >= 0) {
+      map[(size_t)target_of[j] * f->n_src_classes + j] = 1.0f;
+      gamma[target_of[j]] = f->opt.blend;
+    }
+  free(target_of);
+  return 1;
+}
+
+/* y (n_targets) from the head's probabilities p (n_out) as BLEND_MAPPED computes it. */
+static void blend_one(const finetune *f, const float *map, const float *gamma, const float *p,
+                      float *y)
+{
+  const uint32_t S = f->n_src_classes;
+  for (uint32_t c = 0; c < f->n_targets; c++) {
+    long best = -1;
+    for (uint32_t j = 0; j < S; j++)
+      if (map[(size_t)c * S + j] > 0.0f &&
+          (best < 0 || p[f->n_targets + j] > p[f->n_targets + best]))
+        best = (long)j;
+    y[c] = best < 0 ? p[c] : gamma[c] * p[c] + (1.0f - gamma[c]) * p[f->n_targets + best];
+  }
+}
+
+instrid_status finetune_blend_thresholds(const finetune *f, const finetune_cache *c,
+                                         const float *head_params, float *thresholds,
+                                         double *map_out, double *macro_f1, instrid_error *err)
+{
+  if (f->opt.blend < 0.0f || !f->opt.keep_source_head || !f->split || !c)
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
+                             "blend thresholds need --keep-source-head and a frozen backbone");
+  const size_t n = c->n[1], C = f->n_targets, S = f->n_src_classes;
+  const int batch = 256;
+  train_net *net = train_net_new(&f->head, batch, err);
+  if (!net)
+    return err->code;
+  memcpy(train_net_params(net), head_params, sizeof(float) * f->head.n_params);
+  float *map = malloc(sizeof(float) * C * S), *gamma = malloc(sizeof(float) * C);
+  float *logits = malloc(sizeof(float) * batch * f->n_out);
+  float *scores = malloc(sizeof(float) * (n ? n : 1) * C);
+  float *tg = malloc(sizeof(float) * (n ? n : 1) * C),
+        *mk = malloc(sizeof(float) * (n ? n : 1) * C);
+  metrics_report r = {0};
+  instrid_status st = INSTRID_OK;
+  if (!map || !gamma || !logits || !scores || !tg || !mk || !blend_tensors(f, map, gamma) ||
+      !metrics_report_init(&r, C)) {
+    st = instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
+    goto out;
+  }
+  for (size_t s = 0; s < n; s += batch) {
+    int m = (int)(n - s < (size_t)batch ? n - s : (size_t)batch);
+    train_net_forward(net, c->vec[1] + s * c->dim, m, 0, NULL, logits);
+    for (int e = 0; e < m; e++) {
+      float *p = logits + (size_t)e * f->n_out;
+      for (uint32_t k = 0; k < f->n_out; k++)
+        p[k] = 1.0f / (1.0f + expf(-p[k]));
+      blend_one(f, map, gamma, p, scores + (s + e) * C);
+      memcpy(tg + (s + e) * C, c->target[1] + (s + e) * f->n_out, sizeof(float) * C);
+      memcpy(mk + (s + e) * C, c->mask[1] + (s + e) * f->n_out, sizeof(float) * C);
+    }
+  }
+  if (!metrics_evaluate(&r, scores, tg, mk, n, 0.5)) {
+    st = instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
+    goto out;
+  }
+  for (size_t k = 0; k < C; k++)
+    thresholds[k] = (float)r.threshold[k];
+  if (map_out)
+    *map_out = r.map;
+  if (macro_f1)
+    *macro_f1 = r.macro_f1;
+out:
+  metrics_report_clear(&r);
+  train_net_free(net);
+  free(map), free(gamma), free(logits), free(scores), free(tg), free(mk);
+  return st;
+}
+
 instrid_status finetune_write(const finetune *f, const float *head_params, const float *params_full,
                               const float *thresholds, const char *provenance, const char *path,
                               instrid_error *err)
 {
-  float *p = malloc(sizeof(float) * f->arch.n_params);
+  const int blend = f->opt.blend >= 0.0f && f->opt.keep_source_head;
+  const size_t extra = blend ? (size_t)f->n_targets * f->n_src_classes + f->n_targets : 0;
+  float *p = malloc(sizeof(float) * (f->arch.n_params + extra));
   float *th = malloc(sizeof(float) * f->n_out);
-  if (!p || !th) {
+  instrid_layer_desc *layers = malloc(sizeof *layers * (f->arch.n_layers + 1));
+  if (!p || !th || !layers) {
     free(p);
     free(th);
+    free(layers);
     return instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
   }
   if (params_full) {
@@ -574,11 +671,26 @@ instrid_status finetune_write(const finetune *f, const float *head_params, const
   for (uint32_t k = 0; k < f->n_out; k++)
     th[k] = k < f->n_targets ? thresholds[k] : f->sd->thresholds[k - f->n_targets];
   instrid_model_desc d = f->arch;
+  if (blend) {
+    float *map = p + f->arch.n_params, *gamma = map + (size_t)f->n_targets * f->n_src_classes;
+    if (!blend_tensors(f, map, gamma)) {
+      free(p), free(th), free(layers);
+      return instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
+    }
+    memcpy(layers, f->arch.layers, sizeof *layers * f->arch.n_layers);
+    layers[f->arch.n_layers] =
+        (instrid_layer_desc){.type = INSTRID_LAYER_BLEND_MAPPED, .p = {f->n_targets}};
+    d.layers = layers;
+    d.n_layers = f->arch.n_layers + 1;
+    d.n_params = f->arch.n_params + extra;
+    d.n_classes = f->n_targets;
+  }
   d.params = p;
   d.thresholds = th;
   d.provenance = provenance;
   instrid_status s = instrid_model_write(&d, path, err);
   free(p);
   free(th);
+  free(layers);
   return s;
 }

@@ -33,6 +33,11 @@ typedef struct {
   float lr_backbone;    /* learning-rate multiplier of the unfrozen layers before the head */
   int keep_source_head; /* the source's outputs stay, frozen, after the target classes */
   int head_random;      /* 1: every new row random (no name or map initialisation) */
+  /* >= 0 (needs keep_source_head): the written model ends in a BLEND_MAPPED layer that outputs,
+   * per target class, blend * head + (1 - blend) * the largest source output the AudioSet map
+   * names it with (the head alone where none does); the model then has the target classes
+   * only. < 0: off. */
+  float blend;
 } finetune_options;
 
 void finetune_options_default(finetune_options *o);
@@ -92,5 +97,14 @@ example_source finetune_cache_source(finetune_cache *c);
 instrid_status finetune_write(const finetune *f, const float *head_params, const float *params_full,
                               const float *thresholds, const char *provenance, const char *path,
                               instrid_error *err);
+
+/* With opt.blend >= 0 and the frozen-backbone path: the blended outputs of the head (trained
+ * parameters head_params) on the cache's validation windows, and per target class the
+ * F1-maximising threshold there (fallback 0.5 where a class has no known positive) into
+ * thresholds (n_targets); the validation mAP and macro-F1 of the blend into *map / *macro_f1
+ * (may be NULL). */
+instrid_status finetune_blend_thresholds(const finetune *f, const finetune_cache *c,
+                                         const float *head_params, float *thresholds, double *map,
+                                         double *macro_f1, instrid_error *err);
 
 #endif /* INSTRID_FINETUNE_H */

@@ -85,6 +85,11 @@ static void usage(FILE *f)
           "                          head (default 1)\n"
           "  --keep-source-head      keep MODEL's own outputs (frozen) after the 25 classes\n"
           "  --head-random           initialise every row of the new head at random\n"
+          "  --blend-source-head G   with --keep-source-head and a frozen backbone: the model\n"
+          "                          ends in a BLEND_MAPPED layer, per class G * head + (1 - G)\n"
+          "                          * the largest source output the AudioSet map names it with\n"
+          "                          (the head alone where none does), 25 outputs; thresholds\n"
+          "                          are chosen on the blend's validation outputs\n"
           "\n"
           "checkpoints:\n"
           "  --checkpoint FILE       checkpoint file (default: MODEL.ckpt)\n"
@@ -397,6 +402,7 @@ enum {
   O_FREEZE_UNTIL,
   O_LR_BACKBONE,
   O_KEEP_SOURCE_HEAD,
+  O_BLEND_SOURCE_HEAD,
   O_HEAD_RANDOM,
   O_VERSION,
 };
@@ -436,6 +442,7 @@ int main(int argc, char **argv)
       {"freeze-until", required_argument, NULL, O_FREEZE_UNTIL},
       {"lr-backbone", required_argument, NULL, O_LR_BACKBONE},
       {"keep-source-head", no_argument, NULL, O_KEEP_SOURCE_HEAD},
+      {"blend-source-head", required_argument, NULL, O_BLEND_SOURCE_HEAD},
       {"head-random", no_argument, NULL, O_HEAD_RANDOM},
       {"version", no_argument, NULL, O_VERSION},
       {NULL, 0, NULL, 0},
@@ -534,6 +541,12 @@ int main(int argc, char **argv)
       break;
     case O_KEEP_SOURCE_HEAD:
       fopt.keep_source_head = 1;
+      finetune_given = 1;
+      break;
+    case O_BLEND_SOURCE_HEAD:
+      if (!parse_double(optarg, 0.0, 1.0, &x))
+        return usage_error("--blend-source-head %s: want a weight in [0, 1]", optarg);
+      fopt.blend = (float)x;
       finetune_given = 1;
       break;
     case O_HEAD_RANDOM:
@@ -648,8 +661,11 @@ int main(int argc, char **argv)
   if (init && arch_given)
     return usage_error("--init and --arch exclude each other: the model gives the architecture");
   if (!init && finetune_given)
-    return usage_error("--freeze-until, --lr-backbone, --keep-source-head and --head-random "
-                       "need --init");
+    return usage_error("--freeze-until, --lr-backbone, --keep-source-head, --blend-source-head "
+                       "and --head-random need --init");
+  if (fopt.blend >= 0.0f && (!fopt.keep_source_head || fopt.freeze_until != UINT32_MAX))
+    return usage_error("--blend-source-head needs --keep-source-head and the whole backbone "
+                       "frozen");
 
   int status = 1;
   instrid_error err = {0};
@@ -808,8 +824,35 @@ int main(int argc, char **argv)
     instrid_model_desc trained;
     train_net_desc(trainer_net(t), &trained);
     int split = finetune_split(ft) != 0;
-    if (finetune_write(ft, split ? trained.params : NULL, split ? NULL : trained.params,
-                       trainer_thresholds(t), provenance, out, &err) != INSTRID_OK) {
+    const float *th = trainer_thresholds(t);
+    float blend_th[TAXONOMY_N];
+    if (fopt.blend >= 0.0f) {
+      double bmap = NAN, bf1 = NAN;
+      if (finetune_blend_thresholds(ft, fcache, trained.params, blend_th, &bmap, &bf1, &err) !=
+          INSTRID_OK) {
+        fprintf(stderr, PROG ": %s\n", err.message);
+        goto done;
+      }
+      th = blend_th;
+      char line[160];
+      snprintf(line, sizeof line,
+               "blend: %g * head + %g * mapped source outputs; validation windows mAP %.4f, "
+               "macro-F1 %.4f at the blend's thresholds\n",
+               (double)fopt.blend, 1.0 - fopt.blend, bmap, bf1);
+      char *np = malloc(strlen(provenance) + strlen(line) + 1);
+      if (!np) {
+        fprintf(stderr, PROG ": out of memory\n");
+        goto done;
+      }
+      strcpy(np, provenance);
+      strcat(np, line);
+      free(provenance);
+      provenance = np;
+      if (!quiet)
+        fprintf(stderr, PROG ": %s", line);
+    }
+    if (finetune_write(ft, split ? trained.params : NULL, split ? NULL : trained.params, th,
+                       provenance, out, &err) != INSTRID_OK) {
       fprintf(stderr, PROG ": %s\n", err.message);
       goto done;
     }

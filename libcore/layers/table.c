@@ -8,7 +8,7 @@ static const instrid_layer_entry *const entries[] = {
     &instrid_layer_maxpool,   &instrid_layer_avgpool,        &instrid_layer_global_pool,
     &instrid_layer_dense,     &instrid_layer_sigmoid,        &instrid_layer_dropout,
     &instrid_layer_hardswish, &instrid_layer_squeeze_excite, &instrid_layer_residual_add,
-    &instrid_layer_embedding,
+    &instrid_layer_embedding, &instrid_layer_blend_mapped,
 };
 
 #define N_ENTRIES (sizeof entries / sizeof entries[0])

@@ -517,6 +517,23 @@ static void test_mn_layers(void)
   }
   CHECK(e < 1e-5, "squeeze-excitation error %g", e);
   free(x), free(skip), free(y), free(w1), free(b1), free(w2), free(b2), free(scratch);
+  /* BLEND_MAPPED: 3 classes, 4 sources; class 0 selects sources 1 and 3, class 1 none, class 2
+   * source 0. */
+  const instrid_layer_entry *bl = instrid_layer_entry_find(INSTRID_LAYER_BLEND_MAPPED);
+  instrid_layer_params bp = {.blend = {3}};
+  const float map[12] = {0, 1, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0}, gamma[3] = {0.25f, 0.5f, 0.75f};
+  const float bx[2 * 7] = {0.1f, 0.2f, 0.3f, 0.9f,  0.4f, 0.5f,  0.6f,
+                           0.8f, 0.7f, 0.6f, 0.05f, 0.3f, 0.02f, 0.2f};
+  const float *bt[2] = {map, gamma};
+  float by[6];
+  instrid_layer_fwd ba = {.n = 2, .t = bt, .x = bx, .y = by};
+  bl->forward(&bp, (instrid_shape){7, 1, 1}, (instrid_shape){3, 1, 1}, &ba);
+  const double want[6] = {0.25 * 0.1 + 0.75 * 0.6, 0.2, 0.75 * 0.3 + 0.25 * 0.9,
+                          0.25 * 0.8 + 0.75 * 0.3, 0.7, 0.75 * 0.6 + 0.25 * 0.05};
+  e = 0.0;
+  for (int k = 0; k < 6; k++)
+    e = fmax(e, fabs(by[k] - want[k]));
+  CHECK(e < 1e-6, "blend_mapped error %g", e);
 }
 
 int main(void)

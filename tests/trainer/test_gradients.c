@@ -47,6 +47,7 @@ static instrid_layer_desc layer(uint32_t type, uint32_t p0, uint32_t p1, uint32_
 #define SE(s) layer(INSTRID_LAYER_SQUEEZE_EXCITE, s, 0, 0, 0, 0)
 #define ADD(back) layer(INSTRID_LAYER_RESIDUAL_ADD, back, 0, 0, 0, 0)
 #define EMBED layer(INSTRID_LAYER_EMBEDDING, 0, 0, 0, 0, 0)
+#define BLEND(c) layer(INSTRID_LAYER_BLEND_MAPPED, c, 0, 0, 0, 0)
 /* k x k depthwise convolution of c channels, "same" padding */
 #define DW(c, k, stride) conv(c, k, k, stride, stride, (k) / 2, (k) / 2, 1, 1, c)
 #define PW(c) conv(c, 1, 1, 1, 1, 0, 0, 1, 1, 1)
@@ -296,6 +297,13 @@ static void test_layer_gradients(void)
                                     DENSE(3)};
     grad_check("residual from the input/over relu, se(1), depthwise stride 2", l, 9, 6, 7, 3, 2,
                23);
+  }
+  {
+    /* The blend of 4 class probabilities with the largest of the 6 source probabilities its
+     * map selects (the map starts at 0 and is perturbed, so each class selects about half of
+     * them, some maybe none); a dense layer after it makes the logits generic. */
+    const instrid_layer_desc l[] = {DENSE(10), SIGMOID, BLEND(4), DENSE(3)};
+    grad_check("blend_mapped", l, 4, 3, 4, 3, 3, 29);
   }
   /* Every global pooling mode over every axis combination. */
   static const char *const mode_names[4] = {"mean", "max", "mean|max", "mean+max"};

@@ -1,0 +1,137 @@
+/* blend_mapped.c — BLEND_MAPPED: p = out (the number of classes C). The input holds C class
+ * probabilities followed by S source probabilities (C + S values, e.g. a 25-class head and a
+ * pretrained network's 527 AudioSet outputs, as instrid-train --keep-source-head writes them).
+ * Tensors: weight (C, S), the map: source j names class c when weight[c][j] > 0 (1 or 0 in a
+ * written model); gamma (C), the blend weights. Per class c:
+ *   m_c = max over the sources j that name c of src_j
+ *   y_c = gamma_c * head_c + (1 - gamma_c) * m_c     when some source names c,
+ *   y_c = head_c                                     when none does (gamma_c is unused).
+ * The map is a selection: its gradient is zero. The output is (C, 1, 1). */
+#include <string.h>
+
+#include "internal.h"
+#include "layer_table.h"
+#include "layers.h"
+#include "model_file.h"
+
+static void unpack(const instrid_layer_desc *d, instrid_layer_params *p)
+{
+  memset(p, 0, sizeof *p);
+  p->blend.out = d->p[0];
+}
+
+static void pack(const instrid_layer_params *p, instrid_layer_desc *d)
+{
+  memset(d, 0, sizeof *d);
+  d->type = INSTRID_LAYER_BLEND_MAPPED;
+  d->p[0] = p->blend.out;
+}
+
+static instrid_status check(const instrid_layer_params *p, const instrid_layer_ctx *ctx,
+                            instrid_shape *out, instrid_error *err)
+{
+  const uint64_t in = (uint64_t)ctx->in.c * ctx->in.h * ctx->in.w;
+  if (p->blend.out < 1 || p->blend.out > MODEL_MAX_DENSE_OUT)
+    return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                             "layer %u (blend_mapped): out %u outside 1..%u", ctx->index,
+                             p->blend.out, MODEL_MAX_DENSE_OUT);
+  if (in <= p->blend.out)
+    return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                             "layer %u (blend_mapped): input of %llu values holds no source "
+                             "outputs after %u classes",
+                             ctx->index, (unsigned long long)in, p->blend.out);
+  *out = (instrid_shape){p->blend.out, 1, 1};
+  return INSTRID_OK;
+}
+
+static void tensor(const instrid_layer_params *p, instrid_shape in, unsigned k,
+                   instrid_tensor_spec *t)
+{
+  memset(t, 0, sizeof *t);
+  t->trainable = 1;
+  t->dims[0] = p->blend.out;
+  if (k == 0) {
+    t->role = INSTRID_TENSOR_WEIGHT;
+    t->ndims = 2;
+    t->dims[1] = (uint32_t)(instrid_shape_floats(in) - p->blend.out);
+    t->init = INSTRID_INIT_ZERO;
+  } else {
+    t->role = INSTRID_TENSOR_GAMMA;
+    t->ndims = 1;
+    t->init = INSTRID_INIT_ONE;
+  }
+}
+
+static double flops(const instrid_layer_params *p, instrid_shape in, instrid_shape out)
+{
+  (void)out;
+  return (double)instrid_shape_floats(in) + 3.0 * p->blend.out;
+}
+
+/* The index (into the source part) of the largest selected source of class c, -1 when none. */
+static long mapped_max(const float *map_row, const float *src, size_t n_src)
+{
+  long best = -1;
+  for (size_t j = 0; j < n_src; j++)
+    if (map_row[j] > 0.0f && (best < 0 || src[j] > src[best]))
+      best = (long)j;
+  return best;
+}
+
+static void forward(const instrid_layer_params *p, instrid_shape in, instrid_shape out,
+                    const instrid_layer_fwd *a)
+{
+  (void)out;
+  const size_t n_in = instrid_shape_floats(in), C = p->blend.out, S = n_in - C;
+  const float *map = a->t[0], *gamma = a->t[1];
+  for (int e = 0; e < a->n; e++) {
+    const float *x = a->x + (size_t)e * n_in, *src = x + C;
+    float *y = a->y + (size_t)e * C;
+    for (size_t c = 0; c < C; c++) {
+      long j = mapped_max(map + c * S, src, S);
+      y[c] = j < 0 ? x[c] : gamma[c] * x[c] + (1.0f - gamma[c]) * src[j];
+    }
+  }
+}
+
+static void backward(const instrid_layer_params *p, instrid_shape in, instrid_shape out,
+                     const instrid_layer_bwd *a)
+{
+  (void)out;
+  const size_t n_in = instrid_shape_floats(in), C = p->blend.out, S = n_in - C;
+  const float *map = a->t[0], *gamma = a->t[1];
+  float *dgamma = a->dt[1];
+  for (int e = 0; e < a->n; e++) {
+    const float *x = a->x + (size_t)e * n_in, *src = x + C, *dy = a->dy + (size_t)e * C;
+    float *dx = a->dx ? a->dx + (size_t)e * n_in : NULL;
+    if (dx)
+      memset(dx, 0, sizeof(float) * n_in);
+    for (size_t c = 0; c < C; c++) {
+      long j = mapped_max(map + c * S, src, S);
+      if (j < 0) {
+        if (dx)
+          dx[c] = dy[c];
+        continue;
+      }
+      dgamma[c] += (x[c] - src[j]) * dy[c];
+      if (dx) {
+        dx[c] = gamma[c] * dy[c];
+        dx[C + (size_t)j] += (1.0f - gamma[c]) * dy[c];
+      }
+    }
+  }
+}
+
+const instrid_layer_entry instrid_layer_blend_mapped = {
+    .type = INSTRID_LAYER_BLEND_MAPPED,
+    .name = "blend_mapped",
+    .n_int_params = 1,
+    .n_tensors = 2,
+    .unpack = unpack,
+    .pack = pack,
+    .check = check,
+    .tensor = tensor,
+    .flops = flops,
+    .forward = forward,
+    .backward = backward,
+};
