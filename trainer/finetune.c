@@ -645,11 +645,10 @@ out:
   return st;
 }
 
-instrid_status finetune_write(const finetune *f, const float *head_params, const float *params_full,
-                              const float *thresholds, const char *provenance, const char *path,
-                              instrid_error *err)
+static instrid_status write_model(const finetune *f, int blend, const float *head_params,
+                                  const float *params_full, const float *thresholds,
+                                  const char *provenance, const char *path, instrid_error *err)
 {
-  const int blend = f->opt.blend >= 0.0f && f->opt.keep_source_head;
   const size_t extra = blend ? (size_t)f->n_targets * f->n_src_classes + f->n_targets : 0;
   float *p = malloc(sizeof(float) * (f->arch.n_params + extra));
   float *th = malloc(sizeof(float) * f->n_out);
@@ -693,4 +692,19 @@ instrid_status finetune_write(const finetune *f, const float *head_params, const
   free(th);
   free(layers);
   return s;
+}
+
+instrid_status finetune_write(const finetune *f, const float *head_params, const float *params_full,
+                              const float *thresholds, const char *provenance, const char *path,
+                              instrid_error *err)
+{
+  return write_model(f, f->opt.blend >= 0.0f && f->opt.keep_source_head, head_params, params_full,
+                     thresholds, provenance, path, err);
+}
+
+instrid_status finetune_write_unblended(const finetune *f, const float *head_params,
+                                        const float *thresholds, const char *provenance,
+                                        const char *path, instrid_error *err)
+{
+  return write_model(f, 0, head_params, NULL, thresholds, provenance, path, err);
 }

@@ -97,6 +97,11 @@ example_source finetune_cache_source(finetune_cache *c);
 instrid_status finetune_write(const finetune *f, const float *head_params, const float *params_full,
                               const float *thresholds, const char *provenance, const char *path,
                               instrid_error *err);
+/* The same without the blend layer even when opt.blend >= 0: the target classes' head outputs
+ * then the source's (to measure the blend's parts). */
+instrid_status finetune_write_unblended(const finetune *f, const float *head_params,
+                                        const float *thresholds, const char *provenance,
+                                        const char *path, instrid_error *err);
 
 /* With opt.blend >= 0 and the frozen-backbone path: the blended outputs of the head (trained
  * parameters head_params) on the cache's validation windows, and per target class the

@@ -90,6 +90,8 @@ static void usage(FILE *f)
           "                          * the largest source output the AudioSet map names it with\n"
           "                          (the head alone where none does), 25 outputs; thresholds\n"
           "                          are chosen on the blend's validation outputs\n"
+          "  --unblended-out FILE    with --blend-source-head: also write the model without the\n"
+          "                          blend (the head's 25 outputs, then the source's)\n"
           "\n"
           "checkpoints:\n"
           "  --checkpoint FILE       checkpoint file (default: MODEL.ckpt)\n"
@@ -403,6 +405,7 @@ enum {
   O_LR_BACKBONE,
   O_KEEP_SOURCE_HEAD,
   O_BLEND_SOURCE_HEAD,
+  O_UNBLENDED_OUT,
   O_HEAD_RANDOM,
   O_VERSION,
 };
@@ -443,6 +446,7 @@ int main(int argc, char **argv)
       {"lr-backbone", required_argument, NULL, O_LR_BACKBONE},
       {"keep-source-head", no_argument, NULL, O_KEEP_SOURCE_HEAD},
       {"blend-source-head", required_argument, NULL, O_BLEND_SOURCE_HEAD},
+      {"unblended-out", required_argument, NULL, O_UNBLENDED_OUT},
       {"head-random", no_argument, NULL, O_HEAD_RANDOM},
       {"version", no_argument, NULL, O_VERSION},
       {NULL, 0, NULL, 0},
@@ -461,6 +465,7 @@ int main(int argc, char **argv)
   finetune_options fopt;
   finetune_options_default(&fopt);
   int arch_given = 0, finetune_given = 0;
+  const char *unblended_out = NULL;
 
   opterr = 0; /* getopt's own messages are not one clear line; we print ours */
   int c;
@@ -548,6 +553,9 @@ int main(int argc, char **argv)
         return usage_error("--blend-source-head %s: want a weight in [0, 1]", optarg);
       fopt.blend = (float)x;
       finetune_given = 1;
+      break;
+    case O_UNBLENDED_OUT:
+      unblended_out = optarg;
       break;
     case O_HEAD_RANDOM:
       fopt.head_random = 1;
@@ -663,6 +671,8 @@ int main(int argc, char **argv)
   if (!init && finetune_given)
     return usage_error("--freeze-until, --lr-backbone, --keep-source-head, --blend-source-head "
                        "and --head-random need --init");
+  if (unblended_out && fopt.blend < 0.0f)
+    return usage_error("--unblended-out needs --blend-source-head");
   if (fopt.blend >= 0.0f && (!fopt.keep_source_head || fopt.freeze_until != UINT32_MAX))
     return usage_error("--blend-source-head needs --keep-source-head and the whole backbone "
                        "frozen");
@@ -830,6 +840,11 @@ int main(int argc, char **argv)
       double bmap = NAN, bf1 = NAN;
       if (finetune_blend_thresholds(ft, fcache, trained.params, blend_th, &bmap, &bf1, &err) !=
           INSTRID_OK) {
+        fprintf(stderr, PROG ": %s\n", err.message);
+        goto done;
+      }
+      if (unblended_out && finetune_write_unblended(ft, trained.params, th, provenance,
+                                                    unblended_out, &err) != INSTRID_OK) {
         fprintf(stderr, PROG ": %s\n", err.message);
         goto done;
       }
