@@ -1,29 +1,39 @@
 #!/usr/bin/env bash
-# Reproduces models/default.instrid: renders the training corpus from the MIDI files and
-# Philharmonia samples in DATA (../shared/data in the project's workplace) and trains the
-# "default" architecture on it. Resumable: run it again after an interruption.
-#   usage: bash scripts/train-default.sh DATA [WORKDIR] [OUT]
+# Reproduces models/default.instrid (v2, docs/MODEL.md): imports EfficientAT mn04 (AudioSet),
+# trains a 25-class head on its frozen backbone's output over the real recordings that
+# scripts/fetch-data extracts, and blends the head with mn04's own AudioSet outputs mapped onto
+# the taxonomy (a BLEND_MAPPED layer in the model); thresholds are chosen on the held-out real
+# validation set (the tree's split01_test, then validation.csv through the element). Resumable: each stage skips what is done (the
+# import when its file exists, decoding through the feature cache).
+#   usage: bash scripts/train-default.sh REAL PRETRAINED [WORKDIR] [OUT]
+#     REAL        the `real` tree scripts/fetch-data writes (e.g. --out DIR gives DIR/real)
+#     PRETRAINED  a folder with mn04_as_mAP_432.pt and audioset_class_labels_indices.csv
+#                 (../shared/data/pretrained in the project's workplace)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-data=${1:?usage: train-default.sh DATA [WORKDIR] [OUT]  (DATA has midi/ and samples/philharmonia/)}
-work=${2:-work/default-model}
-out=${3:-models/default.instrid}
-hours=${INSTRID_HOURS:-12}
-epochs=${INSTRID_EPOCHS:-25}
-[ -d "$data/midi" ] || { echo "train-default.sh: $data/midi: no such folder" >&2; exit 2; }
-[ -f "$data/samples/philharmonia/data.csv" ] || {
-  echo "train-default.sh: $data/samples/philharmonia/data.csv: missing" >&2; exit 2; }
+usage="usage: train-default.sh REAL PRETRAINED [WORKDIR] [OUT]"
+real=${1:?$usage}
+pre=${2:?$usage}
+work=${3:-work/default-model}
+out=${4:-models/default.instrid}
+epochs=${INSTRID_EPOCHS:-15}
+blend=${INSTRID_BLEND:-0.5}
+for f in "$real/openmic-2018-aggregated-labels.csv" "$real/partitions/split01_test.csv" \
+    "$pre/mn04_as_mAP_432.pt" "$pre/audioset_class_labels_indices.csv"; do
+  [ -f "$f" ] || { echo "train-default.sh: $f: missing" >&2; exit 2; }
+done
 [ -d build ] || meson setup build
 meson compile -C build
 mkdir -p "$work/cache"
-corpus="$work/corpus-seed1-${hours}h"
-if [ ! -f "$corpus/.done" ]; then
-  rm -rf "$corpus"
-  ./build/trainer/render/instrid-render --out "$corpus" --hours "$hours" --jobs "$(nproc)" \
-      --seed 1 --philharmonia "$data/samples/philharmonia" "$data/midi"
-  touch "$corpus/.done"
+if [ ! -f "$work/mn04.instrid" ]; then
+  ./build/trainer/import/instrid-import "$pre/mn04_as_mAP_432.pt" \
+      "$pre/audioset_class_labels_indices.csv" -o "$work/mn04.instrid.tmp"
+  mv "$work/mn04.instrid.tmp" "$work/mn04.instrid"
 fi
-./build/trainer/instrid-train --corpus-musicnet "$corpus/musicnet" \
-    --corpus-openmic "$corpus/openmic" --cache "$work/cache" --arch default \
-    --epochs "$epochs" --batch 64 --seed 1 --threads 2 \
-    --checkpoint "$work/train.ckpt" --resume --out "$out"
+./build/trainer/instrid-train --init "$work/mn04.instrid" --keep-source-head \
+    --blend-source-head "$blend" --unblended-out "$work/head-unblended.instrid" \
+    --corpus-openmic "$real" --cache "$work/cache" --out "$out" --threads 2 \
+    --epochs "$epochs" --lr 1e-3 --weight-decay 1e-4 --seed 1 --checkpoint "$work/train.ckpt" --resume
+# Thresholds: per class, F1-maximising at clip level through the element on the held-out real
+# validation set (validation.csv: whole sources held out, non-music clips included).
+/usr/bin/python3 scripts/choose-thresholds.py --model "$out" --csv "$real/validation.csv" --write

@@ -1,0 +1,147 @@
+#!/usr/bin/python3
+"""Chooses a model's per-class thresholds on a labelled set of real recordings, at clip level
+through the element, and writes them into the model file.
+
+    scripts/choose-thresholds.py --model M.instrid --csv SET.csv [--build build] [--write]
+
+SET.csv is a labels.csv (path,labels[,kind,note]; labels separated by ';', paths relative to the
+CSV; a row with no label is a non-music clip, negative for every class). Every file goes through
+instrid-identify (filesrc ! decodebin ! audioconvert ! instridentify), whose end-of-stream
+summary gives the clip's probabilities. Per class with a positive in the set, the threshold is
+the one that maximises F1 there (ties towards the higher threshold: fewer false alarms); a class
+without a positive keeps the model's threshold. Prints per-class AP, F1 and threshold, mAP,
+macro-F1, and the share of non-music clips with any class reported, before and after. With
+--write the thresholds are written into the model (in place, checksum re-sealed).
+"""
+import argparse
+import csv
+import json
+import os
+import struct
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "trainer", "import"))
+from instrid_file import crc32c  # noqa: E402
+
+
+def read_set(path):
+    base = os.path.dirname(os.path.abspath(path))
+    rows = []
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            p = r["path"] if os.path.isabs(r["path"]) else os.path.join(base, r["path"])
+            rows.append((os.path.abspath(p), [x for x in r["labels"].split(";") if x]))
+    return rows
+
+
+def identify(build, model, files):
+    env = dict(os.environ, GST_PLUGIN_PATH=os.path.join(build, "gst-plugin"))
+    tool = os.path.join(build, "tools", "identify", "instrid-identify")
+    out = {}
+    for i in range(0, len(files), 200):
+        chunk = files[i:i + 200]
+        r = subprocess.run([tool, "--json", "-m", model] + chunk, env=env, capture_output=True,
+                           text=True, check=False)
+        if r.returncode not in (0, 1):
+            sys.exit(f"choose-thresholds: instrid-identify failed: {r.stderr.strip()}")
+        for o in json.loads(r.stdout):
+            out[os.path.abspath(o["file"])] = o["summary"]["probabilities"]
+    return out
+
+
+def header(model):
+    with open(model, "rb") as f:
+        data = bytearray(f.read())
+    version = struct.unpack_from("<I", data, 8)[0]
+    n = struct.unpack_from("<I", data, 88)[0]
+    pos = 112 if version == 1 else 128
+    names = []
+    for _ in range(n):
+        ln = data[pos]
+        names.append(data[pos + 1:pos + 1 + ln].decode("ascii"))
+        pos += 1 + ln
+    th = list(struct.unpack_from(f"<{n}f", data, pos))
+    return data, names, th, pos
+
+
+def ap(y, s):
+    order = sorted(range(len(s)), key=lambda i: -s[i])
+    hits, total = 0, 0.0
+    for rank, i in enumerate(order, 1):
+        if y[i]:
+            hits += 1
+            total += hits / rank
+    return total / max(1, sum(y))
+
+
+def f1_at(y, s, t):
+    tp = sum(1 for a, b in zip(y, s) if a and b >= t)
+    fp = sum(1 for a, b in zip(y, s) if not a and b >= t)
+    fn = sum(1 for a, b in zip(y, s) if a and b < t)
+    return 2 * tp / max(1, 2 * tp + fp + fn)
+
+
+def report(names, rows, probs, th, title):
+    print(title)
+    aps, f1s = [], []
+    for k, c in enumerate(names):
+        y = [c in labels for _, labels in rows]
+        if not any(y):
+            continue
+        s = [probs[p][k] for p, _ in rows]
+        a, f = ap(y, s), f1_at(y, s, th[k])
+        aps.append(a)
+        f1s.append(f)
+        print(f"  {c:18s} AP {a:.3f}  F1 {f:.3f}  threshold {th[k]:.4f}  positives {sum(y)}")
+    nm = [p for p, labels in rows if not labels]
+    share = (sum(1 for p in nm if any(v >= t for v, t in zip(probs[p], th))) / len(nm)
+             if nm else float("nan"))
+    print(f"  mAP {sum(aps) / len(aps):.4f}  macro-F1 {sum(f1s) / len(f1s):.4f}  "
+          f"non-music clips with a class reported {share:.3f} (of {len(nm)})")
+
+
+def main():
+    ap_ = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap_.add_argument("--model", required=True)
+    ap_.add_argument("--csv", required=True)
+    ap_.add_argument("--build", default=os.path.join(HERE, "..", "build"))
+    ap_.add_argument("--write", action="store_true")
+    a = ap_.parse_args()
+    data, names, th, pos = header(a.model)
+    rows = read_set(a.csv)
+    probs = identify(a.build, a.model, [p for p, _ in rows])
+    missing = [p for p, _ in rows if p not in probs]
+    for p in missing:
+        print(f"choose-thresholds: {p}: no result, left out", file=sys.stderr)
+    rows = [r for r in rows if r[0] in probs]
+    if not rows:
+        sys.exit("choose-thresholds: no file evaluated")
+    report(names, rows, probs, th, "model's thresholds:")
+    new = list(th)
+    for k, c in enumerate(names):
+        y = [c in labels for _, labels in rows]
+        if not any(y):
+            continue
+        s = [probs[p][k] for p, _ in rows]
+        best = (-1.0, th[k])
+        for t in sorted(set(s)):
+            f = f1_at(y, s, t)
+            if f > best[0] or (f == best[0] and t > best[1]):
+                best = (f, t)
+        below = [v for v in s if v < best[1]]  # midway to the highest score left out
+        new[k] = min(1.0, max(0.0, (best[1] + max(below)) / 2 if below else best[1]))
+    report(names, rows, probs, new, "chosen thresholds:")
+    if a.write:
+        struct.pack_into(f"<{len(new)}f", data, pos, *new)
+        struct.pack_into("<I", data, len(data) - 4, crc32c(bytes(data[:-4])))
+        tmp = a.model + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, a.model)
+        print(f"thresholds written into {a.model}")
+
+
+if __name__ == "__main__":
+    main()
