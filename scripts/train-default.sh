@@ -3,8 +3,9 @@
 # trains a 25-class head on its frozen backbone's output over the real recordings that
 # scripts/fetch-data extracts, and blends the head with mn04's own AudioSet outputs mapped onto
 # the taxonomy (a BLEND_MAPPED layer in the model); thresholds are chosen on the held-out real
-# validation set (the tree's split01_test, then validation.csv through the element). Resumable: each stage skips what is done (the
-# import when its file exists, decoding through the feature cache).
+# validation set (the tree's split01_test, then validation.csv through the element).
+# Resumable: each stage skips what is done (the import when its file exists, decoding through
+# the feature cache, training through its checkpoint).
 #   usage: bash scripts/train-default.sh REAL PRETRAINED [WORKDIR] [OUT]
 #     REAL        the `real` tree scripts/fetch-data writes (e.g. --out DIR gives DIR/real)
 #     PRETRAINED  a folder with mn04_as_mAP_432.pt and audioset_class_labels_indices.csv
