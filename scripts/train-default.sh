@@ -18,7 +18,7 @@ pre=${2:?$usage}
 work=${3:-work/default-model}
 out=${4:-models/default.instrid}
 epochs=${INSTRID_EPOCHS:-15}
-blend=${INSTRID_BLEND:-0.5}
+blend=${INSTRID_BLEND:-0.1}
 for f in "$real/openmic-2018-aggregated-labels.csv" "$real/partitions/split01_test.csv" \
     "$pre/mn04_as_mAP_432.pt" "$pre/audioset_class_labels_indices.csv"; do
   [ -f "$f" ] || { echo "train-default.sh: $f: missing" >&2; exit 2; }
