@@ -274,6 +274,62 @@ int main(void)
     finetune_free(f);
   }
 
+  /* The blend: with the source head kept and the backbone frozen, the written model ends in
+   * BLEND_MAPPED with the AudioSet map as its selection and gamma where a source names the
+   * class, and has the 25 classes only. */
+  {
+    finetune_options ob;
+    finetune_options_default(&ob);
+    ob.keep_source_head = 1;
+    ob.blend = 0.25f;
+    finetune *fb = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &ob, 1, &err);
+    CHECK(fb != NULL && finetune_split(fb) != 0, "finetune_new (blend): %s", err.message);
+    finetune_cache *cb = fb ? finetune_cache_new(fb, &inner, 1, NULL, NULL, &err) : NULL;
+    CHECK(cb != NULL, "cache (blend): %s", err.message);
+    if (fb && cb) {
+      const instrid_model_desc *hb = finetune_head_arch(fb);
+      float thb[TAXONOMY_N];
+      double bmap = -1.0, bf1 = -1.0;
+      CHECK(finetune_blend_thresholds(fb, cb, hb->params, thb, &bmap, &bf1, &err) == INSTRID_OK,
+            "blend thresholds: %s", err.message);
+      int in_range = 1;
+      for (int k = 0; k < TAXONOMY_N; k++)
+        in_range &= thb[k] >= 0.0f && thb[k] <= 1.0f;
+      CHECK(in_range && bmap >= 0.0 && bmap <= 1.0 && bf1 >= 0.0 && bf1 <= 1.0,
+            "blend thresholds and figures in range (mAP %g, macro-F1 %g)", bmap, bf1);
+      CHECK(finetune_write(fb, hb->params, NULL, thb, "blend", out, &err) == INSTRID_OK, "%s",
+            err.message);
+      instrid_model *mb = instrid_model_load(out, &err);
+      CHECK(mb != NULL, "blended model loads: %s", err.message);
+      if (mb) {
+        const instrid_model_desc *db = instrid_model_get_desc(mb);
+        CHECK(db->n_classes == TAXONOMY_N &&
+                  db->layers[db->n_layers - 1].type == INSTRID_LAYER_BLEND_MAPPED &&
+                  db->layers[db->n_layers - 1].p[0] == TAXONOMY_N,
+              "25 outputs from a BLEND_MAPPED layer");
+        const float *gamma = db->params + db->n_params - TAXONOMY_N;
+        const float *map = gamma - TAXONOMY_N * N_SRC;
+        CHECK(map[TAX_VIOLIN * N_SRC + 1] == 1.0f && map[TAX_VIOLIN * N_SRC + 0] == 0.0f &&
+                  map[TAX_DRUMS * N_SRC + 2] == 1.0f && map[TAX_DRUMS * N_SRC + 3] == 1.0f &&
+                  map[TAX_DRUMS * N_SRC + 4] == 0.0f,
+              "map: violin <- 'Violin, fiddle', drums <- 'Drum', 'Drum kit'");
+        CHECK(gamma[TAX_VIOLIN] == 0.25f && gamma[TAX_DRUMS] == 0.25f && gamma[TAX_OBOE] == 1.0f,
+              "gamma 0.25 where mapped, 1 for oboe");
+        instrid_model_free(mb);
+      }
+    }
+    finetune_cache_free(cb);
+    finetune_free(fb);
+    /* Without a blend there are no blend thresholds. */
+    ob.blend = -1.0f;
+    fb = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &ob, 1, &err);
+    float thx[TAXONOMY_N];
+    CHECK(fb && finetune_blend_thresholds(fb, NULL, NULL, thx, NULL, NULL, &err) ==
+                    INSTRID_ERR_INVALID_ARG,
+          "blend thresholds refused without a blend");
+    finetune_free(fb);
+  }
+
   /* A model whose last layer is not DENSE [SIGMOID] has no head to replace. */
   instrid_model_desc bad = *sd;
   bad.n_layers = sd->n_layers - 2; /* ends at the global pool: 16 outputs */
