@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* audiopath.c — decoded audio to the model's input samples (see audiopath.h): two
  * GstAudioConverters with the sanitising step between them.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* audiopath.h — the one audio path from decoded audio to the model's input: any format, layout,
  * rate and channel count in; mono float samples at the model's rate out. The element and every
  * tool that decodes (trainer/decode.c for instrid-train and instrid-eval's references) use it,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* bench_core.c — instrid-bench-core: one-thread speed of libinstrid's front end and network on
  * the named architectures (random weights), the convolutions' GFLOP/s against this machine's
  * sgemm peak measured in the same run, and, when PyTorch is importable, the same network in

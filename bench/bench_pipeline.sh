@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # bench_pipeline.sh — real-time factor and peak memory of the instridentify element in
 # `filesrc ! decodebin ! audioconvert ! instridentify ! fakesink sync=false` on minutes of
 # audio, against the same pipeline without the element, in the same run, one BLAS thread.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* bench_smf.c — instrid-bench-smf: the MIDI reader's speed on the files that made it quadratic
  * (issue 11.5): one track of N note-ons that are never released, and N tracks of one note each,
  * plus an ordinary dense file. Prints the CPU time (and wall time) per file and the CPU time per

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """bench_tag.py — instrid-tag's throughput on a generated library: files per second with
 --jobs 1 and --jobs 2 (the scaling), then a run killed part-way (SIGKILL) and resumed, checking
 that every file ends tagged once, that none was left half-written and that the audio of a

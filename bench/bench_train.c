@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* bench_train.c — instrid-bench-train: training throughput (windows/s) of the C training loop
  * for an architecture against the same architecture, batch and optimizer in PyTorch, same
  * thread count, in the same run. Medians of several runs. Not a test: numbers depend on the

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """frontend_at_rate.py: how far the at-input-rate front end's features are from the resampled
 path's, on real clips and on synthetic signals.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """frontend_at_rate_net.py: the at-input-rate front end through an imported network: the
 window probabilities and the mapped-AudioSet Medley-solos mAP of each clip decoded at its own
 rate (44.1 kHz) into instrid_stream_new_for_rate, against the same clip resampled to the

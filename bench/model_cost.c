@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* model_cost.c — prints what each model file given demands of its host (instrid_model_cost:
  * memory per stream, operations per second of audio) against the limits in instrid.h.
  *   instrid-model-cost FILE...

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """torch_arch.py — instrid's layer list (libcore/instrid.h) as a PyTorch module, for the
 PyTorch side of the benchmarks: torch_ref.py (inference on a model file's weights) and
 torch_train.py (training from PyTorch's own initialisation)."""

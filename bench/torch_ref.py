@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """torch_ref.py — runs an instrid model file's network in PyTorch, one thread, for
 instrid-bench-core: checks that PyTorch computes what libinstrid computes on the same window and
 times PyTorch's fastest CPU path for the speed comparison.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """torch_train.py — the PyTorch side of instrid-bench-train: builds the same layer list as the C
 trainer (passed on the command line by bench_train.c), trains it on random windows with the same
 batch, AdamW and masked pos_weight BCE, and prints the median training throughput.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gstinstridentify.c — the instridentify element: passes audio through untouched, feeds a copy
  * through the shared audio path to a libinstrid analysis in a worker thread, and reports the
  * instruments it hears as bus messages and stream tags.

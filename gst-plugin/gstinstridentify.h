@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gstinstridentify.h — the instridentify element: a passthrough audio filter that names the
  * instruments playing in the stream with libinstrid and reports them as bus messages and tags.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gstinstridentifyprivate.h — the instridentify element's instance, shared by its two sources:
  * gstinstridentify.c (the streaming thread and GStreamer's entry points) and
  * gstinstridworker.c (the worker thread's side: the analysis, window messages, settled tags).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gstinstridmessage.c — the element messages instridentify posts (see gstinstridmessage.h). */
 #include "gstinstridmessage.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gstinstridmessage.h — the element messages instridentify posts: one per window
  * ("instridentify") and one per stream ("instridentify-summary"), fields as the element's
  * documentation lists them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gstinstridmodel.c — finding and loading instridentify's model (see gstinstridmodel.h). */
 #include "instrid-gst-config.h"
 

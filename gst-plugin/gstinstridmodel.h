@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gstinstridmodel.h — the model file instridentify loads: where it is when model-location is
  * not set, loading it with errors fit for the bus, and its class names for the labels
  * property. Everything here reads the file system: never call it with the object lock held.

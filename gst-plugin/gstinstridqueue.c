@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gstinstridqueue.c — the streaming thread / worker thread queue of instridentify (see
  * gstinstridqueue.h). The streaming thread only copies samples in; the worker copies them out
  * under the lock (after a flush the streaming thread reuses the ring at once) and analyses them

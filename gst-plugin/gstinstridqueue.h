@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gstinstridqueue.h — the queue between instridentify's streaming thread and its worker
  * thread: a ring of mono samples at the model's rate, markers placed at positions in it, and
  * the worker thread that takes both in order and hands them to the element's callbacks.

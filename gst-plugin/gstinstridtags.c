@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gstinstridtags.c — instridentify's tags (see gstinstridtags.h). */
 #include <gst/tag/tag.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gstinstridtags.h — instridentify's tag bookkeeping: the tags it makes from a result, merged
  * into the latest stream tags from upstream, and handed from the worker thread to the
  * streaming thread (which alone pushes serialized events).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gstinstridworker.c — instridentify's worker thread side: applies changed settings, runs the
  * libinstrid analysis on the samples and markers the queue hands over, posts each window's
  * message and makes the stream tags when an instrument settles. The streaming thread never

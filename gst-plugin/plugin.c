@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* plugin.c — registers the instrid plugin: the instridentify element and its tags. */
 #include "instrid-gst-config.h"
 

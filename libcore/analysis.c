@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* analysis.c — stream + decision + summary + settling (see analysis.h). */
 #include <stdlib.h>
 #include <string.h>

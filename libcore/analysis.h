@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* analysis.h — a stream's analysis as the element runs it, without GStreamer: samples in
  * (mono, model rate), windows out with their decision, the last partial window at the end, the
  * whole-stream summary and the settled set for stream tags. The GStreamer element is a thin

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* budget.c — what a model demands of its host (memory per stream, operations per second of
  * audio), computed from the layer list and the front end before anything is allocated, and the
  * limits instrid_model_load holds a file to (INSTRID_MAX_* in instrid.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* conv_direct.c — direct channels-last convolution (conv_direct.h): a register tile of output
  * pixels by 32 output channels accumulates over (ky, kx, c_in) from the input itself, with no
  * im2col copy and no gemm packing, and leaves through the bias, ReLU and pool in registers.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* conv_direct.h — direct channels-last convolution (AVX-512 or AVX2+FMA microkernels) with the
  * bias, a ReLU and a 2x2 stride-2 pool fused into the register tile; used by net.c. Not installed.
  *

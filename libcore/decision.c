@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* decision.c — the decision rule (see decision.h). */
 #include <ctype.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* decision.h — the decision rule: which classes count as playing given their probabilities
  * and per-class thresholds, and in what order they are listed. No GStreamer.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* depthwise.c — depthwise convolution (groups == c_in == c_out), channels first: one plane at
  * a time, each input row copied once into a zero-padded row (split into even and odd columns
  * for stride 2) so that every kernel tap is a contiguous multiply-add over an output row, which

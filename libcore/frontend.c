@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* frontend.c — streaming log-mel front end: windowed real FFT (FFTW, single precision) of
  * frames that start every hop_samples, a sparse mel filterbank, log and normalisation. */
 #include <float.h>

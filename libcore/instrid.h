@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* instrid.h — the public API of libinstrid: a streaming log-mel front end, a CNN inference
  * engine and the model file that describes both. Knows nothing of GStreamer.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* internal.h — helpers shared by libinstrid's own sources; not installed. */
 #ifndef INSTRID_INTERNAL_H
 #define INSTRID_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* layer_table.h — one entry per layer type (darknet's per-layer table, llm.c's _forward /
  * _backward pairs with the shapes in the arguments). An entry holds everything the library and
  * the trainer know about a type: its named parameters (read from the file's p[10] / f0), the

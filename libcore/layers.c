@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* layers.c — forward kernels of every layer type (layers.h): convolution as im2col + one
  * OpenBLAS sgemm per example and group, pooling, dense, activations, batch norm at inference.
  */

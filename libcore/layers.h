@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* layers.h — the compute kernels the layer table's entries (layer_table.h, libcore/layers/)
  * call: convolution (im2col + sgemm, depthwise), pooling, dense, activations. The entries are
  * shared by inference (net.c) and the trainer (trainer/netgrad.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* model.c — architecture shapes, the model file (layout in model_file.h): writing it
  * atomically, loading it with every field checked before use, and folding batch norm into the
  * convolutions to make the inference plan net.c runs. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* model_file.h — the instrid model file, versions 1 and 2, written out field by field, and the
  * constants model.c and the tests share. Not installed.
  *

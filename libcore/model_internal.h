@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* model_internal.h — the loaded model as model.c builds it and net.c / stream.c read it. */
 #ifndef INSTRID_MODEL_INTERNAL_H
 #define INSTRID_MODEL_INTERNAL_H

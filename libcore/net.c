@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* net.c — runs a loaded model's inference plan on one window: two ping-pong activation
  * buffers and one scratch, allocated once per instrid_net, nothing allocated per window.
  *

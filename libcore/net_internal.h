@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* net_internal.h — instrumentation of the inference engine for the benchmarks; not installed. */
 #ifndef INSTRID_NET_INTERNAL_H
 #define INSTRID_NET_INTERNAL_H

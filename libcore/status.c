@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* status.c — error values and messages, the planner lock and aligned allocation. */
 #include <pthread.h>
 #include <stdarg.h>

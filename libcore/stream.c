@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* stream.c — the streaming classifier: front-end frames into a ring of the last W frames, a
  * window every H frames through the network. Everything is allocated in instrid_stream_new.
  *

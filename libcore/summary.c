@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* summary.c — the whole-stream summary: a histogram of window probabilities per class (see
  * summary.h). */
 #include <math.h>

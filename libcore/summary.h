@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* summary.h — the whole-stream summary of window results: per class, the mean of the highest
  * 10% of window probabilities, kept in fixed memory however long the stream. No GStreamer.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """check-mn04.py — checks an imported EfficientAT mn* model against the PyTorch reference
 (trainer/import/efficientat.py) on the real clips of the dev-eval set, and reproduces the
 mapped-AudioSet Medley-solos mAP.

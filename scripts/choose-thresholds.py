@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Chooses a model's per-class thresholds on a labelled set of real recordings, at clip level
 through the element, and writes them into the model file.
 

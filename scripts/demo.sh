@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The main job: installs dependencies, builds, renders the built-in example and shows which
 # instruments play in it over time, using the shipped default model.
 set -euo pipefail

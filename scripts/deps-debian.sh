@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Installs what instrid needs on Debian 12. Runs apt-get through sudo when not root; safe to
 # run again.
 #   bash scripts/deps-debian.sh            everything: build, all tools, tests, training, CI

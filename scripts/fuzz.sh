@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Runs one libFuzzer harness of tests/fuzz (outside CI: it runs for as long as asked).
 #   scripts/fuzz.sh TARGET [SECONDS] [extra libFuzzer flags...]
 # TARGET: model, csv, musicnet, openmic, smf. Builds build-fuzz with clang, ASan+UBSan and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The whole test suite under AddressSanitizer + UndefinedBehaviorSanitizer (what CI runs after
 # the plain suite): builds build-asan with -Db_sanitize=address,undefined and runs meson test
 # there. Every test runs except the valgrind ones (valgrind and the sanitizers cannot share a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Installs dependencies, builds, and runs the whole test suite (the same as CI).
 set -euo pipefail
 cd "$(dirname "$0")/.."

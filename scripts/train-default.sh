@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Reproduces models/default.instrid (v2, docs/MODEL.md): imports EfficientAT mn04 (AudioSet),
 # trains a 25-class head on its frozen backbone's output over the real recordings that
 # scripts/fetch-data extracts, and blends the head with mn04's own AudioSet outputs mapped onto

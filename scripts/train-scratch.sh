@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Reproduces the previous default model (v1, from scratch on rendered audio; docs/MODEL.md):
 # renders the training corpus from the MIDI files and Philharmonia samples in DATA
 # (../shared/data in the project's workplace) and trains the "default" architecture on it.

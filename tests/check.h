@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* check.h — the one assertion of the C unit tests: CHECK(cond, fmt, ...) reports file:line, the
  * condition and a message on stderr and counts the failure, so that one run shows every broken
  * check; main() ends with `return check_exit();`. Header only: each test is one source file. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fixtures.c — file helpers shared by the C tests (see fixtures.h). */
 #include "fixtures.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fixtures.h — small file helpers that more than one C test needs: reading a whole file back and
  * writing a mono 16-bit PCM WAV. Test code: each returns a failure for the caller to report. */
 #ifndef INSTRID_TESTS_FIXTURES_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* greedy_models.c — see greedy_models.h. */
 #include "greedy_models.h"
 

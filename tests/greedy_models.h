@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* greedy_models.h — model files that keep every field within its own range but demand absurd
  * totals of their host (issue 11.1), written with the project's own writer so that they carry a
  * valid checksum. instrid_model_load must refuse each, before allocating, with a message naming

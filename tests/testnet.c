@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* testnet.c — the tests' fixture networks (see testnet.h). */
 #include "testnet.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* testnet.h — the networks libcore's and the element's tests run, built here rather than by the
  * trainer (trainer/arch.c), so that those tests do not change when the trainer's architectures
  * do. Two layer lists:

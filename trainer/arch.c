@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* arch.c — the named architectures and their seeded He-uniform initialisation. Each entry of
  * arch_table fills in a front end, a window and a layer list; everything else is generic. */
 #include <math.h>

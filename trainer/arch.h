@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* arch.h — named network architectures ("reference", "tiny", ...) with their front end and a
  * deterministic random initialisation, for the tests, the benchmarks and the trainer.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* audioset_map.c — the AudioSet -> taxonomy table (see audioset_map.h). The names are AudioSet's
  * display names exactly (ontology CC BY 4.0). A class is mapped when its name names the
  * instrument (or a kind of it); parents such as "Keyboard (musical)", "Brass instrument" or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* audioset_map.h — which AudioSet classes name each of instrid's 25 classes: the one table the
  * importer's tests, the fine-tuning (distillation towards a pretrained network's mapped
  * outputs) and the evaluation of an AudioSet-class model use. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* augment.c — augmentation of normalised log-mel windows.
  * Every transform works in the energy domain the features came from, so that what the network
  * sees in training is something the front end could have produced from real audio.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* augment.h — data augmentation on cached log-mel windows (gain, noise, SpecAugment masks,
  * mixup). Random numbers come from rng.h's instrid_rng: the trainer never uses rand(); every
  * stream is derived from the run's seed and a position (instrid_rng_seed_stream with epoch,

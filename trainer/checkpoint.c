@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* checkpoint.c — atomic, checksummed save and load of the trainer's state (see checkpoint.h
  * for the layout). */
 #include "checkpoint.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* checkpoint.h — the trainer's resumable state on disk: weights, AdamW moments, position in the
  * run and a hash of the options that shaped it, written atomically and checksummed.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* csv.c — RFC 4180 CSV reader used by the MusicNet and OpenMIC readers (see csv.h). */
 #include <errno.h>
 #include <math.h>

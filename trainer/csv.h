@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* csv.h — a small RFC 4180 CSV reader for the dataset label files: quoted fields with ""
  * escapes and embedded newlines, CRLF or LF, an optional UTF-8 BOM, and errors that name the
  * file, the line and the column.

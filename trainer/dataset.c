@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* dataset.c — training windows over MusicNet and OpenMIC recordings: reads the trees, decodes
  * or maps each file's frames through the feature cache, and serves (features, target, mask).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* dataset.h — training data for instrid-train: MusicNet and OpenMIC-2018 trees (as published,
  * or rendered by instrid-render in the same layouts) decoded through GStreamer, turned into
  * log-mel frames by libinstrid's front end, cached on disk (memory-mapped) and served as

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* decode.c — GStreamer decoding of one audio file to mono float samples (see decode.h):
  * decodebin's buffers, as they come, through the element's own audio path (audio/audiopath.h).
  */

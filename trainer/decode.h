@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* decode.h — decodes any audio file GStreamer can read to mono float samples at a given rate:
  * filesrc ! decodebin ! appsink, each decoded buffer through the element's own audio path
  * (audio/audiopath.h: NaN/Inf sanitised, channels averaged, resampled), so the trainer hears

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* featcache.c — decode once, memory-map forever: the feature cache (layout in featcache.h). */
 #include <errno.h>
 #include <fcntl.h>

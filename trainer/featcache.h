@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* featcache.h — the on-disk feature cache: the log-mel frames of one audio file, decoded once
  * through GStreamer and libinstrid's front end, then memory-mapped on every later epoch and run.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* finetune.c — instrid-train --init: a new head on an existing model, learning-rate groups,
  * and the frozen-backbone path that trains the head on vectors computed once by libcore. */
 #include "finetune.h"

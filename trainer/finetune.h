@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* finetune.h — training from an existing model (instrid-train --init): an imported EfficientAT
  * network or any instrid model. The model's last DENSE (and its SIGMOID) is replaced by a new
  * head for the target classes; the source head can stay as auxiliary outputs after them; each

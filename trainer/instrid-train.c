@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* instrid-train.c — the training command: reads MusicNet / OpenMIC trees (published or rendered)
  * through libinstrid's front end, trains a named architecture and writes a model file with
  * validation thresholds and provenance. Exit status: 0 done, 1 failed, 2 bad command line.

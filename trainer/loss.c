@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* loss.c — masked binary cross-entropy on logits, with per-class positive weights and focal
  * modulation, and its gradient. Accumulates in double: a batch is N * 25 terms. */
 #include "loss.h"

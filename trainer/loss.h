@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* loss.h — the multi-label training loss: binary cross-entropy on logits with a mask of known
  * labels (OpenMIC leaves most instruments unlabelled: unknown is not negative), optional
  * per-class positive weights and focal modulation. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* metrics.c — masked average precision, F1 and threshold choice for the validation pass.
  * Every figure walks the known entries of one class sorted by score, highest first.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* metrics.h — validation figures for multi-label tagging with unknown labels: per-class average
  * precision, F1 and the F1-maximising decision threshold, with masked entries ignored.
  */

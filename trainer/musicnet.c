@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* musicnet.c — reads a MusicNet tree as published:
  *   <root>/{train_data,test_data}/<id>.wav  and  <root>/{train_labels,test_labels}/<id>.csv
  * with the label header start_time,end_time,instrument,note,start_beat,end_beat,note_value

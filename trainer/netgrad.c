@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* netgrad.c — the training network: every layer's forward (training or eval mode) and backward
  * pass come from libinstrid's layer table (layer_table.h), the very entries the inference
  * engine runs for its channels-first steps; this file only owns the buffers: all parameters

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* netgrad.h — the training network: forward in training mode (batch-norm batch statistics,
  * dropout) and backward for every layer type, both from libinstrid's layer table
  * (libcore/layer_table.h: one entry per type, shared with the inference engine).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* openmic.c — reads an OpenMIC-2018 tree as published:
  *   <root>/audio/<first 3 chars of key>/<key>.ogg
  *   <root>/openmic-2018-aggregated-labels.csv   sample_key,instrument,relevance,num_responses

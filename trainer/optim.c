@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* optim.c — AdamW over one flat parameter block, global-norm clipping, warm-up + cosine
  * learning-rate schedule. Single loops over the block (llm.c layout). */
 #include "optim.h"

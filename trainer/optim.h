@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* optim.h — the optimizer, kept apart from the backward pass: AdamW over the network's one
  * parameter block, global-norm gradient clipping and the learning-rate schedule. */
 #ifndef INSTRID_OPTIM_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* readers.h — the MusicNet and OpenMIC readers: each turns one tree (as published, or as
  * instrid-render writes it) into recordings (recording.h). Used by dataset.c and instrid-eval;
  * the readers call nothing of dataset.c. Not part of the trainer's API.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* recording.c — the list of recordings the readers produce and dataset.c serves (recording.h).
  */
 #include "recording.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* recording.h — one labelled recording (its audio file, its split, its labels) and a growable
  * list of them: what the MusicNet and OpenMIC readers (readers.h) produce and what dataset.c and
  * instrid-eval consume. Depends on no reader and on nothing that decodes, so that the readers

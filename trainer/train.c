@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* train.c — the training loop: shuffled, augmented batches from an example_source, masked
  * (balanced or focal) BCE, AdamW with warm-up and cosine decay, validation after every epoch
  * with per-class F1 thresholds, and checkpoints that let a killed run finish bit-identically.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* train.h — the training loop of instrid-train as a library: examples from an abstract source,
  * augmentation, masked loss, AdamW with warm-up and cosine decay, validation with per-class
  * thresholds, resumable checkpoints. Prints nothing: progress goes to a callback.

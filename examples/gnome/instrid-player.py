@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """instrid-player — a small GTK 4 player that shows, live, which instruments the instridentify
 element hears: playbin plays a file or URI with audio-filter=instridentify, and every
 `instridentify` bus message updates one bar per instrument (its probability; bold when detected).

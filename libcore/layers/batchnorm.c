@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* batchnorm.c — BATCHNORM: f0 = eps; tensors gamma, beta, running_mean, running_var (C).
  * Inference: y = x * s + (beta - mean * s), s = gamma / sqrt(var + eps) computed in double, the
  * very values model.c folds into a convolution before it. Training: the batch's statistics

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* blend_mapped.c — BLEND_MAPPED: p = out (the number of classes C). The input holds C class
  * probabilities followed by S source probabilities (C + S values, e.g. a 25-class head and a
  * pretrained network's 527 AudioSet outputs, as instrid-train --keep-source-head writes them).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* conv2d.c — CONV2D: p = c_out, kh, kw, sh, sw, ph, pw, dh, dw, groups; tensors weight
  * (c_out, c_in/groups, kh, kw) and bias (c_out). Forward: layers.c's im2col + sgemm, a plain
  * sgemm for 1x1 convolutions, and a direct kernel for depthwise ones (groups == c_in == c_out).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* dense.c — DENSE: p = out_features; the input is flattened (C*H*W); tensors weight (out, in)
  * and bias (out). Forward: one sgemv (one example) or sgemm; backward: two sgemms. */
 #include <cblas.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* elementwise.c — the layers without parameters that map each value on its own: RELU,
  * SIGMOID, HARDSWISH (y = x * relu6(x + 3) / 6), DROPOUT (f0 = probability; identity at
  * inference) and EMBEDDING (identity that marks its input as the window's embedding; at most one

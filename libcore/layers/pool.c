@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* pool.c — MAXPOOL and AVGPOOL (p = kh, kw, sh, sw; no padding, floor) and GLOBAL_POOL
  * (p = axes, mode). No tensors. MAXPOOL keeps each window's winner (first maximum, as PyTorch)
  * for backward; GLOBAL_POOL finds its winners again from the saved input. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* residual_add.c — RESIDUAL_ADD: p = back (>= 1); y = x + the input of layer (i - back), i this
  * layer's index; the shapes must match. An inverted-residual block [conv1x1, bn, hardswish,
  * dwconv, bn, hardswish, se, conv1x1, bn, add(back = 9)] adds the block's input. When batch

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* squeeze_excite.c — SQUEEZE_EXCITE: p = S (bottleneck channels); tensors w1 (S, C), b1 (S),
  * w2 (C, S), b2 (C). s = mean over H, W of each channel; h = relu(w1 s + b1);
  * g = sigmoid(w2 h + b2) (the logistic function, as EfficientAT's SqueezeExcitation; see the

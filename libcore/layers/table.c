@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* table.c — the registry of layer types: one entry per file of this directory. */
 #include "internal.h"
 #include "layer_table.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fuzz.h — what the fuzz harnesses share. Each harness defines LLVMFuzzerTestOneInput (and may
  * define LLVMFuzzerInitialize); built with clang's -fsanitize=fuzzer it is a libFuzzer target,
  * linked with regress_main.c (any compiler) it replays the committed corpus in the normal

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fuzz_csv.c — the CSV reader (trainer/csv.c): every record, every field through the string,
  * whole-number and real accessors, and the header check. The input is written to a file
  * because the reader opens a path. */

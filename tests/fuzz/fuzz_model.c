@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fuzz_model.c — the model loader, and a stream run with what loads.
  * The input is a model file whose length field and checksum are re-sealed before loading, so
  * that mutations reach the field checks behind them (the checksum and length checks themselves

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fuzz_musicnet.c — MusicNet label files through the tree reader (trainer/musicnet.c): a tree
  * of one recording whose labels CSV is the input. A malformed label file is skipped with a
  * message; nothing else may happen. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fuzz_openmic.c — an OpenMIC tree's text files through its reader (trainer/openmic.c). The
  * input holds the class map, the aggregated labels and the two partitions, separated by lines
  * of "====": each part goes to its file, missing parts are empty files. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fuzz_sfz.c — the SFZ reader (trainer/render/sfz.c) on text in memory, with a folder holding a
  * small instrument to #include and a file that includes itself. What parses is checked against
  * the invariants the player relies on and matched against every key and velocity.

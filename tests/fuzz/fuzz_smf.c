@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fuzz_smf.c — the Standard MIDI File reader (trainer/render/smf.c) on a memory image; what
  * parses is checked for the invariants the renderer relies on. */
 #include <math.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* regress_main.c — replays files through a harness's LLVMFuzzerTestOneInput without libFuzzer,
  * so that the committed corpus (seeds and every input that once crashed) runs in the normal
  * suite with any compiler:

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The GTK 4 example (examples/gnome/instrid-player.py) under Xvfb: it plays a generated clip
 through playbin with audio-filter=instridentify and quits at the end; the state it displayed,
 read back from its widgets, must be what the element reported for the same clip through the

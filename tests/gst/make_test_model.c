@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* make_test_model.c — writes the tests' small random model to a file (for the Python tests),
  * or a random-weight model of another architecture (for bench/bench_pipeline.sh). */
 #include <stdio.h>

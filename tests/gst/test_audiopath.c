@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_audiopath.c — one audio path for training and serving: the same file decoded by the
  * trainer's decoder (trainer/decode.c) and analysed by the element gives bit-identical log-mel
  * frames; NaN and Inf are sanitised before resampling (NaN is exactly 0, Inf exactly full

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_gapless.c — gapless playback as music players do it: playbin with instridentify as its
  * audio filter and the next track set from `about-to-finish`, over three generated tracks. Each
  * track gets its own summary with its own window count, and the element's tags downstream

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_identify_cli.py — runs the instrid-identify command on generated WAV files: the
 timeline and summary on the terminal, --json for machines, and a one-line error for an
 unreadable file while the other files are still processed (exit status 1).

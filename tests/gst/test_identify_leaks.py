@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_identify_leaks.py — instrid-identify frees what it allocated on every early exit
 (status 2: an option that does not parse, no file, a value out of range). Before the fix the
 file list and the JSON buffer were lost on those paths, which made test_bad_values fail under

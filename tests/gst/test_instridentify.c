@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_instridentify.c — gst-check tests of the instridentify element: message count and
  * timestamps, fields, buffer-size independence, tags, summary, flush, caps changes, bad models,
  * NaN input, live latency and state cycles. All run on the tiny random model of testmodel.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_limits.c — the element given a model file that is valid field by field but over the
  * resource limits of instrid.h (tests/greedy_models.h: a 32 GiB queue, 2 GiB of activations,
  * 6.9 GB of scratch, 100 times slower than real time, ...): the state change fails with an error

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_messages.py — reads instridentify's bus messages from Python through PyGObject and
 checks that the arrays arrive as plain Python values: labels and instruments as str,
 probabilities as float, aligned, in [0, 1]; and the summary at the end.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* testmodel.c — writes the tests' small random model (see testmodel.h). */
 #include "testmodel.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* testmodel.h — the small random model the element's tests load: tests/testnet.h's "tiny"
  * network (8 kHz, 128-sample hop, 16-frame windows every 8 frames) with six named classes.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* run_model.c — runs a model file through libcore's streaming classifier over raw samples and
  * prints every window's outputs, with the element's end-of-stream rule. Used by the import
  * tests and scripts/check-mn04.py.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_audioset_map.c — the AudioSet -> taxonomy table: every entry names a taxonomy class and
  * a distinct AudioSet class, the examples the design names, the classes AudioSet lacks, the
  * index mapping over a model's class list and the max over mapped scores. */

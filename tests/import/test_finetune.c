@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_finetune.c — instrid-train --init's building blocks (trainer/finetune.h) on the "tiny"
  * architecture with AudioSet-style class names: the new head's rows (by name, by the AudioSet
  * map, random), the learning-rate groups, the auxiliary outputs, the frozen-backbone path (its

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_import.py: instrid-import on a tiny random EfficientAT-layout network built here (same
 state_dict keys as mn04, widths of 4..24 channels), then libcore (run_model) against the
 PyTorch reference (trainer/import/efficientat.py) on 2.6 s of audio: logits and probabilities

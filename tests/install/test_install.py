@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """`meson install --destdir` into a temporary folder: the plugin lands in the plugin folder the
 build was configured for, the model beside the other data, and the installed commands find
 their own plugin with no GST_PLUGIN_PATH (they scan the prefix they run from).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* frontend_dump.c — runs libinstrid's front end over raw float32 audio and writes the features
  * as raw float32 (frames x n_mels), for mel_reference.py; with --bench, times the front end. */
 #include <errno.h>

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """mel_reference.py: checks libinstrid's front end (through frontend_dump) against an
 independent double-precision numpy log-mel computation, for five parameter sets (two with
 EfficientAT's pre-emphasis, symmetric window, centring with reflected ends and Kaldi mel

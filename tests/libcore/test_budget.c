@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_budget.c — the limits on what a model may demand of its host (budget.c, instrid.h):
  * the cost figures of hand-computable models, the limits' edges, and the crafted files of
  * greedy_models.h refused by instrid_model_load with a message naming the limit and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_frontend.c — the streaming log-mel front end: chunking-independent frames, frame
  * placement and window centring, NaN/Inf handling, silence, and parameter checking. (Numerical
  * agreement with a double-precision reference is mel_reference.py's job.) */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_layers.c — every kernel of layers.h against a naive loop implementation written from
  * the definitions, on geometries that exercise stride, padding, dilation, groups and 1x1.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_model.c — the model file: round trips, batch-norm folding, and rejection of truncated,
  * corrupted and out-of-range files with specific errors.
  * meson also runs it under valgrind: every prefix and every flipped byte of a file is loaded

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_net.c — instrid_net_forward (folded, fused, channels-last) against a step-by-step
  * channels-first reference run from the unfolded description with the kernels of layers.h,
  * on the "tiny" and "reference" fixture networks (tests/testnet.h) and on hand-made ones that reach

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_stream.c — the streaming classifier: the window schedule (count, start, length, hop
  * override, H > W, a hop shortened mid-stream), results independent of the push chunk size and
  * equal to front end + network run by hand, flush, reset, and 8 streams on one model in 8

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_summary.c — the whole-stream summary (top-10% mean per class, in fixed memory) and the
  * decision rule (thresholds, order), settling and per-class threshold text, against values
  * worked out by hand. */

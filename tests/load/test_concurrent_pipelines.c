@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_concurrent_pipelines.c — load: 16 pipelines with the instridentify element running at
  * once in one process, pinned to 2 CPU cores, each giving exactly (bit for bit) the windows and
  * summary it gives when run alone. The 16 inputs differ in waveform, rate, channels and length.

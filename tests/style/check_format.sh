@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Fails when a C source or header of the tree is not formatted per the checked-in .clang-format
 # (clang-format --dry-run --Werror, one run over every file); skips (77) when clang-format is
 # not installed. Usage: check_format.sh SOURCE_ROOT

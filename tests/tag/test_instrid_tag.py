@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """instrid-tag: tags written in place without touching the audio (decoded PCM identical), the
 files' other tags kept, results equal to the element's summary, resume, --dry-run, --jobs,
 --shard, --merge, bad files, usage errors, and a kill at every step of a file's replacement and

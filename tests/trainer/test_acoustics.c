@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_acoustics.c — the renderer's room, microphone, compressor and codec round trip against
  * closed forms (direct convolution, the compressor's static curve), and a piece rendered through
  * an SFZ library with every acoustic effect on: deterministic for a seed, labelled, described.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_arch.c — the trainer's named architectures (trainer/arch.h): sizes, the He-uniform
  * initialisation, determinism per seed, defaults and the errors. (libcore's own tests build their
  * networks with tests/testnet.h instead.)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_eval.c — instrid-eval: its figures on a hand-computed example (masked entries and a class
  * without positives included), then the command end to end on a tiny CSV set with a random
  * model through the instridentify element (exit 77 when the element cannot be found).

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_fetch_data.py — scripts/fetch-data on a git repository and a manifest made here: clips
 silence-trimmed and cut, labels with every class known (or only the clip's class), non-music
 negative for every class, validation held out by path, validation.csv, the SFZ export, resuming,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_gradients.c — the training network's backward pass for every layer type against
  * central differences (parameters and inputs), batch-norm running statistics, the batched
  * conv backward against per-example runs, and eval-mode forward against libinstrid's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_loss.c — masked BCE (plain, pos_weight, focal) against central differences and known
  * values, AdamW against hand-computed steps, gradient clipping, the learning-rate schedule. */
 #include <math.h>

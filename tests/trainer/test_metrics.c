@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_metrics.c — masked average precision, F1 and the threshold choice against values worked
  * out by hand (and matching scikit-learn's average_precision_score / f1_score). */
 #include <math.h>

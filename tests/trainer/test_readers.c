@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_readers.c — the trainer's data: CSV reader, GM program table, MusicNet and OpenMIC trees
  * written here in their published formats, GStreamer decoding, window targets and masks, split
  * sizes, skipped files, malformed labels, and the feature cache (hit, invalidation, rebuild).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_render.c — instrid-render's parts: the MIDI reader on a file the test writes, the sampler's
  * pitch-shift math, the effects, and a corpus rendered through a GM SoundFont into both layouts
  * (labels, files, withheld fraction, same bytes for the same seed whatever the job count).

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_render_leaks.py — instrid-render frees its MIDI list on every early exit: a MIDI path
 that cannot be read after others were collected, and a missing --philharmonia folder after the
 list is complete. Before the fix the list was lost on those paths. Runs the command under

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_rng.c — pins values of trainer/common/rng.h's generators. Checkpoints (resume must stay
  * bit-identical), trained models (initialisation, shuffles, augmentation) and rendered corpora
  * (same seed, same bytes) depend on these exact streams: a change here is a change of every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_sfz.c — the SFZ reader on small SFZ texts written here (inheritance, #define, #include,
  * default_path, note names, round robins, velocity layers, release triggers, loops, bad lines
  * reported with file:line) and the player on WAV samples written here (pitch, loop, envelope).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_taxonomy.c — the one class table (trainer/common/taxonomy.h) and its users: the names and
  * their order (which every trained model depends on), the programs the renderer writes into
  * MusicNet labels read back by the reader as the same class, and the renderer's own per-class

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_train.c — the training loop end to end on two synthetic instruments rendered to audio
  * and framed by libinstrid's front end in memory, checkpoint/resume bit-identity, and the
  * augmentation transforms against their closed forms. */

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test_train_cli.py — instrid-train's command line: bad usage is one line on stderr and exit
 status 2, --help documents every option it accepts."""
 import os

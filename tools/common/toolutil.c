@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* toolutil.c — finding the element and --version, for the commands under tools/. */
 #include "toolutil.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* toolutil.h — what every command that drives the element shares: finding the instridentify
  * element (also when installed outside GStreamer's own plugin folder) and --version.
  */

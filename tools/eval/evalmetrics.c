@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* evalmetrics.c — instrid-eval's figures; AP comes from the trainer's metrics.c so validation
  * during training and evaluation afterwards compute it the same way. */
 #include "evalmetrics.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* evalmetrics.h — the figures instrid-eval reports for a labelled set: per-class AP, precision,
  * recall and F1 at the model's thresholds, mAP, macro- and micro-F1, and the most frequent
  * confusions. Unknown (masked) entries take no part in any figure.

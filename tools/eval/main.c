@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* main.c — instrid-eval: runs the instridentify element over every file of a labelled set
  * (filesrc ! decodebin ! audioconvert ! instridentify ! fakesink, the summary message's
  * probabilities) and reports per-class AP, precision, recall and F1 at the model's thresholds,

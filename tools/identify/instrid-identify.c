@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* instrid-identify.c — names the instruments in audio files: runs
  * `filesrc ! decodebin ! audioconvert ! instridentify ! fakesink` on each file and prints a
  * timeline, a per-instrument activity row and a summary (or JSON with --json).

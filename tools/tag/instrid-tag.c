@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* instrid-tag.c — writes the instruments the instridentify element hears into audio files' own
  * tags, in place and without re-encoding: each file is analysed through
  * `filesrc ! decodebin ! audioconvert ! instridentify ! fakesink` (its instridentify-summary

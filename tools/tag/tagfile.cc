@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 // tagfile.cc — instrid's tags in audio files, through TagLib's C++ API (the C binding of TagLib
 // 1.13, Debian 12's, has no call for arbitrary keys). Only instrid's three fields are touched:
 // the file's other tags, pictures and audio frames are written back as TagLib read them.

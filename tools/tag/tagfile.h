@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* tagfile.h — reads and writes instrid's own tags in audio files through TagLib, in place,
  * touching only those tags (every other tag, picture and the audio data are left as they are).
  * Formats: FLAC, Ogg Vorbis, Opus (Vorbis comments), MP3 (ID3v2, TXXX frames), M4A/MP4

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* rng.h — the random numbers of the trainer, the renderer, the benchmarks and the tests: one
  * header, header only, so that every stream is the same on every host and in every program.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* taxonomy.c — the 25 instrument classes and how General MIDI programs (MusicNet's instrument
  * codes, and what instrid-render writes) map onto them.
  */

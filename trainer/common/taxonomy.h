@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* taxonomy.h — the 25 instrument classes instrid knows, in model order, and how General MIDI
  * programs map onto them. The one table of class names: the data readers (trainer/), the corpus
  * renderer (trainer/render/) and instrid-eval all read it; tests/trainer/test_taxonomy.c ties

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """efficientat.py — EfficientAT's MobileNetV3 audio taggers ("mn*", Schmid et al. 2023) read from
 their PyTorch state_dict: a checked description of the network, a PyTorch reference of its
 forward pass and of its front end, and the window schedule of instrid's streaming classifier.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """instrid_file.py — writes an instrid model file (libcore/model_file.h, versions 1 and 2) from
 Python: the fixed header, class names, thresholds, provenance, layer list, tensor table, the
 tensors aligned to 64 bytes and the CRC-32C trailer. libcore's reader is the judge: the import

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* acoustics.c — room, microphone and compressor for the corpus renderer (see acoustics.h). The
  * convolution is an FFT overlap-add with a small radix-2 transform of its own, so that a 10-s
  * piece through a 2-s response costs milliseconds, not minutes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* acoustics.h — what real recordings add to a mix after the players: the room (convolution with
  * a real or synthetic impulse response), the microphone and its placement (an EQ colour), a
  * compressor, and (in audio.h) a lossy codec round trip. Applied by render_song to the whole

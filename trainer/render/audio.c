@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* audio.c — GStreamer decoding to float, a WAV writer and an Ogg Vorbis encoder (appsrc pipeline)
  * for the corpus renderer.
  */

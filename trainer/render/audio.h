@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* audio.h — audio file input and output for the corpus renderer: any format GStreamer decodes in,
  * 16-bit PCM WAV and Ogg Vorbis out. Errors come back as a one-line message.
  */

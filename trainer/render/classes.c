@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* classes.c — General MIDI programs, ranges and OpenMIC membership per class for the corpus
  * renderer. The names and the program written to MusicNet labels are the taxonomy's
  * (trainer/common/taxonomy.c). GM has no mandolin nor ukulele program: those classes are rendered

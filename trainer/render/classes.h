@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* classes.h — what the renderer needs to know of each class of the taxonomy (taxonomy.h, which
  * holds the names, the order and the program written to MusicNet labels): the General MIDI
  * programs that sound like it, its playing range and OpenMIC membership. Indexed by the TAX_

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* corpus.c — renders many pieces on worker threads and writes them in the MusicNet and
  * OpenMIC-2018 layouts. Every piece draws its randomness from (seed, piece index) only, so a
  * corpus is the same whatever --jobs is.

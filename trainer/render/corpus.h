@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* corpus.h — a rendered corpus on disk in the MusicNet and OpenMIC-2018 layouts, so that the
  * trainer reads it through the same readers as the published data sets.
  */

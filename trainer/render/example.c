@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* example.c — the built-in example score for `instrid-render --example`: 30 s at 120 bpm, piano
  * alone, a violin joining at 10 s, flute and drums joining at 20 s. Written in code so that the
  * README's first command needs no MIDI file.

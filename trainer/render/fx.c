@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fx.c — equaliser, pan and reverb for the corpus renderer's stems. */
 #include "fx.h"
 

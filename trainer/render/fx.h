@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fx.h — the effects the renderer applies to each stem: a biquad equaliser, constant-power pan
  * and a Schroeder reverb (parallel feedback combs with damping, then series all-passes).
  */

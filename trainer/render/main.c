@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* main.c — instrid-render: renders MIDI files into labelled training corpora in the MusicNet and
  * OpenMIC-2018 layouts, or the built-in example with --example.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* render.c — one song to one labelled mix, stem by stem (see render.h). */
 #include "render.h"
 

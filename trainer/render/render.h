@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* render.h — turns one MIDI song into a labelled mix: picks a class and a sound source for each
  * part (FluidSynth through General MIDI SoundFonts, the Philharmonia sampler, Hydrogen drum
  * kits), renders every part as its own stem, varies tempo, transposition, gain, pan, EQ and

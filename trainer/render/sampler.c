@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* sampler.c — Philharmonia note sampler and Hydrogen drum kits for the corpus renderer. */
 #include "sampler.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* sampler.h — real recorded instruments for the corpus renderer: a sampler over the Philharmonia
  * orchestra notes (data.csv) that pitch-shifts the nearest recorded note by resampling, and
  * Hydrogen drum kits (drumkit.xml) mapped onto General MIDI percussion keys.

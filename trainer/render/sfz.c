@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* sfz.c — the SFZ reader and note player of sfz.h. Opcodes are kept as text per header level and
  * applied in order (global, master, group, region) when a region closes, so inheritance is the
  * format's own rule: a later level overrides an earlier one.

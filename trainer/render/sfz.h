@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* sfz.h — real multisampled instruments for the corpus renderer: an SFZ reader (the opcodes the
  * free sample libraries in data/sources.toml use) and a player that sounds MIDI notes through it.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* smf.c — Standard MIDI File (format 0/1) parsing into notes per part, with the tempo map applied.
  * Only what rendering needs: notes, program changes, tempo and track names; the rest is skipped.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* smf.h — a Standard MIDI File reader for the corpus renderer: notes per (track, channel) part,
  * with times in seconds through the file's tempo map and in beats for the MusicNet columns.
  */

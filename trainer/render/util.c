@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* util.c — directory listing and creation for the renderer. */
 #include "util.h"
 

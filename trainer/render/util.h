@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* util.h — file-system helpers shared by the renderer's parts. */
 #ifndef INSTRID_RENDER_UTIL_H
 #define INSTRID_RENDER_UTIL_H
