@@ -152,7 +152,6 @@ typedef struct instrid_layer_entry {
   unsigned n_tensors;
   unsigned flags; /* INSTRID_LAYER_* */
   void (*unpack)(const instrid_layer_desc *d, instrid_layer_params *p);
-  void (*pack)(const instrid_layer_params *p, instrid_layer_desc *d);
   /* Checks p against ctx (ranges, fit to the input) and gives the output shape. The generic
    * checks (unused p[] and f0 zero, output and parameter limits) are done by the caller. */
   instrid_status (*check)(const instrid_layer_params *p, const instrid_layer_ctx *ctx,

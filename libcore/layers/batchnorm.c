@@ -17,13 +17,6 @@ static void unpack(const instrid_layer_desc *d, instrid_layer_params *p)
   p->bn.eps = d->f0;
 }
 
-static void pack(const instrid_layer_params *p, instrid_layer_desc *d)
-{
-  memset(d, 0, sizeof *d);
-  d->type = INSTRID_LAYER_BATCHNORM;
-  d->f0 = p->bn.eps;
-}
-
 static instrid_status check(const instrid_layer_params *p, const instrid_layer_ctx *ctx,
                             instrid_shape *out, instrid_error *err)
 {
@@ -205,7 +198,6 @@ const instrid_layer_entry instrid_layer_batchnorm = {
     .uses_f0 = 1,
     .n_tensors = 4,
     .unpack = unpack,
-    .pack = pack,
     .check = check,
     .tensor = tensor,
     .state_floats = state_floats,

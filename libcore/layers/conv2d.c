@@ -25,16 +25,6 @@ static void unpack(const instrid_layer_desc *d, instrid_layer_params *p)
   c->ph = d->p[5], c->pw = d->p[6], c->dh = d->p[7], c->dw = d->p[8], c->groups = d->p[9];
 }
 
-static void pack(const instrid_layer_params *p, instrid_layer_desc *d)
-{
-  const instrid_conv2d_params *c = &p->conv;
-  const uint32_t v[10] = {c->c_out, c->kh, c->kw, c->sh, c->sw,
-                          c->ph,    c->pw, c->dh, c->dw, c->groups};
-  memset(d, 0, sizeof *d);
-  d->type = INSTRID_LAYER_CONV2D;
-  memcpy(d->p, v, sizeof v);
-}
-
 static instrid_status check(const instrid_layer_params *lp, const instrid_layer_ctx *ctx,
                             instrid_shape *out, instrid_error *err)
 {
@@ -273,7 +263,6 @@ const instrid_layer_entry instrid_layer_conv2d = {
     .n_int_params = 10,
     .n_tensors = 2,
     .unpack = unpack,
-    .pack = pack,
     .check = check,
     .tensor = tensor,
     .flops = flops,

@@ -14,13 +14,6 @@ static void unpack(const instrid_layer_desc *d, instrid_layer_params *p)
   p->dense.out_features = d->p[0];
 }
 
-static void pack(const instrid_layer_params *p, instrid_layer_desc *d)
-{
-  memset(d, 0, sizeof *d);
-  d->type = INSTRID_LAYER_DENSE;
-  d->p[0] = p->dense.out_features;
-}
-
 static instrid_status check(const instrid_layer_params *p, const instrid_layer_ctx *ctx,
                             instrid_shape *out, instrid_error *err)
 {
@@ -89,7 +82,6 @@ const instrid_layer_entry instrid_layer_dense = {
     .n_int_params = 1,
     .n_tensors = 2,
     .unpack = unpack,
-    .pack = pack,
     .check = check,
     .tensor = tensor,
     .flops = flops,

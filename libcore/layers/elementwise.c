@@ -36,13 +36,6 @@ static size_t copy_through(instrid_shape in, const instrid_layer_fwd *a)
 /* ------------------------------------------------------------------------------------------ */
 /* RELU */
 
-static void pack_relu(const instrid_layer_params *p, instrid_layer_desc *d)
-{
-  (void)p;
-  memset(d, 0, sizeof *d);
-  d->type = INSTRID_LAYER_RELU;
-}
-
 static void forward_relu(const instrid_layer_params *p, instrid_shape in, instrid_shape out,
                          const instrid_layer_fwd *a)
 {
@@ -72,7 +65,6 @@ const instrid_layer_entry instrid_layer_relu = {
     .name = "relu",
     .flags = INSTRID_LAYER_IN_PLACE | INSTRID_LAYER_TRAIN_IN_PLACE | INSTRID_LAYER_BACKWARD_READS_Y,
     .unpack = unpack_none,
-    .pack = pack_relu,
     .check = check_same,
     .forward = forward_relu,
     .backward = backward_relu,
@@ -80,13 +72,6 @@ const instrid_layer_entry instrid_layer_relu = {
 
 /* ------------------------------------------------------------------------------------------ */
 /* SIGMOID */
-
-static void pack_sigmoid(const instrid_layer_params *p, instrid_layer_desc *d)
-{
-  (void)p;
-  memset(d, 0, sizeof *d);
-  d->type = INSTRID_LAYER_SIGMOID;
-}
 
 static void forward_sigmoid(const instrid_layer_params *p, instrid_shape in, instrid_shape out,
                             const instrid_layer_fwd *a)
@@ -113,7 +98,6 @@ const instrid_layer_entry instrid_layer_sigmoid = {
     .name = "sigmoid",
     .flags = INSTRID_LAYER_IN_PLACE | INSTRID_LAYER_BACKWARD_READS_Y,
     .unpack = unpack_none,
-    .pack = pack_sigmoid,
     .check = check_same,
     .forward = forward_sigmoid,
     .backward = backward_sigmoid,
@@ -121,13 +105,6 @@ const instrid_layer_entry instrid_layer_sigmoid = {
 
 /* ------------------------------------------------------------------------------------------ */
 /* HARDSWISH */
-
-static void pack_hardswish(const instrid_layer_params *p, instrid_layer_desc *d)
-{
-  (void)p;
-  memset(d, 0, sizeof *d);
-  d->type = INSTRID_LAYER_HARDSWISH;
-}
 
 static void forward_hardswish(const instrid_layer_params *p, instrid_shape in, instrid_shape out,
                               const instrid_layer_fwd *a)
@@ -155,7 +132,6 @@ const instrid_layer_entry instrid_layer_hardswish = {
     .name = "hardswish",
     .flags = INSTRID_LAYER_IN_PLACE,
     .unpack = unpack_none,
-    .pack = pack_hardswish,
     .check = check_same,
     .forward = forward_hardswish,
     .backward = backward_hardswish,
@@ -167,13 +143,6 @@ const instrid_layer_entry instrid_layer_hardswish = {
 static void unpack_dropout(const instrid_layer_desc *d, instrid_layer_params *p)
 {
   p->dropout.p = d->f0;
-}
-
-static void pack_dropout(const instrid_layer_params *p, instrid_layer_desc *d)
-{
-  memset(d, 0, sizeof *d);
-  d->type = INSTRID_LAYER_DROPOUT;
-  d->f0 = p->dropout.p;
 }
 
 static instrid_status check_dropout(const instrid_layer_params *p, const instrid_layer_ctx *ctx,
@@ -231,7 +200,6 @@ const instrid_layer_entry instrid_layer_dropout = {
     .uses_f0 = 1,
     .flags = INSTRID_LAYER_IN_PLACE | INSTRID_LAYER_TRAIN_IN_PLACE,
     .unpack = unpack_dropout,
-    .pack = pack_dropout,
     .check = check_dropout,
     .state_floats = state_dropout,
     .forward = forward_dropout,
@@ -240,13 +208,6 @@ const instrid_layer_entry instrid_layer_dropout = {
 
 /* ------------------------------------------------------------------------------------------ */
 /* EMBEDDING */
-
-static void pack_embedding(const instrid_layer_params *p, instrid_layer_desc *d)
-{
-  (void)p;
-  memset(d, 0, sizeof *d);
-  d->type = INSTRID_LAYER_EMBEDDING;
-}
 
 static instrid_status check_embedding(const instrid_layer_params *p, const instrid_layer_ctx *ctx,
                                       instrid_shape *out, instrid_error *err)
@@ -282,7 +243,6 @@ const instrid_layer_entry instrid_layer_embedding = {
     .name = "embedding",
     .flags = INSTRID_LAYER_IN_PLACE | INSTRID_LAYER_TRAIN_IN_PLACE,
     .unpack = unpack_none,
-    .pack = pack_embedding,
     .check = check_embedding,
     .forward = forward_identity,
     .backward = backward_identity,

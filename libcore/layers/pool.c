@@ -14,23 +14,6 @@ static void unpack_pool(const instrid_layer_desc *d, instrid_layer_params *p)
   p->pool = (instrid_pool2d_params){d->p[0], d->p[1], d->p[2], d->p[3]};
 }
 
-static void pack_pool(uint32_t type, const instrid_layer_params *p, instrid_layer_desc *d)
-{
-  memset(d, 0, sizeof *d);
-  d->type = type;
-  d->p[0] = p->pool.kh, d->p[1] = p->pool.kw, d->p[2] = p->pool.sh, d->p[3] = p->pool.sw;
-}
-
-static void pack_max(const instrid_layer_params *p, instrid_layer_desc *d)
-{
-  pack_pool(INSTRID_LAYER_MAXPOOL, p, d);
-}
-
-static void pack_avg(const instrid_layer_params *p, instrid_layer_desc *d)
-{
-  pack_pool(INSTRID_LAYER_AVGPOOL, p, d);
-}
-
 static instrid_status check_pool(const char *tn, const instrid_layer_params *lp,
                                  const instrid_layer_ctx *ctx, instrid_shape *out,
                                  instrid_error *err)
@@ -138,7 +121,6 @@ const instrid_layer_entry instrid_layer_maxpool = {
     .name = "maxpool",
     .n_int_params = 4,
     .unpack = unpack_pool,
-    .pack = pack_max,
     .check = check_max,
     .state_floats = state_max,
     .forward = forward_max,
@@ -150,7 +132,6 @@ const instrid_layer_entry instrid_layer_avgpool = {
     .name = "avgpool",
     .n_int_params = 4,
     .unpack = unpack_pool,
-    .pack = pack_avg,
     .check = check_avg,
     .forward = forward_avg,
     .backward = backward_avg,
@@ -162,13 +143,6 @@ const instrid_layer_entry instrid_layer_avgpool = {
 static void unpack_global(const instrid_layer_desc *d, instrid_layer_params *p)
 {
   p->gpool = (instrid_global_pool_params){d->p[0], d->p[1]};
-}
-
-static void pack_global(const instrid_layer_params *p, instrid_layer_desc *d)
-{
-  memset(d, 0, sizeof *d);
-  d->type = INSTRID_LAYER_GLOBAL_POOL;
-  d->p[0] = p->gpool.axes, d->p[1] = p->gpool.mode;
 }
 
 static instrid_status check_global(const instrid_layer_params *lp, const instrid_layer_ctx *ctx,
@@ -270,7 +244,6 @@ const instrid_layer_entry instrid_layer_global_pool = {
     .name = "global_pool",
     .n_int_params = 2,
     .unpack = unpack_global,
-    .pack = pack_global,
     .check = check_global,
     .forward = forward_global,
     .backward = backward_global,

@@ -14,13 +14,6 @@ static void unpack(const instrid_layer_desc *d, instrid_layer_params *p)
   p->residual.back = d->p[0];
 }
 
-static void pack(const instrid_layer_params *p, instrid_layer_desc *d)
-{
-  memset(d, 0, sizeof *d);
-  d->type = INSTRID_LAYER_RESIDUAL_ADD;
-  d->p[0] = p->residual.back;
-}
-
 static instrid_status check(const instrid_layer_params *p, const instrid_layer_ctx *ctx,
                             instrid_shape *out, instrid_error *err)
 {
@@ -63,7 +56,6 @@ const instrid_layer_entry instrid_layer_residual_add = {
     .n_int_params = 1,
     .flags = INSTRID_LAYER_IN_PLACE | INSTRID_LAYER_TRAIN_IN_PLACE,
     .unpack = unpack,
-    .pack = pack,
     .check = check,
     .forward = forward,
     .backward = backward,

@@ -17,13 +17,6 @@ static void unpack(const instrid_layer_desc *d, instrid_layer_params *p)
   p->se.squeeze = d->p[0];
 }
 
-static void pack(const instrid_layer_params *p, instrid_layer_desc *d)
-{
-  memset(d, 0, sizeof *d);
-  d->type = INSTRID_LAYER_SQUEEZE_EXCITE;
-  d->p[0] = p->se.squeeze;
-}
-
 static instrid_status check(const instrid_layer_params *p, const instrid_layer_ctx *ctx,
                             instrid_shape *out, instrid_error *err)
 {
@@ -160,7 +153,6 @@ const instrid_layer_entry instrid_layer_squeeze_excite = {
     .n_tensors = 4,
     .flags = INSTRID_LAYER_IN_PLACE,
     .unpack = unpack,
-    .pack = pack,
     .check = check,
     .tensor = tensor,
     .flops = flops,
