@@ -60,3 +60,38 @@ void instrid_tool_print_version(const gchar *prog)
 {
   printf("%s %s\nplugin folder when installed: %s\n", prog, INSTRID_VERSION, INSTRID_PLUGIN_DIR);
 }
+
+GstMessage *instrid_tool_next_element_message(GstBus *bus, GstElement *id, guint stall_s,
+                                              gchar **error, gboolean *model_error)
+{
+  for (;;) {
+    GstMessage *msg = gst_bus_timed_pop(bus, (GstClockTime)stall_s * GST_SECOND);
+    GError *gerr = NULL;
+
+    if (msg == NULL) {
+      if (*error == NULL)
+        *error =
+            g_strdup_printf("the pipeline stalled (no message for %u s): a damaged file?", stall_s);
+      return NULL;
+    }
+    switch (GST_MESSAGE_TYPE(msg)) {
+    case GST_MESSAGE_ELEMENT:
+      return msg;
+    case GST_MESSAGE_ERROR:
+      gst_message_parse_error(msg, &gerr, NULL);
+      if (*error == NULL)
+        *error = g_strdup(gerr->message);
+      if (GST_MESSAGE_SRC(msg) == GST_OBJECT(id) && gerr->domain == GST_RESOURCE_ERROR)
+        *model_error = TRUE;
+      g_clear_error(&gerr);
+      gst_message_unref(msg);
+      return NULL;
+    case GST_MESSAGE_EOS:
+      gst_message_unref(msg);
+      return NULL;
+    default:
+      gst_message_unref(msg);
+      break;
+    }
+  }
+}

@@ -6,6 +6,7 @@
 #define INSTRID_TOOLUTIL_H
 
 #include <glib.h>
+#include <gst/gst.h>
 
 /* Exit statuses of the tools that drive the element (documented in README.md). */
 #define INSTRID_EXIT_OK 0     /* every file done */
@@ -23,5 +24,13 @@ const gchar *instrid_tool_plugin_dir(void);
 
 /* Prints "PROG VERSION" and the plugin folder to stdout (for --version). */
 void instrid_tool_print_version(const gchar *prog);
+
+/* Pops the pipeline's messages up to the next element message and returns it (the caller
+ * unrefs it). Returns NULL at the end: EOS, an error (its message in *error unless one is
+ * there already; *model_error set when the element `id` posted a resource error, which is
+ * always about its model), or no message at all for stall_s seconds (some damaged files make
+ * GStreamer's demuxers stop without an error or EOS; *error then says so). */
+GstMessage *instrid_tool_next_element_message(GstBus *bus, GstElement *id, guint stall_s,
+                                              gchar **error, gboolean *model_error);
 
 #endif

@@ -96,7 +96,7 @@ static void analyse_file(const gchar *path, const Options *opt, FileResult *r)
   GstBus *bus = NULL;
   GError *gerr = NULL;
   FILE *f;
-  gboolean done = FALSE;
+  GstMessage *msg;
 
   memset(r, 0, sizeof *r);
   r->windows = g_array_new(FALSE, TRUE, sizeof(Window));
@@ -133,53 +133,24 @@ static void analyse_file(const gchar *path, const Options *opt, FileResult *r)
   if (gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
     /* The error message on the bus says why. */
   }
-  while (!done) {
-    /* Any message counts as progress: GStreamer's demuxers can stop on some truncated files
-     * without an error or EOS (seen with Ogg), and one such file must not hang the run. */
-    GstMessage *msg = gst_bus_timed_pop(bus, (GstClockTime)opt->stall_s * GST_SECOND);
-    const GstStructure *s;
-
-    if (msg == NULL) {
-      if (r->error == NULL)
-        r->error = g_strdup_printf("the pipeline stalled (no message for %d s): a damaged file?",
-                                   opt->stall_s);
-      break;
+  while ((msg = instrid_tool_next_element_message(bus, id, (guint)opt->stall_s, &r->error,
+                                                  &r->model_error)) != NULL) {
+    const GstStructure *s = gst_message_get_structure(msg);
+    if (r->labels == NULL || r->labels[0] == NULL) {
+      g_strfreev(r->labels);
+      r->labels = strings_from_array(gst_structure_get_value(s, "labels"));
     }
-    switch (GST_MESSAGE_TYPE(msg)) {
-    case GST_MESSAGE_ERROR:
-      gst_message_parse_error(msg, &gerr, NULL);
-      if (r->error == NULL)
-        r->error = g_strdup(gerr->message);
-      /* The element's only resource errors are about its model, not about the file. */
-      if (GST_MESSAGE_SRC(msg) == GST_OBJECT(id) && gerr->domain == GST_RESOURCE_ERROR)
-        r->model_error = TRUE;
-      g_clear_error(&gerr);
-      done = TRUE;
-      break;
-    case GST_MESSAGE_EOS:
-      done = TRUE;
-      break;
-    case GST_MESSAGE_ELEMENT:
-      s = gst_message_get_structure(msg);
-      if (r->labels == NULL || r->labels[0] == NULL) {
-        g_strfreev(r->labels);
-        r->labels = strings_from_array(gst_structure_get_value(s, "labels"));
-      }
-      r->n_labels = g_strv_length(r->labels);
-      if (gst_structure_has_name(s, "instridentify")) {
-        Window w;
-        window_from_structure(s, r->n_labels, &w);
-        g_array_append_val(r->windows, w);
-      } else if (gst_structure_has_name(s, "instridentify-summary")) {
-        if (r->have_summary)
-          window_clear(&r->summary);
-        window_from_structure(s, r->n_labels, &r->summary);
-        gst_structure_get_uint64(s, "windows", &r->summary_windows);
-        r->have_summary = TRUE;
-      }
-      break;
-    default:
-      break;
+    r->n_labels = g_strv_length(r->labels);
+    if (gst_structure_has_name(s, "instridentify")) {
+      Window w;
+      window_from_structure(s, r->n_labels, &w);
+      g_array_append_val(r->windows, w);
+    } else if (gst_structure_has_name(s, "instridentify-summary")) {
+      if (r->have_summary)
+        window_clear(&r->summary);
+      window_from_structure(s, r->n_labels, &r->summary);
+      gst_structure_get_uint64(s, "windows", &r->summary_windows);
+      r->have_summary = TRUE;
     }
     gst_message_unref(msg);
   }

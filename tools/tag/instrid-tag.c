@@ -106,7 +106,7 @@ static void analyse(const gchar *path, const gchar *model_path, guint stall_s, A
   GstElement *pipeline, *src, *id;
   GstBus *bus;
   GError *gerr = NULL;
-  gboolean done = FALSE;
+  GstMessage *msg;
 
   memset(a, 0, sizeof *a);
   pipeline = gst_parse_launch("filesrc name=src ! decodebin ! audioconvert ! "
@@ -125,45 +125,19 @@ static void analyse(const gchar *path, const gchar *model_path, guint stall_s, A
 
   bus = gst_element_get_bus(pipeline);
   gst_element_set_state(pipeline, GST_STATE_PLAYING); /* a failure posts an error */
-  while (!done) {
-    GstMessage *msg = gst_bus_timed_pop(bus, stall_s * GST_SECOND);
-    const GstStructure *s;
-    if (msg == NULL) {
-      if (a->error == NULL)
-        a->error =
-            g_strdup_printf("the pipeline stalled (no message for %u s): a damaged file?", stall_s);
-      break;
-    }
-    switch (GST_MESSAGE_TYPE(msg)) {
-    case GST_MESSAGE_ERROR:
-      gst_message_parse_error(msg, &gerr, NULL);
-      if (a->error == NULL)
-        a->error = g_strdup(gerr->message);
-      /* The element's only resource errors are about its model, not about the file. */
-      if (GST_MESSAGE_SRC(msg) == GST_OBJECT(id) && gerr->domain == GST_RESOURCE_ERROR)
-        a->model_error = TRUE;
-      g_clear_error(&gerr);
-      done = TRUE;
-      break;
-    case GST_MESSAGE_EOS:
-      done = TRUE;
-      break;
-    case GST_MESSAGE_ELEMENT:
-      s = gst_message_get_structure(msg);
-      if (gst_structure_has_name(s, "instridentify-summary")) {
-        const GValue *probs = gst_structure_get_value(s, "probabilities");
-        guint i, n;
-        analysis_clear(a);
-        a->labels = strings_from_array(gst_structure_get_value(s, "labels"));
-        a->instruments = strings_from_array(gst_structure_get_value(s, "instruments"));
-        n = g_strv_length(a->labels);
-        a->probabilities = g_new0(gdouble, n + 1);
-        for (i = 0; probs != NULL && i < n && i < gst_value_array_get_size(probs); i++)
-          a->probabilities[i] = g_value_get_double(gst_value_array_get_value(probs, i));
-      }
-      break;
-    default:
-      break;
+  while ((msg = instrid_tool_next_element_message(bus, id, stall_s, &a->error, &a->model_error)) !=
+         NULL) {
+    const GstStructure *s = gst_message_get_structure(msg);
+    if (gst_structure_has_name(s, "instridentify-summary")) {
+      const GValue *probs = gst_structure_get_value(s, "probabilities");
+      guint i, n;
+      analysis_clear(a);
+      a->labels = strings_from_array(gst_structure_get_value(s, "labels"));
+      a->instruments = strings_from_array(gst_structure_get_value(s, "instruments"));
+      n = g_strv_length(a->labels);
+      a->probabilities = g_new0(gdouble, n + 1);
+      for (i = 0; probs != NULL && i < n && i < gst_value_array_get_size(probs); i++)
+        a->probabilities[i] = g_value_get_double(gst_value_array_get_value(probs, i));
     }
     gst_message_unref(msg);
   }
