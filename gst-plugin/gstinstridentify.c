@@ -82,7 +82,7 @@
  * audio is: about 1.3 ms per second of gap with the shipped model). NaN samples are silence and
  * infinities full scale, before resampling. At the end of a stream the last, partial window is
  * analysed, padded with silence, when it holds at least half a window of audio no earlier window
- * covered (in a stream shorter than a window: half a window at all).
+ * covered (in a stream that gave no window yet, such as one shorter than a window: any audio).
  *
  * Reverse playback (a negative segment rate) is not analysed: the audio passes through, a
  * warning says so, and analysis resumes with the next forward segment.

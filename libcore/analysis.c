@@ -209,12 +209,14 @@ size_t instrid_analysis_push(instrid_analysis *a, const float *x, size_t n, inst
 
 /* The frames the last window shares with the window before it do not count as new audio.
  * With the hop at half a window or less a last window never qualifies after a first one: the
- * remainder is then shorter than a hop. */
+ * remainder is then shorter than a hop. A stream that gave no window yet gets one for any
+ * audio at all, padded with silence (as the trainer pads a recording shorter than a window):
+ * else a note shorter than half a window would have no result. */
 int instrid_analysis_finish(instrid_analysis *a, instrid_window *window)
 {
   const uint32_t w = instrid_model_window_frames(a->model);
   uint32_t hop = instrid_stream_get_hop_frames(a->stream);
-  uint32_t min_frames = (w + 1) / 2;
+  uint32_t min_frames = a->windows_since_reset > 0 ? (w + 1) / 2 : 1;
   instrid_result r;
 
   if (a->windows_since_reset > 0 && hop < w)

@@ -64,8 +64,8 @@ void instrid_analysis_set_settle_ns(instrid_analysis *a, uint64_t dwell_ns);
 size_t instrid_analysis_push(instrid_analysis *a, const float *x, size_t n, instrid_window *window,
                              int *have_window);
 /* At the end of the audio: the last, partial window, padded with silence, when it holds at
- * least half a window of audio that no earlier window covered (in a stream shorter than a
- * window: half a window of audio at all). Returns 1 with *window filled, else 0. With a
+ * least half a window of audio that no earlier window covered (in a stream that gave no window
+ * yet: any audio at all). Returns 1 with *window filled, else 0. With a
  * centred front end the first call may return a full window completed by the reflected end:
  * call until it returns 0. */
 int instrid_analysis_finish(instrid_analysis *a, instrid_window *window);

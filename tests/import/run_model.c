@@ -85,8 +85,8 @@ int main(int argc, char **argv)
     }
   }
   /* The element's end of stream: the last partial window when it holds at least half a window
-   * of audio no earlier window covered. */
-  uint32_t min_frames = (W + 1) / 2;
+   * of audio no earlier window covered (any audio when no window came yet). */
+  uint32_t min_frames = windows > 0 ? (W + 1) / 2 : 1;
   if (windows > 0 && H < W)
     min_frames += W - H;
   while (min_frames <= W && instrid_stream_flush(st, min_frames, &r))

@@ -310,7 +310,8 @@ def windows(features, window_frames, hop_frames, silence):
     """instrid's window schedule over a stream of T frames (libcore/stream.c and the element's
     end of stream): full windows at frames 0, H, 2H, ...; then, at the end, the frames after
     the last window's start + H are analysed as one window padded with silence when at least
-    half a window of them arrived (plus W - H when a window came before and H < W).
+    half a window of them arrived (plus W - H when a window came before and H < W; any frame
+    at all when no window came before).
     Returns a list of (start_frame, n_real, window (n_mels, W))."""
     n_mels, T = features.shape
     W, H = window_frames, hop_frames
@@ -319,7 +320,7 @@ def windows(features, window_frames, hop_frames, silence):
     while s + W <= T:
         out.append((s, W, features[:, s:s + W]))
         s += H
-    min_frames = (W + 1) // 2
+    min_frames = (W + 1) // 2 if out else 1
     if out and H < W:
         min_frames += W - H
     if out:
