@@ -235,7 +235,7 @@ int main(int argc, char **argv)
    * ratio of each pair is reported too. */
   double c_wps[100], t_wps[100], ratio[100];
   int n_torch = 0;
-  example_source es = {random_count, random_get, &src};
+  example_source es = {random_count, random_get, &src, NULL};
   for (int r = 0; r < runs; r++) {
     opt.seed = (uint64_t)r + 1;
     trainer *t = trainer_new(&desc, &es, &opt, &err);

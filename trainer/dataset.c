@@ -283,6 +283,14 @@ static double covered_seconds(const label_interval *a, size_t n, double t0, doub
   return sum;
 }
 
+uint32_t train_dataset_window_group(const train_dataset *ds, dataset_split split, size_t i,
+                                    int *weak)
+{
+  const window_ref *ref = &ds->windows[split][i];
+  *weak = ds->recordings.items[ref->recording].kind == DATASET_OPENMIC;
+  return ref->recording;
+}
+
 void train_dataset_get(const train_dataset *ds, dataset_split split, size_t i, int shift_frames,
                        float *features, float *target, float *mask)
 {

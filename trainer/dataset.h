@@ -64,6 +64,11 @@ const dataset_stats *train_dataset_stats(const train_dataset *ds);
 void train_dataset_get(const train_dataset *ds, dataset_split split, size_t i, int shift_frames,
                        float *features, float *target, float *mask);
 
+/* The recording window i of a split comes from (an index over both splits), and *weak = 1 when
+ * the recording's labels are clip labels (OpenMIC layout), 0 when they are per window. */
+uint32_t train_dataset_window_group(const train_dataset *ds, dataset_split split, size_t i,
+                                    int *weak);
+
 /* Mean and standard deviation of the raw log-mel features (before feature_mean/std) over every
  * frame and band of the training split's recordings: the values for feature_mean/feature_std.
  * INSTRID_ERR_INVALID_ARG when the training split is empty. */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "audioset_map.h"
+#include "checkpoint.h"
 #include "internal.h"
 #include "metrics.h"
 #include "netgrad.h"
@@ -348,10 +349,16 @@ static void wrap_get(void *ctx, dataset_split split, size_t i, int shift, float 
     target[k] = mask[k] = 0.0f;
 }
 
+static uint32_t wrap_group(void *ctx, dataset_split split, size_t i, int *weak)
+{
+  finetune *f = ctx;
+  return f->wrap_inner.group(f->wrap_inner.ctx, split, i, weak);
+}
+
 example_source finetune_wrap_source(finetune *f, const example_source *inner)
 {
   f->wrap_inner = *inner;
-  example_source s = {wrap_count, wrap_get, f};
+  example_source s = {wrap_count, wrap_get, f, inner->group ? wrap_group : NULL};
   return s;
 }
 
@@ -363,6 +370,9 @@ struct finetune_cache {
   uint32_t dim;
   size_t n[2];
   float *vec[2], *target[2], *mask[2]; /* (n, dim), (n, n_out), (n, n_out) */
+  uint32_t *group[2];                  /* (n) the window's recording */
+  uint8_t *weak[2];                    /* (n) 1: clip labels */
+  int32_t *teacher_of;                 /* (n_src) target class of each source output, or -1 */
 };
 
 typedef struct {
@@ -445,9 +455,104 @@ done:
   return m;
 }
 
+/* The vector file: "IDVECS1\n", u64 key, u32 dim, u32 zero, u64 n[0], u64 n[1], the vectors
+ * of both splits (f32), u64 FNV-1a 64 of every byte before it. The key hashes the backbone's
+ * parameters, front end and window, and every window's recording, targets and masks. */
+static const char VEC_MAGIC[8] = {'I', 'D', 'V', 'E', 'C', 'S', '1', '\n'};
+
+static uint64_t cache_key(const finetune_cache *c)
+{
+  const finetune *f = c->f;
+  uint64_t h = CHECKPOINT_HASH_INIT;
+  h = checkpoint_hash(h, f->params, sizeof(float) * f->offset[f->split]);
+  h = checkpoint_hash(h, &f->arch.frontend, sizeof f->arch.frontend);
+  h = checkpoint_hash(h, &f->arch.window_frames, sizeof f->arch.window_frames);
+  for (int s = 0; s < 2; s++) {
+    h = checkpoint_hash(h, &c->n[s], sizeof c->n[s]);
+    h = checkpoint_hash(h, c->group[s], sizeof(uint32_t) * c->n[s]);
+    h = checkpoint_hash(h, c->weak[s], c->n[s]);
+    h = checkpoint_hash(h, c->target[s], sizeof(float) * c->n[s] * f->n_out);
+    h = checkpoint_hash(h, c->mask[s], sizeof(float) * c->n[s] * f->n_out);
+  }
+  return h;
+}
+
+static int read_vectors(finetune_cache *c, const char *path, uint64_t key)
+{
+  FILE *fp = fopen(path, "rb");
+  if (!fp)
+    return 0;
+  char magic[8];
+  uint64_t k, n0, n1, sum, h = CHECKPOINT_HASH_INIT;
+  uint32_t dim, zero;
+  int ok = fread(magic, 8, 1, fp) == 1 && memcmp(magic, VEC_MAGIC, 8) == 0 &&
+           fread(&k, 8, 1, fp) == 1 && fread(&dim, 4, 1, fp) == 1 && fread(&zero, 4, 1, fp) == 1 &&
+           fread(&n0, 8, 1, fp) == 1 && fread(&n1, 8, 1, fp) == 1 && k == key && dim == c->dim &&
+           n0 == c->n[0] && n1 == c->n[1];
+  if (ok) {
+    h = checkpoint_hash(h, magic, 8);
+    h = checkpoint_hash(h, &k, 8);
+    h = checkpoint_hash(h, &dim, 4);
+    h = checkpoint_hash(h, &zero, 4);
+    h = checkpoint_hash(h, &n0, 8);
+    h = checkpoint_hash(h, &n1, 8);
+    for (int s = 0; s < 2 && ok; s++) {
+      ok = fread(c->vec[s], sizeof(float) * c->dim, c->n[s], fp) == c->n[s];
+      h = checkpoint_hash(h, c->vec[s], sizeof(float) * c->dim * c->n[s]);
+    }
+    ok = ok && fread(&sum, 8, 1, fp) == 1 && sum == h;
+  }
+  fclose(fp);
+  return ok;
+}
+
+/* Atomically (path.tmp, then rename); a failure only costs the next run the recomputation. */
+static void write_vectors(const finetune_cache *c, const char *path, uint64_t key)
+{
+  size_t n = strlen(path) + 5;
+  char *tmp = malloc(n);
+  if (!tmp)
+    return;
+  snprintf(tmp, n, "%s.tmp", path);
+  FILE *fp = fopen(tmp, "wb");
+  if (!fp) {
+    free(tmp);
+    return;
+  }
+  uint64_t h = CHECKPOINT_HASH_INIT, n0 = c->n[0], n1 = c->n[1];
+  uint32_t dim = c->dim, zero = 0;
+  int ok = 1;
+#define W(p, size)                                                                                 \
+  do {                                                                                             \
+    ok = ok && fwrite(p, 1, size, fp) == (size);                                                   \
+    h = checkpoint_hash(h, p, size);                                                               \
+  } while (0)
+  W(VEC_MAGIC, 8);
+  W(&key, 8);
+  W(&dim, 4);
+  W(&zero, 4);
+  W(&n0, 8);
+  W(&n1, 8);
+  for (int s = 0; s < 2; s++)
+    W(c->vec[s], sizeof(float) * c->dim * c->n[s]);
+#undef W
+  ok = ok && fwrite(&h, 8, 1, fp) == 1;
+  ok = fclose(fp) == 0 && ok;
+  if (!ok || rename(tmp, path) != 0)
+    remove(tmp);
+  free(tmp);
+}
+
 finetune_cache *finetune_cache_new(finetune *f, const example_source *inner, int threads,
                                    void (*progress)(void *ctx, size_t done, size_t total),
                                    void *progress_ctx, instrid_error *err)
+{
+  return finetune_cache_new_file(f, inner, threads, progress, progress_ctx, NULL, err);
+}
+
+finetune_cache *finetune_cache_new_file(finetune *f, const example_source *inner, int threads,
+                                        void (*progress)(void *ctx, size_t done, size_t total),
+                                        void *progress_ctx, const char *path, instrid_error *err)
 {
   if (!f->split) {
     instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
@@ -467,10 +572,55 @@ finetune_cache *finetune_cache_new(finetune *f, const example_source *inner, int
     c->vec[s] = malloc(sizeof(float) * n * c->dim);
     c->target[s] = calloc(n * f->n_out, sizeof(float));
     c->mask[s] = calloc(n * f->n_out, sizeof(float));
-    if (!c->vec[s] || !c->target[s] || !c->mask[s]) {
+    c->group[s] = calloc(n, sizeof(uint32_t));
+    c->weak[s] = calloc(n, 1);
+    if (!c->vec[s] || !c->target[s] || !c->mask[s] || !c->group[s] || !c->weak[s]) {
       instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory caching %zu vectors", n);
       finetune_cache_free(c);
       return NULL;
+    }
+  }
+  c->teacher_of = malloc(sizeof(int32_t) * f->n_src_classes);
+  if (!c->teacher_of) {
+    instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
+    finetune_cache_free(c);
+    return NULL;
+  }
+  instrid_audioset_map_indices(f->sd->class_names, f->n_src_classes, f->names, f->n_targets,
+                               c->teacher_of);
+  /* Recordings, targets and masks first (cheap: no network), so that a vector file made from
+   * the same windows can stand in for the backbone. A source without recordings gives every
+   * window its own, labelled per window. */
+  for (int s = 0; s < 2; s++)
+    for (size_t i = 0; i < c->n[s]; i++) {
+      int weak = 0;
+      c->group[s][i] = inner->group ? inner->group(inner->ctx, (dataset_split)s, i, &weak)
+                                    : (uint32_t)(i + (s ? c->n[0] : 0));
+      c->weak[s][i] = (uint8_t)(weak != 0);
+    }
+  uint64_t key = 0;
+  if (path) {
+    size_t n_in = (size_t)f->arch.frontend.n_mels * f->arch.window_frames;
+    float *x = instrid_alloc_floats(n_in);
+    if (!x) {
+      instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
+      finetune_cache_free(c);
+      return NULL;
+    }
+    for (int s = 0; s < 2; s++)
+      for (size_t i = 0; i < c->n[s]; i++)
+        inner->get(inner->ctx, (dataset_split)s, i, 0, x, c->target[s] + i * f->n_out,
+                   c->mask[s] + i * f->n_out);
+    instrid_free_aligned(x);
+    for (int s = 0; s < 2; s++)
+      for (size_t i = 0; i < c->n[s]; i++)
+        for (uint32_t k = f->n_targets; k < f->n_out; k++)
+          c->target[s][i * f->n_out + k] = c->mask[s][i * f->n_out + k] = 0.0f;
+    key = cache_key(c);
+    if (read_vectors(c, path, key)) {
+      if (progress)
+        progress(progress_ctx, c->n[0] + c->n[1], c->n[0] + c->n[1]);
+      return c;
     }
   }
   instrid_model *prefix = prefix_model(f, err);
@@ -515,6 +665,8 @@ finetune_cache *finetune_cache_new(finetune *f, const example_source *inner, int
     for (size_t i = 0; i < c->n[s]; i++)
       for (uint32_t k = f->n_targets; k < f->n_out; k++)
         c->target[s][i * f->n_out + k] = c->mask[s][i * f->n_out + k] = 0.0f;
+  if (path)
+    write_vectors(c, path, key);
   return c;
 }
 
@@ -526,8 +678,23 @@ void finetune_cache_free(finetune_cache *c)
     free(c->vec[s]);
     free(c->target[s]);
     free(c->mask[s]);
+    free(c->group[s]);
+    free(c->weak[s]);
   }
+  free(c->teacher_of);
   free(c);
+}
+
+void finetune_cache_headbag(const finetune_cache *c, headbag_data *d)
+{
+  memset(d, 0, sizeof *d);
+  d->dim = c->dim;
+  d->n_out = c->f->n_out;
+  d->n_targets = c->f->n_targets;
+  for (int s = 0; s < 2; s++)
+    d->split[s] =
+        (headbag_split){c->n[s], c->vec[s], c->target[s], c->mask[s], c->group[s], c->weak[s]};
+  d->teacher_of = d->n_out > d->n_targets ? c->teacher_of : NULL;
 }
 
 static size_t cache_count(void *ctx, dataset_split split)
@@ -550,7 +717,7 @@ static void cache_get(void *ctx, dataset_split split, size_t i, int shift, float
 
 example_source finetune_cache_source(finetune_cache *c)
 {
-  example_source s = {cache_count, cache_get, c};
+  example_source s = {cache_count, cache_get, c, NULL};
   return s;
 }
 

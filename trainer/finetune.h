@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "headbag.h"
 #include "instrid.h"
 #include "train.h"
 
@@ -89,7 +90,17 @@ typedef struct finetune_cache finetune_cache;
 finetune_cache *finetune_cache_new(finetune *f, const example_source *inner, int threads,
                                    void (*progress)(void *ctx, size_t done, size_t total),
                                    void *progress_ctx, instrid_error *err);
+/* The same, keeping the vectors in the file at path (NULL: none): when the file holds vectors
+ * for this backbone and exactly these windows (their recordings, targets and masks), they are
+ * read instead of computed; else they are computed and the file (re)written. The source's get
+ * then runs twice per window (once without the network). */
+finetune_cache *finetune_cache_new_file(finetune *f, const example_source *inner, int threads,
+                                        void (*progress)(void *ctx, size_t done, size_t total),
+                                        void *progress_ctx, const char *path, instrid_error *err);
 void finetune_cache_free(finetune_cache *c);
+/* The cache as headbag's data (valid while c lives): vectors, targets, masks, recordings, and
+ * the AudioSet map as the teachers' map when the source's outputs are kept. */
+void finetune_cache_headbag(const finetune_cache *c, headbag_data *d);
 example_source finetune_cache_source(finetune_cache *c);
 
 /* Writes the whole model: finetune_arch's parameters with the head's (or, head_params NULL,

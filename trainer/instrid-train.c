@@ -93,6 +93,17 @@ static void usage(FILE *f)
           "                          are chosen on the blend's validation outputs\n"
           "  --unblended-out FILE    with --blend-source-head: also write the model without the\n"
           "                          blend (the head's 25 outputs, then the source's)\n"
+          "  --pool KIND             with a frozen backbone: train the head at clip level on\n"
+          "                          OpenMIC-layout clips (clip labels are weak), pooling the\n"
+          "                          clip's window logits by max or mean; window = every window\n"
+          "                          an example with the clip's labels (the default without\n"
+          "                          --pool or --distill). Batches are then of clips\n"
+          "  --distill L             with --keep-source-head and a frozen backbone: also pull\n"
+          "                          each window's head output, for the classes the AudioSet map\n"
+          "                          names, towards the largest mapped source output (BCE,\n"
+          "                          weight L); implies --pool max unless --pool is given\n"
+          "  --vector-cache FILE     with a frozen backbone: keep its output per window in FILE\n"
+          "                          and reuse it when the backbone and windows are the same\n"
           "\n"
           "checkpoints:\n"
           "  --checkpoint FILE       checkpoint file (default: MODEL.ckpt)\n"
@@ -306,7 +317,8 @@ static void print_summary(FILE *f, trainer *t, const instrid_model_desc *desc,
 static char *make_provenance(int argc, char **argv, const dataset_source *sources, int n_sources,
                              const dataset_stats *stats, trainer *t, const char *arch_name,
                              const train_options *opt, const instrid_model_desc *desc,
-                             const finetune *ft, const finetune_options *fopt)
+                             const finetune *ft, const finetune_options *fopt,
+                             const headbag_options *hb, const headbag_result *hr)
 {
   strbuf b = {0};
   sb_printf(&b, "command:");
@@ -324,12 +336,21 @@ static char *make_provenance(int argc, char **argv, const dataset_source *source
             "validation windows\n",
             stats->files_ok, stats->files_skipped, stats->seconds_audio / 3600.0,
             stats->windows[DATASET_TRAIN], stats->windows[DATASET_VAL]);
-  sb_printf(&b,
-            "training: arch %s, %u epochs, %llu steps, batch %u, lr %g, weight decay %g, loss %s, "
-            "augment %s, seed %llu\n",
-            arch_name, opt->epochs, (unsigned long long)trainer_steps_done(t), opt->batch,
-            (double)opt->lr, (double)opt->weight_decay, train_loss_name(opt->loss),
-            opt->augment ? "on" : "off", (unsigned long long)opt->seed);
+  if (hr)
+    sb_printf(&b,
+              "training: arch %s, head at clip level (pool %s, distillation %g), %u epochs, %llu "
+              "steps, batch %u clips, lr %g, weight decay %g, loss balanced, seed %llu; %zu "
+              "train / %zu validation clips\n",
+              arch_name, headbag_pool_name(hb->pool), (double)hb->distill, hb->epochs,
+              (unsigned long long)hr->steps, hb->batch, (double)hb->lr, (double)hb->weight_decay,
+              (unsigned long long)hb->seed, hr->bags[0], hr->bags[1]);
+  else
+    sb_printf(&b,
+              "training: arch %s, %u epochs, %llu steps, batch %u, lr %g, weight decay %g, loss "
+              "%s, augment %s, seed %llu\n",
+              arch_name, opt->epochs, (unsigned long long)trainer_steps_done(t), opt->batch,
+              (double)opt->lr, (double)opt->weight_decay, train_loss_name(opt->loss),
+              opt->augment ? "on" : "off", (unsigned long long)opt->seed);
   if (ft) {
     uint32_t by_name, by_map, by_random;
     finetune_init_counts(ft, &by_name, &by_map, &by_random);
@@ -356,10 +377,10 @@ static char *make_provenance(int argc, char **argv, const dataset_source *source
       sp += len + (nl != NULL);
     }
   }
-  const metrics_report *val = trainer_validation(t);
+  const metrics_report *val = hr ? (hr->bags[1] ? &hr->val : NULL) : trainer_validation(t);
   if (val) {
-    sb_printf(&b, "validation: mAP %.4f, macro-F1 %.4f over %zu classes; AP per class:",
-              nan_to(val->map, 0), nan_to(val->macro_f1, 0), val->n_defined);
+    sb_printf(&b, "validation%s: mAP %.4f, macro-F1 %.4f over %zu classes; AP per class:",
+              hr ? " (clips)" : "", nan_to(val->map, 0), nan_to(val->macro_f1, 0), val->n_defined);
     for (uint32_t k = 0; k < desc->n_classes; k++)
       if (val->n_positive[k] > 0)
         sb_printf(&b, " %s %.3f", desc->class_names[k], val->ap[k]);
@@ -368,6 +389,130 @@ static char *make_provenance(int argc, char **argv, const dataset_source *source
     sb_printf(&b, "validation: none (thresholds 0.5)\n");
   }
   return b.text;
+}
+
+/* Appends line to *provenance; 0 when out of memory. */
+static int append_line(char **provenance, const char *line)
+{
+  char *np = malloc(strlen(*provenance) + strlen(line) + 1);
+  if (!np)
+    return 0;
+  strcpy(np, *provenance);
+  strcat(np, line);
+  free(*provenance);
+  *provenance = np;
+  return 1;
+}
+
+/* --pool/--distill: the head trained at clip level on the cached vectors (headbag.h), then
+ * written like the frozen-backbone path of the generic trainer. Returns the exit status. */
+static int run_headbag(int argc, char **argv, const dataset_source *sources, int n_sources,
+                       const dataset_stats *stats, const char *arch_name, const train_options *opt,
+                       const instrid_model_desc *desc, finetune *ft, const finetune_options *fopt,
+                       finetune_cache *fcache, int pool, float distill, const char *out,
+                       const char *unblended_out, const char *checkpoint, int quiet)
+{
+  headbag_options hb;
+  headbag_options_default(&hb);
+  hb.pool = pool >= 0 ? (headbag_pool)pool : HEADBAG_POOL_MAX;
+  hb.distill = distill;
+  hb.epochs = opt->epochs;
+  hb.batch = opt->batch;
+  hb.lr = opt->lr;
+  hb.weight_decay = opt->weight_decay;
+  hb.warmup_fraction = opt->warmup_fraction;
+  hb.pos_weight_max = opt->pos_weight_max;
+  hb.seed = opt->seed;
+  hb.checkpoint_path = checkpoint;
+  hb.resume = opt->resume;
+  headbag_data data;
+  finetune_cache_headbag(fcache, &data);
+  const instrid_model_desc *head = finetune_head_arch(ft);
+  size_t n_params = (size_t)data.n_out * (data.dim + 1);
+  instrid_error err = {0};
+  headbag_result res = {0};
+  char *provenance = NULL;
+  int status = 1;
+  if (head->n_params != n_params) {
+    fprintf(stderr, PROG ": --pool/--distill need a head that is one DENSE on the vector\n");
+    return 1;
+  }
+  float *params = malloc(sizeof(float) * n_params);
+  if (!params) {
+    fprintf(stderr, PROG ": out of memory\n");
+    return 1;
+  }
+  memcpy(params, head->params, sizeof(float) * n_params);
+  if (!quiet)
+    fprintf(stderr, PROG ": head at clip level: pool %s, distillation %g, %u epochs\n",
+            headbag_pool_name(hb.pool), (double)hb.distill, hb.epochs);
+  if (headbag_train(&data, &hb, params, finetune_head_lr_scale(ft), &res, &err) != INSTRID_OK) {
+    fprintf(stderr, PROG ": %s\n", err.message);
+    goto done;
+  }
+  if (!quiet)
+    fprintf(stderr, PROG ": %llu steps over %zu train clips in %.1f s, last epoch's loss %.4f\n",
+            (unsigned long long)res.steps, res.bags[0], res.seconds, res.last_epoch_loss);
+  if (res.stopped) {
+    status = 0;
+    goto done;
+  }
+  provenance = make_provenance(argc, argv, sources, n_sources, stats, NULL, arch_name, opt, desc,
+                               ft, fopt, &hb, &res);
+  if (!provenance) {
+    fprintf(stderr, PROG ": out of memory\n");
+    goto done;
+  }
+  const float *th = res.thresholds;
+  float blend_th[TAXONOMY_N];
+  if (fopt->blend >= 0.0f) {
+    double bmap = NAN, bf1 = NAN;
+    if (finetune_blend_thresholds(ft, fcache, params, blend_th, &bmap, &bf1, &err) != INSTRID_OK) {
+      fprintf(stderr, PROG ": %s\n", err.message);
+      goto done;
+    }
+    if (unblended_out &&
+        finetune_write_unblended(ft, params, th, provenance, unblended_out, &err) != INSTRID_OK) {
+      fprintf(stderr, PROG ": %s\n", err.message);
+      goto done;
+    }
+    th = blend_th;
+    char line[160];
+    snprintf(line, sizeof line,
+             "blend: %g * head + %g * mapped source outputs; validation windows mAP %.4f, "
+             "macro-F1 %.4f at the blend's thresholds\n",
+             (double)fopt->blend, 1.0 - fopt->blend, bmap, bf1);
+    if (!append_line(&provenance, line)) {
+      fprintf(stderr, PROG ": out of memory\n");
+      goto done;
+    }
+    if (!quiet)
+      fprintf(stderr, PROG ": %s", line);
+  }
+  if (finetune_write(ft, params, NULL, th, provenance, out, &err) != INSTRID_OK) {
+    fprintf(stderr, PROG ": %s\n", err.message);
+    goto done;
+  }
+  printf("\n%-18s %8s %7s %9s %6s\n", "class", "val pos", "AP", "threshold", "pos_w");
+  for (uint32_t k = 0; k < data.n_targets; k++)
+    if (res.bags[1] && res.val.n_positive[k] > 0)
+      printf("%-18s %8zu %7.4f %9.4f %6.2f\n", desc->class_names[k], res.val.n_positive[k],
+             res.val.ap[k], (double)th[k], (double)res.pos_weight[k]);
+  if (res.bags[1])
+    printf("validation (clips, head alone): mAP %.4f, macro-F1 %.4f over %zu classes\n",
+           nan_to(res.val.map, 0), nan_to(res.val.macro_f1, 0), res.val.n_defined);
+  printf("data: %zu files (%zu from cache), %zu skipped, %.1f h of audio; clips: %zu train, %zu "
+         "validation\n",
+         stats->files_ok, stats->cache_hits, stats->files_skipped, stats->seconds_audio / 3600.0,
+         res.bags[0], res.bags[1]);
+  printf("training: %llu steps in %.1f s\n", (unsigned long long)res.steps, res.seconds);
+  printf("model written to %s\n", out);
+  status = 0;
+done:
+  free(provenance);
+  free(params);
+  headbag_result_clear(&res);
+  return status;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -408,6 +553,9 @@ enum {
   O_BLEND_SOURCE_HEAD,
   O_UNBLENDED_OUT,
   O_HEAD_RANDOM,
+  O_POOL,
+  O_DISTILL,
+  O_VECTOR_CACHE,
   O_VERSION,
 };
 
@@ -449,6 +597,9 @@ int main(int argc, char **argv)
       {"blend-source-head", required_argument, NULL, O_BLEND_SOURCE_HEAD},
       {"unblended-out", required_argument, NULL, O_UNBLENDED_OUT},
       {"head-random", no_argument, NULL, O_HEAD_RANDOM},
+      {"pool", required_argument, NULL, O_POOL},
+      {"distill", required_argument, NULL, O_DISTILL},
+      {"vector-cache", required_argument, NULL, O_VECTOR_CACHE},
       {"version", no_argument, NULL, O_VERSION},
       {NULL, 0, NULL, 0},
   };
@@ -466,7 +617,9 @@ int main(int argc, char **argv)
   finetune_options fopt;
   finetune_options_default(&fopt);
   int arch_given = 0, finetune_given = 0;
-  const char *unblended_out = NULL;
+  const char *unblended_out = NULL, *vector_cache = NULL;
+  int pool = -1; /* -1: not given */
+  float distill = 0.0f;
 
   opterr = 0; /* getopt's own messages are not one clear line; we print ours */
   int c;
@@ -560,6 +713,22 @@ int main(int argc, char **argv)
       break;
     case O_HEAD_RANDOM:
       fopt.head_random = 1;
+      finetune_given = 1;
+      break;
+    case O_POOL:
+      pool = headbag_pool_from_name(optarg);
+      if (pool < 0)
+        return usage_error("--pool %s: want window, max or mean", optarg);
+      finetune_given = 1;
+      break;
+    case O_DISTILL:
+      if (!parse_double(optarg, 0.0, 100.0, &x))
+        return usage_error("--distill %s: want a weight in [0, 100]", optarg);
+      distill = (float)x;
+      finetune_given = 1;
+      break;
+    case O_VECTOR_CACHE:
+      vector_cache = optarg;
       finetune_given = 1;
       break;
     case O_SEED:
@@ -670,8 +839,13 @@ int main(int argc, char **argv)
   if (init && arch_given)
     return usage_error("--init and --arch exclude each other: the model gives the architecture");
   if (!init && finetune_given)
-    return usage_error("--freeze-until, --lr-backbone, --keep-source-head, --blend-source-head "
-                       "and --head-random need --init");
+    return usage_error("--freeze-until, --lr-backbone, --keep-source-head, --blend-source-head, "
+                       "--head-random, --pool, --distill and --vector-cache need --init");
+  if ((pool >= 0 || distill > 0.0f || vector_cache) && fopt.freeze_until != UINT32_MAX)
+    return usage_error("--pool, --distill and --vector-cache need the whole backbone frozen");
+  if (distill > 0.0f && !fopt.keep_source_head)
+    return usage_error("--distill needs --keep-source-head (the teachers are the source's "
+                       "outputs)");
   if (unblended_out && fopt.blend < 0.0f)
     return usage_error("--unblended-out needs --blend-source-head");
   if (fopt.blend >= 0.0f && (!fopt.keep_source_head || fopt.freeze_until != UINT32_MAX))
@@ -786,15 +960,25 @@ int main(int argc, char **argv)
       fprintf(stderr, PROG ": computing the frozen backbone's output for %zu windows\n",
               src.count(src.ctx, DATASET_TRAIN) + src.count(src.ctx, DATASET_VAL));
     progress_state cps = {isatty(STDERR_FILENO), quiet, 0, desc.class_names};
-    fcache = finetune_cache_new(ft, &src, opt.threads, on_cache_progress, &cps, &err);
+    fcache =
+        finetune_cache_new_file(ft, &src, opt.threads, on_cache_progress, &cps, vector_cache, &err);
     if (!fcache) {
       fprintf(stderr, PROG ": %s\n", err.message);
+      goto done;
+    }
+    if (pool >= 0 || distill > 0.0f) {
+      status = run_headbag(argc, argv, sources, n_sources, stats, arch_name, &opt, &desc, ft, &fopt,
+                           fcache, pool, distill, out, unblended_out, checkpoint, quiet);
       goto done;
     }
     src = finetune_cache_source(fcache);
     train_desc = *finetune_head_arch(ft);
     opt.lr_scale = finetune_head_lr_scale(ft);
     opt.augment = 0; /* nothing to augment on vectors */
+  } else if (pool >= 0 || distill > 0.0f || vector_cache) {
+    fprintf(stderr, PROG ": --pool, --distill and --vector-cache need a backbone frozen up to a "
+                         "vector\n");
+    goto done;
   } else if (ft) {
     src = finetune_wrap_source(ft, &src);
     opt.lr_scale = finetune_lr_scale(ft);
@@ -825,8 +1009,8 @@ int main(int argc, char **argv)
     status = 0;
     goto done;
   }
-  provenance =
-      make_provenance(argc, argv, sources, n_sources, stats, t, arch_name, &opt, &desc, ft, &fopt);
+  provenance = make_provenance(argc, argv, sources, n_sources, stats, t, arch_name, &opt, &desc, ft,
+                               &fopt, NULL, NULL);
   if (!provenance) {
     fprintf(stderr, PROG ": out of memory\n");
     goto done;

@@ -24,6 +24,10 @@ typedef struct {
   void (*get)(void *ctx, dataset_split split, size_t i, int shift_frames, float *features,
               float *target, float *mask);
   void *ctx;
+  /* Optional (NULL: every window a recording of its own, labelled per window): the recording
+   * window i comes from, and *weak = 1 when its labels are the whole recording's (OpenMIC
+   * layout: clip labels), 0 when they are the window's own. */
+  uint32_t (*group)(void *ctx, dataset_split split, size_t i, int *weak);
 } example_source;
 
 /* An example_source over a train_dataset (which must outlive it). Inline, so that programs and
@@ -40,9 +44,16 @@ static inline void example_source_dataset_get(void *ctx, dataset_split split, si
   train_dataset_get((const train_dataset *)ctx, split, i, shift_frames, features, target, mask);
 }
 
+static inline uint32_t example_source_dataset_group(void *ctx, dataset_split split, size_t i,
+                                                    int *weak)
+{
+  return train_dataset_window_group((const train_dataset *)ctx, split, i, weak);
+}
+
 static inline example_source example_source_from_dataset(train_dataset *ds)
 {
-  example_source s = {example_source_dataset_count, example_source_dataset_get, ds};
+  example_source s = {example_source_dataset_count, example_source_dataset_get, ds,
+                      example_source_dataset_group};
   return s;
 }
 

@@ -150,7 +150,7 @@ int main(void)
 
   /* The frozen-backbone path: vectors once, the head trained on them. */
   synth s = {sd->frontend.n_mels * sd->window_frames, {40, 12}};
-  example_source inner = {synth_count, synth_get, &s};
+  example_source inner = {synth_count, synth_get, &s, NULL};
   finetune_cache *c = finetune_cache_new(f, &inner, 2, NULL, NULL, &err);
   CHECK(c != NULL, "cache: %s", err.message);
   if (c) {

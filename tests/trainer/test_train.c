@@ -214,7 +214,7 @@ static void toy_options(train_options *opt)
 static void test_toy_end_to_end(toy_source *toy)
 {
   instrid_model_desc arch = toy_arch();
-  example_source src = {toy_count, toy_get, toy};
+  example_source src = {toy_count, toy_get, toy, NULL};
   train_options opt;
   toy_options(&opt);
   instrid_error err;
@@ -287,7 +287,7 @@ static void test_toy_end_to_end(toy_source *toy)
 static void test_resume_bit_identical(toy_source *toy, uint64_t stop, int threads)
 {
   instrid_model_desc arch = toy_arch();
-  example_source src = {toy_count, toy_get, toy};
+  example_source src = {toy_count, toy_get, toy, NULL};
   train_options opt;
   toy_options(&opt);
   opt.epochs = 2;
