@@ -104,6 +104,8 @@ static void usage(FILE *f)
           "                          weight L); implies --pool max unless --pool is given\n"
           "  --vector-cache FILE     with a frozen backbone: keep its output per window in FILE\n"
           "                          and reuse it when the backbone and windows are the same\n"
+          "  --provenance-note TEXT  a line added to the model's provenance text (e.g. its\n"
+          "                          licence and attributions)\n"
           "\n"
           "checkpoints:\n"
           "  --checkpoint FILE       checkpoint file (default: MODEL.ckpt)\n"
@@ -318,7 +320,7 @@ static char *make_provenance(int argc, char **argv, const dataset_source *source
                              const dataset_stats *stats, trainer *t, const char *arch_name,
                              const train_options *opt, const instrid_model_desc *desc,
                              const finetune *ft, const finetune_options *fopt,
-                             const headbag_options *hb, const headbag_result *hr)
+                             const headbag_options *hb, const headbag_result *hr, const char *note)
 {
   strbuf b = {0};
   sb_printf(&b, "command:");
@@ -388,6 +390,8 @@ static char *make_provenance(int argc, char **argv, const dataset_source *source
   } else {
     sb_printf(&b, "validation: none (thresholds 0.5)\n");
   }
+  if (note)
+    sb_printf(&b, "note: %s\n", note);
   return b.text;
 }
 
@@ -410,7 +414,8 @@ static int run_headbag(int argc, char **argv, const dataset_source *sources, int
                        const dataset_stats *stats, const char *arch_name, const train_options *opt,
                        const instrid_model_desc *desc, finetune *ft, const finetune_options *fopt,
                        finetune_cache *fcache, int pool, float distill, const char *out,
-                       const char *unblended_out, const char *checkpoint, int quiet)
+                       const char *unblended_out, const char *checkpoint, const char *note,
+                       int quiet)
 {
   headbag_options hb;
   headbag_options_default(&hb);
@@ -458,7 +463,7 @@ static int run_headbag(int argc, char **argv, const dataset_source *sources, int
     goto done;
   }
   provenance = make_provenance(argc, argv, sources, n_sources, stats, NULL, arch_name, opt, desc,
-                               ft, fopt, &hb, &res);
+                               ft, fopt, &hb, &res, note);
   if (!provenance) {
     fprintf(stderr, PROG ": out of memory\n");
     goto done;
@@ -556,6 +561,7 @@ enum {
   O_POOL,
   O_DISTILL,
   O_VECTOR_CACHE,
+  O_PROVENANCE_NOTE,
   O_VERSION,
 };
 
@@ -600,6 +606,7 @@ int main(int argc, char **argv)
       {"pool", required_argument, NULL, O_POOL},
       {"distill", required_argument, NULL, O_DISTILL},
       {"vector-cache", required_argument, NULL, O_VECTOR_CACHE},
+      {"provenance-note", required_argument, NULL, O_PROVENANCE_NOTE},
       {"version", no_argument, NULL, O_VERSION},
       {NULL, 0, NULL, 0},
   };
@@ -617,7 +624,7 @@ int main(int argc, char **argv)
   finetune_options fopt;
   finetune_options_default(&fopt);
   int arch_given = 0, finetune_given = 0;
-  const char *unblended_out = NULL, *vector_cache = NULL;
+  const char *unblended_out = NULL, *vector_cache = NULL, *note = NULL;
   int pool = -1; /* -1: not given */
   float distill = 0.0f;
 
@@ -730,6 +737,11 @@ int main(int argc, char **argv)
     case O_VECTOR_CACHE:
       vector_cache = optarg;
       finetune_given = 1;
+      break;
+    case O_PROVENANCE_NOTE:
+      if (strchr(optarg, '\n'))
+        return usage_error("--provenance-note: one line, no newline");
+      note = optarg;
       break;
     case O_SEED:
       if (!parse_u64(optarg, 0, UINT64_MAX, &u))
@@ -968,7 +980,7 @@ int main(int argc, char **argv)
     }
     if (pool >= 0 || distill > 0.0f) {
       status = run_headbag(argc, argv, sources, n_sources, stats, arch_name, &opt, &desc, ft, &fopt,
-                           fcache, pool, distill, out, unblended_out, checkpoint, quiet);
+                           fcache, pool, distill, out, unblended_out, checkpoint, note, quiet);
       goto done;
     }
     src = finetune_cache_source(fcache);
@@ -1010,7 +1022,7 @@ int main(int argc, char **argv)
     goto done;
   }
   provenance = make_provenance(argc, argv, sources, n_sources, stats, t, arch_name, &opt, &desc, ft,
-                               &fopt, NULL, NULL);
+                               &fopt, NULL, NULL, note);
   if (!provenance) {
     fprintf(stderr, PROG ": out of memory\n");
     goto done;

@@ -57,6 +57,17 @@ with tempfile.TemporaryDirectory() as d:
                  "--freeze-until", "some"], "--freeze-until")
     usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
                  "--lr-backbone", "-1"], "--lr-backbone")
+    # Clip-level head training: a known pooling, distillation needs the source's outputs, the
+    # whole backbone frozen, and --init; a provenance note is one line.
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--pool", "max"], "--init")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--pool", "sum"], "--pool")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--distill", "0.5"], "--keep-source-head")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--pool", "mean", "--freeze-until", "3"], "frozen")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--provenance-note", "a\nb"],
+                "--provenance-note")
     check(os.listdir(d) == [], f"the start-up check left files in {d}: {os.listdir(d)}")
 
 # More threads than decoding takes (the default on a machine with over 64 cores) still
