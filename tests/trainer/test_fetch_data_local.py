@@ -255,5 +255,16 @@ with tempfile.TemporaryDirectory() as d:
               "ogg_chain_parts splits at the second stream's first page")
         check(mod.ogg_chain_parts(links[0]) == [(0, len(links[0]))], "one link: one part")
 
+# Page headers alone: a second BOS page after a data page starts a link; BOS pages in a row
+# (multiplexed streams) do not; "OggS" with a version other than 0 is packet data, not a page.
+mod = load_script()
+page = lambda flags, version=0: b"OggS" + bytes([version, flags]) + b"\0" * 30  # noqa: E731
+two = page(2) + page(0) + page(2) + page(0)
+check(mod.ogg_chain_parts(two) == [(0, 72), (72, 144)], f"two links: {mod.ogg_chain_parts(two)}")
+muxed = page(2) + page(2) + page(0) + page(0)
+check(mod.ogg_chain_parts(muxed) == [(0, 144)], "multiplexed BOS pages: one link")
+fake = page(2) + page(0) + page(2, version=1)
+check(mod.ogg_chain_parts(fake) == [(0, 108)], "a version-1 'page' is data")
+
 print(f"{failures} failure(s)" if failures else "ok", file=sys.stderr)
 sys.exit(1 if failures else 0)
