@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* arch.c — the named architectures and their seeded He-uniform initialisation. Each entry of
- * arch_table fills in a front end, a window and a layer list; everything else is generic. */
+/* arch.c — the named architectures and the one seeded initialisation of a network's parameters
+ * (instrid_arch_init_params: instrid_arch_build and the trainer's train_net_init both call it).
+ * Each entry of arch_table fills in a front end, a window and a layer list; everything else is
+ * generic. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -352,6 +354,33 @@ static void init_layer(const instrid_layer_desc *l, instrid_shape in, float *p, 
   }
 }
 
+instrid_status instrid_arch_init_params(const instrid_layer_desc *layers, uint32_t n_layers,
+                                        instrid_shape input, uint64_t seed, float *params,
+                                        size_t n_params, instrid_error *err)
+{
+  if (!layers || !params || n_layers == 0 || n_layers > INSTRID_MAX_LAYERS)
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "no layers or no parameter block");
+  instrid_shape shapes[INSTRID_MAX_LAYERS];
+  instrid_status st = instrid_arch_shapes(layers, n_layers, input, shapes, err);
+  if (st != INSTRID_OK)
+    return st;
+  size_t total = 0;
+  for (uint32_t i = 0; i < n_layers; i++)
+    total += instrid_layer_param_count(&layers[i], i ? shapes[i - 1] : input);
+  if (total != n_params)
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "%zu parameters, the layers need %zu",
+                             n_params, total);
+  instrid_rng rng;
+  instrid_rng_seed(&rng, seed);
+  float *p = params;
+  for (uint32_t i = 0; i < n_layers; i++) {
+    instrid_shape in = i ? shapes[i - 1] : input;
+    init_layer(&layers[i], in, p, &rng);
+    p += instrid_layer_param_count(&layers[i], in);
+  }
+  return INSTRID_OK;
+}
+
 static void randomize_bn_layer(const instrid_layer_desc *l, instrid_shape in, float *p,
                                instrid_rng *rng)
 {
@@ -424,9 +453,9 @@ instrid_status instrid_arch_build(const char *name, uint32_t n_classes, uint64_t
   d->thresholds = a->thresholds;
   d->provenance = NULL;
 
-  instrid_rng rng;
-  instrid_rng_seed(&rng, seed);
-  for_each_layer(a, init_layer, &rng);
+  st = instrid_arch_init_params(a->layers, d->n_layers, input, seed, a->params, d->n_params, err);
+  if (st != INSTRID_OK)
+    goto fail;
 
   if (out_desc)
     *out_desc = *d;

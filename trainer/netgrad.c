@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch.h" /* instrid_arch_init_params: the one initialisation */
 #include "internal.h"
 #include "layer_table.h"
 #include "rng.h"
@@ -72,27 +73,10 @@ static void tensor_spec(const net_layer *L, unsigned k, instrid_tensor_spec *t)
 
 void train_net_init(train_net *net, uint64_t seed)
 {
-  uint64_t rng = seed ^ 0x696E737472696431ULL; /* "instrid1": seed 0 is not all-zero state */
-  for (int i = 0; i < net->n_layers; i++) {
-    net_layer *L = &net->layers[i];
-    float *p = net->params + L->param_offset;
-    for (unsigned k = 0; k < L->entry->n_tensors; k++) {
-      instrid_tensor_spec t;
-      tensor_spec(L, k, &t);
-      float *v = p + L->tensor_offset[k];
-      if (t.init == INSTRID_INIT_HE) {
-        /* Kaiming-uniform for ReLU: Var(w) = 2 / fan_in. */
-        size_t fan_in = (size_t)(t.count / t.dims[0]);
-        float bound = sqrtf(6.0f / (float)fan_in);
-        for (size_t j = 0; j < t.count; j++)
-          v[j] = (2.0f * rng_splitmix_float(&rng) - 1.0f) * bound;
-      } else {
-        float c = t.init == INSTRID_INIT_ONE ? 1.0f : 0.0f;
-        for (size_t j = 0; j < t.count; j++)
-          v[j] = c;
-      }
-    }
-  }
+  /* The layers were checked when the net was built: this cannot fail. */
+  instrid_shape input = {1, net->arch.frontend.n_mels, net->arch.window_frames};
+  instrid_arch_init_params(net->arch.layers, net->arch.n_layers, input, seed, net->params,
+                           net->n_params, NULL);
 }
 
 static void *net_alloc_floats(train_net *net, size_t n)

@@ -37,8 +37,10 @@ typedef struct train_net train_net;
 train_net *train_net_new(const instrid_model_desc *arch, int max_batch, instrid_error *err);
 void train_net_free(train_net *net);
 
-/* Re-initialises every parameter from seed: conv/dense weights Kaiming-uniform for ReLU
- * (bound sqrt(6 / fan_in)), biases 0, BN gamma 1, beta 0, running mean 0, running var 1. */
+/* Re-initialises every parameter from seed by instrid_arch_init_params (trainer/arch.h), the
+ * initialisation instrid_arch_build uses: the same seed gives the same weights as
+ * instrid_arch_build of the same layers (conv/dense weights He-uniform, biases 0, BN gamma 1,
+ * beta 0, running mean 0, running var 1). */
 void train_net_init(train_net *net, uint64_t seed);
 
 size_t train_net_n_params(const train_net *net);

@@ -30,7 +30,6 @@ enum {
   RNG_TAG_SHUFFLE = 0x5348,
   RNG_TAG_EXAMPLE = 0x4558,
   RNG_TAG_DROPOUT = 0x4452,
-  RNG_TAG_INIT = 0x494e,
 };
 
 /* At most this many training windows are read to count positives for the class balance: the
@@ -303,8 +302,10 @@ trainer *trainer_new(const instrid_model_desc *arch, const example_source *src,
       goto fail;
   }
   t->net = t->replicas[0];
+  /* The seed itself, as instrid-train --arch passes it to instrid_arch_build: an architecture
+   * given without weights starts from the weights instrid_arch_build gives it. */
   if (!arch->params)
-    train_net_init(t->net, rng_hash64(opt->seed ^ RNG_TAG_INIT));
+    train_net_init(t->net, opt->seed);
   t->n_params = train_net_n_params(t->net);
   for (int r = 1; r < t->n_replicas; r++)
     memcpy(train_net_params(t->replicas[r]), train_net_params(t->net), t->n_params * sizeof(float));

@@ -121,8 +121,9 @@ void train_options_default(train_options *opt);
 
 typedef struct trainer trainer;
 
-/* arch gives the front end, window, classes and layers (params NULL: initialise from seed, or
- * the starting weights). The source and arch (its names) must outlive the trainer.
+/* arch gives the front end, window, classes and layers (params NULL: initialise from
+ * opt->seed, the weights instrid_arch_build gives the same layers and seed; or the starting
+ * weights). The source and arch (its names) must outlive the trainer.
  * Errors: INSTRID_ERR_INVALID_ARG (bad option, empty training split), INSTRID_ERR_FORMAT
  * (the architecture does not fit), INSTRID_ERR_NOMEM. */
 trainer *trainer_new(const instrid_model_desc *arch, const example_source *src,

@@ -1,13 +1,24 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_arch.c — the trainer's named architectures (trainer/arch.h): sizes, the He-uniform
- * initialisation, determinism per seed, defaults and the errors. (libcore's own tests build their
- * networks with tests/testnet.h instead.)
+ * initialisation, determinism per seed, defaults and the errors; and the one initialisation:
+ * instrid_arch_build, the training network (train_net_init, train_net_new without weights) and
+ * the training loop (trainer_new without weights) give the same bytes for the same seed, the
+ * stream tests/testnet.c's fixtures were made with. (libcore's own tests build their networks
+ * with tests/testnet.h instead.)
  */
 #include <math.h>
 #include <string.h>
 
 #include "arch.h"
 #include "check.h"
+#include "netgrad.h"
+#include "testnet.h"
+#include "train.h"
+
+/* instrid_arch_build("tiny", 25, 1): as main gave them before the initialisers were one. */
+#define PIN0 0x1.5352a4p-2f
+#define PIN71 0x1.a8bc58p-3f
+#define PIN112 -0x1.1cdfbep-4f
 
 static void test_reference(void)
 {
@@ -85,8 +96,128 @@ static void test_builtin_archs_fit(void)
   }
 }
 
+/* Same seed, same architecture: the same weight bytes whichever path builds the network. */
+static void test_one_initialisation(void)
+{
+  static const char *const names[] = {"tiny", "default", "reference", "mn04"};
+  static const uint64_t seeds[] = {0, 1, 0x9e3779b97f4a7c15ull};
+  for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+    for (size_t s = 0; s < sizeof seeds / sizeof seeds[0]; s++) {
+      instrid_error err;
+      instrid_model_desc d;
+      instrid_arch *arch = NULL;
+      CHECK(instrid_arch_build(names[k], 25, seeds[s], &d, &arch, &err) == INSTRID_OK, "%s: %s",
+            names[k], err.message);
+      if (!arch)
+        continue;
+      instrid_model_desc bare = d;
+      bare.params = NULL; /* the training network initialises itself */
+      train_net *net = train_net_new(&bare, 1, &err);
+      CHECK(net != NULL, "%s: train_net_new: %s", names[k], err.message);
+      if (net) {
+        const size_t bytes = d.n_params * sizeof(float);
+        CHECK(train_net_n_params(net) == d.n_params, "%s: %zu parameters, arch %zu", names[k],
+              train_net_n_params(net), d.n_params);
+        if (seeds[s] == 0)
+          CHECK(memcmp(train_net_params(net), d.params, bytes) == 0,
+                "%s: train_net_new without weights differs from instrid_arch_build(seed 0)",
+                names[k]);
+        train_net_init(net, seeds[s]);
+        CHECK(memcmp(train_net_params(net), d.params, bytes) == 0,
+              "%s seed %#llx: train_net_init and instrid_arch_build give different weights",
+              names[k], (unsigned long long)seeds[s]);
+        train_net_init(net, seeds[s] + 1);
+        CHECK(memcmp(train_net_params(net), d.params, bytes) != 0, "%s: seed ignored", names[k]);
+        train_net_free(net);
+      }
+      instrid_arch_free(arch);
+    }
+}
+
+/* The stream itself, which trained models and checkpoints depend on: the fixtures of libcore's
+ * tests (tests/testnet.c, an independent copy made before the initialisers were one) and
+ * pinned values. */
+static void test_stream_pinned(void)
+{
+  static const char *const names[] = {"tiny", "reference"};
+  for (size_t k = 0; k < 2; k++) {
+    instrid_error err;
+    instrid_model_desc d;
+    instrid_arch *arch = NULL;
+    testnet *fixture = testnet_build(names[k], 25, 5);
+    CHECK(instrid_arch_build(names[k], 25, 5, &d, &arch, &err) == INSTRID_OK && fixture, "%s",
+          names[k]);
+    if (arch && fixture)
+      CHECK(testnet_desc(fixture)->n_params == d.n_params &&
+                memcmp(testnet_params(fixture), d.params, d.n_params * sizeof(float)) == 0,
+            "%s: weights differ from tests/testnet.c's", names[k]);
+    testnet_free(fixture);
+    instrid_arch_free(arch);
+  }
+  instrid_error err;
+  instrid_model_desc d;
+  instrid_arch *arch = NULL;
+  CHECK(instrid_arch_build("tiny", 25, 1, &d, &arch, &err) == INSTRID_OK, "%s", err.message);
+  if (!arch)
+    return;
+  /* conv0 weight[0], [71] (its last); conv1 weight[0] at 112 (after 8 biases and 4 * 8 BN) */
+  const float *p = d.params;
+  CHECK(p[0] == PIN0 && p[71] == PIN71 && p[112] == PIN112, "tiny seed 1: %a %a %a", (double)p[0],
+        (double)p[71], (double)p[112]);
+  instrid_arch_free(arch);
+}
+
+/* A training loop given an architecture without weights starts where instrid-train --arch
+ * starts with the same seed. */
+static size_t one_count(void *ctx, dataset_split split)
+{
+  (void)ctx;
+  return split == DATASET_TRAIN ? 4 : 0;
+}
+
+static void one_get(void *ctx, dataset_split split, size_t i, int shift_frames, float *features,
+                    float *target, float *mask)
+{
+  (void)split;
+  (void)shift_frames;
+  const instrid_model_desc *d = ctx;
+  memset(features, 0, sizeof(float) * d->frontend.n_mels * d->window_frames);
+  for (uint32_t c = 0; c < d->n_classes; c++) {
+    target[c] = (float)((i + c) % 2);
+    mask[c] = 1.0f;
+  }
+}
+
+static void test_trainer_initialisation(void)
+{
+  instrid_error err;
+  instrid_model_desc d;
+  instrid_arch *arch = NULL;
+  CHECK(instrid_arch_build("tiny", 3, 77, &d, &arch, &err) == INSTRID_OK, "%s", err.message);
+  if (!arch)
+    return;
+  instrid_model_desc bare = d;
+  bare.params = NULL;
+  example_source src = {one_count, one_get, &bare};
+  train_options opt;
+  train_options_default(&opt);
+  opt.seed = 77;
+  opt.threads = 1;
+  opt.batch = 2;
+  trainer *t = trainer_new(&bare, &src, &opt, &err);
+  CHECK(t != NULL, "trainer_new: %s", err.message);
+  if (t)
+    CHECK(memcmp(train_net_params(trainer_net(t)), d.params, d.n_params * sizeof(float)) == 0,
+          "trainer_new without weights differs from instrid_arch_build with its seed");
+  trainer_free(t);
+  instrid_arch_free(arch);
+}
+
 int main(void)
 {
+  test_one_initialisation();
+  test_stream_pinned();
+  test_trainer_initialisation();
   test_reference();
   test_errors();
   test_builtin_archs_fit();
