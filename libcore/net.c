@@ -67,18 +67,14 @@ typedef struct {
   const instrid_step *step; /* the step (for OP_CONV_HWC: the convolution) */
   uint32_t first_step;      /* steps [first_step, last_step] this op covers, for timing */
   uint32_t last_step;
-  instrid_shape in, out;     /* shapes of the op's input and output (C, H, W as in the model) */
-  instrid_conv_geom g;       /* CONV: geometry; OP_CHW conv: the same, for layers.h */
-  const float *weight;       /* CONV_HWC: (c_out, kh, kw, c_in/groups), or for small_k
-                                (kh, kw, c_in, c_out) */
-  int small_k;               /* CONV_HWC: a loop instead of sgemm (groups 1, K <= SMALL_K) */
-  instrid_direct_isa direct; /* CONV_HWC: conv_direct.c's kernel, weight packed for it */
-  int relu;                  /* CONV_HWC: clamp after the bias */
-  int pool_mode;             /* CONV_HWC / POOL_HWC: -1 none, INSTRID_POOL_MAX / _MEAN */
+  instrid_shape in, out; /* shapes of the op's input and output (C, H, W as in the model) */
+  instrid_conv_geom g;   /* CONV: geometry; OP_CHW conv: the same, for layers.h */
+  instrid_conv_hwc conv; /* CONV_HWC: the kernel, its fused bias / ReLU / pool */
+  const float *weight;   /* CONV_HWC: packed by instrid_conv_hwc_pack */
+  int relu;              /* CONV_HWC: clamp after the bias */
+  int pool_mode;         /* CONV_HWC / POOL_HWC: -1 none, INSTRID_POOL_MAX / _MEAN */
   int pool_kh, pool_kw, pool_sh, pool_sw;
-  int tile_rows; /* CONV_HWC: output rows per tile (multiple of pool_kh) */
-  int conv_rows; /* CONV_HWC: conv output rows computed (pool floor drops some) */
-  int in_place;  /* the op writes its input buffer */
+  int in_place; /* the op writes its input buffer */
   /* Buffers, assigned at plan time: the op reads act[in_buf] and writes act[out_buf] (the same
    * when in place); a RESIDUAL_ADD reads its skip from act[skip_buf]. */
   int in_buf, out_buf, skip_buf;
@@ -109,7 +105,7 @@ static int is_pointwise(const instrid_conv_geom *g)
   return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
 }
 
-static int runs_channels_last(uint32_t type)
+int instrid_layer_runs_channels_last(uint32_t type)
 {
   return type == INSTRID_LAYER_CONV2D || type == INSTRID_LAYER_BATCHNORM ||
          type == INSTRID_LAYER_RELU || type == INSTRID_LAYER_MAXPOOL ||
@@ -150,7 +146,7 @@ static int plan_ops(instrid_net *net, instrid_direct_isa isa, size_t *scratch_fl
     const uint32_t t = s->layer.type;
     if (t == INSTRID_LAYER_DROPOUT)
       continue;
-    if (channels_last && (!runs_channels_last(t) || (i > 0 && skip_src[i]))) {
+    if (channels_last && (!instrid_layer_runs_channels_last(t) || (i > 0 && skip_src[i]))) {
       channels_last = 0;
       if (s->in.c > 1 && (size_t)s->in.h * s->in.w > 1) {
         net_op *op = &net->ops[n++];
@@ -223,41 +219,15 @@ static int plan_ops(instrid_net *net, instrid_direct_isa isa, size_t *scratch_fl
       }
       i = op->last_step;
       op->feeds_step = i + 1;
-
-      /* Tiles of whole rows, a multiple of the pool height so no window straddles two. */
-      const int unit = op->pool_mode >= 0 ? op->pool_kh : 1;
-      op->conv_rows = op->pool_mode >= 0 ? (int)op->out.h * op->pool_kh : g->h_out;
-      int rows = (TILE_PIXELS + g->w_out - 1) / g->w_out;
-      rows = (rows + unit - 1) / unit * unit;
-      if (rows > op->conv_rows)
-        rows = op->conv_rows;
-      op->tile_rows = rows;
-
-      const size_t k = (size_t)(g->c_in / g->groups) * g->kh * g->kw;
-      const size_t tile_px = (size_t)rows * g->w_out;
-      op->small_k = g->groups == 1 && k <= SMALL_K;
-      if (isa != INSTRID_DIRECT_NONE &&
-          instrid_conv_direct_covers(g, op->pool_mode, op->pool_kh, op->pool_kw)) {
-        op->direct = isa;
-        op->small_k = 0;
-        size_t need = instrid_conv_direct_scratch_floats(g);
-        size_t packed = instrid_conv_direct_packed_floats(g);
-        if (need == SIZE_MAX || packed == SIZE_MAX)
-          overflow = 1;
-        else if (need > scratch)
-          scratch = need;
-        permuted = instrid_add_size(permuted, slot_floats(packed), &overflow);
+      size_t need;
+      if (!instrid_conv_hwc_plan(&op->conv, g, isa, op->relu, op->pool_mode, op->pool_kh,
+                                 op->pool_kw, &need)) {
+        overflow = 1;
         break;
       }
-      size_t need = 0;
-      if (!is_pointwise(g))
-        need = instrid_mul_size(tile_px, k, &overflow);
-      if (op->pool_mode >= 0)
-        need = instrid_add_size(need, instrid_mul_size(tile_px, g->c_out, &overflow), &overflow);
       if (need > scratch)
         scratch = need;
-      permuted = instrid_add_size(permuted, slot_floats(instrid_mul_size(g->c_out, k, &overflow)),
-                                  &overflow);
+      permuted = instrid_add_size(permuted, slot_floats(op->conv.packed_floats), &overflow);
       break;
     }
     case INSTRID_LAYER_BATCHNORM:
@@ -432,13 +402,8 @@ instrid_net *instrid_net_new_with_kernel(const instrid_model *model, int direct_
     if (op->kind != OP_CONV_HWC)
       continue;
     op->weight = slot;
-    if (op->direct) {
-      instrid_conv_direct_pack(&op->g, op->step->weight, op->step->bias, slot);
-      slot += slot_floats(instrid_conv_direct_packed_floats(&op->g));
-    } else {
-      permute_weight(&op->g, op->step->weight, op->small_k, slot);
-      slot += slot_floats((size_t)op->g.c_out * (op->g.c_in / op->g.groups) * op->g.kh * op->g.kw);
-    }
+    instrid_conv_hwc_pack(&op->conv, op->step->weight, op->step->bias, slot);
+    slot += slot_floats(op->conv.packed_floats);
   }
   return net;
 
@@ -686,39 +651,97 @@ static void small_k_pool_hwc(const float *rows, int n_rows, int w_out, int k, in
   }
 }
 
-static void conv_hwc(const net_op *op, const float *in, float *out, float *scratch)
+/* ------------------------------------------------------------------------------------------ */
+/* The channels-last convolution (net_internal.h): the engine's front, and the trainer's */
+
+int instrid_conv_hwc_plan(instrid_conv_hwc *c, const instrid_conv_geom *geom, int isa, int relu,
+                          int pool_mode, int pool_kh, int pool_kw, size_t *scratch_floats)
 {
-  const instrid_conv_geom *g = &op->g;
+  memset(c, 0, sizeof *c);
+  c->g = *geom;
+  c->g.n = 1;
+  const instrid_conv_geom *g = &c->g;
+  c->relu = relu;
+  c->pool_mode = pool_mode >= 0 ? pool_mode : -1;
+  c->pool_kh = pool_mode >= 0 ? pool_kh : 1;
+  c->pool_kw = pool_mode >= 0 ? pool_kw : 1;
+  c->out_h = g->h_out / c->pool_kh;
+  c->out_w = g->w_out / c->pool_kw;
+
+  /* Tiles of whole rows, a multiple of the pool height so no window straddles two. */
+  c->conv_rows = c->out_h * c->pool_kh;
+  int rows = (TILE_PIXELS + g->w_out - 1) / g->w_out;
+  rows = (rows + c->pool_kh - 1) / c->pool_kh * c->pool_kh;
+  if (rows > c->conv_rows)
+    rows = c->conv_rows;
+  c->tile_rows = rows;
+
+  int overflow = 0;
+  const size_t k = (size_t)(g->c_in / g->groups) * g->kh * g->kw;
+  const size_t tile_px = (size_t)rows * g->w_out;
+  size_t need = 0;
+  c->small_k = g->groups == 1 && k <= SMALL_K;
+  if (isa != INSTRID_DIRECT_NONE &&
+      instrid_conv_direct_covers(g, c->pool_mode, c->pool_kh, c->pool_kw)) {
+    c->direct = isa;
+    c->small_k = 0;
+    need = instrid_conv_direct_scratch_floats(g);
+    c->packed_floats = instrid_conv_direct_packed_floats(g);
+    overflow = need == SIZE_MAX || c->packed_floats == SIZE_MAX;
+  } else {
+    if (!is_pointwise(g))
+      need = instrid_mul_size(tile_px, k, &overflow);
+    if (c->pool_mode >= 0)
+      need = instrid_add_size(need, instrid_mul_size(tile_px, g->c_out, &overflow), &overflow);
+    c->packed_floats = instrid_mul_size(g->c_out, k, &overflow);
+  }
+  *scratch_floats = need;
+  return !overflow;
+}
+
+void instrid_conv_hwc_pack(const instrid_conv_hwc *c, const float *weight, const float *bias,
+                           float *packed)
+{
+  if (c->direct)
+    instrid_conv_direct_pack(&c->g, weight, bias, packed);
+  else
+    permute_weight(&c->g, weight, c->small_k, packed);
+}
+
+void instrid_conv_hwc_forward(const instrid_conv_hwc *c, const float *packed, const float *bias,
+                              const float *in, float *out, float *scratch)
+{
+  const instrid_conv_geom *g = &c->g;
   const int cg_in = g->c_in / g->groups, cg_out = g->c_out / g->groups;
   const int k = cg_in * g->kh * g->kw;
   const int pointwise = is_pointwise(g);
-  const size_t tile_px_max = (size_t)op->tile_rows * g->w_out;
+  const size_t tile_px_max = (size_t)c->tile_rows * g->w_out;
   float *rows = scratch;
 
-  if (op->direct) {
-    instrid_conv_direct_forward(op->direct, g, op->weight, op->relu, op->pool_mode, in, out,
-                                scratch);
+  if (c->direct) {
+    instrid_conv_direct_forward((instrid_direct_isa)c->direct, g, packed, c->relu, c->pool_mode, in,
+                                out, scratch);
     return;
   }
-  float *tile_out = op->pool_mode >= 0 ? scratch + (pointwise ? 0 : tile_px_max * k) : NULL;
+  float *tile_out = c->pool_mode >= 0 ? scratch + (pointwise ? 0 : tile_px_max * k) : NULL;
 
-  for (int oh0 = 0; oh0 < op->conv_rows; oh0 += op->tile_rows) {
-    const int oh1 = oh0 + op->tile_rows < op->conv_rows ? oh0 + op->tile_rows : op->conv_rows;
+  for (int oh0 = 0; oh0 < c->conv_rows; oh0 += c->tile_rows) {
+    const int oh1 = oh0 + c->tile_rows < c->conv_rows ? oh0 + c->tile_rows : c->conv_rows;
     const int px = (oh1 - oh0) * g->w_out;
     /* Without a pool the tile goes straight to its place in the output. */
     float *dst = tile_out ? tile_out : out + (size_t)oh0 * g->w_out * g->c_out;
-    if (op->small_k) {
+    if (c->small_k) {
       const float *a = in + (size_t)oh0 * g->w_out * g->c_in;
       if (!pointwise) {
         im2row(g, 0, oh0, oh1, in, rows);
         a = rows;
       }
       if (tile_out) {
-        float *pooled = out + (size_t)(oh0 / op->pool_kh) * op->out.w * g->c_out;
-        small_k_pool_hwc(a, oh1 - oh0, g->w_out, k, g->c_out, op->weight, op->step->bias, op->relu,
-                         op->pool_mode, op->pool_kh, op->pool_kw, (int)op->out.w, pooled);
+        float *pooled = out + (size_t)(oh0 / c->pool_kh) * c->out_w * g->c_out;
+        small_k_pool_hwc(a, oh1 - oh0, g->w_out, k, g->c_out, packed, bias, c->relu, c->pool_mode,
+                         c->pool_kh, c->pool_kw, c->out_w, pooled);
       } else {
-        small_k_hwc(a, (size_t)px, k, g->c_out, op->weight, op->step->bias, op->relu, dst);
+        small_k_hwc(a, (size_t)px, k, g->c_out, packed, bias, c->relu, dst);
       }
       continue;
     }
@@ -735,25 +758,31 @@ static void conv_hwc(const net_op *op, const float *in, float *out, float *scrat
       }
       /* dst (px, c_out)[group columns] = a (px, k) * weight_g (cg_out, k)^T */
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, px, cg_out, k, 1.0f, a, lda,
-                  op->weight + (size_t)grp * cg_out * k, k, 0.0f, dst + (size_t)grp * cg_out,
-                  g->c_out);
+                  packed + (size_t)grp * cg_out * k, k, 0.0f, dst + (size_t)grp * cg_out, g->c_out);
     }
-    bias_act_hwc(dst, (size_t)px, g->c_out, op->step->bias, op->relu);
+    bias_act_hwc(dst, (size_t)px, g->c_out, bias, c->relu);
     if (tile_out) {
-      float *pooled = out + (size_t)(oh0 / op->pool_kh) * op->out.w * g->c_out;
-      pool_hwc(op->pool_mode, oh1 - oh0, g->w_out, g->c_out, op->pool_kh, op->pool_kw, op->pool_sh,
-               op->pool_sw, tile_out, pooled);
+      float *pooled = out + (size_t)(oh0 / c->pool_kh) * c->out_w * g->c_out;
+      pool_hwc(c->pool_mode, oh1 - oh0, g->w_out, g->c_out, c->pool_kh, c->pool_kw, c->pool_kh,
+               c->pool_kw, tile_out, pooled);
     }
   }
 }
 
-/* (h, w, c) -> (c, h, w) */
-static void hwc_to_chw(int h, int w, int c, const float *x, float *y)
+void instrid_hwc_to_chw(int h, int w, int c, const float *x, float *y)
 {
   const size_t hw = (size_t)h * w;
   for (size_t p = 0; p < hw; p++)
     for (int k = 0; k < c; k++)
       y[(size_t)k * hw + p] = x[p * c + k];
+}
+
+void instrid_chw_to_hwc(int h, int w, int c, const float *x, float *y)
+{
+  const size_t hw = (size_t)h * w;
+  for (size_t p = 0; p < hw; p++)
+    for (int k = 0; k < c; k++)
+      y[p * c + k] = x[(size_t)k * hw + p];
 }
 
 /* One step channels-first: its layer table entry's forward on one example. */
@@ -785,7 +814,7 @@ void instrid_net_forward(instrid_net *net, const float *features, float *probabi
     double t0 = net->step_seconds ? now_seconds() : 0.0;
     switch (op->kind) {
     case OP_CONV_HWC:
-      conv_hwc(op, x, y, net->scratch);
+      instrid_conv_hwc_forward(&op->conv, op->weight, op->step->bias, x, y, net->scratch);
       break;
     case OP_BN_HWC: {
       const size_t px = (size_t)op->in.h * op->in.w;
@@ -805,7 +834,7 @@ void instrid_net_forward(instrid_net *net, const float *features, float *probabi
       instrid_relu_forward(y, shape_floats(op->in));
       break;
     case OP_TO_CHW:
-      hwc_to_chw((int)op->in.h, (int)op->in.w, (int)op->in.c, x, y);
+      instrid_hwc_to_chw((int)op->in.h, (int)op->in.w, (int)op->in.c, x, y);
       break;
     case OP_CHW:
       run_chw(op, x, y, op->skip_buf >= 0 ? net->act[op->skip_buf] : NULL, net->scratch);
