@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* netgrad.c — the training network: every layer's forward (training or eval mode) and backward
  * pass come from libinstrid's layer table (layer_table.h), the very entries the inference
- * engine runs for its channels-first steps; this file only owns the buffers: all parameters
- * and gradients in one flat block each, one activation per layer, the entries' scratch and
- * training state. */
+ * engine runs for its channels-first steps; the convolutions of the network's channels-last
+ * front run forward through the engine's own front kernel (net_internal.h: conv_direct.c's
+ * direct convolution on AVX2 / AVX-512), as the element runs them. This file only owns the
+ * buffers: all parameters and gradients in one flat block each, one activation per layer, the
+ * entries' scratch and training state. */
 #include "netgrad.h"
 
 #include <math.h>
@@ -12,7 +14,9 @@
 
 #include "arch.h" /* instrid_arch_init_params: the one initialisation */
 #include "internal.h"
+#include "conv_direct.h"
 #include "layer_table.h"
+#include "net_internal.h"
 #include "rng.h"
 
 typedef struct {
@@ -29,6 +33,11 @@ typedef struct {
   float *state;            /* the entry's training state */
   int skip_layer;          /* RESIDUAL_ADD: the layer whose input it adds; else -1 */
   float *dskip;            /* for a layer whose input a residual adds: (max_batch, in_size) */
+  /* A convolution of the channels-last front (see front_conv_forward): the engine's kernel. */
+  int front_conv;
+  instrid_conv_hwc hwc;     /* planned without ReLU or pool: training puts batch norm between */
+  size_t hwc_kernel_floats; /* the kernel's scratch */
+  float *packed;            /* (hwc.packed_floats) the weights packed for it at each forward */
 } net_layer;
 
 struct train_net {
@@ -45,10 +54,12 @@ struct train_net {
   uint8_t *decay_mask;     /* (n_params) */
   uint8_t *trainable_mask; /* (n_params) */
 
-  float *input;        /* (max_batch, n_inputs) copy of x */
-  float *dbuf[2];      /* (max_batch, max_act): ping-pong gradient buffers */
-  float *scratch;      /* the largest scratch any entry asks for */
-  void *alloc_list[8]; /* aligned float blocks, freed together */
+  float *input;         /* (max_batch, n_inputs) copy of x */
+  float *dbuf[2];       /* (max_batch, max_act): ping-pong gradient buffers */
+  float *scratch;       /* the largest scratch any entry asks for */
+  float *hwc_scratch;   /* front convolutions: their kernel's scratch, then one example's input
+                           and output channels-last */
+  void *alloc_list[10]; /* aligned float blocks, freed together */
   int n_allocs;
 
   int last_n, last_training;
@@ -87,6 +98,67 @@ static void *net_alloc_floats(train_net *net, size_t n)
   if (p)
     net->alloc_list[net->n_allocs++] = p;
   return p;
+}
+
+/* The convolutions the engine runs in its channels-last front (net.c: from the first layer,
+ * while instrid_layer_runs_channels_last, up to a layer whose input a residual adds) run forward
+ * here through the engine's kernel, so that training and serving compute them with the same
+ * code. The kernel is the one the engine picks: the direct kernel when the CPU has it and it
+ * covers the convolution with the pool the engine fuses after it (that pool follows the
+ * convolution, its batch norm, which the engine folds, and a ReLU; dropout is no step). */
+static int engine_direct_isa(const instrid_layer_desc *layers, uint32_t n_layers, uint32_t i,
+                             const uint8_t *skip_src, const instrid_conv_geom *g, int isa)
+{
+  int pool_mode = -1, pool_kh = 0, pool_kw = 0;
+  uint32_t j = i + 1;
+  while (j < n_layers && layers[j].type == INSTRID_LAYER_DROPOUT)
+    j++;
+  if (j < n_layers && layers[j].type == INSTRID_LAYER_BATCHNORM && !skip_src[j])
+    j++;
+  while (j < n_layers && layers[j].type == INSTRID_LAYER_DROPOUT)
+    j++;
+  if (j < n_layers && layers[j].type == INSTRID_LAYER_RELU && !skip_src[j])
+    j++;
+  while (j < n_layers && layers[j].type == INSTRID_LAYER_DROPOUT)
+    j++;
+  if (j < n_layers && !skip_src[j] &&
+      (layers[j].type == INSTRID_LAYER_MAXPOOL || layers[j].type == INSTRID_LAYER_AVGPOOL) &&
+      layers[j].p[0] == layers[j].p[2] && layers[j].p[1] == layers[j].p[3]) {
+    pool_mode = layers[j].type == INSTRID_LAYER_MAXPOOL ? INSTRID_POOL_MAX : INSTRID_POOL_MEAN;
+    pool_kh = (int)layers[j].p[0];
+    pool_kw = (int)layers[j].p[1];
+  }
+  instrid_conv_geom one = *g;
+  one.n = 1;
+  return isa != INSTRID_DIRECT_NONE && instrid_conv_direct_covers(&one, pool_mode, pool_kh, pool_kw)
+             ? isa
+             : INSTRID_DIRECT_NONE;
+}
+
+/* y (n, c_out, h_out, w_out) = conv(x (n, c_in, h, w)) + bias through the engine's front kernel:
+ * the weights packed once for the batch, each example channels-last in (the network's input,
+ * one channel, needs no change), the output back channels-first with the engine's transform. */
+static void front_conv_forward(const net_layer *L, const float *const *t, const float *x, float *y,
+                               int n, float *scratch)
+{
+  const instrid_conv_hwc *c = &L->hwc;
+  instrid_conv_hwc_pack(c, t[0], t[1], L->packed);
+  float *x_hwc = scratch + (L->hwc_kernel_floats + 15) / 16 * 16;
+  float *y_hwc = x_hwc + (L->in_size + 15) / 16 * 16;
+  for (int e = 0; e < n; e++) {
+    const float *xe = x + (size_t)e * L->in_size;
+    if (L->in.c > 1) {
+      instrid_chw_to_hwc((int)L->in.h, (int)L->in.w, (int)L->in.c, xe, x_hwc);
+      xe = x_hwc;
+    }
+    float *ye = y + (size_t)e * L->out_size;
+    if (L->out.c == 1) {
+      instrid_conv_hwc_forward(c, L->packed, t[1], xe, ye, scratch);
+      continue;
+    }
+    instrid_conv_hwc_forward(c, L->packed, t[1], xe, y_hwc, scratch);
+    instrid_hwc_to_chw(c->out_h, c->out_w, (int)L->out.c, y_hwc, ye);
+  }
 }
 
 train_net *train_net_new(const instrid_model_desc *arch, int max_batch, instrid_error *err)
@@ -158,6 +230,8 @@ train_net *train_net_new(const instrid_model_desc *arch, int max_batch, instrid_
 
   /* Shapes, parameter offsets, and sizes of every buffer. */
   size_t max_act = net->n_inputs, scratch = 0, state_total = 0, dskip_total = 0;
+  size_t hwc_scratch = 0, packed_total = 0;
+  int front = 1; /* still in the engine's channels-last front */
   size_t act_total = net->n_inputs * (size_t)max_batch;
   size_t n_params = 0;
   for (int i = 0; i < net->n_layers; i++) {
@@ -208,6 +282,26 @@ train_net *train_net_new(const instrid_model_desc *arch, int max_batch, instrid_
     if (skip_src[i])
       dskip_total = instrid_add_size(
           dskip_total, instrid_mul_size(L->in_size, (size_t)max_batch, &overflow), &overflow);
+
+    if (front && (!instrid_layer_runs_channels_last(L->desc.type) || (i > 0 && skip_src[i])))
+      front = 0;
+    if (front && L->desc.type == INSTRID_LAYER_CONV2D) {
+      instrid_conv_geom g;
+      instrid_conv_geom_from_params(&L->params.conv, L->in, 1, &g);
+      int isa = engine_direct_isa(arch->layers, arch->n_layers, (uint32_t)i, skip_src, &g,
+                                  instrid_conv_direct_best_isa());
+      L->front_conv = 1;
+      if (!instrid_conv_hwc_plan(&L->hwc, &g, isa, 0, -1, 1, 1, &L->hwc_kernel_floats))
+        overflow = 1;
+      /* kernel scratch, one example's input and output channels-last, 16-float aligned */
+      size_t need = instrid_add_size(instrid_add_size(L->hwc_kernel_floats, L->in_size, &overflow),
+                                     L->out_size, &overflow);
+      need = instrid_add_size(need, 32, &overflow);
+      if (need > hwc_scratch)
+        hwc_scratch = need;
+      packed_total =
+          instrid_add_size(packed_total, (L->hwc.packed_floats + 15) / 16 * 16, &overflow);
+    }
   }
   size_t grad_buf = instrid_mul_size(max_act, (size_t)max_batch, &overflow);
   if (overflow)
@@ -227,14 +321,16 @@ train_net *train_net_new(const instrid_model_desc *arch, int max_batch, instrid_
   }
   net->n_params = n_params;
 
-  float *acts, *state, *dskip;
+  float *acts, *state, *dskip, *packed;
   if (!(net->params = net_alloc_floats(net, n_params)) ||
       !(net->grads = net_alloc_floats(net, n_params)) ||
       !(acts = net_alloc_floats(net, act_total)) || !(state = net_alloc_floats(net, state_total)) ||
       !(dskip = net_alloc_floats(net, dskip_total)) ||
       !(net->dbuf[0] = net_alloc_floats(net, grad_buf)) ||
       !(net->dbuf[1] = net_alloc_floats(net, grad_buf)) ||
-      !(net->scratch = net_alloc_floats(net, scratch)))
+      !(net->scratch = net_alloc_floats(net, scratch)) ||
+      !(net->hwc_scratch = net_alloc_floats(net, hwc_scratch)) ||
+      !(packed = net_alloc_floats(net, packed_total)))
     goto nomem;
   net->decay_mask = calloc(n_params ? n_params : 1, 1);
   net->trainable_mask = calloc(n_params ? n_params : 1, 1);
@@ -262,6 +358,10 @@ train_net *train_net_new(const instrid_model_desc *arch, int max_batch, instrid_
     if (skip_src[i]) {
       L->dskip = dskip;
       dskip += (size_t)max_batch * L->in_size;
+    }
+    if (L->front_conv) {
+      L->packed = packed;
+      packed += (L->hwc.packed_floats + 15) / 16 * 16;
     }
     for (unsigned k = 0; k < L->entry->n_tensors; k++) {
       instrid_tensor_spec t;
@@ -392,7 +492,10 @@ void train_net_forward(train_net *net, const float *x, int n, int training, uint
         .rng = rng,
         .uniform = rng_splitmix_float,
     };
-    L->entry->forward(&L->params, L->in, L->out, &a);
+    if (L->front_conv)
+      front_conv_forward(L, a.t, L->in_act, L->out_act, n, net->hwc_scratch);
+    else
+      L->entry->forward(&L->params, L->in, L->out, &a);
   }
   memcpy(logits, net->layers[net->n_layers - 1].out_act,
          (size_t)n * net->n_outputs * sizeof(float));

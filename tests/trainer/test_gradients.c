@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_gradients.c — the training network's backward pass for every layer type against
  * central differences (parameters and inputs), batch-norm running statistics, the batched
- * conv backward against per-example runs, and eval-mode forward against libinstrid's
- * inference engine on the same weights written and loaded as a model file (no skew). */
+ * conv backward against per-example runs, eval-mode forward against libinstrid's inference
+ * engine on the same weights written and loaded as a model file (no skew), and to the bit where
+ * the trainer runs the element's kernels (the channels-last front's convolutions). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -414,6 +415,37 @@ static void test_conv_chunks(void)
   train_net_free(net);
 }
 
+/* The inference engine on a training network's current weights, written and loaded back as a
+ * model file (batch norms folded, fused kernels, residuals remapped to the plan's steps). */
+typedef struct {
+  void *data;
+  instrid_model *model;
+  instrid_net *net;
+} engine;
+
+static int engine_open(const char *name, train_net *tn, engine *e)
+{
+  instrid_error err = {0};
+  instrid_model_desc d;
+  size_t size = 0;
+  train_net_desc(tn, &d);
+  memset(e, 0, sizeof *e);
+  if (instrid_model_write_to_memory(&d, &e->data, &size, &err) != INSTRID_OK ||
+      !(e->model = instrid_model_load_from_memory(e->data, size, &err)) ||
+      !(e->net = instrid_net_new(e->model, &err))) {
+    CHECK(0, "%s: model round trip: %s", name, err.message);
+    return 0;
+  }
+  return 1;
+}
+
+static void engine_close(engine *e)
+{
+  instrid_net_free(e->net);
+  instrid_model_free(e->model);
+  free(e->data);
+}
+
 /* Eval-mode train_net_forward against instrid_net_forward of the model written and loaded
  * back: the weights the trainer saves are the weights the element runs. */
 /* Eval-mode trainer against the inference engine on the same weights written and loaded as
@@ -439,17 +471,10 @@ static void no_skew(const char *name, const instrid_layer_desc *l, int n_layers,
     train_net_forward(net, x, n, 1, &rng, logits);
   train_net_forward(net, x, n, 0, NULL, logits);
 
-  instrid_model_desc out;
-  train_net_desc(net, &out);
-  void *data = NULL;
-  size_t size = 0;
-  instrid_model *model = NULL;
-  instrid_net *inet = NULL;
-  if (instrid_model_write_to_memory(&out, &data, &size, &err) != INSTRID_OK ||
-      !(model = instrid_model_load_from_memory(data, size, &err)) ||
-      !(inet = instrid_net_new(model, &err))) {
-    CHECK(0, "%s: model round trip: %s", name, err.message);
-  } else {
+  engine eng;
+  if (engine_open(name, net, &eng)) {
+    instrid_model *model = eng.model;
+    instrid_net *inet = eng.net;
     double worst = 0.0;
     for (int e = 0; e < n; e++) {
       instrid_net_forward(inet, x + e * h * w, probs);
@@ -468,9 +493,7 @@ static void no_skew(const char *name, const instrid_layer_desc *l, int n_layers,
     CHECK((instrid_net_embedding(inet) != NULL) == (embedding_size > 0),
           "%s: embedding pointer does not match the model", name);
   }
-  instrid_net_free(inet);
-  instrid_model_free(model);
-  free(data);
+  engine_close(&eng);
   train_net_free(net);
 }
 
@@ -504,6 +527,84 @@ static void test_no_skew(void)
       SIGMOID};
   no_skew("residual over a batch norm", unfolded, 9, 16, 20, 4, 0);
 }
+/* The trainer's forward runs the element's kernels for the convolutions of the network's
+ * channels-last front (the direct kernel with AVX2 / AVX-512): on a network without batch norm
+ * (which the engine folds into the convolution, rounding differently) its eval-mode logits of one
+ * window are the engine's output to the bit. In a batch the layers after the front (their
+ * table entries, shared by both) multiply a batch at once where the engine takes one window:
+ * the dense layer's sgemm then sums in another order, within 1e-6 of the largest logit. v1's blocks
+ * (conv, ReLU, 2x2 max pool; 40 channels: two of the kernel's 32-channel blocks; widths that leave
+ * partial tiles) and mn04's stem (3x3 stride 2, then hard-swish and channels-first layers). */
+static void same_bits(const char *name, const instrid_layer_desc *l, int n_layers, int h, int w,
+                      int c)
+{
+  enum { N = 3 };
+  instrid_model_desc desc = make_desc(l, n_layers, h, w, c);
+  instrid_error err = {0};
+  train_net *net = train_net_new(&desc, N, &err);
+  CHECK(net != NULL, "%s: %s", name, err.message);
+  if (!net)
+    return;
+  uint64_t rng = 41;
+  train_net_init(net, 5);
+  perturb_params(net, &rng);
+  const size_t n_in = (size_t)h * w;
+  float *x = malloc(sizeof(float) * N * n_in);
+  float logits[N * 8], batch_logits[N * 8], out[8];
+  for (size_t i = 0; i < N * n_in; i++)
+    x[i] = uniform(&rng, -2.0f, 2.0f);
+  train_net_forward(net, x, N, 0, NULL, batch_logits);
+
+  engine eng;
+  if (engine_open(name, net, &eng)) {
+    int differ = 0;
+    double batched = 0.0, largest = 0.0;
+    for (int e = 0; e < N; e++) {
+      train_net_forward(net, x + e * n_in, 1, 0, NULL, logits + e * c);
+      instrid_net_forward(eng.net, x + e * n_in, out);
+      differ += memcmp(logits + e * c, out, sizeof(float) * c) != 0;
+      for (int k = 0; k < c; k++) {
+        batched = fmax(batched, fabs((double)batch_logits[e * c + k] - out[k]));
+        largest = fmax(largest, fabs((double)out[k]));
+      }
+      if (differ && e == 0)
+        fprintf(stderr, "%s: trainer %a, engine %a\n", name, (double)logits[0], (double)out[0]);
+    }
+    CHECK(differ == 0, "%s: %d of %d windows differ from the engine's output", name, differ, N);
+    CHECK(batched <= 1e-6 * largest, "%s: in a batch, max |dlogit| %g (largest logit %g)", name,
+          batched, largest);
+    CHECK(fabsf(out[0]) > 1e-3f, "%s: output %g: the check would be vacuous", name, (double)out[0]);
+  }
+  engine_close(&eng);
+  free(x);
+  train_net_free(net);
+}
+
+static void test_same_front_kernels(void)
+{
+  const instrid_layer_desc v1[] = {conv(8, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+                                   RELU,
+                                   MAXPOOL(2, 2, 2, 2),
+                                   conv(40, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+                                   RELU,
+                                   DROPOUT(0.2f),
+                                   MAXPOOL(2, 2, 2, 2),
+                                   GPOOL(INSTRID_AXIS_FREQ, INSTRID_POOL_MEAN),
+                                   GPOOL(INSTRID_AXIS_TIME, INSTRID_POOL_MEAN_MAX_CONCAT),
+                                   DENSE(5)};
+  same_bits("v1 blocks", v1, 10, 20, 30, 5);
+  const instrid_layer_desc stem[] = {
+      conv(8, 3, 3, 2, 2, 1, 1, 1, 1, 1),
+      HSWISH,
+      PW(12),
+      HSWISH,
+      DW(12, 3, 1),
+      RELU,
+      GPOOL(INSTRID_AXIS_FREQ | INSTRID_AXIS_TIME, INSTRID_POOL_MEAN),
+      DENSE(4)};
+  same_bits("mn04 stem", stem, 8, 17, 26, 4);
+}
+
 static void test_errors(void)
 {
   const instrid_layer_desc l[] = {DENSE(3)};
@@ -539,6 +640,7 @@ int main(void)
   test_batchnorm_running_stats();
   test_conv_chunks();
   test_no_skew();
+  test_same_front_kernels();
   test_errors();
   return check_exit();
 }
