@@ -769,20 +769,35 @@ void instrid_conv_hwc_forward(const instrid_conv_hwc *c, const float *packed, co
   }
 }
 
+/* The layout changes go by blocks of LAYOUT_BLOCK pixels: a block's channels-last floats (a few
+ * KiB) stay in L1 while each channel's run of the block is written (or read) contiguously; one
+ * pixel at a time, consecutive writes (or reads) would be a whole plane apart. */
+#define LAYOUT_BLOCK 32
+
 void instrid_hwc_to_chw(int h, int w, int c, const float *x, float *y)
 {
   const size_t hw = (size_t)h * w;
-  for (size_t p = 0; p < hw; p++)
-    for (int k = 0; k < c; k++)
-      y[(size_t)k * hw + p] = x[p * c + k];
+  for (size_t p0 = 0; p0 < hw; p0 += LAYOUT_BLOCK) {
+    const size_t p1 = p0 + LAYOUT_BLOCK < hw ? p0 + LAYOUT_BLOCK : hw;
+    for (int k = 0; k < c; k++) {
+      float *yk = y + (size_t)k * hw;
+      for (size_t p = p0; p < p1; p++)
+        yk[p] = x[p * c + k];
+    }
+  }
 }
 
 void instrid_chw_to_hwc(int h, int w, int c, const float *x, float *y)
 {
   const size_t hw = (size_t)h * w;
-  for (size_t p = 0; p < hw; p++)
-    for (int k = 0; k < c; k++)
-      y[p * c + k] = x[(size_t)k * hw + p];
+  for (size_t p0 = 0; p0 < hw; p0 += LAYOUT_BLOCK) {
+    const size_t p1 = p0 + LAYOUT_BLOCK < hw ? p0 + LAYOUT_BLOCK : hw;
+    for (int k = 0; k < c; k++) {
+      const float *xk = x + (size_t)k * hw;
+      for (size_t p = p0; p < p1; p++)
+        y[p * c + k] = xk[p];
+    }
+  }
 }
 
 /* One step channels-first: its layer table entry's forward on one example. */
