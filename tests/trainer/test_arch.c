@@ -198,7 +198,7 @@ static void test_trainer_initialisation(void)
     return;
   instrid_model_desc bare = d;
   bare.params = NULL;
-  example_source src = {one_count, one_get, &bare};
+  example_source src = {.count = one_count, .get = one_get, .ctx = &bare};
   train_options opt;
   train_options_default(&opt);
   opt.seed = 77;
