@@ -112,6 +112,21 @@ static void perturb_params(train_net *net, uint64_t *rng)
       p[i] = uniform(rng, 0.5f, 1.5f);
 }
 
+/* A training network for desc with init_seed's weights, perturbed from rng (NULL with a failed
+ * CHECK when it cannot be built). */
+static train_net *perturbed_net(const char *name, const instrid_model_desc *desc, int batch,
+                                uint64_t init_seed, uint64_t *rng)
+{
+  instrid_error err = {0};
+  train_net *net = train_net_new(desc, batch, &err);
+  CHECK(net != NULL, "%s: train_net_new: %s", name, err.message);
+  if (net) {
+    train_net_init(net, init_seed);
+    perturb_params(net, rng);
+  }
+  return net;
+}
+
 /* sum_k r[k] * logits[k] in double: a scalar whose gradient wrt the logits is r. */
 static int training_mode = 1; /* which function grad_check differentiates */
 
@@ -163,14 +178,10 @@ static void grad_check(const char *name, const instrid_layer_desc *layers, int n
                        int frames, int n_classes, int batch, uint64_t seed)
 {
   instrid_model_desc desc = make_desc(layers, n_layers, n_mels, frames, n_classes);
-  instrid_error err = {0};
-  train_net *net = train_net_new(&desc, batch, &err);
-  CHECK(net != NULL, "%s: train_net_new: %s", name, err.message);
+  uint64_t rng = seed;
+  train_net *net = perturbed_net(name, &desc, batch, seed, &rng);
   if (!net)
     return;
-  uint64_t rng = seed;
-  train_net_init(net, seed);
-  perturb_params(net, &rng);
 
   int n_in = train_net_n_inputs(net), n_out = train_net_n_outputs(net);
   size_t n_params = train_net_n_params(net);
@@ -455,14 +466,10 @@ static void no_skew(const char *name, const instrid_layer_desc *l, int n_layers,
 {
   const int n = 4;
   instrid_model_desc desc = make_desc(l, n_layers, h, w, c);
-  instrid_error err = {0};
-  train_net *net = train_net_new(&desc, n, &err);
-  CHECK(net != NULL, "%s: %s", name, err.message);
+  uint64_t rng = 99;
+  train_net *net = perturbed_net(name, &desc, n, 3, &rng);
   if (!net)
     return;
-  uint64_t rng = 99;
-  train_net_init(net, 3);
-  perturb_params(net, &rng);
   float x[4 * 16 * 20], logits[4 * 8], probs[8];
   for (int i = 0; i < n * h * w; i++)
     x[i] = uniform(&rng, -2.0f, 2.0f);
@@ -540,14 +547,10 @@ static void same_bits(const char *name, const instrid_layer_desc *l, int n_layer
 {
   enum { N = 3 };
   instrid_model_desc desc = make_desc(l, n_layers, h, w, c);
-  instrid_error err = {0};
-  train_net *net = train_net_new(&desc, N, &err);
-  CHECK(net != NULL, "%s: %s", name, err.message);
+  uint64_t rng = 41;
+  train_net *net = perturbed_net(name, &desc, N, 5, &rng);
   if (!net)
     return;
-  uint64_t rng = 41;
-  train_net_init(net, 5);
-  perturb_params(net, &rng);
   const size_t n_in = (size_t)h * w;
   float *x = malloc(sizeof(float) * N * n_in);
   float logits[N * 8], batch_logits[N * 8], out[8];
