@@ -166,6 +166,27 @@ static void test_errors(void)
   CHECK(strstr(warn, "junk.sfz:2: lokey=zz: value not understood") || strstr(warn, "lokey=zz"),
         "bad value named: %s", warn);
   sfz_free(ins);
+  /* A file that includes itself four times: depth 8 alone would read 4^8 files; the total is
+   * bounded (256 includes), each read adding its one region. */
+  write_text(at("fan.sfz"), "#include \"fan.sfz\"\n#include \"fan.sfz\"\n#include \"fan.sfz\"\n"
+                            "#include \"fan.sfz\"\n<region> sample=f.wav key=60\n");
+  char fanwarn[16384] = "";
+  ins = sfz_load(at("fan.sfz"), err, sizeof err, fanwarn, sizeof fanwarn);
+  CHECK(ins && sfz_n_regions(ins) == 1 + 256, "include fan-out bounded: %zu regions (%s)",
+        ins ? sfz_n_regions(ins) : 0, err);
+  sfz_free(ins);
+  /* 300 includes of one small file at depth 1: the first 256 are read, the rest named. */
+  write_text(at("leaf.sfz"), "<region> sample=g.wav key=61\n");
+  char many[300 * 20 + 1] = "";
+  for (int i = 0; i < 300; i++)
+    strcat(many, "#include \"leaf.sfz\"\n");
+  char manywarn[1024] = "";
+  ins = sfz_parse(many, "many.sfz", root, err, sizeof err, manywarn, sizeof manywarn);
+  CHECK(ins && sfz_n_regions(ins) == 256, "256 includes read: %zu regions (%s)",
+        ins ? sfz_n_regions(ins) : 0, err);
+  CHECK(strstr(manywarn, "many.sfz:257: more than 256 #include files in one instrument, ignored"),
+        "the first include over the bound is named: %.300s", manywarn);
+  sfz_free(ins);
   /* SFZ's built-in generators are not samples; controller modulation is known, not warned */
   ins = sfz_parse("<region> sample=*sine key=60\n<region> sample=y.wav ampeg_attack_oncc100=2\n",
                   "gen.sfz", root, err, sizeof err, warn, sizeof warn);
