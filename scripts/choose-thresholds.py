@@ -47,19 +47,23 @@ def read_set(path):
     return rows
 
 
-def identify(build, model, files):
+def identify(build, model, files, jobs=2):
     env = dict(os.environ, GST_PLUGIN_PATH=os.path.join(build, "gst-plugin"))
     tool = os.path.join(build, "tools", "identify", "instrid-identify")
     out = {}
-    for i in range(0, len(files), 200):
-        chunk = files[i:i + 200]
-        r = subprocess.run([tool, "--json", "-m", model] + chunk, env=env, capture_output=True,
-                           text=True, check=False)
-        if r.returncode not in (0, 1):
-            sys.exit(f"choose-thresholds: instrid-identify failed: {r.stderr.strip()}")
-        for o in json.loads(r.stdout):
-            if "summary" in o:  # else an error: the file is reported and left out
-                out[os.path.abspath(o["file"])] = o["summary"]["probabilities"]
+    chunks = [files[i:i + 200] for i in range(0, len(files), 200)]
+    while chunks:  # `jobs` instrid-identify processes at a time
+        running = [subprocess.Popen([tool, "--json", "-m", model] + c, env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                   for c in chunks[:jobs]]
+        chunks = chunks[jobs:]
+        for p in running:
+            stdout, stderr = p.communicate()
+            if p.returncode not in (0, 1):
+                sys.exit(f"choose-thresholds: instrid-identify failed: {stderr.strip()}")
+            for o in json.loads(stdout):
+                if "summary" in o:  # else an error: the file is reported and left out
+                    out[os.path.abspath(o["file"])] = o["summary"]["probabilities"]
     return out
 
 
@@ -125,6 +129,7 @@ def main():
     ap_.add_argument("--write", action="store_true")
     ap_.add_argument("--neg-quantile", type=float, default=0.98)
     ap_.add_argument("--probs")
+    ap_.add_argument("--jobs", type=int, default=2, help="instrid-identify processes at once")
     a = ap_.parse_args()
     data, names, th, pos = header(a.model)
     rows = read_set(a.csv)
@@ -138,7 +143,7 @@ def main():
         if saved.get("key") == key:
             probs = saved["probabilities"]
     if probs is None:
-        probs = identify(a.build, a.model, [p for p, _, _ in rows])
+        probs = identify(a.build, a.model, [p for p, _, _ in rows], a.jobs)
         if a.probs:
             with open(a.probs, "w") as f:
                 json.dump({"key": key, "probabilities": probs}, f)
