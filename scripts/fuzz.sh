@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Runs one libFuzzer harness of tests/fuzz (outside CI: it runs for as long as asked).
 #   scripts/fuzz.sh TARGET [SECONDS] [extra libFuzzer flags...]
-# TARGET: model, csv, musicnet, openmic, smf. Builds build-fuzz with clang, ASan+UBSan and
+# TARGET: model, csv, musicnet, openmic, smf, sfz, tag. Builds build-fuzz with clang, ASan+UBSan and
 # coverage instrumentation of the whole tree (-fsanitize=fuzzer-no-link), then fuzzes from the
 # committed seeds (tests/fuzz/corpus/TARGET) into a work corpus (fuzz-work/TARGET, not
 # committed), at nice 19, one process. A crash leaves crash-* / leak-* / timeout-* files in

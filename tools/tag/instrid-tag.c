@@ -15,18 +15,14 @@
 #include <unistd.h>
 
 #include <gst/gst.h>
-#include <json-glib/json-glib.h>
-
 #include "tagfile.h"
+#include "tagtext.h"
 #include "toolutil.h"
 #include "instrid-tools-config.h"
 
 #define PROG "instrid-tag"
 #define MAX_JOBS 256
 #define COPY_CHUNK (1 << 20)
-/* Temp copies are named .NAME.instrid-tag.HOST.PID.tmp beside the file. */
-#define TEMP_INFIX ".instrid-tag."
-#define TEMP_SUFFIX ".tmp"
 
 static const gchar *const audio_extensions[] = {".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a"};
 
@@ -173,34 +169,16 @@ static gchar *probabilities_text(const Analysis *a)
 /* ------------------------------------------------------------------------------------------ */
 /* Replacing a file atomically                                                                  */
 
-static gchar *temp_prefix(const gchar *base)
-{
-  return g_strconcat(".", base, TEMP_INFIX, NULL);
-}
-
 /* Removes temp copies of base in dir left by a process of this host that no longer runs (one
  * killed while writing). Copies of running processes and of other hosts are left alone. */
 static void remove_stale_temps(const gchar *dir, const gchar *base)
 {
-  gchar *prefix = temp_prefix(base);
-  gchar host_dot[256];
   GDir *d = g_dir_open(dir, 0, NULL);
   const gchar *name;
 
-  g_snprintf(host_dot, sizeof host_dot, "%s.", g_get_host_name());
   while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
-    const gchar *rest;
-    gchar *end;
-    gint64 pid;
-    if (!g_str_has_prefix(name, prefix) || !g_str_has_suffix(name, TEMP_SUFFIX))
-      continue;
-    rest = name + strlen(prefix);
-    if (!g_str_has_prefix(rest, host_dot))
-      continue;
-    pid = g_ascii_strtoll(rest + strlen(host_dot), &end, 10);
-    if (pid <= 0 || strcmp(end, TEMP_SUFFIX) != 0)
-      continue;
-    if (pid == getpid() || (kill((pid_t)pid, 0) != 0 && errno == ESRCH)) {
+    gint pid = instrid_tag_temp_pid(name, base, g_get_host_name());
+    if (pid > 0 && (pid == getpid() || (kill((pid_t)pid, 0) != 0 && errno == ESRCH))) {
       gchar *path = g_build_filename(dir, name, NULL);
       unlink(path);
       g_free(path);
@@ -208,7 +186,6 @@ static void remove_stale_temps(const gchar *dir, const gchar *base)
   }
   if (d != NULL)
     g_dir_close(d);
-  g_free(prefix);
 }
 
 static gboolean copy_fd(int from, int to, gchar **error)
@@ -263,9 +240,8 @@ static gboolean replace_tagged(const gchar *real, const struct stat *before,
                                const instrid_tagset *tags, gchar **error)
 {
   gchar *dir = g_path_get_dirname(real), *base = g_path_get_basename(real);
-  gchar *prefix = temp_prefix(base);
-  gchar *tmp =
-      g_strdup_printf("%s/%s%s.%d" TEMP_SUFFIX, dir, prefix, g_get_host_name(), (int)getpid());
+  gchar *tmp_name = instrid_tag_temp_name(base, g_get_host_name(), (int)getpid());
+  gchar *tmp = g_build_filename(dir, tmp_name, NULL);
   struct stat now;
   int src = -1, dst = -1, dfd;
   gboolean ok = FALSE;
@@ -330,7 +306,7 @@ out:
   if (!ok)
     unlink(tmp);
   g_free(tmp);
-  g_free(prefix);
+  g_free(tmp_name);
   g_free(base);
   g_free(dir);
   return ok;
@@ -339,46 +315,11 @@ out:
 /* ------------------------------------------------------------------------------------------ */
 /* One file                                                                                     */
 
-typedef enum { ST_TAGGED, ST_SKIPPED, ST_WOULD_TAG, ST_FAILED } Status;
-static const gchar *const status_names[] = {"tagged", "skipped", "would-tag", "failed"};
-
-static void json_string(GString *out, const gchar *s)
-{
-  g_string_append_c(out, '"');
-  for (; *s; s++) {
-    guchar c = (guchar)*s;
-    if (c == '"' || c == '\\')
-      g_string_append_printf(out, "\\%c", c);
-    else if (c < 0x20)
-      g_string_append_printf(out, "\\u%04x", c);
-    else
-      g_string_append_c(out, (gchar)c);
-  }
-  g_string_append_c(out, '"');
-}
-
-/* "violin=0.934,piano=0.812" as {"violin": 0.934, "piano": 0.812}: the numbers as written in
- * the tag (they are decimal numbers already, and JSON takes them as they are). */
-static void json_probabilities(GString *out, const gchar *text)
-{
-  gchar **pairs = g_strsplit(text != NULL ? text : "", ",", -1);
-  guint i, n = 0;
-  g_string_append(out, "{");
-  for (i = 0; pairs[i] != NULL; i++) {
-    gchar *eq = strchr(pairs[i], '='), *end;
-    if (eq == NULL)
-      continue;
-    *eq = '\0';
-    g_ascii_strtod(eq + 1, &end);
-    if (end == eq + 1 || *end != '\0')
-      continue; /* not a number: a tag someone else wrote */
-    g_string_append(out, n++ ? ", " : "");
-    json_string(out, pairs[i]);
-    g_string_append_printf(out, ": %s", eq + 1);
-  }
-  g_string_append(out, "}");
-  g_strfreev(pairs);
-}
+typedef instrid_tag_status Status;
+#define ST_TAGGED INSTRID_TAG_TAGGED
+#define ST_SKIPPED INSTRID_TAG_SKIPPED
+#define ST_WOULD_TAG INSTRID_TAG_WOULD_TAG
+#define ST_FAILED INSTRID_TAG_FAILED
 
 static gchar *json_record(const gchar *path, Status st, const gchar *format,
                           const instrid_tagset *tags, const gchar *error)
@@ -386,26 +327,26 @@ static gchar *json_record(const gchar *path, Status st, const gchar *format,
   GString *out = g_string_new("{\"file\": ");
   guint i;
 
-  json_string(out, path);
-  g_string_append_printf(out, ", \"status\": \"%s\"", status_names[st]);
+  instrid_tag_json_string(out, path);
+  g_string_append_printf(out, ", \"status\": \"%s\"", instrid_tag_status_names[st]);
   if (format != NULL) {
     g_string_append(out, ", \"format\": ");
-    json_string(out, format);
+    instrid_tag_json_string(out, format);
   }
   if (tags != NULL) {
     g_string_append(out, ", \"instruments\": [");
     for (i = 0; tags->instruments != NULL && tags->instruments[i] != NULL; i++) {
       g_string_append(out, i ? ", " : "");
-      json_string(out, tags->instruments[i]);
+      instrid_tag_json_string(out, tags->instruments[i]);
     }
     g_string_append(out, "], \"probabilities\": ");
-    json_probabilities(out, tags->probabilities);
+    instrid_tag_json_probabilities(out, tags->probabilities);
     g_string_append(out, ", \"model\": ");
-    json_string(out, tags->model != NULL ? tags->model : "");
+    instrid_tag_json_string(out, tags->model != NULL ? tags->model : "");
   }
   if (error != NULL) {
     g_string_append(out, ", \"error\": ");
-    json_string(out, error);
+    instrid_tag_json_string(out, error);
   }
   g_string_append(out, "}");
   return g_string_free(out, FALSE);
@@ -560,7 +501,7 @@ static gboolean is_audio_name(const gchar *name)
   for (i = 0; i < G_N_ELEMENTS(audio_extensions) && !yes; i++)
     yes = g_str_has_suffix(lower, audio_extensions[i]);
   g_free(lower);
-  return yes && !(name[0] == '.' && strstr(name, TEMP_INFIX) != NULL);
+  return yes && !(name[0] == '.' && strstr(name, INSTRID_TAG_TEMP_INFIX) != NULL);
 }
 
 static gint compare_names(gconstpointer a, gconstpointer b)
@@ -609,122 +550,43 @@ static void walk(GPtrArray *items, const gchar *dir, const gchar *rel, guint *un
   g_ptr_array_free(names, TRUE);
 }
 
-/* FNV-1a, 64 bits: the same on every machine, for --shard. */
-static guint64 path_hash(const gchar *s)
-{
-  guint64 h = 14695981039346656037ULL;
-  for (; *s; s++) {
-    h ^= (guchar)*s;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
-static gboolean parse_shard(const gchar *text, guint *k, guint *n)
-{
-  gchar *end;
-  guint64 a, b;
-  if (text == NULL || !g_ascii_isdigit(text[0]))
-    return FALSE;
-  a = g_ascii_strtoull(text, &end, 10);
-  if (*end != '/' || !g_ascii_isdigit(end[1]))
-    return FALSE;
-  b = g_ascii_strtoull(end + 1, &end, 10);
-  if (*end != '\0' || b < 1 || b > 1000000 || a < 1 || a > b)
-    return FALSE;
-  *k = (guint)a;
-  *n = (guint)b;
-  return TRUE;
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* --merge: the JSON Lines of several runs (shards, or a run and its resume) as one            */
 
-typedef struct {
-  gchar *line, *status;
-} Record;
-
-static void record_free(gpointer p)
-{
-  Record *r = p;
-  g_free(r->line);
-  g_free(r->status);
-  g_free(r);
-}
-
-/* failed < skipped < tagged or would-tag: a later record replaces an earlier one of the same or
- * a lower rank, so a failure never hides a success and the run that tagged a file is kept over
- * a resumed run that skipped it (the records hold the same tags). */
-static gint rank_of(const gchar *status)
-{
-  return strcmp(status, "failed") == 0 ? 0 : strcmp(status, "skipped") == 0 ? 1 : 2;
-}
-
 static int merge(gchar **files)
 {
-  /* file -> Record: its line as written (printed back unchanged) and its status. */
-  GHashTable *by_file = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, record_free);
-  JsonParser *parser = json_parser_new();
-  GList *keys, *l;
-  guint i, bad = 0, counts[4] = {0, 0, 0, 0};
+  instrid_tag_merge *m = instrid_tag_merge_new();
+  GString *out = g_string_new(NULL), *complaints = g_string_new(NULL);
+  guint i, bad = 0, counts[INSTRID_TAG_N_STATUS];
 
   for (i = 0; files[i] != NULL; i++) {
     gchar *text = NULL, **lines;
-    GError *gerr = NULL;
+    gsize len = 0;
     guint ln;
-    if (!g_file_get_contents(files[i], &text, NULL, &gerr)) {
+    GError *gerr = NULL;
+    if (!g_file_get_contents(files[i], &text, &len, &gerr)) {
       fprintf(stderr, PROG ": %s\n", gerr->message);
       g_error_free(gerr);
       bad++;
       continue;
     }
-    lines = g_strsplit(text, "\n", -1);
-    for (ln = 0; lines[ln] != NULL; ln++) {
-      JsonNode *node;
-      JsonObject *o;
-      Record *old, *rec;
-      const gchar *file;
-      if (g_strstrip(lines[ln])[0] == '\0')
-        continue;
-      if (!json_parser_load_from_data(parser, lines[ln], -1, NULL) ||
-          (node = json_parser_get_root(parser)) == NULL || !JSON_NODE_HOLDS_OBJECT(node) ||
-          (file = json_object_get_string_member_with_default(json_node_get_object(node), "file",
-                                                             NULL)) == NULL) {
-        /* A run killed mid-line leaves a partial last line: name it and go on. */
-        fprintf(stderr, PROG ": %s:%u: not a record of instrid-tag; ignored\n", files[i], ln + 1);
-        bad++;
-        continue;
-      }
-      o = json_node_get_object(node);
-      old = g_hash_table_lookup(by_file, file);
-      rec = g_new(Record, 1);
-      rec->line = g_strdup(lines[ln]);
-      rec->status = g_strdup(json_object_get_string_member_with_default(o, "status", ""));
-      /* Later records win, unless they rank lower. */
-      if (old == NULL || rank_of(rec->status) >= rank_of(old->status))
-        g_hash_table_insert(by_file, g_strdup(file), rec);
-      else
-        record_free(rec);
-    }
+    g_string_truncate(complaints, 0);
+    bad += instrid_tag_merge_add(m, text, len, files[i], complaints);
+    lines = g_strsplit(complaints->str, "\n", -1);
+    for (ln = 0; lines[ln] != NULL; ln++)
+      if (lines[ln][0] != '\0')
+        fprintf(stderr, PROG ": %s\n", lines[ln]);
     g_strfreev(lines);
     g_free(text);
   }
-
-  keys = g_list_sort(g_hash_table_get_keys(by_file), (GCompareFunc)strcmp);
-  for (l = keys; l != NULL; l = l->next) {
-    const Record *rec = g_hash_table_lookup(by_file, l->data);
-    guint s;
-    for (s = 0; s < G_N_ELEMENTS(status_names); s++)
-      if (strcmp(rec->status, status_names[s]) == 0)
-        counts[s]++;
-    printf("%s\n", rec->line);
-  }
+  instrid_tag_merge_finish(m, out, counts);
+  fputs(out->str, stdout);
   fprintf(stderr, PROG ": %u files: %u tagged, %u skipped, %u would-tag, %u failed\n",
-          g_list_length(keys), counts[ST_TAGGED], counts[ST_SKIPPED], counts[ST_WOULD_TAG],
-          counts[ST_FAILED]);
-  g_list_free(keys);
-  g_object_unref(parser);
-  g_hash_table_destroy(by_file);
+          counts[ST_TAGGED] + counts[ST_SKIPPED] + counts[ST_WOULD_TAG] + counts[ST_FAILED],
+          counts[ST_TAGGED], counts[ST_SKIPPED], counts[ST_WOULD_TAG], counts[ST_FAILED]);
+  g_string_free(out, TRUE);
+  g_string_free(complaints, TRUE);
+  instrid_tag_merge_free(m);
   return bad > 0 ? INSTRID_EXIT_FAILED : INSTRID_EXIT_OK;
 }
 
@@ -877,7 +739,7 @@ int main(int argc, char **argv)
     return INSTRID_EXIT_USAGE;
   }
   run.stall_s = (guint)stall_s;
-  if (shard != NULL && !parse_shard(shard, &run.shard_k, &run.shard_n)) {
+  if (shard != NULL && !instrid_tag_parse_shard(shard, &run.shard_k, &run.shard_n)) {
     fprintf(stderr, PROG ": --shard wants K/N with 1 <= K <= N, e.g. 2/8 (got '%s')\n", shard);
     return INSTRID_EXIT_USAGE;
   }
@@ -918,7 +780,8 @@ int main(int argc, char **argv)
   for (i = 0; i < run.items->len;) {
     Item *item = g_ptr_array_index(run.items, i);
     gchar *real = realpath(item->path, NULL);
-    gboolean drop = run.shard_n > 0 && path_hash(item->rel) % run.shard_n != run.shard_k - 1;
+    gboolean drop =
+        run.shard_n > 0 && instrid_tag_path_hash(item->rel) % run.shard_n != run.shard_k - 1;
     if (!drop && real != NULL && g_hash_table_contains(seen, real))
       drop = TRUE;
     if (!drop && real != NULL) {
