@@ -338,6 +338,9 @@ static instrid_status write_cache(const char *cache_dir, const char *cache_path,
   if (!tmp)
     return instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
   snprintf(tmp, n, "%s.tmp.%ld", cache_path, (long)getpid());
+  /* A writer killed between creating its temporary file and the rename leaves it: those of
+   * processes that no longer exist go before this one is written. */
+  instrid_remove_stale_temps(cache_path);
   unsigned char header[FEATCACHE_HEADER_BYTES];
   header_encode(h, header);
   size_t data_bytes = (size_t)h->n_frames * h->n_mels * sizeof(float);

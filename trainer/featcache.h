@@ -21,7 +21,9 @@
  * audio file changes (size or mtime) its one cache file is rebuilt in place rather than a new
  * one piling up; when the front end changes, the name changes. A file whose magic, version,
  * key, size or either checksum is wrong is rebuilt, never trusted. Files are written to
- * <name>.feat.tmp.<pid>, fsync'ed and renamed, so a reader never sees a partial file.
+ * <name>.feat.tmp.<pid>, fsync'ed and renamed, so a reader never sees a partial file; a write
+ * first removes the <name>.feat.tmp.<pid> files of processes that no longer exist (a trainer
+ * killed mid-write), as instrid_model_write does.
  *
  * Frames are stored raw: computed with feature_mean = 0 and feature_std = 1, so that choosing
  * normalisation statistics (which the trainer may compute from these very frames) does not

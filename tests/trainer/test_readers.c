@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gst/gst.h>
@@ -996,12 +997,28 @@ static void test_cache(void)
   char *header = featcache_path(cache, at("%s", "om/audio/100/100003_20.ogg"), &fe);
   CHECK(damaged && truncated && header, "featcache_path");
   if (damaged && truncated && header) {
+    /* A writer of this entry killed before its rename left damaged.tmp.<pid>: the rebuild
+     * removes it, and keeps a live process's. */
+    pid_t dead = fork();
+    if (dead == 0)
+      _exit(0);
+    CHECK(dead > 0 && waitpid(dead, NULL, 0) == dead, "fork");
+    char stale[4096], live[4096];
+    snprintf(stale, sizeof stale, "%s.tmp.%ld", damaged, (long)dead);
+    snprintf(live, sizeof live, "%s.tmp.%ld", damaged, (long)getppid());
+    FILE *tf = fopen(stale, "wb");
+    CHECK(tf && fclose(tf) == 0, "create %s", stale);
+    tf = fopen(live, "wb");
+    CHECK(tf && fclose(tf) == 0, "create %s", live);
     flip_byte(damaged, FEATCACHE_HEADER_BYTES + 1000);
     CHECK(truncate(truncated, 4000) == 0, "truncate");
     flip_byte(header, 30); /* n_frames */
     hits = hits_after_open(fe, cache, again);
     CHECK(hits == 3, "three damaged files rebuilt: %zu hits", hits);
     CHECK(memcmp(first, again, sizeof first) == 0, "rebuilt features are right");
+    CHECK(access(stale, F_OK) != 0, "the killed writer's %s is still there", stale);
+    CHECK(access(live, F_OK) == 0, "a live process's temporary file was removed");
+    CHECK(unlink(live) == 0, "unlink %s", live);
     CHECK(hits_after_open(fe, cache, NULL) == 6, "and valid afterwards");
   }
   free(damaged);
