@@ -3,10 +3,13 @@
 # The whole test suite under AddressSanitizer + UndefinedBehaviorSanitizer (what CI runs after
 # the plain suite): builds build-asan with -Db_sanitize=address,undefined and runs meson test
 # there. Every test runs except the valgrind ones (valgrind and the sanitizers cannot share a
-# process; see meson.build). Extra arguments go to meson test (e.g. --suite libcore; CI passes
-# --no-suite tag --no-suite gnome, see .ci/run). Cost, measured from a fresh build-asan: 303 s
-# user + 96 s system CPU for the build and the whole suite (`/usr/bin/time bash
-# scripts/test-sanitize.sh`), about 3-4 minutes on an idle 2-core machine.
+# process; see meson.build). Extra arguments go to meson test (e.g. --suite libcore). Tests
+# whose programs are not instrumented but load the plugin (python3, gst-launch-1.0, Xvfb) run
+# with the runtime preloaded and LeakSanitizer off in those programs only (host_env in
+# tests/gst/meson.build; tests/sanitize/<program>.asan-options turns it on in instrid's).
+# Cost, measured from a fresh build-asan: 303 s user + 96 s system CPU for the build and the
+# whole suite less tag and gnome (`/usr/bin/time bash scripts/test-sanitize.sh`), about 3-4
+# minutes on an idle 2-core machine.
 # Suppressions: tests/sanitize/lsan.supp, only for what GLib/GStreamer/OpenBLAS/FFTW keep.
 set -euo pipefail
 cd "$(dirname "$0")/.."

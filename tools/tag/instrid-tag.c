@@ -713,35 +713,42 @@ int main(int argc, char **argv)
   g_option_context_add_group(ctx, gst_init_get_option_group());
   if (!g_option_context_parse(ctx, &argc, &argv, &gerr)) {
     fprintf(stderr, PROG ": %s (see --help)\n", gerr->message);
-    return INSTRID_EXIT_USAGE;
+    g_error_free(gerr);
+    g_option_context_free(ctx);
+    status = INSTRID_EXIT_USAGE;
+    goto out;
   }
   g_option_context_free(ctx);
   if (version) {
     instrid_tool_print_version(PROG);
-    return INSTRID_EXIT_OK;
+    status = INSTRID_EXIT_OK;
+    goto out;
   }
   if (args == NULL || args[0] == NULL) {
     fprintf(stderr, "usage: " PROG " [--jobs N] [--force] [--dry-run] [--model PATH] "
                     "[--shard K/N] FILE|DIR...\n       " PROG " --merge FILE.jsonl...\n");
-    return INSTRID_EXIT_USAGE;
+    status = INSTRID_EXIT_USAGE;
+    goto out;
   }
   if (do_merge) {
     status = merge(args);
-    g_strfreev(args);
-    return status;
+    goto out;
   }
   if (jobs < 1 || jobs > MAX_JOBS) {
     fprintf(stderr, PROG ": --jobs must be between 1 and %d\n", MAX_JOBS);
-    return INSTRID_EXIT_USAGE;
+    status = INSTRID_EXIT_USAGE;
+    goto out;
   }
   if (stall_s < 1 || stall_s > 86400) {
     fprintf(stderr, PROG ": --stall-timeout must be between 1 and 86400 seconds\n");
-    return INSTRID_EXIT_USAGE;
+    status = INSTRID_EXIT_USAGE;
+    goto out;
   }
   run.stall_s = (guint)stall_s;
   if (shard != NULL && !instrid_tag_parse_shard(shard, &run.shard_k, &run.shard_n)) {
     fprintf(stderr, PROG ": --shard wants K/N with 1 <= K <= N, e.g. 2/8 (got '%s')\n", shard);
-    return INSTRID_EXIT_USAGE;
+    status = INSTRID_EXIT_USAGE;
+    goto out;
   }
   if (g_getenv("INSTRID_TAG_KILL_AT") != NULL)
     kill_at = atoi(g_getenv("INSTRID_TAG_KILL_AT"));
@@ -750,17 +757,20 @@ int main(int argc, char **argv)
   if (!instrid_tool_find_element()) {
     fprintf(stderr, PROG ": the instridentify element is not installed (set GST_PLUGIN_PATH to "
                          "the folder holding libgstinstrid.so)\n");
-    return INSTRID_EXIT_USAGE;
+    status = INSTRID_EXIT_USAGE;
+    goto out;
   }
   run.model_path = model != NULL ? g_strdup(model) : default_model_path();
   if (run.model_path == NULL) {
     fprintf(stderr, PROG ": no model: the default model is not installed (use --model)\n");
-    return INSTRID_EXIT_USAGE;
+    status = INSTRID_EXIT_USAGE;
+    goto out;
   }
   run.model_id = model_identity(run.model_path, &error);
   if (run.model_id == NULL) {
     fprintf(stderr, PROG ": %s: %s\n", run.model_path, error);
-    return INSTRID_EXIT_USAGE;
+    status = INSTRID_EXIT_USAGE;
+    goto out;
   }
 
   /* The files: each DIR walked, each FILE as given; one entry per real file. */
@@ -817,6 +827,7 @@ int main(int argc, char **argv)
                                      : INSTRID_EXIT_OK;
   g_ptr_array_free(run.items, TRUE);
   g_mutex_clear(&run.out_lock);
+out:
   g_free(run.model_path);
   g_free(run.model_id);
   g_free(model);
