@@ -7,7 +7,10 @@
  * field in range can still multiply them into 32 GiB of activations or a network 100 times
  * slower than real time. The figures here are upper bounds on what instrid_stream_new and the
  * element allocate and on the arithmetic instrid_stream_push performs, so that a model within
- * the limits is one whose streams fit, whatever kernel net.c picks for this CPU.
+ * the limits is one whose streams fit, whatever kernel net.c picks for this CPU. The network's
+ * scratch and packed weights follow net.c's own plan (instrid_conv_hwc_plan, the layer
+ * table's scratch_floats): a channels-last convolution takes tiles of its im2col, not all of
+ * it, and only those convolutions have packed weights.
  *
  * Everything is counted in doubles: every term is a product of a few fields each below 2^32,
  * so a double holds it to within a part in 2^52 and cannot overflow, and the limits are far
@@ -16,42 +19,107 @@
 #include <math.h>
 #include <string.h>
 
+#include "conv_direct.h"
 #include "internal.h"
+#include "layer_table.h"
+#include "net_internal.h"
 
 /* Floats of the padded tail instrid_alloc_floats-style slots add per tensor (64-byte slots). */
 #define SLOT_FLOATS 16.0
-
-/* Output channels of conv_direct.c's packed weight blocks, at most (INSTRID_DIRECT_OC is 32
- * on AVX-512; the bound below only needs an upper value). */
-#define DIRECT_OC_MAX 64.0
 
 static double shape_elems(instrid_shape s)
 {
   return (double)s.c * s.h * s.w;
 }
 
-/* Arithmetic of one layer on one window, and the scratch (floats) and packed-weight copy
- * (floats) the inference engine may keep for it. */
-static void layer_cost(const instrid_layer_desc *l, instrid_shape in, instrid_shape out,
-                       double *ops, double *scratch, double *packed)
+static double max2(double a, double b)
 {
-  const uint32_t *p = l->p;
-  const double n_in = shape_elems(in), n_out = shape_elems(out);
+  return a > b ? a : b;
+}
+
+/* The scratch and packed-weight floats net.c may plan for the convolution at layer i run
+ * channels-last: the largest over the kernels it may pick (direct or gemm, whatever the CPU)
+ * and over fusing the pool that follows or not (a residual's skip can prevent the fusion). */
+static void conv_hwc_cost(const instrid_layer_desc *layers, uint32_t n_layers, uint32_t i,
+                          const instrid_conv_geom *g, double *scratch, double *packed)
+{
+  int pool_mode = -1, pool_kh = 1, pool_kw = 1;
+  /* net.c fuses a ReLU and then a pool that follow the convolution, a batch norm folded into
+   * it and dropouts (no-ops) between them. */
+  uint32_t j = i + 1;
+  while (j < n_layers &&
+         (layers[j].type == INSTRID_LAYER_DROPOUT || layers[j].type == INSTRID_LAYER_BATCHNORM))
+    j++;
+  if (j < n_layers && layers[j].type == INSTRID_LAYER_RELU) {
+    j++;
+    while (j < n_layers && layers[j].type == INSTRID_LAYER_DROPOUT)
+      j++;
+  }
+  /* POOL p: kh, kw, sh, sw */
+  if (j < n_layers &&
+      (layers[j].type == INSTRID_LAYER_MAXPOOL || layers[j].type == INSTRID_LAYER_AVGPOOL) &&
+      layers[j].p[0] == layers[j].p[2] && layers[j].p[1] == layers[j].p[3]) {
+    pool_mode = layers[j].type == INSTRID_LAYER_MAXPOOL ? INSTRID_POOL_MAX : INSTRID_POOL_MEAN;
+    pool_kh = (int)layers[j].p[0];
+    pool_kw = (int)layers[j].p[1];
+  }
   *scratch = 0.0;
   *packed = 0.0;
+  for (int fused = 0; fused < (pool_mode >= 0 ? 2 : 1); fused++)
+    for (int isa = INSTRID_DIRECT_NONE; isa <= INSTRID_DIRECT_AVX2; isa++) {
+      instrid_conv_hwc c;
+      size_t s = SIZE_MAX;
+      if (!instrid_conv_hwc_plan(&c, g, isa, 0, fused ? pool_mode : -1, pool_kh, pool_kw, &s))
+        s = c.packed_floats = SIZE_MAX; /* stays far over every limit as a double */
+      *scratch = max2(*scratch, (double)s);
+      *packed = max2(*packed, (double)c.packed_floats + SLOT_FLOATS);
+    }
+}
+
+/* Arithmetic of one layer on one window, and the scratch (floats) and packed-weight copy
+ * (floats) the inference engine may keep for it; channels_last: 1 when net.c may run it
+ * channels-last (every layer before it does), 2 when it surely does (and no residual's skip
+ * starts at or before it). */
+static void layer_cost(const instrid_layer_desc *layers, uint32_t n_layers, uint32_t i,
+                       const instrid_shape *shapes, instrid_shape in, int channels_last,
+                       double *ops, double *scratch, double *packed)
+{
+  const instrid_layer_desc *l = &layers[i];
+  const instrid_shape out = shapes[i];
+  const uint32_t *p = l->p;
+  const double n_in = shape_elems(in), n_out = shape_elems(out);
+  const instrid_layer_entry *e = instrid_layer_entry_find(l->type);
+  instrid_layer_params params;
+  *scratch = 0.0;
+  *packed = 0.0;
+  memset(&params, 0, sizeof params);
+  if (e != NULL)
+    e->unpack(l, &params);
+  /* Run channels-first, a layer has the scratch its table entry asks for (net.c skips it for
+   * a pointwise convolution, which reads its input as the gemm's matrix). */
+  int pointwise = 0;
+  instrid_conv_geom g;
+  if (l->type == INSTRID_LAYER_CONV2D) {
+    instrid_conv_geom_from_params(&params.conv, in, 1, &g);
+    instrid_conv_geom_init(&g);
+    pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+  }
+  if (e != NULL && e->scratch_floats != NULL && !pointwise) {
+    size_t s = e->scratch_floats(&params, in, out, 1, 0);
+    *scratch = (double)s; /* SIZE_MAX on overflow: over every limit */
+  }
   switch (l->type) {
   case INSTRID_LAYER_CONV2D: {
     const double groups = p[9] ? p[9] : 1;
     const double k = (double)in.c / groups * p[1] * p[2];
-    const double pixels = (double)out.h * out.w;
     *ops = 2.0 * k * n_out + n_out; /* multiply-adds, then the bias */
-    /* The largest of: a whole im2col of the output plus a pooled tile's conv output (the gemm
-     * paths take tiles of it), and the zero-padded input (the direct kernel). */
-    double im2col = k * pixels + pixels * out.c;
-    double padded = ((double)in.h + 2.0 * p[5]) * ((double)in.w + 2.0 * p[6]) * in.c;
-    *scratch = im2col > padded ? im2col : padded;
-    /* Weights reordered channels-last, or packed in blocks of output channels with the bias. */
-    *packed = ((double)out.c + DIRECT_OC_MAX) * ((double)p[1] * p[2] * in.c + 1.0) + SLOT_FLOATS;
+    if (channels_last) {
+      double s, w;
+      conv_hwc_cost(layers, n_layers, i, &g, &s, &w);
+      /* Before any residual's skip it surely runs channels-last; after one it may not. */
+      *scratch = channels_last > 1 ? s : max2(*scratch, s);
+      *packed = w;
+    }
     break;
   }
   case INSTRID_LAYER_DENSE:
@@ -78,7 +146,6 @@ static void layer_cost(const instrid_layer_desc *l, instrid_shape in, instrid_sh
     /* A type without a case here: a few operations per element in and out, and two per
      * parameter (what an element-wise layer or a squeeze-and-excitation block costs). */
     *ops = 4.0 * (n_in + n_out) + 2.0 * (double)instrid_layer_param_count(l, in);
-    *scratch = n_in + n_out;
     break;
   }
 }
@@ -127,13 +194,23 @@ instrid_status instrid_model_desc_cost(const instrid_model_desc *desc, instrid_m
    * embedding has a buffer of its own. */
   double buffers = 2.0, embedding = 0.0;
   instrid_shape in = input;
+  /* The first layer whose input a residual adds: net.c's channels-last run ends there. */
+  uint32_t first_skip = desc->n_layers;
+  for (uint32_t i = 0; i < desc->n_layers; i++)
+    if (desc->layers[i].type == INSTRID_LAYER_RESIDUAL_ADD && desc->layers[i].p[0] <= i &&
+        i - desc->layers[i].p[0] > 0 && i - desc->layers[i].p[0] < first_skip)
+      first_skip = i - desc->layers[i].p[0];
+  int channels_last = 1;
   for (uint32_t i = 0; i < desc->n_layers; i++) {
     double o, s, w;
     if (desc->layers[i].type == INSTRID_LAYER_RESIDUAL_ADD)
       buffers += 1.0;
     if (desc->layers[i].type == INSTRID_LAYER_EMBEDDING)
       embedding = shape_elems(in) + SLOT_FLOATS;
-    layer_cost(&desc->layers[i], in, shapes[i], &o, &s, &w);
+    channels_last = !channels_last || !instrid_layer_runs_channels_last(desc->layers[i].type) ? 0
+                    : i < first_skip                                                          ? 2
+                                                                                              : 1;
+    layer_cost(desc->layers, desc->n_layers, i, shapes, in, channels_last, &o, &s, &w);
     ops += o;
     packed += w;
     if (s > scratch)

@@ -89,6 +89,7 @@ struct instrid_net {
   float *embedding; /* the EMBEDDING layer's input of the last window, or NULL */
   float *scratch;   /* im2col rows of one tile, then the tile's conv output */
   float *permuted;  /* convolution weights reordered channels-last, for every conv */
+  size_t scratch_floats, permuted_floats; /* as allocated */
   net_op *ops;
   uint32_t n_ops;
   size_t n_outputs;     /* C*H*W of the last step: the model's n_classes */
@@ -393,6 +394,8 @@ instrid_net *instrid_net_new_with_kernel(const instrid_model *model, int direct_
   }
   net->scratch = instrid_alloc_floats(scratch);
   net->permuted = instrid_alloc_floats(permuted);
+  net->scratch_floats = scratch;
+  net->permuted_floats = permuted;
   if (!net->scratch || !net->permuted)
     goto nomem;
 
@@ -653,6 +656,11 @@ static void small_k_pool_hwc(const float *rows, int n_rows, int w_out, int k, in
 
 /* ------------------------------------------------------------------------------------------ */
 /* The channels-last convolution (net_internal.h): the engine's front, and the trainer's */
+
+size_t instrid_net_scratch_bytes(const instrid_net *net)
+{
+  return sizeof(float) * (net->scratch_floats + net->permuted_floats);
+}
 
 int instrid_conv_hwc_plan(instrid_conv_hwc *c, const instrid_conv_geom *geom, int isa, int relu,
                           int pool_mode, int pool_kh, int pool_kw, size_t *scratch_floats)

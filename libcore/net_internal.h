@@ -24,6 +24,10 @@ void instrid_net_set_step_timer(instrid_net *net, double *step_seconds);
 instrid_net *instrid_net_new_with_kernel(const instrid_model *model, int direct_isa,
                                          instrid_error *err);
 
+/* Bytes of the network's scratch and packed convolution weights, as allocated: what
+ * instrid_model_cost's scratch_bytes bounds (tests/libcore/test_budget.c). */
+size_t instrid_net_scratch_bytes(const instrid_net *net);
+
 /* Whether the engine runs a layer of this type channels-last when it comes before every layer
  * of another type (the network's front: convolution, batch norm, ReLU, pooling, dropout), and up
  * to a layer whose input a residual adds. */

@@ -90,7 +90,11 @@ void greedy_model_desc(greedy_case c, instrid_model_desc *d)
   case GREEDY_SCRATCH_7GB:
     d->frontend = frontend(16000, 1024, 160, 512);
     d->window_frames = d->hop_frames = 1000;
-    layers[n++] = conv(1, 64); /* K = 4096 per output, 449 x 937 outputs */
+    /* A sigmoid first, so that the convolution runs channels-first (net.c's channels-last
+     * run takes convolutions, batch norms, ReLUs and pools only), with a whole im2col:
+     * K = 4096 per output, 449 x 937 outputs. (Channels-last it would take tiles of it.) */
+    layers[n++] = layer(INSTRID_LAYER_SIGMOID, 0, 0, 0, 0);
+    layers[n++] = conv(1, 64);
     break;
   case GREEDY_SLOW_POOL:
     d->frontend = frontend(16000, 1024, 160, 512);

@@ -13,7 +13,8 @@
 typedef enum {
   GREEDY_QUEUE_32GIB,     /* W = 65536 frames of 65536 samples: a 32 GiB sample queue */
   GREEDY_ACTIVATIONS_2GB, /* a 1x1 convolution to 2^28 floats: 2 GiB of activations, 4 GiB queue */
-  GREEDY_SCRATCH_7GB,     /* a 64x64 convolution of 512 x 1000: 6.9 GB of im2col scratch */
+  GREEDY_SCRATCH_7GB,     /* a 64x64 convolution of 512 x 1000 run channels-first: 6.9 GB
+                           * of im2col scratch */
   GREEDY_SLOW_POOL,       /* a 64x64 max pool every frame: 170 G operations per audio second */
   GREEDY_SLOW_MIN_HOP,    /* the same pool on 10 s windows: fine at its hop, 1.8 T at one frame */
   GREEDY_SLOW_FRONTEND,   /* a 65536-point FFT every sample at 384 kHz: 1.15 T per audio second */

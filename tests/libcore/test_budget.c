@@ -9,7 +9,10 @@
 
 #include "check.h"
 #include "greedy_models.h"
+#include "conv_direct.h"
 #include "instrid.h"
+#include "net_internal.h"
+#include "testnet.h"
 
 /* The 32 GiB case by hand: a queue of 2 windows of (65536 - 1) * 65536 + 65536 samples of 4
  * bytes is exactly 32 GiB; one frame of one mel band is the network's input. */
@@ -99,10 +102,76 @@ static void test_greedy_files(void)
   }
 }
 
-int main(void)
+/* The scratch and packed weights a network really allocates, with the portable kernel and with
+ * this CPU's direct one, are within the model's scratch_bytes, and not far below it. */
+static void check_scratch_bound(const char *name, const instrid_model *m)
 {
+  instrid_model_cost c;
+  instrid_error err;
+  CHECK(instrid_model_desc_cost(instrid_model_get_desc(m), &c, &err) == INSTRID_OK, "%s: %s", name,
+        err.message);
+  const int kernels[] = {INSTRID_DIRECT_NONE, (int)instrid_conv_direct_best_isa()};
+  for (int k = 0; k < 2; k++) {
+    instrid_net *net = instrid_net_new_with_kernel(m, kernels[k], &err);
+    CHECK(net != NULL, "%s, kernel %d: %s", name, kernels[k], err.message);
+    if (!net)
+      continue;
+    const double real = (double)instrid_net_scratch_bytes(net);
+    printf("%-10s kernel %d: scratch+packed %.0f bytes allocated, %.0f bounded\n", name, kernels[k],
+           real, c.scratch_bytes);
+    CHECK(real <= c.scratch_bytes, "%s, kernel %d: %.0f bytes allocated over the bound %.0f", name,
+          kernels[k], real, c.scratch_bytes);
+    instrid_net_free(net);
+  }
+}
+
+static void test_scratch_bound(const char *shipped)
+{
+  const char *names[] = {"tiny", "reference"};
+  for (int i = 0; i < 2; i++) {
+    testnet *t = testnet_build(names[i], 5, 7);
+    CHECK(t != NULL, "testnet %s", names[i]);
+    if (!t)
+      continue;
+    void *data;
+    size_t size;
+    instrid_error err;
+    CHECK(instrid_model_write_to_memory(testnet_desc(t), &data, &size, &err) == INSTRID_OK, "%s",
+          err.message);
+    instrid_model *m = instrid_model_load_from_memory(data, size, &err);
+    CHECK(m != NULL, "%s: %s", names[i], err.message);
+    if (m)
+      check_scratch_bound(names[i], m);
+    instrid_model_free(m);
+    free(data);
+    testnet_free(t);
+  }
+  /* The shipped model (EfficientAT's mn04: depthwise and pointwise convolutions, run
+   * channels-first after the first; the bound once counted a whole im2col and a dense packed
+   * copy for each, 52 MiB). */
+  instrid_error err;
+  instrid_model *m = instrid_model_load(shipped, &err);
+  CHECK(m != NULL, "%s: %s", shipped, err.message);
+  if (m) {
+    check_scratch_bound("shipped", m);
+    instrid_model_cost c;
+    CHECK(instrid_model_desc_cost(instrid_model_get_desc(m), &c, &err) == INSTRID_OK, "%s",
+          err.message);
+    CHECK(c.scratch_bytes < 1024.0 * 1024.0, "shipped model: scratch+packed %.0f bytes",
+          c.scratch_bytes);
+  }
+  instrid_model_free(m);
+}
+
+int main(int argc, char **argv)
+{
+  if (argc != 2) {
+    fprintf(stderr, "usage: test_budget SHIPPED_MODEL\n");
+    return 2;
+  }
   test_cost_figures();
   test_limit_edges();
   test_greedy_files();
+  test_scratch_bound(argv[1]);
   return check_exit();
 }
