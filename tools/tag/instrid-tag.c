@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <gst/gst.h>
+
 #include "tagfile.h"
 #include "tagtext.h"
 #include "toolutil.h"
