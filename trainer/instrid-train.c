@@ -383,7 +383,10 @@ static char *make_provenance(int argc, char **argv, const dataset_source *source
   if (val) {
     sb_printf(&b, "validation%s: mAP %.4f, macro-F1 %.4f over %zu classes; AP per class:",
               hr ? " (clips)" : "", nan_to(val->map, 0), nan_to(val->macro_f1, 0), val->n_defined);
-    for (uint32_t k = 0; k < desc->n_classes; k++)
+    /* The metrics cover the trained classes only: with --keep-source-head the model has more
+     * outputs (the source's classes) than the report has entries. */
+    size_t n_rated = val->n_classes < desc->n_classes ? val->n_classes : desc->n_classes;
+    for (size_t k = 0; k < n_rated; k++)
       if (val->n_positive[k] > 0)
         sb_printf(&b, " %s %.3f", desc->class_names[k], val->ap[k]);
     sb_printf(&b, "\nthresholds: chosen per class on validation to maximise F1\n");
@@ -406,6 +409,36 @@ static int append_line(char **provenance, const char *line)
   free(*provenance);
   *provenance = np;
   return 1;
+}
+
+/* --blend-source-head: chooses the blended model's thresholds, writes the unblended head when
+ * asked, and notes the blend in the provenance. *th is the head's thresholds on entry and the
+ * blend's (in blend_th) on return. Returns 0, or -1 after printing why. */
+static int apply_blend(finetune *ft, finetune_cache *fcache, const float *params, float blend,
+                       const char *unblended_out, int quiet, char **provenance, const float **th,
+                       float blend_th[TAXONOMY_N])
+{
+  double bmap = NAN, bf1 = NAN;
+  instrid_error err = {0};
+  if (finetune_blend_thresholds(ft, fcache, params, blend_th, &bmap, &bf1, &err) != INSTRID_OK ||
+      (unblended_out &&
+       finetune_write_unblended(ft, params, *th, *provenance, unblended_out, &err) != INSTRID_OK)) {
+    fprintf(stderr, PROG ": %s\n", err.message);
+    return -1;
+  }
+  *th = blend_th;
+  char line[160];
+  snprintf(line, sizeof line,
+           "blend: %g * head + %g * mapped source outputs; validation windows mAP %.4f, "
+           "macro-F1 %.4f at the blend's thresholds\n",
+           (double)blend, 1.0 - blend, bmap, bf1);
+  if (!append_line(provenance, line)) {
+    fprintf(stderr, PROG ": out of memory\n");
+    return -1;
+  }
+  if (!quiet)
+    fprintf(stderr, PROG ": %s", line);
+  return 0;
 }
 
 /* --pool/--distill: the head trained at clip level on the cached vectors (headbag.h), then
@@ -470,30 +503,9 @@ static int run_headbag(int argc, char **argv, const dataset_source *sources, int
   }
   const float *th = res.thresholds;
   float blend_th[TAXONOMY_N];
-  if (fopt->blend >= 0.0f) {
-    double bmap = NAN, bf1 = NAN;
-    if (finetune_blend_thresholds(ft, fcache, params, blend_th, &bmap, &bf1, &err) != INSTRID_OK) {
-      fprintf(stderr, PROG ": %s\n", err.message);
-      goto done;
-    }
-    if (unblended_out &&
-        finetune_write_unblended(ft, params, th, provenance, unblended_out, &err) != INSTRID_OK) {
-      fprintf(stderr, PROG ": %s\n", err.message);
-      goto done;
-    }
-    th = blend_th;
-    char line[160];
-    snprintf(line, sizeof line,
-             "blend: %g * head + %g * mapped source outputs; validation windows mAP %.4f, "
-             "macro-F1 %.4f at the blend's thresholds\n",
-             (double)fopt->blend, 1.0 - fopt->blend, bmap, bf1);
-    if (!append_line(&provenance, line)) {
-      fprintf(stderr, PROG ": out of memory\n");
-      goto done;
-    }
-    if (!quiet)
-      fprintf(stderr, PROG ": %s", line);
-  }
+  if (fopt->blend >= 0.0f && apply_blend(ft, fcache, params, fopt->blend, unblended_out, quiet,
+                                         &provenance, &th, blend_th) != 0)
+    goto done;
   if (finetune_write(ft, params, NULL, th, provenance, out, &err) != INSTRID_OK) {
     fprintf(stderr, PROG ": %s\n", err.message);
     goto done;
@@ -1033,36 +1045,9 @@ int main(int argc, char **argv)
     int split = finetune_split(ft) != 0;
     const float *th = trainer_thresholds(t);
     float blend_th[TAXONOMY_N];
-    if (fopt.blend >= 0.0f) {
-      double bmap = NAN, bf1 = NAN;
-      if (finetune_blend_thresholds(ft, fcache, trained.params, blend_th, &bmap, &bf1, &err) !=
-          INSTRID_OK) {
-        fprintf(stderr, PROG ": %s\n", err.message);
-        goto done;
-      }
-      if (unblended_out && finetune_write_unblended(ft, trained.params, th, provenance,
-                                                    unblended_out, &err) != INSTRID_OK) {
-        fprintf(stderr, PROG ": %s\n", err.message);
-        goto done;
-      }
-      th = blend_th;
-      char line[160];
-      snprintf(line, sizeof line,
-               "blend: %g * head + %g * mapped source outputs; validation windows mAP %.4f, "
-               "macro-F1 %.4f at the blend's thresholds\n",
-               (double)fopt.blend, 1.0 - fopt.blend, bmap, bf1);
-      char *np = malloc(strlen(provenance) + strlen(line) + 1);
-      if (!np) {
-        fprintf(stderr, PROG ": out of memory\n");
-        goto done;
-      }
-      strcpy(np, provenance);
-      strcat(np, line);
-      free(provenance);
-      provenance = np;
-      if (!quiet)
-        fprintf(stderr, PROG ": %s", line);
-    }
+    if (fopt.blend >= 0.0f && apply_blend(ft, fcache, trained.params, fopt.blend, unblended_out,
+                                          quiet, &provenance, &th, blend_th) != 0)
+      goto done;
     if (finetune_write(ft, split ? trained.params : NULL, split ? NULL : trained.params, th,
                        provenance, out, &err) != INSTRID_OK) {
       fprintf(stderr, PROG ": %s\n", err.message);
