@@ -24,6 +24,18 @@ struct instrid_audiopath {
   gsize out_max;
 };
 
+guint32 instrid_audiopath_route_rate(const instrid_frontend_params *fe, gint input_rate)
+{
+  instrid_frontend_params at_rate;
+  /* Only where the hop scales exactly, so that frames (and window timestamps) keep the model's
+   * timing without drifting: 10 ms at 32 kHz is 441 samples at 44.1 kHz, 480 at 48 kHz. */
+  if (input_rate > 0 && fe->sample_rate > 0 &&
+      (guint64)input_rate * fe->hop_samples % fe->sample_rate == 0 &&
+      instrid_frontend_params_for_rate(fe, (uint32_t)input_rate, &at_rate, NULL) == INSTRID_OK)
+    return (guint32)input_rate;
+  return fe->sample_rate;
+}
+
 instrid_audiopath *instrid_audiopath_new(const GstAudioInfo *info, guint32 sample_rate,
                                          instrid_error *err)
 {

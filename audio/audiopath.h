@@ -9,8 +9,13 @@
  *  2. sanitise: NaN becomes 0, +-Inf becomes +-1 (full scale), before anything mixes or filters
  *     them (a NaN through a resampler would spread over the filter's length);
  *  3. mix to mono: the mean of all channels, whatever their positions;
- *  4. resample to the model's rate with GStreamer's resampler configured as the audioresample
- *     element's defaults (Kaiser-windowed sinc, quality 4).
+ *  4. resample to the output rate with GStreamer's resampler configured as the audioresample
+ *     element's defaults (Kaiser-windowed sinc, quality 4); none runs when the output rate is
+ *     the input's.
+ * The output rate is the route's (instrid_audiopath_route_rate): the input's own rate when the
+ * model's front end can run at it (libinstrid's at-input-rate mode: the same window and hop
+ * durations, the same mel bands in Hz, so no resampler is needed), else the model's rate. The
+ * element and the trainer both ask it, so they take the same route for the same input.
  * The same input in the same calls gives bit-identical output; the element and the decoder hand
  * it the decoder's buffers as they come.
  */
@@ -25,12 +30,19 @@ G_BEGIN_DECLS
 
 typedef struct instrid_audiopath instrid_audiopath;
 
+/* The route for input at input_rate to a model whose front end is fe: input_rate itself when
+ * its Nyquist frequency reaches fe's fmax_hz (instrid_frontend_params_for_rate accepts it; the
+ * analysis then runs at that rate, instrid_stream_new_for_rate) and fe's hop is a whole number
+ * of samples at it (so frames keep the model's timing exactly: any rate that is a multiple of
+ * 100 Hz for a 10 ms hop), else fe's sample_rate (the path resamples). */
+guint32 instrid_audiopath_route_rate(const instrid_frontend_params *fe, gint input_rate);
+
 /* Receives each converted chunk; returns FALSE to stop (instrid_audiopath_convert then returns
  * FALSE). */
 typedef gboolean (*instrid_audiopath_out_fn)(gpointer user, const gfloat *samples, gsize n);
 
-/* A path from audio as info describes to mono at sample_rate. NULL with err filled
- * (INSTRID_ERR_INVALID_ARG) when GStreamer has no converter for it. */
+/* A path from audio as info describes to mono at sample_rate (usually the route's). NULL with err
+ * filled (INSTRID_ERR_INVALID_ARG) when GStreamer has no converter for it. */
 instrid_audiopath *instrid_audiopath_new(const GstAudioInfo *info, guint32 sample_rate,
                                          instrid_error *err);
 void instrid_audiopath_free(instrid_audiopath *path);

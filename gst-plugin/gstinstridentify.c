@@ -11,9 +11,13 @@
  * Identifies which of the model's instruments play in an audio stream. The audio leaves the
  * element untouched (a passthrough #GstAudioFilter for every format, layout, rate from 8 to
  * 192 kHz and 1 to 8 channels); a copy goes through the audio path the trainer decodes with
- * (NaN and infinities replaced, channels averaged, a Kaiser-windowed sinc to the model's rate)
- * into a libinstrid analysis: a log-mel spectrogram and the model's network on windows of it,
- * one every #GstInstrIdentify:interval.
+ * (NaN and infinities replaced, channels averaged) into a libinstrid analysis: a log-mel
+ * spectrogram and the model's network on windows of it, one every #GstInstrIdentify:interval.
+ * When the input's Nyquist frequency reaches the model's highest mel band and the model's hop
+ * is a whole number of samples at the input's rate (44.1 and 48 kHz for the shipped model), the
+ * spectrogram is computed at the input's own rate with the same window and hop durations and
+ * the same bands in Hz, and nothing is resampled; otherwise a Kaiser-windowed sinc resamples
+ * the audio to the model's rate first.
  *
  * ## Messages
  *
@@ -80,7 +84,7 @@
  * the summary and the first ten of a stream posted as warnings. GAP buffers and events are
  * silence; a GAP event's silence is analysed by the worker thread, not the streaming thread (as
  * audio is: about 1.3 ms per second of gap with the shipped model). NaN samples are silence and
- * infinities full scale, before resampling. At the end of a stream the last, partial window is
+ * infinities full scale, before mixing and resampling. At the end of a stream the last, partial window is
  * analysed, padded with silence, when it holds at least half a window of audio no earlier window
  * covered (in a stream that gave no window yet, such as one shorter than a window: any audio).
  *
@@ -163,6 +167,7 @@ static void gst_instr_identify_maybe_reset(GstInstrIdentify *self, GstClockTime 
   m->full = self->need_full_reset;
   m->base_ts = ts;
   m->segment = self->segment;
+  m->rate = self->path_rate;
   if (self->audiopath != NULL)
     instrid_audiopath_reset(self->audiopath);
   gst_instrid_queue_push_marker(&self->queue, m);
@@ -198,7 +203,7 @@ static gboolean gst_instr_identify_gap(GstInstrIdentify *self, GstClockTime ts, 
   self->has_data |= frames > 0;
   m = g_new0(GstInstrIdMarker, 1);
   m->kind = GST_INSTRID_MARKER_SILENCE;
-  m->samples = gst_util_uint64_scale_int_round(frames - now, (gint)self->sample_rate,
+  m->samples = gst_util_uint64_scale_int_round(frames - now, (gint)self->path_rate,
                                                instrid_audiopath_input_rate(self->audiopath));
   gst_instrid_queue_push_marker(&self->queue, m);
   return TRUE;
@@ -376,8 +381,13 @@ static gboolean gst_instr_identify_setup(GstAudioFilter *filter, const GstAudioI
     GST_ERROR_OBJECT(self, "caps before the element was started");
     return FALSE;
   }
+  /* At the input's rate when the model's front end can run at it (no resampler), else at the
+   * model's: the route the trainer's decoder takes too. The worker moves its analysis to this
+   * rate at the reset marker the next audio brings. */
+  self->path_rate = instrid_audiopath_route_rate(&instrid_model_get_desc(self->model)->frontend,
+                                                 GST_AUDIO_INFO_RATE(info));
   instrid_audiopath_free(self->audiopath);
-  self->audiopath = instrid_audiopath_new(info, self->sample_rate, &err);
+  self->audiopath = instrid_audiopath_new(info, self->path_rate, &err);
   if (self->audiopath == NULL) {
     GST_ERROR_OBJECT(self, "%s", err.message);
     return FALSE;
@@ -429,7 +439,7 @@ static gboolean gst_instr_identify_start(GstBaseTransform *trans)
 
   self->analysis = analysis;
   self->n_classes = instrid_model_n_classes(model);
-  self->sample_rate = instrid_model_sample_rate(model);
+  self->sample_rate = self->path_rate = instrid_model_sample_rate(model);
   self->summary_start = GST_CLOCK_TIME_NONE;
   gst_segment_init(&self->summary_segment, GST_FORMAT_TIME);
   gst_segment_init(&self->work_segment, GST_FORMAT_TIME);

@@ -34,6 +34,7 @@ struct _GstInstrIdentify {
 
   /* Streaming thread only. */
   instrid_audiopath *audiopath;
+  guint32 path_rate; /* the audio path's output rate (instrid_audiopath_route_rate) */
   gboolean need_reset, need_full_reset;
   gboolean has_data;    /* audio since the stream's start, so it has a summary to give */
   gboolean reverse;     /* a negative-rate segment: not analysed */
@@ -48,7 +49,7 @@ struct _GstInstrIdentify {
   /* Worker only (and the streaming thread while the worker waits, at the end of a stream). */
   instrid_analysis *analysis;
   guint n_classes;
-  guint32 sample_rate;
+  guint32 sample_rate; /* the analysis's rate, which its windows count samples at */
   GstSegment work_segment;
   GstClockTime base_ts;
   GstClockTime summary_start; /* first analysed sample of the stream; NONE before */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gstinstridqueue.h — the queue between instridentify's streaming thread and its worker
- * thread: a ring of mono samples at the model's rate, markers placed at positions in it, and
- * the worker thread that takes both in order and hands them to the element's callbacks.
+ * thread: a ring of mono samples at the audio path's output rate, markers placed at positions in
+ * it, and the worker thread that takes both in order and hands them to the element's callbacks.
  */
 #ifndef GST_INSTRID_QUEUE_H
 #define GST_INSTRID_QUEUE_H
@@ -24,7 +24,8 @@ typedef struct {
   gboolean full;        /* RESET: restart the summary too */
   GstClockTime base_ts; /* RESET: timestamp of the first sample after it */
   GstSegment segment;   /* RESET: the segment those samples belong to */
-  guint64 samples;      /* SILENCE: how many, at the model's rate */
+  guint32 rate;    /* RESET: their rate (the audio path's output: the model's or the input's) */
+  guint64 samples; /* SILENCE: how many, at the current rate */
 } GstInstrIdMarker;
 
 /* Called on the worker thread with no lock held. generation identifies the flush period the

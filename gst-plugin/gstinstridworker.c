@@ -100,6 +100,16 @@ void gst_instr_identify_worker_marker(gpointer data, const GstInstrIdMarker *m, 
   instrid_window w;
 
   if (m->kind == GST_INSTRID_MARKER_RESET) {
+    /* New caps may have changed the audio path's rate: the analysis follows it (its front end
+     * at the input's rate, or back at the model's). */
+    if (m->rate != 0 && m->rate != instrid_analysis_sample_rate(self->analysis)) {
+      instrid_error err;
+      if (instrid_analysis_set_sample_rate(self->analysis, m->rate, &err) != INSTRID_OK)
+        GST_ELEMENT_ERROR(
+            self, RESOURCE, FAILED,
+            ("Could not set up the instrument model for %u Hz: %s", m->rate, err.message), (NULL));
+      self->sample_rate = instrid_analysis_sample_rate(self->analysis);
+    }
     instrid_analysis_reset(self->analysis, m->full);
     self->base_ts = m->base_ts;
     self->work_segment = m->segment;

@@ -82,6 +82,34 @@ void instrid_analysis_free(instrid_analysis *a)
   free(a);
 }
 
+uint32_t instrid_analysis_sample_rate(const instrid_analysis *a)
+{
+  return instrid_stream_sample_rate(a->stream);
+}
+
+instrid_status instrid_analysis_set_sample_rate(instrid_analysis *a, uint32_t rate,
+                                                instrid_error *err)
+{
+  uint32_t old_rate = instrid_stream_sample_rate(a->stream);
+  if (rate == old_rate) {
+    instrid_analysis_reset(a, 0);
+    return INSTRID_OK;
+  }
+  instrid_error local;
+  instrid_error *e = err ? err : &local;
+  instrid_stream *s = instrid_stream_new_for_rate(a->model, rate, e);
+  if (!s)
+    return e->code;
+  uint32_t hop = instrid_stream_get_hop_frames(a->stream);
+  if (hop != instrid_stream_get_hop_frames(s))
+    (void)instrid_stream_set_hop_frames(s, hop, NULL); /* in range: the old stream took it */
+  instrid_stream_free(a->stream);
+  a->stream = s;
+  a->samples = (uint64_t)((double)a->samples * rate / old_rate + 0.5);
+  instrid_analysis_reset(a, 0);
+  return INSTRID_OK;
+}
+
 void instrid_analysis_reset(instrid_analysis *a, int full)
 {
   instrid_stream_reset(a->stream);

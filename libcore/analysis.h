@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* analysis.h — a stream's analysis as the element runs it, without GStreamer: samples in
- * (mono, model rate), windows out with their decision, the last partial window at the end, the
- * whole-stream summary and the settled set for stream tags. The GStreamer element is a thin
- * layer over it (timestamps, messages, tags, threads), as rganalysis is over its DSP core.
+ * (mono, at the model's rate or the input's, see instrid_analysis_set_sample_rate), windows out
+ * with their decision, the last partial window at the end, the whole-stream summary and the settled
+ * set for stream tags. The GStreamer element is a thin layer over it (timestamps, messages, tags,
+ * threads), as rganalysis is over its DSP core.
  *
  * Thread-safety: one analysis belongs to one thread at a time; the model may be shared.
  */
@@ -18,7 +19,7 @@ extern "C" {
 #endif
 
 typedef struct {
-  uint64_t start_sample;       /* first sample, model rate, since the last reset */
+  uint64_t start_sample;       /* first sample since the last reset, at the analysis's rate */
   uint64_t length_samples;     /* samples of audio it covers (a last window: what arrived) */
   const double *probabilities; /* n_classes in [0, 1] (NaN from the network becomes 0) */
   const int *detected;         /* n_classes: at or above the class's threshold */
@@ -36,6 +37,16 @@ typedef struct instrid_analysis instrid_analysis;
 instrid_analysis *instrid_analysis_new(const instrid_model *model, instrid_error *err);
 void instrid_analysis_free(instrid_analysis *a);
 
+/* The rate the analysis takes samples at: the model's (at creation), or the input rate
+ * instrid_analysis_set_sample_rate chose. Window sample counts are at this rate. */
+uint32_t instrid_analysis_sample_rate(const instrid_analysis *a);
+/* Takes samples at rate from now on: the model's rate, or an input rate its front end can be
+ * derived for (instrid_stream_new_for_rate: the at-input-rate mode, no resampling). Starts a
+ * new window sequence (as instrid_analysis_reset(a, 0)); the summary, the settled set, the
+ * thresholds and the interval are kept, and the analysed-sample count is rescaled to the new
+ * rate. Errors: as instrid_stream_new_for_rate (the analysis is then unchanged). */
+instrid_status instrid_analysis_set_sample_rate(instrid_analysis *a, uint32_t rate,
+                                                instrid_error *err);
 /* A new window sequence (a jump in time, new caps). full: a new stream too: the summary, the
  * settled set and the analysed-sample count start again. */
 void instrid_analysis_reset(instrid_analysis *a, int full);

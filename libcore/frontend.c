@@ -127,6 +127,9 @@ instrid_status instrid_frontend_params_check(const instrid_frontend_params *p, i
   if (p->log_mode != INSTRID_LOG_MAX && p->log_mode != INSTRID_LOG_ADD)
     return instrid_set_error(err, INSTRID_ERR_FORMAT,
                              "log_mode %u is not a log mode (0 max, 1 add)", p->log_mode);
+  if (!isfinite(p->log_gain))
+    return instrid_set_error(err, INSTRID_ERR_FORMAT, "log_gain %g must be finite",
+                             (double)p->log_gain);
   if (p->reference_rate != 0 &&
       (p->reference_rate < SAMPLE_RATE_MIN || p->reference_rate > SAMPLE_RATE_MAX))
     return instrid_set_error(err, INSTRID_ERR_FORMAT, "reference_rate %u Hz outside %u..%u",
@@ -141,7 +144,7 @@ float instrid_frontend_silence_value(const instrid_frontend_params *params)
   /* The same expression as the last step of frame_features(), so that a frame of digital
    * silence compares equal to this value, not merely close to it. */
   /* Silence has energy 0: log(max(0, floor)) and log(0 + floor) are both log(floor). */
-  return (logf(params->log_floor) - params->feature_mean) / params->feature_std;
+  return (logf(params->log_floor) + params->log_gain - params->feature_mean) / params->feature_std;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -462,9 +465,9 @@ instrid_status instrid_frontend_params_for_rate(const instrid_frontend_params *m
     g = ((double)model->n_fft / p.n_fft) *
         sqrt((s_model / model->sample_rate) / (s_input / input_rate));
   /* log(g E + floor) = log(g) + log(E + floor / g), and likewise for the max: the gain moves
-   * into log_floor and feature_mean, exactly. */
+   * into log_floor and log_gain, exactly; feature_mean and feature_std stay the model's. */
   p.log_floor = (float)(model->log_floor / g);
-  p.feature_mean = (float)(model->feature_mean - log(g));
+  p.log_gain = (float)log(g);
   st = instrid_frontend_params_check(&p, err);
   if (st != INSTRID_OK)
     return st;
@@ -602,7 +605,7 @@ static void frame_features(instrid_frontend *fe, float *mel_out)
       energy = FLT_MAX;
     float e = p->log_mode == INSTRID_LOG_ADD ? energy + p->log_floor
                                              : (energy > p->log_floor ? energy : p->log_floor);
-    mel_out[m] = (logf(e) - p->feature_mean) / p->feature_std;
+    mel_out[m] = (logf(e) + p->log_gain - p->feature_mean) / p->feature_std;
   }
 }
 

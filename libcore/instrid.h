@@ -95,6 +95,12 @@ typedef struct {
    * frequency in Hz, and the mel weights carry the ratio of the two filters' power responses
    * at each bin. */
   uint32_t reference_rate;
+  /* Never in a model file (0 there): set by instrid_frontend_params_for_rate to log(g), g the
+   * ratio of the model rate's energies to this rate's. Each log energy gets it added before
+   * the normalisation, (log(E + floor) + log_gain - feature_mean) / feature_std, so features
+   * are in the model's units and raw frames (mean 0, std 1) are too: normalised later with the
+   * model's mean and std they are bit-identical to this front end's. */
+  float log_gain;
 } instrid_frontend_params;
 
 /* Frame k covers samples [k * hop_samples, k * hop_samples + n_fft) of the stream since the
@@ -150,7 +156,7 @@ void instrid_frontend_params_efficientat(instrid_frontend_params *params);
  * nearest size >= win_length of FFTW's fast form 2^a 3^b 5^c 7^d 11^e 13^f (e + f <= 1):
  * 1408 at 44.1 kHz, 1536 at 48 kHz for 1024 at 32 kHz; the same mel bands in Hz
  * built on this FFT's bins, the model rate's pre-emphasis (reference_rate), and the scale of
- * the energies matched (log_floor and feature_mean absorb it exactly). The hop is rounded, so
+ * the energies matched (log_floor and log_gain absorb it exactly). The hop is rounded, so
  * frames drift from the model's timing when input_rate * hop_samples is not a multiple of the
  * model's rate (it is at 44.1 and 48 kHz for hop 320 at 32 kHz). input_rate == sample_rate copies
  * `model`. Errors: INSTRID_ERR_INVALID_ARG (NULL, input_rate outside 1000..384000 Hz or with its

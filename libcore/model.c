@@ -291,11 +291,11 @@ static instrid_status check_desc_meta(const instrid_model_desc *d, instrid_shape
   instrid_status st = check_frontend(&d->frontend, err);
   if (st != INSTRID_OK)
     return st;
-  if (d->frontend.reference_rate != 0)
+  if (d->frontend.reference_rate != 0 || d->frontend.log_gain != 0.0f)
     return instrid_set_error(err, INSTRID_ERR_FORMAT,
-                             "frontend: reference_rate %u: an at-input-rate front end is not a "
-                             "model's (it must be 0 in a model)",
-                             d->frontend.reference_rate);
+                             "frontend: reference_rate %u, log_gain %g: an at-input-rate front "
+                             "end is not a model's (both must be 0 in a model)",
+                             d->frontend.reference_rate, (double)d->frontend.log_gain);
   if (!in_range(d->window_frames, 1, MODEL_MAX_WINDOW_FRAMES))
     return instrid_set_error(err, INSTRID_ERR_FORMAT, "window_frames %u outside 1..%u",
                              d->window_frames, MODEL_MAX_WINDOW_FRAMES);

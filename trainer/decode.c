@@ -18,7 +18,9 @@ typedef struct {
   const char *path;
   decode_chunk_fn on_chunk;
   void *user;
-  uint32_t sample_rate;
+  uint32_t sample_rate;              /* of the output; 0 until the route decides it */
+  const instrid_frontend_params *fe; /* the route's model front end, or NULL: sample_rate */
+  decode_rate_fn on_rate;
   GstElement *sink;             /* where decodebin's audio pad goes */
   int linked;                   /* an audio pad was linked */
   int stopped;                  /* the consumer asked to stop */
@@ -69,8 +71,17 @@ static int update_audiopath(decode_job *job, GstCaps *caps)
   gst_caps_replace(&job->caps, caps);
   instrid_audiopath_free(job->audiopath);
   job->audiopath = NULL;
-  if (gst_audio_info_from_caps(&info, caps))
+  if (gst_audio_info_from_caps(&info, caps)) {
+    if (job->sample_rate == 0) {
+      /* The element's route (it asks the same function at caps time). */
+      job->sample_rate = instrid_audiopath_route_rate(job->fe, GST_AUDIO_INFO_RATE(&info));
+      if (job->on_rate && job->on_rate(job->user, job->sample_rate) != 0) {
+        job->stopped = 1;
+        return 0;
+      }
+    }
     job->audiopath = instrid_audiopath_new(&info, job->sample_rate, NULL);
+  }
   job->bad_caps = job->audiopath == NULL;
   return !job->bad_caps;
 }
@@ -115,16 +126,44 @@ static void one_line(char *s)
       *s = ' ';
 }
 
+static instrid_status decode_job_run(decode_job *job, uint64_t *n_samples_out, instrid_error *err);
+
 instrid_status decode_audio_file(const char *path, uint32_t sample_rate, decode_chunk_fn on_chunk,
                                  void *user, uint64_t *n_samples_out, instrid_error *err)
 {
-  instrid_status status = INSTRID_OK;
-  GstElement *pipeline = NULL;
-  GError *gerror = NULL;
   if (n_samples_out)
     *n_samples_out = 0;
   if (!path || !on_chunk || sample_rate == 0 || sample_rate > 1000000)
     return instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "decode: bad arguments");
+  decode_job job = {.path = path, .on_chunk = on_chunk, .user = user, .sample_rate = sample_rate};
+  return decode_job_run(&job, n_samples_out, err);
+}
+
+instrid_status decode_audio_file_routed(const char *path, const instrid_frontend_params *fe,
+                                        decode_rate_fn on_rate, decode_chunk_fn on_chunk,
+                                        void *user, uint64_t *n_samples_out, uint32_t *rate_out,
+                                        instrid_error *err)
+{
+  if (n_samples_out)
+    *n_samples_out = 0;
+  if (rate_out)
+    *rate_out = 0;
+  if (!path || !fe || !on_chunk || fe->sample_rate == 0 || fe->sample_rate > 1000000)
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "decode: bad arguments");
+  decode_job job = {.path = path, .on_chunk = on_chunk, .user = user, .fe = fe, .on_rate = on_rate};
+  instrid_status st = decode_job_run(&job, n_samples_out, err);
+  if (rate_out)
+    *rate_out = job.sample_rate;
+  return st;
+}
+
+/* Decodes job->path through job's callbacks. */
+static instrid_status decode_job_run(decode_job *job, uint64_t *n_samples_out, instrid_error *err)
+{
+  instrid_status status = INSTRID_OK;
+  GstElement *pipeline = NULL;
+  GError *gerror = NULL;
+  const char *path = job->path;
 
   struct stat st;
   if (stat(path, &st) != 0)
@@ -139,7 +178,6 @@ instrid_status decode_audio_file(const char *path, uint32_t sample_rate, decode_
     return status;
   }
 
-  decode_job job = {.path = path, .on_chunk = on_chunk, .user = user, .sample_rate = sample_rate};
   pipeline = gst_pipeline_new("instrid-decode");
   GstElement *src = gst_element_factory_make("filesrc", NULL);
   GstElement *decodebin = gst_element_factory_make("decodebin", NULL);
@@ -157,7 +195,7 @@ instrid_status decode_audio_file(const char *path, uint32_t sample_rate, decode_
                              "appsink)",
                              path);
   }
-  job.sink = sink;
+  job->sink = sink;
   gst_bin_add_many(GST_BIN(pipeline), src, decodebin, sink, NULL);
   g_object_set(src, "location", path, NULL);
   /* Decoded audio in whatever format the decoder gives: the audio path converts it, as the
@@ -168,8 +206,8 @@ instrid_status decode_audio_file(const char *path, uint32_t sample_rate, decode_
   /* Not synchronised to a clock: decode as fast as the CPU goes. */
   g_object_set(sink, "sync", FALSE, NULL);
   GstAppSinkCallbacks callbacks = {.new_sample = on_new_sample};
-  gst_app_sink_set_callbacks(GST_APP_SINK(sink), &callbacks, &job, NULL);
-  g_signal_connect(decodebin, "pad-added", G_CALLBACK(on_pad_added), &job);
+  gst_app_sink_set_callbacks(GST_APP_SINK(sink), &callbacks, job, NULL);
+  g_signal_connect(decodebin, "pad-added", G_CALLBACK(on_pad_added), job);
   if (!gst_element_link(src, decodebin)) {
     status = instrid_set_error(err, INSTRID_ERR_IO, "%s: cannot link the decoding pipeline", path);
     goto done;
@@ -186,14 +224,15 @@ instrid_status decode_audio_file(const char *path, uint32_t sample_rate, decode_
   if (msg && GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
     GError *e = NULL;
     gst_message_parse_error(msg, &e, NULL);
-    if (job.stopped) {
+    if (job->stopped) {
       status = instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "%s: stopped by the consumer", path);
     } else if (e && e->domain == GST_RESOURCE_ERROR) {
       status = instrid_set_error(err, INSTRID_ERR_IO, "%s: %s", path, e->message);
-    } else if (job.bad_caps) {
-      status = instrid_set_error(err, INSTRID_ERR_FORMAT,
-                                 "%s: cannot convert its audio to %u Hz mono", path, sample_rate);
-    } else if (!job.linked) {
+    } else if (job->bad_caps) {
+      status =
+          instrid_set_error(err, INSTRID_ERR_FORMAT, "%s: cannot convert its audio to %u Hz mono",
+                            path, job->sample_rate);
+    } else if (!job->linked) {
       status = instrid_set_error(err, INSTRID_ERR_FORMAT, "%s: no audio stream (%s)", path,
                                  e ? e->message : "unknown reason");
     } else {
@@ -207,10 +246,10 @@ instrid_status decode_audio_file(const char *path, uint32_t sample_rate, decode_
   if (msg)
     gst_message_unref(msg);
   /* The resampler's last frames, as the element pushes them at EOS. */
-  if (status == INSTRID_OK && job.audiopath != NULL &&
-      !instrid_audiopath_drain(job.audiopath, emit_samples, &job))
+  if (status == INSTRID_OK && job->audiopath != NULL &&
+      !instrid_audiopath_drain(job->audiopath, emit_samples, job))
     status = instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "%s: stopped by the consumer", path);
-  if (status == INSTRID_OK && job.n_samples == 0)
+  if (status == INSTRID_OK && job->n_samples == 0)
     status = instrid_set_error(err, INSTRID_ERR_FORMAT, "%s: no audio samples decoded", path);
   if (status != INSTRID_OK && err)
     one_line(err->message);
@@ -218,11 +257,11 @@ instrid_status decode_audio_file(const char *path, uint32_t sample_rate, decode_
 done:
   gst_element_set_state(pipeline, GST_STATE_NULL);
   gst_object_unref(pipeline);
-  instrid_audiopath_free(job.audiopath);
-  if (job.caps)
-    gst_caps_unref(job.caps);
+  instrid_audiopath_free(job->audiopath);
+  if (job->caps)
+    gst_caps_unref(job->caps);
   if (n_samples_out)
-    *n_samples_out = job.n_samples;
+    *n_samples_out = job->n_samples;
   return status;
 }
 
@@ -264,6 +303,27 @@ instrid_status decode_audio_file_to_array(const char *path, uint32_t sample_rate
   *samples = NULL;
   *n_samples = 0;
   instrid_status status = decode_audio_file(path, sample_rate, append_chunk, &a, NULL, err);
+  if (status != INSTRID_OK) {
+    if (a.out_of_memory)
+      status = instrid_set_error(err, INSTRID_ERR_NOMEM, "%s: out of memory", path);
+    free(a.samples);
+    return status;
+  }
+  *samples = a.samples;
+  *n_samples = a.n;
+  return INSTRID_OK;
+}
+
+instrid_status decode_audio_file_to_array_routed(const char *path,
+                                                 const instrid_frontend_params *fe, float **samples,
+                                                 size_t *n_samples, uint32_t *rate,
+                                                 instrid_error *err)
+{
+  sample_array a = {0};
+  *samples = NULL;
+  *n_samples = 0;
+  instrid_status status =
+      decode_audio_file_routed(path, fe, NULL, append_chunk, &a, NULL, rate, err);
   if (status != INSTRID_OK) {
     if (a.out_of_memory)
       status = instrid_set_error(err, INSTRID_ERR_NOMEM, "%s: out of memory", path);

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* decode.h — decodes any audio file GStreamer can read to mono float samples at a given rate:
+/* decode.h — decodes any audio file GStreamer can read to mono float samples at a given rate,
+ * or on the element's route for a model (at the file's own rate when the model's front end can
+ * run at it):
  * filesrc ! decodebin ! appsink, each decoded buffer through the element's own audio path
  * (audio/audiopath.h: NaN/Inf sanitised, channels averaged, resampled), so the trainer hears
  * exactly what the element hears.
@@ -25,8 +27,29 @@ typedef int (*decode_chunk_fn)(void *user, const float *samples, size_t n_sample
 instrid_status decode_audio_file(const char *path, uint32_t sample_rate, decode_chunk_fn on_chunk,
                                  void *user, uint64_t *n_samples_out, instrid_error *err);
 
+/* Told the rate of the samples before the first chunk. Returns 0 to go on, non-zero to stop
+ * (as decode_chunk_fn). */
+typedef int (*decode_rate_fn)(void *user, uint32_t rate);
+
+/* Decodes path on the element's route for a model whose front end is fe
+ * (instrid_audiopath_route_rate): at the file's own rate when fe can run at it (libinstrid's
+ * at-input-rate front end, instrid_frontend_params_for_rate), else resampled to fe's rate.
+ * on_rate hears the rate before the first chunk; later caps of another rate are converted to
+ * it. Otherwise as decode_audio_file; *rate_out (when not NULL) receives the rate, 0 when no
+ * audio came. */
+instrid_status decode_audio_file_routed(const char *path, const instrid_frontend_params *fe,
+                                        decode_rate_fn on_rate, decode_chunk_fn on_chunk,
+                                        void *user, uint64_t *n_samples_out, uint32_t *rate_out,
+                                        instrid_error *err);
+
 /* Convenience: decodes the whole file into a malloc'ed array (*samples, freed with free()). */
 instrid_status decode_audio_file_to_array(const char *path, uint32_t sample_rate, float **samples,
                                           size_t *n_samples, instrid_error *err);
+/* The same on the element's route for front end fe (decode_audio_file_routed); *rate receives
+ * the samples' rate. */
+instrid_status decode_audio_file_to_array_routed(const char *path,
+                                                 const instrid_frontend_params *fe, float **samples,
+                                                 size_t *n_samples, uint32_t *rate,
+                                                 instrid_error *err);
 
 #endif /* INSTRID_DECODE_H */

@@ -248,7 +248,9 @@ invalid:
 /* ---- building ----------------------------------------------------------------------------- */
 
 typedef struct {
-  instrid_frontend *fe;
+  instrid_frontend *fe;               /* made when the decoder says the rate */
+  const instrid_frontend_params *raw; /* the model's front end, mean 0 and std 1 */
+  instrid_error fe_err;
   uint32_t n_mels;
   float *frames; /* (n_frames, n_mels), grown as frames complete */
   size_t n_frames, cap_frames;
@@ -272,6 +274,19 @@ static int frame_room(frame_builder *b)
   b->frames = grown;
   b->cap_frames = cap;
   return 1;
+}
+
+/* The decoder's route decided the rate: the model's front end, or the same front end derived
+ * for the file's own rate (its frames are in the model's units, see log_gain), as the element
+ * runs it. */
+static int start_frontend(void *user, uint32_t rate)
+{
+  frame_builder *b = user;
+  instrid_frontend_params p;
+  if (instrid_frontend_params_for_rate(b->raw, rate, &p, &b->fe_err) != INSTRID_OK)
+    return 1;
+  b->fe = instrid_frontend_new(&p, &b->fe_err);
+  return b->fe == NULL;
 }
 
 static int push_samples(void *user, const float *x, size_t n)
@@ -390,16 +405,18 @@ featcache_file *featcache_open(const char *cache_dir, const char *audio_path,
   }
 
   b.n_mels = raw.n_mels;
-  b.fe = instrid_frontend_new(&raw, err);
-  if (!b.fe)
-    goto done;
+  b.raw = &raw;
   uint64_t n_samples = 0;
-  if (decode_audio_file(audio_path, raw.sample_rate, push_samples, &b, &n_samples, err) !=
-      INSTRID_OK) {
+  uint32_t rate = 0;
+  if (decode_audio_file_routed(audio_path, &raw, start_frontend, push_samples, &b, &n_samples,
+                               &rate, err) != INSTRID_OK) {
     if (b.out_of_memory)
       instrid_set_error(err, INSTRID_ERR_NOMEM, "%s: out of memory for its frames", audio_path);
+    else if (b.fe_err.code != INSTRID_OK)
+      instrid_set_error(err, b.fe_err.code, "%s: %s", audio_path, b.fe_err.message);
     goto done;
   }
+  const instrid_frontend_params *used = instrid_frontend_get_params(b.fe);
   /* A centred front end (EfficientAT's) owes the frames of the reflected end, which the
    * stream gives at end of stream too (instrid_stream_flush). */
   while (frame_room(&b) && instrid_frontend_flush(b.fe, b.frames + b.n_frames * (size_t)b.n_mels))
@@ -411,9 +428,13 @@ featcache_file *featcache_open(const char *cache_dir, const char *audio_path,
   if (b.n_frames == 0) {
     instrid_set_error(err, INSTRID_ERR_FORMAT,
                       "%s: %llu samples at %u Hz, shorter than one frame (%u samples)", audio_path,
-                      (unsigned long long)n_samples, raw.sample_rate, raw.n_fft);
+                      (unsigned long long)n_samples, rate, used->n_fft);
     goto done;
   }
+
+  /* Counted at the model's rate, whatever rate the route analysed the file at. */
+  if (rate != raw.sample_rate)
+    n_samples = (uint64_t)((double)n_samples * raw.sample_rate / rate + 0.5);
 
   if (id.cache_path) {
     cache_header h = {

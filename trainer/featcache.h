@@ -11,7 +11,8 @@
  *   16      8     key: FNV-1a 64 of the version, every front-end field that shapes the raw
  *                 frames, the audio file's absolute path, its size and its mtime (ns)
  *   24      8     n_frames
- *   32      8     n_samples: samples decoded at the front end's rate
+ *   32      8     n_samples: samples decoded, counted at the model's rate (rescaled when the
+ *                 file was analysed at its own rate)
  *   40      8     data checksum: FNV-1a 64 of the frame bytes
  *   48      8     header checksum: FNV-1a 64 of bytes 0..47
  *   56      8     reserved, 0
@@ -38,8 +39,11 @@
 #include "instrid.h"
 
 /* 2: audio decoded through audio/audiopath.c (the element's path: channel mean, NaN/Inf
- * sanitised before a Kaiser resampler) instead of audioconvert ! audioresample. */
-#define FEATCACHE_VERSION 2u
+ * sanitised before a Kaiser resampler) instead of audioconvert ! audioresample.
+ * 3: on the element's route: a file whose Nyquist frequency reaches the front end's fmax is
+ * analysed at its own rate (instrid_frontend_params_for_rate, frames in the model's units),
+ * not resampled. */
+#define FEATCACHE_VERSION 3u
 #define FEATCACHE_HEADER_BYTES 64u
 
 typedef struct featcache_file featcache_file;
@@ -51,7 +55,9 @@ typedef enum {
 } featcache_outcome;
 
 /* The raw frames of audio_path under front end fe (its feature_mean and feature_std are
- * ignored). cache_dir NULL decodes into memory; otherwise cache_dir is created if needed. When
+ * ignored), on the element's route: at the file's own rate when fe can run at it (the frames
+ * then come from instrid_frontend_params_for_rate's front end, in fe's units), else resampled
+ * to fe's rate. cache_dir NULL decodes into memory; otherwise cache_dir is created if needed. When
  * the cache cannot be written, the frames are kept in memory, *outcome says FEATCACHE_UNCACHED
  * and *cache_problem (when not NULL) receives the reason. NULL with err filled when the audio
  * cannot be decoded or is shorter than one frame (err names the file). */

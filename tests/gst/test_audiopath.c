@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_audiopath.c — one audio path for training and serving: the same file decoded by the
- * trainer's decoder (trainer/decode.c) and analysed by the element gives bit-identical log-mel
- * frames; NaN and Inf are sanitised before resampling (NaN is exactly 0, Inf exactly full
- * scale, whatever the rate).
+ * trainer's decoder and feature cache (trainer/decode.c, featcache.c, normalised as the dataset
+ * does) and analysed by the element gives bit-identical log-mel frames, on both routes: at the
+ * input's own rate when its Nyquist frequency reaches the model's fmax (44.1 and 48 kHz here:
+ * no resampler, the at-input-rate front end) and resampled otherwise (8 kHz); NaN and Inf are
+ * sanitised before anything mixes or resamples them (NaN is exactly 0, Inf exactly full scale,
+ * whatever the rate).
  *
  * The element's log-mel frames are made visible with an "identity" model: one dense layer whose
  * weights are the identity, so each window's 256 "probabilities" are its 16 x 16 features
@@ -15,9 +18,10 @@
 #include <gst/gst.h>
 
 #include "check.h"
-#include "decode.h"
+#include "audiopath.h"
+#include "featcache.h"
 
-#define RATE 8000
+#define RATE 16000
 #define N_MELS 16
 #define W 16
 #define H 8
@@ -36,13 +40,13 @@ static instrid_status write_identity_model(const char *path, instrid_error *err)
       .frontend = {.sample_rate = RATE,
                    .n_fft = 256,
                    .win_length = 256,
-                   .hop_samples = 128,
+                   .hop_samples = 160, /* 10 ms: 441 samples at 44.1 kHz, 480 at 48 kHz */
                    .n_mels = N_MELS,
                    .window = INSTRID_WINDOW_HANN,
                    .mel_scale = INSTRID_MEL_SLANEY,
                    .mel_norm = INSTRID_MELNORM_SLANEY,
                    .fmin_hz = 30.0f,
-                   .fmax_hz = RATE / 2.0f,
+                   .fmax_hz = RATE / 2.0f, /* 8 kHz: inputs from 16 kHz up are not resampled */
                    .power = 2.0f,
                    .log_floor = 1e-10f,
                    /* log-mel values lie in about [-23, 9]: these map them into (0, 1) */
@@ -116,8 +120,9 @@ typedef struct {
   GArray *windows; /* N_OUT floats per window, in order */
 } Windows;
 
-/* The element's window outputs for path: filesrc ! decodebin ! instridentify ! fakesink. */
-static Windows element_windows(const char *path, const char *model)
+/* The element's window outputs for path: filesrc ! decodebin ! instridentify ! fakesink; whole
+ * windows only, which last window_ns. */
+static Windows element_windows(const char *path, const char *model, guint64 window_ns)
 {
   gchar *desc = g_strdup_printf("filesrc location=\"%s\" ! decodebin ! instridentify "
                                 "model-location=\"%s\" tags=false ! fakesink",
@@ -145,7 +150,7 @@ static Windows element_windows(const char *path, const char *model)
       guint64 duration = 0;
       gst_structure_get_uint64(s, "duration", &duration);
       /* Whole windows only: a last, padded one is not all audio. */
-      if (duration == (guint64)((W - 1) * 128 + 256) * GST_SECOND / RATE)
+      if (duration == window_ns)
         for (guint i = 0; i < gst_value_array_get_size(a); i++) {
           float v = (float)g_value_get_double(gst_value_array_get_value(a, i));
           g_array_append_val(w.windows, v);
@@ -161,40 +166,54 @@ static Windows element_windows(const char *path, const char *model)
   return w;
 }
 
-/* The trainer's log-mel frames of path: decode_audio_file, then libinstrid's front end;
- * (n_frames, N_MELS). */
+/* The trainer's log-mel frames of path: the feature cache's raw frames (decoded on the
+ * element's route), normalised as train_dataset does; (n_frames, N_MELS). */
 static float *trainer_frames(const char *path, const instrid_model *model, gsize *n_frames)
 {
   const instrid_frontend_params *fe = &instrid_model_get_desc(model)->frontend;
-  float *x = NULL, *frames;
-  size_t n = 0;
-  instrid_error err;
-  instrid_frontend *f;
-  const float *p;
+  featcache_outcome outcome;
+  instrid_error err = {0};
+  featcache_file *f = featcache_open(NULL, path, fe, &outcome, NULL, &err);
+  float *frames;
 
   *n_frames = 0;
-  CHECK(decode_audio_file_to_array(path, RATE, &x, &n, &err) == INSTRID_OK, "decode: %s",
-        err.message);
-  f = instrid_frontend_new(fe, &err);
-  frames = g_new(float, (n / fe->hop_samples + 1) * N_MELS);
-  for (p = x; f != NULL && n > 0;) {
-    int ready = 0;
-    size_t used = instrid_frontend_process(f, p, n, frames + *n_frames * N_MELS, &ready);
-    p += used;
-    n -= used;
-    *n_frames += (gsize)ready;
-  }
-  instrid_frontend_free(f);
-  free(x);
+  CHECK(f != NULL, "trainer's features: %s", err.message);
+  if (f == NULL)
+    return g_new0(float, 1);
+  *n_frames = featcache_n_frames(f);
+  frames = g_new(float, *n_frames *N_MELS + 1);
+  for (gsize i = 0; i < *n_frames * N_MELS; i++)
+    frames[i] = (featcache_frames(f)[i] - fe->feature_mean) / fe->feature_std;
+  featcache_free(f);
   return frames;
 }
 
-/* Every whole window the element reports holds exactly the trainer's frames, bit for bit. */
-static void check_identical(const char *wav, const char *model_path, const instrid_model *model)
+/* Every whole window the element reports holds exactly the trainer's frames, bit for bit. The
+ * file holds n samples at rate; route_rate is the rate it must be analysed at. */
+static void check_identical(const char *wav, const char *model_path, const instrid_model *model,
+                            guint32 rate, gsize n, guint32 route_rate)
 {
-  gsize n_frames, k, n_windows, mismatches = 0, outside = 0;
-  float *frames = trainer_frames(wav, model, &n_frames);
-  Windows w = element_windows(wav, model_path);
+  const instrid_frontend_params *model_fe = &instrid_model_get_desc(model)->frontend;
+  instrid_frontend_params fe;
+  instrid_error err;
+  gsize n_frames, k, n_windows, mismatches = 0, outside = 0, want_frames;
+  float *frames;
+  Windows w;
+
+  /* The route: at the input's rate or the model's, and the frames it makes. */
+  CHECK(instrid_audiopath_route_rate(model_fe, (gint)rate) == route_rate,
+        "%s: route %u Hz, expected %u", wav, instrid_audiopath_route_rate(model_fe, (gint)rate),
+        route_rate);
+  CHECK(instrid_frontend_params_for_rate(model_fe, route_rate, &fe, &err) == INSTRID_OK, "%s: %s",
+        wav, err.message);
+  want_frames = ((guint64)n * route_rate / rate - fe.n_fft) / fe.hop_samples + 1;
+  frames = trainer_frames(wav, model, &n_frames);
+  CHECK(n_frames + 1 >= want_frames && n_frames <= want_frames + 1,
+        "%s: %zu frames at %u Hz, expected about %zu (hop %u)", wav, n_frames, route_rate,
+        want_frames, fe.hop_samples);
+  w = element_windows(wav, model_path,
+                      gst_util_uint64_scale_int((guint64)(W - 1) * fe.hop_samples + fe.n_fft,
+                                                GST_SECOND, (gint)route_rate));
 
   n_windows = w.windows->len / N_OUT;
   CHECK(n_frames >= W && n_windows == (n_frames - W) / H + 1, "%s: %zu windows for %zu frames", wav,
@@ -216,7 +235,7 @@ static void check_identical(const char *wav, const char *model_path, const instr
 
 int main(int argc, char **argv)
 {
-  gchar *model_path, *wav44, *wav8, *bad44, *fixed44;
+  gchar *model_path, *wav44, *wav48, *wav16, *wav8, *bad44, *fixed44;
   instrid_error err;
   instrid_model *model;
   float *x;
@@ -225,6 +244,8 @@ int main(int argc, char **argv)
   dir = g_dir_make_tmp("instrid-audiopath-XXXXXX", NULL);
   model_path = g_build_filename(dir, "identity.instrid", NULL);
   wav44 = g_build_filename(dir, "stereo44.wav", NULL);
+  wav48 = g_build_filename(dir, "stereo48.wav", NULL);
+  wav16 = g_build_filename(dir, "stereo16.wav", NULL);
   wav8 = g_build_filename(dir, "stereo8.wav", NULL);
   bad44 = g_build_filename(dir, "nan44.wav", NULL);
   fixed44 = g_build_filename(dir, "fixed44.wav", NULL);
@@ -234,9 +255,16 @@ int main(int argc, char **argv)
   if (model == NULL)
     return check_exit();
 
-  /* 2.5 s at 44.1 kHz (resampled) and at the model's own 8 kHz, clean and with NaN/Inf. */
+  /* 2.5 s at 44.1 and 48 kHz (analysed at their own rates), at the model's own 16 kHz, and at
+   * 8 kHz (below the model's fmax: resampled), clean and with NaN/Inf. */
   x = make_audio(44100, 110250, 0);
   write_float_wav(wav44, 44100, 2, x, 110250);
+  g_free(x);
+  x = make_audio(48000, 120000, 0);
+  write_float_wav(wav48, 48000, 2, x, 120000);
+  g_free(x);
+  x = make_audio(16000, 40000, 1);
+  write_float_wav(wav16, 16000, 2, x, 40000);
   g_free(x);
   x = make_audio(8000, 20000, 1);
   write_float_wav(wav8, 8000, 2, x, 20000);
@@ -248,9 +276,11 @@ int main(int argc, char **argv)
   write_float_wav(fixed44, 44100, 2, x, 110250);
   g_free(x);
 
-  check_identical(wav44, model_path, model);
-  check_identical(wav8, model_path, model);
-  check_identical(bad44, model_path, model);
+  check_identical(wav44, model_path, model, 44100, 110250, 44100);
+  check_identical(wav48, model_path, model, 48000, 120000, 48000);
+  check_identical(wav16, model_path, model, 16000, 40000, RATE);
+  check_identical(wav8, model_path, model, 8000, 20000, RATE);
+  check_identical(bad44, model_path, model, 44100, 110250, 44100);
 
   /* Sanitised before resampling: NaN is exactly a 0 sample and Inf exactly a full-scale one,
    * so the two files give the same frames to the last bit. */
@@ -267,12 +297,16 @@ int main(int argc, char **argv)
   instrid_model_free(model);
   g_unlink(model_path);
   g_unlink(wav44);
+  g_unlink(wav48);
+  g_unlink(wav16);
   g_unlink(wav8);
   g_unlink(bad44);
   g_unlink(fixed44);
   g_rmdir(dir);
   g_free(model_path);
   g_free(wav44);
+  g_free(wav48);
+  g_free(wav16);
   g_free(wav8);
   g_free(bad44);
   g_free(fixed44);

@@ -566,9 +566,10 @@ static void test_for_rate(void)
         q.hop_samples, q.n_fft, q.reference_rate);
   /* Energies scale by n_fft * sum(w^2): about (1408 * 1103) / (1024 * 800) more at 44.1 kHz. */
   double g = log(1408.0 * 1103.0 / (1024.0 * 800.0));
-  CHECK(fabs((model.feature_mean - q.feature_mean) + g) < 0.01 &&
-            fabs(log(model.log_floor / q.log_floor) + g) < 0.01,
-        "44.1 kHz: mean %g floor %g", (double)q.feature_mean, (double)q.log_floor);
+  CHECK(q.feature_mean == model.feature_mean && q.feature_std == model.feature_std &&
+            fabs(q.log_gain + g) < 0.01 && fabs(log(model.log_floor / q.log_floor) + g) < 0.01,
+        "44.1 kHz: mean %g gain %g floor %g", (double)q.feature_mean, (double)q.log_gain,
+        (double)q.log_floor);
   CHECK(instrid_frontend_params_for_rate(&model, 48000, &q, &err) == INSTRID_OK &&
             q.n_fft == 1536 && q.win_length == 1200 && q.hop_samples == 480,
         "48 kHz: n_fft %u win %u hop %u", q.n_fft, q.win_length, q.hop_samples);

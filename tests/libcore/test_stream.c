@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis.h"
 #include "rng.h"
 #include "testnet.h"
 #include "check.h"
@@ -442,6 +443,80 @@ static void test_centred(const testnet *net)
   free(frames);
 }
 
+/* An analysis moved to an input rate (the element's at-input-rate route) gives the windows of
+ * a stream made for that rate, counts samples at it, keeps its summary and interval, and refuses
+ * a rate whose Nyquist frequency is below the model's fmax without changing anything. */
+static void test_analysis_rate(void)
+{
+  enum { RATE2 = 16000, N2 = 2 * RATE2 };
+  instrid_error err = {0};
+  instrid_analysis *a = instrid_analysis_new(model, &err);
+  instrid_stream *ref = instrid_stream_new_for_rate(model, RATE2, &err);
+  float *x = malloc(N2 * sizeof *x);
+  instrid_rng rng;
+  instrid_rng_seed(&rng, 11);
+  for (int i = 0; i < N2; i++)
+    x[i] = 0.5f * (float)sin(0.05 * i) + 0.1f * (instrid_rng_uniform(&rng) - 0.5f);
+  CHECK(a && ref, "analysis / stream for %u Hz: %s", RATE2, err.message);
+  if (!a || !ref)
+    goto done;
+  CHECK(instrid_analysis_sample_rate(a) == desc->frontend.sample_rate,
+        "starts at the model's rate");
+  CHECK(instrid_analysis_set_hop_frames(a, 3, &err) == INSTRID_OK &&
+            instrid_stream_set_hop_frames(ref, 3, &err) == INSTRID_OK,
+        "hop: %s", err.message);
+  /* A few windows at the model's rate first: the summary must carry over. */
+  size_t at = 0, ref_at = 0, windows = 0, matched = 0;
+  while (at < N_SAMPLES / 2) {
+    instrid_window w;
+    int have = 0;
+    at += instrid_analysis_push(a, x + at, N_SAMPLES / 2 - at, &w, &have);
+    windows += (size_t)have;
+  }
+  CHECK(windows > 0 && instrid_analysis_windows(a) == windows, "%zu windows at the model's rate",
+        windows);
+  CHECK(instrid_analysis_set_sample_rate(a, RATE2, &err) == INSTRID_OK, "to %u Hz: %s", RATE2,
+        err.message);
+  CHECK(instrid_analysis_sample_rate(a) == RATE2 && instrid_analysis_get_hop_frames(a) == 3,
+        "rate %u, hop %u after the change", instrid_analysis_sample_rate(a),
+        instrid_analysis_get_hop_frames(a));
+  for (at = 0; at < N2;) {
+    instrid_window w;
+    instrid_result r;
+    int have = 0, have_ref = 0;
+    at += instrid_analysis_push(a, x + at, N2 - at, &w, &have);
+    if (!have)
+      continue;
+    windows++;
+    /* The reference stream, fed the same samples up to this window. */
+    while (!have_ref && ref_at < N2)
+      ref_at += instrid_stream_push(ref, x + ref_at, N2 - ref_at, &r, &have_ref);
+    if (have_ref && w.start_sample == r.start_sample && w.length_samples == r.length_samples) {
+      int same = 1;
+      for (uint32_t c = 0; c < N_CLASSES; c++) {
+        double p = r.probabilities[c] >= 0.0f
+                       ? (r.probabilities[c] <= 1.0f ? r.probabilities[c] : 1.0)
+                       : 0.0;
+        same &= w.probabilities[c] == p;
+      }
+      matched += (size_t)same;
+    }
+  }
+  CHECK(matched > 3 && instrid_analysis_windows(a) == windows,
+        "%zu windows at %u Hz equal to the stream's for that rate; summary holds %llu of %zu",
+        matched, RATE2, (unsigned long long)instrid_analysis_windows(a), windows);
+  CHECK(instrid_analysis_set_sample_rate(a, 6000, &err) == INSTRID_ERR_INVALID_ARG &&
+            instrid_analysis_sample_rate(a) == RATE2,
+        "6 kHz (Nyquist below fmax) refused, rate kept");
+  CHECK(instrid_analysis_set_sample_rate(a, desc->frontend.sample_rate, &err) == INSTRID_OK &&
+            instrid_analysis_sample_rate(a) == desc->frontend.sample_rate,
+        "back to the model's rate: %s", err.message);
+done:
+  instrid_analysis_free(a);
+  instrid_stream_free(ref);
+  free(x);
+}
+
 int main(void)
 {
   instrid_error err = {0};
@@ -464,6 +539,7 @@ int main(void)
   test_chunking_and_schedule();
   test_threads();
   test_errors();
+  test_analysis_rate();
 
   instrid_model_free(model);
   return check_exit();

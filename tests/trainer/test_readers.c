@@ -449,16 +449,26 @@ static void test_decode(void)
   CHECK(x == NULL && n == 0, "outputs cleared on failure");
 }
 
-/* The reference: libinstrid's front end run directly on the decoded file, (n_frames, n_mels). */
-static float *reference_frames(const char *path, const instrid_frontend_params *fe,
+/* The reference: libinstrid's front end run directly on the file decoded on the element's route
+ * (the fixtures are 44.1 kHz, where this front end's 16 ms hop is no whole number of samples:
+ * resampled), (n_frames, n_mels). */
+static float *reference_frames(const char *path, const instrid_frontend_params *model_fe,
                                size_t *n_frames)
 {
   float *x = NULL;
   size_t n = 0;
+  uint32_t rate = 0;
   instrid_error err = {0};
+  instrid_frontend_params at_rate;
+  const instrid_frontend_params *fe = &at_rate;
   *n_frames = 0;
-  if (decode_audio_file_to_array(path, fe->sample_rate, &x, &n, &err) != INSTRID_OK)
+  if (decode_audio_file_to_array_routed(path, model_fe, &x, &n, &rate, &err) != INSTRID_OK)
     return NULL;
+  CHECK(rate == RATE, "%s: the route took %u Hz, not the model's %u", path, rate, RATE);
+  if (instrid_frontend_params_for_rate(model_fe, rate, &at_rate, &err) != INSTRID_OK) {
+    free(x);
+    return NULL;
+  }
   instrid_frontend *f = instrid_frontend_new(fe, &err);
   float *frames = malloc((n / fe->hop_samples + 1) * fe->n_mels * sizeof(float));
   const float *p = x;
@@ -1037,27 +1047,38 @@ static void test_cache(void)
   featcache_free(f);
 
   /* A centred front end (EfficientAT's kind): the clip's frames include the reflected end's,
-   * 1 + (n - 1) / hop with pre-emphasis, equal to the front end run and flushed by hand. */
+   * 1 + (n - 1) / hop with pre-emphasis, equal to the front end run and flushed by hand. The
+   * 44.1 kHz clip is analysed at its own rate (the element's route): the cache holds the
+   * at-rate front end's raw frames, in the model's units. */
   instrid_frontend_params centred = fe;
   centred.center = 1;
   centred.preemphasis = 0.97f;
-  centred.hop_samples = centred.n_fft / 2 - 1;
+  centred.hop_samples = 160; /* 10 ms: a whole 441 samples at 44.1 kHz, so not resampled */
   f = featcache_open(NULL, at("%s", "mn/test_data/1759.wav"), &centred, &outcome, NULL, &err);
   CHECK(f != NULL, "centred: %s", err.message);
   if (f) {
-    size_t n = (size_t)featcache_n_samples(f), want = 1 + (n - 1) / centred.hop_samples;
-    CHECK(featcache_n_frames(f) == want, "centred: %zu frames from %zu samples, expected %zu",
-          (size_t)featcache_n_frames(f), n, want);
     float *x = NULL;
-    size_t nx = 0, k = 0;
-    instrid_frontend_params raw = centred;
+    size_t nx = 0, k = 0, want = 0;
+    uint32_t rate = 0;
+    instrid_frontend_params raw = centred, raw_at_rate;
     raw.feature_mean = 0.0f;
     raw.feature_std = 1.0f;
-    instrid_frontend *hand = instrid_frontend_new(&raw, &err);
+    CHECK(decode_audio_file_to_array_routed(at("%s", "mn/test_data/1759.wav"), &raw, &x, &nx, &rate,
+                                            &err) == INSTRID_OK &&
+              rate == 44100 &&
+              instrid_frontend_params_for_rate(&raw, rate, &raw_at_rate, &err) == INSTRID_OK,
+          "centred: routed decode at %u Hz: %s", rate, err.message);
+    if (nx > 0)
+      want = 1 + (nx - 1) / raw_at_rate.hop_samples;
+    CHECK(featcache_n_frames(f) == want && want > 0,
+          "centred: %zu frames from %zu samples, expected %zu", (size_t)featcache_n_frames(f), nx,
+          want);
+    CHECK(featcache_n_samples(f) == (uint64_t)((double)nx * RATE / 44100 + 0.5),
+          "centred: %llu samples counted at the model's rate for %zu at 44.1 kHz",
+          (unsigned long long)featcache_n_samples(f), nx);
+    instrid_frontend *hand = instrid_frontend_new(&raw_at_rate, &err);
     float *frames = calloc((want + 1) * N_MELS, sizeof(float));
-    if (hand && frames &&
-        decode_audio_file_to_array(at("%s", "mn/test_data/1759.wav"), RATE, &x, &nx, &err) ==
-            INSTRID_OK) {
+    if (hand && frames && x) {
       for (size_t at_ = 0; at_ < nx && k <= want;) {
         int ready = 0;
         at_ += instrid_frontend_process(hand, x + at_, nx - at_, frames + k * N_MELS, &ready);
