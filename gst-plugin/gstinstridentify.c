@@ -84,9 +84,10 @@
  * the summary and the first ten of a stream posted as warnings. GAP buffers and events are
  * silence; a GAP event's silence is analysed by the worker thread, not the streaming thread (as
  * audio is: about 1.3 ms per second of gap with the shipped model). NaN samples are silence and
- * infinities full scale, before mixing and resampling. At the end of a stream the last, partial window is
- * analysed, padded with silence, when it holds at least half a window of audio no earlier window
- * covered (in a stream that gave no window yet, such as one shorter than a window: any audio).
+ * infinities full scale, before mixing and resampling. At the end of a stream the last, partial
+ * window is analysed, padded with silence, when it holds at least half a window of audio no earlier
+ * window covered (in a stream that gave no window yet, such as one shorter than a window: any
+ * audio).
  *
  * Reverse playback (a negative segment rate) is not analysed: the audio passes through, a
  * warning says so, and analysis resumes with the next forward segment.
