@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* depthwise.c — depthwise convolution (groups == c_in == c_out), channels first: one plane at
  * a time, each input row copied once into a zero-padded row (split into even and odd columns
- * for stride 2) so that every kernel tap is a contiguous multiply-add over an output row, which
- * the compiler vectorises. The work per byte is small (kh*kw multiply-adds per output), so the
- * kernel is bound by moving the planes through the caches. */
+ * for stride 2) so that every kernel tap is a contiguous multiply-add over a block of outputs
+ * held in registers, which the compiler vectorises. The work per byte is small (kh*kw
+ * multiply-adds per output), so the kernel is bound by moving the planes through the caches. */
 #include <string.h>
 
 #include "layers.h"
@@ -20,11 +20,12 @@ int instrid_conv_is_depthwise(const instrid_conv_geom *g)
   return g->groups > 1 && g->groups == g->c_in && g->groups == g->c_out;
 }
 
-/* Padded rows for one plane: (h_in) rows of wp = w_in + 2 pw floats, rounded up, plus for
- * stride 2 the even/odd split of each. */
+/* Padded rows for one plane: (h_in) rows of wp = w_in + 2 pw floats, rounded up, with room
+ * for a block of outputs read past the last one (see depthwise_plane); for stride 2 each row
+ * holds the even/odd split of it. */
 static size_t padded_width(const instrid_conv_geom *g)
 {
-  return ((size_t)g->w_in + 2 * (size_t)g->pw + 15) / 16 * 16 + 16;
+  return ((size_t)g->w_in + 2 * (size_t)g->pw + 15) / 16 * 16 + 32;
 }
 
 size_t instrid_depthwise_scratch_floats(const instrid_conv_geom *g)
@@ -32,21 +33,41 @@ size_t instrid_depthwise_scratch_floats(const instrid_conv_geom *g)
   return (size_t)g->h_in * padded_width(g) * 2;
 }
 
-/* y[0..n) += w * x[0..n) */
-static inline void axpy(float *restrict y, const float *restrict x, float w, int n)
-{
-  for (int i = 0; i < n; i++)
-    y[i] += w * x[i];
-}
+/* Outputs computed at a time: one AVX-512 register (two AVX2 ones) of accumulators that stay
+ * in registers over all kh * kw taps, so each output is stored once (a tap-by-tap axpy over
+ * the row loads and stores it kh * kw times). */
+#define DW_BLOCK 16
+typedef float dw_vec __attribute__((vector_size(DW_BLOCK * sizeof(float))));
 
 HOT_LOOP
 static void depthwise_plane(const instrid_conv_geom *g, const float *in, const float *w, float b,
                             float *out, float *scratch)
 {
   const size_t wp = padded_width(g);
-  const int width = g->w_in + 2 * g->pw;
-  /* The padded plane: rows of `width` floats, zeros at both ends; for stride 2 each row is
-   * stored as its even columns then its odd columns. */
+  const int w_out = g->w_out;
+  if (g->sw > 2) {
+    /* Not in any network we run: the plain loop. */
+    for (int oh = 0; oh < g->h_out; oh++)
+      for (int ow = 0; ow < w_out; ow++) {
+        float acc = b;
+        for (int ki = 0; ki < g->kh; ki++) {
+          const int ih = oh * g->sh - g->ph + ki * g->dh;
+          if (ih < 0 || ih >= g->h_in)
+            continue;
+          for (int kj = 0; kj < g->kw; kj++) {
+            const int c = ow * g->sw + kj * g->dw - g->pw;
+            if (c >= 0 && c < g->w_in)
+              acc += w[ki * g->kw + kj] * in[(size_t)ih * g->w_in + c];
+          }
+        }
+        out[(size_t)oh * w_out + ow] = acc;
+      }
+    return;
+  }
+  /* The padded plane: rows of wp floats, zeros around the input's w_in; for stride 2 each row
+   * is stored as its even padded columns, then (from half) its odd ones, so that every tap of
+   * a block of outputs reads contiguous floats. Zeros run to the end of each part, so a block
+   * read past the last output reads zeros. */
   const int stride2 = g->sw == 2;
   const size_t half = wp / 2;
   for (int r = 0; r < g->h_in; r++) {
@@ -57,38 +78,46 @@ static void depthwise_plane(const instrid_conv_geom *g, const float *in, const f
       memcpy(row + g->pw, src, sizeof(float) * (size_t)g->w_in);
       memset(row + g->pw + g->w_in, 0, sizeof(float) * (wp - (size_t)g->pw - (size_t)g->w_in));
     } else {
-      float *even = row, *odd = row + half;
-      for (int j = 0; j < (width + 1) / 2 + 1; j++) {
-        int c0 = 2 * j - g->pw, c1 = 2 * j + 1 - g->pw;
-        even[j] = c0 >= 0 && c0 < g->w_in ? src[c0] : 0.0f;
-        odd[j] = c1 >= 0 && c1 < g->w_in ? src[c1] : 0.0f;
+      /* Padded column p = c + pw goes to even[p / 2] or odd[p / 2]: a stride-2 gather from
+       * the first source column of each parity (which compilers vectorise with permutes). */
+      memset(row, 0, sizeof(float) * wp);
+      for (int parity = 0; parity < 2; parity++) {
+        const int c0 = (g->pw + parity) & 1; /* first c with c + pw of this parity */
+        const int count = g->w_in > c0 ? (g->w_in - c0 + 1) / 2 : 0;
+        float *dst = row + (parity ? half : 0) + (c0 + g->pw) / 2;
+        const float *s2 = src + c0;
+        for (int i = 0; i < count; i++)
+          dst[i] = s2[2 * i];
       }
     }
   }
-  const int w_out = g->w_out;
   for (int oh = 0; oh < g->h_out; oh++) {
     float *o = out + (size_t)oh * w_out;
-    for (int ow = 0; ow < w_out; ow++)
-      o[ow] = b;
-    for (int ki = 0; ki < g->kh; ki++) {
-      const int ih = oh * g->sh - g->ph + ki * g->dh;
-      if (ih < 0 || ih >= g->h_in)
-        continue;
-      const float *row = scratch + (size_t)ih * wp;
-      const float *wk = w + (size_t)ki * g->kw;
-      for (int kj = 0; kj < g->kw; kj++) {
-        const int col = kj * g->dw; /* padded column of output 0's tap */
-        if (g->sw == 1)
-          axpy(o, row + col, wk[kj], w_out);
-        else if (stride2)
-          axpy(o, (col & 1) ? row + half + col / 2 : row + col / 2, wk[kj], w_out);
-        else
-          for (int ow = 0; ow < w_out; ow++) {
-            const int c = ow * g->sw + col - g->pw;
-            if (c >= 0 && c < g->w_in)
-              o[ow] += wk[kj] * in[(size_t)ih * g->w_in + c];
-          }
+    for (int ow0 = 0; ow0 < w_out; ow0 += DW_BLOCK) {
+      dw_vec acc = (dw_vec){0} + b;
+      for (int ki = 0; ki < g->kh; ki++) {
+        const int ih = oh * g->sh - g->ph + ki * g->dh;
+        if (ih < 0 || ih >= g->h_in)
+          continue;
+        const float *row = scratch + (size_t)ih * wp;
+        const float *wk = w + (size_t)ki * g->kw;
+        for (int kj = 0; kj < g->kw; kj++) {
+          const int col = kj * g->dw; /* padded column of output 0's tap */
+          const float *x = (!stride2    ? row + col
+                            : (col & 1) ? row + half + col / 2
+                                        : row + col / 2) +
+                           ow0;
+          dw_vec xv;
+          memcpy(&xv, x, sizeof xv);
+          acc += wk[kj] * xv;
+        }
       }
+      const int n = w_out - ow0 < DW_BLOCK ? w_out - ow0 : DW_BLOCK;
+      if (n == DW_BLOCK)
+        memcpy(o + ow0, &acc, sizeof acc);
+      else
+        for (int i = 0; i < n; i++)
+          o[ow0 + i] = acc[i];
     }
   }
 }
