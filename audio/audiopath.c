@@ -12,7 +12,12 @@
 /* audioresample's default quality (0..10), the filter the shipped model was trained behind. */
 #define AUDIOPATH_RESAMPLER_QUALITY 4
 
+/* Inputs mixed to mono in one pass of our own when nothing is resampled (the formats decoders
+ * give); every other input goes through the two converters. */
+typedef enum { DIRECT_NONE, DIRECT_S16, DIRECT_S32, DIRECT_F32 } audiopath_direct;
+
 struct instrid_audiopath {
+  audiopath_direct direct;   /* not DIRECT_NONE: unpack, sanitise and mix in one loop */
   GstAudioConverter *unpack; /* input -> F32 interleaved, same rate and channels */
   GstAudioConverter *mix;    /* F32 interleaved -> F32 mono at the model's rate */
   gint rate, channels;
@@ -95,8 +100,25 @@ instrid_audiopath *instrid_audiopath_new(const GstAudioInfo *info, guint32 sampl
     return NULL;
   }
   p->unpacked = g_new(gfloat, (gsize)AUDIOPATH_CHUNK_FRAMES * p->channels);
-  p->out_max = gst_audio_converter_get_out_frames(p->mix, AUDIOPATH_CHUNK_FRAMES) + 64;
+  p->out_max = MAX(gst_audio_converter_get_out_frames(p->mix, AUDIOPATH_CHUNK_FRAMES),
+                   (gsize)AUDIOPATH_CHUNK_FRAMES) +
+               64;
   p->out = g_new(gfloat, p->out_max);
+  if ((guint32)p->rate == sample_rate && !p->planar) {
+    switch (GST_AUDIO_INFO_FORMAT(info)) {
+    case GST_AUDIO_FORMAT_S16:
+      p->direct = DIRECT_S16;
+      break;
+    case GST_AUDIO_FORMAT_S32:
+      p->direct = DIRECT_S32;
+      break;
+    case GST_AUDIO_FORMAT_F32:
+      p->direct = DIRECT_F32;
+      break;
+    default:
+      break;
+    }
+  }
   return p;
 }
 
@@ -152,10 +174,61 @@ static gboolean audiopath_mix(instrid_audiopath *p, gsize chunk, instrid_audiopa
   return out_frames == 0 || out(user, p->out, out_frames);
 }
 
+/* One sample of the input as a float in [-1, 1], sanitised: what the unpacking converter
+ * gives (integers over 2^15 or 2^31, exact) and audiopath_sanitise then makes of it. */
+static inline gfloat direct_sample(const void *in, gsize i, audiopath_direct kind)
+{
+  if (kind == DIRECT_S16)
+    return (gfloat)((const gint16 *)in)[i] * (1.0f / 32768.0f);
+  if (kind == DIRECT_S32)
+    return (gfloat)((const gint32 *)in)[i] * (1.0f / 2147483648.0f);
+  gfloat v = ((const gfloat *)in)[i];
+  return isfinite(v) ? v : (isnan(v) ? 0.0f : (v > 0.0f ? 1.0f : -1.0f));
+}
+
+/* The direct route: frames of interleaved input (NULL = silence) to mono, the channels'
+ * mean as the sum in channel order times 1 / channels. */
+static void audiopath_direct_mix(const instrid_audiopath *p, const void *in, gsize frames,
+                                 gfloat *mono)
+{
+  const gint ch = p->channels;
+  const gfloat scale = 1.0f / (gfloat)ch;
+  gsize i;
+  if (in == NULL) {
+    memset(mono, 0, frames * sizeof(gfloat));
+  } else if (ch == 1) {
+    for (i = 0; i < frames; i++)
+      mono[i] = direct_sample(in, i, p->direct);
+  } else if (ch == 2) {
+    for (i = 0; i < frames; i++)
+      mono[i] =
+          (direct_sample(in, 2 * i, p->direct) + direct_sample(in, 2 * i + 1, p->direct)) * scale;
+  } else {
+    for (i = 0; i < frames; i++) {
+      gfloat sum = 0.0f;
+      for (gint c = 0; c < ch; c++)
+        sum += direct_sample(in, i * (gsize)ch + (gsize)c, p->direct);
+      mono[i] = sum * scale;
+    }
+  }
+}
+
 gboolean instrid_audiopath_convert(instrid_audiopath *p, gpointer *planes, gsize frames,
                                    instrid_audiopath_out_fn out, gpointer user)
 {
   gsize offset = 0;
+
+  if (p->direct != DIRECT_NONE) {
+    while (offset < frames) {
+      gsize chunk = MIN(frames - offset, (gsize)AUDIOPATH_CHUNK_FRAMES);
+      audiopath_direct_mix(p, planes ? (const guint8 *)planes[0] + offset * p->bpf : NULL, chunk,
+                           p->out);
+      if (!out(user, p->out, chunk))
+        return FALSE;
+      offset += chunk;
+    }
+    return TRUE;
+  }
 
   while (offset < frames) {
     gsize chunk = MIN(frames - offset, (gsize)AUDIOPATH_CHUNK_FRAMES);

@@ -16,6 +16,10 @@
  * model's front end can run at it (libinstrid's at-input-rate mode: the same window and hop
  * durations, the same mel bands in Hz, so no resampler is needed), else the model's rate. The
  * element and the trainer both ask it, so they take the same route for the same input.
+ * Without resampling, 16- and 32-bit integer and 32-bit float interleaved input (what decoders
+ * give) takes steps 1-3 in one loop of ours (integers scaled by 2^-15 or 2^-31 as the
+ * converter does, the mean as the sum in channel order times 1 / channels); other formats and
+ * layouts go through GStreamer's converters.
  * The same input in the same calls gives bit-identical output; the element and the decoder hand
  * it the decoder's buffers as they come.
  */

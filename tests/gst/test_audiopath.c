@@ -233,6 +233,61 @@ static void check_identical(const char *wav, const char *model_path, const instr
   g_free(frames);
 }
 
+typedef struct {
+  gfloat x[64];
+  gsize n;
+} Collected;
+
+static gboolean collect(gpointer user, const gfloat *x, gsize n)
+{
+  Collected *c = user;
+  for (gsize i = 0; i < n && c->n < G_N_ELEMENTS(c->x); i++)
+    c->x[c->n++] = x[i];
+  return TRUE;
+}
+
+/* Without resampling, interleaved S16 stereo is mixed by the path's own loop: exactly the
+ * mean of the two samples scaled by 2^-15; planar S16 (GStreamer's converters) agrees to float
+ * rounding; a rate below the model's fmax is resampled (the converter has a latency). */
+static void check_direct_mix(void)
+{
+  GstAudioInfo inter, planar;
+  gint16 s[64 * 2], left[64], right[64];
+  gpointer inter_planes[1] = {s}, planar_planes[2] = {left, right};
+  Collected a = {{0}, 0}, b = {{0}, 0};
+  instrid_audiopath *pa, *pb;
+  gsize worst_direct = 0, worst_planar = 0;
+
+  for (int i = 0; i < 64; i++) {
+    left[i] = s[2 * i] = (gint16)(i * 997 % 65536 - 32768);
+    right[i] = s[2 * i + 1] = (gint16)(32767 - i * 523);
+  }
+  gst_audio_info_set_format(&inter, GST_AUDIO_FORMAT_S16, 44100, 2, NULL);
+  gst_audio_info_set_format(&planar, GST_AUDIO_FORMAT_S16, 44100, 2, NULL);
+  planar.layout = GST_AUDIO_LAYOUT_NON_INTERLEAVED;
+  pa = instrid_audiopath_new(&inter, 44100, NULL);
+  pb = instrid_audiopath_new(&planar, 44100, NULL);
+  CHECK(pa && pb && instrid_audiopath_latency(pa) == 0, "paths at 44.1 kHz without resampling");
+  if (pa && pb) {
+    instrid_audiopath_convert(pa, inter_planes, 64, collect, &a);
+    instrid_audiopath_convert(pb, planar_planes, 64, collect, &b);
+    CHECK(a.n == 64 && b.n == 64, "64 samples out: %zu, %zu", a.n, b.n);
+    for (gsize i = 0; i < a.n && i < b.n; i++) {
+      gfloat want = ((gfloat)s[2 * i] / 32768.0f + (gfloat)s[2 * i + 1] / 32768.0f) * 0.5f;
+      worst_direct += a.x[i] != want;
+      worst_planar += fabsf(b.x[i] - want) > 1e-6f;
+    }
+    CHECK(worst_direct == 0 && worst_planar == 0,
+          "%zu direct samples not the exact mean, %zu planar ones off by more than 1e-6",
+          worst_direct, worst_planar);
+  }
+  instrid_audiopath_free(pa);
+  instrid_audiopath_free(pb);
+  pa = instrid_audiopath_new(&inter, RATE, NULL);
+  CHECK(pa != NULL && instrid_audiopath_latency(pa) > 0, "44.1 -> 16 kHz resamples");
+  instrid_audiopath_free(pa);
+}
+
 int main(int argc, char **argv)
 {
   gchar *model_path, *wav44, *wav48, *wav16, *wav8, *bad44, *fixed44;
@@ -276,6 +331,7 @@ int main(int argc, char **argv)
   write_float_wav(fixed44, 44100, 2, x, 110250);
   g_free(x);
 
+  check_direct_mix();
   check_identical(wav44, model_path, model, 44100, 110250, 44100);
   check_identical(wav48, model_path, model, 48000, 120000, 48000);
   check_identical(wav16, model_path, model, 16000, 40000, RATE);
