@@ -71,8 +71,30 @@ static uint64_t align_up_u64(uint64_t x)
 /* Slice-by-8: eight bytes per step through eight tables, about five times faster than a byte
  * at a time. The tables are rebuilt per call (2048 entries, negligible next to a model) so that
  * the library keeps no global mutable state. t[k][i] is the CRC of byte i followed by k zeros. */
+#if defined(__GNUC__) && defined(__x86_64__)
+/* SSE4.2's crc32 instruction computes CRC-32C itself, 8 bytes at a time: a model file's
+ * checksum then costs a fraction of the table-driven loop's time at every load. */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(const uint8_t *p, size_t n)
+{
+  uint64_t crc = 0xFFFFFFFFu;
+  for (; n >= 8; n -= 8, p += 8) {
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    crc = __builtin_ia32_crc32di(crc, v);
+  }
+  uint32_t c = (uint32_t)crc;
+  for (; n > 0; n--, p++)
+    c = __builtin_ia32_crc32qi(c, *p);
+  return c ^ 0xFFFFFFFFu;
+}
+#endif
+
 uint32_t instrid_crc32c(const void *data, size_t n)
 {
+#if defined(__GNUC__) && defined(__x86_64__)
+  if (__builtin_cpu_supports("sse4.2"))
+    return crc32c_sse42(data, n);
+#endif
   uint32_t t[8][256];
   for (uint32_t i = 0; i < 256; i++) {
     uint32_t c = i;
@@ -1094,8 +1116,13 @@ static instrid_model *parse_model(const uint8_t *data, size_t size, instrid_erro
                             (unsigned long long)b);
           goto fail;
         }
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && __FLT_MANT_DIG__ == 24
+      /* The file's little-endian float32 is the host's float. */
+      memcpy(s->params + at, data + f_offset, (size_t)t.count * sizeof(float));
+#else
       for (uint64_t j = 0; j < t.count; j++)
         s->params[at + j] = bits_float(get_u32(data + f_offset + 4 * j));
+#endif
       at += (size_t)t.count;
       pos = end;
     }
