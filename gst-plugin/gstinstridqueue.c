@@ -80,6 +80,14 @@ static gpointer gst_instrid_queue_worker(gpointer data)
       g_cond_wait(&q->cond, &q->lock);
       continue;
     }
+    /* A few samples and no marker: more are probably on their way; wait for a batch (the
+     * streaming thread signals one), or take these when none comes in time. */
+    if (m == NULL && q->write - q->read < GST_INSTRID_QUEUE_WAKE && !q->waited) {
+      q->waited = TRUE;
+      g_cond_wait_until(&q->cond, &q->lock, g_get_monotonic_time() + GST_INSTRID_QUEUE_WAKE_US);
+      continue;
+    }
+    q->waited = FALSE;
     start = (gsize)(q->read % q->ring_size);
     first = MIN(n, q->ring_size - start);
     memcpy(q->work, q->ring + start, first * sizeof(gfloat));
@@ -92,7 +100,8 @@ static gpointer gst_instrid_queue_worker(gpointer data)
     g_mutex_lock(&q->lock);
     if (generation == g_atomic_int_get(&q->generation)) {
       q->read += n;
-      g_cond_broadcast(&q->cond);
+      if (q->room_wanted > 0 && q->ring_size - (gsize)(q->write - q->read) >= q->room_wanted)
+        g_cond_broadcast(&q->cond);
     }
   }
   g_mutex_unlock(&q->lock);
@@ -167,8 +176,14 @@ gboolean gst_instrid_queue_push_samples(GstInstrIdQueue *q, const gfloat *x, gsi
   while (n > 0) {
     gsize used, start, k, first;
 
-    while (!q->flushing && q->write - q->read >= q->ring_size)
+    /* A full ring: wait until a quarter of it (or all of n) is free, not for every chunk the
+     * worker takes, so the two threads do not wake each other per chunk. */
+    const gsize want = MIN(MAX(n, q->ring_size / 4), q->ring_size);
+    while (!q->flushing && q->ring_size - (gsize)(q->write - q->read) < want) {
+      q->room_wanted = want;
       g_cond_wait(&q->cond, &q->lock);
+    }
+    q->room_wanted = 0;
     if (q->flushing) {
       g_mutex_unlock(&q->lock);
       return FALSE;
@@ -182,7 +197,8 @@ gboolean gst_instrid_queue_push_samples(GstInstrIdQueue *q, const gfloat *x, gsi
     q->write += k;
     x += k;
     n -= k;
-    g_cond_broadcast(&q->cond);
+    if (q->write - q->read >= GST_INSTRID_QUEUE_WAKE)
+      g_cond_broadcast(&q->cond);
   }
   g_mutex_unlock(&q->lock);
   return TRUE;

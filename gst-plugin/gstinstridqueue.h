@@ -39,6 +39,8 @@ typedef struct {
   gfloat *ring; /* (ring_size) */
   gsize ring_size;
   guint64 read, write; /* samples taken and queued since the queue was last cleared */
+  gboolean waited;     /* worker: it waited once for a batch since it last took samples */
+  gsize room_wanted;   /* streaming thread waits for this much room (0: not waiting) */
   GQueue markers;      /* GstInstrIdMarker*, by position */
   gboolean flushing, quit;
   guint64 wait_seq, done_seq; /* markers waited for: the last queued, the last done */
@@ -52,6 +54,12 @@ typedef struct {
 
 /* The worker hands over at most this many samples at a time. */
 #define GST_INSTRID_QUEUE_CHUNK 4096
+/* The streaming thread wakes the worker for samples only once this many wait (or with a
+ * marker); a worker that finds fewer, and no marker, takes them after at most
+ * GST_INSTRID_QUEUE_WAKE_US. A decoder's buffers (about 1,000 frames) then cost a quarter of
+ * the wake-ups, and a result is late by at most that delay in a live pipeline. */
+#define GST_INSTRID_QUEUE_WAKE 4096
+#define GST_INSTRID_QUEUE_WAKE_US (20 * G_TIME_SPAN_MILLISECOND)
 
 void gst_instrid_queue_init(GstInstrIdQueue *q);
 void gst_instrid_queue_clear(GstInstrIdQueue *q);
