@@ -762,7 +762,7 @@ static instrid_status build_steps(instrid_model *m, const instrid_shape *shapes,
     if (d->layers[i].type == INSTRID_LAYER_RESIDUAL_ADD)
       skip_input[i - d->layers[i].p[0]] = 1;
   m->steps = calloc(d->n_layers, sizeof *m->steps);
-  m->folded = instrid_alloc_floats((size_t)folded_floats);
+  m->folded = instrid_alloc_floats_filled((size_t)folded_floats);
   if (!m->steps || !m->folded)
     return instrid_set_error(err, INSTRID_ERR_NOMEM, "cannot allocate the inference plan");
 
@@ -1048,7 +1048,7 @@ static instrid_model *parse_model(const uint8_t *data, size_t size, instrid_erro
     goto fail;
   }
 
-  s->params = instrid_alloc_floats(n_params);
+  s->params = instrid_alloc_floats_filled(n_params);
   if (!s->params) {
     instrid_set_error(err, INSTRID_ERR_NOMEM, "cannot allocate %zu parameters", n_params);
     goto fail;
@@ -1213,7 +1213,8 @@ instrid_model *instrid_model_load(const char *path, instrid_error *err)
     goto done;
   }
   size_t size = (size_t)sb.st_size;
-  buf = malloc(size ? size : 1);
+  /* Filled by the read at once: mapped whole, not faulted in page by page. */
+  buf = (uint8_t *)instrid_alloc_floats_filled(size / sizeof(float) + 1);
   if (!buf) {
     instrid_set_error(err, INSTRID_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, size);
     goto done;
@@ -1226,7 +1227,7 @@ instrid_model *instrid_model_load(const char *path, instrid_error *err)
   m = load_named(buf, size, path, err);
 
 done:
-  free(buf);
+  instrid_free_aligned(buf);
   fclose(f);
   return m;
 }

@@ -393,7 +393,7 @@ instrid_net *instrid_net_new_with_kernel(const instrid_model *model, int direct_
       goto nomem;
   }
   net->scratch = instrid_alloc_floats(scratch);
-  net->permuted = instrid_alloc_floats(permuted);
+  net->permuted = instrid_alloc_floats_filled(permuted);
   net->scratch_floats = scratch;
   net->permuted_floats = permuted;
   if (!net->scratch || !net->permuted)

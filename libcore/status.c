@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,19 +69,50 @@ float *instrid_alloc_floats(size_t n)
   /* calloc, not posix_memalign + memset: a large block comes from fresh zero pages that are
    * only faulted in when touched, so a stream's upper-bound scratch that a network never
    * reaches costs neither start-up time (an mn04 stream's buffers took about 40 ms to zero)
-   * nor resident memory. The raw pointer sits just before the 64-byte aligned block. */
-  if (bytes > SIZE_MAX - 64 - sizeof(void *))
+   * nor resident memory. The raw pointer sits just before the 64-byte aligned block, and
+   * before it a 0 (a mapping's size for instrid_alloc_floats_filled). */
+  if (bytes > SIZE_MAX - 64 - 2 * sizeof(void *))
     return NULL;
-  char *raw = calloc(1, bytes + 64 + sizeof(void *));
+  char *raw = calloc(1, bytes + 64 + 2 * sizeof(void *));
   if (!raw)
     return NULL;
-  uintptr_t at = ((uintptr_t)(raw + sizeof(void *)) + 63) & ~(uintptr_t)63;
+  uintptr_t at = ((uintptr_t)(raw + 2 * sizeof(void *)) + 63) & ~(uintptr_t)63;
   ((void **)at)[-1] = raw;
+  ((size_t *)at)[-2] = 0; /* not a mapping of ours (see instrid_alloc_floats_filled) */
   return (float *)at;
+}
+
+/* Blocks from this size on are mapped whole. */
+#define FILLED_MAP_BYTES ((size_t)1 << 20)
+
+float *instrid_alloc_floats_filled(size_t n)
+{
+#if defined(MAP_POPULATE) && defined(MAP_ANONYMOUS)
+  int overflow = 0;
+  size_t bytes = instrid_mul_size(n ? n : 1, sizeof(float), &overflow);
+  if (!overflow && bytes >= FILLED_MAP_BYTES && bytes <= SIZE_MAX - 2 * 4096) {
+    /* One page in front holds the mapping's size; the block starts on the next page. */
+    size_t page = 4096, total = (bytes + page - 1) / page * page + page;
+    void *map = mmap(NULL, total, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (map != MAP_FAILED) {
+      char *at = (char *)map + page;
+      ((void **)at)[-1] = map;
+      ((size_t *)at)[-2] = total;
+      return (float *)at;
+    }
+  }
+#endif
+  return instrid_alloc_floats(n);
 }
 
 void instrid_free_aligned(void *p)
 {
-  if (p)
+  if (!p)
+    return;
+  size_t mapped = ((size_t *)p)[-2];
+  if (mapped)
+    munmap(((void **)p)[-1], mapped);
+  else
     free(((void **)p)[-1]);
 }
