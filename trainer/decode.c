@@ -296,22 +296,29 @@ static int append_chunk(void *user, const float *x, size_t n)
   return 0;
 }
 
+/* The array's outcome for decode_audio_file_to_array(_routed). */
+static instrid_status array_result(sample_array *a, instrid_status status, const char *path,
+                                   float **samples, size_t *n_samples, instrid_error *err)
+{
+  if (status != INSTRID_OK) {
+    if (a->out_of_memory)
+      status = instrid_set_error(err, INSTRID_ERR_NOMEM, "%s: out of memory", path);
+    free(a->samples);
+    return status;
+  }
+  *samples = a->samples;
+  *n_samples = a->n;
+  return INSTRID_OK;
+}
+
 instrid_status decode_audio_file_to_array(const char *path, uint32_t sample_rate, float **samples,
                                           size_t *n_samples, instrid_error *err)
 {
   sample_array a = {0};
   *samples = NULL;
   *n_samples = 0;
-  instrid_status status = decode_audio_file(path, sample_rate, append_chunk, &a, NULL, err);
-  if (status != INSTRID_OK) {
-    if (a.out_of_memory)
-      status = instrid_set_error(err, INSTRID_ERR_NOMEM, "%s: out of memory", path);
-    free(a.samples);
-    return status;
-  }
-  *samples = a.samples;
-  *n_samples = a.n;
-  return INSTRID_OK;
+  return array_result(&a, decode_audio_file(path, sample_rate, append_chunk, &a, NULL, err), path,
+                      samples, n_samples, err);
 }
 
 instrid_status decode_audio_file_to_array_routed(const char *path,
@@ -322,15 +329,7 @@ instrid_status decode_audio_file_to_array_routed(const char *path,
   sample_array a = {0};
   *samples = NULL;
   *n_samples = 0;
-  instrid_status status =
-      decode_audio_file_routed(path, fe, NULL, append_chunk, &a, NULL, rate, err);
-  if (status != INSTRID_OK) {
-    if (a.out_of_memory)
-      status = instrid_set_error(err, INSTRID_ERR_NOMEM, "%s: out of memory", path);
-    free(a.samples);
-    return status;
-  }
-  *samples = a.samples;
-  *n_samples = a.n;
-  return INSTRID_OK;
+  return array_result(&a,
+                      decode_audio_file_routed(path, fe, NULL, append_chunk, &a, NULL, rate, err),
+                      path, samples, n_samples, err);
 }

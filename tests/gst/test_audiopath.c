@@ -116,6 +116,15 @@ static float *make_audio(guint32 rate, gsize n, int bad)
   return x;
 }
 
+/* 2.5 s of make_audio(rate, ..., bad) as a stereo float WAV at path. */
+static void write_audio(const char *path, guint32 rate, int bad)
+{
+  gsize n = rate * 5 / 2;
+  float *x = make_audio(rate, n, bad);
+  write_float_wav(path, rate, 2, x, n);
+  g_free(x);
+}
+
 typedef struct {
   GArray *windows; /* N_OUT floats per window, in order */
 } Windows;
@@ -293,7 +302,6 @@ int main(int argc, char **argv)
   gchar *model_path, *wav44, *wav48, *wav16, *wav8, *bad44, *fixed44;
   instrid_error err;
   instrid_model *model;
-  float *x;
 
   gst_init(&argc, &argv);
   dir = g_dir_make_tmp("instrid-audiopath-XXXXXX", NULL);
@@ -312,24 +320,12 @@ int main(int argc, char **argv)
 
   /* 2.5 s at 44.1 and 48 kHz (analysed at their own rates), at the model's own 16 kHz, and at
    * 8 kHz (below the model's fmax: resampled), clean and with NaN/Inf. */
-  x = make_audio(44100, 110250, 0);
-  write_float_wav(wav44, 44100, 2, x, 110250);
-  g_free(x);
-  x = make_audio(48000, 120000, 0);
-  write_float_wav(wav48, 48000, 2, x, 120000);
-  g_free(x);
-  x = make_audio(16000, 40000, 1);
-  write_float_wav(wav16, 16000, 2, x, 40000);
-  g_free(x);
-  x = make_audio(8000, 20000, 1);
-  write_float_wav(wav8, 8000, 2, x, 20000);
-  g_free(x);
-  x = make_audio(44100, 110250, 1);
-  write_float_wav(bad44, 44100, 2, x, 110250);
-  g_free(x);
-  x = make_audio(44100, 110250, 2);
-  write_float_wav(fixed44, 44100, 2, x, 110250);
-  g_free(x);
+  write_audio(wav44, 44100, 0);
+  write_audio(wav48, 48000, 0);
+  write_audio(wav16, 16000, 1);
+  write_audio(wav8, 8000, 1);
+  write_audio(bad44, 44100, 1);
+  write_audio(fixed44, 44100, 2);
 
   check_direct_mix();
   check_identical(wav44, model_path, model, 44100, 110250, 44100);
