@@ -77,7 +77,9 @@ static gpointer gst_instrid_queue_worker(gpointer data)
     limit = m != NULL ? m->position : q->write;
     n = (gsize)MIN(limit - q->read, (guint64)GST_INSTRID_QUEUE_CHUNK);
     if (n == 0) {
+      q->worker_idle = TRUE;
       g_cond_wait(&q->cond, &q->lock);
+      q->worker_idle = FALSE;
       continue;
     }
     /* A few samples and no marker: more are probably on their way; wait for a batch (the
@@ -176,14 +178,16 @@ gboolean gst_instrid_queue_push_samples(GstInstrIdQueue *q, const gfloat *x, gsi
   while (n > 0) {
     gsize used, start, k, first;
 
-    /* A full ring: wait until a quarter of it (or all of n) is free, not for every chunk the
+    /* Only a full ring waits; then until a quarter of it is free, not for every chunk the
      * worker takes, so the two threads do not wake each other per chunk. */
-    const gsize want = MIN(MAX(n, q->ring_size / 4), q->ring_size);
-    while (!q->flushing && q->ring_size - (gsize)(q->write - q->read) < want) {
-      q->room_wanted = want;
-      g_cond_wait(&q->cond, &q->lock);
+    if (q->write - q->read >= q->ring_size) {
+      const gsize want = MAX(q->ring_size / 4, 1);
+      while (!q->flushing && q->ring_size - (gsize)(q->write - q->read) < want) {
+        q->room_wanted = want;
+        g_cond_wait(&q->cond, &q->lock);
+      }
+      q->room_wanted = 0;
     }
-    q->room_wanted = 0;
     if (q->flushing) {
       g_mutex_unlock(&q->lock);
       return FALSE;
@@ -197,7 +201,9 @@ gboolean gst_instrid_queue_push_samples(GstInstrIdQueue *q, const gfloat *x, gsi
     q->write += k;
     x += k;
     n -= k;
-    if (q->write - q->read >= GST_INSTRID_QUEUE_WAKE)
+    /* An idle worker hears of any samples (it then waits GST_INSTRID_QUEUE_WAKE_US at most for
+     * a batch); a busy one only of a batch. */
+    if (q->worker_idle || q->write - q->read >= GST_INSTRID_QUEUE_WAKE)
       g_cond_broadcast(&q->cond);
   }
   g_mutex_unlock(&q->lock);
