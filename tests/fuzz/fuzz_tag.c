@@ -13,6 +13,7 @@
 #include <json-glib/json-glib.h>
 
 #include "fuzz.h"
+#include "jsontext.h"
 #include "tagtext.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -96,7 +97,7 @@ static void fuzz_probabilities(const gchar *text)
 static void fuzz_string(const gchar *text)
 {
   GString *out = g_string_new(NULL);
-  instrid_tag_json_string(out, text);
+  instrid_json_string(out, text);
   JsonNode *root = parse_or_abort(out->str, JSON_NODE_VALUE);
   if (json_node_get_value_type(root) != G_TYPE_STRING)
     abort();

@@ -10,6 +10,7 @@ import json
 import math
 import os
 import struct
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -77,6 +78,18 @@ class Cli(unittest.TestCase):
             for p in w["probabilities"]:
                 self.assertTrue(0.0 <= p <= 1.0)
         self.assertAlmostEqual(f["summary"]["duration_s"], 2.05, places=2)
+
+    def test_json_non_utf8_name(self):
+        # A file name in another encoding (Latin-1 "caf\xe9") stays valid JSON: the byte that
+        # is not UTF-8 is written as U+FFFD.
+        name = os.path.join(os.fsencode(self.dir.name), b"caf\xe9.wav")
+        shutil.copyfile(self.wav, name)
+        r = subprocess.run([os.fsencode(EXE), b"--model", os.fsencode(MODEL), b"--json", name],
+                           capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = json.loads(r.stdout.decode("utf-8"))
+        self.assertTrue(doc[0]["file"].endswith("caf\ufffd.wav"), doc[0]["file"])
+        self.assertEqual(len(doc[0]["windows"]), 14)
 
     def test_bad_files(self):
         r = self.run_cli("--json", self.missing, self.wav, self.garbage)

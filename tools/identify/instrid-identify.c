@@ -11,6 +11,7 @@
 
 #include <gst/gst.h>
 
+#include "jsontext.h"
 #include "toolutil.h"
 
 #define ACTIVITY_COLUMNS 60
@@ -279,21 +280,6 @@ static void print_text(const gchar *path, const FileResult *r)
 /* ------------------------------------------------------------------------------------------ */
 /* JSON output                                                                                  */
 
-static void json_string(GString *out, const gchar *s)
-{
-  g_string_append_c(out, '"');
-  for (; *s; s++) {
-    guchar c = (guchar)*s;
-    if (c == '"' || c == '\\')
-      g_string_append_printf(out, "\\%c", c);
-    else if (c < 0x20)
-      g_string_append_printf(out, "\\u%04x", c);
-    else
-      g_string_append_c(out, (gchar)c);
-  }
-  g_string_append_c(out, '"');
-}
-
 static void json_seconds(GString *out, GstClockTime t)
 {
   if (GST_CLOCK_TIME_IS_VALID(t))
@@ -313,7 +299,7 @@ static void json_window(GString *out, const FileResult *r, const Window *w)
   for (i = 0; w->instruments[i] != NULL; i++) {
     if (i)
       g_string_append(out, ", ");
-    json_string(out, w->instruments[i]);
+    instrid_json_string(out, w->instruments[i]);
   }
   g_string_append(out, "], \"probabilities\": [");
   for (i = 0; i < r->n_labels; i++)
@@ -325,10 +311,10 @@ static void json_file(GString *out, const gchar *path, const FileResult *r)
 {
   guint i;
   g_string_append(out, "{\"file\": ");
-  json_string(out, path);
+  instrid_json_string(out, path);
   if (r->error != NULL) {
     g_string_append(out, ", \"error\": ");
-    json_string(out, r->error);
+    instrid_json_string(out, r->error);
     g_string_append(out, "}");
     return;
   }
@@ -336,7 +322,7 @@ static void json_file(GString *out, const gchar *path, const FileResult *r)
   for (i = 0; i < r->n_labels; i++) {
     if (i)
       g_string_append(out, ", ");
-    json_string(out, r->labels[i]);
+    instrid_json_string(out, r->labels[i]);
   }
   g_string_append(out, "],\n  \"summary\": ");
   json_window(out, r, &r->summary);

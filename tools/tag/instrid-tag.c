@@ -17,6 +17,7 @@
 #include <gst/gst.h>
 
 #include "tagfile.h"
+#include "jsontext.h"
 #include "tagtext.h"
 #include "toolutil.h"
 #include "instrid-tools-config.h"
@@ -328,26 +329,26 @@ static gchar *json_record(const gchar *path, Status st, const gchar *format,
   GString *out = g_string_new("{\"file\": ");
   guint i;
 
-  instrid_tag_json_string(out, path);
+  instrid_json_string(out, path);
   g_string_append_printf(out, ", \"status\": \"%s\"", instrid_tag_status_names[st]);
   if (format != NULL) {
     g_string_append(out, ", \"format\": ");
-    instrid_tag_json_string(out, format);
+    instrid_json_string(out, format);
   }
   if (tags != NULL) {
     g_string_append(out, ", \"instruments\": [");
     for (i = 0; tags->instruments != NULL && tags->instruments[i] != NULL; i++) {
       g_string_append(out, i ? ", " : "");
-      instrid_tag_json_string(out, tags->instruments[i]);
+      instrid_json_string(out, tags->instruments[i]);
     }
     g_string_append(out, "], \"probabilities\": ");
     instrid_tag_json_probabilities(out, tags->probabilities);
     g_string_append(out, ", \"model\": ");
-    instrid_tag_json_string(out, tags->model != NULL ? tags->model : "");
+    instrid_json_string(out, tags->model != NULL ? tags->model : "");
   }
   if (error != NULL) {
     g_string_append(out, ", \"error\": ");
-    instrid_tag_json_string(out, error);
+    instrid_json_string(out, error);
   }
   g_string_append(out, "}");
   return g_string_free(out, FALSE);

@@ -2,6 +2,8 @@
 /* tagtext.c — instrid-tag's own parsing and JSON writing (see tagtext.h). */
 #include "tagtext.h"
 
+#include "jsontext.h"
+
 #include <string.h>
 
 #include <json-glib/json-glib.h>
@@ -52,31 +54,6 @@ guint64 instrid_tag_path_hash(const gchar *rel)
   return h;
 }
 
-void instrid_tag_json_string(GString *out, const gchar *s)
-{
-  const gchar *end = s + strlen(s);
-  g_string_append_c(out, '"');
-  while (s < end) {
-    const gchar *valid_end;
-    /* The longest valid UTF-8 run, written as it is (escaping what JSON requires). */
-    g_utf8_validate(s, end - s, &valid_end);
-    for (; s < valid_end; s++) {
-      guchar c = (guchar)*s;
-      if (c == '"' || c == '\\')
-        g_string_append_printf(out, "\\%c", c);
-      else if (c < 0x20)
-        g_string_append_printf(out, "\\u%04x", c);
-      else
-        g_string_append_c(out, (gchar)c);
-    }
-    if (s < end) {
-      g_string_append(out, "\\ufffd"); /* one byte that starts no valid character */
-      s++;
-    }
-  }
-  g_string_append_c(out, '"');
-}
-
 /* A JSON number (RFC 8259): -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, nothing else. */
 static gboolean is_json_number(const gchar *s)
 {
@@ -118,7 +95,7 @@ void instrid_tag_json_probabilities(GString *out, const gchar *text)
       continue; /* not NAME=NUMBER: a tag someone else wrote */
     *eq = '\0';
     g_string_append(out, n++ ? ", " : "");
-    instrid_tag_json_string(out, pairs[i]);
+    instrid_json_string(out, pairs[i]);
     g_string_append_printf(out, ": %s", eq + 1);
   }
   g_string_append(out, "}");

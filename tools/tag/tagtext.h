@@ -31,10 +31,6 @@ gboolean instrid_tag_parse_shard(const gchar *text, guint *k, guint *n);
  * shard K of N when its hash modulo N is K - 1. */
 guint64 instrid_tag_path_hash(const gchar *rel);
 
-/* s as a JSON string (quoted, escaped). A byte that is not part of valid UTF-8 (a file name
- * in another encoding) becomes U+FFFD, so the line stays valid JSON. */
-void instrid_tag_json_string(GString *out, const gchar *s);
-
 /* An INSTRID_PROBABILITIES tag ("violin=0.934,piano=0.812") as a JSON object of its pairs:
  * each number as written when it is a JSON number; pairs that are not NAME=NUMBER (a tag some
  * other program wrote) are left out. */
