@@ -255,9 +255,10 @@ int instrid_analysis_finish(instrid_analysis *a, instrid_window *window)
   return 1;
 }
 
-void instrid_analysis_summary(instrid_analysis *a, instrid_window *window)
+/* The whole stream as one window, decided with thresholds. */
+static void whole_stream_window(instrid_analysis *a, instrid_window *window,
+                                const double *thresholds)
 {
-  instrid_summary_probabilities(a->summary, a->probabilities);
   window->start_sample = 0;
   window->length_samples = a->samples;
   window->probabilities = a->probabilities;
@@ -266,8 +267,14 @@ void instrid_analysis_summary(instrid_analysis *a, instrid_window *window)
   window->detected = a->detected;
   window->order = a->order;
   window->n_detected =
-      instrid_decide(a->n_classes, a->probabilities, a->thresholds, a->detected, a->order);
+      instrid_decide(a->n_classes, a->probabilities, thresholds, a->detected, a->order);
   window->settled_changed = 0;
+}
+
+void instrid_analysis_summary(instrid_analysis *a, instrid_window *window)
+{
+  instrid_summary_probabilities(a->summary, a->probabilities);
+  whole_stream_window(a, window, a->thresholds);
 }
 
 void instrid_analysis_settled(instrid_analysis *a, instrid_window *window)
@@ -276,14 +283,5 @@ void instrid_analysis_settled(instrid_analysis *a, instrid_window *window)
   instrid_summary_probabilities(a->summary, a->probabilities);
   for (uint32_t i = 0; i < a->n_classes; i++)
     a->settled_thresholds[i] = a->settled[i] ? 0.0 : 2.0;
-  window->start_sample = 0;
-  window->length_samples = a->samples;
-  window->probabilities = a->probabilities;
-  window->embedding = NULL;
-  window->embedding_size = 0;
-  window->detected = a->detected;
-  window->order = a->order;
-  window->n_detected =
-      instrid_decide(a->n_classes, a->probabilities, a->settled_thresholds, a->detected, a->order);
-  window->settled_changed = 0;
+  whole_stream_window(a, window, a->settled_thresholds);
 }
