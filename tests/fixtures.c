@@ -2,6 +2,8 @@
 /* fixtures.c — file helpers shared by the C tests (see fixtures.h). */
 #include "fixtures.h"
 
+#include <ftw.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,4 +64,41 @@ int fixture_write_wav_pcm16(const char *path, uint32_t rate_hz, const int16_t *s
     ok = fwrite(b, 1, 2, f) == 2;
   }
   return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+int fixture_write_wav_sine(const char *path, uint32_t rate_hz, double seconds, double freq_hz,
+                           double amplitude)
+{
+  const double two_pi = 6.283185307179586;
+  size_t n = (size_t)(seconds * rate_hz);
+  int16_t *x = malloc(sizeof *x * (n ? n : 1));
+  if (!x)
+    return -1;
+  for (size_t i = 0; i < n; i++)
+    x[i] = (int16_t)lrint(amplitude * sin(two_pi * freq_hz * (double)i / rate_hz));
+  int ret = fixture_write_wav_pcm16(path, rate_hz, x, n);
+  free(x);
+  return ret;
+}
+
+int fixture_write_text(const char *path, const char *text)
+{
+  FILE *f = fopen(path, "w");
+  if (!f)
+    return -1;
+  int ok = fputs(text, f) >= 0;
+  return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+int fixture_remove_tree(const char *path)
+{
+  return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* fixtures.h — small file helpers that more than one C test needs: reading a whole file back and
- * writing a mono 16-bit PCM WAV. Test code: each returns a failure for the caller to report. */
+/* fixtures.h — small file helpers that more than one C test needs: reading a whole file back,
+ * writing a text file or a mono 16-bit PCM WAV, removing a tree a test made. Test code: each
+ * returns a failure for the caller to report. */
 #ifndef INSTRID_TESTS_FIXTURES_H
 #define INSTRID_TESTS_FIXTURES_H
 
@@ -14,5 +15,17 @@ char *fixture_slurp(const char *path, size_t *size);
 /* Writes n samples as a canonical 44-byte-header WAV: PCM, one channel, 16 bits, little-endian.
  * Returns 0, or -1 when the file cannot be written. */
 int fixture_write_wav_pcm16(const char *path, uint32_t rate_hz, const int16_t *samples, size_t n);
+
+/* The same of a sine: round(amplitude * sin(2 pi freq_hz t)) (amplitude in 16-bit units) for
+ * seconds, at rate_hz. Returns 0, or -1 when it cannot be written. */
+int fixture_write_wav_sine(const char *path, uint32_t rate_hz, double seconds, double freq_hz,
+                           double amplitude);
+
+/* Writes text to path (replacing it). Returns 0, or -1 when it cannot be written. */
+int fixture_write_text(const char *path, const char *text);
+
+/* Removes path and, when it is a folder, everything below it (links are not followed).
+ * Returns 0, or -1 when something could not be removed. */
+int fixture_remove_tree(const char *path);
 
 #endif

@@ -3,16 +3,22 @@
  * architecture with AudioSet-style class names: the new head's rows (by name, by the AudioSet
  * map, random), the learning-rate groups, the auxiliary outputs, the frozen-backbone path (its
  * vectors, then the head trained on them, must give what libcore computes for the written
- * model), frozen parameters untouched by training, and a model without a head refused. */
+ * model), frozen parameters untouched by training, and a model without a head refused. Then
+ * instrid-train itself (argv[1]) end to end: --init on such a model, --keep-source-head
+ * --blend-source-head --unblended-out --pool max --distill on a small OpenMIC-layout tree, and the
+ * blended model checked against the unblended one through libcore. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "arch.h"
 #include "check.h"
 #include "finetune.h"
+#include "fixtures.h"
 #include "optim.h"
 #include "taxonomy.h"
 #include "train.h"
@@ -75,25 +81,215 @@ static void check_adamw_lr_scale(void)
   CHECK(p[2] < p[1] && p[1] < 1.0f, "scale 1 moves further: %g %g", (double)p[2], (double)p[1]);
 }
 
-int main(void)
+/* A source model as an importer writes one: the "tiny" network whose last DENSE has outputs named
+ * names[0..n) (AudioSet's names, some of them mapped), batch-norm statistics and thresholds that
+ * are not the defaults, a provenance text; written to path. NULL (reported) on failure. */
+static instrid_arch *write_source_model(const char *path, const char *const *names, uint32_t n)
 {
+  instrid_error err = {0};
+  instrid_arch *arch = NULL;
+  CHECK(instrid_arch_build("tiny", n, 7, NULL, &arch, &err) == INSTRID_OK, "%s", err.message);
+  if (!arch)
+    return NULL;
+  for (uint32_t k = 0; k < n; k++)
+    instrid_arch_set_class_name(arch, k, names[k], &err);
+  instrid_arch_randomize_batchnorm(arch, 3);
+  instrid_arch_set_provenance(arch, "source line one\nsource line two", &err);
+  for (uint32_t k = 0; k < n; k++)
+    instrid_arch_thresholds(arch)[k] = 0.1f * (float)(k + 1);
+  if (instrid_model_write(instrid_arch_desc(arch), path, &err) != INSTRID_OK) {
+    CHECK(0, "write %s: %s", path, err.message);
+    instrid_arch_free(arch);
+    return NULL;
+  }
+  return arch;
+}
+
+/* ---- instrid-train --init ... --blend-source-head, end to end ------------------------------ */
+
+/* The source's outputs for the command-line test and, by hand, the taxonomy classes the AudioSet
+ * map sends them to (-1: none): drums has two sources (the blend takes the larger), bassoon and
+ * the rest none. */
+#define N_CLI_SRC 7
+static const char *const cli_src_names[N_CLI_SRC] = {
+    "Violin, fiddle", "Speech", "Drum kit", "Snare drum", "Piano", "Dog", "Music"};
+static const int cli_src_class[N_CLI_SRC] = {TAX_VIOLIN, -1, TAX_DRUMS, TAX_DRUMS,
+                                             TAX_PIANO,  -1, -1};
+
+/* An OpenMIC-layout tree under dir/om (as scripts/fetch-data writes it: .wav clips, every class
+ * in the class map): four training clips and two validation clips of a second of sine each, each
+ * labelled for violin, drums and piano (positive or negative). */
+static int write_openmic_tree(const char *dir)
+{
+  static const char *const keys[6] = {"a00001_0", "a00002_0", "a00003_0",
+                                      "a00004_0", "b00001_0", "b00002_0"};
+  char path[512], map[1024] = "{", labels[2048] = "sample_key,instrument,relevance,num_responses\n";
+  for (int c = 0; c < TAXONOMY_N; c++) {
+    char row[64];
+    snprintf(row, sizeof row, "%s\"%s\": %d", c ? ", " : "", instrid_taxonomy[c], c);
+    strcat(map, row);
+  }
+  strcat(map, "}\n");
+  for (int i = 0; i < 6; i++) {
+    char row[160];
+    snprintf(row, sizeof row, "%s,violin,%s,1\n%s,drums,%s,1\n%s,piano,%s,1\n", keys[i],
+             i % 2 ? "1.0" : "0.0", keys[i], i % 3 ? "0.0" : "1.0", keys[i],
+             i == 1 || i == 4 ? "1.0" : "0.0");
+    strcat(labels, row);
+  }
+  int bad = 0;
+  snprintf(path, sizeof path, "%s/om", dir);
+  bad |= mkdir(path, 0755);
+  snprintf(path, sizeof path, "%s/om/audio", dir);
+  bad |= mkdir(path, 0755);
+  snprintf(path, sizeof path, "%s/om/audio/a00", dir);
+  bad |= mkdir(path, 0755);
+  snprintf(path, sizeof path, "%s/om/audio/b00", dir);
+  bad |= mkdir(path, 0755);
+  snprintf(path, sizeof path, "%s/om/partitions", dir);
+  bad |= mkdir(path, 0755);
+  snprintf(path, sizeof path, "%s/om/class-map.json", dir);
+  bad |= fixture_write_text(path, map);
+  snprintf(path, sizeof path, "%s/om/openmic-2018-aggregated-labels.csv", dir);
+  bad |= fixture_write_text(path, labels);
+  snprintf(path, sizeof path, "%s/om/partitions/split01_train.csv", dir);
+  bad |= fixture_write_text(path, "a00001_0\na00002_0\na00003_0\na00004_0\n");
+  snprintf(path, sizeof path, "%s/om/partitions/split01_test.csv", dir);
+  bad |= fixture_write_text(path, "b00001_0\nb00002_0\n");
+  for (int i = 0; i < 6; i++) {
+    snprintf(path, sizeof path, "%s/om/audio/%.3s/%s.wav", dir, keys[i], keys[i]);
+    bad |= fixture_write_wav_sine(path, 8000, 1.0, 300.0 + 170.0 * i, 9000.0);
+  }
+  CHECK(bad == 0, "cannot write the OpenMIC tree under %s", dir);
+  return bad ? -1 : 0;
+}
+
+static void check_train_blend_cli(const char *train_bin)
+{
+  char dir[] = "/tmp/instrid-test-finetune-XXXXXX", path[512], cmd[2048];
+  if (!mkdtemp(dir)) {
+    CHECK(0, "mkdtemp");
+    return;
+  }
+  snprintf(path, sizeof path, "%s/src.instrid", dir);
+  instrid_arch *src = write_source_model(path, cli_src_names, N_CLI_SRC);
+  instrid_arch_free(src);
+  if (!src || write_openmic_tree(dir) != 0) {
+    fixture_remove_tree(dir);
+    return;
+  }
+  snprintf(cmd, sizeof cmd,
+           "'%s' --quiet --openmic %s/om --init %s/src.instrid --keep-source-head "
+           "--blend-source-head 0.3 --unblended-out %s/unblended.instrid --pool max --distill 0.5 "
+           "--epochs 1 --batch 2 --threads 1 --seed 5 --out %s/blend.instrid "
+           "> %s/stdout.txt 2> %s/stderr.txt",
+           train_bin, dir, dir, dir, dir, dir, dir);
+  int st = system(cmd);
+  snprintf(path, sizeof path, "%s/stderr.txt", dir);
+  char *errs = fixture_slurp(path, NULL);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "instrid-train: status %d; stderr:\n%s", st,
+        errs ? errs : "");
+  free(errs);
+
+  instrid_error err = {0};
+  snprintf(path, sizeof path, "%s/blend.instrid", dir);
+  instrid_model *mb = instrid_model_load(path, &err);
+  CHECK(mb != NULL, "the blended model loads: %s", err.message);
+  snprintf(path, sizeof path, "%s/unblended.instrid", dir);
+  instrid_model *mu = instrid_model_load(path, &err);
+  CHECK(mu != NULL, "the unblended model loads: %s", err.message);
+  if (!mb || !mu)
+    goto done;
+
+  /* The blended model: the 25 classes, in the taxonomy's names and order, from BLEND_MAPPED
+   * with gamma 0.3 where a source output maps to the class and 1 elsewhere. */
+  const instrid_model_desc *db = instrid_model_get_desc(mb);
+  int names_ok = instrid_model_n_classes(mb) == TAXONOMY_N;
+  for (uint32_t k = 0; names_ok && k < TAXONOMY_N; k++)
+    names_ok = strcmp(instrid_model_class_name(mb, k), instrid_taxonomy[k]) == 0;
+  CHECK(names_ok, "blended model: %u classes named as the taxonomy", instrid_model_n_classes(mb));
+  const instrid_layer_desc *last = &db->layers[db->n_layers - 1];
+  CHECK(last->type == INSTRID_LAYER_BLEND_MAPPED && last->p[0] == TAXONOMY_N,
+        "the blended model ends in BLEND_MAPPED (type %d, out %u)", (int)last->type, last->p[0]);
+  const float *gamma = db->params + db->n_params - TAXONOMY_N;
+  const float *map = gamma - TAXONOMY_N * N_CLI_SRC;
+  int has_source[TAXONOMY_N] = {0}, map_ok = 1, gamma_ok = 1;
+  for (uint32_t j = 0; j < N_CLI_SRC; j++)
+    if (cli_src_class[j] >= 0)
+      has_source[cli_src_class[j]] = 1;
+  for (uint32_t c = 0; c < TAXONOMY_N; c++) {
+    gamma_ok &= gamma[c] == (has_source[c] ? 0.3f : 1.0f);
+    for (uint32_t j = 0; j < N_CLI_SRC; j++)
+      map_ok &= map[c * N_CLI_SRC + j] == (cli_src_class[j] == (int)c ? 1.0f : 0.0f);
+  }
+  CHECK(gamma_ok, "gamma 0.3 for violin, drums, piano, 1 elsewhere (violin %g, bassoon %g)",
+        (double)gamma[TAX_VIOLIN], (double)gamma[TAX_BASSOON]);
+  CHECK(map_ok, "the stored map is the AudioSet map of the source's names");
+  CHECK(strstr(instrid_model_provenance(mb), "blend: 0.3 * head + 0.7 * mapped source outputs"),
+        "the provenance notes the blend:\n%s", instrid_model_provenance(mb));
+
+  /* The unblended model: the head's 25 outputs, then the source's own. */
+  names_ok = instrid_model_n_classes(mu) == TAXONOMY_N + N_CLI_SRC;
+  for (uint32_t k = 0; names_ok && k < TAXONOMY_N + N_CLI_SRC; k++)
+    names_ok = strcmp(instrid_model_class_name(mu, k),
+                      k < TAXONOMY_N ? instrid_taxonomy[k] : cli_src_names[k - TAXONOMY_N]) == 0;
+  CHECK(names_ok, "unblended model: the 25 classes then the source's %u outputs (%u in all)",
+        N_CLI_SRC, instrid_model_n_classes(mu));
+
+  /* Both through libcore on the same windows: blend = 0.3 * head + 0.7 * max(mapped source
+   * outputs), the head alone where no source maps. */
+  instrid_net *nb = instrid_net_new(mb, &err), *nu = instrid_net_new(mu, &err);
+  CHECK(nb && nu, "nets: %s", err.message);
+  const size_t n_in = (size_t)db->frontend.n_mels * db->window_frames;
+  float *x = malloc(sizeof(float) * n_in);
+  float yb[TAXONOMY_N], yu[TAXONOMY_N + N_CLI_SRC];
+  double worst = 0.0;
+  int moved = 0;
+  for (int w = 0; nb && nu && x && w < 3; w++) {
+    for (size_t i = 0; i < n_in; i++)
+      x[i] = 1.5f * sinf(0.23f * (float)i + 0.9f * (float)w) + 0.1f * (float)w;
+    instrid_net_forward(nb, x, yb);
+    instrid_net_forward(nu, x, yu);
+    for (uint32_t c = 0; c < TAXONOMY_N; c++) {
+      float m = -1.0f;
+      for (uint32_t j = 0; j < N_CLI_SRC; j++)
+        if (cli_src_class[j] == (int)c && yu[TAXONOMY_N + j] > m)
+          m = yu[TAXONOMY_N + j];
+      float want = m < 0.0f ? yu[c] : 0.3f * yu[c] + 0.7f * m;
+      double d = fabs((double)yb[c] - (double)want);
+      worst = d > worst ? d : worst;
+      moved |= m >= 0.0f && fabsf(yb[c] - yu[c]) > 1e-4f;
+    }
+    CHECK(yb[TAX_BASSOON] == yu[TAX_BASSOON], "bassoon is the head's alone: %g vs %g",
+          (double)yb[TAX_BASSOON], (double)yu[TAX_BASSOON]);
+  }
+  CHECK(x && worst <= 1e-6, "blend vs 0.3 * head + 0.7 * mapped max: worst difference %g", worst);
+  CHECK(moved, "the blend moves some mapped class away from the head's output");
+  free(x);
+  instrid_net_free(nb);
+  instrid_net_free(nu);
+done:
+  instrid_model_free(mb);
+  instrid_model_free(mu);
+  fixture_remove_tree(dir);
+}
+
+int main(int argc, char **argv)
+{
+  if (argc != 2) {
+    fprintf(stderr, "usage: test_finetune PATH_TO_INSTRID_TRAIN\n");
+    return 2;
+  }
   check_adamw_lr_scale();
+  check_train_blend_cli(argv[1]);
   char path[64], out[64];
   snprintf(path, sizeof path, "/tmp/test_finetune_%d.instrid", (int)getpid());
   snprintf(out, sizeof out, "/tmp/test_finetune_%d_out.instrid", (int)getpid());
   instrid_error err = {0};
-  instrid_arch *arch = NULL;
-  CHECK(instrid_arch_build("tiny", N_SRC, 7, NULL, &arch, &err) == INSTRID_OK, "%s", err.message);
+  instrid_arch *arch = write_source_model(path, src_names, N_SRC);
   if (!arch)
     return check_exit();
-  for (uint32_t k = 0; k < N_SRC; k++)
-    instrid_arch_set_class_name(arch, k, src_names[k], &err);
-  instrid_arch_randomize_batchnorm(arch, 3);
-  instrid_arch_set_provenance(arch, "source line one\nsource line two", &err);
-  for (uint32_t k = 0; k < N_SRC; k++)
-    instrid_arch_thresholds(arch)[k] = 0.1f * (float)(k + 1);
   const instrid_model_desc *sd = instrid_arch_desc(arch);
-  CHECK(instrid_model_write(sd, path, &err) == INSTRID_OK, "%s", err.message);
   const uint32_t src_dense = sd->n_layers - 2; /* tiny ends in dense, sigmoid */
   const size_t src_head = layer_param_offset(sd, src_dense), head_in = 16;
   const float *sw = sd->params + src_head, *sb = sw + N_SRC * head_in;
