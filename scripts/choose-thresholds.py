@@ -18,9 +18,13 @@ saxophone library), it picks a threshold near 0 that reports the class almost ev
 floor bounds each class's false alarms on the other sources' clips at 2%.
 Prints per-class AP, F1 and threshold, mAP, macro-F1, and the share of non-music clips with any
 class reported (per source, from the note column's "source:" prefix), before and after. With
---write the thresholds are written into the model (in place, checksum re-sealed).
+--write the thresholds are written into the model (in place, atomically), and its provenance
+gains a line saying where they came from (the set's file name, the clips, the rule), replacing
+the line an earlier --write left:
+    thresholds: chosen by choose-thresholds.py on validation.csv, 812 clips (140 non-music), ...
 --probs FILE keeps the element's clip probabilities in FILE (JSON) and reuses them when the
-model and the file list are unchanged, to try rules without running the element again.
+model's network and the file list are unchanged (its thresholds and provenance do not count), to
+try rules without running the element again.
 """
 import argparse
 import csv
@@ -33,7 +37,9 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "trainer", "import"))
-from instrid_file import crc32c  # noqa: E402
+import instrid_file  # noqa: E402
+
+PROVENANCE_PREFIX = "thresholds: chosen by choose-thresholds.py"
 
 
 def read_set(path):
@@ -67,19 +73,31 @@ def identify(build, model, files, jobs=2):
     return out
 
 
-def header(model):
-    with open(model, "rb") as f:
-        data = bytearray(f.read())
-    version = struct.unpack_from("<I", data, 8)[0]
-    n = struct.unpack_from("<I", data, 88)[0]
-    pos = 112 if version == 1 else 128
-    names = []
-    for _ in range(n):
-        ln = data[pos]
-        names.append(data[pos + 1:pos + 1 + ln].decode("ascii"))
-        pos += 1 + ln
-    th = list(struct.unpack_from(f"<{n}f", data, pos))
-    return data, names, th, pos
+def read_model(model):
+    try:
+        with open(model, "rb") as f:
+            return instrid_file.read_parts(f.read())
+    except (OSError, ValueError) as e:
+        sys.exit(f"choose-thresholds: {model}: {e}")
+
+
+def network_key(parts, files):
+    """What the clip probabilities depend on: the front end, the classes, the layers and the
+    tensors (not the thresholds or the provenance), and the files."""
+    h = hashlib.sha256()
+    h.update(parts.frontend + parts.frontend_v2)
+    h.update(struct.pack("<II", parts.window_frames, parts.hop_frames))
+    h.update("\n".join(parts.class_names).encode() + b"\0" + parts.layers)
+    for li, role, dims, data in parts.tensors:
+        h.update(struct.pack(f"<{2 + len(dims)}I", li, role, *dims) + data)
+    h.update("\n".join(files).encode())
+    return h.hexdigest()
+
+
+def with_provenance_line(provenance, line):
+    """provenance with `line` in place of the line an earlier run wrote, else appended."""
+    kept = [ln for ln in provenance.splitlines() if not ln.startswith(PROVENANCE_PREFIX)]
+    return "".join(ln + "\n" for ln in kept + [line])
 
 
 def ap(y, s):
@@ -131,11 +149,10 @@ def main():
     ap_.add_argument("--probs")
     ap_.add_argument("--jobs", type=int, default=2, help="instrid-identify processes at once")
     a = ap_.parse_args()
-    data, names, th, pos = header(a.model)
+    parts = read_model(a.model)
+    names, th = parts.class_names, parts.thresholds
     rows = read_set(a.csv)
-    # The thresholds are not part of the key: they do not change the probabilities.
-    key = hashlib.sha256(bytes(data[pos + 4 * len(th):-4]) +
-                         "\n".join(p for p, _, _ in rows).encode()).hexdigest()
+    key = network_key(parts, [p for p, _, _ in rows])
     probs = None
     if a.probs and os.path.exists(a.probs):
         with open(a.probs) as f:
@@ -175,11 +192,17 @@ def main():
                 new[k] = min(1.0, q + 1e-4)
     report(names, rows, probs, new, "chosen thresholds:")
     if a.write:
-        struct.pack_into(f"<{len(new)}f", data, pos, *new)
-        struct.pack_into("<I", data, len(data) - 4, crc32c(bytes(data[:-4])))
+        n_nonmusic = sum(1 for _, labels, _ in rows if not labels)
+        parts.thresholds = new
+        parts.provenance = with_provenance_line(
+            parts.provenance,
+            f"{PROVENANCE_PREFIX} on {os.path.basename(a.csv)}, {len(rows)} clips "
+            f"({n_nonmusic} non-music), rule: F1-best per class at clip level through the "
+            f"element, floored above the {a.neg_quantile:g} quantile of the scores of clips "
+            f"known not to hold the class")
         tmp = a.model + ".tmp"
         with open(tmp, "wb") as f:
-            f.write(data)
+            f.write(instrid_file.parts_bytes(parts))
         os.replace(tmp, a.model)
         print(f"thresholds written into {a.model}")
 

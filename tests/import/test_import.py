@@ -27,16 +27,10 @@ W, H, N_MELS = 48, 40, 32
 importer, run_model, src_dir, work = sys.argv[1:5]
 sys.path.insert(0, src_dir)
 import efficientat as E  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, finish  # noqa: E402
 
 os.makedirs(work, exist_ok=True)
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    if not cond:
-        failures += 1
-    print(("ok   " if cond else "FAIL ") + what)
 
 
 def tiny_state_dict(seed):
@@ -215,5 +209,4 @@ with open(short, "w") as f:
     f.write("one\ntwo\n")
 expect_cli_error("class count", pt, "2 class names, but the network has 5 outputs", short)
 
-print(f"{failures} failures")
-sys.exit(1 if failures else 0)
+finish()
