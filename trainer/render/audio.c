@@ -258,12 +258,22 @@ static int ogg_set_serial(const char *path, uint32_t serial)
 int audio_write_ogg(const char *path, const float *x, size_t frames, int channels, int rate_hz,
                     float quality, unsigned serial, char *errbuf, size_t errlen)
 {
-  char desc[512], tmp[4096];
+  return audio_write_ogg_at(path, x, frames, channels, rate_hz, rate_hz, quality, serial, errbuf,
+                            errlen);
+}
+
+int audio_write_ogg_at(const char *path, const float *x, size_t frames, int channels, int rate_hz,
+                       int file_rate_hz, float quality, unsigned serial, char *errbuf,
+                       size_t errlen)
+{
+  char desc[512], tmp[4096], resample[96] = "";
   render_path(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+  if (file_rate_hz != rate_hz)
+    snprintf(resample, sizeof(resample), "audioresample ! audio/x-raw,rate=%d ! ", file_rate_hz);
   snprintf(desc, sizeof(desc),
-           "appsrc name=src format=time ! audioconvert ! vorbisenc quality=%.3f ! "
+           "appsrc name=src format=time ! %saudioconvert ! vorbisenc quality=%.3f ! "
            "oggmux ! filesink name=sink",
-           (double)quality);
+           resample, (double)quality);
   GError *perr = NULL;
   GstElement *pipeline = gst_parse_launch(desc, &perr);
   if (!pipeline) {

@@ -22,6 +22,11 @@ int audio_write_wav(const char *path, const float *x, size_t frames, int channel
  * serial number is fixed to `serial` so that the same audio gives the same bytes. */
 int audio_write_ogg(const char *path, const float *x, size_t frames, int channels, int rate_hz,
                     float quality, unsigned serial, char *errbuf, size_t errlen);
+/* The same, the file at file_rate_hz (audioresample from rate_hz when they differ): a 16 kHz
+ * file is band-limited below 8 kHz as real low-rate recordings are. */
+int audio_write_ogg_at(const char *path, const float *x, size_t frames, int channels, int rate_hz,
+                       int file_rate_hz, float quality, unsigned serial, char *errbuf,
+                       size_t errlen);
 
 typedef enum { AUDIO_CODEC_MP3 = 0, AUDIO_CODEC_VORBIS = 1, AUDIO_CODEC_OPUS = 2 } audio_codec;
 #define AUDIO_N_CODECS 3

@@ -148,7 +148,7 @@ static int write_musicnet(const corpus_options *opt, const task *t, const render
 }
 
 static int write_openmic_audio(const corpus_options *opt, const task *t, const render_piece *pc,
-                               char *errbuf, size_t errlen)
+                               int file_rate_hz, char *errbuf, size_t errlen)
 {
   char dir[4096], path[4200];
   render_path(dir, sizeof(dir), "%s/openmic/audio/%.3s", opt->out_dir, t->key);
@@ -157,8 +157,8 @@ static int write_openmic_audio(const corpus_options *opt, const task *t, const r
     return -1;
   }
   render_path(path, sizeof(path), "%s/%s.ogg", dir, t->key);
-  return audio_write_ogg(path, pc->audio, pc->frames, 2, opt->config.rate_hz, 0.5f,
-                         (unsigned)(t->index + 1), errbuf, errlen);
+  return audio_write_ogg_at(path, pc->audio, pc->frames, 2, opt->config.rate_hz, file_rate_hz, 0.5f,
+                            (unsigned)(t->index + 1), errbuf, errlen);
 }
 
 static void *worker(void *arg)
@@ -188,15 +188,37 @@ static void *worker(void *arg)
      * would take them for silence in windows where every class is known): OpenMIC only. */
     if (t->layout == LAYOUT_MUSICNET)
       ro.excluded_classes |= (1u << TAX_MANDOLIN) | (1u << TAX_UKULELE);
+    if (opt->notes) {
+      /* one part, the drawn class only (mandolin and ukulele parts have no program and get
+       * their class by range), no phrase on top, the attack in the clip */
+      ro.reassign_prob = 0.0;
+      ro.phrase_prob = 0.0;
+      ro.excerpt_from_start = 1;
+    }
     render_piece pc;
     const char *file = NULL;
-    int rendered = 0;
+    int rendered = 0, note_cls = -1;
     for (int attempt = 0; attempt < 8 && !rendered; attempt++) {
       splitmix_rng r = splitmix_derive(opt->seed, (uint64_t)i * 16 + (uint64_t)attempt);
-      size_t fi = (opt->hours > 0 || attempt > 0) ? splitmix_below(&r, opt->n_midi)
-                                                  : t->index % opt->n_midi;
-      file = opt->midi_files[fi];
-      smf_song *song = smf_read_file(file, err, sizeof(err));
+      smf_song *song;
+      if (opt->notes) {
+        int program;
+        file = "isolated note";
+        /* the classes the OpenMIC layout names: a clip of any other would have no positive */
+        render_options draw = opt->options;
+        for (int c = 0; c < TAXONOMY_N; c++)
+          if (!render_classes[c].openmic)
+            draw.excluded_classes |= 1u << c;
+        song = render_note_song(eng, &draw, opt->clip_s, &r, &note_cls, &program, err, sizeof(err));
+        if (song)
+          ro.excluded_classes =
+              opt->options.excluded_classes | (((1u << TAXONOMY_N) - 1) & ~(1u << note_cls));
+      } else {
+        size_t fi = (opt->hours > 0 || attempt > 0) ? splitmix_below(&r, opt->n_midi)
+                                                    : t->index % opt->n_midi;
+        file = opt->midi_files[fi];
+        song = smf_read_file(file, err, sizeof(err));
+      }
       if (song) {
         rendered = render_song(eng, song, &ro, splitmix_next(&r), &pc, err, sizeof(err)) == 0;
         smf_song_free(song);
@@ -223,9 +245,26 @@ static void *worker(void *arg)
     else
       snprintf(t->key, sizeof(t->key), "%06zu_%u", t->index, (unsigned)lround(pc.start_s * 1000));
     t->seconds = (double)pc.frames / opt->config.rate_hz;
+    /* A GM synth bass (programs 38, 39) is both a bass and a synthesizer: in isolated notes,
+     * where nothing else plays, it is labelled as both. */
+    if (opt->notes && note_cls == TAX_SYNTHESIZER &&
+        (pc.first_program == 38 || pc.first_program == 39))
+      pc.class_seconds[TAX_BASS] = pc.class_seconds[TAX_SYNTHESIZER];
     memcpy(t->class_seconds, pc.class_seconds, sizeof(t->class_seconds));
-    int rc = t->layout == LAYOUT_MUSICNET ? write_musicnet(opt, t, &pc, err, sizeof(err))
-                                          : write_openmic_audio(opt, t, &pc, err, sizeof(err));
+    /* --notes: some clips band-limited as the many 16-kHz real sources are, written at 16 kHz
+     * (from their own random stream: the draws above stay as they are) */
+    int file_rate = opt->config.rate_hz;
+    if (opt->notes && opt->notes_lowrate_prob > 0 && opt->config.rate_hz > 16000) {
+      splitmix_rng lr = splitmix_derive(opt->seed ^ 0x16000, i);
+      if (splitmix_uniform(&lr) < opt->notes_lowrate_prob) {
+        file_rate = 16000;
+        size_t len = strlen(pc.description);
+        snprintf(pc.description + len, sizeof(pc.description) - len, " | 16 kHz");
+      }
+    }
+    int rc = t->layout == LAYOUT_MUSICNET
+                 ? write_musicnet(opt, t, &pc, err, sizeof(err))
+                 : write_openmic_audio(opt, t, &pc, file_rate, err, sizeof(err));
     pthread_mutex_lock(&st->lock);
     if (rc != 0) {
       st->fatal = 1;
@@ -374,8 +413,74 @@ static int write_indexes(const corpus_options *opt, const corpus_state *st, char
   return 0;
 }
 
+/* Renders n_mn MusicNet pieces and n_om OpenMIC clips on o->jobs threads, then the indexes. */
+static int run_tasks(const corpus_options *o, size_t n_mn, size_t n_om, char *errbuf, size_t errlen)
+{
+  corpus_state st = {.opt = o, .n_tasks = n_mn + n_om, .t_start = now_s()};
+  st.tasks = calloc(st.n_tasks ? st.n_tasks : 1, sizeof(task));
+  if (!st.tasks) {
+    snprintf(errbuf, errlen, "out of memory");
+    return -1;
+  }
+  for (size_t i = 0; i < st.n_tasks; i++) {
+    st.tasks[i].layout = i < n_mn ? LAYOUT_MUSICNET : LAYOUT_OPENMIC;
+    st.tasks[i].index = i < n_mn ? i : i - n_mn;
+  }
+  char dir[4096];
+  static const char *mn_dirs[] = {"train_data", "train_labels", "test_data", "test_labels"};
+  for (int k = 0; o->musicnet && k < 4; k++) {
+    render_path(dir, sizeof(dir), "%s/musicnet/%s", o->out_dir, mn_dirs[k]);
+    if (render_mkdirs(dir) != 0) {
+      snprintf(errbuf, errlen, "%.300s: cannot create: %s", dir, strerror(errno));
+      free(st.tasks);
+      return -1;
+    }
+  }
+  render_path(dir, sizeof(dir), "%s/openmic/audio", o->out_dir);
+  if (o->openmic && render_mkdirs(dir) != 0) {
+    snprintf(errbuf, errlen, "%.300s: cannot create: %s", dir, strerror(errno));
+    free(st.tasks);
+    return -1;
+  }
+  pthread_mutex_init(&st.lock, NULL);
+  int jobs = o->jobs < 1 ? 1 : o->jobs > 64 ? 64 : o->jobs;
+  pthread_t th[64];
+  int started = 0;
+  for (int j = 0; j < jobs; j++)
+    if (pthread_create(&th[j], NULL, worker, &st) == 0)
+      started++;
+  for (int j = 0; j < started; j++)
+    pthread_join(th[j], NULL);
+  int rc = 0;
+  if (started == 0) {
+    snprintf(errbuf, errlen, "cannot start a rendering thread");
+    rc = -1;
+  } else if (st.fatal) {
+    snprintf(errbuf, errlen, "%s", st.fatal_msg);
+    rc = -1;
+  } else {
+    rc = write_indexes(o, &st, errbuf, errlen);
+  }
+  if (rc == 0 && o->verbose) {
+    double el = now_s() - st.t_start;
+    fprintf(stderr,
+            "instrid-render: %zu pieces, %.2f h of audio in %.1f s (%.0fx real time, %d jobs); "
+            "%zu draws skipped\n",
+            st.done, st.audio_s_done / 3600.0, el, el > 0 ? st.audio_s_done / el : 0.0, jobs,
+            st.failed_draws);
+  }
+  pthread_mutex_destroy(&st.lock);
+  free(st.tasks);
+  return rc;
+}
+
+/* --notes: n OpenMIC-layout clips of one note each. */
+static int notes_render(const corpus_options *opt, char *errbuf, size_t errlen);
+
 int corpus_render(const corpus_options *opt, char *errbuf, size_t errlen)
 {
+  if (opt->notes > 0)
+    return notes_render(opt, errbuf, errlen);
   if (opt->n_midi == 0) {
     snprintf(errbuf, errlen, "no MIDI files to render");
     return -1;
@@ -424,64 +529,17 @@ int corpus_render(const corpus_options *opt, char *errbuf, size_t errlen)
   o.musicnet_excerpt_s = mn_excerpt;
   o.midi_files = usable;
   o.n_midi = n_usable;
-  corpus_state st = {.opt = &o, .n_tasks = n_mn + n_om, .t_start = now_s()};
-  st.tasks = calloc(st.n_tasks ? st.n_tasks : 1, sizeof(task));
-  if (!st.tasks) {
-    snprintf(errbuf, errlen, "out of memory");
-    free(usable);
-    return -1;
-  }
-  for (size_t i = 0; i < st.n_tasks; i++) {
-    st.tasks[i].layout = i < n_mn ? LAYOUT_MUSICNET : LAYOUT_OPENMIC;
-    st.tasks[i].index = i < n_mn ? i : i - n_mn;
-  }
-  char dir[4096];
-  static const char *mn_dirs[] = {"train_data", "train_labels", "test_data", "test_labels"};
-  for (int k = 0; opt->musicnet && k < 4; k++) {
-    render_path(dir, sizeof(dir), "%s/musicnet/%s", opt->out_dir, mn_dirs[k]);
-    if (render_mkdirs(dir) != 0) {
-      snprintf(errbuf, errlen, "%.300s: cannot create: %s", dir, strerror(errno));
-      free(st.tasks);
-      free(usable);
-      return -1;
-    }
-  }
-  render_path(dir, sizeof(dir), "%s/openmic/audio", opt->out_dir);
-  if (opt->openmic && render_mkdirs(dir) != 0) {
-    snprintf(errbuf, errlen, "%.300s: cannot create: %s", dir, strerror(errno));
-    free(st.tasks);
-    free(usable);
-    return -1;
-  }
-  pthread_mutex_init(&st.lock, NULL);
-  int jobs = opt->jobs < 1 ? 1 : opt->jobs > 64 ? 64 : opt->jobs;
-  pthread_t th[64];
-  int started = 0;
-  for (int j = 0; j < jobs; j++)
-    if (pthread_create(&th[j], NULL, worker, &st) == 0)
-      started++;
-  for (int j = 0; j < started; j++)
-    pthread_join(th[j], NULL);
-  int rc = 0;
-  if (started == 0) {
-    snprintf(errbuf, errlen, "cannot start a rendering thread");
-    rc = -1;
-  } else if (st.fatal) {
-    snprintf(errbuf, errlen, "%s", st.fatal_msg);
-    rc = -1;
-  } else {
-    rc = write_indexes(&o, &st, errbuf, errlen);
-  }
-  if (rc == 0 && opt->verbose) {
-    double el = now_s() - st.t_start;
-    fprintf(stderr,
-            "instrid-render: %zu pieces, %.2f h of audio in %.1f s (%.0fx real time, %d jobs); "
-            "%zu draws skipped\n",
-            st.done, st.audio_s_done / 3600.0, el, el > 0 ? st.audio_s_done / el : 0.0, jobs,
-            st.failed_draws);
-  }
-  pthread_mutex_destroy(&st.lock);
-  free(st.tasks);
+  int rc = run_tasks(&o, n_mn, n_om, errbuf, errlen);
   free(usable);
   return rc;
+}
+
+static int notes_render(const corpus_options *opt, char *errbuf, size_t errlen)
+{
+  corpus_options o = *opt;
+  o.musicnet = 0;
+  o.openmic = 1;
+  o.midi_files = NULL;
+  o.n_midi = 0;
+  return run_tasks(&o, 0, opt->notes, errbuf, errlen);
 }

@@ -22,6 +22,11 @@ typedef struct {
   double openmic_share;      /* share of --hours given to OpenMIC when both layouts */
   double test_fraction;      /* pieces to test_data / split01_test */
   double withheld_fraction;  /* OpenMIC (clip, class) pairs left out of the labels */
+  /* > 0: isolated notes instead of MIDI files (render_note_song): this many OpenMIC-layout clips
+   * of one note each, musicnet and midi_files unused. A clip is positive for its class only,
+   * except GM synth basses: bass and synthesizer. */
+  size_t notes;
+  double notes_lowrate_prob; /* --notes: probability of writing a clip at 16 kHz */
   uint64_t seed;
   int jobs;
   int verbose;
@@ -29,10 +34,10 @@ typedef struct {
   render_config config; /* one render_engine per job is made from it */
 } corpus_options;
 
-/* Renders the whole corpus. MIDI files that cannot be read are reported once on stderr (also
- * when not verbose) and left out; pieces that fail to render are reported when verbose and
- * replaced by another draw. Returns 0, or -1 with errbuf on a fatal error (among them: no
- * readable MIDI file). */
+/* Renders the whole corpus (with opt->notes, the isolated notes). MIDI files that cannot be read
+ * are reported once on stderr (also when not verbose) and left out; pieces that fail to render are
+ * reported when verbose and replaced by another draw. Returns 0, or -1 with errbuf on a fatal error
+ * (among them: no readable MIDI file without opt->notes). */
 int corpus_render(const corpus_options *opt, char *errbuf, size_t errlen);
 
 /* Collects .mid/.midi files under a directory (recursively) or takes a file as it is; appends

@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <gst/gst.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@ static void usage(FILE *f)
   fprintf(
       f,
       "Usage: instrid-render [OPTION]... --out DIR MIDI_PATH...\n"
+      "       instrid-render [OPTION]... --notes N --out DIR\n"
       "       instrid-render --example OUT.wav\n"
       "Renders MIDI files (files or directories, searched recursively for .mid/.midi) into a "
       "labelled\n"
@@ -49,7 +51,17 @@ static void usage(FILE *f)
       "  --test-fraction F      pieces that go to test_data / split01_test (default 0.2)\n"
       "  --withheld F           OpenMIC: fraction of each clip's 20 (clip, class) pairs left out "
       "of\n"
-      "                         the aggregated labels, i.e. unknown (default 0.25)\n"
+      "                         the aggregated labels, i.e. unknown (default 0.25; 0 with "
+      "--notes)\n"
+      "Isolated notes (NSynth-like; instead of MIDI files, OpenMIC layout only):\n"
+      "  --notes N              N clips of one note each: a class drawn evenly among those the\n"
+      "                         sources can play, one of its GM programs, a pitch in its range,\n"
+      "                         velocity 25..127, held 0.5..3.5 s then released (drums and\n"
+      "                         cymbals: one hit or a bar of hits). Positive for that class\n"
+      "                         only (GM synth basses: bass and synthesizer), every other class\n"
+      "                         a known negative. --clip defaults to 4 s (1..60)\n"
+      "  --notes-lowrate-prob P probability of writing a clip at 16 kHz, band-limited as\n"
+      "                         low-rate recordings are (default 0.25)\n"
       "Sources:\n"
       "  --soundfont FILE       a GM SoundFont (.sf2/.sf3); repeatable. Default: those installed "
       "of\n"
@@ -312,45 +324,50 @@ int main(int argc, char **argv)
     O_MIC,
     O_COMPRESS,
     O_CODEC,
-    O_VERSION
+    O_VERSION,
+    O_NOTES,
+    O_NOTES_LOWRATE
   };
-  static const struct option longopts[] = {{"out", required_argument, 0, O_OUT},
-                                           {"layout", required_argument, 0, O_LAYOUT},
-                                           {"hours", required_argument, 0, O_HOURS},
-                                           {"pieces", required_argument, 0, O_PIECES},
-                                           {"excerpt", required_argument, 0, O_EXCERPT},
-                                           {"clip", required_argument, 0, O_CLIP},
-                                           {"openmic-share", required_argument, 0, O_OM_SHARE},
-                                           {"test-fraction", required_argument, 0, O_TEST},
-                                           {"withheld", required_argument, 0, O_WITHHELD},
-                                           {"soundfont", required_argument, 0, O_SF},
-                                           {"philharmonia", required_argument, 0, O_PHIL},
-                                           {"drumkits", required_argument, 0, O_KITS},
-                                           {"no-fluidsynth", no_argument, 0, O_NO_FLUID},
-                                           {"no-sampler", no_argument, 0, O_NO_SAMPLER},
-                                           {"no-kits", no_argument, 0, O_NO_KITS},
-                                           {"cache-mb", required_argument, 0, O_CACHE},
-                                           {"max-instruments", required_argument, 0, O_MAX_INST},
-                                           {"solo-prob", required_argument, 0, O_SOLO},
-                                           {"reassign-prob", required_argument, 0, O_REASSIGN},
-                                           {"phrase-prob", required_argument, 0, O_PHRASE},
-                                           {"sampler-prob", required_argument, 0, O_SAMPLER},
-                                           {"no-vary", no_argument, 0, O_NO_VARY},
-                                           {"seed", required_argument, 0, O_SEED},
-                                           {"jobs", required_argument, 0, O_JOBS},
-                                           {"quiet", no_argument, 0, O_QUIET},
-                                           {"example", required_argument, 0, O_EXAMPLE},
-                                           {"help", no_argument, 0, O_HELP},
-                                           {"sfz", required_argument, 0, O_SFZ},
-                                           {"sfz-prob", required_argument, 0, O_SFZ_PROB},
-                                           {"no-sfz", no_argument, 0, O_NO_SFZ},
-                                           {"ir-dir", required_argument, 0, O_IR_DIR},
-                                           {"room-prob", required_argument, 0, O_ROOM},
-                                           {"mic-prob", required_argument, 0, O_MIC},
-                                           {"compress-prob", required_argument, 0, O_COMPRESS},
-                                           {"codec-prob", required_argument, 0, O_CODEC},
-                                           {"version", no_argument, 0, O_VERSION},
-                                           {0, 0, 0, 0}};
+  static const struct option longopts[] = {
+      {"out", required_argument, 0, O_OUT},
+      {"layout", required_argument, 0, O_LAYOUT},
+      {"hours", required_argument, 0, O_HOURS},
+      {"pieces", required_argument, 0, O_PIECES},
+      {"excerpt", required_argument, 0, O_EXCERPT},
+      {"clip", required_argument, 0, O_CLIP},
+      {"openmic-share", required_argument, 0, O_OM_SHARE},
+      {"test-fraction", required_argument, 0, O_TEST},
+      {"withheld", required_argument, 0, O_WITHHELD},
+      {"soundfont", required_argument, 0, O_SF},
+      {"philharmonia", required_argument, 0, O_PHIL},
+      {"drumkits", required_argument, 0, O_KITS},
+      {"no-fluidsynth", no_argument, 0, O_NO_FLUID},
+      {"no-sampler", no_argument, 0, O_NO_SAMPLER},
+      {"no-kits", no_argument, 0, O_NO_KITS},
+      {"cache-mb", required_argument, 0, O_CACHE},
+      {"max-instruments", required_argument, 0, O_MAX_INST},
+      {"solo-prob", required_argument, 0, O_SOLO},
+      {"reassign-prob", required_argument, 0, O_REASSIGN},
+      {"phrase-prob", required_argument, 0, O_PHRASE},
+      {"sampler-prob", required_argument, 0, O_SAMPLER},
+      {"no-vary", no_argument, 0, O_NO_VARY},
+      {"seed", required_argument, 0, O_SEED},
+      {"jobs", required_argument, 0, O_JOBS},
+      {"quiet", no_argument, 0, O_QUIET},
+      {"example", required_argument, 0, O_EXAMPLE},
+      {"help", no_argument, 0, O_HELP},
+      {"sfz", required_argument, 0, O_SFZ},
+      {"sfz-prob", required_argument, 0, O_SFZ_PROB},
+      {"no-sfz", no_argument, 0, O_NO_SFZ},
+      {"ir-dir", required_argument, 0, O_IR_DIR},
+      {"room-prob", required_argument, 0, O_ROOM},
+      {"mic-prob", required_argument, 0, O_MIC},
+      {"compress-prob", required_argument, 0, O_COMPRESS},
+      {"codec-prob", required_argument, 0, O_CODEC},
+      {"version", no_argument, 0, O_VERSION},
+      {"notes", required_argument, 0, O_NOTES},
+      {"notes-lowrate-prob", required_argument, 0, O_NOTES_LOWRATE},
+      {0, 0, 0, 0}};
   corpus_options co;
   memset(&co, 0, sizeof(co));
   co.musicnet = co.openmic = 1;
@@ -358,6 +375,7 @@ int main(int argc, char **argv)
   co.openmic_share = 0.5;
   co.test_fraction = 0.2;
   co.withheld_fraction = 0.25;
+  co.notes_lowrate_prob = 0.25;
   co.seed = 1;
   co.jobs = 1;
   co.verbose = 1;
@@ -366,7 +384,8 @@ int main(int argc, char **argv)
   const char *phil_dir = NULL, *kits_dir = NULL, *example = NULL, *ir_dir = NULL;
   const char *sfz_args[RENDER_MAX_SFZ];
   int n_sfz_args = 0;
-  int user_sf = 0, no_kits = 0;
+  int user_sf = 0, no_kits = 0, clip_given = 0, withheld_given = 0, layout_given = 0;
+  int hours_given = 0;
   double v;
   size_t cache_mb = 1024;
   int opt;
@@ -377,12 +396,14 @@ int main(int argc, char **argv)
       co.out_dir = optarg;
       break;
     case O_LAYOUT:
+      layout_given = 1;
       co.musicnet = strcmp(optarg, "musicnet") == 0 || strcmp(optarg, "both") == 0;
       co.openmic = strcmp(optarg, "openmic") == 0 || strcmp(optarg, "both") == 0;
       bad = !co.musicnet && !co.openmic;
       break;
     case O_HOURS:
       bad = !parse_double(optarg, 1e-4, 1e4, &co.hours);
+      hours_given = 1;
       break;
     case O_PIECES:
       bad = !parse_double(optarg, 1, 1e7, &v);
@@ -393,6 +414,7 @@ int main(int argc, char **argv)
       break;
     case O_CLIP:
       bad = !parse_double(optarg, 1, 600, &co.clip_s);
+      clip_given = 1;
       break;
     case O_OM_SHARE:
       bad = !parse_double(optarg, 0, 1, &co.openmic_share);
@@ -402,6 +424,7 @@ int main(int argc, char **argv)
       break;
     case O_WITHHELD:
       bad = !parse_double(optarg, 0, 1, &co.withheld_fraction);
+      withheld_given = 1;
       break;
     case O_SF:
       if (!user_sf)
@@ -497,6 +520,19 @@ int main(int argc, char **argv)
     case O_CODEC:
       bad = !parse_double(optarg, 0, 1, &co.options.codec_prob);
       break;
+    case O_NOTES:
+      if (!parse_double(optarg, 1, 1e7, &v) || v != floor(v)) {
+        fprintf(stderr,
+                "instrid-render: --notes '%s': want a whole number of clips, 1 to "
+                "10000000\n",
+                optarg);
+        return 2;
+      }
+      co.notes = (size_t)v;
+      break;
+    case O_NOTES_LOWRATE:
+      bad = !parse_double(optarg, 0, 1, &co.notes_lowrate_prob);
+      break;
     case O_VERSION:
       printf("instrid-render %s\n", INSTRID_VERSION);
       return 0;
@@ -520,19 +556,41 @@ int main(int argc, char **argv)
   if (example)
     return run_example(example, &co.config);
 
-  if (!co.out_dir || optind >= argc) {
+  if (co.notes) {
+    const char *why = NULL;
+    if (!co.out_dir)
+      why = "--notes needs --out DIR";
+    else if (optind < argc)
+      why = "--notes renders no MIDI files: leave them out";
+    else if (layout_given && co.musicnet)
+      why = "--notes writes the OpenMIC layout only";
+    else if (hours_given || co.pieces)
+      why = "--notes N sets the number of clips: no --hours or --pieces";
+    else if (clip_given && co.clip_s > 60)
+      why = "--clip: an isolated note's clip is 1 to 60 s";
+    if (why) {
+      fprintf(stderr, "instrid-render: %s (see --help)\n", why);
+      return 2;
+    }
+    co.musicnet = 0;
+    co.openmic = 1;
+    if (!clip_given)
+      co.clip_s = 4.0;
+    if (!withheld_given)
+      co.withheld_fraction = 0.0; /* every class known: the clip holds one note */
+  } else if (!co.out_dir || optind >= argc) {
     fprintf(stderr, "instrid-render: need --out DIR and at least one MIDI file or directory "
                     "(see --help)\n");
     return 2;
   }
   int status = 2; /* until the inputs are known good */
   sample_library *lib = NULL;
-  for (int i = optind; i < argc; i++)
+  for (int i = optind; i < argc && !co.notes; i++)
     if (corpus_collect_midi(argv[i], &co.midi_files, &co.n_midi) != 0) {
       fprintf(stderr, "instrid-render: %s: cannot read\n", argv[i]);
       goto out;
     }
-  if (co.n_midi == 0) {
+  if (co.n_midi == 0 && !co.notes) {
     fprintf(stderr, "instrid-render: no .mid files found\n");
     goto out;
   }
@@ -559,10 +617,12 @@ int main(int argc, char **argv)
       notes += sample_library_notes_of_class(lib, c);
       phrases += sample_library_phrases_of_class(lib, c);
     }
-    fprintf(stderr,
-            "instrid-render: %zu MIDI files, %d SoundFonts, %zu Philharmonia notes and "
-            "%zu phrases, %zu drum kits\n",
-            co.n_midi, co.config.n_soundfonts, notes, phrases, sample_library_n_kits(lib));
+    if (co.notes)
+      fprintf(stderr, "instrid-render: %zu isolated notes of %.1f s", co.notes, co.clip_s);
+    else
+      fprintf(stderr, "instrid-render: %zu MIDI files", co.n_midi);
+    fprintf(stderr, ", %d SoundFonts, %zu Philharmonia notes and %zu phrases, %zu drum kits\n",
+            co.config.n_soundfonts, notes, phrases, sample_library_n_kits(lib));
   }
   status = corpus_render(&co, err, sizeof(err)) == 0 ? 0 : 1;
   if (status != 0)

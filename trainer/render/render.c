@@ -38,6 +38,7 @@ void render_options_default(render_options *opt)
   opt->mic_prob = 0.0;
   opt->compress_prob = 0.0;
   opt->codec_prob = 0.0;
+  opt->excerpt_from_start = 0;
 }
 
 render_engine *render_engine_new(const render_config *cfg, char *errbuf, size_t errlen)
@@ -256,6 +257,18 @@ static int class_available(const render_engine *eng, const render_options *opt, 
   return sfz_count(eng, opt, cls) > 0;
 }
 
+int render_class_available(const render_engine *eng, const render_options *opt, int cls)
+{
+  if (cls < 0 || cls >= TAXONOMY_N)
+    return 0;
+  if (render_classes[cls].pitched)
+    return class_available(eng, opt, cls);
+  if (opt->excluded_classes & (1u << cls))
+    return 0;
+  return ((opt->sources & SOURCE_KIT) && sample_library_n_kits(eng->cfg.library) > 0) ||
+         ((opt->sources & SOURCE_FLUID) && eng->n_sf > 0) || sfz_count(eng, opt, TAX_DRUMS) > 0;
+}
+
 /* A pitched class at random among those whose range holds the part (octave shifts allowed). */
 static int pick_class_by_range(const render_engine *eng, const render_options *opt,
                                splitmix_rng *rng, int lo, int hi, int transpose, int *shift)
@@ -459,6 +472,7 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
                 render_piece *piece, char *errbuf, size_t errlen)
 {
   memset(piece, 0, sizeof(*piece));
+  piece->first_program = -1;
   splitmix_rng rng = splitmix_derive(seed, 1);
   const double rate = eng->cfg.rate_hz;
   double time_scale = opt->vary ? 1.0 / splitmix_range(&rng, 0.85, 1.15) : 1.0;
@@ -468,7 +482,7 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
 
   /* Excerpt start: a random place where some part plays. */
   double t0 = 0.0;
-  if (opt->excerpt_s > 0 && song_s > opt->excerpt_s) {
+  if (opt->excerpt_s > 0 && song_s > opt->excerpt_s && !opt->excerpt_from_start) {
     for (int tries = 0; tries < 16; tries++) {
       t0 = splitmix_range(&rng, 0.0, song_s - opt->excerpt_s * 0.5);
       size_t sounding = 0;
@@ -660,6 +674,8 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
     stem_effects(stem, frames, rate, &srng, opt->vary);
     for (size_t i = 0; i < 2 * frames; i++)
       piece->audio[i] += stem[i];
+    if (n_stems == 0 && !drum && plan.source == SOURCE_FLUID)
+      piece->first_program = plan.program;
     desc_len +=
         (size_t)snprintf(piece->description + desc_len, sizeof(piece->description) - desc_len,
                          "%s%s", n_stems ? " + " : "", plan.what);

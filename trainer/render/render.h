@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "classes.h"
+#include "rng.h"
 #include "sampler.h"
 #include "sfz.h"
 #include "smf.h"
@@ -58,10 +59,12 @@ typedef struct {
   double sfz_prob; /* when an SFZ library can play a class, probability of it over the others */
   /* The acoustics of real recordings, applied to the whole piece (0 = never; with all four at
    * 0 the output is what it was before they existed, byte for byte): */
-  double room_prob;     /* convolution with a room (a real response from cfg.irs or synthetic) */
-  double mic_prob;      /* a microphone's EQ colour */
-  double compress_prob; /* a compressor, 2:1 to 8:1 */
-  double codec_prob;    /* a lossy codec round trip: mp3, Vorbis or Opus at a random bitrate */
+  double room_prob;       /* convolution with a room (a real response from cfg.irs or synthetic) */
+  double mic_prob;        /* a microphone's EQ colour */
+  double compress_prob;   /* a compressor, 2:1 to 8:1 */
+  double codec_prob;      /* a lossy codec round trip: mp3, Vorbis or Opus at a random bitrate */
+  int excerpt_from_start; /* 1: an excerpt starts where the song does (isolated notes keep their
+                           * attack); 0: at a random place where some part plays */
 } render_options;
 
 /* Defaults for corpus rendering. */
@@ -82,6 +85,8 @@ typedef struct {
   size_t n_labels;
   double class_seconds[TAXONOMY_N]; /* how long each class sounds (sum of its notes) */
   char description[512];            /* "violin[philharmonia] + piano[FluidR3_GM.sf2 p0]" */
+  int first_program; /* GM program FluidSynth played the first stem with when that stem is
+                      * pitched; -1 otherwise (another source, drums, no stem) */
 } render_piece;
 
 /* Renders song with the randomness of seed. Returns 0, or -1 with errbuf (then *piece is
@@ -89,6 +94,22 @@ typedef struct {
 int render_song(render_engine *eng, const smf_song *song, const render_options *opt, uint64_t seed,
                 render_piece *piece, char *errbuf, size_t errlen);
 void render_piece_clear(render_piece *piece);
+
+/* Whether some source allowed by opt can play class cls (never when opt->excluded_classes has
+ * it): pitched classes through FluidSynth,
+ * the sampler or an SFZ library; drums and cymbals through a kit, a GM SoundFont's percussion or
+ * a drum SFZ library. */
+int render_class_available(const render_engine *eng, const render_options *opt, int cls);
+
+/* Isolated notes (instrid-render --notes, notes.c): draws a class evenly among those some source
+ * allowed by opt can play, then one note of it as a one-part song: a pitched class plays one of
+ * its GM programs (none for mandolin and ukulele: the renderer picks the source), a pitch drawn
+ * uniformly in its range, velocity 25..127, held 0.5..3.5 s (at most clip_s - 0.5 s) from
+ * 0..0.2 s; drums and cymbals play one hit or a one-bar pattern of hits of their GM percussion
+ * keys. *cls is the class, *program the GM program written (-1: none). NULL with errbuf when no
+ * class can be played or memory runs out. */
+smf_song *render_note_song(const render_engine *eng, const render_options *opt, double clip_s,
+                           splitmix_rng *rng, int *cls, int *program, char *errbuf, size_t errlen);
 
 /* The built-in example score (~30 s): piano alone, then a violin joins, then flute and drums. */
 smf_song *render_example_song(void);

@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test_render_notes.c — instrid-render's isolated notes (--notes): a small corpus through
+ * FluidSynth read back by the trainer's OpenMIC reader, one positive per clip (bass and
+ * synthesizer for a GM synth bass), every other class known, audible notes, 16-kHz clips, the
+ * same bytes whatever the job count, and the command's errors for bad values.
+ * Needs a GM SoundFont from Debian's packages; exits 77 (skip) when none is installed.
+ */
+#include <gst/gst.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "audio.h"
+#include "check.h"
+#include "corpus.h"
+#include "fixtures.h"
+#include "readers.h"
+#include "render.h"
+
+#define OM_BIT(c) (1u << (c))
+
+static int render_notes(const char *dir, const char *sf, size_t n, int jobs, uint32_t excluded,
+                        double lowrate)
+{
+  corpus_options co;
+  memset(&co, 0, sizeof(co));
+  co.out_dir = dir;
+  co.openmic = 1;
+  co.notes = n;
+  co.notes_lowrate_prob = lowrate;
+  co.clip_s = 4.0;
+  co.test_fraction = 0.2;
+  co.seed = 7;
+  co.jobs = jobs;
+  render_options_default(&co.options);
+  co.options.sources = SOURCE_FLUID;
+  co.options.excluded_classes = excluded;
+  co.config.rate_hz = 44100;
+  co.config.soundfonts[0] = sf;
+  co.config.n_soundfonts = 1;
+  char err[512];
+  int rc = corpus_render(&co, err, sizeof(err));
+  if (rc != 0)
+    fprintf(stderr, "corpus_render: %s\n", err);
+  return rc;
+}
+
+/* The sample rate in an Ogg Vorbis file's identification header, 0 when not found. */
+static unsigned ogg_rate(const char *path)
+{
+  size_t n = 0;
+  char *b = fixture_slurp(path, &n);
+  unsigned rate = 0;
+  for (size_t i = 0; b && i + 16 < n && !rate; i++)
+    if (memcmp(b + i, "\x01vorbis", 7) == 0) {
+      const unsigned char *p = (const unsigned char *)b + i + 12; /* after version, channels */
+      rate = p[0] | p[1] << 8 | p[2] << 16 | (unsigned)p[3] << 24;
+    }
+  free(b);
+  return rate;
+}
+
+static int same_file(const char *a, const char *b)
+{
+  size_t na = 0, nb = 0;
+  char *x = fixture_slurp(a, &na), *y = fixture_slurp(b, &nb);
+  int same = x && y && na == nb && memcmp(x, y, na) == 0;
+  free(x);
+  free(y);
+  return same;
+}
+
+/* Reads dir/openmic with the trainer's reader and checks every clip; returns the number of
+ * clips labelled bass and synthesizer together. */
+static int check_tree(const char *dir, size_t n_clips, int *rates16)
+{
+  char root[1200];
+  snprintf(root, sizeof(root), "%s/openmic", dir);
+  dataset_options dopt;
+  memset(&dopt, 0, sizeof(dopt));
+  recording_list list = {0};
+  dataset_stats stats;
+  memset(&stats, 0, sizeof(stats));
+  instrid_error err;
+  memset(&err, 0, sizeof(err));
+  CHECK(openmic_read(root, &dopt, &list, &stats, &err) == INSTRID_OK, "reader: %s", err.message);
+  CHECK(list.n == n_clips, "reader: %zu clips, want %zu", list.n, n_clips);
+  uint32_t om = 0;
+  for (int c = 0; c < TAXONOMY_N; c++)
+    if (render_classes[c].openmic)
+      om |= OM_BIT(c);
+  int both = 0;
+  *rates16 = 0;
+  for (size_t i = 0; i < list.n; i++) {
+    const dataset_recording *r = &list.items[i];
+    /* every OpenMIC class known (no --withheld), exactly one positive or a synth bass's two */
+    CHECK(r->mask_bits == om, "%s: mask %#x", r->audio_path, r->mask_bits);
+    int n_pos = __builtin_popcount(r->target_bits);
+    int synth_bass = r->target_bits == (OM_BIT(TAX_BASS) | OM_BIT(TAX_SYNTHESIZER));
+    CHECK(n_pos == 1 || synth_bass, "%s: targets %#x", r->audio_path, r->target_bits);
+    both += synth_bass;
+    unsigned rate = ogg_rate(r->audio_path);
+    CHECK(rate == 44100 || rate == 16000, "%s: %u Hz", r->audio_path, rate);
+    *rates16 += rate == 16000;
+    float *x = NULL;
+    size_t frames = 0;
+    char derr[256];
+    if (audio_decode_file(r->audio_path, 44100, 1, &x, &frames, derr, sizeof(derr)) != 0) {
+      CHECK(0, "%s", derr);
+      continue;
+    }
+    CHECK(labs((long)frames - 4 * 44100) < 256, "%s: %zu frames", r->audio_path, frames);
+    /* the note sounds: RMS of the loudest 100 ms well above silence */
+    double best = 0;
+    for (size_t s = 0; s + 4410 <= frames; s += 2205) {
+      double e = 0;
+      for (size_t k = s; k < s + 4410; k++)
+        e += (double)x[k] * x[k];
+      best = fmax(best, sqrt(e / 4410));
+    }
+    CHECK(best > 0.01, "%s: silent (RMS %.5f)", r->audio_path, best);
+    free(x);
+  }
+  recording_list_clear(&list);
+  return both;
+}
+
+static int run_status(const char *cmd)
+{
+  int st = system(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_cli(const char *bin, const char *tmp)
+{
+  static const char *bad[] = {"--notes 0",
+                              "--notes -3",
+                              "--notes 2.5",
+                              "--notes x",
+                              "--notes 2 --clip 0.2",
+                              "--notes 2 --clip 100",
+                              "--notes 2 --notes-lowrate-prob 1.5",
+                              "--notes 2 --layout musicnet"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "'%s' %s --out '%s/cli' 2>/dev/null", bin, bad[i], tmp);
+    CHECK(run_status(cmd) == 2, "'%s' should exit 2", bad[i]);
+  }
+  char cmd[2048];
+  snprintf(cmd, sizeof(cmd), "'%s' --notes 0 --out '%s/cli' 2>&1 | grep -q 'whole number of clips'",
+           bin, tmp);
+  CHECK(run_status(cmd) == 0, "--notes 0: no clear message");
+}
+
+int main(int argc, char **argv)
+{
+  gst_init(&argc, &argv);
+  const char *sf = NULL;
+  static const char *candidates[] = {"/usr/share/sounds/sf2/TimGM6mb.sf2",
+                                     "/usr/share/sounds/sf2/FluidR3_GM.sf2"};
+  for (int i = 0; i < 2 && !sf; i++)
+    if (access(candidates[i], R_OK) == 0)
+      sf = candidates[i];
+  char tmp[] = "/tmp/instrid-test-notes-XXXXXX";
+  if (!mkdtemp(tmp)) {
+    perror("mkdtemp");
+    return 1;
+  }
+  if (argc > 1)
+    test_cli(argv[1], tmp);
+  if (sf) {
+    char a[1024], b[1024], path[1200], path2[1200];
+    int rates16 = 0;
+    /* every class FluidSynth can play, half the clips at 16 kHz; jobs 2 then 1, same bytes */
+    snprintf(a, sizeof(a), "%s/a", tmp);
+    snprintf(b, sizeof(b), "%s/b", tmp);
+    CHECK(render_notes(a, sf, 10, 2, 0, 0.5) == 0, "render a");
+    CHECK(render_notes(b, sf, 10, 1, 0, 0.5) == 0, "render b");
+    check_tree(a, 10, &rates16);
+    CHECK(rates16 > 0 && rates16 < 10, "%d of 10 clips at 16 kHz", rates16);
+    static const char *index_files[] = {"openmic-2018-aggregated-labels.csv", "class-map.json",
+                                        "partitions/split01_train.csv",
+                                        "partitions/split01_test.csv"};
+    for (int i = 0; i < 4; i++) {
+      snprintf(path, sizeof(path), "%s/openmic/%s", a, index_files[i]);
+      snprintf(path2, sizeof(path2), "%s/openmic/%s", b, index_files[i]);
+      CHECK(same_file(path, path2), "%s differs", index_files[i]);
+    }
+    for (int i = 0; i < 10; i++) {
+      snprintf(path, sizeof(path), "%s/openmic/audio/000/%06d_0.ogg", a, i);
+      snprintf(path2, sizeof(path2), "%s/openmic/audio/000/%06d_0.ogg", b, i);
+      CHECK(same_file(path, path2), "clip %d differs between --jobs 2 and 1", i);
+    }
+    /* synthesizer notes only: a GM synth bass among them (seed 7) is labelled bass too */
+    snprintf(a, sizeof(a), "%s/synth", tmp);
+    CHECK(render_notes(a, sf, 12, 2, ~OM_BIT(TAX_SYNTHESIZER) & ((1u << TAXONOMY_N) - 1), 0) == 0,
+          "render synth");
+    int both = check_tree(a, 12, &rates16);
+    CHECK(rates16 == 0, "%d clips at 16 kHz without --notes-lowrate-prob", rates16);
+    CHECK(both > 0, "no synth bass labelled bass and synthesizer in 12 synthesizer notes");
+    snprintf(path, sizeof(path), "%s/openmic/openmic-2018-aggregated-labels.csv", a);
+    char *csv = fixture_slurp(path, NULL);
+    int pos_synth = 0;
+    for (char *l = csv; l && (l = strstr(l, ",synthesizer,1.0,")); l++)
+      pos_synth++;
+    CHECK(pos_synth == 12, "%d of 12 clips positive for synthesizer", pos_synth);
+    free(csv);
+  }
+  char cmd[512];
+  snprintf(cmd, sizeof(cmd), getenv("KEEP") ? "true %s" : "rm -rf '%s'", tmp);
+  if (system(cmd) != 0)
+    fprintf(stderr, "could not remove %s\n", tmp);
+  if (!sf)
+    fprintf(stderr, "no GM SoundFont installed: rendering checks skipped\n");
+  return check_exit_skipped(!sf);
+}
