@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testnet.h"
+
 static const greedy_info infos[GREEDY_N_CASES] = {
     [GREEDY_QUEUE_32GIB] = {"queue 32 GiB", "INSTRID_MAX_STREAM_BYTES", "queue 32768"},
     [GREEDY_ACTIVATIONS_2GB] = {"activations 2 GiB", "INSTRID_MAX_STREAM_BYTES",
@@ -31,22 +33,9 @@ static float *params;
 static instrid_frontend_params frontend(uint32_t sample_rate, uint32_t n_fft, uint32_t hop,
                                         uint32_t n_mels)
 {
-  instrid_frontend_params fe = {
-      .sample_rate = sample_rate,
-      .n_fft = n_fft,
-      .win_length = n_fft,
-      .hop_samples = hop,
-      .n_mels = n_mels,
-      .window = INSTRID_WINDOW_HANN,
-      .mel_scale = INSTRID_MEL_SLANEY,
-      .mel_norm = INSTRID_MELNORM_NONE,
-      .fmin_hz = 0.0f,
-      .fmax_hz = (float)sample_rate / 2.0f,
-      .power = 2.0f,
-      .log_floor = 1e-10f,
-      .feature_mean = 0.0f,
-      .feature_std = 1.0f,
-  };
+  instrid_frontend_params fe = testnet_frontend(sample_rate, n_fft, hop, n_mels);
+  fe.mel_norm = INSTRID_MELNORM_NONE;
+  fe.fmin_hz = 0.0f;
   return fe;
 }
 

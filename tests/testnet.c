@@ -37,13 +37,13 @@ static instrid_layer_desc pool(uint32_t type)
   return (instrid_layer_desc){type, {2, 2, 2, 2}, 0.0f};
 }
 
-static instrid_frontend_params frontend(uint32_t rate, uint32_t n_fft, uint32_t hop,
-                                        uint32_t n_mels)
+instrid_frontend_params testnet_frontend(uint32_t rate, uint32_t n_fft, uint32_t hop_samples,
+                                         uint32_t n_mels)
 {
   return (instrid_frontend_params){.sample_rate = rate,
                                    .n_fft = n_fft,
                                    .win_length = n_fft,
-                                   .hop_samples = hop,
+                                   .hop_samples = hop_samples,
                                    .n_mels = n_mels,
                                    .window = INSTRID_WINDOW_HANN,
                                    .mel_scale = INSTRID_MEL_SLANEY,
@@ -62,7 +62,7 @@ static uint32_t layers_of(const char *name, uint32_t n_classes, instrid_model_de
 {
   uint32_t n = 0;
   if (strcmp(name, "tiny") == 0) {
-    d->frontend = frontend(8000, 256, 128, 16);
+    d->frontend = testnet_frontend(8000, 256, 128, 16);
     d->window_frames = 16;
     d->hop_frames = 8;
     l[n++] = conv(8, 3, 1, 1, 1, 1, 1, 1, 1); /* (8, 16, 16) */
@@ -77,7 +77,7 @@ static uint32_t layers_of(const char *name, uint32_t n_classes, instrid_model_de
     l[n++] = layer(INSTRID_LAYER_GLOBAL_POOL, INSTRID_AXIS_TIME, INSTRID_POOL_MEAN_MAX_CONCAT,
                    0.0f); /* (16, 1, 1) */
   } else if (strcmp(name, "reference") == 0) {
-    d->frontend = frontend(22050, 1024, 512, 128);
+    d->frontend = testnet_frontend(22050, 1024, 512, 128);
     d->window_frames = 128;
     d->hop_frames = 64;
     static const uint32_t channels[4] = {32, 64, 128, 256};

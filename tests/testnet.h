@@ -42,6 +42,13 @@ float *testnet_thresholds(testnet *net); /* desc.n_classes, writable */
 void testnet_set_class_name(testnet *net, uint32_t i, const char *name);
 void testnet_set_provenance(testnet *net, const char *text);
 
+/* The front end of both networks (and of other tests' hand-made models): a Hann window as long as
+ * the FFT, Slaney mel scale and area normalisation from 30 Hz to Nyquist, power spectrum, log
+ * floor 1e-10, no normalisation (mean 0, std 1). A test that needs another value sets that field
+ * on the result. */
+instrid_frontend_params testnet_frontend(uint32_t sample_rate, uint32_t n_fft, uint32_t hop_samples,
+                                         uint32_t n_mels);
+
 /* Random batch-norm statistics and affine parameters (gamma in [0.5, 1.5), beta and mean in
  * [-0.5, 0.5), var in [0.5, 2.5)), so that tests exercise batch-norm folding with values that
  * matter. */

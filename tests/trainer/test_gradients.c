@@ -13,6 +13,7 @@
 #include "instrid.h"
 #include "netgrad.h"
 #include "rng.h"
+#include "testnet.h"
 
 /* ---------------------------------------------------------------------------------------- */
 /* Fixtures                                                                                  */
@@ -75,20 +76,8 @@ static instrid_model_desc make_desc(const instrid_layer_desc *layers, int n_laye
 {
   instrid_model_desc d;
   memset(&d, 0, sizeof d);
-  d.frontend = (instrid_frontend_params){.sample_rate = 16000,
-                                         .n_fft = 512,
-                                         .win_length = 512,
-                                         .hop_samples = 256,
-                                         .n_mels = (uint32_t)n_mels,
-                                         .window = INSTRID_WINDOW_HANN,
-                                         .mel_scale = INSTRID_MEL_SLANEY,
-                                         .mel_norm = INSTRID_MELNORM_SLANEY,
-                                         .fmin_hz = 0.0f,
-                                         .fmax_hz = 8000.0f,
-                                         .power = 2.0f,
-                                         .log_floor = 1e-10f,
-                                         .feature_mean = 0.0f,
-                                         .feature_std = 1.0f};
+  d.frontend = testnet_frontend(16000, 512, 256, (uint32_t)n_mels);
+  d.frontend.fmin_hz = 0.0f;
   d.window_frames = (uint32_t)frames;
   d.hop_frames = (uint32_t)frames;
   d.n_classes = (uint32_t)n_classes;

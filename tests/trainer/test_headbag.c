@@ -164,8 +164,11 @@ static void make_toy(toy *t)
     }
 }
 
-static void toy_data(toy *t, headbag_data *d)
+/* The toy corpus in t, d over it (both splits, 64 clips of 4 windows each), and options with
+ * batches of 8 clips, `epochs` epochs at learning rate lr. */
+static void toy_setup(toy *t, headbag_data *d, headbag_options *o, uint32_t epochs, float lr)
 {
+  make_toy(t);
   memset(d, 0, sizeof *d);
   d->dim = 4;
   d->n_out = 1;
@@ -173,19 +176,18 @@ static void toy_data(toy *t, headbag_data *d)
   for (int s = 0; s < 2; s++)
     d->split[s] =
         (headbag_split){256, t->vec[s], t->target[s], t->mask[s], t->group[s], t->weak[s]};
+  headbag_options_default(o);
+  o->epochs = epochs;
+  o->batch = 8;
+  o->lr = lr;
 }
 
 static void toy_run(void)
 {
   static toy t;
-  make_toy(&t);
   headbag_data d;
-  toy_data(&t, &d);
   headbag_options o;
-  headbag_options_default(&o);
-  o.epochs = 40;
-  o.batch = 8;
-  o.lr = 0.1f;
+  toy_setup(&t, &d, &o, 40, 0.1f);
   o.weight_decay = 0.0f;
   float params[5] = {0};
   headbag_result r;
@@ -209,14 +211,9 @@ static void toy_run(void)
 static void resume(void)
 {
   static toy t;
-  make_toy(&t);
   headbag_data d;
-  toy_data(&t, &d);
   headbag_options o;
-  headbag_options_default(&o);
-  o.epochs = 4;
-  o.batch = 8;
-  o.lr = 0.05f;
+  toy_setup(&t, &d, &o, 4, 0.05f);
   o.pool = HEADBAG_POOL_MEAN;
   char path[] = "/tmp/test_headbag_XXXXXX";
   int fd = mkstemp(path);

@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +23,7 @@
 #include "decode.h"
 #include "featcache.h"
 #include "fixtures.h"
+#include "testnet.h"
 
 static char root[256]; /* the scratch directory everything is written under */
 
@@ -31,8 +31,7 @@ static char root[256]; /* the scratch directory everything is written under */
 
 static void write_text(const char *path, const char *text)
 {
-  FILE *f = fopen(path, "wb");
-  if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+  if (fixture_write_text(path, text) != 0) {
     fprintf(stderr, "cannot write %s\n", path);
     exit(1);
   }
@@ -60,15 +59,10 @@ static const char *at(const char *fmt, const char *a)
 /* A 16-bit PCM mono WAV, as MusicNet publishes, of a sine at freq_hz. */
 static void write_wav(const char *path, uint32_t rate, double seconds, double freq_hz)
 {
-  uint32_t n = (uint32_t)(seconds * rate);
-  int16_t *x = malloc(sizeof *x * n);
-  for (uint32_t i = 0; x && i < n; i++)
-    x[i] = (int16_t)lrint(12000.0 * sin(2.0 * M_PI * freq_hz * i / rate));
-  if (!x || fixture_write_wav_pcm16(path, rate, x, n) != 0) {
+  if (fixture_write_wav_sine(path, rate, seconds, freq_hz, 12000.0) != 0) {
     fprintf(stderr, "cannot write %s\n", path);
     exit(1);
   }
-  free(x);
 }
 
 /* A stereo 44.1 kHz Ogg Vorbis clip, as OpenMIC publishes, made by GStreamer itself. */
@@ -98,14 +92,6 @@ static void write_ogg(const char *path, double seconds, double freq_hz)
   gst_object_unref(bus);
   gst_element_set_state(p, GST_STATE_NULL);
   gst_object_unref(p);
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
 }
 
 static size_t count_files(const char *dir)
@@ -162,22 +148,9 @@ enum { RATE = 16000, N_FFT = 512, HOP = 256, N_MELS = 24, W = 32, HOP_FRAMES = 1
 
 static instrid_frontend_params frontend(void)
 {
-  instrid_frontend_params p = {
-      .sample_rate = RATE,
-      .n_fft = N_FFT,
-      .win_length = N_FFT,
-      .hop_samples = HOP,
-      .n_mels = N_MELS,
-      .window = INSTRID_WINDOW_HANN,
-      .mel_scale = INSTRID_MEL_SLANEY,
-      .mel_norm = INSTRID_MELNORM_SLANEY,
-      .fmin_hz = 30.0f,
-      .fmax_hz = 8000.0f,
-      .power = 2.0f,
-      .log_floor = 1e-10f,
-      .feature_mean = -5.0f,
-      .feature_std = 2.5f,
-  };
+  instrid_frontend_params p = testnet_frontend(RATE, N_FFT, HOP, N_MELS);
+  p.feature_mean = -5.0f;
+  p.feature_std = 2.5f;
   return p;
 }
 
@@ -190,6 +163,30 @@ static dataset_options options(const char *cache_dir)
                        .cache_dir = cache_dir,
                        .verbose = 0};
   return o;
+}
+
+/* Opens the tree src with the test's front end and options, what it says on stderr kept in *said
+ * (release_stderr's text; said may be NULL), and checks that it opened with files_ok files read
+ * and files_skipped skipped. NULL (reported) when it did not open. */
+static train_dataset *open_checked(const dataset_source *src, size_t files_ok, size_t files_skipped,
+                                   const char *what, const char **said)
+{
+  instrid_frontend_params fe = frontend();
+  dataset_options opt = options(NULL);
+  instrid_error err = {0};
+  capture_stderr();
+  train_dataset *ds = train_dataset_open(src, 1, &fe, &opt, &err);
+  const char *text = release_stderr();
+  if (said)
+    *said = text;
+  CHECK(ds != NULL, "%s: open: %s", what, err.message);
+  if (!ds)
+    return NULL;
+  const dataset_stats *st = train_dataset_stats(ds);
+  CHECK(st->files_ok == files_ok && st->files_skipped == files_skipped,
+        "%s: files ok %zu skipped %zu, want %zu and %zu", what, st->files_ok, st->files_skipped,
+        files_ok, files_skipped);
+  return ds;
 }
 
 /* Window length in seconds: (W - 1) * hop + n_fft samples = 0.528 s; window w starts at
@@ -520,18 +517,13 @@ static void check_musicnet_target(const float *target, const float *mask, const 
 static void test_musicnet(void)
 {
   instrid_frontend_params fe = frontend();
-  dataset_options opt = options(NULL);
   dataset_source src = {DATASET_MUSICNET, at("%s", "mn")};
-  instrid_error err = {0};
-  capture_stderr();
-  train_dataset *ds = train_dataset_open(&src, 1, &fe, &opt, &err);
-  char *said = release_stderr();
-  CHECK(ds, "open: %s", err.message);
+  const char *said = NULL;
+  train_dataset *ds = open_checked(&src, 3, 2, "musicnet", &said);
   if (!ds)
     return;
   const dataset_stats *st = train_dataset_stats(ds);
-  CHECK(st->files_ok == 3 && st->files_skipped == 2, "files ok %zu skipped %zu", st->files_ok,
-        st->files_skipped);
+  instrid_error err = {0};
   CHECK(count_lines(said) == 2 && strstr(said, "train_data/3.wav") && strstr(said, "3.csv") &&
             strstr(said, "train_data/4.wav"),
         "skip messages:\n%s", said);
@@ -713,18 +705,8 @@ static void expect_open_error(const dataset_source *src, const char *const *need
  * file, line and column; the tree's other recordings are still read. */
 static void expect_skipped(const dataset_source *src, const char *line, const char *what)
 {
-  instrid_frontend_params fe = frontend();
-  dataset_options opt = options(NULL);
-  instrid_error err = {0};
-  capture_stderr();
-  train_dataset *ds = train_dataset_open(src, 1, &fe, &opt, &err);
-  char *said = release_stderr();
-  CHECK(ds != NULL, "%s: refused: %s", what, err.message);
-  if (ds) {
-    const dataset_stats *st = train_dataset_stats(ds);
-    CHECK(st->files_ok == 1 && st->files_skipped == 1, "%s: files ok %zu skipped %zu", what,
-          st->files_ok, st->files_skipped);
-  }
+  const char *said = NULL;
+  train_dataset *ds = open_checked(src, 1, 1, what, &said);
   train_dataset_free(ds);
   CHECK(strcmp(said, line) == 0, "%s: stderr:\n%s\nexpected:\n%s", what, said, line);
 }
@@ -801,20 +783,12 @@ static void test_malformed(void)
 
 static void test_openmic(void)
 {
-  instrid_frontend_params fe = frontend();
-  dataset_options opt = options(NULL);
   dataset_source src = {DATASET_OPENMIC, at("%s", "om")};
-  instrid_error err = {0};
-  capture_stderr();
-  train_dataset *ds = train_dataset_open(&src, 1, &fe, &opt, &err);
-  char *said = release_stderr();
-  CHECK(ds, "open: %s", err.message);
+  const char *said = NULL;
+  /* 000004_0 has audio but no labels: left out, not decoded. 000005_0 has no audio. */
+  train_dataset *ds = open_checked(&src, 3, 1, "openmic", &said);
   if (!ds)
     return;
-  const dataset_stats *st = train_dataset_stats(ds);
-  /* 000004_0 has audio but no labels: left out, not decoded. 000005_0 has no audio. */
-  CHECK(st->files_ok == 3 && st->files_skipped == 1, "files ok %zu skipped %zu", st->files_ok,
-        st->files_skipped);
   char unlabelled[600];
   snprintf(unlabelled, sizeof unlabelled,
            "instrid: %s/partitions/split01_train.csv: 1 keys have no labels and were left out "
@@ -888,17 +862,10 @@ static void test_openmic_fetched(void)
   write_wav(at("%s", "omf/audio/a1b/a1b2c3_00.wav"), 44100, 0.4, 600.0);
   write_wav(at("%s", "omf/audio/ff0/ff0123_00.wav"), 44100, 1.2, 300.0);
 
-  instrid_frontend_params fe = frontend();
-  dataset_options opt = options(NULL);
   dataset_source src = {DATASET_OPENMIC, at("%s", "omf")};
-  instrid_error err = {0};
-  train_dataset *ds = train_dataset_open(&src, 1, &fe, &opt, &err);
-  CHECK(ds, "open fetched tree: %s", err.message);
+  train_dataset *ds = open_checked(&src, 2, 0, "fetched tree (wav clips)", NULL);
   if (!ds)
     return;
-  CHECK(train_dataset_stats(ds)->files_ok == 2 && train_dataset_stats(ds)->files_skipped == 0,
-        "wav clips found: ok %zu skipped %zu", train_dataset_stats(ds)->files_ok,
-        train_dataset_stats(ds)->files_skipped);
   /* A 0.4 s note is shorter than a window: one window, padded; the 1.2 s clip gives 3. */
   CHECK(train_dataset_count(ds, DATASET_TRAIN) == 1 && train_dataset_count(ds, DATASET_VAL) == 3,
         "windows %zu/%zu", train_dataset_count(ds, DATASET_TRAIN),
@@ -1120,6 +1087,6 @@ int main(void)
   test_openmic_fetched();
   test_cache();
 
-  nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+  fixture_remove_tree(root);
   return check_exit();
 }
