@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """checks.py — the one assertion of the Python tests (check.h's counterpart): check(cond, what)
 prints "ok   what" on stdout or "FAIL what" on stderr and counts the failure, so that one run
-shows every broken check; a test ends with finish(). A test imports it with its folder's parent
-on sys.path:
+shows every broken check; a test ends with finish(). valgrind_leak_check() gives the valgrind
+command the leak tests run programs under. A test imports it with its folder's parent on
+sys.path:
 
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     from checks import check, finish
 """
+import shutil
 import sys
 
 SKIP = 77  # the exit status meson reads as "skipped"
@@ -22,6 +24,17 @@ def check(cond, what):
         failures += 1
         print("FAIL " + what, file=sys.stderr)
     return bool(cond)
+
+
+def valgrind_leak_check():
+    """The command prefix that runs a program under valgrind with definite leaks as errors
+    (exit status 99); exits SKIP when valgrind is absent."""
+    valgrind = shutil.which("valgrind")
+    if not valgrind:
+        print("valgrind not found: skipped")
+        sys.exit(SKIP)
+    return [valgrind, "--leak-check=full", "--errors-for-leak-kinds=definite",
+            "--show-leak-kinds=definite", "--error-exitcode=99", "-q"]
 
 
 def finish():

@@ -7,9 +7,12 @@ AddressSanitizer. Runs the command under valgrind; skips (77) when valgrind is a
 
 usage: test_identify_leaks.py INSTRID_IDENTIFY
 """
-import shutil
+import os
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, finish, valgrind_leak_check  # noqa: E402
 
 # Each run costs seconds under valgrind: two cases reach every early exit's frees (the file
 # list and model path after a value out of range; the JSON buffer and the parser after usage).
@@ -22,22 +25,14 @@ CASES = (
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
-    valgrind = shutil.which("valgrind")
-    if not valgrind:
-        print("valgrind not found: skipped")
-        return 77
-    failures = 0
+    valgrind = valgrind_leak_check()
     for args in CASES:
-        r = subprocess.run([valgrind, "--leak-check=full", "--errors-for-leak-kinds=definite",
-                            "--show-leak-kinds=definite", "--error-exitcode=99", "-q",
-                            sys.argv[1]] + args, capture_output=True, text=True, timeout=120)
-        if r.returncode != 2 or "definitely lost" in r.stderr:
-            print("FAIL %s: status %d\n%s" % (args, r.returncode, r.stderr))
-            failures += 1
-        else:
-            print("ok   %s" % (args,))
-    return 1 if failures else 0
+        r = subprocess.run(valgrind + [sys.argv[1]] + args, capture_output=True, text=True,
+                           timeout=120)
+        check(r.returncode == 2 and "definitely lost" not in r.stderr,
+              f"{args}: status {r.returncode}\n{r.stderr}")
+    finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -14,7 +14,6 @@ Exit status: 0 pass, 1 fail, 77 skip (numpy missing).
 import os
 import re
 import shutil
-import struct
 import subprocess
 import sys
 
@@ -29,6 +28,7 @@ sys.path.insert(0, src_dir)
 import instrid_file as F  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from checks import check, finish  # noqa: E402
+from fixtures import tone, write_wav  # noqa: E402
 
 shutil.rmtree(work, ignore_errors=True)
 os.makedirs(work)
@@ -70,12 +70,7 @@ for what, bad, needle in (("a flipped byte", original[:200] + bytes([original[20
 clips = [("a.wav", 440.0, "flute"), ("b.wav", 1000.0, "piano"), ("c.wav", 2200.0, "violin"),
          ("d.wav", 470.0, "flute;piano"), ("e.wav", 150.0, ""), ("f.wav", 3000.0, "")]
 for name, freq, _ in clips:
-    t = np.arange(RATE) / RATE
-    x = (9000 * np.sin(2 * np.pi * freq * t)).astype("<i2")
-    with open(os.path.join(work, name), "wb") as f:
-        f.write(b"RIFF" + struct.pack("<I", 36 + 2 * x.size) + b"WAVEfmt " +
-                struct.pack("<IHHIIHH", 16, 1, 1, RATE, 2 * RATE, 2, 16) + b"data" +
-                struct.pack("<I", 2 * x.size) + x.tobytes())
+    write_wav(os.path.join(work, name), tone(1.0, freq, 0.3, RATE), RATE)
 csv_path = os.path.join(work, "set.csv")
 with open(csv_path, "w") as f:
     f.write("path,labels,kind,note\n")

@@ -5,55 +5,23 @@ silence-trimmed and cut, labels with every class known (or only the clip's class
 negative for every class, validation held out by path, validation.csv, the SFZ export, resuming,
 and the messages for a missing mirror and a bad manifest. Skips (77) without numpy or PyGObject.
 """
-import math
 import os
-import struct
 import subprocess
 import sys
 import tempfile
 import wave
 
-SCRIPT = sys.argv[1]
-failures = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, finish  # noqa: E402
+from fixtures import tone, write_wav  # noqa: E402
+from fetch_data_util import MANIFEST_DEFAULTS, run, skip_without_dependencies  # noqa: E402
 
-try:
-    import gi  # noqa: F401
-    import numpy  # noqa: F401
-except ImportError:
-    print("skipped: fetch-data needs python3-numpy and python3-gi", file=sys.stderr)
-    sys.exit(77)
-
-
-def check(cond, what):
-    global failures
-    if not cond:
-        print("FAIL:", what, file=sys.stderr)
-        failures += 1
-
-
-def write_wav(path, segments, rate=44100):
-    """segments: (seconds, freq_hz or 0 for silence, amplitude)."""
-    frames = []
-    for seconds, freq, amp in segments:
-        for i in range(int(seconds * rate)):
-            v = amp * math.sin(2 * math.pi * freq * i / rate) if freq else 0.0
-            frames.append(int(v * 32767))
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with wave.open(path, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(struct.pack(f"<{len(frames)}h", *frames))
+skip_without_dependencies()
 
 
 def git(repo, *args):
     return subprocess.run(["git", "-C", repo, *args], check=True, capture_output=True,
                           text=True).stdout.strip()
-
-
-def run(*args):
-    p = subprocess.run([SCRIPT, *args], capture_output=True, text=True, timeout=120)
-    return p.returncode, p.stdout, p.stderr
 
 
 def wav_seconds(path):
@@ -66,10 +34,10 @@ with tempfile.TemporaryDirectory() as d:
     os.makedirs(repo)
     git(repo, "init", "-q")
     # a note: 0.5 s silence, 1 s of 440 Hz, 0.5 s silence -> trimmed to about 1 s
-    write_wav(f"{repo}/notes/a4.wav", [(0.5, 0, 0), (1.0, 440, 0.5), (0.5, 0, 0)])
-    write_wav(f"{repo}/notes/held/b4.wav", [(1.0, 494, 0.5)])  # held out by path
-    write_wav(f"{repo}/noise/rain.wav", [(25.0, 3000, 0.2)])  # 25 s of "non-music"
-    write_wav(f"{repo}/band/song.wav", [(2.0, 330, 0.4)])  # voice known, the rest not
+    write_wav(f"{repo}/notes/a4.wav", tone(0.5, 0) + tone(1.0, 440) + tone(0.5, 0))
+    write_wav(f"{repo}/notes/held/b4.wav", tone(1.0, 494))  # held out by path
+    write_wav(f"{repo}/noise/rain.wav", tone(25.0, 3000, 0.2))  # 25 s of "non-music"
+    write_wav(f"{repo}/band/song.wav", tone(2.0, 330, 0.4))  # voice known, the rest not
     with open(f"{repo}/lib.sfz", "w") as f:
         f.write("<region> sample=notes/a4.wav pitch_keycenter=69\n")
     with open(f"{repo}/README", "w") as f:
@@ -79,14 +47,7 @@ with tempfile.TemporaryDirectory() as d:
     commit = git(repo, "rev-parse", "HEAD")
     manifest = os.path.join(d, "sources.toml")
     with open(manifest, "w") as f:
-        f.write(f"""
-[defaults]
-known = "all"
-cut = "notes"
-max_clip_s = 10.0
-min_active = 0.3
-ship = true
-
+        f.write(MANIFEST_DEFAULTS + f"""
 [[source]]
 name = "lib"
 kind = "github"
@@ -211,5 +172,4 @@ role = "train"
     check(rc != 0 and "source 1 (x)" in se and "'kazoo' is not in the taxonomy" in se,
           f"bad class: {se}")
 
-print(f"{failures} failure(s)" if failures else "ok", file=sys.stderr)
-sys.exit(1 if failures else 0)
+finish()

@@ -15,43 +15,14 @@ import struct
 import subprocess
 import sys
 import tempfile
-import wave
 
-SCRIPT = sys.argv[1]
-failures = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, finish  # noqa: E402
+from fixtures import tone, write_wav  # noqa: E402
+from fetch_data_util import MANIFEST_DEFAULTS, SCRIPT, run, skip_without_dependencies  # noqa: E402
 
-try:
-    import gi
-    import numpy as np
-except ImportError:
-    print("skipped: fetch-data needs python3-numpy and python3-gi", file=sys.stderr)
-    sys.exit(77)
-
-
-def check(cond, what):
-    global failures
-    if not cond:
-        print("FAIL:", what, file=sys.stderr)
-        failures += 1
-
-
-def tone(seconds, freq, amp=0.5, rate=44100):
-    n = int(seconds * rate)
-    return [amp * math.sin(2 * math.pi * freq * i / rate) for i in range(n)]
-
-
-def write_wav(path, samples, rate=44100):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with wave.open(path, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(struct.pack(f"<{len(samples)}h", *(int(v * 32767) for v in samples)))
-
-
-def run(*args):
-    p = subprocess.run([SCRIPT, *args], capture_output=True, text=True, timeout=120)
-    return p.returncode, p.stdout, p.stderr
+skip_without_dependencies()
+import gi  # noqa: E402
 
 
 def index_rows(real, name):
@@ -74,14 +45,7 @@ def load_script():
     return mod
 
 
-MANIFEST = """
-[defaults]
-known = "all"
-cut = "notes"
-max_clip_s = 10.0
-min_active = 0.3
-ship = true
-
+MANIFEST = MANIFEST_DEFAULTS + """
 [[source]]
 name = "orch"
 kind = "local"
@@ -266,5 +230,4 @@ check(mod.ogg_chain_parts(muxed) == [(0, 144)], "multiplexed BOS pages: one link
 fake = page(2) + page(0) + page(2, version=1)
 check(mod.ogg_chain_parts(fake) == [(0, 108)], "a version-1 'page' is data")
 
-print(f"{failures} failure(s)" if failures else "ok", file=sys.stderr)
-sys.exit(1 if failures else 0)
+finish()

@@ -8,15 +8,11 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, finish  # noqa: E402
+from fixtures import tone, write_wav  # noqa: E402
+
 BIN = sys.argv[1]
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    if not cond:
-        print("FAIL:", what, file=sys.stderr)
-        failures += 1
 
 
 def run(*args):
@@ -73,18 +69,8 @@ with tempfile.TemporaryDirectory() as d:
 # More threads than decoding takes (the default on a machine with over 64 cores) still
 # trains: a one-recording MusicNet tree, one epoch of the tiny architecture.
 with tempfile.TemporaryDirectory() as d:
-    import math
-    import os
-    import struct
-    import wave
-    for sub in ("train_data", "train_labels"):
-        os.makedirs(os.path.join(d, "mn", sub))
-    with wave.open(os.path.join(d, "mn", "train_data", "1.wav"), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(22050)
-        w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(0.1 * n)))
-                               for n in range(22050 * 3)))
+    os.makedirs(os.path.join(d, "mn", "train_labels"))
+    write_wav(os.path.join(d, "mn", "train_data", "1.wav"), tone(3.0, 350.0, 0.25, 22050), 22050)
     with open(os.path.join(d, "mn", "train_labels", "1.csv"), "w") as f:
         f.write("start_time,end_time,instrument,note,start_beat,end_beat,note_value\n"
                 "0,132300,41,60,0,4,Whole\n")
@@ -104,4 +90,4 @@ for name in options:
 for needle in ["default", "balanced", "focal", "--resume"]:
     check(needle in out, f"--help lacks {needle!r}")
 
-sys.exit(1 if failures else 0)
+finish()
