@@ -188,31 +188,39 @@ static void *worker(void *arg)
      * would take them for silence in windows where every class is known): OpenMIC only. */
     if (t->layout == LAYOUT_MUSICNET)
       ro.excluded_classes |= (1u << TAX_MANDOLIN) | (1u << TAX_UKULELE);
+    int note_cls = -1;
     if (opt->notes) {
       /* one part, the drawn class only (mandolin and ukulele parts have no program and get
        * their class by range), no phrase on top, the attack in the clip */
       ro.reassign_prob = 0.0;
       ro.phrase_prob = 0.0;
       ro.excerpt_from_start = 1;
+      /* the class from its own stream, kept when a draw fails (a kit without the key drawn):
+       * the classes stay evenly spread. Only those the OpenMIC layout names: a clip of any
+       * other would have no positive. */
+      render_options draw = opt->options;
+      for (int c = 0; c < TAXONOMY_N; c++)
+        if (!render_classes[c].openmic)
+          draw.excluded_classes |= 1u << c;
+      splitmix_rng cr = splitmix_derive(opt->seed ^ 0xc1a55, i);
+      note_cls = render_note_class(eng, &draw, &cr);
+      if (note_cls >= 0) /* else render_note_song says that no class can be played */
+        ro.excluded_classes =
+            opt->options.excluded_classes | (((1u << TAXONOMY_N) - 1) & ~(1u << note_cls));
     }
     render_piece pc;
     const char *file = NULL;
-    int rendered = 0, note_cls = -1;
+    char note_name[64];
+    int rendered = 0;
     for (int attempt = 0; attempt < 8 && !rendered; attempt++) {
       splitmix_rng r = splitmix_derive(opt->seed, (uint64_t)i * 16 + (uint64_t)attempt);
       smf_song *song;
       if (opt->notes) {
         int program;
-        file = "isolated note";
-        /* the classes the OpenMIC layout names: a clip of any other would have no positive */
-        render_options draw = opt->options;
-        for (int c = 0; c < TAXONOMY_N; c++)
-          if (!render_classes[c].openmic)
-            draw.excluded_classes |= 1u << c;
-        song = render_note_song(eng, &draw, opt->clip_s, &r, &note_cls, &program, err, sizeof(err));
-        if (song)
-          ro.excluded_classes =
-              opt->options.excluded_classes | (((1u << TAXONOMY_N) - 1) & ~(1u << note_cls));
+        snprintf(note_name, sizeof(note_name), "isolated %s note",
+                 note_cls >= 0 ? instrid_taxonomy[note_cls] : "no");
+        file = note_name;
+        song = render_note_song(note_cls, opt->clip_s, &r, &program, err, sizeof(err));
       } else {
         size_t fi = (opt->hours > 0 || attempt > 0) ? splitmix_below(&r, opt->n_midi)
                                                     : t->index % opt->n_midi;

@@ -9,11 +9,10 @@
 
 #include "render.h"
 
-/* GM percussion keys per class (render_class_of_drum_key gives these classes back): kicks,
- * side stick, snares, clap, toms, bongos, congas, timbales; hi-hats, crashes, rides, china,
- * splash. */
-static const int drum_keys[] = {35, 36, 37, 38, 39, 40, 41, 43, 45, 47,
-                                48, 50, 60, 61, 62, 63, 64, 65, 66};
+/* GM percussion keys per class (render_class_of_drum_key gives these classes back) that every
+ * source plays, the Hydrogen kits included (sampler.c's key_category): kicks, side stick,
+ * snares, clap, toms; hi-hats, crashes, rides, china, splash. */
+static const int drum_keys[] = {35, 36, 37, 38, 39, 40, 41, 43, 45, 47, 48, 50};
 static const int cymbal_keys[] = {42, 44, 46, 49, 51, 52, 53, 55, 57, 59};
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -24,14 +23,19 @@ static smf_note note_at(double start_s, double end_s, int pitch, int velocity)
                     (uint8_t)velocity};
 }
 
-smf_song *render_note_song(const render_engine *eng, const render_options *opt, double clip_s,
-                           splitmix_rng *rng, int *cls, int *program, char *errbuf, size_t errlen)
+int render_note_class(const render_engine *eng, const render_options *opt, splitmix_rng *rng)
 {
   int pick = -1, n = 0;
   for (int c = 0; c < TAXONOMY_N; c++)
     if (render_class_available(eng, opt, c) && splitmix_below(rng, (uint64_t)++n) == 0)
       pick = c;
-  if (pick < 0) {
+  return pick;
+}
+
+smf_song *render_note_song(int pick, double clip_s, splitmix_rng *rng, int *program, char *errbuf,
+                           size_t errlen)
+{
+  if (pick < 0 || pick >= TAXONOMY_N) {
     snprintf(errbuf, errlen, "no class can be played by the sources allowed");
     return NULL;
   }
@@ -79,7 +83,6 @@ smf_song *render_note_song(const render_engine *eng, const render_options *opt, 
     snprintf(errbuf, errlen, "out of memory");
     return NULL;
   }
-  *cls = pick;
   *program = prog;
   return song;
 }

@@ -101,15 +101,16 @@ void render_piece_clear(render_piece *piece);
  * a drum SFZ library. */
 int render_class_available(const render_engine *eng, const render_options *opt, int cls);
 
-/* Isolated notes (instrid-render --notes, notes.c): draws a class evenly among those some source
- * allowed by opt can play, then one note of it as a one-part song: a pitched class plays one of
- * its GM programs (none for mandolin and ukulele: the renderer picks the source), a pitch drawn
- * uniformly in its range, velocity 25..127, held 0.5..3.5 s (at most clip_s - 0.5 s) from
- * 0..0.2 s; drums and cymbals play one hit or a one-bar pattern of hits of their GM percussion
- * keys. *cls is the class, *program the GM program written (-1: none). NULL with errbuf when no
- * class can be played or memory runs out. */
-smf_song *render_note_song(const render_engine *eng, const render_options *opt, double clip_s,
-                           splitmix_rng *rng, int *cls, int *program, char *errbuf, size_t errlen);
+/* Isolated notes (instrid-render --notes, notes.c). render_note_class draws a class evenly
+ * among those some source allowed by opt can play (-1: none). render_note_song makes one note
+ * of class cls a one-part song: a pitched class plays one of its GM programs (none for mandolin
+ * and ukulele: the renderer picks the source), a pitch drawn uniformly in its range, velocity
+ * 25..127, held 0.5..3.5 s (at most clip_s - 0.5 s) from 0..0.2 s; drums and cymbals play one
+ * hit or a one-bar pattern of hits of their GM percussion keys. *program is the GM program
+ * written (-1: none). NULL with errbuf for a bad class or when memory runs out. */
+int render_note_class(const render_engine *eng, const render_options *opt, splitmix_rng *rng);
+smf_song *render_note_song(int cls, double clip_s, splitmix_rng *rng, int *program, char *errbuf,
+                           size_t errlen);
 
 /* The built-in example score (~30 s): piano alone, then a violin joins, then flute and drums. */
 smf_song *render_example_song(void);
