@@ -79,6 +79,13 @@ static void usage(FILE *f)
       "  --solo-prob P          probability of a solo piece (default 0.25)\n"
       "  --reassign-prob P      probability that a part with a GM program gets another class that\n"
       "                         fits its range (default 0.35); parts without one always do\n"
+      "  --drums-prob P         probability that a piece without a percussion part gets a\n"
+      "                         generated beat over its whole length at its tempo and meter\n"
+      "                         (4/4 when unknown): kick/snare grooves, hi-hat or ride, crashes,\n"
+      "                         tom fills, humanised; played by the drum sources, labelled drums\n"
+      "                         and cymbals, shown as drums[generated, ...]. It counts within\n"
+      "                         --max-instruments (replaces a part when they fill it; none for\n"
+      "                         solo pieces or --max-instruments 1). Default 0\n"
       "  --phrase-prob P        probability of adding a recorded Philharmonia phrase (default "
       "0.15)\n"
       "  --sampler-prob P       probability of the sampler when FluidSynth could play a class too\n"
@@ -326,7 +333,8 @@ int main(int argc, char **argv)
     O_CODEC,
     O_VERSION,
     O_NOTES,
-    O_NOTES_LOWRATE
+    O_NOTES_LOWRATE,
+    O_DRUMS
   };
   static const struct option longopts[] = {
       {"out", required_argument, 0, O_OUT},
@@ -367,6 +375,7 @@ int main(int argc, char **argv)
       {"version", no_argument, 0, O_VERSION},
       {"notes", required_argument, 0, O_NOTES},
       {"notes-lowrate-prob", required_argument, 0, O_NOTES_LOWRATE},
+      {"drums-prob", required_argument, 0, O_DRUMS},
       {0, 0, 0, 0}};
   corpus_options co;
   memset(&co, 0, sizeof(co));
@@ -465,6 +474,9 @@ int main(int argc, char **argv)
       break;
     case O_REASSIGN:
       bad = !parse_double(optarg, 0, 1, &co.options.reassign_prob);
+      break;
+    case O_DRUMS:
+      bad = !parse_double(optarg, 0, 1, &co.options.drums_prob);
       break;
     case O_PHRASE:
       bad = !parse_double(optarg, 0, 1, &co.options.phrase_prob);
@@ -568,6 +580,8 @@ int main(int argc, char **argv)
       why = "--notes N sets the number of clips: no --hours or --pieces";
     else if (clip_given && co.clip_s > 60)
       why = "--clip: an isolated note's clip is 1 to 60 s";
+    else if (co.options.drums_prob > 0)
+      why = "--drums-prob adds drums to MIDI pieces, not to isolated notes";
     if (why) {
       fprintf(stderr, "instrid-render: %s (see --help)\n", why);
       return 2;

@@ -10,6 +10,7 @@
 
 #include "acoustics.h"
 #include "audio.h"
+#include "drums.h"
 #include "fx.h"
 #include "rng.h"
 
@@ -39,6 +40,7 @@ void render_options_default(render_options *opt)
   opt->compress_prob = 0.0;
   opt->codec_prob = 0.0;
   opt->excerpt_from_start = 0;
+  opt->drums_prob = 0.0;
 }
 
 render_engine *render_engine_new(const render_config *cfg, char *errbuf, size_t errlen)
@@ -527,8 +529,30 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
               : opt->max_instruments > RENDER_MAX_STEMS ? RENDER_MAX_STEMS
                                                         : opt->max_instruments;
   size_t keep = n_cand < (size_t)max_k ? n_cand : (size_t)max_k;
-  if (opt->vary && keep > 1)
-    keep = splitmix_uniform(&rng) < opt->solo_prob ? 1 : 2 + splitmix_below(&rng, keep - 1);
+  int solo = 0;
+  if (opt->vary && keep > 1) {
+    solo = splitmix_uniform(&rng) < opt->solo_prob;
+    keep = solo ? 1 : 2 + splitmix_below(&rng, keep - 1);
+  }
+
+  /* A generated drum part for a song without percussion, first in the order so that it is
+   * kept: one more stem, or in place of the last part drawn when those fill max_instruments.
+   * Its own stream of random numbers: the draws above and the other parts' stay as they were. */
+  smf_part gen = {0};
+  const size_t GEN = (size_t)-1;
+  int gen_extra = 0;
+  if (opt->drums_prob > 0 && !solo && max_k > 1 && !drums_song_has_percussion(song) &&
+      render_class_available(eng, opt, TAX_DRUMS)) {
+    splitmix_rng drng = splitmix_derive(seed, 4);
+    if (splitmix_uniform(&drng) < opt->drums_prob && drums_generate(song, &drng, &gen) == 0) {
+      size_t n = n_cand < 64 ? n_cand : 63;
+      memmove(order + 1, order, n * sizeof(order[0]));
+      order[0] = GEN;
+      n_cand = n + 1;
+      gen_extra = keep < (size_t)max_k;
+      keep += (size_t)gen_extra;
+    }
+  }
 
   piece->audio = calloc(2 * frames, sizeof(float));
   float *stem = malloc(2 * frames * sizeof(float));
@@ -545,7 +569,8 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
   piece->start_s = t0;
   size_t desc_len = 0;
   for (size_t oi = 0; oi < n_cand && (size_t)n_stems < keep; oi++) {
-    const smf_part *part = &song->parts[order[oi]];
+    int generated = order[oi] == GEN;
+    const smf_part *part = generated ? &gen : &song->parts[order[oi]];
     uint64_t stem_seed = splitmix_next(&rng);
     splitmix_rng srng = splitmix_derive(stem_seed, 2);
     int drum = part->channel == 9;
@@ -594,8 +619,15 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
         continue;
       plan.cls = cls;
     }
-    if (!pick_source(eng, opt, &srng, &plan, drum, part->program))
+    if (!pick_source(eng, opt, &srng, &plan, drum, part->program)) {
+      keep -= (size_t)(generated && gen_extra); /* no drums: the parts drawn stay as many */
       continue;
+    }
+    if (generated) {
+      char what[sizeof(plan.what)];
+      snprintf(what, sizeof(what), "drums[generated, %s", strchr(plan.what, '[') + 1);
+      memcpy(plan.what, what, sizeof(what));
+    }
     for (size_t i = 0; i < part->n_notes; i++) {
       int k = drum ? notes[i].pitch : notes[i].pitch + plan.shift;
       keys[i] = k >= 0 && k <= 127 ? k : -1;
@@ -669,8 +701,10 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
       }
       n_played++;
     }
-    if (n_played == 0)
+    if (n_played == 0) {
+      keep -= (size_t)(generated && gen_extra);
       continue;
+    }
     stem_effects(stem, frames, rate, &srng, opt->vary);
     for (size_t i = 0; i < 2 * frames; i++)
       piece->audio[i] += stem[i];
@@ -783,12 +817,14 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
   free(notes);
   free(keys);
   free(played);
+  free(gen.notes);
   return 0;
 fail:
   free(stem);
   free(notes);
   free(keys);
   free(played);
+  free(gen.notes);
   render_piece_clear(piece);
   return -1;
 }

@@ -65,6 +65,11 @@ typedef struct {
   double codec_prob;      /* a lossy codec round trip: mp3, Vorbis or Opus at a random bitrate */
   int excerpt_from_start; /* 1: an excerpt starts where the song does (isolated notes keep their
                            * attack); 0: at a random place where some part plays */
+  /* Probability that a song without a percussion part gets a generated drum part (drums.c) as
+   * one more stem, from its own stream of random numbers (0: never, and the output is what it
+   * was before this existed). It counts within max_instruments: when the parts drawn already
+   * fill it, it replaces one of them; a solo piece (solo_prob) and max_instruments 1 get none. */
+  double drums_prob;
 } render_options;
 
 /* Defaults for corpus rendering. */
@@ -84,9 +89,10 @@ typedef struct {
   render_label *labels; /* sorted by start */
   size_t n_labels;
   double class_seconds[TAXONOMY_N]; /* how long each class sounds (sum of its notes) */
-  char description[512];            /* "violin[philharmonia] + piano[FluidR3_GM.sf2 p0]" */
-  int first_program; /* GM program FluidSynth played the first stem with when that stem is
-                      * pitched; -1 otherwise (another source, drums, no stem) */
+  char description[512]; /* "violin[philharmonia] + piano[FluidR3_GM.sf2 p0]"; a generated drum
+                          * part reads "drums[generated, kit GMRockKit]" */
+  int first_program;     /* GM program FluidSynth played the first stem with when that stem is
+                          * pitched; -1 otherwise (another source, drums, no stem) */
 } render_piece;
 
 /* Renders song with the randomness of seed. Returns 0, or -1 with errbuf (then *piece is

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* smf.c — Standard MIDI File (format 0/1) parsing into notes per part, with the tempo map applied.
- * Only what rendering needs: notes, program changes, tempo and track names; the rest is skipped.
+ * Only what rendering needs: notes, program changes, tempo, the first time signature and track
+ * names; the rest is skipped.
  */
 #include "smf.h"
 
@@ -76,8 +77,14 @@ static int read_vlq(const uint8_t **pp, const uint8_t *end, uint32_t *out)
   return 0;
 }
 
+/* The earliest time signature met so far (tick UINT64_MAX: none). */
+typedef struct {
+  uint64_t tick;
+  int num, den;
+} meter_seen;
+
 static int parse_track(const uint8_t *p, const uint8_t *end, uint32_t track, event_list *l,
-                       char *name, size_t name_len, char *errbuf, size_t errlen)
+                       char *name, size_t name_len, meter_seen *meter, char *errbuf, size_t errlen)
 {
   uint64_t tick = 0;
   uint8_t status = 0;
@@ -112,6 +119,12 @@ static int parse_track(const uint8_t *p, const uint8_t *end, uint32_t track, eve
           e.tempo_us = 500000;
         if (!push_event(l, e))
           goto nomem;
+      } else if (type == 0x58 && len >= 2 && tick < meter->tick) {
+        if (p[0] >= 1 && p[0] <= 32 && p[1] <= 5) {
+          meter->tick = tick;
+          meter->num = p[0];
+          meter->den = 1 << p[1];
+        }
       } else if (type == 0x03 && name[0] == '\0') {
         size_t n = len < name_len - 1 ? len : name_len - 1;
         for (size_t i = 0; i < n; i++) /* keep names printable: they end up in progress lines */
@@ -243,6 +256,7 @@ smf_song *smf_read_memory(const uint8_t *data, size_t size, char *errbuf, size_t
   }
   size_t pos = 8 + (size_t)hdr_len;
   unsigned track = 0;
+  meter_seen meter = {UINT64_MAX, 0, 0};
   while (track < n_tracks && pos + 8 <= size) {
     uint32_t len = be32(data + pos + 4);
     int is_track = memcmp(data + pos, "MTrk", 4) == 0;
@@ -253,7 +267,8 @@ smf_song *smf_read_memory(const uint8_t *data, size_t size, char *errbuf, size_t
       len = (uint32_t)(size - pos); /* many files in the wild have a wrong last length */
     }
     if (is_track) {
-      if (!parse_track(data + pos, data + pos + len, track, &l, names[track], 64, errbuf, errlen))
+      if (!parse_track(data + pos, data + pos + len, track, &l, names[track], 64, &meter, errbuf,
+                       errlen))
         goto fail;
       track++;
     }
@@ -263,6 +278,8 @@ smf_song *smf_read_memory(const uint8_t *data, size_t size, char *errbuf, size_t
     set_err(errbuf, errlen, "no MTrk chunk");
     goto fail;
   }
+  song->meter_num = meter.num;
+  song->meter_den = meter.den;
 
   /* Tempo map: segments of constant seconds-per-tick, merged from every track. */
   size_t n_tempo = 0;

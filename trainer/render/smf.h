@@ -27,7 +27,8 @@ typedef struct {
 typedef struct {
   smf_part *parts;
   size_t n_parts;
-  double duration_s; /* end of the last note */
+  double duration_s;        /* end of the last note */
+  int meter_num, meter_den; /* the file's first time signature (6, 8 for 6/8); 0, 0: none */
 } smf_song;
 
 /* Parses a file or a memory image. Returns NULL on error with a one-line reason in errbuf. */
