@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 char *fixture_slurp(const char *path, size_t *size)
 {
@@ -88,6 +89,26 @@ int fixture_write_text(const char *path, const char *text)
     return -1;
   int ok = fputs(text, f) >= 0;
   return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+int fixture_same_file(const char *a, const char *b)
+{
+  size_t na = 0, nb = 0;
+  char *x = fixture_slurp(a, &na), *y = fixture_slurp(b, &nb);
+  int same = x && y && na == nb && memcmp(x, y, na) == 0;
+  free(x);
+  free(y);
+  return same;
+}
+
+const char *fixture_gm_soundfont(void)
+{
+  static const char *const candidates[] = {"/usr/share/sounds/sf2/TimGM6mb.sf2",
+                                           "/usr/share/sounds/sf2/FluidR3_GM.sf2"};
+  for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++)
+    if (access(candidates[i], R_OK) == 0)
+      return candidates[i];
+  return NULL;
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* fixtures.h — small file helpers that more than one C test needs: reading a whole file back,
- * writing a text file or a mono 16-bit PCM WAV, removing a tree a test made. Test code: each
- * returns a failure for the caller to report. */
+/* fixtures.h — small file helpers that more than one C test needs: reading a whole file back or
+ * comparing two, writing a text file or a mono 16-bit PCM WAV, finding a GM SoundFont, removing a
+ * tree a test made. Test code: each returns a failure for the caller to report. */
 #ifndef INSTRID_TESTS_FIXTURES_H
 #define INSTRID_TESTS_FIXTURES_H
 
@@ -23,6 +23,13 @@ int fixture_write_wav_sine(const char *path, uint32_t rate_hz, double seconds, d
 
 /* Writes text to path (replacing it). Returns 0, or -1 when it cannot be written. */
 int fixture_write_text(const char *path, const char *text);
+
+/* 1 when both files can be read and hold the same bytes, else 0. */
+int fixture_same_file(const char *a, const char *b);
+
+/* A General MIDI SoundFont that Debian's packages install (TimGM6mb, FluidR3_GM) and that can be
+ * read, or NULL when none is (the rendering tests then skip their rendering checks). */
+const char *fixture_gm_soundfont(void);
 
 /* Removes path and, when it is a folder, everything below it (links are not followed).
  * Returns 0, or -1 when something could not be removed. */

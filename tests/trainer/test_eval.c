@@ -247,8 +247,7 @@ static int test_end_to_end(const char *eval_bin)
   CHECK(st == 1 && errs && strcmp(errs, expected) == 0, "bad model: exit %d, said: %s", st,
         errs ? errs : "");
   free(errs);
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  if (run(cmd) != 0)
+  if (fixture_remove_tree(dir) != 0)
     fprintf(stderr, "could not remove %s\n", dir);
   return 1;
 }

@@ -139,16 +139,6 @@ static int count_lines(const char *s)
   return n;
 }
 
-static int same_file(const char *a, const char *b)
-{
-  size_t na, nb;
-  char *x = fixture_slurp(a, &na), *y = fixture_slurp(b, &nb);
-  int same = x && y && na == nb && memcmp(x, y, na) == 0;
-  free(x);
-  free(y);
-  return same;
-}
-
 /* ---- tests ---------------------------------------------------------------------------------- */
 
 static void test_smf(const char *midi)
@@ -439,7 +429,7 @@ static void test_corpus(const char *tmp, const char *midi, const char *sf)
   for (int i = 0; i < 3; i++) {
     snprintf(path, sizeof(path), "%s/%s", a, index_files[i]);
     snprintf(path2, sizeof(path2), "%s/%s", b, index_files[i]);
-    CHECK(same_file(path, path2), "%s differs", index_files[i]);
+    CHECK(fixture_same_file(path, path2), "%s differs", index_files[i]);
   }
   int compared = 0;
   snprintf(path, sizeof(path), "%s/openmic/partitions/split01_train.csv", a);
@@ -453,7 +443,7 @@ static void test_corpus(const char *tmp, const char *midi, const char *sf)
         break;
       snprintf(path, sizeof(path), "%s/openmic/audio/%.3s/%s.ogg", a, key, key);
       snprintf(path2, sizeof(path2), "%s/openmic/audio/%.3s/%s.ogg", b, key, key);
-      CHECK(same_file(path, path2), "%s differs", path);
+      CHECK(fixture_same_file(path, path2), "%s differs", path);
       compared++;
     }
   free(part);
@@ -463,7 +453,7 @@ static void test_corpus(const char *tmp, const char *midi, const char *sf)
       snprintf(path, sizeof(path), "%s/musicnet/%s_data/%d.wav", a, test ? "test" : "train", id);
       snprintf(path2, sizeof(path2), "%s/musicnet/%s_data/%d.wav", b, test ? "test" : "train", id);
       if (access(path, R_OK) == 0) {
-        CHECK(same_file(path, path2), "%s differs", path);
+        CHECK(fixture_same_file(path, path2), "%s differs", path);
         compared++;
       }
     }
@@ -536,7 +526,7 @@ static void test_bad_midi(const char *tmp, const char *midi, const char *sf)
   for (int i = 0; i < 4; i++) {
     snprintf(path, sizeof(path), "%s/badmidi/%s", tmp, index_files[i]);
     snprintf(path2, sizeof(path2), "%s/plain/%s", tmp, index_files[i]);
-    CHECK(same_file(path, path2), "%s differs from the good file's corpus", index_files[i]);
+    CHECK(fixture_same_file(path, path2), "%s differs from the good file's corpus", index_files[i]);
   }
 }
 
@@ -583,12 +573,7 @@ int main(int argc, char **argv)
   gst_init(&argc, &argv);
   test_pitch_shift();
   test_fx();
-  const char *sf = NULL;
-  static const char *candidates[] = {"/usr/share/sounds/sf2/TimGM6mb.sf2",
-                                     "/usr/share/sounds/sf2/FluidR3_GM.sf2"};
-  for (int i = 0; i < 2 && !sf; i++)
-    if (access(candidates[i], R_OK) == 0)
-      sf = candidates[i];
+  const char *sf = fixture_gm_soundfont();
   char tmp[] = "/tmp/instrid-test-render-XXXXXX";
   if (!mkdtemp(tmp)) {
     perror("mkdtemp");
@@ -604,9 +589,7 @@ int main(int argc, char **argv)
     test_bad_midi(tmp, midi, sf);
     test_example(sf);
   }
-  char cmd[512];
-  snprintf(cmd, sizeof(cmd), getenv("KEEP") ? "true %s" : "rm -rf '%s'", tmp);
-  if (system(cmd) != 0)
+  if (!getenv("KEEP") && fixture_remove_tree(tmp) != 0)
     fprintf(stderr, "could not remove %s\n", tmp);
   if (!sf)
     fprintf(stderr, "no GM SoundFont installed: rendering checks skipped\n");

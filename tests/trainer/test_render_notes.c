@@ -63,16 +63,6 @@ static unsigned ogg_rate(const char *path)
   return rate;
 }
 
-static int same_file(const char *a, const char *b)
-{
-  size_t na = 0, nb = 0;
-  char *x = fixture_slurp(a, &na), *y = fixture_slurp(b, &nb);
-  int same = x && y && na == nb && memcmp(x, y, na) == 0;
-  free(x);
-  free(y);
-  return same;
-}
-
 /* Reads dir/openmic with the trainer's reader and checks every clip; returns the number of
  * clips labelled bass and synthesizer together. */
 static int check_tree(const char *dir, size_t n_clips, int *rates16)
@@ -158,12 +148,7 @@ static void test_cli(const char *bin, const char *tmp)
 int main(int argc, char **argv)
 {
   gst_init(&argc, &argv);
-  const char *sf = NULL;
-  static const char *candidates[] = {"/usr/share/sounds/sf2/TimGM6mb.sf2",
-                                     "/usr/share/sounds/sf2/FluidR3_GM.sf2"};
-  for (int i = 0; i < 2 && !sf; i++)
-    if (access(candidates[i], R_OK) == 0)
-      sf = candidates[i];
+  const char *sf = fixture_gm_soundfont();
   char tmp[] = "/tmp/instrid-test-notes-XXXXXX";
   if (!mkdtemp(tmp)) {
     perror("mkdtemp");
@@ -187,12 +172,12 @@ int main(int argc, char **argv)
     for (int i = 0; i < 4; i++) {
       snprintf(path, sizeof(path), "%s/openmic/%s", a, index_files[i]);
       snprintf(path2, sizeof(path2), "%s/openmic/%s", b, index_files[i]);
-      CHECK(same_file(path, path2), "%s differs", index_files[i]);
+      CHECK(fixture_same_file(path, path2), "%s differs", index_files[i]);
     }
     for (int i = 0; i < 10; i++) {
       snprintf(path, sizeof(path), "%s/openmic/audio/000/%06d_0.ogg", a, i);
       snprintf(path2, sizeof(path2), "%s/openmic/audio/000/%06d_0.ogg", b, i);
-      CHECK(same_file(path, path2), "clip %d differs between --jobs 2 and 1", i);
+      CHECK(fixture_same_file(path, path2), "clip %d differs between --jobs 2 and 1", i);
     }
     /* synthesizer notes only: a GM synth bass among them (seed 7) is labelled bass too */
     snprintf(a, sizeof(a), "%s/synth", tmp);
@@ -209,9 +194,7 @@ int main(int argc, char **argv)
     CHECK(pos_synth == 12, "%d of 12 clips positive for synthesizer", pos_synth);
     free(csv);
   }
-  char cmd[512];
-  snprintf(cmd, sizeof(cmd), getenv("KEEP") ? "true %s" : "rm -rf '%s'", tmp);
-  if (system(cmd) != 0)
+  if (!getenv("KEEP") && fixture_remove_tree(tmp) != 0)
     fprintf(stderr, "could not remove %s\n", tmp);
   if (!sf)
     fprintf(stderr, "no GM SoundFont installed: rendering checks skipped\n");

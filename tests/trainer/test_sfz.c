@@ -299,9 +299,7 @@ int main(void)
   test_parse();
   test_errors();
   test_render();
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-  if (system(cmd) != 0)
+  if (fixture_remove_tree(root) != 0)
     fprintf(stderr, "could not remove %s\n", root);
   return check_exit();
 }
