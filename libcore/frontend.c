@@ -10,6 +10,16 @@
 
 #include "internal.h"
 
+/* The element-wise loops of a frame are compiled for AVX-512 and AVX2 too and picked at load
+ * time (GNU ifunc), without changing the results: the same operations in the same order per
+ * element, and no contraction into FMA in ISO C mode. */
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__clang__) &&       \
+    __GNUC__ >= 8
+#define HOT_LOOP __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define HOT_LOOP
+#endif
+
 /* Parameter limits. The upper ones keep every size computed from a model file small enough
  * that no arithmetic below can overflow, and match what a model file may declare. */
 #define SAMPLE_RATE_MIN 1000u
@@ -47,6 +57,8 @@ struct instrid_frontend {
   uint32_t *band_n_bins;        /* (n_mels) may be 0: a band narrower than a bin spacing */
   uint32_t *band_weight_offset; /* (n_mels) */
   float *weights;               /* (sum of band_n_bins) */
+
+  float *energy; /* (n_mels) one frame's band energies */
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -496,12 +508,13 @@ instrid_frontend *instrid_frontend_new(const instrid_frontend_params *params, in
   fe->tail = instrid_alloc_floats(n_fft / 2 + 1);
   fe->fft_in = instrid_alloc_floats(n_fft);
   fe->spectrum = instrid_alloc_floats(fe->n_bins);
+  fe->energy = instrid_alloc_floats(n_mels);
   fe->fft_out = fftwf_alloc_complex(fe->n_bins);
   fe->band_first_bin = calloc(n_mels, sizeof *fe->band_first_bin);
   fe->band_n_bins = calloc(n_mels, sizeof *fe->band_n_bins);
   fe->band_weight_offset = calloc(n_mels, sizeof *fe->band_weight_offset);
-  if (!fe->window || !fe->frame || !fe->tail || !fe->fft_in || !fe->spectrum || !fe->fft_out ||
-      !fe->band_first_bin || !fe->band_n_bins || !fe->band_weight_offset) {
+  if (!fe->window || !fe->frame || !fe->tail || !fe->fft_in || !fe->spectrum || !fe->energy ||
+      !fe->fft_out || !fe->band_first_bin || !fe->band_n_bins || !fe->band_weight_offset) {
     instrid_set_error(err, INSTRID_ERR_NOMEM, "front end: out of memory for n_fft %u", n_fft);
     goto fail;
   }
@@ -546,6 +559,7 @@ void instrid_frontend_free(instrid_frontend *fe)
   free(fe->band_first_bin);
   free(fe->band_n_bins);
   free(fe->band_weight_offset);
+  instrid_free_aligned(fe->energy);
   free(fe);
 }
 
@@ -573,40 +587,70 @@ void instrid_frontend_reset(instrid_frontend *fe)
 /* ------------------------------------------------------------------------------------------ */
 /* Processing                                                                                   */
 
+/* fft_in = frame * window */
+HOT_LOOP
+static void window_frame(const float *restrict frame, const float *restrict window,
+                         float *restrict out, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    out[i] = frame[i] * window[i];
+}
+
+/* spectrum = |X|^2 or |X| of the interleaved (re, im) bins */
+HOT_LOOP
+static void power_spectrum(const float *restrict x, float *restrict spectrum, size_t n_bins,
+                           int squared)
+{
+  if (squared) {
+    for (size_t k = 0; k < n_bins; k++)
+      spectrum[k] = x[2 * k] * x[2 * k] + x[2 * k + 1] * x[2 * k + 1];
+  } else {
+    for (size_t k = 0; k < n_bins; k++)
+      spectrum[k] = sqrtf(x[2 * k] * x[2 * k] + x[2 * k + 1] * x[2 * k + 1]);
+  }
+}
+
+/* Band energies: band m sums w[j] * s[j] for j in order from 0. */
+static void mel_energies(const instrid_frontend *fe, float *energy)
+{
+  for (uint32_t m = 0; m < fe->params.n_mels; m++) {
+    const float *w = fe->weights + fe->band_weight_offset[m];
+    const float *s = fe->spectrum + fe->band_first_bin[m];
+    float e = 0.0f;
+    for (uint32_t j = 0; j < fe->band_n_bins[m]; j++)
+      e += w[j] * s[j];
+    energy[m] = e;
+  }
+}
+
 /* One complete frame in fe->frame -> n_mels features. */
 static void frame_features(instrid_frontend *fe, float *mel_out)
 {
   const instrid_frontend_params *p = &fe->params;
-  for (uint32_t i = 0; i < p->n_fft; i++)
-    fe->fft_in[i] = fe->frame[i] * fe->window[i];
+  const uint32_t n_mels = p->n_mels;
+  window_frame(fe->frame, fe->window, fe->fft_in, p->n_fft);
   fftwf_execute(fe->plan);
+  power_spectrum(&fe->fft_out[0][0], fe->spectrum, fe->n_bins, p->power == 2.0f);
 
-  if (p->power == 2.0f) {
-    for (uint32_t k = 0; k < fe->n_bins; k++) {
-      float re = fe->fft_out[k][0], im = fe->fft_out[k][1];
-      fe->spectrum[k] = re * re + im * im;
-    }
-  } else {
-    for (uint32_t k = 0; k < fe->n_bins; k++) {
-      float re = fe->fft_out[k][0], im = fe->fft_out[k][1];
-      fe->spectrum[k] = sqrtf(re * re + im * im);
-    }
-  }
+  float *energy = fe->energy;
+  mel_energies(fe, energy);
 
-  for (uint32_t m = 0; m < p->n_mels; m++) {
-    const float *w = fe->weights + fe->band_weight_offset[m];
-    const float *s = fe->spectrum + fe->band_first_bin[m];
-    float energy = 0.0f;
-    for (uint32_t j = 0; j < fe->band_n_bins[m]; j++)
-      energy += w[j] * s[j];
+  /* In three passes, so that the bands' chains overlap: the energy's floor, its log, the
+   * normalisation (each element's operations as before, in the same order). */
+  const float floor = p->log_floor;
+  for (uint32_t m = 0; m < n_mels; m++) {
+    float e = energy[m];
     /* Finite input loud enough (|x| around 1e17 and up) overflows the float FFT to Inf or
      * NaN; call that the loudest representable energy so that features stay finite. */
-    if (!(energy <= FLT_MAX))
-      energy = FLT_MAX;
-    float e = p->log_mode == INSTRID_LOG_ADD ? energy + p->log_floor
-                                             : (energy > p->log_floor ? energy : p->log_floor);
-    mel_out[m] = (logf(e) + p->log_gain - p->feature_mean) / p->feature_std;
+    if (!(e <= FLT_MAX))
+      e = FLT_MAX;
+    energy[m] = p->log_mode == INSTRID_LOG_ADD ? e + floor : (e > floor ? e : floor);
   }
+  for (uint32_t m = 0; m < n_mels; m++)
+    mel_out[m] = logf(energy[m]);
+  const float gain = p->log_gain, mean = p->feature_mean, std = p->feature_std;
+  for (uint32_t m = 0; m < n_mels; m++)
+    mel_out[m] = (mel_out[m] + gain - mean) / std;
 }
 
 /* One NaN or Inf would poison a whole frame through the FFT; mapping them to 0 and the
@@ -616,6 +660,16 @@ static inline float sanitise(float v)
   if (!isfinite(v))
     v = isnan(v) ? 0.0f : (v > 0.0f ? 1.0f : -1.0f);
   return v;
+}
+
+/* dst[i] = x[i] - a x[i - 1] (x sanitised; x[-1] = prev): each sample's value depends only
+ * on its two inputs, so the loop vectorises, with the same two roundings per sample. */
+HOT_LOOP
+static void emphasise(const float *x, size_t n, float a, float prev, float *dst)
+{
+  dst[0] = sanitise(x[0]) - a * prev;
+  for (size_t i = 1; i < n; i++)
+    dst[i] = sanitise(x[i]) - a * sanitise(x[i - 1]);
 }
 
 /* The frame is complete (frame_fill == frame_target): computes it and slides by one hop. */
@@ -660,14 +714,9 @@ size_t instrid_frontend_process(instrid_frontend *fe, const float *x, size_t n, 
   if (a == 0.0f) {
     for (size_t i = 0; i < take; i++)
       dst[i] = sanitise(x[i]);
-  } else {
-    float prev = fe->prev;
-    for (size_t i = 0; i < take; i++) {
-      float v = sanitise(x[i]);
-      dst[i] = v - a * prev;
-      prev = v;
-    }
-    fe->prev = prev;
+  } else if (take > 0) {
+    emphasise(x, take, a, fe->prev, dst);
+    fe->prev = sanitise(x[take - 1]);
   }
   fe->frame_fill += (uint32_t)take;
 
