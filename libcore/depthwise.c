@@ -39,9 +39,26 @@ size_t instrid_depthwise_scratch_floats(const instrid_conv_geom *g)
 #define DW_BLOCK 16
 typedef float dw_vec __attribute__((vector_size(DW_BLOCK * sizeof(float))));
 
+/* The activation of one output row, as instrid_relu_forward / instrid_hardswish_forward: run
+ * while the row is still in L1. */
+static inline void act_row(float *o, int n, instrid_act act)
+{
+  if (act == INSTRID_ACT_RELU) {
+    for (int i = 0; i < n; i++)
+      o[i] = o[i] > 0.0f ? o[i] : 0.0f;
+  } else if (act == INSTRID_ACT_HARDSWISH) {
+    for (int i = 0; i < n; i++) {
+      float v = o[i], r = v + 3.0f;
+      r = r > 0.0f ? r : 0.0f;
+      r = r < 6.0f ? r : 6.0f;
+      o[i] = v * r / 6.0f;
+    }
+  }
+}
+
 HOT_LOOP
 static void depthwise_plane(const instrid_conv_geom *g, const float *in, const float *w, float b,
-                            float *out, float *scratch)
+                            instrid_act act, float *out, float *scratch)
 {
   const size_t wp = padded_width(g);
   const int w_out = g->w_out;
@@ -62,6 +79,8 @@ static void depthwise_plane(const instrid_conv_geom *g, const float *in, const f
         }
         out[(size_t)oh * w_out + ow] = acc;
       }
+    for (int oh = 0; oh < g->h_out; oh++)
+      act_row(out + (size_t)oh * w_out, w_out, act);
     return;
   }
   /* The padded plane: rows of wp floats, zeros around the input's w_in; for stride 2 each row
@@ -119,11 +138,18 @@ static void depthwise_plane(const instrid_conv_geom *g, const float *in, const f
         for (int i = 0; i < n; i++)
           o[ow0 + i] = acc[i];
     }
+    act_row(o, w_out, act);
   }
 }
 
 void instrid_depthwise_forward(const instrid_conv_geom *g, const float *in, const float *weight,
                                const float *bias, float *out, float *scratch)
+{
+  instrid_depthwise_forward_act(g, in, weight, bias, INSTRID_ACT_NONE, out, scratch);
+}
+
+void instrid_depthwise_forward_act(const instrid_conv_geom *g, const float *in, const float *weight,
+                                   const float *bias, instrid_act act, float *out, float *scratch)
 {
   const size_t in_plane = (size_t)g->h_in * g->w_in, out_plane = (size_t)g->h_out * g->w_out;
   const size_t taps = (size_t)g->kh * g->kw;
@@ -131,7 +157,7 @@ void instrid_depthwise_forward(const instrid_conv_geom *g, const float *in, cons
     for (int c = 0; c < g->c_in; c++) {
       const size_t plane = (size_t)e * g->c_in + c;
       depthwise_plane(g, in + plane * in_plane, weight + (size_t)c * taps, bias ? bias[c] : 0.0f,
-                      out + plane * out_plane, scratch);
+                      act, out + plane * out_plane, scratch);
     }
 }
 

@@ -148,8 +148,40 @@ void instrid_col2im(const instrid_conv_geom *g, const float *col, float *in)
  * the gemm reads them, which is worth a third of the speed when c_out is small. */
 #define CONV_TILE_FLOATS 32768
 
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__clang__) &&       \
+    __GNUC__ >= 8
+#define HOT_LOOP __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define HOT_LOOP
+#endif
+
+/* o[i] = act(o[i] + b) (without the add when !has_bias): the bias loop's operation and then
+ * instrid_relu_forward's or instrid_hardswish_forward's, in one pass. */
+HOT_LOOP
+static void bias_act(float *o, size_t n, int has_bias, float b, instrid_act act)
+{
+  for (size_t i = 0; i < n; i++) {
+    float v = has_bias ? o[i] + b : o[i];
+    if (act == INSTRID_ACT_RELU) {
+      v = v > 0.0f ? v : 0.0f;
+    } else if (act == INSTRID_ACT_HARDSWISH) {
+      float r = v + 3.0f;
+      r = r > 0.0f ? r : 0.0f;
+      r = r < 6.0f ? r : 6.0f;
+      v = v * r / 6.0f;
+    }
+    o[i] = v;
+  }
+}
+
 void instrid_conv2d_forward(const instrid_conv_geom *g, const float *in, const float *weight,
                             const float *bias, float *out, float *scratch)
+{
+  instrid_conv2d_forward_act(g, in, weight, bias, INSTRID_ACT_NONE, out, scratch);
+}
+
+void instrid_conv2d_forward_act(const instrid_conv_geom *g, const float *in, const float *weight,
+                                const float *bias, instrid_act act, float *out, float *scratch)
 {
   const int cg_in = g->c_in / g->groups;
   const int cg_out = g->c_out / g->groups;
@@ -184,14 +216,10 @@ void instrid_conv2d_forward(const instrid_conv_geom *g, const float *in, const f
                     n, 0.0f, out_g + p0, hw_out);
       }
     }
-    if (bias) {
-      for (int c = 0; c < g->c_out; c++) {
-        float b = bias[c];
-        float *o = out_e + (size_t)c * hw_out;
-        for (int i = 0; i < hw_out; i++)
-          o[i] += b;
-      }
-    }
+    if (bias || act != INSTRID_ACT_NONE)
+      for (int c = 0; c < g->c_out; c++)
+        bias_act(out_e + (size_t)c * hw_out, (size_t)hw_out, bias != NULL, bias ? bias[c] : 0.0f,
+                 act);
   }
 }
 
@@ -214,13 +242,6 @@ void instrid_sigmoid_forward(float *x, size_t n)
     }
   }
 }
-
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__clang__) &&       \
-    __GNUC__ >= 8
-#define HOT_LOOP __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define HOT_LOOP
-#endif
 
 HOT_LOOP
 void instrid_hardswish_forward(const float *x, float *y, size_t n)

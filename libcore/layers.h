@@ -39,6 +39,21 @@ size_t instrid_conv_scratch_floats(const instrid_conv_geom *g);
 void instrid_conv2d_forward(const instrid_conv_geom *g, const float *in, const float *weight,
                             const float *bias, float *out, float *scratch);
 
+/* An activation applied by a convolution to its output as it adds the bias (net.c fuses a
+ * RELU or HARDSWISH step that follows a convolution): the same operations as the step's own
+ * forward, so the values are the same bits, without a second pass over the output. */
+typedef enum {
+  INSTRID_ACT_NONE = 0,
+  INSTRID_ACT_RELU = 1,
+  INSTRID_ACT_HARDSWISH = 2,
+} instrid_act;
+
+/* instrid_conv2d_forward / instrid_depthwise_forward, then act on every output. */
+void instrid_conv2d_forward_act(const instrid_conv_geom *g, const float *in, const float *weight,
+                                const float *bias, instrid_act act, float *out, float *scratch);
+void instrid_depthwise_forward_act(const instrid_conv_geom *g, const float *in, const float *weight,
+                                   const float *bias, instrid_act act, float *out, float *scratch);
+
 /* im2col for one example and one group: col (c_in/groups*kh*kw, h_out*w_out). Exposed so the
  * trainer's backward pass reuses it (and its inverse, col2im, which accumulates). */
 void instrid_im2col(const instrid_conv_geom *g, const float *in_one_group, float *col);

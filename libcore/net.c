@@ -74,7 +74,8 @@ typedef struct {
   int relu;              /* CONV_HWC: clamp after the bias */
   int pool_mode;         /* CONV_HWC / POOL_HWC: -1 none, INSTRID_POOL_MAX / _MEAN */
   int pool_kh, pool_kw, pool_sh, pool_sw;
-  int in_place; /* the op writes its input buffer */
+  instrid_act act; /* OP_CHW convolution: a RELU / HARDSWISH step after it, fused */
+  int in_place;    /* the op writes its input buffer */
   /* Buffers, assigned at plan time: the op reads act[in_buf] and writes act[out_buf] (the same
    * when in place); a RESIDUAL_ADD reads its skip from act[skip_buf]. */
   int in_buf, out_buf, skip_buf;
@@ -184,6 +185,24 @@ static int plan_ops(instrid_net *net, instrid_direct_isa isa, size_t *scratch_fl
           overflow = 1;
         else if (need > scratch)
           scratch = need;
+      }
+      /* A ReLU or hard-swish right after a convolution (dropout in between is a no-op) is
+       * applied by the convolution as it writes its output, unless a residual adds the
+       * convolution's output later (then it must exist on its own). */
+      if (t == INSTRID_LAYER_CONV2D) {
+        uint32_t j = i + 1;
+        while (j < m->n_steps && m->steps[j].layer.type == INSTRID_LAYER_DROPOUT)
+          j++;
+        if (j < m->n_steps && !skip_src[j] &&
+            (m->steps[j].layer.type == INSTRID_LAYER_RELU ||
+             m->steps[j].layer.type == INSTRID_LAYER_HARDSWISH)) {
+          op->act = m->steps[j].layer.type == INSTRID_LAYER_RELU ? INSTRID_ACT_RELU
+                                                                 : INSTRID_ACT_HARDSWISH;
+          op->last_step = j;
+          op->out = m->steps[j].out;
+          op->feeds_step = j + 1;
+          i = j;
+        }
       }
       continue;
     }
@@ -860,6 +879,14 @@ void instrid_net_forward(instrid_net *net, const float *features, float *probabi
       instrid_hwc_to_chw((int)op->in.h, (int)op->in.w, (int)op->in.c, x, y);
       break;
     case OP_CHW:
+      if (op->act != INSTRID_ACT_NONE) {
+        const float *const *t = op->step->t;
+        if (instrid_conv_is_depthwise(&op->g))
+          instrid_depthwise_forward_act(&op->g, x, t[0], t[1], op->act, y, net->scratch);
+        else
+          instrid_conv2d_forward_act(&op->g, x, t[0], t[1], op->act, y, net->scratch);
+        break;
+      }
       run_chw(op, x, y, op->skip_buf >= 0 ? net->act[op->skip_buf] : NULL, net->scratch);
       if (op->step->layer.type == INSTRID_LAYER_EMBEDDING)
         memcpy(net->embedding, y, sizeof(float) * m->embedding_size);

@@ -15,7 +15,12 @@
 #include "check.h"
 #include "conv_direct.h"
 #include "layers.h"
+#include "model_internal.h"
 #include "net_internal.h"
+
+/* Set by test_fused_activations: check_desc_kernel then also wants the net's outputs to be
+ * the same bits as steps_forward's. */
+static int exact_against_steps;
 
 /* Runs desc's layers one by one, unfolded, channels-first. */
 static void reference_forward(const instrid_model_desc *d, const float *features, float *out)
@@ -33,9 +38,12 @@ static void reference_forward(const instrid_model_desc *d, const float *features
   float *x = calloc(max_act, sizeof(float)), *y = calloc(max_act, sizeof(float));
   memcpy(x, features, sizeof(float) * in.c * in.h * in.w);
   const float *param = d->params;
+  float **inputs = calloc(d->n_layers, sizeof *inputs); /* each layer's input, for residuals */
 
   for (uint32_t i = 0; i < d->n_layers; i++) {
     const instrid_layer_desc *l = &d->layers[i];
+    inputs[i] = malloc(sizeof(float) * (max_act ? max_act : 1));
+    memcpy(inputs[i], x, sizeof(float) * in.c * in.h * in.w);
     const uint32_t *p = l->p;
     instrid_shape o = shapes[i];
     int swap = 1;
@@ -75,6 +83,14 @@ static void reference_forward(const instrid_model_desc *d, const float *features
       instrid_sigmoid_forward(x, (size_t)in.c * in.h * in.w);
       swap = 0;
       break;
+    case INSTRID_LAYER_HARDSWISH:
+      instrid_hardswish_forward(x, x, (size_t)in.c * in.h * in.w);
+      swap = 0;
+      break;
+    case INSTRID_LAYER_RESIDUAL_ADD:
+      instrid_add_forward(x, inputs[i - p[0]], x, (size_t)in.c * in.h * in.w);
+      swap = 0;
+      break;
     case INSTRID_LAYER_MAXPOOL:
     case INSTRID_LAYER_AVGPOOL:
       instrid_pool2d_forward(
@@ -103,8 +119,44 @@ static void reference_forward(const instrid_model_desc *d, const float *features
     in = o;
   }
   memcpy(out, x, sizeof(float) * d->n_classes);
+  for (uint32_t i = 0; i < d->n_layers; i++)
+    free(inputs[i]);
+  free(inputs);
   free(x);
   free(y);
+}
+
+/* The loaded model's own (folded) steps one at a time, channels-first, with their layer table
+ * forwards: what instrid_net_forward computes where it fuses nothing. */
+static void steps_forward(const instrid_model *m, const float *features, float *out)
+{
+  const size_t max = m->max_activation;
+  size_t scratch_floats = 1;
+  for (uint32_t i = 0; i < m->n_steps; i++) {
+    const instrid_step *st = &m->steps[i];
+    if (st->entry->scratch_floats) {
+      size_t need = st->entry->scratch_floats(&st->params, st->in, st->out, 1, 0);
+      scratch_floats = need > scratch_floats ? need : scratch_floats;
+    }
+  }
+  float *scratch = calloc(scratch_floats, sizeof(float));
+  float **in_of = calloc((size_t)m->n_steps + 1, sizeof *in_of);
+  for (uint32_t i = 0; i <= m->n_steps; i++)
+    in_of[i] = calloc(max, sizeof(float));
+  memcpy(in_of[0], features, sizeof(float) * m->input.c * m->input.h * m->input.w);
+  for (uint32_t i = 0; i < m->n_steps; i++) {
+    const instrid_step *st = &m->steps[i];
+    instrid_layer_fwd a = {
+        .n = 1, .t = st->t, .x = in_of[i], .y = in_of[i + 1], .scratch = scratch};
+    if (st->layer.type == INSTRID_LAYER_RESIDUAL_ADD)
+      a.skip = in_of[st->skip_from];
+    st->entry->forward(&st->params, st->in, st->out, &a);
+  }
+  memcpy(out, in_of[m->n_steps], sizeof(float) * m->desc.n_classes);
+  for (uint32_t i = 0; i <= m->n_steps; i++)
+    free(in_of[i]);
+  free(in_of);
+  free(scratch);
 }
 
 static instrid_model *load(const instrid_model_desc *d)
@@ -185,6 +237,14 @@ static void check_desc_kernel(const char *name, const instrid_model_desc *d0, in
             with_sigmoid ? "" : " (logits)", kernel, w, worst);
       /* A reference that outputs the same value everywhere would prove nothing. */
       CHECK(spread > 1e-3, "%s: degenerate outputs (spread %g)", name, spread);
+      if (exact_against_steps) {
+        float *steps = malloc(sizeof(float) * d.n_classes);
+        steps_forward(m, features, steps);
+        CHECK(memcmp(steps, got, sizeof(float) * d.n_classes) == 0,
+              "%s%s kernel %d window %d: not the bits of the unfused steps", name,
+              with_sigmoid ? "" : " (logits)", kernel, w);
+        free(steps);
+      }
       /* Repeatable: the scratch carries nothing from one window to the next. */
       float *again = malloc(sizeof(float) * d.n_classes);
       instrid_net_forward(net, features, again);
@@ -355,6 +415,41 @@ static void test_hand_made(void)
   test_layers_list("hand-made E", f, sizeof f / sizeof f[0], 11, 13);
 }
 
+/* Activations fused into the convolution before them (net.c): a ReLU or hard-swish after a
+ * pointwise, a depthwise (stride 1 and 2), a grouped and a full 3x3 convolution, after a batch
+ * norm folded into its convolution, and not where a residual adds the convolution's output.
+ * The first layer is a hard-swish, so that the whole network runs channels-first and its
+ * outputs must be the very bits of the unfused steps, besides matching the reference. */
+static void test_fused_activations(void)
+{
+  const instrid_layer_desc a[] = {
+      LAYER(INSTRID_LAYER_HARDSWISH, 0),
+      CONV(8, 1, 1, 1, 1, 0, 0, 1, 1, 1), /* pointwise + hard-swish */
+      LAYER(INSTRID_LAYER_HARDSWISH, 0),
+      CONV(8, 3, 3, 2, 2, 1, 1, 1, 1, 8), /* depthwise, stride 2 + ReLU */
+      LAYER(INSTRID_LAYER_RELU, 0),
+      CONV(12, 1, 1, 1, 1, 0, 0, 1, 1, 1), /* pointwise, BN folded + ReLU */
+      {INSTRID_LAYER_BATCHNORM, {0}, 1e-3f},
+      LAYER(INSTRID_LAYER_RELU, 0),
+      CONV(12, 3, 3, 1, 1, 1, 1, 1, 1, 12), /* depthwise, stride 1, dropout + hard-swish */
+      {INSTRID_LAYER_DROPOUT, {0}, 0.5f},
+      LAYER(INSTRID_LAYER_HARDSWISH, 0),
+      CONV(12, 3, 3, 1, 1, 1, 1, 1, 1, 3), /* grouped 3x3 (im2col) + ReLU */
+      LAYER(INSTRID_LAYER_RELU, 0),
+      CONV(12, 3, 3, 1, 1, 1, 1, 1, 1, 1), /* full 3x3: its output is a residual's skip */
+      LAYER(INSTRID_LAYER_RELU, 0),        /* so this ReLU stays a step */
+      CONV(12, 1, 1, 1, 1, 0, 0, 1, 1, 1), /* pointwise, no activation */
+      LAYER(INSTRID_LAYER_RESIDUAL_ADD, 2),
+      CONV(6, 3, 3, 1, 1, 1, 1, 1, 1, 6), /* a residual's output into a grouped conv */
+      LAYER(INSTRID_LAYER_HARDSWISH, 0),
+      LAYER(INSTRID_LAYER_GLOBAL_POOL, INSTRID_AXIS_FREQ | INSTRID_AXIS_TIME, INSTRID_POOL_MEAN),
+      LAYER(INSTRID_LAYER_DENSE, 5),
+  };
+  exact_against_steps = 1;
+  test_layers_list("fused activations", a, sizeof a / sizeof a[0], 14, 37);
+  exact_against_steps = 0;
+}
+
 /* y (h_out, w_out, c_out) channels-last: the definition, summed in double. */
 static void naive_conv_hwc(const instrid_conv_geom *g, const float *x, const float *weight,
                            const float *bias, float *y)
@@ -513,5 +608,6 @@ int main(void)
   test_arch("tiny", 4);
   test_arch("reference", 1);
   test_hand_made();
+  test_fused_activations();
   return check_exit();
 }
