@@ -95,16 +95,9 @@ instrid_status instrid_analysis_set_sample_rate(instrid_analysis *a, uint32_t ra
     instrid_analysis_reset(a, 0);
     return INSTRID_OK;
   }
-  instrid_error local;
-  instrid_error *e = err ? err : &local;
-  instrid_stream *s = instrid_stream_new_for_rate(a->model, rate, e);
-  if (!s)
-    return e->code;
-  uint32_t hop = instrid_stream_get_hop_frames(a->stream);
-  if (hop != instrid_stream_get_hop_frames(s))
-    (void)instrid_stream_set_hop_frames(s, hop, NULL); /* in range: the old stream took it */
-  instrid_stream_free(a->stream);
-  a->stream = s;
+  instrid_status st = instrid_stream_set_sample_rate(a->stream, rate, err);
+  if (st != INSTRID_OK)
+    return st;
   a->samples = (uint64_t)((double)a->samples * rate / old_rate + 0.5);
   instrid_analysis_reset(a, 0);
   return INSTRID_OK;

@@ -402,6 +402,12 @@ instrid_stream *instrid_stream_new(const instrid_model *model, instrid_error *er
  * cannot serve. */
 instrid_stream *instrid_stream_new_for_rate(const instrid_model *model, uint32_t input_rate,
                                             instrid_error *err);
+/* Moves the stream to input_rate as instrid_stream_new_for_rate would make it (input_rate the
+ * model's own rate: the model's front end), keeping its network and hop override, cheaper than
+ * a new stream; forgets all audio as instrid_stream_reset. Errors: as
+ * instrid_stream_new_for_rate; the stream is then unchanged. */
+instrid_status instrid_stream_set_sample_rate(instrid_stream *stream, uint32_t input_rate,
+                                              instrid_error *err);
 /* The rate the stream expects: the model's, or the input rate it was made for. */
 uint32_t instrid_stream_sample_rate(const instrid_stream *stream);
 void instrid_stream_free(instrid_stream *stream);

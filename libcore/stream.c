@@ -53,6 +53,19 @@ static uint64_t next_start(const instrid_stream *st)
   return s;
 }
 
+/* Makes fe (the model's front end, or one derived from it for another rate) the stream's. */
+static void stream_use_frontend(instrid_stream *st, instrid_frontend *fe)
+{
+  const instrid_frontend_params *fp = instrid_frontend_get_params(fe);
+  st->fe = fe;
+  st->hop_samples = fp->hop_samples;
+  st->n_fft = fp->n_fft;
+  st->frame0_offset =
+      (fp->preemphasis != 0.0f ? 1 : 0) - (fp->center ? (int64_t)(fp->n_fft / 2) : 0);
+  st->centred = fp->center != 0;
+  st->silence = instrid_frontend_silence_value(fp);
+}
+
 /* A stream whose front end is `fp`: the model's own, or one derived from it for another rate. */
 static instrid_stream *stream_new(const instrid_model *model, const instrid_frontend_params *fp,
                                   instrid_error *err)
@@ -66,16 +79,10 @@ static instrid_stream *stream_new(const instrid_model *model, const instrid_fron
   st->model = model;
   st->n_mels = d->frontend.n_mels;
   st->window_frames = d->window_frames;
-  st->hop_samples = fp->hop_samples;
-  st->n_fft = fp->n_fft;
-  st->frame0_offset =
-      (fp->preemphasis != 0.0f ? 1 : 0) - (fp->center ? (int64_t)(fp->n_fft / 2) : 0);
-  st->centred = fp->center != 0;
-  st->silence = instrid_frontend_silence_value(fp);
-
-  st->fe = instrid_frontend_new(fp, err);
-  if (!st->fe)
+  instrid_frontend *fe = instrid_frontend_new(fp, err);
+  if (!fe)
     goto fail;
+  stream_use_frontend(st, fe);
   st->net = instrid_net_new(model, err);
   if (!st->net)
     goto fail;
@@ -119,6 +126,28 @@ instrid_stream *instrid_stream_new_for_rate(const instrid_model *model, uint32_t
   if (instrid_frontend_params_for_rate(&model->desc.frontend, input_rate, &fp, err) != INSTRID_OK)
     return NULL;
   return stream_new(model, &fp, err);
+}
+
+instrid_status instrid_stream_set_sample_rate(instrid_stream *st, uint32_t input_rate,
+                                              instrid_error *err)
+{
+  if (!st)
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
+                             "instrid_stream_set_sample_rate: stream is NULL");
+  instrid_frontend_params fp;
+  instrid_status status =
+      instrid_frontend_params_for_rate(&st->model->desc.frontend, input_rate, &fp, err);
+  if (status != INSTRID_OK)
+    return status;
+  /* Only the front end depends on the rate: the network, its packed weights and the buffers
+   * stay. */
+  instrid_frontend *fe = instrid_frontend_new(&fp, err);
+  if (!fe)
+    return err ? err->code : INSTRID_ERR_NOMEM;
+  instrid_frontend_free(st->fe);
+  stream_use_frontend(st, fe);
+  instrid_stream_reset(st);
+  return INSTRID_OK;
 }
 
 uint32_t instrid_stream_sample_rate(const instrid_stream *st)

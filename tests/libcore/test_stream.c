@@ -443,6 +443,66 @@ static void test_centred(const testnet *net)
   free(frames);
 }
 
+/* instrid_stream_set_sample_rate: a stream moved to a rate (after audio at another) gives the
+ * very results of a stream made for it, keeps its hop override, and is left as it was when
+ * the rate is refused. */
+static void test_stream_set_rate(void)
+{
+  enum { RATE2 = 16000, N2 = 2 * N_SAMPLES };
+  instrid_error err = {0};
+  float *x = malloc(N2 * sizeof *x);
+  make_audio(x, N2, 21);
+  instrid_stream *st = instrid_stream_new(model, &err);
+  instrid_stream *ref = instrid_stream_new_for_rate(model, RATE2, &err);
+  instrid_stream *ref_model = instrid_stream_new(model, &err);
+  results *got = calloc(1, sizeof *got), *want = calloc(1, sizeof *want);
+  CHECK(st && ref && ref_model, "streams: %s", err.message);
+  if (!st || !ref || !ref_model)
+    goto done;
+  CHECK(instrid_stream_set_hop_frames(st, 3, &err) == INSTRID_OK &&
+            instrid_stream_set_hop_frames(ref, 3, &err) == INSTRID_OK &&
+            instrid_stream_set_hop_frames(ref_model, 3, &err) == INSTRID_OK,
+        "hop: %s", err.message);
+  push_all(st, x, N_SAMPLES / 2, 777, got); /* audio at the model's rate, then forgotten */
+  got->n = 0;
+  CHECK(instrid_stream_set_sample_rate(st, RATE2, &err) == INSTRID_OK, "to %u Hz: %s", RATE2,
+        err.message);
+  CHECK(instrid_stream_sample_rate(st) == RATE2 && instrid_stream_get_hop_frames(st) == 3,
+        "rate %u, hop %u", instrid_stream_sample_rate(st), instrid_stream_get_hop_frames(st));
+  push_all(st, x, N2, 1000, got);
+  push_all(ref, x, N2, 1000, want);
+  CHECK(got->n > 3 && same_results(got, want), "%zu windows at %u Hz, %zu from a new stream",
+        got->n, RATE2, want->n);
+
+  CHECK(instrid_stream_set_sample_rate(st, 6000, &err) == INSTRID_ERR_INVALID_ARG &&
+            instrid_stream_sample_rate(st) == RATE2,
+        "6 kHz (Nyquist below fmax) refused, rate kept");
+  got->n = want->n = 0;
+  instrid_stream_reset(st);
+  instrid_stream_reset(ref);
+  push_all(st, x, N2, 313, got);
+  push_all(ref, x, N2, 313, want);
+  CHECK(same_results(got, want), "after a refused rate: other results");
+
+  CHECK(instrid_stream_set_sample_rate(st, desc->frontend.sample_rate, &err) == INSTRID_OK &&
+            instrid_stream_sample_rate(st) == desc->frontend.sample_rate,
+        "back to the model's rate: %s", err.message);
+  got->n = want->n = 0;
+  push_all(st, x, N_SAMPLES, 500, got);
+  push_all(ref_model, x, N_SAMPLES, 500, want);
+  CHECK(got->n > 3 && same_results(got, want), "back at the model's rate: %zu windows, %zu", got->n,
+        want->n);
+  CHECK(instrid_stream_set_sample_rate(NULL, RATE2, &err) == INSTRID_ERR_INVALID_ARG,
+        "NULL stream");
+done:
+  instrid_stream_free(st);
+  instrid_stream_free(ref);
+  instrid_stream_free(ref_model);
+  free(got);
+  free(want);
+  free(x);
+}
+
 /* An analysis moved to an input rate (the element's at-input-rate route) gives the windows of
  * a stream made for that rate, counts samples at it, keeps its summary and interval, and refuses
  * a rate whose Nyquist frequency is below the model's fmax without changing anything. */
@@ -539,6 +599,7 @@ int main(void)
   test_chunking_and_schedule();
   test_threads();
   test_errors();
+  test_stream_set_rate();
   test_analysis_rate();
 
   instrid_model_free(model);
