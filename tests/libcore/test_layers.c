@@ -377,8 +377,44 @@ static void test_activations(void)
   free(v), free(orig);
 }
 
+/* The depthwise kernel's own order of operations, in float: acc = bias, then for each tap row
+ * inside the input and each tap column, acc += w * x with x = 0 in the padding; then act as
+ * instrid_relu_forward / instrid_hardswish_forward. The kernel must give these very values
+ * (== : a zero's sign may differ where the plain loop skips a padded column). */
+static void ordered_depthwise(const instrid_conv_geom *g, const float *in, const float *weight,
+                              const float *bias, instrid_act act, float *out)
+{
+  for (int e = 0; e < g->n; e++)
+    for (int c = 0; c < g->c_out; c++) {
+      const float *x = in + ((size_t)e * g->c_in + c) * g->h_in * g->w_in;
+      const float *w = weight + (size_t)c * g->kh * g->kw;
+      float *y = out + ((size_t)e * g->c_out + c) * g->h_out * g->w_out;
+      for (int oh = 0; oh < g->h_out; oh++)
+        for (int ow = 0; ow < g->w_out; ow++) {
+          float acc = bias[c];
+          for (int i = 0; i < g->kh; i++) {
+            const int ih = oh * g->sh - g->ph + i * g->dh;
+            if (ih < 0 || ih >= g->h_in)
+              continue;
+            for (int j = 0; j < g->kw; j++) {
+              const int iw = ow * g->sw - g->pw + j * g->dw;
+              const float v = iw >= 0 && iw < g->w_in ? x[(size_t)ih * g->w_in + iw] : 0.0f;
+              acc += w[i * g->kw + j] * v;
+            }
+          }
+          if (act == INSTRID_ACT_RELU)
+            instrid_relu_forward(&acc, 1);
+          else if (act == INSTRID_ACT_HARDSWISH)
+            instrid_hardswish_forward(&acc, &acc, 1);
+          y[(size_t)oh * g->w_out + ow] = acc;
+        }
+    }
+}
+
 /* The depthwise kernel (depthwise.c) against the naive loop, every stride path (1, 2 and the
- * generic one), odd and even widths, dilation, and the layer table's CONV2D entry choosing it. */
+ * generic one), odd and even widths, dilation, and the layer table's CONV2D entry choosing it;
+ * and, with each fused activation, against its own order of operations exactly (the unrolled
+ * 3x3 path on mn04's plane shapes too). */
 static void test_depthwise(void)
 {
   static const int cases[][10] = {
@@ -387,6 +423,9 @@ static void test_depthwise(void)
       {1, 3, 11, 13, 5, 1, 2, 1, 0, 0}, {1, 3, 11, 13, 5, 2, 2, 1, 0, 0},
       {1, 6, 10, 7, 3, 2, 1, 2, 0, 0},  {1, 2, 8, 9, 3, 3, 1, 1, 0, 0},
       {1, 3, 64, 50, 3, 2, 1, 1, 5, 1}, {2, 16, 32, 100, 5, 1, 2, 1, 0, 2},
+      {1, 7, 4, 10, 3, 1, 1, 1, 0, 0},  {1, 5, 8, 20, 3, 2, 1, 1, 0, 0},
+      {1, 3, 16, 40, 3, 1, 1, 1, 0, 0}, {2, 3, 7, 33, 3, 2, 1, 1, 0, 0},
+      {1, 2, 1, 1, 3, 1, 1, 1, 0, 0},   {1, 2, 5, 17, 3, 1, 0, 1, 0, 0},
   };
   for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
     const int *k = cases[t];
@@ -433,6 +472,21 @@ static void test_depthwise(void)
     conv->forward(&p, ins, outs, &a);
     e = max_rel_err(out, ref, n_out);
     CHECK(e < 1e-5, "depthwise case %zu through the table: max relative error %g", t, e);
+    for (int act = INSTRID_ACT_NONE; act <= INSTRID_ACT_HARDSWISH; act++) {
+      for (size_t i = 0; i < n_in; i++)
+        in[i] *= act == INSTRID_ACT_HARDSWISH ? 3.0f : 1.0f; /* both flat parts of hard-swish */
+      for (size_t i = 0; i < n_out; i++)
+        out[i] = NAN;
+      instrid_depthwise_forward_act(&g, in, w, b, (instrid_act)act, out, scratch);
+      ordered_depthwise(&g, in, w, b, (instrid_act)act, ref);
+      size_t differ = 0;
+      for (size_t i = 0; i < n_out; i++)
+        differ += !(out[i] == ref[i]);
+      CHECK(differ == 0,
+            "depthwise case %zu, activation %d: %zu of %zu values differ from the "
+            "kernel's order of operations",
+            t, act, differ, n_out);
+    }
     free(in), free(w), free(b), free(out), free(ref), free(scratch), free(scratch2);
   }
 }
