@@ -92,14 +92,13 @@ static void depthwise_plane(const instrid_conv_geom *g, const float *in, const f
   for (int r = 0; r < g->h_in; r++) {
     float *row = scratch + (size_t)r * wp;
     const float *src = in + (size_t)r * g->w_in;
+    /* Only the input's columns are written: the zeros around them are the caller's (the same
+     * places for every plane). */
     if (!stride2) {
-      memset(row, 0, sizeof(float) * (size_t)g->pw);
       memcpy(row + g->pw, src, sizeof(float) * (size_t)g->w_in);
-      memset(row + g->pw + g->w_in, 0, sizeof(float) * (wp - (size_t)g->pw - (size_t)g->w_in));
     } else {
       /* Padded column p = c + pw goes to even[p / 2] or odd[p / 2]: a stride-2 gather from
        * the first source column of each parity (which compilers vectorise with permutes). */
-      memset(row, 0, sizeof(float) * wp);
       for (int parity = 0; parity < 2; parity++) {
         const int c0 = (g->pw + parity) & 1; /* first c with c + pw of this parity */
         const int count = g->w_in > c0 ? (g->w_in - c0 + 1) / 2 : 0;
@@ -205,6 +204,9 @@ void instrid_depthwise_forward_act(const instrid_conv_geom *g, const float *in, 
 {
   const size_t in_plane = (size_t)g->h_in * g->w_in, out_plane = (size_t)g->h_out * g->w_out;
   const size_t taps = (size_t)g->kh * g->kw;
+  /* The padded rows' zeros, once for all planes (depthwise_plane writes the input's columns). */
+  if (g->sw <= 2)
+    memset(scratch, 0, sizeof(float) * (size_t)g->h_in * padded_width(g));
   for (int e = 0; e < g->n; e++)
     for (int c = 0; c < g->c_in; c++) {
       const size_t plane = (size_t)e * g->c_in + c;
