@@ -157,6 +157,13 @@ static int plan_ops(instrid_net *net, instrid_direct_isa isa, size_t *scratch_fl
         op->in = op->out = s->in;
         op->first_step = op->last_step = i;
         op->feeds_step = i;
+        /* A hard-swish that ends the channels-last front (mn04's after its first convolution)
+         * is applied as the layout changes, unless a residual adds its input. */
+        if (t == INSTRID_LAYER_HARDSWISH && !skip_src[i]) {
+          op->act = INSTRID_ACT_HARDSWISH;
+          op->feeds_step = i + 1;
+          continue;
+        }
       }
     }
     net_op *op = &net->ops[n++];
@@ -814,6 +821,26 @@ void instrid_hwc_to_chw(int h, int w, int c, const float *x, float *y)
   }
 }
 
+/* instrid_hwc_to_chw, then instrid_hardswish_forward's operations on each value as it is
+ * written. */
+HOT_LOOP
+static void hwc_to_chw_hardswish(int h, int w, int c, const float *x, float *y)
+{
+  const size_t hw = (size_t)h * w;
+  for (size_t p0 = 0; p0 < hw; p0 += LAYOUT_BLOCK) {
+    const size_t p1 = p0 + LAYOUT_BLOCK < hw ? p0 + LAYOUT_BLOCK : hw;
+    for (int k = 0; k < c; k++) {
+      float *yk = y + (size_t)k * hw;
+      for (size_t p = p0; p < p1; p++) {
+        float v = x[p * c + k], r = v + 3.0f;
+        r = r > 0.0f ? r : 0.0f;
+        r = r < 6.0f ? r : 6.0f;
+        yk[p] = v * r / 6.0f;
+      }
+    }
+  }
+}
+
 void instrid_chw_to_hwc(int h, int w, int c, const float *x, float *y)
 {
   const size_t hw = (size_t)h * w;
@@ -876,7 +903,10 @@ void instrid_net_forward(instrid_net *net, const float *features, float *probabi
       instrid_relu_forward(y, shape_floats(op->in));
       break;
     case OP_TO_CHW:
-      instrid_hwc_to_chw((int)op->in.h, (int)op->in.w, (int)op->in.c, x, y);
+      if (op->act == INSTRID_ACT_HARDSWISH)
+        hwc_to_chw_hardswish((int)op->in.h, (int)op->in.w, (int)op->in.c, x, y);
+      else
+        instrid_hwc_to_chw((int)op->in.h, (int)op->in.w, (int)op->in.c, x, y);
       break;
     case OP_CHW:
       if (op->act != INSTRID_ACT_NONE) {

@@ -448,6 +448,26 @@ static void test_fused_activations(void)
   exact_against_steps = 1;
   test_layers_list("fused activations", a, sizeof a / sizeof a[0], 14, 37);
   exact_against_steps = 0;
+
+  /* A hard-swish that ends the channels-last front is applied as the layout changes (mn04's
+   * first layers); not when a residual adds its input. */
+  const instrid_layer_desc b[] = {
+      CONV(8, 3, 3, 2, 2, 1, 1, 1, 1, 1),
+      LAYER(INSTRID_LAYER_HARDSWISH, 0),
+      CONV(8, 1, 1, 1, 1, 0, 0, 1, 1, 1),
+      LAYER(INSTRID_LAYER_GLOBAL_POOL, INSTRID_AXIS_FREQ | INSTRID_AXIS_TIME, INSTRID_POOL_MEAN),
+      LAYER(INSTRID_LAYER_DENSE, 5),
+  };
+  test_layers_list("hard-swish at the layout change", b, sizeof b / sizeof b[0], 21, 35);
+  const instrid_layer_desc c[] = {
+      CONV(8, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+      LAYER(INSTRID_LAYER_HARDSWISH, 0),
+      CONV(8, 1, 1, 1, 1, 0, 0, 1, 1, 1),
+      LAYER(INSTRID_LAYER_RESIDUAL_ADD, 2), /* adds the hard-swish's input */
+      LAYER(INSTRID_LAYER_GLOBAL_POOL, INSTRID_AXIS_FREQ | INSTRID_AXIS_TIME, INSTRID_POOL_MEAN),
+      LAYER(INSTRID_LAYER_DENSE, 5),
+  };
+  test_layers_list("hard-swish whose input a residual adds", c, sizeof c / sizeof c[0], 13, 22);
 }
 
 /* y (h_out, w_out, c_out) channels-last: the definition, summed in double. */
