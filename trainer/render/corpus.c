@@ -188,7 +188,7 @@ static void *worker(void *arg)
      * would take them for silence in windows where every class is known): OpenMIC only. */
     if (t->layout == LAYOUT_MUSICNET)
       ro.excluded_classes |= (1u << TAX_MANDOLIN) | (1u << TAX_UKULELE);
-    int note_cls = -1;
+    int note_cls = -1, note_program = -1;
     if (opt->notes) {
       /* one part, the drawn class only (mandolin and ukulele parts have no program and get
        * their class by range), no phrase on top, the attack in the clip */
@@ -204,9 +204,21 @@ static void *worker(void *arg)
           draw.excluded_classes |= 1u << c;
       splitmix_rng cr = splitmix_derive(opt->seed ^ 0xc1a55, i);
       note_cls = render_note_class(eng, &draw, &cr);
-      if (note_cls >= 0) /* else render_note_song says that no class can be played */
+      /* A bass today is as often a synth bass as a bass guitar: a third of the bass notes are
+       * GM synth basses (38, 39), played as the synthesizer class they are in classes.c and
+       * labelled bass and synthesizer below (unless synthesizer is excluded). Without this,
+       * synth basses come only from the synthesizer's 22 programs, about 1 clip in 200. */
+      int play_cls = note_cls;
+      if (note_cls == TAX_BASS && splitmix_below(&cr, 3) == 0 &&
+          !(opt->options.excluded_classes & (1u << TAX_SYNTHESIZER))) {
+        play_cls = TAX_SYNTHESIZER;
+        note_program = 38 + (int)splitmix_below(&cr, 2);
+      }
+      if (play_cls >= 0) /* else render_note_song says that no class can be played */
         ro.excluded_classes =
-            opt->options.excluded_classes | (((1u << TAXONOMY_N) - 1) & ~(1u << note_cls));
+            opt->options.excluded_classes | (((1u << TAXONOMY_N) - 1) & ~(1u << play_cls));
+      note_cls = play_cls;
+      ro.keep_program = 1;
     }
     render_piece pc;
     const char *file = NULL;
@@ -220,7 +232,8 @@ static void *worker(void *arg)
         snprintf(note_name, sizeof(note_name), "isolated %s note",
                  note_cls >= 0 ? instrid_taxonomy[note_cls] : "no");
         file = note_name;
-        song = render_note_song(note_cls, opt->clip_s, &r, &program, err, sizeof(err));
+        song =
+            render_note_song(note_cls, note_program, opt->clip_s, &r, &program, err, sizeof(err));
       } else {
         size_t fi = (opt->hours > 0 || attempt > 0) ? splitmix_below(&r, opt->n_midi)
                                                     : t->index % opt->n_midi;

@@ -32,8 +32,8 @@ int render_note_class(const render_engine *eng, const render_options *opt, split
   return pick;
 }
 
-smf_song *render_note_song(int pick, double clip_s, splitmix_rng *rng, int *program, char *errbuf,
-                           size_t errlen)
+smf_song *render_note_song(int pick, int program, double clip_s, splitmix_rng *rng,
+                           int *program_out, char *errbuf, size_t errlen)
 {
   if (pick < 0 || pick >= TAXONOMY_N) {
     snprintf(errbuf, errlen, "no class can be played by the sources allowed");
@@ -49,6 +49,8 @@ smf_song *render_note_song(int pick, double clip_s, splitmix_rng *rng, int *prog
       n_prog++;
     if (n_prog > 0)
       prog = rc->gm_programs[splitmix_below(rng, (uint64_t)n_prog)];
+    if (program >= 0)
+      prog = program;
     int pitch = rc->lo + (int)splitmix_below(rng, (uint64_t)(rc->hi - rc->lo + 1));
     int velocity = 25 + (int)splitmix_below(rng, 103);
     double onset = splitmix_range(rng, 0.0, 0.2);
@@ -83,6 +85,6 @@ smf_song *render_note_song(int pick, double clip_s, splitmix_rng *rng, int *prog
     snprintf(errbuf, errlen, "out of memory");
     return NULL;
   }
-  *program = prog;
+  *program_out = prog;
   return song;
 }

@@ -39,6 +39,7 @@ void render_options_default(render_options *opt)
   opt->mic_prob = 0.0;
   opt->compress_prob = 0.0;
   opt->codec_prob = 0.0;
+  opt->keep_program = 0;
   opt->excerpt_from_start = 0;
   opt->drums_prob = 0.0;
 }
@@ -346,9 +347,10 @@ static int pick_source(render_engine *eng, const render_options *opt, splitmix_r
     p->bank = 0;
     /* GM has no ukulele: a nylon-string guitar held to the ukulele's range stands in */
     p->program = p->cls == TAX_UKULELE ? 24 : progs[splitmix_below(rng, (uint64_t)n_prog)];
-    /* the written program, when it is one of the class's, half the time (always without --vary) */
+    /* the written program, when it is one of the class's, half the time (always without --vary
+     * or with keep_program) */
     if (written_program >= 0 && render_class_of_program(written_program) == p->cls &&
-        (!opt->vary || splitmix_uniform(rng) < 0.5))
+        (!opt->vary || opt->keep_program || splitmix_uniform(rng) < 0.5))
       p->program = written_program;
     if (!opt->vary)
       p->sf = 0;

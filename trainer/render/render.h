@@ -59,10 +59,12 @@ typedef struct {
   double sfz_prob; /* when an SFZ library can play a class, probability of it over the others */
   /* The acoustics of real recordings, applied to the whole piece (0 = never; with all four at
    * 0 the output is what it was before they existed, byte for byte): */
-  double room_prob;       /* convolution with a room (a real response from cfg.irs or synthetic) */
-  double mic_prob;        /* a microphone's EQ colour */
-  double compress_prob;   /* a compressor, 2:1 to 8:1 */
-  double codec_prob;      /* a lossy codec round trip: mp3, Vorbis or Opus at a random bitrate */
+  double room_prob;     /* convolution with a room (a real response from cfg.irs or synthetic) */
+  double mic_prob;      /* a microphone's EQ colour */
+  double compress_prob; /* a compressor, 2:1 to 8:1 */
+  double codec_prob;    /* a lossy codec round trip: mp3, Vorbis or Opus at a random bitrate */
+  int keep_program;     /* 1: a part's written GM program, when it is one of its class's, is always
+                         * the one FluidSynth plays (isolated notes); 0: half the time with vary */
   int excerpt_from_start; /* 1: an excerpt starts where the song does (isolated notes keep their
                            * attack); 0: at a random place where some part plays */
   /* Probability that a song without a percussion part gets a generated drum part (drums.c) as
@@ -112,11 +114,12 @@ int render_class_available(const render_engine *eng, const render_options *opt, 
  * of class cls a one-part song: a pitched class plays one of its GM programs (none for mandolin
  * and ukulele: the renderer picks the source), a pitch drawn uniformly in its range, velocity
  * 25..127, held 0.5..3.5 s (at most clip_s - 0.5 s) from 0..0.2 s; drums and cymbals play one
- * hit or a one-bar pattern of hits of their GM percussion keys. *program is the GM program
- * written (-1: none). NULL with errbuf for a bad class or when memory runs out. */
+ * hit or a one-bar pattern of hits of their GM percussion keys. program >= 0 plays that GM
+ * program instead of one drawn among the class's. *program_out is the GM program written (-1:
+ * none). NULL with errbuf for a bad class or when memory runs out. */
 int render_note_class(const render_engine *eng, const render_options *opt, splitmix_rng *rng);
-smf_song *render_note_song(int cls, double clip_s, splitmix_rng *rng, int *program, char *errbuf,
-                           size_t errlen);
+smf_song *render_note_song(int cls, int program, double clip_s, splitmix_rng *rng, int *program_out,
+                           char *errbuf, size_t errlen);
 
 /* The built-in example score (~30 s): piano alone, then a violin joins, then flute and drums. */
 smf_song *render_example_song(void);
