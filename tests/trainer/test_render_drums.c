@@ -5,7 +5,8 @@
  * rendered from a tiny MIDI file without percussion: with probability 1 every piece has drums
  * and cymbals labels over most of its length, audible, and says so in its description; a song
  * with a percussion part gets none; probability 0 renders the same bytes as a run without the
- * option; the same bytes with 1 and 2 jobs.
+ * option; the same bytes with 1 and 2 jobs. And a second SoundFont of an engine keeps playing
+ * after its first stem.
  * The rendering checks need a GM SoundFont from Debian's packages; they skip (77) without one.
  */
 #include <gst/gst.h>
@@ -304,6 +305,46 @@ static void test_pieces(const char *tmp, const char *sf)
   render_engine_free(eng);
 }
 
+/* Two SoundFonts in one engine: the second keeps playing after its first stem (a stem's synth
+ * used to give the SoundFont a new id, and the engine then looked it up by its old one in vain:
+ * every later draw of it fell back to the first SoundFont, and its drum kits were dropped). */
+static void test_two_soundfonts(const char *tmp, const char *sf1, const char *sf2)
+{
+  char path[512], err[256];
+  snprintf(path, sizeof path, "%s/plain.mid", tmp);
+  render_config cfg = {.soundfonts = {sf1, sf2}, .n_soundfonts = 2, .rate_hz = 22050};
+  render_engine *eng = render_engine_new(&cfg, err, sizeof err);
+  smf_song *song = smf_read_file(path, err, sizeof err);
+  CHECK(eng && song, "%s", err);
+  if (!eng || !song)
+    return;
+  render_options ro;
+  render_options_default(&ro);
+  ro.sources = SOURCE_FLUID;
+  ro.solo_prob = 0.0;
+  ro.phrase_prob = 0.0;
+  ro.drums_prob = 1.0;
+  ro.excerpt_s = 3.0;
+  const char *base = strrchr(sf2, '/') + 1;
+  int stems = 0, second = 0, drums = 0;
+  for (uint64_t seed = 1; seed <= 8; seed++) {
+    render_piece pc;
+    CHECK(render_song(eng, song, &ro, seed, &pc, err, sizeof err) == 0, "%s", err);
+    for (const char *p = pc.description; (p = strchr(p, '[')) != NULL; p++) {
+      stems++;
+      second +=
+          strncmp(p + 1, base, strlen(base)) == 0 ||
+          (strncmp(p + 1, "generated, ", 11) == 0 && strncmp(p + 12, base, strlen(base)) == 0);
+    }
+    drums += strstr(pc.description, "drums[generated, ") != NULL;
+    render_piece_clear(&pc);
+  }
+  CHECK(second >= 3 && drums == 8, "%s plays %d of %d stems; drums in %d of 8 pieces", base, second,
+        stems, drums);
+  smf_song_free(song);
+  render_engine_free(eng);
+}
+
 /* The command: --drums-prob 0 writes what a run without it writes; 1 and 2 jobs agree; with
  * probability 1 (no solos, no withheld labels) every clip is labelled drums and cymbals. */
 static void test_cli(const char *tmp, const char *render, const char *sf)
@@ -356,6 +397,8 @@ int main(int argc, char **argv)
   for (int i = 0; i < 2 && !sf; i++)
     if (access(candidates[i], R_OK) == 0)
       sf = candidates[i];
+  if (access(candidates[0], R_OK) == 0 && access(candidates[1], R_OK) == 0)
+    test_two_soundfonts(tmp, candidates[0], candidates[1]);
   if (sf) {
     test_pieces(tmp, sf);
     if (argc > 1)

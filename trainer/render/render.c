@@ -19,6 +19,10 @@ struct render_engine {
   fluid_settings_t *settings;
   fluid_synth_t *synth;
   int sfid[RENDER_MAX_SOUNDFONTS];
+  /* The loaded SoundFonts themselves: a stem's synth adds one with fluid_synth_add_sfont,
+   * which gives it that synth's next id, so after its first stem a SoundFont other than the
+   * first is no longer found by its id in this synth. */
+  fluid_sfont_t *sfont[RENDER_MAX_SOUNDFONTS];
   char sfname[RENDER_MAX_SOUNDFONTS][64];
   int n_sf;
 };
@@ -85,6 +89,7 @@ render_engine *render_engine_new(const render_config *cfg, char *errbuf, size_t 
     const char *base = strrchr(cfg->soundfonts[i], '/');
     snprintf(eng->sfname[eng->n_sf], sizeof(eng->sfname[0]), "%s",
              base ? base + 1 : cfg->soundfonts[i]);
+    eng->sfont[eng->n_sf] = fluid_synth_get_sfont_by_id(eng->synth, id);
     eng->sfid[eng->n_sf++] = id;
   }
   return eng;
@@ -116,7 +121,7 @@ void render_piece_clear(render_piece *piece)
 
 static int has_preset(render_engine *eng, int sf, int bank, int program)
 {
-  fluid_sfont_t *s = fluid_synth_get_sfont_by_id(eng->synth, eng->sfid[sf]);
+  fluid_sfont_t *s = eng->sfont[sf];
   return s && fluid_sfont_get_preset(s, bank, program) != NULL;
 }
 
@@ -148,7 +153,7 @@ static int fluid_render(render_engine *eng, int sf, int bank, int program, int d
     return -1;
   }
   int id = -1;
-  fluid_sfont_t *sfont = fluid_synth_get_sfont_by_id(eng->synth, eng->sfid[sf]);
+  fluid_sfont_t *sfont = eng->sfont[sf];
   if (sfont)
     id = fluid_synth_add_sfont(synth, sfont);
   if (id == FLUID_FAILED || fluid_synth_program_select(synth, ch, id, bank, program) != FLUID_OK) {
