@@ -281,19 +281,26 @@ static band_edges band_edges_of(const instrid_frontend_params *p, uint32_t m)
   return b;
 }
 
-/* Weight of bin k in band b, before the sparse store. */
-static double band_weight(const instrid_frontend_params *p, const band_edges *b, uint32_t k)
+/* Where bin k lies on the axis the triangles are drawn on: in mel for Kaldi, in Hz otherwise
+ * (computed once per bin, not once per band and bin). */
+static double bin_position(const instrid_frontend_params *p, uint32_t k)
 {
-  double w;
-  if (p->mel_scale == INSTRID_MEL_KALDI) {
-    /* Triangles in mel space over bins 0 .. n_fft / 2 - 1 (the Nyquist bin has weight 0). */
-    if (k >= p->n_fft / 2)
-      return 0.0;
-    w = triangle_weight(hz_to_mel(bin_hz(p, k), p->mel_scale), b->left, b->centre, b->right,
-                        b->norm);
-  } else {
-    w = triangle_weight(bin_hz(p, k), b->left, b->centre, b->right, b->norm);
-  }
+  if (p->mel_scale == INSTRID_MEL_KALDI)
+    return hz_to_mel(bin_hz(p, k), p->mel_scale);
+  return bin_hz(p, k);
+}
+
+/* Weight of bin k (at position pos, bin_position) in band b, before the sparse store. */
+static double band_weight(const instrid_frontend_params *p, const band_edges *b, uint32_t k,
+                          double pos)
+{
+  /* Kaldi: triangles over bins 0 .. n_fft / 2 - 1 (the Nyquist bin has weight 0). */
+  if (p->mel_scale == INSTRID_MEL_KALDI && k >= p->n_fft / 2)
+    return 0.0;
+  /* Outside (left, right) one side of the triangle is <= 0: weight 0 (the edges increase). */
+  if (pos <= b->left || pos >= b->right)
+    return 0.0;
+  double w = triangle_weight(pos, b->left, b->centre, b->right, b->norm);
   if (!(w > 0.0))
     return 0.0;
   return w;
@@ -302,13 +309,14 @@ static double band_weight(const instrid_frontend_params *p, const band_edges *b,
 /* Band m's weight on each of this front end's bins, into row[0 .. n_bins). In the
  * at-input-rate mode each weight carries the pre-emphasis correction: the reference rate's
  * filter response over that of the filter that ran (for power 1, a magnitude, its square
- * root). */
-static void band_row(const instrid_frontend_params *p, uint32_t m, double *row, uint32_t n_bins)
+ * root). pos: bin_position of every bin. */
+static void band_row(const instrid_frontend_params *p, uint32_t m, const double *pos, double *row,
+                     uint32_t n_bins)
 {
   band_edges b = band_edges_of(p, m);
   double a_ran = emphasis_coefficient(p);
   for (uint32_t k = 0; k < n_bins; k++) {
-    double w = band_weight(p, &b, k);
+    double w = band_weight(p, &b, k, pos[k]);
     if (w > 0.0 && p->reference_rate != 0 && p->preemphasis != 0.0f) {
       double f = bin_hz(p, k);
       double r = emphasis_response(p->preemphasis, p->reference_rate, f) /
@@ -323,12 +331,15 @@ static void band_row(const instrid_frontend_params *p, uint32_t m, double *row, 
 static instrid_status filterbank_build(instrid_frontend *fe, instrid_error *err)
 {
   const instrid_frontend_params *p = &fe->params;
-  double *row = malloc(sizeof *row * fe->n_bins);
+  double *row = malloc(sizeof *row * 2 * fe->n_bins);
   if (!row)
     return instrid_set_error(err, INSTRID_ERR_NOMEM, "mel filterbank: out of memory");
+  double *pos = row + fe->n_bins;
+  for (uint32_t k = 0; k < fe->n_bins; k++)
+    pos[k] = bin_position(p, k);
   size_t n_weights = 0;
   for (uint32_t m = 0; m < p->n_mels; m++) {
-    band_row(p, m, row, fe->n_bins);
+    band_row(p, m, pos, row, fe->n_bins);
     uint32_t first = 0, n = 0;
     for (uint32_t k = 0; k < fe->n_bins; k++) {
       if (row[k] > 0.0) {
@@ -348,7 +359,7 @@ static instrid_status filterbank_build(instrid_frontend *fe, instrid_error *err)
     return instrid_set_error(err, INSTRID_ERR_NOMEM, "mel filterbank: %zu weights", n_weights);
   }
   for (uint32_t m = 0; m < p->n_mels; m++) {
-    band_row(p, m, row, fe->n_bins);
+    band_row(p, m, pos, row, fe->n_bins);
     float *w = fe->weights + fe->band_weight_offset[m];
     for (uint32_t j = 0; j < fe->band_n_bins[m]; j++)
       w[j] = (float)row[fe->band_first_bin[m] + j];
