@@ -56,6 +56,52 @@ static inline void act_row(float *o, int n, instrid_act act)
   }
 }
 
+/* Output rows of a K x K undilated kernel (K constant where it is inlined, so that the tap
+ * loops unroll): for each block of outputs, acc = b, then for each tap row inside the input and
+ * each tap column acc += w * x, as depthwise_plane's general loop. */
+static inline __attribute__((always_inline)) void
+plane_square(const instrid_conv_geom *g, const int K, const float *w, float b, instrid_act act,
+             float *out, const float *scratch, size_t wp, size_t half, int stride2)
+{
+  float wr[25];
+  size_t col[5];
+  for (int i = 0; i < K * K; i++)
+    wr[i] = w[i];
+  /* padded column of tap kj for output 0, as in the general loop */
+  for (int kj = 0; kj < K; kj++)
+    col[kj] = !stride2 ? (size_t)kj : (kj & 1) ? half + (size_t)kj / 2 : (size_t)kj / 2;
+  const int w_out = g->w_out;
+  for (int oh = 0; oh < g->h_out; oh++) {
+    float *o = out + (size_t)oh * w_out;
+    const float *row[5];
+    int ok[5];
+    for (int ki = 0; ki < K; ki++) {
+      const int ih = oh * g->sh - g->ph + ki;
+      ok[ki] = ih >= 0 && ih < g->h_in;
+      row[ki] = scratch + (ok[ki] ? (size_t)ih * wp : 0);
+    }
+    for (int ow0 = 0; ow0 < w_out; ow0 += DW_BLOCK) {
+      dw_vec acc = (dw_vec){0} + b;
+      for (int ki = 0; ki < K; ki++) {
+        if (!ok[ki])
+          continue;
+        for (int kj = 0; kj < K; kj++) {
+          dw_vec xv;
+          memcpy(&xv, row[ki] + col[kj] + ow0, sizeof xv);
+          acc += wr[ki * K + kj] * xv;
+        }
+      }
+      const int n = w_out - ow0 < DW_BLOCK ? w_out - ow0 : DW_BLOCK;
+      if (n == DW_BLOCK)
+        memcpy(o + ow0, &acc, sizeof acc);
+      else
+        for (int i = 0; i < n; i++)
+          o[ow0 + i] = acc[i];
+    }
+    act_row(o, w_out, act);
+  }
+}
+
 HOT_LOOP
 static void depthwise_plane(const instrid_conv_geom *g, const float *in, const float *w, float b,
                             instrid_act act, float *out, float *scratch)
@@ -109,56 +155,14 @@ static void depthwise_plane(const instrid_conv_geom *g, const float *in, const f
       }
     }
   }
+  /* mn04's depthwise layers, 3x3 and 5x5: the loop below with its taps unrolled and the
+   * weights in registers, the same multiply-adds in the same order. */
   if (g->kh == 3 && g->kw == 3 && g->dh == 1 && g->dw == 1) {
-    /* mn04's every depthwise layer: the loop below with its taps unrolled and the weights in
-     * registers, the same multiply-adds in the same order (rows outside the input skipped). */
-    const float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6],
-                w7 = w[7], w8 = w[8];
-    /* padded column of tap kj for output 0, as in the loop below */
-    const size_t c1 = stride2 ? half : 1, c2 = stride2 ? 1 : 2;
-    for (int oh = 0; oh < g->h_out; oh++) {
-      float *o = out + (size_t)oh * w_out;
-      const int ih = oh * g->sh - g->ph;
-      const int ok0 = ih >= 0 && ih < g->h_in, ok1 = ih + 1 >= 0 && ih + 1 < g->h_in,
-                ok2 = ih + 2 >= 0 && ih + 2 < g->h_in;
-      const float *r0 = ok0 ? scratch + (size_t)ih * wp : scratch;
-      const float *r1 = ok1 ? scratch + (size_t)(ih + 1) * wp : scratch;
-      const float *r2 = ok2 ? scratch + (size_t)(ih + 2) * wp : scratch;
-      for (int ow0 = 0; ow0 < w_out; ow0 += DW_BLOCK) {
-        dw_vec acc = (dw_vec){0} + b, x0, x1, x2;
-        if (ok0) {
-          memcpy(&x0, r0 + ow0, sizeof x0);
-          memcpy(&x1, r0 + c1 + ow0, sizeof x1);
-          memcpy(&x2, r0 + c2 + ow0, sizeof x2);
-          acc += w0 * x0;
-          acc += w1 * x1;
-          acc += w2 * x2;
-        }
-        if (ok1) {
-          memcpy(&x0, r1 + ow0, sizeof x0);
-          memcpy(&x1, r1 + c1 + ow0, sizeof x1);
-          memcpy(&x2, r1 + c2 + ow0, sizeof x2);
-          acc += w3 * x0;
-          acc += w4 * x1;
-          acc += w5 * x2;
-        }
-        if (ok2) {
-          memcpy(&x0, r2 + ow0, sizeof x0);
-          memcpy(&x1, r2 + c1 + ow0, sizeof x1);
-          memcpy(&x2, r2 + c2 + ow0, sizeof x2);
-          acc += w6 * x0;
-          acc += w7 * x1;
-          acc += w8 * x2;
-        }
-        const int n = w_out - ow0 < DW_BLOCK ? w_out - ow0 : DW_BLOCK;
-        if (n == DW_BLOCK)
-          memcpy(o + ow0, &acc, sizeof acc);
-        else
-          for (int i = 0; i < n; i++)
-            o[ow0 + i] = acc[i];
-      }
-      act_row(o, w_out, act);
-    }
+    plane_square(g, 3, w, b, act, out, scratch, wp, half, stride2);
+    return;
+  }
+  if (g->kh == 5 && g->kw == 5 && g->dh == 1 && g->dw == 1) {
+    plane_square(g, 5, w, b, act, out, scratch, wp, half, stride2);
     return;
   }
   for (int oh = 0; oh < g->h_out; oh++) {

@@ -414,7 +414,7 @@ static void ordered_depthwise(const instrid_conv_geom *g, const float *in, const
 /* The depthwise kernel (depthwise.c) against the naive loop, every stride path (1, 2 and the
  * generic one), odd and even widths, dilation, and the layer table's CONV2D entry choosing it;
  * and, with each fused activation, against its own order of operations exactly (the unrolled
- * 3x3 path on mn04's plane shapes too). */
+ * 3x3 and 5x5 paths on mn04's plane shapes too). */
 static void test_depthwise(void)
 {
   static const int cases[][10] = {
@@ -426,6 +426,8 @@ static void test_depthwise(void)
       {1, 7, 4, 10, 3, 1, 1, 1, 0, 0},  {1, 5, 8, 20, 3, 2, 1, 1, 0, 0},
       {1, 3, 16, 40, 3, 1, 1, 1, 0, 0}, {2, 3, 7, 33, 3, 2, 1, 1, 0, 0},
       {1, 2, 1, 1, 3, 1, 1, 1, 0, 0},   {1, 2, 5, 17, 3, 1, 0, 1, 0, 0},
+      {1, 6, 4, 10, 5, 1, 2, 1, 0, 0},  {1, 5, 8, 20, 5, 2, 2, 1, 0, 0},
+      {1, 3, 16, 40, 5, 1, 2, 1, 0, 0}, {1, 2, 3, 35, 5, 2, 1, 1, 0, 0},
   };
   for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
     const int *k = cases[t];
