@@ -48,7 +48,8 @@ void instrid_fftw_unlock(void);
 float *instrid_alloc_floats(size_t n);
 /* The same for memory the caller fills at once (weights): a large block has all its pages
  * mapped in one call (MAP_POPULATE) rather than faulted in one by one, which costs far more
- * (a model's megabytes of weights took tens of milliseconds in page faults at load). */
+ * (a model's megabytes of weights took tens of milliseconds in page faults at load); from
+ * 2 MiB on it starts on a huge-page boundary and asks for transparent huge pages. */
 float *instrid_alloc_floats_filled(size_t n);
 void instrid_free_aligned(void *p);
 
