@@ -77,16 +77,17 @@ static gpointer gst_instrid_queue_worker(gpointer data)
     limit = m != NULL ? m->position : q->write;
     n = (gsize)MIN(limit - q->read, (guint64)GST_INSTRID_QUEUE_CHUNK);
     if (n == 0) {
-      q->worker_idle = TRUE;
+      q->worker_idle = q->worker_waiting = TRUE;
       g_cond_wait(&q->cond, &q->lock);
-      q->worker_idle = FALSE;
+      q->worker_idle = q->worker_waiting = FALSE;
       continue;
     }
     /* A few samples and no marker: more are probably on their way; wait for a batch (the
      * streaming thread signals one), or take these when none comes in time. */
     if (m == NULL && q->write - q->read < GST_INSTRID_QUEUE_WAKE && !q->waited) {
-      q->waited = TRUE;
+      q->waited = q->worker_waiting = TRUE;
       g_cond_wait_until(&q->cond, &q->lock, g_get_monotonic_time() + GST_INSTRID_QUEUE_WAKE_US);
+      q->worker_waiting = FALSE;
       continue;
     }
     q->waited = FALSE;
@@ -202,8 +203,9 @@ gboolean gst_instrid_queue_push_samples(GstInstrIdQueue *q, const gfloat *x, gsi
     x += k;
     n -= k;
     /* An idle worker hears of any samples (it then waits GST_INSTRID_QUEUE_WAKE_US at most for
-     * a batch); a busy one only of a batch. */
-    if (q->worker_idle || q->write - q->read >= GST_INSTRID_QUEUE_WAKE)
+     * a batch); one waiting for a batch only of a batch; a busy one of nothing (it looks at the
+     * ring before it waits again): each broadcast is a system call, with or without a waiter. */
+    if (q->worker_waiting && (q->worker_idle || q->write - q->read >= GST_INSTRID_QUEUE_WAKE))
       g_cond_broadcast(&q->cond);
   }
   g_mutex_unlock(&q->lock);

@@ -38,11 +38,12 @@ typedef struct {
   GCond cond;
   gfloat *ring; /* (ring_size) */
   gsize ring_size;
-  guint64 read, write;  /* samples taken and queued since the queue was last cleared */
-  gboolean waited;      /* worker: it waited once for a batch since it last took samples */
-  gsize room_wanted;    /* streaming thread waits for this much room (0: not waiting) */
-  gboolean worker_idle; /* worker waits with nothing to take */
-  GQueue markers;       /* GstInstrIdMarker*, by position */
+  guint64 read, write;     /* samples taken and queued since the queue was last cleared */
+  gboolean waited;         /* worker: it waited once for a batch since it last took samples */
+  gsize room_wanted;       /* streaming thread waits for this much room (0: not waiting) */
+  gboolean worker_idle;    /* worker waits with nothing to take */
+  gboolean worker_waiting; /* worker waits for samples (idle, or for a batch) */
+  GQueue markers;          /* GstInstrIdMarker*, by position */
   gboolean flushing, quit;
   guint64 wait_seq, done_seq; /* markers waited for: the last queued, the last done */
   gint generation;            /* bumped by every flush; read atomically */
