@@ -34,7 +34,9 @@ struct instrid_frontend {
 
   float *window;         /* (n_fft) win_length samples of window centred in zeros */
   float *frame;          /* (n_fft + 1) samples of the frame being filled, sanitised and
-                          * pre-emphasised; the extra one for the first centred frame */
+                          * pre-emphasised; the extra one for the first centred frame: a
+                          * window into frame_buf that moves on by a hop per frame */
+  float *frame_buf;      /* (n_fft + 1 + FRAME_SLIDE_HOPS hop) */
   uint32_t frame_fill;   /* samples of frame already filled */
   uint32_t frame_target; /* frame_fill at which a frame is complete: n_fft, or with center
                           * 2 (n_fft / 2) + 1 before the first frame */
@@ -501,6 +503,15 @@ instrid_status instrid_frontend_params_for_rate(const instrid_frontend_params *m
 /* ------------------------------------------------------------------------------------------ */
 /* Lifetime                                                                                     */
 
+/* The frame buffer holds a frame (n_fft + 1 samples at most) and room for the frame's window
+ * to move on by FRAME_SLIDE_HOPS hops before the samples it keeps are copied back. */
+#define FRAME_SLIDE_HOPS 32
+
+static size_t frame_buf_floats(const instrid_frontend_params *p)
+{
+  return (size_t)p->n_fft + 1 + (size_t)FRAME_SLIDE_HOPS * p->hop_samples;
+}
+
 instrid_frontend *instrid_frontend_new(const instrid_frontend_params *params, instrid_error *err)
 {
   if (instrid_frontend_params_check(params, err) != INSTRID_OK)
@@ -515,7 +526,8 @@ instrid_frontend *instrid_frontend_new(const instrid_frontend_params *params, in
   uint32_t n_fft = params->n_fft, n_mels = params->n_mels;
 
   fe->window = instrid_alloc_floats(n_fft);
-  fe->frame = instrid_alloc_floats((size_t)n_fft + 1);
+  fe->frame_buf = instrid_alloc_floats(frame_buf_floats(params));
+  fe->frame = fe->frame_buf;
   fe->tail = instrid_alloc_floats(n_fft / 2 + 1);
   fe->fft_in = instrid_alloc_floats(n_fft);
   fe->spectrum = instrid_alloc_floats(fe->n_bins);
@@ -524,7 +536,7 @@ instrid_frontend *instrid_frontend_new(const instrid_frontend_params *params, in
   fe->band_first_bin = calloc(n_mels, sizeof *fe->band_first_bin);
   fe->band_n_bins = calloc(n_mels, sizeof *fe->band_n_bins);
   fe->band_weight_offset = calloc(n_mels, sizeof *fe->band_weight_offset);
-  if (!fe->window || !fe->frame || !fe->tail || !fe->fft_in || !fe->spectrum || !fe->energy ||
+  if (!fe->window || !fe->frame_buf || !fe->tail || !fe->fft_in || !fe->spectrum || !fe->energy ||
       !fe->fft_out || !fe->band_first_bin || !fe->band_n_bins || !fe->band_weight_offset) {
     instrid_set_error(err, INSTRID_ERR_NOMEM, "front end: out of memory for n_fft %u", n_fft);
     goto fail;
@@ -562,7 +574,7 @@ void instrid_frontend_free(instrid_frontend *fe)
   }
   fftwf_free(fe->fft_out);
   instrid_free_aligned(fe->window);
-  instrid_free_aligned(fe->frame);
+  instrid_free_aligned(fe->frame_buf);
   instrid_free_aligned(fe->tail);
   instrid_free_aligned(fe->fft_in);
   instrid_free_aligned(fe->spectrum);
@@ -586,6 +598,7 @@ void instrid_frontend_reset(instrid_frontend *fe)
   /* With center, the first samples go to the middle of the frame; the first half is their
    * reflection, filled in when n_fft / 2 + 1 samples have arrived. */
   uint32_t half = fe->params.n_fft / 2;
+  fe->frame = fe->frame_buf;
   fe->frame_fill = fe->params.center ? half : 0;
   fe->frame_target = fe->params.center ? 2 * half + 1 : fe->params.n_fft;
   fe->started = !fe->params.center;
@@ -696,9 +709,17 @@ static void frame_complete(instrid_frontend *fe, float *mel_out)
     fe->started = 1;
   }
   frame_features(fe, mel_out);
-  /* Slide by one hop: the next frame starts hop samples later and shares the rest. The copy
-   * is n_fft - hop floats, small beside the FFT, and keeps the FFT input contiguous. */
-  memmove(fe->frame, fe->frame + hop, (size_t)(fe->frame_target - hop) * sizeof(float));
+  /* Slide by one hop: the next frame starts hop samples later and shares the rest. The window
+   * moves on in its buffer; only at the buffer's end are the shared samples (n_fft - hop
+   * floats, or one more after the first centred frame) copied back to its start, once per
+   * FRAME_SLIDE_HOPS frames instead of once per frame. */
+  const size_t keep = (size_t)fe->frame_target - hop;
+  if (fe->frame + hop + fe->params.n_fft + 1 <= fe->frame_buf + frame_buf_floats(&fe->params))
+    fe->frame += hop;
+  else {
+    memmove(fe->frame_buf, fe->frame + hop, keep * sizeof(float));
+    fe->frame = fe->frame_buf;
+  }
   fe->frame_fill = fe->frame_target - hop;
   fe->frame_target = fe->params.n_fft;
 }

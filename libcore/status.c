@@ -108,8 +108,14 @@ float *instrid_alloc_floats_filled(size_t n)
       uintptr_t first = (uintptr_t)map + page;
       char *at = (char *)((first + FILLED_HUGE_BYTES - 1) & ~(uintptr_t)(FILLED_HUGE_BYTES - 1));
       (void)madvise(at, bytes / FILLED_HUGE_BYTES * FILLED_HUGE_BYTES, MADV_HUGEPAGE);
-      /* Filled now, as MAP_POPULATE would: one write per page (the memory is zero already). */
-      for (size_t off = 0; off < span; off += page)
+      /* Filled now, as MAP_POPULATE would: in one call where the kernel can (Linux 5.14 on;
+       * the small pages of the tail are then not faulted in one by one), else one write per
+       * page (the memory is zero already). */
+      int populated = 0;
+#if defined(MADV_POPULATE_WRITE)
+      populated = madvise(at, span, MADV_POPULATE_WRITE) == 0;
+#endif
+      for (size_t off = 0; !populated && off < span; off += page)
         ((volatile char *)at)[off] = 0;
       ((void **)at)[-1] = map;
       ((size_t *)at)[-2] = total;
