@@ -179,10 +179,10 @@ gboolean gst_instrid_queue_push_samples(GstInstrIdQueue *q, const gfloat *x, gsi
   while (n > 0) {
     gsize used, start, k, first;
 
-    /* Only a full ring waits; then until a quarter of it is free, not for every chunk the
-     * worker takes, so the two threads do not wake each other per chunk. */
+    /* Only a full ring waits; then until half of it (a window's samples) is free, not for
+     * every chunk the worker takes, so the two threads do not wake each other per chunk. */
     if (q->write - q->read >= q->ring_size) {
-      const gsize want = MAX(q->ring_size / 4, 1);
+      const gsize want = MAX(q->ring_size / 2, 1);
       while (!q->flushing && q->ring_size - (gsize)(q->write - q->read) < want) {
         q->room_wanted = want;
         g_cond_wait(&q->cond, &q->lock);
