@@ -65,7 +65,8 @@ static void usage(FILE *f)
           "  --clip-norm X           global gradient-norm clip, 0 = none (default %g)\n"
           "  --loss KIND             bce | balanced | focal (default %s: BCE with pos_weight =\n"
           "                          known negatives / known positives, clamped to\n"
-          "                          [1/%g, %g]; plain bce drifts to \"nothing plays\")\n"
+          "                          [1/%g, %g]; plain bce drifts to \"nothing plays\"; the\n"
+          "                          head on cached vectors, --pool etc., is balanced only)\n"
           "  --focal-gamma X         focal loss exponent (default %g)\n"
           "  --no-augment            no gain, noise, time shift, SpecAugment masks or mixup\n"
           "  --seed N                weights, order, augmentation, held-out split (default %llu)\n"
@@ -636,7 +637,8 @@ int main(int argc, char **argv)
   finetune_options fopt;
   finetune_options_default(&fopt);
   int arch_given = 0, finetune_given = 0;
-  const char *unblended_out = NULL, *vector_cache = NULL, *note = NULL;
+  const char *unblended_out = NULL, *vector_cache = NULL, *note = NULL, *loss_given = NULL;
+  int clip_given = 0;
   int pool = -1; /* -1: not given */
   float distill = 0.0f;
 
@@ -690,6 +692,7 @@ int main(int argc, char **argv)
       opt.warmup_fraction = (float)x;
       break;
     case O_CLIP:
+      clip_given = 1;
       if (!parse_double(optarg, 0.0, 1e6, &x))
         return usage_error("--clip-norm %s: want a number >= 0", optarg);
       opt.clip_norm = (float)x;
@@ -784,6 +787,7 @@ int main(int argc, char **argv)
       if (k < 0)
         return usage_error("--loss %s: want bce, balanced or focal", optarg);
       opt.loss = (train_loss_kind)k;
+      loss_given = optarg;
       break;
     }
     case O_FOCAL_GAMMA:
@@ -867,6 +871,16 @@ int main(int argc, char **argv)
                        "--head-random, --pool, --distill and --vector-cache need --init");
   if ((pool >= 0 || distill > 0.0f || vector_cache) && fopt.freeze_until != UINT32_MAX)
     return usage_error("--pool, --distill and --vector-cache need the whole backbone frozen");
+  /* The head trained on cached vectors (headbag.h) has one loss, BCE with the per-class
+   * pos_weight of --loss balanced, and no gradient clipping: refuse what it would ignore. */
+  if ((pool >= 0 || distill > 0.0f || vector_cache) && loss_given &&
+      opt.loss != TRAIN_LOSS_BALANCED)
+    return usage_error("--loss %s: the head trained on cached vectors (--pool, --distill, "
+                       "--vector-cache) uses balanced BCE only",
+                       loss_given);
+  if ((pool >= 0 || distill > 0.0f || vector_cache) && clip_given)
+    return usage_error("--clip-norm: the head trained on cached vectors (--pool, --distill, "
+                       "--vector-cache) clips no gradient");
   if (distill > 0.0f && !fopt.keep_source_head)
     return usage_error("--distill needs --keep-source-head (the teachers are the source's "
                        "outputs)");

@@ -64,6 +64,14 @@ with tempfile.TemporaryDirectory() as d:
                  "--pool", "mean", "--freeze-until", "3"], "frozen")
     usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--provenance-note", "a\nb"],
                 "--provenance-note")
+    # The head trained on cached vectors has one loss and no clipping: options it would ignore
+    # are refused (--loss focal once trained exactly as without it); --loss balanced is its own.
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--pool", "window", "--loss", "focal"], "balanced BCE only")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--vector-cache", d + "/v.bin", "--loss", "bce"], "--loss bce")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--pool", "max", "--clip-norm", "1"], "--clip-norm")
     check(os.listdir(d) == [], f"the start-up check left files in {d}: {os.listdir(d)}")
 
 # More threads than decoding takes (the default on a machine with over 64 cores) still
