@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "audiopath.h"
+#include "hotloop.h"
 
 /* Input frames converted at a time, so the scratch is allocated once. */
 #define AUDIOPATH_CHUNK_FRAMES 4096
@@ -185,16 +186,6 @@ static inline gfloat direct_sample(const void *in, gsize i, audiopath_direct kin
   gfloat v = ((const gfloat *)in)[i];
   return isfinite(v) ? v : (isnan(v) ? 0.0f : (v > 0.0f ? 1.0f : -1.0f));
 }
-
-/* The direct route's loops for the usual inputs are compiled for AVX-512 and AVX2 too and
- * picked at load time (GNU ifunc), without changing the results: the same operations in the
- * same order per sample, and no contraction into FMA in ISO C mode. */
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__clang__) &&       \
-    __GNUC__ >= 8
-#define HOT_LOOP __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define HOT_LOOP
-#endif
 
 HOT_LOOP
 static void mix_s16_stereo(const gint16 *restrict in, gsize frames, gfloat scale,

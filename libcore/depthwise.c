@@ -6,14 +6,8 @@
  * multiply-adds per output), so the kernel is bound by moving the planes through the caches. */
 #include <string.h>
 
+#include "hotloop.h"
 #include "layers.h"
-
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__clang__) &&       \
-    __GNUC__ >= 8
-#define HOT_LOOP __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define HOT_LOOP
-#endif
 
 int instrid_conv_is_depthwise(const instrid_conv_geom *g)
 {

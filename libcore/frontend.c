@@ -8,17 +8,8 @@
 
 #include <fftw3.h>
 
+#include "hotloop.h"
 #include "internal.h"
-
-/* The element-wise loops of a frame are compiled for AVX-512 and AVX2 too and picked at load
- * time (GNU ifunc), without changing the results: the same operations in the same order per
- * element, and no contraction into FMA in ISO C mode. */
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__clang__) &&       \
-    __GNUC__ >= 8
-#define HOT_LOOP __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define HOT_LOOP
-#endif
 
 /* Parameter limits. The upper ones keep every size computed from a model file small enough
  * that no arithmetic below can overflow, and match what a model file may declare. */

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "hotloop.h"
 #include "layers.h"
 
 int instrid_conv_geom_init(instrid_conv_geom *g)
@@ -147,13 +148,6 @@ void instrid_col2im(const instrid_conv_geom *g, const float *col, float *in)
 /* Output pixels per gemm, about: the im2col columns of a tile (K x tile) then stay in L2 while
  * the gemm reads them, which is worth a third of the speed when c_out is small. */
 #define CONV_TILE_FLOATS 32768
-
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__clang__) &&       \
-    __GNUC__ >= 8
-#define HOT_LOOP __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define HOT_LOOP
-#endif
 
 /* o[i] = act(o[i] + b) (without the add when !has_bias): the bias loop's operation and then
  * instrid_relu_forward's or instrid_hardswish_forward's, in one pass. */

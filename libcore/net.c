@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "conv_direct.h"
+#include "hotloop.h"
 #include "internal.h"
 #include "layers.h"
 #include "model_internal.h"
@@ -42,16 +43,6 @@
  * one-channel spectrogram) a plain loop beats sgemm: with so short a K the gemm is bound by
  * writing its output, and its packing is pure overhead. */
 #define SMALL_K 16
-
-/* The element-wise loops below are compiled for AVX-512 and AVX2 too and picked at load time
- * (GNU ifunc), without changing the results: the same operations in the same order per element,
- * and no contraction into FMA in ISO C mode. */
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__clang__) &&       \
-    __GNUC__ >= 8
-#define HOT_LOOP __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define HOT_LOOP
-#endif
 
 typedef enum {
   OP_CONV_HWC, /* convolution, channels-last, with fused bias / ReLU / pool */
