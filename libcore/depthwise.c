@@ -33,6 +33,16 @@ size_t instrid_depthwise_scratch_floats(const instrid_conv_geom *g)
 #define DW_BLOCK 16
 typedef float dw_vec __attribute__((vector_size(DW_BLOCK * sizeof(float))));
 
+/* Stores a block of outputs: all DW_BLOCK of them, or the row's last n_left. */
+static inline void store_block(float *o, int n_left, dw_vec acc)
+{
+  if (n_left >= DW_BLOCK)
+    memcpy(o, &acc, sizeof acc);
+  else
+    for (int i = 0; i < n_left; i++)
+      o[i] = acc[i];
+}
+
 /* The activation of one output row, as instrid_relu_forward / instrid_hardswish_forward: run
  * while the row is still in L1. */
 static inline void act_row(float *o, int n, instrid_act act)
@@ -85,12 +95,7 @@ plane_square(const instrid_conv_geom *g, const int K, const float *w, float b, i
           acc += wr[ki * K + kj] * xv;
         }
       }
-      const int n = w_out - ow0 < DW_BLOCK ? w_out - ow0 : DW_BLOCK;
-      if (n == DW_BLOCK)
-        memcpy(o + ow0, &acc, sizeof acc);
-      else
-        for (int i = 0; i < n; i++)
-          o[ow0 + i] = acc[i];
+      store_block(o + ow0, w_out - ow0, acc);
     }
     act_row(o, w_out, act);
   }
@@ -180,12 +185,7 @@ static void depthwise_plane(const instrid_conv_geom *g, const float *in, const f
           acc += wk[kj] * xv;
         }
       }
-      const int n = w_out - ow0 < DW_BLOCK ? w_out - ow0 : DW_BLOCK;
-      if (n == DW_BLOCK)
-        memcpy(o + ow0, &acc, sizeof acc);
-      else
-        for (int i = 0; i < n; i++)
-          o[ow0 + i] = acc[i];
+      store_block(o + ow0, w_out - ow0, acc);
     }
     act_row(o, w_out, act);
   }
