@@ -123,3 +123,55 @@ int fixture_remove_tree(const char *path)
 {
   return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
 }
+
+void fixture_smf_put(fixture_smf *o, const void *p, size_t n)
+{
+  memcpy(o->b + o->n, p, n);
+  o->n += n;
+}
+
+void fixture_smf_put8(fixture_smf *o, unsigned v)
+{
+  o->b[o->n++] = (unsigned char)v;
+}
+
+void fixture_smf_put32(fixture_smf *o, unsigned v)
+{
+  for (int s = 24; s >= 0; s -= 8)
+    fixture_smf_put8(o, (v >> s) & 0xff);
+}
+
+void fixture_smf_put_vlq(fixture_smf *o, unsigned v)
+{
+  unsigned char tmp[5];
+  int n = 0;
+  tmp[n++] = v & 0x7f;
+  while (v >>= 7)
+    tmp[n++] = (unsigned char)(0x80 | (v & 0x7f));
+  while (n)
+    fixture_smf_put8(o, tmp[--n]);
+}
+
+void fixture_smf_put_chunk(fixture_smf *o, const fixture_smf *t)
+{
+  fixture_smf_put(o, "MTrk", 4);
+  fixture_smf_put32(o, (unsigned)t->n);
+  fixture_smf_put(o, t->b, t->n);
+}
+
+void fixture_smf_end_track(fixture_smf *t)
+{
+  fixture_smf_put_vlq(t, 0);
+  fixture_smf_put8(t, 0xff);
+  fixture_smf_put8(t, 0x2f);
+  fixture_smf_put8(t, 0);
+}
+
+int fixture_smf_write(const char *path, const fixture_smf *o)
+{
+  FILE *f = fopen(path, "wb");
+  if (!f)
+    return -1;
+  size_t w = fwrite(o->b, 1, o->n, f);
+  return fclose(f) == 0 && w == o->n ? 0 : -1;
+}

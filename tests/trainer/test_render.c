@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_render.c — instrid-render's parts: the MIDI reader on a file the test writes, the sampler's
  * pitch-shift math, the effects, and a corpus rendered through a GM SoundFont into both layouts
- * (labels, files, withheld fraction, same bytes for the same seed whatever the job count).
+ * (labels, files, withheld fraction, same fixture_smf for the same seed whatever the job count).
  * Needs a GM SoundFont from Debian's packages; exits 77 (skip) when none is installed.
  */
 #include <gst/gst.h>
@@ -25,79 +25,43 @@
 /* ---- a minimal Standard MIDI File writer --------------------------------------------------- */
 
 typedef struct {
-  unsigned char b[4096];
-  size_t n;
-} bytes;
-
-static void put(bytes *o, const void *p, size_t n)
-{
-  memcpy(o->b + o->n, p, n);
-  o->n += n;
-}
-static void put8(bytes *o, unsigned v)
-{
-  o->b[o->n++] = (unsigned char)v;
-}
-static void put32(bytes *o, unsigned v)
-{
-  put8(o, v >> 24);
-  put8(o, (v >> 16) & 0xff);
-  put8(o, (v >> 8) & 0xff);
-  put8(o, v & 0xff);
-}
-static void put_vlq(bytes *o, unsigned v)
-{
-  unsigned char tmp[5];
-  int n = 0;
-  tmp[n++] = v & 0x7f;
-  while (v >>= 7)
-    tmp[n++] = (unsigned char)(0x80 | (v & 0x7f));
-  while (n)
-    put8(o, tmp[--n]);
-}
-
-typedef struct {
   unsigned tick, len;
   int pitch, vel;
 } tnote;
 
 /* One track: optional program change, notes (non-overlapping, in order), end of track. */
-static void put_track(bytes *o, int channel, int program, const tnote *notes, int n, int tempo_us)
+static void put_track(fixture_smf *o, int channel, int program, const tnote *notes, int n,
+                      int tempo_us)
 {
-  bytes t = {.n = 0};
+  fixture_smf t = {.n = 0};
   if (tempo_us > 0) {
-    put_vlq(&t, 0);
-    put8(&t, 0xff);
-    put8(&t, 0x51);
-    put8(&t, 3);
-    put8(&t, (unsigned)tempo_us >> 16);
-    put8(&t, ((unsigned)tempo_us >> 8) & 0xff);
-    put8(&t, (unsigned)tempo_us & 0xff);
+    fixture_smf_put_vlq(&t, 0);
+    fixture_smf_put8(&t, 0xff);
+    fixture_smf_put8(&t, 0x51);
+    fixture_smf_put8(&t, 3);
+    fixture_smf_put8(&t, (unsigned)tempo_us >> 16);
+    fixture_smf_put8(&t, ((unsigned)tempo_us >> 8) & 0xff);
+    fixture_smf_put8(&t, (unsigned)tempo_us & 0xff);
   }
   if (program >= 0) {
-    put_vlq(&t, 0);
-    put8(&t, 0xc0 | (unsigned)channel);
-    put8(&t, (unsigned)program);
+    fixture_smf_put_vlq(&t, 0);
+    fixture_smf_put8(&t, 0xc0 | (unsigned)channel);
+    fixture_smf_put8(&t, (unsigned)program);
   }
   unsigned now = 0;
   for (int i = 0; i < n; i++) {
-    put_vlq(&t, notes[i].tick - now);
-    put8(&t, 0x90 | (unsigned)channel);
-    put8(&t, (unsigned)notes[i].pitch);
-    put8(&t, (unsigned)notes[i].vel);
+    fixture_smf_put_vlq(&t, notes[i].tick - now);
+    fixture_smf_put8(&t, 0x90 | (unsigned)channel);
+    fixture_smf_put8(&t, (unsigned)notes[i].pitch);
+    fixture_smf_put8(&t, (unsigned)notes[i].vel);
     /* note-off as note-on with velocity 0, under running status */
-    put_vlq(&t, notes[i].len);
-    put8(&t, (unsigned)notes[i].pitch);
-    put8(&t, 0);
+    fixture_smf_put_vlq(&t, notes[i].len);
+    fixture_smf_put8(&t, (unsigned)notes[i].pitch);
+    fixture_smf_put8(&t, 0);
     now = notes[i].tick + notes[i].len;
   }
-  put_vlq(&t, 0);
-  put8(&t, 0xff);
-  put8(&t, 0x2f);
-  put8(&t, 0);
-  put(o, "MTrk", 4);
-  put32(o, (unsigned)t.n);
-  put(o, t.b, t.n);
+  fixture_smf_end_track(&t);
+  fixture_smf_put_chunk(o, &t);
 }
 
 #define DIVISION 480
@@ -109,24 +73,19 @@ static const tnote violin_notes[] = {{240, 720, 76, 80}, {1200, 1200, 79, 90}};
 
 static int write_test_midi(const char *path)
 {
-  bytes o = {.n = 0};
-  put(&o, "MThd", 4);
-  put32(&o, 6);
-  put8(&o, 0);
-  put8(&o, 1); /* format 1 */
-  put8(&o, 0);
-  put8(&o, 3); /* tracks */
-  put8(&o, DIVISION >> 8);
-  put8(&o, DIVISION & 0xff);
+  fixture_smf o = {.n = 0};
+  fixture_smf_put(&o, "MThd", 4);
+  fixture_smf_put32(&o, 6);
+  fixture_smf_put8(&o, 0);
+  fixture_smf_put8(&o, 1); /* format 1 */
+  fixture_smf_put8(&o, 0);
+  fixture_smf_put8(&o, 3); /* tracks */
+  fixture_smf_put8(&o, DIVISION >> 8);
+  fixture_smf_put8(&o, DIVISION & 0xff);
   put_track(&o, 0, -1, NULL, 0, TEMPO_US);  /* conductor track */
   put_track(&o, 0, 0, piano_notes, 4, 0);   /* acoustic grand */
   put_track(&o, 1, 40, violin_notes, 2, 0); /* violin */
-  FILE *f = fopen(path, "wb");
-  if (!f)
-    return -1;
-  size_t w = fwrite(o.b, 1, o.n, f);
-  fclose(f);
-  return w == o.n ? 0 : -1;
+  return fixture_smf_write(path, &o);
 }
 
 /* ---- helpers -------------------------------------------------------------------------------- */

@@ -4,8 +4,8 @@
  * song's meter and tempo, over the whole song, the same notes for the same seed), and pieces
  * rendered from a tiny MIDI file without percussion: with probability 1 every piece has drums
  * and cymbals labels over most of its length, audible, and says so in its description; a song
- * with a percussion part gets none; probability 0 renders the same bytes as a run without the
- * option; the same bytes with 1 and 2 jobs. And a second SoundFont of an engine keeps playing
+ * with a percussion part gets none; probability 0 renders the same fixture_smf as a run without the
+ * option; the same fixture_smf with 1 and 2 jobs. And a second SoundFont of an engine keeps playing
  * after its first stem.
  * The rendering checks need a GM SoundFont from Debian's packages; they skip (77) without one.
  */
@@ -19,50 +19,11 @@
 #include "check.h"
 #include "classes.h"
 #include "drums.h"
+#include "fixtures.h"
 #include "render.h"
 #include "smf.h"
 
 /* ---- a tiny Standard MIDI File: conductor track (tempo, optional meter) + piano + violin ---- */
-
-typedef struct {
-  unsigned char b[8192];
-  size_t n;
-} bytes;
-
-static void put8(bytes *o, unsigned v)
-{
-  o->b[o->n++] = (unsigned char)v;
-}
-static void put32(bytes *o, unsigned v)
-{
-  for (int s = 24; s >= 0; s -= 8)
-    put8(o, (v >> s) & 0xff);
-}
-static void put_vlq(bytes *o, unsigned v)
-{
-  unsigned char tmp[5];
-  int n = 0;
-  tmp[n++] = v & 0x7f;
-  while (v >>= 7)
-    tmp[n++] = (unsigned char)(0x80 | (v & 0x7f));
-  while (n)
-    put8(o, tmp[--n]);
-}
-static void put_chunk(bytes *o, const bytes *t)
-{
-  memcpy(o->b + o->n, "MTrk", 4);
-  o->n += 4;
-  put32(o, (unsigned)t->n);
-  memcpy(o->b + o->n, t->b, t->n);
-  o->n += t->n;
-}
-static void end_track(bytes *t)
-{
-  put_vlq(t, 0);
-  put8(t, 0xff);
-  put8(t, 0x2f);
-  put8(t, 0);
-}
 
 #define DIVISION 480
 #define TEMPO_US 600000 /* 100 bpm */
@@ -71,61 +32,56 @@ static void end_track(bytes *t)
 /* channel 9 for the second part when `percussion`; a 3/4 time signature when meter_num == 3 */
 static int write_midi(const char *path, int meter_num, int percussion)
 {
-  bytes o = {.n = 0}, t = {.n = 0};
+  fixture_smf o = {.n = 0}, t = {.n = 0};
   memcpy(o.b, "MThd", 4);
   o.n = 4;
-  put32(&o, 6);
-  put8(&o, 0);
-  put8(&o, 1);
-  put8(&o, 0);
-  put8(&o, 3);
-  put8(&o, DIVISION >> 8);
-  put8(&o, DIVISION & 0xff);
-  put_vlq(&t, 0); /* tempo */
-  put8(&t, 0xff);
-  put8(&t, 0x51);
-  put8(&t, 3);
-  put8(&t, TEMPO_US >> 16);
-  put8(&t, (TEMPO_US >> 8) & 0xff);
-  put8(&t, TEMPO_US & 0xff);
+  fixture_smf_put32(&o, 6);
+  fixture_smf_put8(&o, 0);
+  fixture_smf_put8(&o, 1);
+  fixture_smf_put8(&o, 0);
+  fixture_smf_put8(&o, 3);
+  fixture_smf_put8(&o, DIVISION >> 8);
+  fixture_smf_put8(&o, DIVISION & 0xff);
+  fixture_smf_put_vlq(&t, 0); /* tempo */
+  fixture_smf_put8(&t, 0xff);
+  fixture_smf_put8(&t, 0x51);
+  fixture_smf_put8(&t, 3);
+  fixture_smf_put8(&t, TEMPO_US >> 16);
+  fixture_smf_put8(&t, (TEMPO_US >> 8) & 0xff);
+  fixture_smf_put8(&t, TEMPO_US & 0xff);
   if (meter_num) { /* meter_num/4, 24 clocks per click, 8 32nds per quarter */
-    put_vlq(&t, 0);
-    put8(&t, 0xff);
-    put8(&t, 0x58);
-    put8(&t, 4);
-    put8(&t, (unsigned)meter_num);
-    put8(&t, 2);
-    put8(&t, 24);
-    put8(&t, 8);
+    fixture_smf_put_vlq(&t, 0);
+    fixture_smf_put8(&t, 0xff);
+    fixture_smf_put8(&t, 0x58);
+    fixture_smf_put8(&t, 4);
+    fixture_smf_put8(&t, (unsigned)meter_num);
+    fixture_smf_put8(&t, 2);
+    fixture_smf_put8(&t, 24);
+    fixture_smf_put8(&t, 8);
   }
-  end_track(&t);
-  put_chunk(&o, &t);
+  fixture_smf_end_track(&t);
+  fixture_smf_put_chunk(&o, &t);
   for (int part = 0; part < 2; part++) {
     int ch = part == 0 ? 0 : percussion ? 9 : 1;
     t.n = 0;
-    put_vlq(&t, 0);
-    put8(&t, 0xc0 | (unsigned)ch);
-    put8(&t, part == 0 ? 0 : 40); /* piano, violin */
-    int step = part == 0 ? 1 : 2; /* quarters, halves */
+    fixture_smf_put_vlq(&t, 0);
+    fixture_smf_put8(&t, 0xc0 | (unsigned)ch);
+    fixture_smf_put8(&t, part == 0 ? 0 : 40); /* piano, violin */
+    int step = part == 0 ? 1 : 2;             /* quarters, halves */
     for (int b = 0; b < N_BEATS; b += step) {
       int pitch = ch == 9 ? 38 : part == 0 ? 60 + (b * 5) % 12 : 72 + (b * 7) % 12;
-      put_vlq(&t, 0);
-      put8(&t, 0x90 | (unsigned)ch);
-      put8(&t, (unsigned)pitch);
-      put8(&t, 80);
-      put_vlq(&t, (unsigned)(step * DIVISION));
-      put8(&t, (unsigned)pitch);
-      put8(&t, 0);
+      fixture_smf_put_vlq(&t, 0);
+      fixture_smf_put8(&t, 0x90 | (unsigned)ch);
+      fixture_smf_put8(&t, (unsigned)pitch);
+      fixture_smf_put8(&t, 80);
+      fixture_smf_put_vlq(&t, (unsigned)(step * DIVISION));
+      fixture_smf_put8(&t, (unsigned)pitch);
+      fixture_smf_put8(&t, 0);
     }
-    end_track(&t);
-    put_chunk(&o, &t);
+    fixture_smf_end_track(&t);
+    fixture_smf_put_chunk(&o, &t);
   }
-  FILE *f = fopen(path, "wb");
-  if (!f)
-    return -1;
-  size_t w = fwrite(o.b, 1, o.n, f);
-  fclose(f);
-  return w == o.n ? 0 : -1;
+  return fixture_smf_write(path, &o);
 }
 
 /* ---- the generated part --------------------------------------------------------------------- */
@@ -266,7 +222,7 @@ static void test_pieces(const char *tmp, const char *sf)
       quiet_seconds += sqrt(e / (2 * 44100)) < 1e-3;
     }
     CHECK(quiet_seconds == 0, "seed %d: %d silent seconds", (int)seed, quiet_seconds);
-    /* the same bytes again */
+    /* the same fixture_smf again */
     CHECK(render_song(eng, song, &ro, seed, &again, err, sizeof err) == 0, "%s", err);
     CHECK(same_piece(&with, &again), "seed %d: not the same piece twice", (int)seed);
     render_piece_clear(&again);
