@@ -499,10 +499,7 @@ static void test_example(const char *sf)
   if (!eng || !song)
     return;
   render_options ro;
-  render_options_default(&ro);
-  ro.vary = 0;
-  ro.reassign_prob = 0;
-  ro.sources = SOURCE_FLUID;
+  render_options_as_written(&ro, SOURCE_FLUID);
   render_piece pc;
   CHECK(render_song(eng, song, &ro, 1, &pc, err, sizeof(err)) == 0, "%s", err);
   /* piano alone in the first 10 s, violin from 10 s, flute and drums from 20 s */

@@ -22,8 +22,10 @@
 
 #define OM_BIT(c) (1u << (c))
 
+/* FluidSynth with the SoundFont sf and, at synth_prob, the built-in synthesizer (alone when sf
+ * is NULL). */
 static int render_notes(const char *dir, const char *sf, size_t n, int jobs, uint32_t excluded,
-                        double lowrate)
+                        double lowrate, double synth_prob)
 {
   corpus_options co;
   memset(&co, 0, sizeof(co));
@@ -36,11 +38,12 @@ static int render_notes(const char *dir, const char *sf, size_t n, int jobs, uin
   co.seed = 7;
   co.jobs = jobs;
   render_options_default(&co.options);
-  co.options.sources = SOURCE_FLUID;
+  co.options.sources = (sf ? SOURCE_FLUID : 0) | (synth_prob > 0 ? SOURCE_SYNTH : 0);
+  co.options.synth_prob = synth_prob;
   co.options.excluded_classes = excluded;
   co.config.rate_hz = 44100;
   co.config.soundfonts[0] = sf;
-  co.config.n_soundfonts = 1;
+  co.config.n_soundfonts = sf != NULL;
   char err[512];
   int rc = corpus_render(&co, err, sizeof(err));
   if (rc != 0)
@@ -63,25 +66,32 @@ static unsigned ogg_rate(const char *path)
   return rate;
 }
 
-/* Reads dir/openmic with the trainer's reader and checks every clip; returns the number of
- * clips labelled bass and synthesizer together. */
-static int check_tree(const char *dir, size_t n_clips, int *rates16)
+/* dir/openmic through the trainer's reader, n_clips expected; the OpenMIC classes in *om. */
+static void read_clips(const char *dir, size_t n_clips, recording_list *list, uint32_t *om)
 {
   char root[1200];
   snprintf(root, sizeof(root), "%s/openmic", dir);
   dataset_options dopt;
   memset(&dopt, 0, sizeof(dopt));
-  recording_list list = {0};
   dataset_stats stats;
   memset(&stats, 0, sizeof(stats));
   instrid_error err;
   memset(&err, 0, sizeof(err));
-  CHECK(openmic_read(root, &dopt, &list, &stats, &err) == INSTRID_OK, "reader: %s", err.message);
-  CHECK(list.n == n_clips, "reader: %zu clips, want %zu", list.n, n_clips);
-  uint32_t om = 0;
+  CHECK(openmic_read(root, &dopt, list, &stats, &err) == INSTRID_OK, "reader: %s", err.message);
+  CHECK(list->n == n_clips, "reader: %zu clips, want %zu", list->n, n_clips);
+  *om = 0;
   for (int c = 0; c < TAXONOMY_N; c++)
     if (render_classes[c].openmic)
-      om |= OM_BIT(c);
+      *om |= OM_BIT(c);
+}
+
+/* Reads dir/openmic with the trainer's reader and checks every clip; returns the number of
+ * clips labelled bass and synthesizer together. */
+static int check_tree(const char *dir, size_t n_clips, int *rates16)
+{
+  recording_list list = {0};
+  uint32_t om;
+  read_clips(dir, n_clips, &list, &om);
   int both = 0;
   *rates16 = 0;
   for (size_t i = 0; i < list.n; i++) {
@@ -118,6 +128,19 @@ static int check_tree(const char *dir, size_t n_clips, int *rates16)
   return both;
 }
 
+/* How many times needle occurs in dir's aggregated OpenMIC labels (-1: no file). */
+static int count_labels(const char *dir, const char *needle)
+{
+  char path[1200];
+  snprintf(path, sizeof(path), "%s/openmic/openmic-2018-aggregated-labels.csv", dir);
+  char *csv = fixture_slurp(path, NULL);
+  int n = csv ? 0 : -1;
+  for (char *l = csv; l && (l = strstr(l, needle)); l++)
+    n++;
+  free(csv);
+  return n;
+}
+
 static int run_status(const char *cmd)
 {
   int st = system(cmd);
@@ -133,7 +156,10 @@ static void test_cli(const char *bin, const char *tmp)
                               "--notes 2 --clip 0.2",
                               "--notes 2 --clip 100",
                               "--notes 2 --notes-lowrate-prob 1.5",
-                              "--notes 2 --layout musicnet"};
+                              "--notes 2 --layout musicnet",
+                              "--notes 2 --synth-prob 1.5",
+                              "--notes 2 --synth-prob -0.1",
+                              "--notes 2 --synth-prob x"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     char cmd[2048];
     snprintf(cmd, sizeof(cmd), "'%s' %s --out '%s/cli' 2>/dev/null", bin, bad[i], tmp);
@@ -143,6 +169,53 @@ static void test_cli(const char *bin, const char *tmp)
   snprintf(cmd, sizeof(cmd), "'%s' --notes 0 --out '%s/cli' 2>&1 | grep -q 'whole number of clips'",
            bin, tmp);
   CHECK(run_status(cmd) == 0, "--notes 0: no clear message");
+  snprintf(cmd, sizeof(cmd),
+           "'%s' --notes 2 --synth-prob 2 --out '%s/cli' 2>&1 | grep -q 'for --synth-prob'", bin,
+           tmp);
+  CHECK(run_status(cmd) == 0, "--synth-prob 2: the message does not name the option");
+}
+
+/* --synth-prob 1 with the built-in synthesizer as the only source (no SoundFont needed): each
+ * clip positive for its class only; a synth-played flute, organ, piano or bass leaves
+ * synthesizer unknown (not in the aggregated labels), a synthesizer note knows every class. */
+static void test_synth_notes(const char *tmp)
+{
+  char dir[1024];
+  snprintf(dir, sizeof(dir), "%s/synth-notes", tmp);
+  uint32_t allowed = OM_BIT(TAX_FLUTE) | OM_BIT(TAX_ORGAN) | OM_BIT(TAX_PIANO) | OM_BIT(TAX_BASS) |
+                     OM_BIT(TAX_SYNTHESIZER);
+  CHECK(render_notes(dir, NULL, 16, 2, ~allowed & ((1u << TAXONOMY_N) - 1), 0, 1.0) == 0,
+        "synth notes");
+  recording_list list = {0};
+  uint32_t om, seen = 0;
+  int n_synth = 0;
+  read_clips(dir, 16, &list, &om);
+  for (size_t i = 0; i < list.n; i++) {
+    const dataset_recording *r = &list.items[i];
+    uint32_t t = r->target_bits;
+    CHECK(__builtin_popcount(t) == 1 && (t & allowed), "%s: targets %#x", r->audio_path, t);
+    uint32_t mask = t == OM_BIT(TAX_SYNTHESIZER) ? om : om & ~OM_BIT(TAX_SYNTHESIZER);
+    CHECK(r->mask_bits == mask, "%s: mask %#x, want %#x", r->audio_path, r->mask_bits, mask);
+    seen |= t;
+    n_synth += t == OM_BIT(TAX_SYNTHESIZER);
+  }
+  CHECK(__builtin_popcount(seen) >= 4 && (seen & OM_BIT(TAX_SYNTHESIZER)),
+        "classes %#x in 16 clips", seen);
+  recording_list_clear(&list);
+  int synth_rows = count_labels(dir, ",synthesizer,");
+  CHECK(synth_rows == n_synth, "%d synthesizer rows, %d synthesizer notes", synth_rows, n_synth);
+}
+
+/* --synth-prob 0 writes the same bytes as no option at all. */
+static void test_synth_prob_zero(const char *bin, const char *tmp)
+{
+  char cmd[4096];
+  snprintf(cmd, sizeof(cmd),
+           "'%s' --quiet --notes 4 --seed 2 --out '%s/p-none' && "
+           "'%s' --quiet --notes 4 --seed 2 --synth-prob 0 --out '%s/p-zero' && "
+           "diff -r '%s/p-none' '%s/p-zero' >/dev/null",
+           bin, tmp, bin, tmp, tmp, tmp);
+  CHECK(run_status(cmd) == 0, "--synth-prob 0 changed the output");
 }
 
 int main(int argc, char **argv)
@@ -156,14 +229,17 @@ int main(int argc, char **argv)
   }
   if (argc > 1)
     test_cli(argv[1], tmp);
+  test_synth_notes(tmp);
+  if (argc > 1 && sf)
+    test_synth_prob_zero(argv[1], tmp);
   if (sf) {
     char a[1024], b[1024], path[1200], path2[1200];
     int rates16 = 0;
     /* every class FluidSynth can play, half the clips at 16 kHz; jobs 2 then 1, same bytes */
     snprintf(a, sizeof(a), "%s/a", tmp);
     snprintf(b, sizeof(b), "%s/b", tmp);
-    CHECK(render_notes(a, sf, 10, 2, 0, 0.5) == 0, "render a");
-    CHECK(render_notes(b, sf, 10, 1, 0, 0.5) == 0, "render b");
+    CHECK(render_notes(a, sf, 10, 2, 0, 0.5, 0.0) == 0, "render a");
+    CHECK(render_notes(b, sf, 10, 1, 0, 0.5, 0.0) == 0, "render b");
     check_tree(a, 10, &rates16);
     CHECK(rates16 > 0 && rates16 < 10, "%d of 10 clips at 16 kHz", rates16);
     static const char *index_files[] = {"openmic-2018-aggregated-labels.csv", "class-map.json",
@@ -181,35 +257,26 @@ int main(int argc, char **argv)
     }
     /* synthesizer notes only: a GM synth bass among them (seed 7) is labelled bass too */
     snprintf(a, sizeof(a), "%s/synth", tmp);
-    CHECK(render_notes(a, sf, 12, 2, ~OM_BIT(TAX_SYNTHESIZER) & ((1u << TAXONOMY_N) - 1), 0) == 0,
+    CHECK(render_notes(a, sf, 12, 2, ~OM_BIT(TAX_SYNTHESIZER) & ((1u << TAXONOMY_N) - 1), 0, 0.0) ==
+              0,
           "render synth");
     int both = check_tree(a, 12, &rates16);
     CHECK(rates16 == 0, "%d clips at 16 kHz without --notes-lowrate-prob", rates16);
     CHECK(both > 0, "no synth bass labelled bass and synthesizer in 12 synthesizer notes");
-    snprintf(path, sizeof(path), "%s/openmic/openmic-2018-aggregated-labels.csv", a);
-    char *csv = fixture_slurp(path, NULL);
-    int pos_synth = 0;
-    for (char *l = csv; l && (l = strstr(l, ",synthesizer,1.0,")); l++)
-      pos_synth++;
+    int pos_synth = count_labels(a, ",synthesizer,1.0,");
     CHECK(pos_synth == 12, "%d of 12 clips positive for synthesizer", pos_synth);
-    free(csv);
     /* bass and synthesizer notes: a third of the bass notes are synth basses (corpus.c), so
      * more clips are labelled both than the synthesizer's own 2 synth basses in 22 programs
      * give (12 synthesizer-only notes above); each clip bass or synthesizer or both */
     snprintf(a, sizeof(a), "%s/bass", tmp);
     CHECK(render_notes(a, sf, 16, 2,
-                       ~(OM_BIT(TAX_BASS) | OM_BIT(TAX_SYNTHESIZER)) & ((1u << TAXONOMY_N) - 1),
-                       0) == 0,
+                       ~(OM_BIT(TAX_BASS) | OM_BIT(TAX_SYNTHESIZER)) & ((1u << TAXONOMY_N) - 1), 0,
+                       0.0) == 0,
           "render bass");
     both = check_tree(a, 16, &rates16);
     CHECK(both >= 3, "%d of 16 bass and synthesizer notes are synth basses", both);
-    snprintf(path, sizeof(path), "%s/openmic/openmic-2018-aggregated-labels.csv", a);
-    csv = fixture_slurp(path, NULL);
-    int pos = 0;
-    for (char *l = csv; l && (l = strstr(l, ",1.0,")); l++)
-      pos++;
+    int pos = count_labels(a, ",1.0,");
     CHECK(pos == 16 + both, "%d positives in 16 clips, %d of them synth basses", pos, both);
-    free(csv);
   }
   if (!getenv("KEEP") && fixture_remove_tree(tmp) != 0)
     fprintf(stderr, "could not remove %s\n", tmp);

@@ -18,6 +18,7 @@
 
 #include "audio.h"
 #include "rng.h"
+#include "synth.h"
 #include "util.h"
 
 enum { LAYOUT_MUSICNET, LAYOUT_OPENMIC };
@@ -29,12 +30,13 @@ typedef struct {
   char key[32]; /* MusicNet id or OpenMIC sample_key */
   double seconds;
   double class_seconds[TAXONOMY_N];
+  uint32_t synth_classes; /* render_piece.synth_classes */
 } task;
 
 typedef struct {
   const corpus_options *opt;
   task *tasks;
-  size_t n_tasks, next, done, failed_draws;
+  size_t n_tasks, next, done, failed_draws, synth_pieces;
   double audio_s_done;
   double t_start;
   pthread_mutex_t lock;
@@ -204,12 +206,26 @@ static void *worker(void *arg)
           draw.excluded_classes |= 1u << c;
       splitmix_rng cr = splitmix_derive(opt->seed ^ 0xc1a55, i);
       note_cls = render_note_class(eng, &draw, &cr);
-      /* A bass today is as often a synth bass as a bass guitar: a third of the bass notes are
-       * GM synth basses (38, 39), played as the synthesizer class they are in classes.c and
-       * labelled bass and synthesizer below (unless synthesizer is excluded). Without this,
-       * synth basses come only from the synthesizer's 22 programs, about 1 clip in 200. */
+      /* the built-in synthesizer plays the note at --synth-prob (from its own stream), always
+       * when no other source can; else it is left out of this clip's sources */
+      int by_synth = 0;
+      ro.synth_prob = 0.0;
+      if (opt->options.synth_prob > 0 && (opt->options.sources & SOURCE_SYNTH) &&
+          synth_can_play(note_cls)) {
+        render_options others = draw;
+        others.sources &= ~SOURCE_SYNTH;
+        splitmix_rng yr = splitmix_derive(opt->seed ^ 0x5e17, i);
+        by_synth = splitmix_uniform(&yr) < opt->options.synth_prob ||
+                   !render_class_available(eng, &others, note_cls);
+        ro.synth_prob = by_synth ? 1.0 : 0.0;
+      }
+      /* A bass today is as often a synth bass as a bass guitar: a third of the bass notes the
+       * built-in synthesizer does not play are GM synth basses (38, 39), played as the
+       * synthesizer class they are in classes.c and labelled bass and synthesizer below (unless
+       * synthesizer is excluded). Without this, synth basses come only from the synthesizer's
+       * 22 programs, about 1 clip in 200. */
       int play_cls = note_cls;
-      if (note_cls == TAX_BASS && splitmix_below(&cr, 3) == 0 &&
+      if (!by_synth && note_cls == TAX_BASS && splitmix_below(&cr, 3) == 0 &&
           !(opt->options.excluded_classes & (1u << TAX_SYNTHESIZER))) {
         play_cls = TAX_SYNTHESIZER;
         note_program = 38 + (int)splitmix_below(&cr, 2);
@@ -272,6 +288,7 @@ static void *worker(void *arg)
         (pc.first_program == 38 || pc.first_program == 39))
       pc.class_seconds[TAX_BASS] = pc.class_seconds[TAX_SYNTHESIZER];
     memcpy(t->class_seconds, pc.class_seconds, sizeof(t->class_seconds));
+    t->synth_classes = pc.synth_classes;
     /* --notes: some clips band-limited as the many 16-kHz real sources are, written at 16 kHz
      * (from their own random stream: the draws above stay as they are) */
     int file_rate = opt->config.rate_hz;
@@ -293,6 +310,7 @@ static void *worker(void *arg)
     } else {
       t->ok = 1;
       st->done++;
+      st->synth_pieces += pc.synth_classes != 0;
       st->audio_s_done += t->seconds;
       if (opt->verbose) {
         double el = now_s() - st->t_start;
@@ -399,6 +417,11 @@ static int write_indexes(const corpus_options *opt, const corpus_state *st, char
         continue;
       /* a class counts as present from a tenth of a second of notes in the clip */
       int positive = t->class_seconds[om_class[k]] >= 0.1;
+      /* whether a synthetic flute "is a synthesizer" is ambiguous: a clip where the built-in
+       * synthesizer plays another class leaves synthesizer unknown unless it is a positive */
+      if (om_class[k] == TAX_SYNTHESIZER && !positive &&
+          (t->synth_classes & ~(1u << TAX_SYNTHESIZER)))
+        continue;
       fprintf(f, "%s,%s,%s,3\n", t->key, instrid_taxonomy[om_class[k]], positive ? "1.0" : "0.0");
     }
   }
@@ -486,9 +509,13 @@ static int run_tasks(const corpus_options *o, size_t n_mn, size_t n_om, char *er
     double el = now_s() - st.t_start;
     fprintf(stderr,
             "instrid-render: %zu pieces, %.2f h of audio in %.1f s (%.0fx real time, %d jobs); "
-            "%zu draws skipped\n",
+            "%zu draws skipped",
             st.done, st.audio_s_done / 3600.0, el, el > 0 ? st.audio_s_done / el : 0.0, jobs,
             st.failed_draws);
+    if (o->options.synth_prob > 0)
+      fprintf(stderr, "; %zu pieces with a part played by the built-in synthesizer",
+              st.synth_pieces);
+    fputc('\n', stderr);
   }
   pthread_mutex_destroy(&st.lock);
   free(st.tasks);

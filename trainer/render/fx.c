@@ -12,7 +12,15 @@ void fx_biquad_init(fx_biquad *bq, fx_biquad_kind kind, double freq_hz, double g
   double A = pow(10.0, gain_db / 40.0), w0 = 2.0 * M_PI * freq_hz / rate_hz;
   double cw = cos(w0), sw = sin(w0);
   double b0, b1, b2, a0, a1, a2;
-  if (kind == FX_PEAK) {
+  if (kind == FX_BANDPASS) {
+    double alpha = sw / (2.0 * q);
+    b0 = alpha;
+    b1 = 0;
+    b2 = -alpha;
+    a0 = 1 + alpha;
+    a1 = -2 * cw;
+    a2 = 1 - alpha;
+  } else if (kind == FX_PEAK) {
     double alpha = sw / (2.0 * q);
     b0 = 1 + alpha * A;
     b1 = -2 * cw;

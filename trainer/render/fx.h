@@ -12,13 +12,23 @@ typedef struct {
   double z1[2], z2[2];       /* transposed direct form II state, per channel */
 } fx_biquad;
 
-typedef enum { FX_LOW_SHELF, FX_HIGH_SHELF, FX_PEAK } fx_biquad_kind;
+/* FX_BANDPASS: constant 0-dB peak gain at freq_hz, bandwidth freq_hz / q (gain_db unused). */
+typedef enum { FX_LOW_SHELF, FX_HIGH_SHELF, FX_PEAK, FX_BANDPASS } fx_biquad_kind;
 
 /* RBJ cookbook coefficients; q is the peak's quality (shelves use slope 1). */
 void fx_biquad_init(fx_biquad *bq, fx_biquad_kind kind, double freq_hz, double gain_db, double q,
                     double rate_hz);
 /* In place on interleaved stereo. */
 void fx_biquad_run_stereo(fx_biquad *bq, float *x, size_t frames);
+/* One sample through channel 0 (mono use, e.g. the synthesizer's resonators). */
+static inline double fx_biquad_step(fx_biquad *bq, double in)
+{
+  double y = bq->b0 * in + bq->z1[0];
+  bq->z1[0] = bq->b1 * in - bq->a1 * y + bq->z2[0];
+  bq->z2[0] = bq->b2 * in - bq->a2 * y;
+  return y;
+}
+
 /* Gain of the filter at freq_hz, in dB (for tests). */
 double fx_biquad_response_db(const fx_biquad *bq, double freq_hz, double rate_hz);
 

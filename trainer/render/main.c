@@ -35,7 +35,8 @@ static void usage(FILE *f)
       "Renders MIDI files (files or directories, searched recursively for .mid/.midi) into a "
       "labelled\n"
       "corpus: every part gets a class and a sound source at random among those that fit it\n"
-      "(FluidSynth through GM SoundFonts, the Philharmonia sampler, Hydrogen drum kits), tempo,\n"
+      "(FluidSynth through GM SoundFonts, the Philharmonia sampler, Hydrogen drum kits, SFZ\n"
+      "libraries, the built-in synthesizer with --synth-prob), tempo,\n"
       "transposition, gain, pan, EQ and reverb vary, and the stems are mixed with exact labels.\n"
       "\n"
       "Output:\n"
@@ -72,7 +73,18 @@ static void usage(FILE *f)
       "                         percussion parts, labelled drums or cymbals by key); repeatable\n"
       "  --sfz-prob P           probability of an SFZ library when another source could play\n"
       "                         the class too (default 0.5)\n"
-      "  --no-fluidsynth / --no-sampler / --no-kits / --no-sfz   leave a kind of source out\n"
+      "  --synth-prob P         probability that the built-in synthesizer plays a pitched part\n"
+      "                         or note whose class it has patches for (default 0 = never):\n"
+      "                         analog and FM basses, breath and synthetic flutes, drawbar\n"
+      "                         organs, FM electric pianos, clavs, additive pianos, marimba,\n"
+      "                         xylophone, vibraphone and FM bells, plucked and electric\n"
+      "                         guitars, formant voices, bowed strings, brass, reeds, supersaw\n"
+      "                         leads, PWM pads and synth leads, every parameter drawn at\n"
+      "                         random. Shown as CLASS[synth FAMILY]. Labelled as its class; in\n"
+      "                         the OpenMIC layout synthesizer is then unknown (left out) unless\n"
+      "                         another part is one\n"
+      "  --no-fluidsynth / --no-sampler / --no-kits / --no-sfz / --no-synth\n"
+      "                         leave a kind of source out\n"
       "  --cache-mb N           memory for decoded samples (default 1024)\n"
       "Mixing:\n"
       "  --max-instruments N    parts kept per piece, 1..6 (default 6)\n"
@@ -142,10 +154,7 @@ static int run_example(const char *out_path, const render_config *cfg)
     return 1;
   }
   render_options ro;
-  render_options_default(&ro);
-  ro.vary = 0;
-  ro.reassign_prob = 0;
-  ro.sources = SOURCE_FLUID;
+  render_options_as_written(&ro, SOURCE_FLUID);
   render_piece pc;
   int rc = render_song(eng, song, &ro, 1, &pc, err, sizeof(err));
   if (rc == 0)
@@ -334,7 +343,9 @@ int main(int argc, char **argv)
     O_VERSION,
     O_NOTES,
     O_NOTES_LOWRATE,
-    O_DRUMS
+    O_DRUMS,
+    O_SYNTH_PROB,
+    O_NO_SYNTH
   };
   static const struct option longopts[] = {
       {"out", required_argument, 0, O_OUT},
@@ -376,6 +387,8 @@ int main(int argc, char **argv)
       {"notes", required_argument, 0, O_NOTES},
       {"notes-lowrate-prob", required_argument, 0, O_NOTES_LOWRATE},
       {"drums-prob", required_argument, 0, O_DRUMS},
+      {"synth-prob", required_argument, 0, O_SYNTH_PROB},
+      {"no-synth", no_argument, 0, O_NO_SYNTH},
       {0, 0, 0, 0}};
   corpus_options co;
   memset(&co, 0, sizeof(co));
@@ -517,6 +530,12 @@ int main(int argc, char **argv)
     case O_NO_SFZ:
       co.options.sources &= ~SOURCE_SFZ;
       break;
+    case O_SYNTH_PROB:
+      bad = !parse_double(optarg, 0, 1, &co.options.synth_prob);
+      break;
+    case O_NO_SYNTH:
+      co.options.sources &= ~SOURCE_SYNTH;
+      break;
     case O_IR_DIR:
       ir_dir = optarg;
       break;
@@ -635,8 +654,11 @@ int main(int argc, char **argv)
       fprintf(stderr, "instrid-render: %zu isolated notes of %.1f s", co.notes, co.clip_s);
     else
       fprintf(stderr, "instrid-render: %zu MIDI files", co.n_midi);
-    fprintf(stderr, ", %d SoundFonts, %zu Philharmonia notes and %zu phrases, %zu drum kits\n",
+    fprintf(stderr, ", %d SoundFonts, %zu Philharmonia notes and %zu phrases, %zu drum kits",
             co.config.n_soundfonts, notes, phrases, sample_library_n_kits(lib));
+    if (co.options.synth_prob > 0 && (co.options.sources & SOURCE_SYNTH))
+      fprintf(stderr, ", the built-in synthesizer at %g", co.options.synth_prob);
+    fputc('\n', stderr);
   }
   status = corpus_render(&co, err, sizeof(err)) == 0 ? 0 : 1;
   if (status != 0)

@@ -13,6 +13,7 @@
 #include "drums.h"
 #include "fx.h"
 #include "rng.h"
+#include "synth.h"
 
 struct render_engine {
   render_config cfg;
@@ -46,6 +47,15 @@ void render_options_default(render_options *opt)
   opt->keep_program = 0;
   opt->excerpt_from_start = 0;
   opt->drums_prob = 0.0;
+  opt->synth_prob = 0.0;
+}
+
+void render_options_as_written(render_options *opt, int sources)
+{
+  render_options_default(opt);
+  opt->vary = 0;
+  opt->reassign_prob = 0.0;
+  opt->sources = sources;
 }
 
 render_engine *render_engine_new(const render_config *cfg, char *errbuf, size_t errlen)
@@ -213,8 +223,9 @@ typedef struct {
   int source; /* SOURCE_* */
   int sf, bank, program;
   size_t kit;
-  int sfz;   /* index into cfg.sfz */
-  int shift; /* semitones added to every note (transposition + octave fit) */
+  int sfz;           /* index into cfg.sfz */
+  int shift;         /* semitones added to every note (transposition + octave fit) */
+  synth_patch patch; /* SOURCE_SYNTH */
   char what[96];
 } stem_plan;
 
@@ -253,11 +264,19 @@ static int fits(int cls, int lo, int hi, int shift)
   return lo + shift >= render_classes[cls].lo && hi + shift <= render_classes[cls].hi;
 }
 
+static int synth_available(const render_options *opt, int cls)
+{
+  return (opt->sources & SOURCE_SYNTH) && opt->synth_prob > 0 && synth_can_play(cls) &&
+         !(opt->excluded_classes & (1u << cls));
+}
+
 static int class_available(const render_engine *eng, const render_options *opt, int cls)
 {
   sample_library *lib = eng->cfg.library;
   if (opt->excluded_classes & (1u << cls))
     return 0;
+  if (synth_available(opt, cls))
+    return 1;
   if ((opt->sources & SOURCE_FLUID) && class_has_fluid(eng, cls))
     return 1;
   if ((opt->sources & SOURCE_SAMPLER) && sample_library_notes_of_class(lib, cls) > 0)
@@ -294,6 +313,26 @@ static int pick_class_by_range(const render_engine *eng, const render_options *o
     }
   }
   return -1;
+}
+
+/* The built-in synthesizer for a pitched part at opt->synth_prob (always when no other source
+ * can play the class), from the stem's own stream 5: the other draws stay as they were. 1 with
+ * the patch drawn into the plan, 0 when another source plays it. */
+static int choose_synth(const render_engine *eng, const render_options *opt, stem_plan *p,
+                        uint64_t stem_seed)
+{
+  if (!synth_available(opt, p->cls))
+    return 0;
+  render_options others = *opt;
+  others.sources &= ~SOURCE_SYNTH;
+  splitmix_rng r = splitmix_derive(stem_seed, 5);
+  if (splitmix_uniform(&r) >= opt->synth_prob && class_available(eng, &others, p->cls))
+    return 0;
+  if (synth_patch_draw(&p->patch, p->cls, -1, &r) != 0)
+    return 0;
+  p->source = SOURCE_SYNTH;
+  snprintf(p->what, sizeof(p->what), "%s[synth %s]", instrid_taxonomy[p->cls], p->patch.family);
+  return 1;
 }
 
 /* Chooses a source for a class. 0 when none is available. */
@@ -626,7 +665,8 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
         continue;
       plan.cls = cls;
     }
-    if (!pick_source(eng, opt, &srng, &plan, drum, part->program)) {
+    int synth = !drum && choose_synth(eng, opt, &plan, stem_seed);
+    if (!synth && !pick_source(eng, opt, &srng, &plan, drum, part->program)) {
       keep -= (size_t)(generated && gen_extra); /* no drums: the parts drawn stay as many */
       continue;
     }
@@ -674,6 +714,13 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
       if (sampler_render_part(eng->cfg.library, plan.cls, notes, part->n_notes, 0.0, 7, stem,
                               frames, (int)rate, stem_seed, played, errbuf, errlen) < 0)
         goto fail;
+    } else if (plan.source == SOURCE_SYNTH) {
+      for (size_t i = 0; i < part->n_notes; i++)
+        if (keys[i] < 0)
+          notes[i].end_s = -1.0; /* makes the synthesizer skip it */
+      if (synth_render_part(&plan.patch, notes, part->n_notes, stem, frames, (int)rate, stem_seed,
+                            played, errbuf, errlen) < 0)
+        goto fail;
     } else if (plan.source == SOURCE_SFZ) {
       for (size_t i = 0; i < part->n_notes; i++)
         if (keys[i] < 0)
@@ -717,6 +764,8 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
       piece->audio[i] += stem[i];
     if (n_stems == 0 && !drum && plan.source == SOURCE_FLUID)
       piece->first_program = plan.program;
+    if (plan.source == SOURCE_SYNTH)
+      piece->synth_classes |= 1u << plan.cls;
     desc_len +=
         (size_t)snprintf(piece->description + desc_len, sizeof(piece->description) - desc_len,
                          "%s%s", n_stems ? " + " : "", plan.what);

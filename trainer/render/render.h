@@ -44,7 +44,15 @@ typedef struct render_engine render_engine;
 render_engine *render_engine_new(const render_config *cfg, char *errbuf, size_t errlen);
 void render_engine_free(render_engine *eng);
 
-enum { SOURCE_FLUID = 1, SOURCE_SAMPLER = 2, SOURCE_KIT = 4, SOURCE_SFZ = 8, SOURCE_ALL = 15 };
+/* SOURCE_SYNTH: the built-in synthesizer (synth.h), used only when synth_prob > 0. */
+enum {
+  SOURCE_FLUID = 1,
+  SOURCE_SAMPLER = 2,
+  SOURCE_KIT = 4,
+  SOURCE_SFZ = 8,
+  SOURCE_SYNTH = 16,
+  SOURCE_ALL = 31
+};
 
 typedef struct {
   double excerpt_s;     /* > 0: render this long an excerpt from a random place; 0: whole song */
@@ -72,10 +80,17 @@ typedef struct {
    * was before this existed). It counts within max_instruments: when the parts drawn already
    * fill it, it replaces one of them; a solo piece (solo_prob) and max_instruments 1 get none. */
   double drums_prob;
+  /* Probability that the built-in synthesizer (synth.h) plays a pitched part whose class it can
+   * play, from its own stream of random numbers (0: never, and the output is what it was before
+   * it existed). A class only the synthesizer can play (the others left out) always gets it. */
+  double synth_prob;
 } render_options;
 
 /* Defaults for corpus rendering. */
 void render_options_default(render_options *opt);
+/* The defaults less every random variation (vary 0, reassign_prob 0): a song played as written,
+ * by the sources given (SOURCE_* bits), as the built-in example is. */
+void render_options_as_written(render_options *opt, int sources);
 
 typedef struct {
   uint32_t start, end; /* samples at the engine's rate, within the piece */
@@ -91,10 +106,11 @@ typedef struct {
   render_label *labels; /* sorted by start */
   size_t n_labels;
   double class_seconds[TAXONOMY_N]; /* how long each class sounds (sum of its notes) */
-  char description[512]; /* "violin[philharmonia] + piano[FluidR3_GM.sf2 p0]"; a generated drum
-                          * part reads "drums[generated, kit GMRockKit]" */
-  int first_program;     /* GM program FluidSynth played the first stem with when that stem is
-                          * pitched; -1 otherwise (another source, drums, no stem) */
+  char description[512];  /* "violin[philharmonia] + piano[FluidR3_GM.sf2 p0]"; a generated drum
+                           * part reads "drums[generated, kit GMRockKit]" */
+  int first_program;      /* GM program FluidSynth played the first stem with when that stem is
+                           * pitched; -1 otherwise (another source, drums, no stem) */
+  uint32_t synth_classes; /* bit c: the built-in synthesizer played a part labelled class c */
 } render_piece;
 
 /* Renders song with the randomness of seed. Returns 0, or -1 with errbuf (then *piece is
