@@ -43,12 +43,14 @@ static void vibrato(synth_patch *p, splitmix_rng *r, double max_depth)
   p->drift = U(r, 0.0, 0.06);
 }
 
+/* A low-pass at lo..hi times f0, never below a floor drawn log-uniformly in 100 Hz..2 kHz (low
+ * notes would else all be dull: real patches are set in Hz as often as by key tracking). */
 static void lowpass(synth_patch *p, splitmix_rng *r, double lo, double hi, double max_res)
 {
   p->cutoff = U(r, lo, hi);
   p->res = U(r, 0.0, max_res);
   p->poles = coin(r, 0.5) ? 4 : 2;
-  p->cutoff_min_hz = 100.0;
+  p->cutoff_min_hz = exp(U(r, log(100.0), log(2000.0)));
 }
 
 /* resonators at hz[i] x scale (each jittered by 10%), bandwidth 8..15% of the frequency */
