@@ -24,7 +24,9 @@ typedef struct {
   double withheld_fraction;  /* OpenMIC (clip, class) pairs left out of the labels */
   /* > 0: isolated notes instead of MIDI files (render_note_song): this many OpenMIC-layout clips
    * of one note each, musicnet and midi_files unused. A clip is positive for its class only,
-   * except GM synth basses: bass and synthesizer. */
+   * except GM synth basses: bass and synthesizer. A clip whose part the built-in synthesizer
+   * played as another class than synthesizer leaves synthesizer unknown (in every OpenMIC
+   * clip, not only these). */
   size_t notes;
   double notes_lowrate_prob; /* --notes: probability of writing a clip at 16 kHz */
   uint64_t seed;

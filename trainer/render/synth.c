@@ -269,7 +269,7 @@ static void draw_plucked(synth_patch *p, splitmix_rng *r)
 {
   p->engine = SYNTH_PLUCK;
   p->pluck_pos = U(r, 0.1, 0.35);
-  p->t60_s = U(r, 1.0, 4.0);
+  p->t60_s = U(r, 1.5, 6.0);
   p->tone = U(r, 0.3, 0.9);
   p->body_hz = U(r, 2000.0, 6000.0);
   amp_env(p, 0.0, 1.0, 1.0, U(r, 0.05, 0.2));
