@@ -267,8 +267,11 @@ static void draw_fm_bell(synth_patch *p, splitmix_rng *r)
 
 static void draw_plucked(synth_patch *p, splitmix_rng *r)
 {
+  /* an acoustic guitar's air and top-plate resonances */
+  static const double body[3] = {100, 200, 400}, gain[3] = {1.0, 0.8, 0.5};
   p->engine = SYNTH_PLUCK;
-  p->pluck_pos = U(r, 0.1, 0.35);
+  resonators(p, r, body, gain, 3, U(r, 0.85, 1.15), U(r, 0.2, 0.5));
+  p->pluck_pos = U(r, 0.08, 0.3);
   p->t60_s = U(r, 1.5, 6.0);
   p->tone = U(r, 0.3, 0.9);
   p->body_hz = U(r, 2000.0, 6000.0);
@@ -278,6 +281,7 @@ static void draw_plucked(synth_patch *p, splitmix_rng *r)
 static void draw_electric_guitar(synth_patch *p, splitmix_rng *r)
 {
   draw_plucked(p, r);
+  p->n_res = 0; /* a solid body */
   p->t60_s = U(r, 2.0, 6.0);
   p->drive = U(r, 1.5, 6.0);
   p->body_hz = U(r, 1500.0, 4000.0);
@@ -295,9 +299,10 @@ static void draw_formant_voice(synth_patch *p, splitmix_rng *r)
   p->engine = SYNTH_SUB;
   p->wave[0] = SYNTH_WAVE_SAW;
   p->level[0] = 1.0;
-  p->tilt_hz = U(r, 300.0, 900.0);
+  p->tilt_hz = U(r, 1500.0, 5000.0); /* vocal effort: the saw's -6 dB/octave, less above */
   resonators(p, r, vowels[splitmix_below(r, 5)], gain, 5, coin(r, 0.5) ? U(r, 1.12, 1.22) : 1.0,
-             U(r, 0.7, 0.9));
+             1.0);
+  p->cascade = 1;
   p->noise = U(r, 0.01, 0.08);
   vibrato(p, r, 0.6);
   amp_env(p, U(r, 0.03, 0.15), 1.0, 1.0, U(r, 0.1, 0.3));
@@ -608,6 +613,45 @@ static double noise_next(noise_source *ns, voice *v)
   return ns->banded ? fx_biquad_step(&ns->band, x) * 2.0 : x;
 }
 
+/* The patch's formant or body resonators for this note. */
+static void resonators_init(const voice *v, fx_biquad res[SYNTH_MAX_RES])
+{
+  const synth_patch *p = v->p;
+  for (int i = 0; i < p->n_res && i < SYNTH_MAX_RES; i++) {
+    double hz = p->res_hz[i], bw = p->res_bw_hz[i];
+    if (i == 0 && p->cascade && hz < 1.1 * v->f0) /* a singer raises F1 to the pitch */
+      hz = 1.1 * v->f0;
+    hz = fmin(hz, 0.45 * v->rate);
+    if (p->cascade) { /* Klatt (1980): y = A x + B y[-1] + C y[-2], A = 1 - B - C */
+      double c = -exp(-TWO_PI * bw / v->rate);
+      double b = 2.0 * exp(-M_PI * bw / v->rate) * cos(TWO_PI * hz / v->rate);
+      memset(&res[i], 0, sizeof(res[i]));
+      res[i].b0 = 1.0 - b - c;
+      res[i].a1 = -b;
+      res[i].a2 = -c;
+    } else {
+      fx_biquad_init(&res[i], FX_BANDPASS, hz, 0.0, hz / bw, v->rate);
+    }
+  }
+}
+
+/* One sample through the resonators: in series, or in parallel mixed with the input. */
+static double resonate(const synth_patch *p, fx_biquad res[SYNTH_MAX_RES], double s)
+{
+  int n = p->n_res < SYNTH_MAX_RES ? p->n_res : SYNTH_MAX_RES;
+  if (p->cascade) {
+    for (int i = 0; i < n; i++)
+      s = fx_biquad_step(&res[i], s);
+    return s;
+  }
+  if (n == 0)
+    return s;
+  double r = 0.0;
+  for (int i = 0; i < n; i++)
+    r += p->res_gain[i] * fx_biquad_step(&res[i], s);
+  return (1.0 - p->res_mix) * s + p->res_mix * 2.0 * r;
+}
+
 /* ---- subtractive ---------------------------------------------------------------------- */
 
 /* The polyBLEP correction for a step at phase 0 (t in [0, 1), dt the phase increment). */
@@ -679,13 +723,7 @@ static void render_sub(voice *v, float *out)
     tilt_a = 1.0 - exp(-TWO_PI * p->tilt_hz / v->rate);
   svf f1 = {0}, f2 = {0};
   fx_biquad res[SYNTH_MAX_RES];
-  for (int i = 0; i < p->n_res; i++) {
-    double hz = p->res_hz[i];
-    if (i == 0 && hz < 1.1 * v->f0) /* a singer raises the first formant to the pitch */
-      hz = 1.1 * v->f0;
-    hz = fmin(hz, 0.45 * v->rate);
-    fx_biquad_init(&res[i], FX_BANDPASS, hz, 0.0, hz / p->res_bw_hz[i], v->rate);
-  }
+  resonators_init(v, res);
   noise_source ns;
   noise_init(&ns, v);
   size_t fenv_attack = (size_t)(p->fenv_attack_s * v->rate) + 1;
@@ -737,12 +775,7 @@ static void render_sub(voice *v, float *out)
       if (p->poles == 4)
         s = svf_lp(&f2, s, g, 2.0);
     }
-    if (p->n_res > 0) {
-      double r = 0.0;
-      for (int i = 0; i < p->n_res; i++)
-        r += p->res_gain[i] * fx_biquad_step(&res[i], s);
-      s = (1.0 - p->res_mix) * s + p->res_mix * 2.0 * r;
-    }
+    s = resonate(p, res, s);
     if (p->drive > 0)
       s = tanh(p->drive * s) * drive_norm;
     out[n] = (float)(s * amp * envelope(v, n));
@@ -848,6 +881,8 @@ static void render_pluck(voice *v, float *out)
   double damped = pow(10.0, -3.0 / (v->f0 * fmax(p->release_s, 0.02)));
   double prev = 0.0, ap_in = 0.0, ap_out = 0.0, body = 0.0;
   double body_a = 1.0 - exp(-TWO_PI * p->body_hz / v->rate);
+  fx_biquad res[SYNTH_MAX_RES];
+  resonators_init(v, res);
   double drive_norm = p->drive > 0 ? 1.0 / tanh(p->drive) : 1.0;
   size_t pos = 0;
   for (size_t n = 0; n < v->len; n++) {
@@ -863,7 +898,7 @@ static void render_pluck(voice *v, float *out)
     double s = x;
     if (p->drive > 0)
       s = tanh(p->drive * s * 4.0) * drive_norm;
-    body += body_a * (s - body);
+    body += body_a * (resonate(p, res, s) - body);
     out[n] = (float)(body * envelope(v, n));
   }
   free(line);

@@ -58,7 +58,8 @@ typedef struct {
   double res;                               /* resonance 0..0.95 */
   int poles;                                /* 2 or 4 */
   double fenv, fenv_attack_s, fenv_decay_s; /* filter envelope: cutoff x (1 + fenv env) */
-  int n_res; /* formant or body resonators (band-passes), in parallel */
+  int n_res;   /* formant or body resonators: band-passes in parallel, or with cascade set */
+  int cascade; /* Klatt's all-pole resonators in series (unit gain at 0 Hz: vowels) */
   double res_hz[SYNTH_MAX_RES], res_bw_hz[SYNTH_MAX_RES], res_gain[SYNTH_MAX_RES];
   double res_mix; /* share of the resonators in the output */
   /* SYNTH_FM: carrier at f0, modulator at mod_ratio f0 with index(t) decaying from index to
