@@ -159,7 +159,11 @@ static void test_cli(const char *bin, const char *tmp)
                               "--notes 2 --layout musicnet",
                               "--notes 2 --synth-prob 1.5",
                               "--notes 2 --synth-prob -0.1",
-                              "--notes 2 --synth-prob x"};
+                              "--notes 2 --synth-prob x",
+                              "--notes 2 --class-weight flute=101",
+                              "--notes 2 --class-weight flute=-1",
+                              "--notes 2 --class-weight flut=2",
+                              "--notes 2 --class-weight flute"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     char cmd[2048];
     snprintf(cmd, sizeof(cmd), "'%s' %s --out '%s/cli' 2>/dev/null", bin, bad[i], tmp);
@@ -218,6 +222,42 @@ static void test_synth_prob_zero(const char *bin, const char *tmp)
   CHECK(run_status(cmd) == 0, "--synth-prob 0 changed the output");
 }
 
+/* render_class_draw: all weights 1 is the even reservoir draw, number for number; weights give
+ * the odds they say (20,000 draws of 5 candidates, one at 3: 3/7 of the picks, within 0.02 for
+ * this seed); weight 0 is never picked. */
+static void test_class_draw(void)
+{
+  render_options even, weighted;
+  render_options_default(&even);
+  render_options_default(&weighted);
+  weighted.class_weight[TAX_FLUTE] = 3.0;
+  weighted.class_weight[TAX_OBOE] = 0.0;
+  static const int cands[6] = {TAX_FLUTE, TAX_VIOLIN, TAX_OBOE, TAX_TRUMPET, TAX_PIANO, TAX_ORGAN};
+  splitmix_rng r1 = splitmix_derive(5, 1), r2 = splitmix_derive(5, 1), r3 = splitmix_derive(9, 1);
+  int same = 1, n_flute = 0, n_oboe = 0;
+  const int draws = 20000;
+  for (int d = 0; d < draws; d++) {
+    uint64_t n1 = 0, n2 = 0, n3 = 0;
+    double t1 = 0, t3 = 0;
+    int p1 = -1, p2 = -1, p3 = -1;
+    for (int i = 0; i < 6; i++) {
+      if (render_class_draw(&even, &r1, cands[i], &n1, &t1))
+        p1 = cands[i];
+      if (splitmix_below(&r2, ++n2) == 0)
+        p2 = cands[i];
+      if (render_class_draw(&weighted, &r3, cands[i], &n3, &t3))
+        p3 = cands[i];
+    }
+    same &= p1 == p2;
+    n_flute += p3 == TAX_FLUTE;
+    n_oboe += p3 == TAX_OBOE;
+  }
+  CHECK(same, "even weights are not the even reservoir draw");
+  CHECK(fabs((double)n_flute / draws - 3.0 / 7.0) < 0.02, "flute at odds 3 of 7: %d of %d", n_flute,
+        draws);
+  CHECK(n_oboe == 0, "oboe at weight 0 picked %d times", n_oboe);
+}
+
 int main(int argc, char **argv)
 {
   gst_init(&argc, &argv);
@@ -227,6 +267,7 @@ int main(int argc, char **argv)
     perror("mkdtemp");
     return 1;
   }
+  test_class_draw();
   if (argc > 1)
     test_cli(argv[1], tmp);
   test_synth_notes(tmp);

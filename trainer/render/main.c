@@ -100,6 +100,10 @@ static void usage(FILE *f)
       "                         and cymbals, shown as drums[generated, ...]. It counts within\n"
       "                         --max-instruments (replaces a part when they fill it; none for\n"
       "                         solo pieces or --max-instruments 1). Default 0\n"
+      "  --class-weight C=W     odds of class C, 0..100 (default 1; 0 = never), wherever a class\n"
+      "                         is drawn: for a reassigned part among those its range fits, for\n"
+      "                         an isolated note among those the sources play; repeatable. For\n"
+      "                         classes that range makes rare in mixtures (flute, trumpet, ...)\n"
       "  --phrase-prob P        probability of adding a recorded Philharmonia phrase (default "
       "0.15)\n"
       "  --sampler-prob P       probability of the sampler when FluidSynth could play a class too\n"
@@ -186,6 +190,32 @@ static int run_example(const char *out_path, const render_config *cfg)
   smf_song_free(song);
   render_engine_free(eng);
   return rc == 0 ? 0 : 1;
+}
+
+/* --class-weight CLASS=W: W in [0, 100] becomes the class's odds in every class draw. */
+static int parse_class_weight(const char *arg, render_options *opt)
+{
+  const char *eq = strchr(arg, '=');
+  char cls_name[64];
+  if (!eq || (size_t)(eq - arg) >= sizeof cls_name) {
+    fprintf(stderr, "instrid-render: --class-weight %s: want CLASS=WEIGHT\n", arg);
+    return -1;
+  }
+  memcpy(cls_name, arg, (size_t)(eq - arg));
+  cls_name[eq - arg] = '\0';
+  int cls = instrid_taxonomy_index(cls_name);
+  double w;
+  if (cls < 0) {
+    fprintf(stderr, "instrid-render: --class-weight %s: '%s' is not a class\n", arg, cls_name);
+    return -1;
+  }
+  if (!parse_double(eq + 1, 0, 100, &w)) {
+    fprintf(stderr, "instrid-render: --class-weight %s: the weight must be a number in 0..100\n",
+            arg);
+    return -1;
+  }
+  opt->class_weight[cls] = w;
+  return 0;
 }
 
 /* --sfz CLASS=FILE arguments into cfg->sfz; warnings from the reader are shown when verbose. */
@@ -347,7 +377,8 @@ int main(int argc, char **argv)
     O_NOTES_LOWRATE,
     O_DRUMS,
     O_SYNTH_PROB,
-    O_NO_SYNTH
+    O_NO_SYNTH,
+    O_CLASS_WEIGHT
   };
   static const struct option longopts[] = {
       {"out", required_argument, 0, O_OUT},
@@ -391,6 +422,7 @@ int main(int argc, char **argv)
       {"drums-prob", required_argument, 0, O_DRUMS},
       {"synth-prob", required_argument, 0, O_SYNTH_PROB},
       {"no-synth", no_argument, 0, O_NO_SYNTH},
+      {"class-weight", required_argument, 0, O_CLASS_WEIGHT},
       {0, 0, 0, 0}};
   corpus_options co;
   memset(&co, 0, sizeof(co));
@@ -492,6 +524,10 @@ int main(int argc, char **argv)
       break;
     case O_DRUMS:
       bad = !parse_double(optarg, 0, 1, &co.options.drums_prob);
+      break;
+    case O_CLASS_WEIGHT:
+      if (parse_class_weight(optarg, &co.options) != 0)
+        return 2;
       break;
     case O_PHRASE:
       bad = !parse_double(optarg, 0, 1, &co.options.phrase_prob);

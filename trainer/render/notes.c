@@ -25,9 +25,11 @@ static smf_note note_at(double start_s, double end_s, int pitch, int velocity)
 
 int render_note_class(const render_engine *eng, const render_options *opt, splitmix_rng *rng)
 {
-  int pick = -1, n = 0;
+  int pick = -1;
+  uint64_t n = 0;
+  double total = 0.0;
   for (int c = 0; c < TAXONOMY_N; c++)
-    if (render_class_available(eng, opt, c) && splitmix_below(rng, (uint64_t)++n) == 0)
+    if (render_class_available(eng, opt, c) && render_class_draw(opt, rng, c, &n, &total))
       pick = c;
   return pick;
 }

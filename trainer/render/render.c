@@ -48,6 +48,22 @@ void render_options_default(render_options *opt)
   opt->excerpt_from_start = 0;
   opt->drums_prob = 0.0;
   opt->synth_prob = 0.0;
+  for (int c = 0; c < TAXONOMY_N; c++)
+    opt->class_weight[c] = 1.0;
+}
+
+int render_class_draw(const render_options *opt, splitmix_rng *rng, int cls, uint64_t *n,
+                      double *total)
+{
+  int even = 1;
+  for (int c = 0; c < TAXONOMY_N && even; c++)
+    even = opt->class_weight[c] == 1.0;
+  if (even)
+    return splitmix_below(rng, ++*n) == 0;
+  double w = opt->class_weight[cls];
+  ++*n;
+  *total += w;
+  return w > 0.0 && splitmix_uniform(rng) * *total < w;
 }
 
 void render_options_as_written(render_options *opt, int sources)
@@ -296,16 +312,19 @@ int render_class_available(const render_engine *eng, const render_options *opt, 
          ((opt->sources & SOURCE_FLUID) && eng->n_sf > 0) || sfz_count(eng, opt, TAX_DRUMS) > 0;
 }
 
-/* A pitched class at random among those whose range holds the part (octave shifts allowed). */
+/* A pitched class at random (by opt->class_weight) among those whose range holds the part (octave
+ * shifts allowed). */
 static int pick_class_by_range(const render_engine *eng, const render_options *opt,
                                splitmix_rng *rng, int lo, int hi, int transpose, int *shift)
 {
   static const int octave[5] = {0, -12, 12, -24, 24};
   for (int o = 0; o < 5; o++) {
-    int n = 0, pick = -1;
+    uint64_t n = 0;
+    double total = 0.0;
+    int pick = -1;
     for (int c = 0; c < TAXONOMY_N; c++)
       if (render_classes[c].pitched && class_available(eng, opt, c) &&
-          fits(c, lo, hi, transpose + octave[o]) && splitmix_below(rng, (uint64_t)++n) == 0)
+          fits(c, lo, hi, transpose + octave[o]) && render_class_draw(opt, rng, c, &n, &total))
         pick = c;
     if (pick >= 0) {
       *shift = transpose + octave[o];

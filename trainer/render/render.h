@@ -84,6 +84,12 @@ typedef struct {
    * play, from its own stream of random numbers (0: never, and the output is what it was before
    * it existed). A class only the synthesizer can play (the others left out) always gets it. */
   double synth_prob;
+  /* Relative odds of each class wherever a class is drawn for a part or a note (a reassigned
+   * part among the classes whose range holds it, an isolated note among the classes the sources
+   * play); 0 = never drawn. All 1 (the default) is an even draw, the same bytes as before the
+   * weights existed. Balances corpora in which range alone makes some classes rare (flute,
+   * trumpet and the other narrow-range classes in mixtures). */
+  double class_weight[TAXONOMY_N];
 } render_options;
 
 /* Defaults for corpus rendering. */
@@ -125,12 +131,18 @@ void render_piece_clear(render_piece *piece);
  * a drum SFZ library. */
 int render_class_available(const render_engine *eng, const render_options *opt, int cls);
 
-/* Isolated notes (instrid-render --notes, notes.c). render_note_class draws a class evenly
- * among those some source allowed by opt can play (-1: none). render_note_song makes one note
- * of class cls a one-part song: a pitched class plays one of its GM programs (none for mandolin
- * and ukulele: the renderer picks the source), a pitch drawn uniformly in its range, velocity
- * 25..127, held 0.5..3.5 s (at most clip_s - 0.5 s) from 0..0.2 s; drums and cymbals play one
- * hit or a one-bar pattern of hits of their GM percussion keys. program >= 0 plays that GM
+/* One candidate of a draw of classes (render_options.class_weight): the candidates are offered in
+ * turn with *n and *total starting at 0, and a return of 1 makes cls the pick so far. With every
+ * weight 1 it is the even reservoir draw (one splitmix_below per candidate). */
+int render_class_draw(const render_options *opt, splitmix_rng *rng, int cls, uint64_t *n,
+                      double *total);
+
+/* Isolated notes (instrid-render --notes, notes.c). render_note_class draws a class (evenly, or by
+ * opt->class_weight) among those some source allowed by opt can play (-1: none). render_note_song
+ * makes one note of class cls a one-part song: a pitched class plays one of its GM programs (none
+ * for mandolin and ukulele: the renderer picks the source), a pitch drawn uniformly in its range,
+ * velocity 25..127, held 0.5..3.5 s (at most clip_s - 0.5 s) from 0..0.2 s; drums and cymbals play
+ * one hit or a one-bar pattern of hits of their GM percussion keys. program >= 0 plays that GM
  * program instead of one drawn among the class's. *program_out is the GM program written (-1:
  * none). NULL with errbuf for a bad class or when memory runs out. */
 int render_note_class(const render_engine *eng, const render_options *opt, splitmix_rng *rng);
