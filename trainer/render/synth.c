@@ -519,9 +519,10 @@ typedef struct {
   uint64_t noise_state;
 } voice;
 
+/* Uniform in [-1, 1): the note's own noise and small random choices. */
 static double white(voice *v)
 {
-  return (double)(int64_t)rng_splitmix64(&v->noise_state) * 0x1p-63;
+  return (double)(rng_splitmix64(&v->noise_state) >> 11) * 0x1p-52 - 1.0;
 }
 
 static void voice_init(voice *v, const synth_patch *p, int pitch, int velocity, double hold_s,

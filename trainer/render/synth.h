@@ -32,7 +32,7 @@ typedef enum { SYNTH_SUB, SYNTH_FM, SYNTH_ADD, SYNTH_PLUCK } synth_engine;
 typedef struct {
   int cls; /* the taxonomy class it plays */
   synth_engine engine;
-  const char *family; /* "fm-epiano", "drawbar-organ"... (static) */
+  const char *family; /* "fm_epiano", "drawbar_organ"... (static) */
   /* amplitude envelope: linear attack, exponential decay (time constant decay_s) to sustain,
    * after the note-off a release to -60 dB in release_s */
   double attack_s, decay_s, sustain, release_s;
