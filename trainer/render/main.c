@@ -192,24 +192,34 @@ static int run_example(const char *out_path, const render_config *cfg)
   return rc == 0 ? 0 : 1;
 }
 
-/* --class-weight CLASS=W: W in [0, 100] becomes the class's odds in every class draw. */
-static int parse_class_weight(const char *arg, render_options *opt)
+/* An OPTION CLASS=VALUE argument: the class's index and *value pointing after the '=', or -1
+ * after a message naming the option (what = the VALUE's name in the message). */
+static int class_argument(const char *option, const char *arg, const char *what, const char **value)
 {
   const char *eq = strchr(arg, '=');
   char cls_name[64];
   if (!eq || (size_t)(eq - arg) >= sizeof cls_name) {
-    fprintf(stderr, "instrid-render: --class-weight %s: want CLASS=WEIGHT\n", arg);
+    fprintf(stderr, "instrid-render: --%s %s: want CLASS=%s\n", option, arg, what);
     return -1;
   }
   memcpy(cls_name, arg, (size_t)(eq - arg));
   cls_name[eq - arg] = '\0';
   int cls = instrid_taxonomy_index(cls_name);
+  if (cls < 0)
+    fprintf(stderr, "instrid-render: --%s %s: '%s' is not a class\n", option, arg, cls_name);
+  *value = eq + 1;
+  return cls;
+}
+
+/* --class-weight CLASS=W: W in [0, 100] becomes the class's odds in every class draw. */
+static int parse_class_weight(const char *arg, render_options *opt)
+{
+  const char *value;
+  int cls = class_argument("class-weight", arg, "WEIGHT", &value);
   double w;
-  if (cls < 0) {
-    fprintf(stderr, "instrid-render: --class-weight %s: '%s' is not a class\n", arg, cls_name);
+  if (cls < 0)
     return -1;
-  }
-  if (!parse_double(eq + 1, 0, 100, &w)) {
+  if (!parse_double(value, 0, 100, &w)) {
     fprintf(stderr, "instrid-render: --class-weight %s: the weight must be a number in 0..100\n",
             arg);
     return -1;
@@ -222,23 +232,14 @@ static int parse_class_weight(const char *arg, render_options *opt)
 static int load_sfz(const char *const *args, int n, render_config *cfg, int verbose)
 {
   for (int i = 0; i < n; i++) {
-    const char *eq = strchr(args[i], '=');
-    char cls_name[64];
-    if (!eq || (size_t)(eq - args[i]) >= sizeof cls_name) {
-      fprintf(stderr, "instrid-render: --sfz %s: want CLASS=FILE\n", args[i]);
+    const char *file;
+    int cls = class_argument("sfz", args[i], "FILE", &file);
+    if (cls < 0)
       return -1;
-    }
-    memcpy(cls_name, args[i], (size_t)(eq - args[i]));
-    cls_name[eq - args[i]] = '\0';
-    int cls = instrid_taxonomy_index(cls_name);
-    if (cls < 0) {
-      fprintf(stderr, "instrid-render: --sfz %s: '%s' is not a class\n", args[i], cls_name);
-      return -1;
-    }
     if (cls == TAX_CYMBALS)
       cls = TAX_DRUMS; /* a kit plays GM percussion parts; keys say drums or cymbals */
     char err[512], warn[2048];
-    sfz_instrument *ins = sfz_load(eq + 1, err, sizeof err, warn, sizeof warn);
+    sfz_instrument *ins = sfz_load(file, err, sizeof err, warn, sizeof warn);
     if (!ins) {
       fprintf(stderr, "instrid-render: --sfz %s: %s\n", args[i], err);
       return -1;
