@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Reproduces models/default.instrid (v4, docs/MODEL.md): imports EfficientAT mn04 (AudioSet),
+# Reproduces models/default.instrid (v5, docs/MODEL.md): imports EfficientAT mn04 (AudioSet),
 # trains a 25-class head on its frozen backbone's output over the real recordings that
 # scripts/fetch-data extracts (every window of a clip an example with the clip's labels: on this
 # data that measured better than clip-level pooling or distillation, docs/MODEL.md; INSTRID_POOL
@@ -9,37 +9,54 @@
 # thresholds are chosen on the held-out real validation set (validation.csv, through the
 # element). The model's licence and its training sources' attributions are written into its
 # provenance, from data/sources.toml and the tree's per-source lists.
-# Beside the real recordings, the head learns from isolated notes that instrid-render --notes
-# plays through the installed GM SoundFonts and Hydrogen drum kits (electronic and synthetic
-# timbres the real sources lack: synth basses, electric pianos, organ presets, synth voices);
-# the kit that is a held-out validation source (Colombo's acoustic kit) is left out.
-# Resumable: each stage skips what is done (the import when its file exists, decoding through
-# the feature cache, the backbone's output through the vector file, training through its
-# checkpoint).
-#   usage: bash scripts/train-default.sh REAL PRETRAINED [WORKDIR] [OUT]
+# Beside the real recordings, the head learns from three rendered corpora (instrid-render):
+# isolated notes played through the installed GM SoundFonts and Hydrogen drum kits, isolated
+# notes of the renderer's built-in synthesizer (electronic and synthetic timbres the real
+# sources lack: synth basses, electric pianos, organ presets, synthetic flutes and voices), and
+# mixtures of up to four parts rendered from MIDI scores, half of them over a generated drum
+# part (instruments inside a mix; the real sources are solo). The kit that is a held-out
+# validation source (Colombo's acoustic kit) is left out of all three.
+# Resumable: each stage skips what is done (the import when its file exists, a corpus when its
+# label files exist, decoding through the feature cache, the backbone's output through the
+# vector file, training through its checkpoint).
+#   usage: INSTRID_MIDI=SCORES bash scripts/train-default.sh REAL PRETRAINED [WORKDIR] [OUT]
 #     REAL        the `real` tree scripts/fetch-data writes (e.g. --out DIR gives DIR/real)
 #     PRETRAINED  a folder with mn04_as_mAP_432.pt and audioset_class_labels_indices.csv
 #                 (../shared/data/pretrained in the project's workplace)
-#   environment: INSTRID_EPOCHS (15), INSTRID_BLEND (gamma, 0.3), INSTRID_POOL (window),
-#                INSTRID_DISTILL (distillation weight, 0), INSTRID_NOTES (rendered
-#                isolated notes, 4000; 0: none), INSTRID_DRUMKITS (Hydrogen's kits folder)
+#     SCORES      MIDI files the mixtures are rendered from, whose licence lets the model ship:
+#                 the MIT-licensed MusicNet scores (midi/musicnet-scores in the project's
+#                 workplace, from destin-v/music_identifier)
+#   environment: INSTRID_EPOCHS (15), INSTRID_BLEND (gamma, 0.5), INSTRID_POOL (window),
+#                INSTRID_DISTILL (distillation weight, 0), INSTRID_NOTES (GM isolated notes,
+#                4000; 0: none), INSTRID_SYNTH_NOTES (synthesizer notes, 9000; 0: none),
+#                INSTRID_MIX_HOURS (mixtures, 2; 0: none, and no INSTRID_MIDI needed),
+#                INSTRID_MIDI (the scores), INSTRID_DRUMKITS (Hydrogen's kits folder)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage="usage: train-default.sh REAL PRETRAINED [WORKDIR] [OUT]"
+usage="usage: INSTRID_MIDI=SCORES train-default.sh REAL PRETRAINED [WORKDIR] [OUT]"
 real=${1:?$usage}
 pre=${2:?$usage}
 work=${3:-work/default-model}
 out=${4:-models/default.instrid}
 epochs=${INSTRID_EPOCHS:-15}
-blend=${INSTRID_BLEND:-0.3}
+blend=${INSTRID_BLEND:-0.5}
 pool=${INSTRID_POOL:-window}
 distill=${INSTRID_DISTILL:-0}
 notes=${INSTRID_NOTES:-4000}
 kits=${INSTRID_DRUMKITS:-/usr/share/hydrogen/data/drumkits}
+synth_notes=${INSTRID_SYNTH_NOTES:-9000}
+mix_hours=${INSTRID_MIX_HOURS:-2}
+midi=${INSTRID_MIDI:-}
 for f in "$real/openmic-2018-aggregated-labels.csv" "$real/partitions/split01_test.csv" \
     "$real/validation.csv" "$pre/mn04_as_mAP_432.pt" "$pre/audioset_class_labels_indices.csv"; do
   [ -f "$f" ] || { echo "train-default.sh: $f: missing" >&2; exit 2; }
 done
+if [ "$mix_hours" != 0 ] && [ ! -d "$midi" ]; then
+  echo "train-default.sh: INSTRID_MIDI='$midi': not a folder; the mixtures are rendered from MIDI" \
+      "scores whose licence lets the model ship (the MIT-licensed MusicNet scores," \
+      "docs/DATA.md), or INSTRID_MIX_HOURS=0 leaves them out" >&2
+  exit 2
+fi
 [ -d build ] || meson setup build
 meson compile -C build
 mkdir -p "$work/cache"
@@ -48,28 +65,52 @@ if [ ! -f "$work/mn04.instrid" ]; then
       "$pre/audioset_class_labels_indices.csv" -o "$work/mn04.instrid.tmp"
   mv "$work/mn04.instrid.tmp" "$work/mn04.instrid"
 fi
-# The rendered notes ($work/render-notes, renamed into place by instrid-render when complete):
-# the same seed and the same installed SoundFonts and kits give the same bytes.
+# The rendered corpora, each in $work/NAME and rendered again only when its label files are
+# missing (instrid-render writes them last): the same seed, the same installed SoundFonts and
+# kits and the same MIDI files give the same bytes. Every corpus uses the drum kits in
+# $work/kits: the installed ones but the held-out validation source's (Colombo's acoustic kit).
+link_kits() {
+  [ -d "$work/kits" ] && return 0
+  rm -rf "$work/kits.tmp" && mkdir -p "$work/kits.tmp"
+  for k in "$kits"/*; do
+    [ -d "$k" ] || continue
+    case "$(basename "$k")" in *[Cc]olombo*) continue ;; esac  # colombo-adk: held out
+    ln -s "$(realpath "$k")" "$work/kits.tmp/"
+  done
+  mv "$work/kits.tmp" "$work/kits"
+}
 extra=()
-if [ "$notes" -gt 0 ]; then
-  if [ ! -d "$work/render-notes/openmic" ]; then
-    rm -rf "$work/kits" && mkdir -p "$work/kits"
-    for k in "$kits"/*; do
-      [ -d "$k" ] || continue
-      case "$(basename "$k")" in *[Cc]olombo*) continue ;; esac  # colombo-adk: held out
-      ln -s "$(realpath "$k")" "$work/kits/"
-    done
-    ./build/trainer/render/instrid-render --notes "$notes" --out "$work/render-notes" \
-        --drumkits "$work/kits" --jobs 2 --seed 2 --quiet
+render() {  # render NAME instrid-render-arguments...
+  local name=$1
+  shift
+  if [ ! -f "$work/$name/openmic/openmic-2018-aggregated-labels.csv" ]; then
+    link_kits
+    echo "train-default.sh: rendering $work/$name" >&2
+    ./build/trainer/render/instrid-render --out "$work/$name" --drumkits "$work/kits" --jobs 2 \
+        --quiet "$@"
   fi
-  extra=(--corpus-openmic "$work/render-notes/openmic")
-fi
+  extra+=(--corpus-openmic "$work/$name/openmic")
+}
+# isolated notes through the GM SoundFonts and kits
+[ "$notes" -gt 0 ] && render render-notes --notes "$notes" --seed 2
+# isolated notes through the built-in synthesizer: every pitched class it has patches for but
+# voice (its formant voices halved the held-out singer's AP, docs/MODEL.md); the drums and
+# cymbals of the notes above suffice
+[ "$synth_notes" -gt 0 ] && render render-synth --notes "$synth_notes" --synth-prob 1 \
+    --class-weight drums=0 --class-weight cymbals=0 --class-weight voice=0 --seed 3
+# mixtures of up to 4 parts from the MIDI scores, half of them over a generated drum part,
+# classes drawn for 80% of the parts with the odds that balance the narrow-range classes
+[ "$mix_hours" != 0 ] && render render-mix --layout openmic --hours "$mix_hours" \
+    --drums-prob 0.5 --reassign-prob 0.8 --max-instruments 4 --class-weight flute=3 \
+    --class-weight trumpet=2.5 --class-weight trombone=2 --class-weight saxophone=2 \
+    --class-weight voice=2 --class-weight banjo=2 --class-weight ukulele=3 \
+    --class-weight guitar=1.5 --seed 7 "$midi"
 # The shippable view of the tree ($work/real-ship): the same audio (linked), the partitions
 # and validation.csv without the clips of sources whose licence does not allow shipping a model
 # trained on them (ship = false in data/sources.toml, or not in the manifest at all). The
 # licence line: the model is shared under CC BY-SA 4.0 (see docs/MODEL.md), with the
 # attribution of mn04 and of every source with training clips in the view.
-note=$(NOTES=$notes /usr/bin/python3 - "$real" "$work/real-ship" <<'EOF'
+note=$(NOTES=$notes SYNTH=$synth_notes MIX=$mix_hours /usr/bin/python3 - "$real" "$work/real-ship" <<'EOF'
 import csv, glob, os, sys, tomllib
 real, view = sys.argv[1], sys.argv[2]
 with open("data/sources.toml", "rb") as f:
@@ -102,9 +143,16 @@ with open(os.path.join(real, "validation.csv"), newline="") as f:
 with open(os.path.join(view, "validation.csv"), "w", newline="") as f:
     csv.writer(f).writerows([r for i, r in enumerate(rows)
                              if i == 0 or os.path.basename(r[0]).split(".")[0] not in dropped])
-rendered = ("; and on isolated notes rendered from the GM SoundFonts FluidR3_GM (MIT), TimGM6mb "
-            "(GPL-2) and MuseScore_General (MIT) and Hydrogen's drum kits (GPL-2+)"
-            if os.environ.get("NOTES", "0") != "0" else "")
+rendered = []
+if os.environ.get("NOTES", "0") != "0":
+    rendered.append("isolated notes rendered from the GM SoundFonts FluidR3_GM (MIT), TimGM6mb "
+                    "(GPL-2) and MuseScore_General (MIT) and Hydrogen's drum kits (GPL-2+)")
+if os.environ.get("SYNTH", "0") != "0":
+    rendered.append("isolated notes of instrid-render's built-in synthesizer")
+if os.environ.get("MIX", "0") != "0":
+    rendered.append("mixtures rendered from the MusicNet scores (destin-v/music_identifier, MIT) "
+                    "through those SoundFonts and kits")
+rendered = "; and on " + "; ".join(rendered) if rendered else ""
 print("licence: CC BY-SA 4.0 (instrid default model). Attribution: EfficientAT mn04 "
       "(Schmid, Koutini, Widmer; MIT; trained on AudioSet, labels CC BY 4.0); head trained on "
       + ", ".join(train) + rendered + "; see docs/MODEL.md")
