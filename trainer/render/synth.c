@@ -853,7 +853,7 @@ static void render_add(voice *v, float *out)
 
 /* ---- Karplus-Strong ------------------------------------------------------------------- */
 
-static void render_pluck(voice *v, float *out)
+static int render_pluck(voice *v, float *out)
 {
   const synth_patch *p = v->p;
   /* loop delay rate / f0 = N samples + half a sample (the two-point average) + d (all-pass) */
@@ -864,7 +864,7 @@ static void render_pluck(voice *v, float *out)
   double d = period - (double)len, ap = (1.0 - d) / (1.0 + d);
   float *line = malloc(len * sizeof(float));
   if (!line)
-    return;
+    return -1;
   /* excitation: noise, low-passed by tone and velocity, combed at the pluck position */
   double lp = 0.0, lp_a = 0.05 + 0.95 * p->tone * (0.1 + 0.9 * v->vel), mean = 0.0;
   for (size_t i = 0; i < len; i++) {
@@ -903,6 +903,7 @@ static void render_pluck(voice *v, float *out)
     out[n] = (float)(body * envelope(v, n));
   }
   free(line);
+  return 0;
 }
 
 /* ---- notes and parts ------------------------------------------------------------------ */
@@ -938,7 +939,8 @@ size_t synth_note(const synth_patch *p, int pitch, int velocity, double hold_s, 
     render_add(&v, out);
     break;
   case SYNTH_PLUCK:
-    render_pluck(&v, out);
+    if (render_pluck(&v, out) != 0)
+      return 0; /* no memory for the string's delay line */
     break;
   }
   /* DC blocker, then the peak to 0.3..0.9 by velocity */
@@ -989,6 +991,11 @@ int synth_render_part(const synth_patch *p, const smf_note *notes, size_t n, flo
     }
     size_t got = synth_note(p, nt->pitch, nt->velocity, nt->end_s - nt->start_s, rate_hz,
                             rng_hash64(seed ^ (i * 0x9e3779b97f4a7c15ull)), buf, want);
+    if (got == 0) { /* the arguments are valid here: only memory fails */
+      free(buf);
+      snprintf(errbuf, errlen, "out of memory for a synthesizer note");
+      return -1;
+    }
     for (size_t k = skip; k < got; k++) {
       size_t at = (size_t)(start + (long)k);
       stem[2 * at] += buf[k];
