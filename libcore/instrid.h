@@ -195,11 +195,18 @@ typedef enum {
                                         this layer's index; the shapes must match */
   INSTRID_LAYER_EMBEDDING = 13,      /* no parameters; identity that marks its input as the window's
                                         embedding (instrid_result.embedding); at most one */
-  INSTRID_LAYER_BLEND_MAPPED = 14,   /* p: classes C; input C class values then S source values.
-                                        tensors: map (C, S) (source j names class c when > 0),
-                                        gamma (C). y_c = gamma_c x_c + (1 - gamma_c) max of the
-                                        sources naming c; y_c = x_c when none does */
+  INSTRID_LAYER_BLEND_MAPPED = 14,   /* p: classes C, mode; input C class values then S source
+                                        values. tensors: map (C, S) (source j names class c when
+                                        > 0), gamma (C). With m_c the max of the sources naming c,
+                                        mode INSTRID_BLEND_LINEAR (0):
+                                          y_c = gamma_c x_c + (1 - gamma_c) m_c,
+                                        mode INSTRID_BLEND_NOISY_OR (1):
+                                          y_c = 1 - (1 - x_c)^gamma_c (1 - m_c)^(1 - gamma_c);
+                                        y_c = x_c when no source names c */
 } instrid_layer_type;
+
+/* BLEND_MAPPED's combination (p[1]). Files written before the noisy-OR existed hold 0. */
+enum { INSTRID_BLEND_LINEAR = 0, INSTRID_BLEND_NOISY_OR = 1 };
 
 enum { INSTRID_AXIS_FREQ = 1, INSTRID_AXIS_TIME = 2 }; /* bit flags, both = 3 */
 enum {

@@ -50,7 +50,8 @@ typedef struct {
                     (instrid_step) the value is remapped to step indices. */
 } instrid_residual_add_params;
 typedef struct {
-  uint32_t out; /* p[0]: classes C; the input is C class values then the source values */
+  uint32_t out;  /* p[0]: classes C; the input is C class values then the source values */
+  uint32_t mode; /* p[1]: INSTRID_BLEND_LINEAR (0) or INSTRID_BLEND_NOISY_OR (1) */
 } instrid_blend_mapped_params;
 
 typedef union {

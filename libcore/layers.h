@@ -74,6 +74,9 @@ void instrid_depthwise_backward(const instrid_conv_geom *g, const float *in, con
 void instrid_conv_geom_from_params(const instrid_conv2d_params *c, instrid_shape in, int n,
                                    instrid_conv_geom *g);
 
+/* BLEND_MAPPED's value of one class from the head's probability and the largest mapped source's:
+ * mode INSTRID_BLEND_LINEAR or INSTRID_BLEND_NOISY_OR (instrid.h), gamma the head's weight. */
+float instrid_blend_value(uint32_t mode, float gamma, float head, float src);
 void instrid_relu_forward(float *x, size_t n);    /* in place */
 void instrid_sigmoid_forward(float *x, size_t n); /* in place, numerically stable */
 /* y = x * min(max(x + 3, 0), 6) / 6 (PyTorch's hardswish); y may be x. */

@@ -13,6 +13,7 @@
 #include "audioset_map.h"
 #include "checkpoint.h"
 #include "internal.h"
+#include "layers.h"
 #include "metrics.h"
 #include "netgrad.h"
 #include "rng.h"
@@ -755,7 +756,9 @@ static void blend_one(const finetune *f, const float *map, const float *gamma, c
       if (map[(size_t)c * S + j] > 0.0f &&
           (best < 0 || p[f->n_targets + j] > p[f->n_targets + best]))
         best = (long)j;
-    y[c] = best < 0 ? p[c] : gamma[c] * p[c] + (1.0f - gamma[c]) * p[f->n_targets + best];
+    y[c] = best < 0
+               ? p[c]
+               : instrid_blend_value(f->opt.blend_mode, gamma[c], p[c], p[f->n_targets + best]);
   }
 }
 
@@ -845,8 +848,8 @@ static instrid_status write_model(const finetune *f, int blend, const float *hea
       return instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
     }
     memcpy(layers, f->arch.layers, sizeof *layers * f->arch.n_layers);
-    layers[f->arch.n_layers] =
-        (instrid_layer_desc){.type = INSTRID_LAYER_BLEND_MAPPED, .p = {f->n_targets}};
+    layers[f->arch.n_layers] = (instrid_layer_desc){.type = INSTRID_LAYER_BLEND_MAPPED,
+                                                    .p = {f->n_targets, f->opt.blend_mode}};
     d.layers = layers;
     d.n_layers = f->arch.n_layers + 1;
     d.n_params = f->arch.n_params + extra;

@@ -40,6 +40,9 @@ typedef struct {
    * names it with (the head alone where none does); the model then has the target classes
    * only. < 0: off. */
   float blend;
+  /* INSTRID_BLEND_LINEAR (the formula above, the default 0) or INSTRID_BLEND_NOISY_OR:
+   * 1 - (1 - head)^blend (1 - source)^(1 - blend) (instrid.h, BLEND_MAPPED) */
+  uint32_t blend_mode;
 } finetune_options;
 
 void finetune_options_default(finetune_options *o);

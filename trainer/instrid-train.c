@@ -92,6 +92,9 @@ static void usage(FILE *f)
           "                          * the largest source output the AudioSet map names it with\n"
           "                          (the head alone where none does), 25 outputs; thresholds\n"
           "                          are chosen on the blend's validation outputs\n"
+          "  --blend-mode M          with --blend-source-head: linear (the default, as above) or\n"
+          "                          noisy-or: 1 - (1 - head)^G * (1 - source)^(1 - G), so that a\n"
+          "                          confident head (or source) is not capped by the other\n"
           "  --unblended-out FILE    with --blend-source-head: also write the model without the\n"
           "                          blend (the head's 25 outputs, then the source's)\n"
           "  --pool KIND             with a frozen backbone: train the head at clip level on\n"
@@ -416,8 +419,8 @@ static int append_line(char **provenance, const char *line)
  * asked, and notes the blend in the provenance. *th is the head's thresholds on entry and the
  * blend's (in blend_th) on return. Returns 0, or -1 after printing why. */
 static int apply_blend(finetune *ft, finetune_cache *fcache, const float *params, float blend,
-                       const char *unblended_out, int quiet, char **provenance, const float **th,
-                       float blend_th[TAXONOMY_N])
+                       uint32_t mode, const char *unblended_out, int quiet, char **provenance,
+                       const float **th, float blend_th[TAXONOMY_N])
 {
   double bmap = NAN, bf1 = NAN;
   instrid_error err = {0};
@@ -428,11 +431,17 @@ static int apply_blend(finetune *ft, finetune_cache *fcache, const float *params
     return -1;
   }
   *th = blend_th;
-  char line[160];
-  snprintf(line, sizeof line,
-           "blend: %g * head + %g * mapped source outputs; validation windows mAP %.4f, "
-           "macro-F1 %.4f at the blend's thresholds\n",
-           (double)blend, 1.0 - blend, bmap, bf1);
+  char line[200];
+  if (mode == INSTRID_BLEND_NOISY_OR)
+    snprintf(line, sizeof line,
+             "blend: noisy-OR, 1 - (1 - head)^%g * (1 - mapped source outputs)^%g; validation "
+             "windows mAP %.4f, macro-F1 %.4f at the blend's thresholds\n",
+             (double)blend, 1.0 - blend, bmap, bf1);
+  else
+    snprintf(line, sizeof line,
+             "blend: %g * head + %g * mapped source outputs; validation windows mAP %.4f, "
+             "macro-F1 %.4f at the blend's thresholds\n",
+             (double)blend, 1.0 - blend, bmap, bf1);
   if (!append_line(provenance, line)) {
     fprintf(stderr, PROG ": out of memory\n");
     return -1;
@@ -504,8 +513,8 @@ static int run_headbag(int argc, char **argv, const dataset_source *sources, int
   }
   const float *th = res.thresholds;
   float blend_th[TAXONOMY_N];
-  if (fopt->blend >= 0.0f && apply_blend(ft, fcache, params, fopt->blend, unblended_out, quiet,
-                                         &provenance, &th, blend_th) != 0)
+  if (fopt->blend >= 0.0f && apply_blend(ft, fcache, params, fopt->blend, fopt->blend_mode,
+                                         unblended_out, quiet, &provenance, &th, blend_th) != 0)
     goto done;
   if (finetune_write(ft, params, NULL, th, provenance, out, &err) != INSTRID_OK) {
     fprintf(stderr, PROG ": %s\n", err.message);
@@ -569,6 +578,7 @@ enum {
   O_LR_BACKBONE,
   O_KEEP_SOURCE_HEAD,
   O_BLEND_SOURCE_HEAD,
+  O_BLEND_MODE,
   O_UNBLENDED_OUT,
   O_HEAD_RANDOM,
   O_POOL,
@@ -614,6 +624,7 @@ int main(int argc, char **argv)
       {"lr-backbone", required_argument, NULL, O_LR_BACKBONE},
       {"keep-source-head", no_argument, NULL, O_KEEP_SOURCE_HEAD},
       {"blend-source-head", required_argument, NULL, O_BLEND_SOURCE_HEAD},
+      {"blend-mode", required_argument, NULL, O_BLEND_MODE},
       {"unblended-out", required_argument, NULL, O_UNBLENDED_OUT},
       {"head-random", no_argument, NULL, O_HEAD_RANDOM},
       {"pool", required_argument, NULL, O_POOL},
@@ -636,7 +647,7 @@ int main(int argc, char **argv)
   const char *init = NULL;
   finetune_options fopt;
   finetune_options_default(&fopt);
-  int arch_given = 0, finetune_given = 0;
+  int arch_given = 0, finetune_given = 0, blend_mode_given = 0;
   const char *unblended_out = NULL, *vector_cache = NULL, *note = NULL, *loss_given = NULL;
   int clip_given = 0;
   int pool = -1; /* -1: not given */
@@ -729,6 +740,15 @@ int main(int argc, char **argv)
         return usage_error("--blend-source-head %s: want a weight in [0, 1]", optarg);
       fopt.blend = (float)x;
       finetune_given = 1;
+      break;
+    case O_BLEND_MODE:
+      if (strcmp(optarg, "linear") == 0)
+        fopt.blend_mode = INSTRID_BLEND_LINEAR;
+      else if (strcmp(optarg, "noisy-or") == 0)
+        fopt.blend_mode = INSTRID_BLEND_NOISY_OR;
+      else
+        return usage_error("--blend-mode %s: want linear or noisy-or", optarg);
+      blend_mode_given = 1;
       break;
     case O_UNBLENDED_OUT:
       unblended_out = optarg;
@@ -886,6 +906,8 @@ int main(int argc, char **argv)
                        "outputs)");
   if (unblended_out && fopt.blend < 0.0f)
     return usage_error("--unblended-out needs --blend-source-head");
+  if (blend_mode_given && fopt.blend < 0.0f)
+    return usage_error("--blend-mode needs --blend-source-head");
   if (fopt.blend >= 0.0f && (!fopt.keep_source_head || fopt.freeze_until != UINT32_MAX))
     return usage_error("--blend-source-head needs --keep-source-head and the whole backbone "
                        "frozen");
@@ -1059,8 +1081,8 @@ int main(int argc, char **argv)
     int split = finetune_split(ft) != 0;
     const float *th = trainer_thresholds(t);
     float blend_th[TAXONOMY_N];
-    if (fopt.blend >= 0.0f && apply_blend(ft, fcache, trained.params, fopt.blend, unblended_out,
-                                          quiet, &provenance, &th, blend_th) != 0)
+    if (fopt.blend >= 0.0f && apply_blend(ft, fcache, trained.params, fopt.blend, fopt.blend_mode,
+                                          unblended_out, quiet, &provenance, &th, blend_th) != 0)
       goto done;
     if (finetune_write(ft, split ? trained.params : NULL, split ? NULL : trained.params, th,
                        provenance, out, &err) != INSTRID_OK) {

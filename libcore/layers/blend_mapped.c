@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* blend_mapped.c — BLEND_MAPPED: p = out (the number of classes C). The input holds C class
+/* blend_mapped.c — BLEND_MAPPED: p = out (the number of classes C), mode. The input holds C class
  * probabilities followed by S source probabilities (C + S values, e.g. a 25-class head and a
  * pretrained network's 527 AudioSet outputs, as instrid-train --keep-source-head writes them).
  * Tensors: weight (C, S), the map: source j names class c when weight[c][j] > 0 (1 or 0 in a
  * written model); gamma (C), the blend weights. Per class c:
  *   m_c = max over the sources j that name c of src_j
- *   y_c = gamma_c * head_c + (1 - gamma_c) * m_c     when some source names c,
+ *   y_c = gamma_c * head_c + (1 - gamma_c) * m_c     when some source names c (mode LINEAR),
+ *   y_c = 1 - (1 - head_c)^gamma_c (1 - m_c)^(1 - gamma_c)                  (mode NOISY_OR),
  *   y_c = head_c                                     when none does (gamma_c is unused).
- * The map is a selection: its gradient is zero. The output is (C, 1, 1). */
+ * The noisy-OR is "either says so": a confident head is not capped at gamma_c when the sources
+ * hear nothing (an instrument inside a mix), and the reverse. Its probabilities are clamped to
+ * [0, 1 - 1e-6] inside the powers, so the gradient stays finite. The map is a selection: its
+ * gradient is zero. The output is (C, 1, 1). */
+#include <math.h>
 #include <string.h>
 
 #include "internal.h"
@@ -19,6 +24,7 @@ static void unpack(const instrid_layer_desc *d, instrid_layer_params *p)
 {
   memset(p, 0, sizeof *p);
   p->blend.out = d->p[0];
+  p->blend.mode = d->p[1];
 }
 
 static instrid_status check(const instrid_layer_params *p, const instrid_layer_ctx *ctx,
@@ -29,6 +35,10 @@ static instrid_status check(const instrid_layer_params *p, const instrid_layer_c
     return instrid_set_error(err, INSTRID_ERR_FORMAT,
                              "layer %u (blend_mapped): out %u outside 1..%u", ctx->index,
                              p->blend.out, MODEL_MAX_DENSE_OUT);
+  if (p->blend.mode > INSTRID_BLEND_NOISY_OR)
+    return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                             "layer %u (blend_mapped): mode %u unknown (0 linear, 1 noisy-OR)",
+                             ctx->index, p->blend.mode);
   if (in <= p->blend.out)
     return instrid_set_error(err, INSTRID_ERR_FORMAT,
                              "layer %u (blend_mapped): input of %llu values holds no source "
@@ -72,6 +82,20 @@ static long mapped_max(const float *map_row, const float *src, size_t n_src)
   return best;
 }
 
+/* log(1 - v) with v clamped to [0, 1 - 1e-6] */
+static double log_miss(float v)
+{
+  double q = v < 0.0f ? 0.0 : v > 1.0f - 1e-6f ? 1.0 - 1e-6 : (double)v;
+  return log1p(-q);
+}
+
+float instrid_blend_value(uint32_t mode, float gamma, float head, float src)
+{
+  if (mode == INSTRID_BLEND_NOISY_OR)
+    return (float)(1.0 - exp(gamma * log_miss(head) + (1.0 - gamma) * log_miss(src)));
+  return gamma * head + (1.0f - gamma) * src;
+}
+
 static void forward(const instrid_layer_params *p, instrid_shape in, instrid_shape out,
                     const instrid_layer_fwd *a)
 {
@@ -83,7 +107,7 @@ static void forward(const instrid_layer_params *p, instrid_shape in, instrid_sha
     float *y = a->y + (size_t)e * C;
     for (size_t c = 0; c < C; c++) {
       long j = mapped_max(map + c * S, src, S);
-      y[c] = j < 0 ? x[c] : gamma[c] * x[c] + (1.0f - gamma[c]) * src[j];
+      y[c] = j < 0 ? x[c] : instrid_blend_value(p->blend.mode, gamma[c], x[c], src[j]);
     }
   }
 }
@@ -107,6 +131,17 @@ static void backward(const instrid_layer_params *p, instrid_shape in, instrid_sh
           dx[c] = dy[c];
         continue;
       }
+      if (p->blend.mode == INSTRID_BLEND_NOISY_OR) {
+        /* y = 1 - e^L, L = g log(1 - h) + (1 - g) log(1 - m): dy = -e^L dL */
+        const double lh = log_miss(x[c]), lm = log_miss(src[j]), g = gamma[c];
+        const double miss = exp(g * lh + (1.0 - g) * lm);
+        dgamma[c] += (float)(-miss * (lh - lm) * dy[c]);
+        if (dx) {
+          dx[c] = (float)(miss * g / exp(lh) * dy[c]);
+          dx[C + (size_t)j] += (float)(miss * (1.0 - g) / exp(lm) * dy[c]);
+        }
+        continue;
+      }
       dgamma[c] += (x[c] - src[j]) * dy[c];
       if (dx) {
         dx[c] = gamma[c] * dy[c];
@@ -119,7 +154,7 @@ static void backward(const instrid_layer_params *p, instrid_shape in, instrid_sh
 const instrid_layer_entry instrid_layer_blend_mapped = {
     .type = INSTRID_LAYER_BLEND_MAPPED,
     .name = "blend_mapped",
-    .n_int_params = 1,
+    .n_int_params = 2,
     .n_tensors = 2,
     .unpack = unpack,
     .check = check,

@@ -512,8 +512,39 @@ int main(int argc, char **argv)
               "map: violin <- 'Violin, fiddle', drums <- 'Drum', 'Drum kit'");
         CHECK(gamma[TAX_VIOLIN] == 0.25f && gamma[TAX_DRUMS] == 0.25f && gamma[TAX_OBOE] == 1.0f,
               "gamma 0.25 where mapped, 1 for oboe");
+        CHECK(db->layers[db->n_layers - 1].p[1] == INSTRID_BLEND_LINEAR, "linear by default");
+        /* A mode the reader does not know is refused by name (written, then loaded). */
+        instrid_model_desc dx = *db;
+        instrid_layer_desc *lx = malloc(sizeof *lx * db->n_layers);
+        CHECK(lx != NULL, "out of memory");
+        if (lx) {
+          memcpy(lx, db->layers, sizeof *lx * db->n_layers);
+          lx[db->n_layers - 1].p[1] = 2;
+          dx.layers = lx;
+          instrid_error ex = {0};
+          instrid_model *mx = NULL;
+          if (instrid_model_write(&dx, out, &ex) == INSTRID_OK)
+            mx = instrid_model_load(out, &ex);
+          CHECK(!mx && strstr(ex.message, "mode 2 unknown"), "blend mode 2: '%s'", ex.message);
+          instrid_model_free(mx);
+          free(lx);
+        }
         instrid_model_free(mb);
       }
+      /* The noisy-OR blend is written as mode 1. */
+      finetune_free(fb);
+      ob.blend_mode = INSTRID_BLEND_NOISY_OR;
+      fb = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &ob, 1, &err);
+      CHECK(fb && finetune_write(fb, finetune_head_arch(fb)->params, NULL, thb, "noisy", out,
+                                 &err) == INSTRID_OK,
+            "noisy-OR blend written: %s", err.message);
+      mb = instrid_model_load(out, &err);
+      CHECK(mb &&
+                instrid_model_get_desc(mb)->layers[instrid_model_get_desc(mb)->n_layers - 1].p[1] ==
+                    INSTRID_BLEND_NOISY_OR,
+            "noisy-OR blend loads as mode 1: %s", err.message);
+      instrid_model_free(mb);
+      ob.blend_mode = INSTRID_BLEND_LINEAR;
     }
     finetune_cache_free(cb);
     finetune_free(fb);

@@ -591,6 +591,23 @@ static void test_mn_layers(void)
   for (int k = 0; k < 6; k++)
     e = fmax(e, fabs(by[k] - want[k]));
   CHECK(e < 1e-6, "blend_mapped error %g", e);
+  /* The same inputs in noisy-OR mode: 1 - (1 - head)^g (1 - source)^(1 - g); class 1 (no
+   * source) stays the head's. A confident head is not capped at g: 0.99 with a silent source
+   * (0.001) and g 0.25 gives 0.685, where the linear blend gives 0.248. */
+  bp.blend.mode = INSTRID_BLEND_NOISY_OR;
+  bl->forward(&bp, (instrid_shape){7, 1, 1}, (instrid_shape){3, 1, 1}, &ba);
+  const double nwant[6] = {
+      1 - pow(0.9, 0.25) * pow(0.4, 0.75), 0.2, 1 - pow(0.7, 0.75) * pow(0.1, 0.25),
+      1 - pow(0.2, 0.25) * pow(0.7, 0.75), 0.7, 1 - pow(0.4, 0.75) * pow(0.95, 0.25)};
+  e = 0.0;
+  for (int k = 0; k < 6; k++)
+    e = fmax(e, fabs(by[k] - nwant[k]));
+  CHECK(e < 1e-6, "blend_mapped noisy-OR error %g", e);
+  const float cx[7] = {0.99f, 0.2f, 0.3f, 0.9f, 0.001f, 0.5f, 0.001f};
+  instrid_layer_fwd ca = {.n = 1, .t = bt, .x = cx, .y = by};
+  bl->forward(&bp, (instrid_shape){7, 1, 1}, (instrid_shape){3, 1, 1}, &ca);
+  CHECK(fabs(by[0] - (1 - pow(0.01, 0.25) * pow(0.999, 0.75))) < 1e-6 && by[0] > 0.68f,
+        "noisy-OR with a confident head: %g", (double)by[0]);
 }
 
 int main(void)

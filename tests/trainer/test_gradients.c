@@ -51,6 +51,7 @@ static instrid_layer_desc layer(uint32_t type, uint32_t p0, uint32_t p1, uint32_
 #define ADD(back) layer(INSTRID_LAYER_RESIDUAL_ADD, back, 0, 0, 0, 0)
 #define EMBED layer(INSTRID_LAYER_EMBEDDING, 0, 0, 0, 0, 0)
 #define BLEND(c) layer(INSTRID_LAYER_BLEND_MAPPED, c, 0, 0, 0, 0)
+#define BLEND_NOISY_OR(c) layer(INSTRID_LAYER_BLEND_MAPPED, c, INSTRID_BLEND_NOISY_OR, 0, 0, 0)
 /* k x k depthwise convolution of c channels, "same" padding */
 #define DW(c, k, stride) conv(c, k, k, stride, stride, (k) / 2, (k) / 2, 1, 1, c)
 #define PW(c) conv(c, 1, 1, 1, 1, 0, 0, 1, 1, 1)
@@ -311,6 +312,8 @@ static void test_layer_gradients(void)
      * them, some maybe none); a dense layer after it makes the logits generic. */
     const instrid_layer_desc l[] = {DENSE(10), SIGMOID, BLEND(4), DENSE(3)};
     grad_check("blend_mapped", l, 4, 3, 4, 3, 3, 29);
+    const instrid_layer_desc ln[] = {DENSE(10), SIGMOID, BLEND_NOISY_OR(4), DENSE(3)};
+    grad_check("blend_mapped noisy-OR", ln, 4, 3, 4, 3, 3, 29);
   }
   /* Every global pooling mode over every axis combination. */
   static const char *const mode_names[4] = {"mean", "max", "mean|max", "mean+max"};

@@ -64,6 +64,12 @@ with tempfile.TemporaryDirectory() as d:
                  "--pool", "mean", "--freeze-until", "3"], "frozen")
     usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--provenance-note", "a\nb"],
                 "--provenance-note")
+    # The blend's mode: linear or noisy-or, and only with a blend.
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--keep-source-head", "--blend-source-head", "0.3", "--blend-mode", "max"],
+                "--blend-mode max")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--blend-mode", "noisy-or"], "--blend-mode needs --blend-source-head")
     # The head trained on cached vectors has one loss and no clipping: options it would ignore
     # are refused (--loss focal once trained exactly as without it); --loss balanced is its own.
     usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
