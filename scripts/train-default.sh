@@ -5,7 +5,8 @@
 # scripts/fetch-data extracts (every window of a clip an example with the clip's labels: on this
 # data that measured better than clip-level pooling or distillation, docs/MODEL.md; INSTRID_POOL
 # and INSTRID_DISTILL choose those), and blends the head with mn04's own AudioSet outputs
-# mapped onto the taxonomy (a BLEND_MAPPED layer in the model);
+# mapped onto the taxonomy by a noisy-OR, 1 - (1 - head)^0.3 (1 - mapped)^0.7, so that either
+# can report an instrument the other misses (a BLEND_MAPPED layer in the model);
 # thresholds are chosen on the held-out real validation set (validation.csv, through the
 # element). The model's licence and its training sources' attributions are written into its
 # provenance, from data/sources.toml and the tree's per-source lists.
@@ -26,7 +27,8 @@
 #     SCORES      MIDI files the mixtures are rendered from, whose licence lets the model ship:
 #                 the MIT-licensed MusicNet scores (midi/musicnet-scores in the project's
 #                 workplace, from destin-v/music_identifier)
-#   environment: INSTRID_EPOCHS (15), INSTRID_BLEND (gamma, 0.5), INSTRID_POOL (window),
+#   environment: INSTRID_EPOCHS (15), INSTRID_BLEND (gamma, 0.3), INSTRID_BLEND_MODE (noisy-or
+#                or linear), INSTRID_POOL (window),
 #                INSTRID_DISTILL (distillation weight, 0), INSTRID_NOTES (GM isolated notes,
 #                4000; 0: none), INSTRID_SYNTH_NOTES (synthesizer notes, 9000; 0: none),
 #                INSTRID_MIX_HOURS (mixtures, 2; 0: none, and no INSTRID_MIDI needed),
@@ -39,7 +41,8 @@ pre=${2:?$usage}
 work=${3:-work/default-model}
 out=${4:-models/default.instrid}
 epochs=${INSTRID_EPOCHS:-15}
-blend=${INSTRID_BLEND:-0.5}
+blend=${INSTRID_BLEND:-0.3}
+blend_mode=${INSTRID_BLEND_MODE:-noisy-or}
 pool=${INSTRID_POOL:-window}
 distill=${INSTRID_DISTILL:-0}
 notes=${INSTRID_NOTES:-4000}
@@ -159,7 +162,8 @@ print("licence: CC BY-SA 4.0 (instrid default model). Attribution: EfficientAT m
 EOF
 )
 ./build/trainer/instrid-train --init "$work/mn04.instrid" --keep-source-head \
-    --blend-source-head "$blend" --unblended-out "$work/head-unblended.instrid" \
+    --blend-source-head "$blend" --blend-mode "$blend_mode" \
+    --unblended-out "$work/head-unblended.instrid" \
     --pool "$pool" --distill "$distill" --vector-cache "$work/vectors.bin" \
     --corpus-openmic "$work/real-ship" "${extra[@]}" --cache "$work/cache" --out "$out" --threads 2 \
     --epochs "$epochs" --lr 1e-3 --weight-decay 1e-4 --seed 1 --checkpoint "$work/train.ckpt" \
