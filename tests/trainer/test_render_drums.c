@@ -86,6 +86,15 @@ static int write_midi(const char *path, int meter_num, int percussion)
 
 /* ---- the generated part --------------------------------------------------------------------- */
 
+/* Mixtures through FluidSynth alone, every piece with all its parts and no recorded phrase. */
+static void fluid_mix_options(render_options *ro)
+{
+  render_options_default(ro);
+  ro->sources = SOURCE_FLUID;
+  ro->solo_prob = 0.0;
+  ro->phrase_prob = 0.0;
+}
+
 static void test_meter(const char *tmp)
 {
   char path[512], err[256];
@@ -196,10 +205,7 @@ static void test_pieces(const char *tmp, const char *sf)
   if (!eng || !song || !song_perc)
     return;
   render_options ro;
-  render_options_default(&ro);
-  ro.sources = SOURCE_FLUID;
-  ro.solo_prob = 0.0;
-  ro.phrase_prob = 0.0;
+  fluid_mix_options(&ro);
   for (uint64_t seed = 1; seed <= 3; seed++) {
     render_piece with, without, again;
     ro.drums_prob = 1.0;
@@ -275,10 +281,7 @@ static void test_two_soundfonts(const char *tmp, const char *sf1, const char *sf
   if (!eng || !song)
     return;
   render_options ro;
-  render_options_default(&ro);
-  ro.sources = SOURCE_FLUID;
-  ro.solo_prob = 0.0;
-  ro.phrase_prob = 0.0;
+  fluid_mix_options(&ro);
   ro.drums_prob = 1.0;
   ro.excerpt_s = 3.0;
   const char *base = strrchr(sf2, '/') + 1;
