@@ -26,6 +26,7 @@ struct finetune {
   finetune_options opt;
   uint32_t n_targets, n_src_classes, n_out;
   uint32_t src_dense; /* index of the source's last DENSE */
+  uint32_t own;       /* opt.own_embedding: the doubled DENSE's index, else 0 */
 
   instrid_model_desc arch;
   instrid_layer_desc *layers; /* (arch.n_layers) */
@@ -70,12 +71,86 @@ static int find_class(const instrid_model_desc *d, const char *name)
   return -1;
 }
 
+static int elementwise(uint32_t type)
+{
+  return type == INSTRID_LAYER_HARDSWISH || type == INSTRID_LAYER_RELU ||
+         type == INSTRID_LAYER_SIGMOID || type == INSTRID_LAYER_EMBEDDING ||
+         type == INSTRID_LAYER_DROPOUT;
+}
+
+/* opt.own_embedding (finetune.h): doubles the DENSE e before the head, rows [D, 2D) a copy of
+ * rows [0, D); the head's weight (n_out, D) becomes (n_out, 2D): target rows read the copy
+ * (their columns [0, D) zero), source rows the original (columns [D, 2D) zero). The network's
+ * outputs are unchanged. Sets f->own, f->params, f->arch.n_params, offsets and shapes. */
+static instrid_status own_embedding(finetune *f, const char *init_path, instrid_error *err)
+{
+  uint32_t i = f->src_dense;
+  while (i > 0 && elementwise(f->layers[i - 1].type))
+    i--;
+  uint32_t e = i ? i - 1 : 0;
+  if (i < 2 || f->layers[e].type != INSTRID_LAYER_DENSE || f->shapes[e - 1].h != 1 ||
+      f->shapes[e - 1].w != 1)
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
+                             "%s: no DENSE on a vector before the head (with only activations, "
+                             "EMBEDDING and DROPOUT between): no embedding layer to copy",
+                             init_path);
+  const size_t D = f->layers[e].p[0], in = f->shapes[e - 1].c, n_out = f->n_out;
+  const size_t extra = D * in + D + n_out * D;
+  if (2 * D > INSTRID_MAX_CLASSES)
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
+                             "%s: the embedding layer has %zu outputs: too many to double",
+                             init_path, D);
+  float *np = malloc(sizeof(float) * (f->arch.n_params + extra));
+  float *nl = malloc(sizeof(float) * (f->arch.n_params + extra));
+  if (!np || !nl) {
+    free(np), free(nl);
+    return instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
+  }
+  const size_t a = f->offset[e];
+  const float *W = f->params + a, *B = W + D * in;
+  const float *H = f->params + f->offset[f->src_dense], *HB = H + n_out * D;
+  memcpy(np, f->params, sizeof(float) * a);
+  float *q = np + a;
+  memcpy(q, W, sizeof(float) * D * in);
+  memcpy(q + D * in, W, sizeof(float) * D * in);
+  q += 2 * D * in;
+  memcpy(q, B, sizeof(float) * D);
+  memcpy(q + D, B, sizeof(float) * D);
+  q += 2 * D;
+  for (size_t k = 0; k < n_out; k++, q += 2 * D) {
+    int target = k < f->n_targets;
+    memset(q + (target ? 0 : D), 0, sizeof(float) * D);
+    memcpy(q + (target ? D : 0), H + k * D, sizeof(float) * D);
+  }
+  memcpy(q, HB, sizeof(float) * n_out);
+  free(f->params);
+  free(f->lr_scale);
+  f->params = np;
+  f->lr_scale = nl;
+  f->arch.params = np;
+  f->arch.n_params += extra;
+  f->layers[e].p[0] = (uint32_t)(2 * D);
+  instrid_status s = layer_offsets(&f->arch, f->shapes, f->offset, err);
+  if (s != INSTRID_OK)
+    return s;
+  if (f->offset[f->arch.n_layers] != f->arch.n_params)
+    return instrid_set_error(err, INSTRID_ERR_FORMAT, "embedding copy: parameter count mismatch");
+  f->own = e;
+  return INSTRID_OK;
+}
+
 finetune *finetune_new(const char *init_path, const char *const *classes, uint32_t n_classes,
                        const finetune_options *opt, uint64_t seed, instrid_error *err)
 {
   if (!init_path || !classes || n_classes == 0 || !opt || !(opt->lr_backbone >= 0.0f)) {
     instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
                       "finetune_new: no model, no classes or a negative learning-rate multiplier");
+    return NULL;
+  }
+  if (opt->own_embedding && (!opt->keep_source_head || opt->freeze_until != UINT32_MAX)) {
+    instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
+                      "an own copy of the embedding layer needs the source outputs kept and no "
+                      "other layer unfrozen");
     return NULL;
   }
   finetune *f = calloc(1, sizeof *f);
@@ -226,11 +301,28 @@ finetune *finetune_new(const char *init_path, const char *const *classes, uint32
     b[k] = src_b[k - n_classes];
   }
 
+  if (opt->own_embedding) {
+    if (own_embedding(f, init_path, err) != INSTRID_OK)
+      goto fail;
+    head_in = f->layers[f->own].p[0];
+    prefix = f->offset[f->src_dense];
+  }
+
   /* Learning-rate groups. */
   uint32_t freeze = opt->freeze_until > f->src_dense ? f->src_dense : opt->freeze_until;
+  if (f->own)
+    freeze = f->own;
   for (uint32_t i = 0; i < n_layers; i++)
     for (size_t j = f->offset[i]; j < f->offset[i + 1]; j++)
       f->lr_scale[j] = i < freeze ? 0.0f : i < f->src_dense ? opt->lr_backbone : 1.0f;
+  if (f->own) { /* the original half of the doubled layer stays the source's */
+    size_t D = head_in / 2, in = f->shapes[f->own - 1].c;
+    float *ls = f->lr_scale + f->offset[f->own];
+    for (size_t j = 0; j < D * in; j++)
+      ls[j] = 0.0f;
+    for (size_t j = 0; j < D; j++)
+      ls[2 * D * in + j] = 0.0f;
+  }
   for (uint32_t k = n_classes; k < f->n_out; k++) {
     for (size_t j = 0; j < head_in; j++)
       f->lr_scale[prefix + (size_t)k * head_in + j] = 0.0f;
@@ -298,6 +390,11 @@ const float *finetune_lr_scale(const finetune *f)
 uint32_t finetune_head_layer(const finetune *f)
 {
   return f->src_dense;
+}
+
+uint32_t finetune_own_embedding_layer(const finetune *f)
+{
+  return f->own;
 }
 
 uint32_t finetune_n_outputs(const finetune *f)

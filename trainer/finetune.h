@@ -43,6 +43,14 @@ typedef struct {
   /* INSTRID_BLEND_LINEAR (the formula above, the default 0) or INSTRID_BLEND_NOISY_OR:
    * 1 - (1 - head)^blend (1 - source)^(1 - blend) (instrid.h, BLEND_MAPPED) */
   uint32_t blend_mode;
+  /* 1 (needs keep_source_head and freeze_until UINT32_MAX): the head gets its own trainable copy
+   * of the backbone's last DENSE (the one before the head with only activations, EMBEDDING and
+   * DROPOUT between, on a vector). That layer is doubled: its first half stays the source's,
+   * frozen, and alone feeds the source outputs (which, and the blend, stay exactly the
+   * source's); the second half starts as a copy, trains (learning-rate multiplier lr_backbone)
+   * and alone feeds the target rows at first. Everything before it is frozen, so the trainer
+   * works on the vectors before it (the global pool's output), computed once. */
+  int own_embedding;
 } finetune_options;
 
 void finetune_options_default(finetune_options *o);
@@ -63,6 +71,8 @@ const instrid_model_desc *finetune_arch(const finetune *f);
 const float *finetune_lr_scale(const finetune *f);
 /* Index of the new DENSE in finetune_arch. */
 uint32_t finetune_head_layer(const finetune *f);
+/* opt.own_embedding: the index of the doubled DENSE in finetune_arch; else 0. */
+uint32_t finetune_own_embedding_layer(const finetune *f);
 /* Outputs: the target classes, then (keep_source_head) the source's. */
 uint32_t finetune_n_outputs(const finetune *f);
 /* How the target rows were initialised: by name, by the AudioSet map, at random. */

@@ -87,6 +87,11 @@ static void usage(FILE *f)
           "                          head (default 1)\n"
           "  --keep-source-head      keep MODEL's own outputs (frozen) after the 25 classes\n"
           "  --head-random           initialise every row of the new head at random\n"
+          "  --own-embedding         with --keep-source-head and a frozen backbone: the head gets\n"
+          "                          its own trainable copy of the backbone's last DENSE (the\n"
+          "                          embedding); the original stays frozen and feeds the source\n"
+          "                          outputs, so they and the blend stay exact (learning-rate\n"
+          "                          multiplier --lr-backbone; the model grows by that layer)\n"
           "  --blend-source-head G   with --keep-source-head and a frozen backbone: the model\n"
           "                          ends in a BLEND_MAPPED layer, per class G * head + (1 - G)\n"
           "                          * the largest source output the AudioSet map names it with\n"
@@ -365,7 +370,10 @@ static char *make_provenance(int argc, char **argv, const dataset_source *source
               "%u from the AudioSet map, %u random), ",
               arch_name, finetune_head_layer(ft), finetune_n_outputs(ft), by_name, by_map,
               by_random);
-    if (fopt->freeze_until == UINT32_MAX)
+    if (finetune_own_embedding_layer(ft))
+      sb_printf(&b, "backbone frozen, the head's own copy of layer %u (the embedding) trained",
+                finetune_own_embedding_layer(ft));
+    else if (fopt->freeze_until == UINT32_MAX)
       sb_printf(&b, "backbone frozen");
     else
       sb_printf(&b, "layers 0..%u frozen", fopt->freeze_until);
@@ -581,6 +589,7 @@ enum {
   O_BLEND_MODE,
   O_UNBLENDED_OUT,
   O_HEAD_RANDOM,
+  O_OWN_EMBEDDING,
   O_POOL,
   O_DISTILL,
   O_VECTOR_CACHE,
@@ -627,6 +636,7 @@ int main(int argc, char **argv)
       {"blend-mode", required_argument, NULL, O_BLEND_MODE},
       {"unblended-out", required_argument, NULL, O_UNBLENDED_OUT},
       {"head-random", no_argument, NULL, O_HEAD_RANDOM},
+      {"own-embedding", no_argument, NULL, O_OWN_EMBEDDING},
       {"pool", required_argument, NULL, O_POOL},
       {"distill", required_argument, NULL, O_DISTILL},
       {"vector-cache", required_argument, NULL, O_VECTOR_CACHE},
@@ -755,6 +765,10 @@ int main(int argc, char **argv)
       break;
     case O_HEAD_RANDOM:
       fopt.head_random = 1;
+      finetune_given = 1;
+      break;
+    case O_OWN_EMBEDDING:
+      fopt.own_embedding = 1;
       finetune_given = 1;
       break;
     case O_POOL:
@@ -888,7 +902,8 @@ int main(int argc, char **argv)
     return usage_error("--init and --arch exclude each other: the model gives the architecture");
   if (!init && finetune_given)
     return usage_error("--freeze-until, --lr-backbone, --keep-source-head, --blend-source-head, "
-                       "--head-random, --pool, --distill and --vector-cache need --init");
+                       "--head-random, --own-embedding, --pool, --distill and --vector-cache "
+                       "need --init");
   if ((pool >= 0 || distill > 0.0f || vector_cache) && fopt.freeze_until != UINT32_MAX)
     return usage_error("--pool, --distill and --vector-cache need the whole backbone frozen");
   /* The head trained on cached vectors (headbag.h) has one loss, BCE with the per-class
@@ -904,6 +919,15 @@ int main(int argc, char **argv)
   if (distill > 0.0f && !fopt.keep_source_head)
     return usage_error("--distill needs --keep-source-head (the teachers are the source's "
                        "outputs)");
+  if (fopt.own_embedding && !fopt.keep_source_head)
+    return usage_error("--own-embedding needs --keep-source-head (without the source's outputs, "
+                       "--freeze-until unfreezes the embedding layer itself)");
+  if (fopt.own_embedding && fopt.freeze_until != UINT32_MAX)
+    return usage_error("--own-embedding and --freeze-until exclude each other: the copy is the "
+                       "only layer before the head that trains");
+  if (fopt.own_embedding && (pool >= 0 || distill > 0.0f))
+    return usage_error("--own-embedding: --pool and --distill train a head that is one DENSE; "
+                       "the head with its own embedding layer trains window by window");
   if (unblended_out && fopt.blend < 0.0f)
     return usage_error("--unblended-out needs --blend-source-head");
   if (blend_mode_given && fopt.blend < 0.0f)

@@ -274,6 +274,221 @@ done:
   fixture_remove_tree(dir);
 }
 
+/* ---- --own-embedding: the head's own copy of the embedding layer --------------------------- */
+
+/* A source like mn04's tail: tiny's layers up to its global pools (a 16-value vector), then
+ * DENSE 12, HARDSWISH, EMBEDDING, DROPOUT, DENSE (the source's outputs), SIGMOID; written to
+ * path. Returns 0 on success. */
+static int write_embedding_source(const char *path)
+{
+  instrid_error err = {0};
+  instrid_model_desc base;
+  instrid_arch *tiny = NULL;
+  CHECK(instrid_arch_build("tiny", N_SRC, 7, &base, &tiny, &err) == INSTRID_OK, "%s", err.message);
+  if (!tiny)
+    return -1;
+  instrid_layer_desc L[16];
+  memcpy(L, base.layers, sizeof L[0] * 10); /* ... global pool over time: (16, 1, 1) */
+  L[10] = (instrid_layer_desc){.type = INSTRID_LAYER_DENSE, .p = {12}};
+  L[11] = (instrid_layer_desc){.type = INSTRID_LAYER_HARDSWISH};
+  L[12] = (instrid_layer_desc){.type = INSTRID_LAYER_EMBEDDING};
+  L[13] = (instrid_layer_desc){.type = INSTRID_LAYER_DROPOUT, .f0 = 0.1f};
+  L[14] = (instrid_layer_desc){.type = INSTRID_LAYER_DENSE, .p = {N_SRC}};
+  L[15] = (instrid_layer_desc){.type = INSTRID_LAYER_SIGMOID};
+  instrid_shape in = {1, base.frontend.n_mels, base.window_frames}, shapes[16];
+  size_t n = 0;
+  int ok = instrid_arch_shapes(L, 16, in, shapes, &err) == INSTRID_OK;
+  for (uint32_t i = 0; ok && i < 16; i++)
+    n += instrid_layer_param_count(&L[i], i ? shapes[i - 1] : in);
+  float *p = ok ? malloc(sizeof(float) * n) : NULL;
+  ok = p && instrid_arch_init_params(L, 16, in, 11, p, n, &err) == INSTRID_OK;
+  float th[N_SRC];
+  for (int k = 0; k < N_SRC; k++)
+    th[k] = 0.5f;
+  instrid_model_desc d = base;
+  d.layers = L;
+  d.n_layers = 16;
+  d.params = p;
+  d.n_params = n;
+  d.class_names = src_names;
+  d.thresholds = th;
+  ok = ok && instrid_model_write(&d, path, &err) == INSTRID_OK;
+  CHECK(ok, "write the embedding source: %s", err.message);
+  free(p);
+  instrid_arch_free(tiny);
+  return ok ? 0 : -1;
+}
+
+/* The doubled layer: the network's outputs unchanged at first, the original half and the source
+ * rows frozen, the copy and the target rows trained; after training the source outputs are
+ * still the source model's, exactly. Refused without the source outputs and where no embedding
+ * layer exists (tiny_path: a source ending GLOBAL_POOL, DENSE, SIGMOID). */
+static void check_own_embedding(const char *tiny_path)
+{
+  char path[64], out[64];
+  snprintf(path, sizeof path, "/tmp/test_finetune_emb_%d.instrid", (int)getpid());
+  snprintf(out, sizeof out, "/tmp/test_finetune_emb_%d_out.instrid", (int)getpid());
+  if (write_embedding_source(path) != 0)
+    return;
+  instrid_error err = {0};
+  finetune_options plain, o;
+  finetune_options_default(&plain);
+  plain.keep_source_head = 1;
+  o = plain;
+  o.own_embedding = 1;
+  o.lr_backbone = 0.5f;
+  finetune *f0 = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &plain, 1, &err);
+  finetune *f = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
+  CHECK(f0 && f, "finetune_new with and without --own-embedding: %s", err.message);
+  if (!f0 || !f) {
+    finetune_free(f0);
+    finetune_free(f);
+    remove(path);
+    return;
+  }
+  const instrid_model_desc *a = finetune_arch(f), *a0 = finetune_arch(f0);
+  const uint32_t n_out = TAXONOMY_N + N_SRC;
+  CHECK(finetune_own_embedding_layer(f) == 10 && finetune_own_embedding_layer(f0) == 0 &&
+            a->layers[10].p[0] == 24 && a->n_layers == a0->n_layers &&
+            a->n_params == a0->n_params + 12 * 16 + 12 + n_out * 12,
+        "layer 10 doubled to 24 outputs (%u), %zu parameters", a->layers[10].p[0], a->n_params);
+  CHECK(finetune_split(f) == 10 && finetune_head_arch(f)->frontend.n_mels == 16,
+        "the trainer starts at the doubled layer, on the 16-value pooled vector (split %u)",
+        finetune_split(f));
+
+  /* The same outputs as the plain fine-tuning network (eval mode). */
+  synth s = {a->frontend.n_mels * a->window_frames, {24, 8}};
+  float *x = malloc(sizeof(float) * s.n_in), tg[TAXONOMY_N], mk[TAXONOMY_N];
+  float y[TAXONOMY_N + N_SRC], y0[TAXONOMY_N + N_SRC];
+  train_net *n1 = train_net_new(a, 1, &err), *n0 = train_net_new(a0, 1, &err);
+  float worst = 1.0f;
+  if (x && n1 && n0) {
+    worst = 0.0f;
+    for (size_t i = 0; i < 4; i++) {
+      synth_get(&s, DATASET_TRAIN, i, 0, x, tg, mk);
+      train_net_forward(n1, x, 1, 0, NULL, y);
+      train_net_forward(n0, x, 1, 0, NULL, y0);
+      for (uint32_t k = 0; k < n_out; k++)
+        worst = fmaxf(worst, fabsf(y[k] - y0[k]));
+    }
+  }
+  CHECK(worst < 1e-5f, "outputs before training equal the plain network's: worst %g",
+        (double)worst);
+  train_net_free(n1);
+  train_net_free(n0);
+
+  /* Learning-rate groups. */
+  const float *lr = finetune_lr_scale(f);
+  size_t e = layer_param_offset(a, 10), hd = layer_param_offset(a, 14);
+  int before = 1, orig = 1, copy = 1, tgt = 1, src = 1;
+  for (size_t j = 0; j < e; j++)
+    before &= lr[j] == 0.0f;
+  for (size_t r = 0; r < 24; r++) {
+    for (size_t j = 0; j < 16; j++)
+      *(r < 12 ? &orig : &copy) &= lr[e + r * 16 + j] == (r < 12 ? 0.0f : 0.5f);
+    *(r < 12 ? &orig : &copy) &= lr[e + 24 * 16 + r] == (r < 12 ? 0.0f : 0.5f);
+  }
+  for (size_t k = 0; k < n_out; k++) {
+    for (size_t j = 0; j < 24; j++)
+      *(k < TAXONOMY_N ? &tgt : &src) &= lr[hd + k * 24 + j] == (k < TAXONOMY_N ? 1.0f : 0.0f);
+    *(k < TAXONOMY_N ? &tgt : &src) &= lr[hd + n_out * 24 + k] == (k < TAXONOMY_N ? 1.0f : 0.0f);
+  }
+  CHECK(before && orig && copy && tgt && src,
+        "lr: before 0 %d, original half 0 %d, copy 0.5 %d, target rows 1 %d, source rows 0 %d",
+        before, orig, copy, tgt, src);
+  /* Initial weights: the copy is the original, target rows read only the copy, source rows
+   * only the original. */
+  const float *p = a->params;
+  int same = memcmp(p + e, p + e + 12 * 16, sizeof(float) * 12 * 16) == 0 &&
+             memcmp(p + e + 24 * 16, p + e + 24 * 16 + 12, sizeof(float) * 12) == 0;
+  int zeros = 1;
+  for (size_t k = 0; k < n_out; k++)
+    for (size_t j = 0; j < 12; j++)
+      zeros &= p[hd + k * 24 + (k < TAXONOMY_N ? j : 12 + j)] == 0.0f;
+  CHECK(same && zeros, "initial copy (%d) and zero blocks (%d)", same, zeros);
+
+  /* Trained on the cached vectors: the source outputs stay the source model's. */
+  example_source inner = {synth_count, synth_get, &s, NULL};
+  finetune_cache *c = finetune_cache_new(f, &inner, 1, NULL, NULL, &err);
+  CHECK(c != NULL, "cache: %s", err.message);
+  if (c && x) {
+    example_source cs = finetune_cache_source(c);
+    const instrid_model_desc *h = finetune_head_arch(f);
+    train_options opt;
+    train_options_default(&opt);
+    opt.epochs = 3;
+    opt.batch = 8;
+    opt.lr = 1e-2f;
+    opt.augment = 0;
+    opt.threads = 1;
+    opt.lr_scale = finetune_head_lr_scale(f);
+    trainer *t = trainer_new(h, &cs, &opt, &err);
+    CHECK(t != NULL, "trainer: %s", err.message);
+    if (t && trainer_run(t, &err) == INSTRID_OK) {
+      const float *q = train_net_params(trainer_net(t)), *q0 = h->params;
+      const float *hl = finetune_head_lr_scale(f);
+      int kept = 1, moved = 0;
+      for (size_t j = 0; j < h->n_params; j++) {
+        if (hl[j] == 0.0f)
+          kept &= q[j] == q0[j];
+        else if (j < 24 * 16 + 24)
+          moved |= q[j] != q0[j];
+      }
+      CHECK(kept && moved, "frozen halves kept (%d), the copy moved (%d)", kept, moved);
+      float th[TAXONOMY_N];
+      for (int k = 0; k < TAXONOMY_N; k++)
+        th[k] = 0.5f;
+      CHECK(finetune_write(f, q, NULL, th, "own embedding", out, &err) == INSTRID_OK, "%s",
+            err.message);
+      instrid_model *ms = instrid_model_load(path, &err), *mt = instrid_model_load(out, &err);
+      CHECK(ms && mt && instrid_model_n_classes(mt) == n_out, "models load: %s", err.message);
+      instrid_net *ns = ms ? instrid_net_new(ms, &err) : NULL;
+      instrid_net *nt = mt ? instrid_net_new(mt, &err) : NULL;
+      if (ns && nt) {
+        float ps[N_SRC], pt[TAXONOMY_N + N_SRC], dsrc = 0.0f;
+        for (size_t i = 0; i < 4; i++) {
+          synth_get(&s, DATASET_VAL, i, 0, x, tg, mk);
+          instrid_net_forward(ns, x, ps);
+          instrid_net_forward(nt, x, pt);
+          for (int k = 0; k < N_SRC; k++)
+            dsrc = fmaxf(dsrc, fabsf(ps[k] - pt[TAXONOMY_N + k]));
+        }
+        CHECK(dsrc < 1e-6f, "source outputs after training equal the source model's: %g",
+              (double)dsrc);
+        CHECK(instrid_model_embedding_size(mt) == 24, "the embedding is both halves (%u)",
+              instrid_model_embedding_size(mt));
+      }
+      instrid_net_free(ns);
+      instrid_net_free(nt);
+      instrid_model_free(ms);
+      instrid_model_free(mt);
+    }
+    trainer_free(t);
+  }
+  finetune_cache_free(c);
+  free(x);
+  finetune_free(f0);
+  finetune_free(f);
+
+  /* Refused without the source outputs, with --freeze-until, and without an embedding layer. */
+  o.keep_source_head = 0;
+  f = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
+  CHECK(!f && err.code == INSTRID_ERR_INVALID_ARG, "without the source outputs: %s", err.message);
+  finetune_free(f);
+  o.keep_source_head = 1;
+  o.freeze_until = 3;
+  f = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
+  CHECK(!f && err.code == INSTRID_ERR_INVALID_ARG, "with --freeze-until: %s", err.message);
+  finetune_free(f);
+  o.freeze_until = UINT32_MAX;
+  f = finetune_new(tiny_path, instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
+  CHECK(!f && err.code == INSTRID_ERR_INVALID_ARG && strstr(err.message, "no embedding layer"),
+        "no embedding layer to copy: %s", err.message);
+  finetune_free(f);
+  remove(path);
+  remove(out);
+}
+
 int main(int argc, char **argv)
 {
   if (argc != 2) {
@@ -581,6 +796,7 @@ int main(int argc, char **argv)
   f = finetune_new("/nonexistent/model.instrid", instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
   CHECK(f == NULL && err.code == INSTRID_ERR_IO, "missing file: %s", err.message);
 
+  check_own_embedding(path);
   remove(path);
   remove(out);
   instrid_arch_free(arch);

@@ -70,6 +70,16 @@ with tempfile.TemporaryDirectory() as d:
                 "--blend-mode max")
     usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
                  "--blend-mode", "noisy-or"], "--blend-mode needs --blend-source-head")
+    # The head's own copy of the embedding layer: with --init, the source's outputs kept, no
+    # other layer unfrozen, and window by window (the clip-level trainer's head is one DENSE).
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--own-embedding"], "--init")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--own-embedding"], "--own-embedding needs --keep-source-head")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--keep-source-head", "--own-embedding", "--freeze-until", "3"],
+                "exclude each other")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--keep-source-head", "--own-embedding", "--pool", "max"], "--own-embedding:")
     # The head trained on cached vectors has one loss and no clipping: options it would ignore
     # are refused (--loss focal once trained exactly as without it); --loss balanced is its own.
     usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
