@@ -294,14 +294,16 @@ static double nan_to(double x, double v)
   return isnan(x) ? v : x;
 }
 
+/* The table lists the trained classes, the first n_listed of desc (the source's kept outputs
+ * after them have no label and no figure). */
 static void print_summary(FILE *f, trainer *t, const instrid_model_desc *desc,
-                          const dataset_stats *stats)
+                          const dataset_stats *stats, uint32_t n_listed)
 {
   const metrics_report *val = trainer_validation(t);
   const float *th = trainer_thresholds(t), *pw = trainer_pos_weight(t);
   fprintf(f, "\n%-18s %8s %8s %7s %7s %9s %6s\n", "class", "val pos", "known", "AP", "F1",
           "threshold", "pos_w");
-  for (uint32_t k = 0; k < desc->n_classes; k++) {
+  for (uint32_t k = 0; k < n_listed && k < desc->n_classes; k++) {
     if (val && val->n_positive[k] > 0)
       fprintf(f, "%-18s %8zu %8zu %7.4f %7.4f %9.4f %6.2f\n", desc->class_names[k],
               val->n_positive[k], val->n_known[k], val->ap[k], val->f1[k], (double)th[k],
@@ -311,6 +313,9 @@ static void print_summary(FILE *f, trainer *t, const instrid_model_desc *desc,
               val ? val->n_positive[k] : 0, val ? val->n_known[k] : 0, "-", "-", (double)th[k],
               (double)pw[k]);
   }
+  if (n_listed < desc->n_classes)
+    fprintf(f, "(the source's %u outputs follow, their rows not trained: not listed)\n",
+            desc->n_classes - n_listed);
   if (val)
     fprintf(f, "validation: mAP %.4f, macro-F1 %.4f over %zu classes with known positives\n",
             nan_to(val->map, 0), nan_to(val->macro_f1, 0), val->n_defined);
@@ -1117,7 +1122,7 @@ int main(int argc, char **argv)
     fprintf(stderr, PROG ": %s\n", err.message);
     goto done;
   }
-  print_summary(stdout, t, &desc, stats);
+  print_summary(stdout, t, &desc, stats, ft ? TAXONOMY_N : desc.n_classes);
   printf("model written to %s\n", out);
   status = 0;
 
