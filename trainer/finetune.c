@@ -315,13 +315,19 @@ finetune *finetune_new(const char *init_path, const char *const *classes, uint32
   for (uint32_t i = 0; i < n_layers; i++)
     for (size_t j = f->offset[i]; j < f->offset[i + 1]; j++)
       f->lr_scale[j] = i < freeze ? 0.0f : i < f->src_dense ? opt->lr_backbone : 1.0f;
-  if (f->own) { /* the original half of the doubled layer stays the source's */
+  if (f->own) {
+    /* The original half of the doubled layer stays the source's, and the target rows read the
+     * copy only (their columns on the original half stay zero): with --lr-backbone 0 this is
+     * the plain frozen head. */
     size_t D = head_in / 2, in = f->shapes[f->own - 1].c;
     float *ls = f->lr_scale + f->offset[f->own];
     for (size_t j = 0; j < D * in; j++)
       ls[j] = 0.0f;
     for (size_t j = 0; j < D; j++)
       ls[2 * D * in + j] = 0.0f;
+    for (uint32_t k = 0; k < n_classes; k++)
+      for (size_t j = 0; j < D; j++)
+        f->lr_scale[prefix + (size_t)k * head_in + j] = 0.0f;
   }
   for (uint32_t k = n_classes; k < f->n_out; k++) {
     for (size_t j = 0; j < head_in; j++)

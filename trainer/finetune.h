@@ -48,8 +48,9 @@ typedef struct {
    * DROPOUT between, on a vector). That layer is doubled: its first half stays the source's,
    * frozen, and alone feeds the source outputs (which, and the blend, stay exactly the
    * source's); the second half starts as a copy, trains (learning-rate multiplier lr_backbone)
-   * and alone feeds the target rows at first. Everything before it is frozen, so the trainer
-   * works on the vectors before it (the global pool's output), computed once. */
+   * and alone feeds the target rows (their columns on the first half stay zero). Everything
+   * before it is frozen, so the trainer works on the vectors before it (the global pool's
+   * output), computed once. */
   int own_embedding;
 } finetune_options;
 
