@@ -320,9 +320,9 @@ static int write_embedding_source(const char *path)
 }
 
 /* The doubled layer: the network's outputs unchanged at first, the original half and the source
- * rows frozen, the copy and the target rows' columns on it trained; after training the source outputs are
- * still the source model's, exactly. Refused without the source outputs and where no embedding
- * layer exists (tiny_path: a source ending GLOBAL_POOL, DENSE, SIGMOID). */
+ * rows frozen, the copy and the target rows' columns on it trained; after training the source
+ * outputs are still the source model's, exactly. Refused without the source outputs and where no
+ * embedding layer exists (tiny_path: a source ending GLOBAL_POOL, DENSE, SIGMOID). */
 static void check_own_embedding(const char *tiny_path)
 {
   char path[64], out[64];
