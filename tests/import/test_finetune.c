@@ -274,6 +274,21 @@ done:
   fixture_remove_tree(dir);
 }
 
+/* A trainer for f's head on the cached vectors cs: 3 epochs of 8, lr 1e-2, no augmentation, one
+ * thread, f's learning-rate groups. */
+static trainer *head_trainer(const finetune *f, const example_source *cs, instrid_error *err)
+{
+  train_options opt;
+  train_options_default(&opt);
+  opt.epochs = 3;
+  opt.batch = 8;
+  opt.lr = 1e-2f;
+  opt.augment = 0;
+  opt.threads = 1;
+  opt.lr_scale = finetune_head_lr_scale(f);
+  return trainer_new(finetune_head_arch(f), cs, &opt, err);
+}
+
 /* ---- --own-embedding: the head's own copy of the embedding layer --------------------------- */
 
 /* A source like mn04's tail: tiny's layers up to its global pools (a 16-value vector), then
@@ -416,15 +431,7 @@ static void check_own_embedding(const char *tiny_path)
   if (c && x) {
     example_source cs = finetune_cache_source(c);
     const instrid_model_desc *h = finetune_head_arch(f);
-    train_options opt;
-    train_options_default(&opt);
-    opt.epochs = 3;
-    opt.batch = 8;
-    opt.lr = 1e-2f;
-    opt.augment = 0;
-    opt.threads = 1;
-    opt.lr_scale = finetune_head_lr_scale(f);
-    trainer *t = trainer_new(h, &cs, &opt, &err);
+    trainer *t = head_trainer(f, &cs, &err);
     CHECK(t != NULL, "trainer: %s", err.message);
     if (t && trainer_run(t, &err) == INSTRID_OK) {
       const float *q = train_net_params(trainer_net(t)), *q0 = h->params;
@@ -570,15 +577,7 @@ int main(int argc, char **argv)
     example_source cs = finetune_cache_source(c);
     CHECK(cs.count(cs.ctx, DATASET_TRAIN) == 40 && cs.count(cs.ctx, DATASET_VAL) == 12,
           "cache counts");
-    train_options opt;
-    train_options_default(&opt);
-    opt.epochs = 3;
-    opt.batch = 8;
-    opt.lr = 1e-2f;
-    opt.augment = 0;
-    opt.threads = 1;
-    opt.lr_scale = finetune_head_lr_scale(f);
-    trainer *t = trainer_new(h, &cs, &opt, &err);
+    trainer *t = head_trainer(f, &cs, &err);
     CHECK(t != NULL, "trainer on the head: %s", err.message);
     if (t) {
       CHECK(trainer_run(t, &err) == INSTRID_OK, "%s", err.message);
