@@ -96,10 +96,6 @@ static instrid_status own_embedding(finetune *f, const char *init_path, instrid_
                              init_path);
   const size_t D = f->layers[e].p[0], in = f->shapes[e - 1].c, n_out = f->n_out;
   const size_t extra = D * in + D + n_out * D;
-  if (2 * D > INSTRID_MAX_CLASSES)
-    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
-                             "%s: the embedding layer has %zu outputs: too many to double",
-                             init_path, D);
   float *np = malloc(sizeof(float) * (f->arch.n_params + extra));
   float *nl = malloc(sizeof(float) * (f->arch.n_params + extra));
   if (!np || !nl) {
