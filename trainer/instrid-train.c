@@ -85,6 +85,11 @@ static void usage(FILE *f)
           "                          (no augmentation); 0 trains every layer\n"
           "  --lr-backbone X         learning-rate multiplier of the unfrozen layers before the\n"
           "                          head (default 1)\n"
+          "  --frozen-eval           with --freeze-until N: layers [0, N) run as the element\n"
+          "                          runs them (batch norm on its running statistics, which\n"
+          "                          then stay; dropout off) and get no backward pass; without\n"
+          "                          it they normalise with batch statistics and move their\n"
+          "                          running statistics, as PyTorch's train() does\n"
           "  --keep-source-head      keep MODEL's own outputs (frozen) after the 25 classes\n"
           "  --head-random           initialise every row of the new head at random\n"
           "  --own-embedding         with --keep-source-head and a frozen backbone: the head gets\n"
@@ -381,7 +386,8 @@ static char *make_provenance(int argc, char **argv, const dataset_source *source
     else if (fopt->freeze_until == UINT32_MAX)
       sb_printf(&b, "backbone frozen");
     else
-      sb_printf(&b, "layers 0..%u frozen", fopt->freeze_until);
+      sb_printf(&b, "layers 0..%u frozen%s", fopt->freeze_until,
+                opt->frozen_prefix ? " (run as at inference)" : "");
     sb_printf(&b, ", lr multiplier %g before the head%s%s\n", (double)fopt->lr_backbone,
               fopt->keep_source_head ? ", source outputs kept after the 25 classes" : "",
               finetune_split(ft) ? "; head trained on the backbone's output" : "");
@@ -595,6 +601,7 @@ enum {
   O_UNBLENDED_OUT,
   O_HEAD_RANDOM,
   O_OWN_EMBEDDING,
+  O_FROZEN_EVAL,
   O_POOL,
   O_DISTILL,
   O_VECTOR_CACHE,
@@ -642,6 +649,7 @@ int main(int argc, char **argv)
       {"unblended-out", required_argument, NULL, O_UNBLENDED_OUT},
       {"head-random", no_argument, NULL, O_HEAD_RANDOM},
       {"own-embedding", no_argument, NULL, O_OWN_EMBEDDING},
+      {"frozen-eval", no_argument, NULL, O_FROZEN_EVAL},
       {"pool", required_argument, NULL, O_POOL},
       {"distill", required_argument, NULL, O_DISTILL},
       {"vector-cache", required_argument, NULL, O_VECTOR_CACHE},
@@ -662,7 +670,7 @@ int main(int argc, char **argv)
   const char *init = NULL;
   finetune_options fopt;
   finetune_options_default(&fopt);
-  int arch_given = 0, finetune_given = 0, blend_mode_given = 0;
+  int arch_given = 0, finetune_given = 0, blend_mode_given = 0, frozen_eval = 0;
   const char *unblended_out = NULL, *vector_cache = NULL, *note = NULL, *loss_given = NULL;
   int clip_given = 0;
   int pool = -1; /* -1: not given */
@@ -774,6 +782,10 @@ int main(int argc, char **argv)
       break;
     case O_OWN_EMBEDDING:
       fopt.own_embedding = 1;
+      finetune_given = 1;
+      break;
+    case O_FROZEN_EVAL:
+      frozen_eval = 1;
       finetune_given = 1;
       break;
     case O_POOL:
@@ -906,9 +918,9 @@ int main(int argc, char **argv)
   if (init && arch_given)
     return usage_error("--init and --arch exclude each other: the model gives the architecture");
   if (!init && finetune_given)
-    return usage_error("--freeze-until, --lr-backbone, --keep-source-head, --blend-source-head, "
-                       "--head-random, --own-embedding, --pool, --distill and --vector-cache "
-                       "need --init");
+    return usage_error("--freeze-until, --lr-backbone, --frozen-eval, --keep-source-head, "
+                       "--blend-source-head, --head-random, --own-embedding, --pool, --distill "
+                       "and --vector-cache need --init");
   if ((pool >= 0 || distill > 0.0f || vector_cache) && fopt.freeze_until != UINT32_MAX)
     return usage_error("--pool, --distill and --vector-cache need the whole backbone frozen");
   /* The head trained on cached vectors (headbag.h) has one loss, BCE with the per-class
@@ -924,6 +936,9 @@ int main(int argc, char **argv)
   if (distill > 0.0f && !fopt.keep_source_head)
     return usage_error("--distill needs --keep-source-head (the teachers are the source's "
                        "outputs)");
+  if (frozen_eval && (fopt.freeze_until == UINT32_MAX || fopt.freeze_until == 0))
+    return usage_error("--frozen-eval needs --freeze-until N with N > 0 (the frozen layers it "
+                       "runs as at inference)");
   if (fopt.own_embedding && !fopt.keep_source_head)
     return usage_error("--own-embedding needs --keep-source-head (without the source's outputs, "
                        "--freeze-until unfreezes the embedding layer itself)");
@@ -1071,6 +1086,10 @@ int main(int argc, char **argv)
   } else if (ft) {
     src = finetune_wrap_source(ft, &src);
     opt.lr_scale = finetune_lr_scale(ft);
+    if (frozen_eval) {
+      uint32_t head = finetune_head_layer(ft);
+      opt.frozen_prefix = fopt.freeze_until < head ? fopt.freeze_until : head;
+    }
   }
   t = trainer_new(&train_desc, &src, &opt, &err);
   if (!t) {

@@ -63,6 +63,7 @@ struct train_net {
   int n_allocs;
 
   int last_n, last_training;
+  int frozen_prefix; /* layers [0, frozen_prefix) as at inference, no backward */
   uint64_t own_rng; /* dropout draws when the caller passes no rng */
 };
 
@@ -488,7 +489,7 @@ void train_net_forward(train_net *net, const float *x, int n, int training, uint
         .skip = L->skip_layer >= 0 ? net->layers[L->skip_layer].in_act : NULL,
         .scratch = net->scratch,
         .state = L->state,
-        .training = training,
+        .training = training && i >= net->frozen_prefix,
         .rng = rng,
         .uniform = rng_splitmix_float,
     };
@@ -499,6 +500,11 @@ void train_net_forward(train_net *net, const float *x, int n, int training, uint
   }
   memcpy(logits, net->layers[net->n_layers - 1].out_act,
          (size_t)n * net->n_outputs * sizeof(float));
+}
+
+void train_net_set_frozen_prefix(train_net *net, int n)
+{
+  net->frozen_prefix = n < 0 ? 0 : n > net->n_layers ? net->n_layers : n;
 }
 
 void train_net_backward(train_net *net, const float *dlogits, float *dx)
@@ -512,13 +518,15 @@ void train_net_backward(train_net *net, const float *dlogits, float *dx)
     if (net->layers[i].dskip)
       memset(net->layers[i].dskip, 0, (size_t)n * net->layers[i].in_size * sizeof(float));
 
-  for (int i = net->n_layers - 1; i >= 0; i--) {
+  /* A frozen prefix run as at inference needs no backward pass unless dx is asked for. */
+  const int stop = dx ? 0 : net->frozen_prefix;
+  for (int i = net->n_layers - 1; i >= stop; i--) {
     net_layer *L = &net->layers[i];
     float *t[4], *dt[4];
     layer_tensors(L, net->params, t);
     layer_tensors(L, net->grads, dt);
     /* The first layer's input gradient is only wanted when the caller asks for dx. */
-    float *d_in = (i > 0 || dx) ? din : NULL;
+    float *d_in = (i > stop || dx) ? din : NULL;
     instrid_layer_bwd a = {
         .n = n,
         .t = (const float *const *)t,
@@ -530,7 +538,7 @@ void train_net_backward(train_net *net, const float *dlogits, float *dx)
         .dskip = L->skip_layer >= 0 ? net->layers[L->skip_layer].dskip : NULL,
         .scratch = net->scratch,
         .state = L->state,
-        .training = net->last_training,
+        .training = net->last_training && i >= net->frozen_prefix,
     };
     L->entry->backward(&L->params, L->in, L->out, &a);
     if (L->dskip && d_in) {

@@ -78,6 +78,12 @@ void train_net_backward(train_net *net, const float *dlogits, float *dx);
 
 void train_net_zero_grad(train_net *net);
 
+/* Layers [0, n) of later passes run as at inference even in training mode (batch norm on its
+ * running statistics, which then stay as they are; dropout off), as the element runs a frozen
+ * backbone, and get no backward pass (their parameters get no gradient; dx, when asked for,
+ * still goes through them). For layers whose parameters are frozen. 0 (the default): none. */
+void train_net_set_frozen_prefix(train_net *net, int n);
+
 /* arch (as passed to train_net_new) with params/n_params pointing at the net's current
  * parameters, ready for instrid_model_write. Valid while the net lives and is not stepped. */
 void train_net_desc(const train_net *net, instrid_model_desc *out);

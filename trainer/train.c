@@ -167,6 +167,8 @@ static uint64_t hash_options(const trainer *t)
     h = checkpoint_hash(h, a->params, a->n_params * sizeof(float));
   if (o->lr_scale)
     h = checkpoint_hash(h, o->lr_scale, t->n_params * sizeof(float));
+  if (o->frozen_prefix) /* hashed only when set: earlier checkpoints keep their key */
+    H(o->frozen_prefix);
   H(o->epochs);
   H(o->batch);
   H(o->lr);
@@ -300,6 +302,7 @@ trainer *trainer_new(const instrid_model_desc *arch, const example_source *src,
     t->replicas[r] = train_net_new(arch, per_replica, err);
     if (!t->replicas[r])
       goto fail;
+    train_net_set_frozen_prefix(t->replicas[r], (int)opt->frozen_prefix);
   }
   t->net = t->replicas[0];
   /* The seed itself, as instrid-train --arch passes it to instrid_arch_build: an architecture

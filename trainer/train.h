@@ -106,6 +106,9 @@ typedef struct {
                                   and return as if killed (0 = never) */
   const float *lr_scale;       /* (n_params) learning-rate multiplier per parameter (layer
                                   groups; 0 = frozen), or NULL: all 1. Must outlive the trainer */
+  uint32_t frozen_prefix;      /* layers [0, N) run as at inference (train_net_set_frozen_prefix:
+                                  batch norm on its running statistics, left as they are, and no
+                                  backward pass); for layers frozen by lr_scale. 0 = none */
   int threads;                 /* > 1: each batch is split across this many network replicas,
                                   one thread and single-threaded BLAS each, and validation runs
                                   with this many BLAS threads. Batch norm sees each replica's

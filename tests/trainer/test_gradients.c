@@ -366,6 +366,87 @@ static void test_batchnorm_running_stats(void)
   train_net_free(net);
 }
 
+/* train_net_set_frozen_prefix: layers [0, p) run as at inference in training mode and get no
+ * backward pass. On the mn04-like net: with p at the last DENSE, a training-mode pass is the
+ * eval-mode pass bit for bit, and its gradients (and dx) are those of a plain net's eval-mode
+ * backward; with p after the first block, the prefix's parameters (batch-norm running
+ * statistics included) do not move and get no gradient, while the rest does. */
+static void test_frozen_prefix(void)
+{
+  const instrid_layer_desc l[] = MN_LAYERS(3);
+  const int n = 4, h = 8, w = 8, C = 3;
+  instrid_model_desc desc = make_desc(l, MN_N_LAYERS, h, w, C);
+  uint64_t rng = 21, rng_b = 21;
+  train_net *a = perturbed_net("frozen prefix", &desc, n, 3, &rng);
+  train_net *b = perturbed_net("frozen prefix (plain)", &desc, n, 3, &rng_b);
+  if (!a || !b) {
+    train_net_free(a);
+    train_net_free(b);
+    return;
+  }
+  /* parameter offset of each layer */
+  instrid_shape shapes[MN_N_LAYERS], in = {1, (uint32_t)h, (uint32_t)w};
+  size_t off[MN_N_LAYERS + 1] = {0};
+  instrid_arch_shapes(l, MN_N_LAYERS, in, shapes, NULL);
+  for (int i = 0; i < MN_N_LAYERS; i++)
+    off[i + 1] = off[i] + instrid_layer_param_count(&l[i], i ? shapes[i - 1] : in);
+  const size_t np = train_net_n_params(a);
+  float x[4 * 8 * 8], r[4 * 3], ya[4 * 3], yb[4 * 3], ye[4 * 3], dxa[4 * 8 * 8], dxb[4 * 8 * 8];
+  for (int i = 0; i < n * h * w; i++)
+    x[i] = uniform(&rng, -1.0f, 1.0f);
+  for (int i = 0; i < n * C; i++)
+    r[i] = uniform(&rng, -1.0f, 1.0f);
+
+  /* p = 24: only the classifier DENSE after the prefix. */
+  train_net_set_frozen_prefix(a, 24);
+  float *before = malloc(sizeof(float) * np);
+  memcpy(before, train_net_params(a), sizeof(float) * np);
+  uint64_t d1 = 7, d2 = 7;
+  train_net_forward(a, x, n, 1, &d1, ya);
+  train_net_forward(a, x, n, 0, NULL, ye);
+  train_net_forward(b, x, n, 1, &d2, yb);
+  CHECK(memcmp(ya, ye, sizeof ya) == 0, "prefix 24: training-mode pass == eval-mode pass");
+  CHECK(memcmp(yb, ye, sizeof yb) != 0, "a plain net's training-mode pass differs (batch norm)");
+  CHECK(memcmp(before, train_net_params(a), sizeof(float) * np) == 0,
+        "prefix 24: no running statistic moved");
+  train_net_forward(a, x, n, 1, &d1, ya);
+  train_net_zero_grad(a);
+  train_net_backward(a, r, dxa);
+  memcpy(train_net_params(b), before, sizeof(float) * np);
+  train_net_forward(b, x, n, 0, NULL, yb);
+  train_net_zero_grad(b);
+  train_net_backward(b, r, dxb);
+  const float *ga = train_net_grads(a), *gb = train_net_grads(b);
+  CHECK(memcmp(ga + off[24], gb + off[24], sizeof(float) * (np - off[24])) == 0,
+        "prefix 24: the classifier's gradients are the eval-mode backward's");
+  CHECK(memcmp(dxa, dxb, sizeof dxa) == 0, "prefix 24: dx goes through the prefix in eval mode");
+
+  /* p = 13 (after the residual block), no dx: the prefix gets no gradient and stays; batch norms
+   * after it move their running statistics and get gradients. */
+  train_net_set_frozen_prefix(a, 13);
+  memcpy(train_net_params(a), before, sizeof(float) * np);
+  train_net_forward(a, x, n, 1, &d1, ya);
+  train_net_zero_grad(a);
+  train_net_backward(a, r, NULL);
+  const float *pa = train_net_params(a);
+  int prefix_kept = memcmp(pa, before, sizeof(float) * off[13]) == 0, prefix_no_grad = 1;
+  for (size_t j = 0; j < off[13]; j++)
+    prefix_no_grad &= ga[j] == 0.0f;
+  int later_stats_moved =
+      memcmp(pa + off[14], before + off[14], sizeof(float) * (off[15] - off[14])) != 0;
+  int later_grads = 0;
+  for (size_t j = off[13]; j < np; j++)
+    later_grads |= ga[j] != 0.0f;
+  CHECK(prefix_kept && prefix_no_grad, "prefix 13: kept (%d), no gradient (%d)", prefix_kept,
+        prefix_no_grad);
+  CHECK(later_stats_moved && later_grads,
+        "prefix 13: the batch norm after it moved (%d), later layers have gradients (%d)",
+        later_stats_moved, later_grads);
+  free(before);
+  train_net_free(a);
+  train_net_free(b);
+}
+
 /* The conv backward pass batches examples into one GEMM for small planes (here the grouped
  * second conv, 32x32: chunks of 4 and 2 of a batch of 6) and takes big planes (the first, 64x64)
  * one by one: the batch's gradients must equal the sum of single-example gradients. */
@@ -633,6 +714,7 @@ int main(void)
 {
   test_layer_gradients();
   test_batchnorm_running_stats();
+  test_frozen_prefix();
   test_conv_chunks();
   test_no_skew();
   test_same_front_kernels();

@@ -70,6 +70,12 @@ with tempfile.TemporaryDirectory() as d:
                 "--blend-mode max")
     usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
                  "--blend-mode", "noisy-or"], "--blend-mode needs --blend-source-head")
+    # --frozen-eval runs the frozen layers of --freeze-until N as at inference: it needs N > 0.
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--frozen-eval"], "--init")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--frozen-eval"], "--frozen-eval needs --freeze-until N")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--frozen-eval", "--freeze-until", "0"], "--frozen-eval needs --freeze-until N")
     # The head's own copy of the embedding layer: with --init, the source's outputs kept, no
     # other layer unfrozen, and window by window (the clip-level trainer's head is one DENSE).
     usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--own-embedding"], "--init")
