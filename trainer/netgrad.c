@@ -64,7 +64,7 @@ struct train_net {
 
   int last_n, last_training;
   int frozen_prefix; /* layers [0, frozen_prefix) as at inference, no backward */
-  uint64_t own_rng; /* dropout draws when the caller passes no rng */
+  uint64_t own_rng;  /* dropout draws when the caller passes no rng */
 };
 
 static size_t shape_size(instrid_shape s)
