@@ -451,16 +451,13 @@ static int apply_blend(finetune *ft, finetune_cache *fcache, const float *params
   }
   *th = blend_th;
   char line[200];
-  if (mode == INSTRID_BLEND_NOISY_OR)
-    snprintf(line, sizeof line,
-             "blend: noisy-OR, 1 - (1 - head)^%g * (1 - mapped source outputs)^%g; validation "
-             "windows mAP %.4f, macro-F1 %.4f at the blend's thresholds\n",
-             (double)blend, 1.0 - blend, bmap, bf1);
-  else
-    snprintf(line, sizeof line,
-             "blend: %g * head + %g * mapped source outputs; validation windows mAP %.4f, "
-             "macro-F1 %.4f at the blend's thresholds\n",
-             (double)blend, 1.0 - blend, bmap, bf1);
+  const char *formula = mode == INSTRID_BLEND_NOISY_OR
+                            ? "noisy-OR, 1 - (1 - head)^%g * (1 - mapped source outputs)^%g"
+                            : "%g * head + %g * mapped source outputs";
+  int len = snprintf(line, sizeof line, "blend: ");
+  len += snprintf(line + len, sizeof line - (size_t)len, formula, (double)blend, 1.0 - blend);
+  snprintf(line + len, sizeof line - (size_t)len,
+           "; validation windows mAP %.4f, macro-F1 %.4f at the blend's thresholds\n", bmap, bf1);
   if (!append_line(provenance, line)) {
     fprintf(stderr, PROG ": out of memory\n");
     return -1;
