@@ -80,8 +80,10 @@ static int elementwise(uint32_t type)
 
 /* opt.own_embedding (finetune.h): doubles the DENSE e before the head, rows [D, 2D) a copy of
  * rows [0, D); the head's weight (n_out, D) becomes (n_out, 2D): target rows read the copy
- * (their columns [0, D) zero), source rows the original (columns [D, 2D) zero). The network's
- * outputs are unchanged. Sets f->own, f->params, f->arch.n_params, offsets and shapes. */
+ * (their columns [0, D) zero), source rows the original (columns [D, 2D) zero). With
+ * FINETUNE_OWN_MEAN_MAX the global mean pool before e gives the maxima too (C -> 2C values) and
+ * both halves' columns on the maxima start at zero. The network's outputs are unchanged. Sets
+ * f->own, f->params, f->arch.n_params, offsets and shapes. */
 static instrid_status own_embedding(finetune *f, const char *init_path, instrid_error *err)
 {
   uint32_t i = f->src_dense;
@@ -94,10 +96,19 @@ static instrid_status own_embedding(finetune *f, const char *init_path, instrid_
                              "%s: no DENSE on a vector before the head (with only activations, "
                              "EMBEDDING and DROPOUT between): no embedding layer to copy",
                              init_path);
+  const int with_max = f->opt.own_embedding == FINETUNE_OWN_MEAN_MAX;
+  instrid_layer_desc *pool = &f->layers[e - 1];
+  if (with_max && (pool->type != INSTRID_LAYER_GLOBAL_POOL || pool->p[1] != INSTRID_POOL_MEAN))
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
+                             "%s: layer %u before the embedding layer is not a global mean pool: "
+                             "no maxima to add",
+                             init_path, e - 1);
   const size_t D = f->layers[e].p[0], in = f->shapes[e - 1].c, n_out = f->n_out;
-  const size_t extra = D * in + D + n_out * D;
-  float *np = malloc(sizeof(float) * (f->arch.n_params + extra));
-  float *nl = malloc(sizeof(float) * (f->arch.n_params + extra));
+  const size_t in2 = with_max ? 2 * in : in;
+  const size_t old_n = D * in + D + n_out * D, new_n = 2 * D * in2 + 2 * D + n_out * 2 * D;
+  const size_t total = f->arch.n_params - old_n + new_n;
+  float *np = malloc(sizeof(float) * total);
+  float *nl = malloc(sizeof(float) * total);
   if (!np || !nl) {
     free(np), free(nl);
     return instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
@@ -107,9 +118,10 @@ static instrid_status own_embedding(finetune *f, const char *init_path, instrid_
   const float *H = f->params + f->offset[f->src_dense], *HB = H + n_out * D;
   memcpy(np, f->params, sizeof(float) * a);
   float *q = np + a;
-  memcpy(q, W, sizeof(float) * D * in);
-  memcpy(q + D * in, W, sizeof(float) * D * in);
-  q += 2 * D * in;
+  for (size_t r = 0; r < 2 * D; r++, q += in2) {
+    memcpy(q, W + (r % D) * in, sizeof(float) * in);
+    memset(q + in, 0, sizeof(float) * (in2 - in));
+  }
   memcpy(q, B, sizeof(float) * D);
   memcpy(q + D, B, sizeof(float) * D);
   q += 2 * D;
@@ -124,8 +136,10 @@ static instrid_status own_embedding(finetune *f, const char *init_path, instrid_
   f->params = np;
   f->lr_scale = nl;
   f->arch.params = np;
-  f->arch.n_params += extra;
+  f->arch.n_params = total;
   f->layers[e].p[0] = (uint32_t)(2 * D);
+  if (with_max)
+    pool->p[1] = INSTRID_POOL_MEAN_MAX_CONCAT;
   instrid_status s = layer_offsets(&f->arch, f->shapes, f->offset, err);
   if (s != INSTRID_OK)
     return s;

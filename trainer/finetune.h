@@ -50,9 +50,14 @@ typedef struct {
    * source's); the second half starts as a copy, trains (learning-rate multiplier lr_backbone)
    * and alone feeds the target rows (their columns on the first half stay zero). Everything
    * before it is frozen, so the trainer works on the vectors before it (the global pool's
-   * output), computed once. */
-  int own_embedding;
+   * output), computed once. FINETUNE_OWN_MEAN_MAX: the global mean pool before that layer
+   * gives each channel's maximum too (INSTRID_POOL_MEAN_MAX_CONCAT, twice the values); the copy
+   * reads both (its columns on the maxima start at zero), the original the means only, so the
+   * source outputs stay exact. */
+  int own_embedding; /* FINETUNE_OWN_* */
 } finetune_options;
+
+enum { FINETUNE_OWN_NONE = 0, FINETUNE_OWN_PLAIN = 1, FINETUNE_OWN_MEAN_MAX = 2 };
 
 void finetune_options_default(finetune_options *o);
 

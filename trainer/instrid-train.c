@@ -97,6 +97,10 @@ static void usage(FILE *f)
           "                          embedding); the original stays frozen and feeds the source\n"
           "                          outputs, so they and the blend stay exact (learning-rate\n"
           "                          multiplier --lr-backbone; the model grows by that layer)\n"
+          "  --embedding-max         with --own-embedding: the global mean pool before the\n"
+          "                          embedding gives each channel's maximum over the window too;\n"
+          "                          the copy reads means and maxima (its maxima columns start\n"
+          "                          at zero), the original the means only\n"
           "  --blend-source-head G   with --keep-source-head and a frozen backbone: the model\n"
           "                          ends in a BLEND_MAPPED layer, per class G * head + (1 - G)\n"
           "                          * the largest source output the AudioSet map names it with\n"
@@ -381,8 +385,10 @@ static char *make_provenance(int argc, char **argv, const dataset_source *source
               arch_name, finetune_head_layer(ft), finetune_n_outputs(ft), by_name, by_map,
               by_random);
     if (finetune_own_embedding_layer(ft))
-      sb_printf(&b, "backbone frozen, the head's own copy of layer %u (the embedding) trained",
-                finetune_own_embedding_layer(ft));
+      sb_printf(&b, "backbone frozen, the head's own copy of layer %u (the embedding) trained%s",
+                finetune_own_embedding_layer(ft),
+                fopt->own_embedding == FINETUNE_OWN_MEAN_MAX ? " on the pool's means and maxima"
+                                                             : "");
     else if (fopt->freeze_until == UINT32_MAX)
       sb_printf(&b, "backbone frozen");
     else
@@ -598,6 +604,7 @@ enum {
   O_UNBLENDED_OUT,
   O_HEAD_RANDOM,
   O_OWN_EMBEDDING,
+  O_EMBEDDING_MAX,
   O_FROZEN_EVAL,
   O_POOL,
   O_DISTILL,
@@ -646,6 +653,7 @@ int main(int argc, char **argv)
       {"unblended-out", required_argument, NULL, O_UNBLENDED_OUT},
       {"head-random", no_argument, NULL, O_HEAD_RANDOM},
       {"own-embedding", no_argument, NULL, O_OWN_EMBEDDING},
+      {"embedding-max", no_argument, NULL, O_EMBEDDING_MAX},
       {"frozen-eval", no_argument, NULL, O_FROZEN_EVAL},
       {"pool", required_argument, NULL, O_POOL},
       {"distill", required_argument, NULL, O_DISTILL},
@@ -667,7 +675,7 @@ int main(int argc, char **argv)
   const char *init = NULL;
   finetune_options fopt;
   finetune_options_default(&fopt);
-  int arch_given = 0, finetune_given = 0, blend_mode_given = 0, frozen_eval = 0;
+  int arch_given = 0, finetune_given = 0, blend_mode_given = 0, frozen_eval = 0, embedding_max = 0;
   const char *unblended_out = NULL, *vector_cache = NULL, *note = NULL, *loss_given = NULL;
   int clip_given = 0;
   int pool = -1; /* -1: not given */
@@ -778,7 +786,12 @@ int main(int argc, char **argv)
       finetune_given = 1;
       break;
     case O_OWN_EMBEDDING:
-      fopt.own_embedding = 1;
+      if (!fopt.own_embedding)
+        fopt.own_embedding = FINETUNE_OWN_PLAIN;
+      finetune_given = 1;
+      break;
+    case O_EMBEDDING_MAX:
+      embedding_max = 1;
       finetune_given = 1;
       break;
     case O_FROZEN_EVAL:
@@ -916,8 +929,13 @@ int main(int argc, char **argv)
     return usage_error("--init and --arch exclude each other: the model gives the architecture");
   if (!init && finetune_given)
     return usage_error("--freeze-until, --lr-backbone, --frozen-eval, --keep-source-head, "
-                       "--blend-source-head, --head-random, --own-embedding, --pool, --distill "
-                       "and --vector-cache need --init");
+                       "--blend-source-head, --head-random, --own-embedding, --embedding-max, "
+                       "--pool, --distill and --vector-cache need --init");
+  if (embedding_max && !fopt.own_embedding)
+    return usage_error("--embedding-max needs --own-embedding (the maxima feed the head's own "
+                       "copy of the embedding layer)");
+  if (embedding_max)
+    fopt.own_embedding = FINETUNE_OWN_MEAN_MAX;
   if ((pool >= 0 || distill > 0.0f || vector_cache) && fopt.freeze_until != UINT32_MAX)
     return usage_error("--pool, --distill and --vector-cache need the whole backbone frozen");
   /* The head trained on cached vectors (headbag.h) has one loss, BCE with the per-class

@@ -291,10 +291,11 @@ static trainer *head_trainer(const finetune *f, const example_source *cs, instri
 
 /* ---- --own-embedding: the head's own copy of the embedding layer --------------------------- */
 
-/* A source like mn04's tail: tiny's layers up to its global pools (a 16-value vector), then
- * DENSE 12, HARDSWISH, EMBEDDING, DROPOUT, DENSE (the source's outputs), SIGMOID; written to
+/* A source like mn04's tail: tiny's layers up to its global pools (8 channels; pool_mode
+ * INSTRID_POOL_MEAN_MAX_CONCAT, tiny's, gives a 16-value vector, INSTRID_POOL_MEAN 8 values),
+ * then DENSE 12, HARDSWISH, EMBEDDING, DROPOUT, DENSE (the source's outputs), SIGMOID; written to
  * path. Returns 0 on success. */
-static int write_embedding_source(const char *path)
+static int write_embedding_source(const char *path, uint32_t pool_mode)
 {
   instrid_error err = {0};
   instrid_model_desc base;
@@ -304,6 +305,7 @@ static int write_embedding_source(const char *path)
     return -1;
   instrid_layer_desc L[16];
   memcpy(L, base.layers, sizeof L[0] * 10); /* ... global pool over time: (16, 1, 1) */
+  L[9].p[1] = pool_mode;
   L[10] = (instrid_layer_desc){.type = INSTRID_LAYER_DENSE, .p = {12}};
   L[11] = (instrid_layer_desc){.type = INSTRID_LAYER_HARDSWISH};
   L[12] = (instrid_layer_desc){.type = INSTRID_LAYER_EMBEDDING};
@@ -336,21 +338,28 @@ static int write_embedding_source(const char *path)
 
 /* The doubled layer: the network's outputs unchanged at first, the original half and the source
  * rows frozen, the copy and the target rows' columns on it trained; after training the source
- * outputs are still the source model's, exactly. Refused without the source outputs and where no
- * embedding layer exists (tiny_path: a source ending GLOBAL_POOL, DENSE, SIGMOID). */
-static void check_own_embedding(const char *tiny_path)
+ * outputs are still the source model's, exactly. With FINETUNE_OWN_MEAN_MAX (mode) the pool
+ * before it gives means and maxima (32 values) and both halves' maxima columns start at zero.
+ * Refused without the source outputs and where no embedding layer exists (tiny_path: a source
+ * ending GLOBAL_POOL, DENSE, SIGMOID). */
+static void check_own_embedding(const char *tiny_path, int mode)
 {
   char path[64], out[64];
   snprintf(path, sizeof path, "/tmp/test_finetune_emb_%d.instrid", (int)getpid());
   snprintf(out, sizeof out, "/tmp/test_finetune_emb_%d_out.instrid", (int)getpid());
-  if (write_embedding_source(path) != 0)
+  /* the source's pooled vector: tiny's means and maxima (16), or means only (8) whose maxima
+   * the mean-max copy adds */
+  const size_t src_in = mode == FINETUNE_OWN_MEAN_MAX ? 8 : 16, in = 16;
+  if (write_embedding_source(path, mode == FINETUNE_OWN_MEAN_MAX
+                                       ? INSTRID_POOL_MEAN
+                                       : INSTRID_POOL_MEAN_MAX_CONCAT) != 0)
     return;
   instrid_error err = {0};
   finetune_options plain, o;
   finetune_options_default(&plain);
   plain.keep_source_head = 1;
   o = plain;
-  o.own_embedding = 1;
+  o.own_embedding = mode;
   o.lr_backbone = 0.5f;
   finetune *f0 = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &plain, 1, &err);
   finetune *f = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
@@ -365,10 +374,12 @@ static void check_own_embedding(const char *tiny_path)
   const uint32_t n_out = TAXONOMY_N + N_SRC;
   CHECK(finetune_own_embedding_layer(f) == 10 && finetune_own_embedding_layer(f0) == 0 &&
             a->layers[10].p[0] == 24 && a->n_layers == a0->n_layers &&
-            a->n_params == a0->n_params + 12 * 16 + 12 + n_out * 12,
-        "layer 10 doubled to 24 outputs (%u), %zu parameters", a->layers[10].p[0], a->n_params);
-  CHECK(finetune_split(f) == 10 && finetune_head_arch(f)->frontend.n_mels == 16,
-        "the trainer starts at the doubled layer, on the 16-value pooled vector (split %u)",
+            a->n_params == a0->n_params + 24 * in - 12 * src_in + 12 + n_out * 12 &&
+            a->layers[9].p[1] == INSTRID_POOL_MEAN_MAX_CONCAT,
+        "layer 10 doubled to 24 outputs (%u) on %zu values, %zu parameters, pool mode %u",
+        a->layers[10].p[0], in, a->n_params, a->layers[9].p[1]);
+  CHECK(finetune_split(f) == 10 && finetune_head_arch(f)->frontend.n_mels == in,
+        "the trainer starts at the doubled layer, on the %zu-value pooled vector (split %u)", in,
         finetune_split(f));
 
   /* The same outputs as the plain fine-tuning network (eval mode). */
@@ -399,9 +410,9 @@ static void check_own_embedding(const char *tiny_path)
   for (size_t j = 0; j < e; j++)
     before &= lr[j] == 0.0f;
   for (size_t r = 0; r < 24; r++) {
-    for (size_t j = 0; j < 16; j++)
-      *(r < 12 ? &orig : &copy) &= lr[e + r * 16 + j] == (r < 12 ? 0.0f : 0.5f);
-    *(r < 12 ? &orig : &copy) &= lr[e + 24 * 16 + r] == (r < 12 ? 0.0f : 0.5f);
+    for (size_t j = 0; j < in; j++)
+      *(r < 12 ? &orig : &copy) &= lr[e + r * in + j] == (r < 12 ? 0.0f : 0.5f);
+    *(r < 12 ? &orig : &copy) &= lr[e + 24 * in + r] == (r < 12 ? 0.0f : 0.5f);
   }
   for (size_t k = 0; k < n_out; k++) {
     for (size_t j = 0; j < 24; j++)
@@ -413,12 +424,16 @@ static void check_own_embedding(const char *tiny_path)
         "lr: before 0 %d, original half 0 %d, copy 0.5 %d, target rows 1 on the copy's columns "
         "(0 on the original's) %d, source rows 0 %d",
         before, orig, copy, tgt, src);
-  /* Initial weights: the copy is the original, target rows read only the copy, source rows
-   * only the original. */
+  /* Initial weights: the copy is the original, on the means the source's (on the maxima zero),
+   * target rows read only the copy, source rows only the original. */
   const float *p = a->params;
-  int same = memcmp(p + e, p + e + 12 * 16, sizeof(float) * 12 * 16) == 0 &&
-             memcmp(p + e + 24 * 16, p + e + 24 * 16 + 12, sizeof(float) * 12) == 0;
+  const float *ws = a0->params + layer_param_offset(a0, 10);
+  int same = memcmp(p + e, p + e + 12 * in, sizeof(float) * 12 * in) == 0 &&
+             memcmp(p + e + 24 * in, p + e + 24 * in + 12, sizeof(float) * 12) == 0;
   int zeros = 1;
+  for (size_t r = 0; r < 12; r++)
+    for (size_t j = 0; j < in; j++)
+      same &= p[e + r * in + j] == (j < src_in ? ws[r * src_in + j] : 0.0f);
   for (size_t k = 0; k < n_out; k++)
     for (size_t j = 0; j < 12; j++)
       zeros &= p[hd + k * 24 + (k < TAXONOMY_N ? j : 12 + j)] == 0.0f;
@@ -440,7 +455,7 @@ static void check_own_embedding(const char *tiny_path)
       for (size_t j = 0; j < h->n_params; j++) {
         if (hl[j] == 0.0f)
           kept &= q[j] == q0[j];
-        else if (j < 24 * 16 + 24)
+        else if (j < 24 * in + 24)
           moved |= q[j] != q0[j];
       }
       CHECK(kept && moved, "frozen halves kept (%d), the copy moved (%d)", kept, moved);
@@ -479,6 +494,20 @@ static void check_own_embedding(const char *tiny_path)
   finetune_free(f0);
   finetune_free(f);
 
+  if (mode == FINETUNE_OWN_MEAN_MAX) {
+    /* The maxima need a global mean pool before the embedding layer: tiny's pool gives both. */
+    remove(path);
+    f = write_embedding_source(path, INSTRID_POOL_MEAN_MAX_CONCAT) == 0
+            ? finetune_new(path, instrid_taxonomy, TAXONOMY_N, &o, 1, &err)
+            : NULL;
+    CHECK(!f && err.code == INSTRID_ERR_INVALID_ARG &&
+              strstr(err.message, "not a global mean pool"),
+          "maxima without a global mean pool: %s", err.message);
+    finetune_free(f);
+    remove(path);
+    remove(out);
+    return;
+  }
   /* Refused without the source outputs, with --freeze-until, and without an embedding layer. */
   o.keep_source_head = 0;
   f = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
@@ -797,7 +826,8 @@ int main(int argc, char **argv)
   f = finetune_new("/nonexistent/model.instrid", instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
   CHECK(f == NULL && err.code == INSTRID_ERR_IO, "missing file: %s", err.message);
 
-  check_own_embedding(path);
+  check_own_embedding(path, FINETUNE_OWN_PLAIN);
+  check_own_embedding(path, FINETUNE_OWN_MEAN_MAX);
   remove(path);
   remove(out);
   instrid_arch_free(arch);

@@ -86,6 +86,8 @@ with tempfile.TemporaryDirectory() as d:
                 "exclude each other")
     usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
                  "--keep-source-head", "--own-embedding", "--pool", "max"], "--own-embedding:")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--keep-source-head", "--embedding-max"], "--embedding-max needs --own-embedding")
     # The head trained on cached vectors has one loss and no clipping: options it would ignore
     # are refused (--loss focal once trained exactly as without it); --loss balanced is its own.
     usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
