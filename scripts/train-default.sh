@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Reproduces models/default.instrid (v5, docs/MODEL.md): imports EfficientAT mn04 (AudioSet),
+# Reproduces models/default.instrid (v6, docs/MODEL.md): imports EfficientAT mn04 (AudioSet),
 # trains a 25-class head on its frozen backbone's output over the real recordings that
 # scripts/fetch-data extracts (every window of a clip an example with the clip's labels: on this
 # data that measured better than clip-level pooling or distillation, docs/MODEL.md; INSTRID_POOL
@@ -16,7 +16,9 @@
 # sources lack: synth basses, electric pianos, organ presets, synthetic flutes and voices), and
 # mixtures of up to four parts rendered from MIDI scores, half of them over a generated drum
 # part (instruments inside a mix; the real sources are solo). The kit that is a held-out
-# validation source (Colombo's acoustic kit) is left out of all three.
+# validation source (Colombo's acoustic kit) is left out of all three. And mixtures of the real
+# recordings themselves (scripts/mix-real.py): 2 to 4 training clips of different classes summed
+# with exact labels, so that the head hears real instruments inside a mix too.
 # Resumable: each stage skips what is done (the import when its file exists, a corpus when its
 # label files exist, decoding through the feature cache, the backbone's output through the
 # vector file, training through its checkpoint).
@@ -32,6 +34,7 @@
 #                INSTRID_DISTILL (distillation weight, 0), INSTRID_NOTES (GM isolated notes,
 #                4000; 0: none), INSTRID_SYNTH_NOTES (synthesizer notes, 9000; 0: none),
 #                INSTRID_MIX_HOURS (mixtures, 2; 0: none, and no INSTRID_MIDI needed),
+#                INSTRID_REAL_MIXES (mixtures of real recordings, 4000; 0: none),
 #                INSTRID_MIDI (the scores), INSTRID_DRUMKITS (Hydrogen's kits folder)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,11 +52,17 @@ notes=${INSTRID_NOTES:-4000}
 kits=${INSTRID_DRUMKITS:-/usr/share/hydrogen/data/drumkits}
 synth_notes=${INSTRID_SYNTH_NOTES:-9000}
 mix_hours=${INSTRID_MIX_HOURS:-2}
+real_mixes=${INSTRID_REAL_MIXES:-4000}
 midi=${INSTRID_MIDI:-}
 for f in "$real/openmic-2018-aggregated-labels.csv" "$real/partitions/split01_test.csv" \
     "$real/validation.csv" "$pre/mn04_as_mAP_432.pt" "$pre/audioset_class_labels_indices.csv"; do
   [ -f "$f" ] || { echo "train-default.sh: $f: missing" >&2; exit 2; }
 done
+if ! [[ "$real_mixes" =~ ^[0-9]+$ ]]; then
+  echo "train-default.sh: INSTRID_REAL_MIXES='$real_mixes': not a count (0: no mixtures of" \
+      "real recordings)" >&2
+  exit 2
+fi
 if [ "$mix_hours" != 0 ] && [ ! -d "$midi" ]; then
   echo "train-default.sh: INSTRID_MIDI='$midi': not a folder; the mixtures are rendered from MIDI" \
       "scores whose licence lets the model ship (the MIT-licensed MusicNet scores," \
@@ -113,7 +122,8 @@ render() {  # render NAME instrid-render-arguments...
 # trained on them (ship = false in data/sources.toml, or not in the manifest at all). The
 # licence line: the model is shared under CC BY-SA 4.0 (see docs/MODEL.md), with the
 # attribution of mn04 and of every source with training clips in the view.
-note=$(NOTES=$notes SYNTH=$synth_notes MIX=$mix_hours /usr/bin/python3 - "$real" "$work/real-ship" <<'EOF'
+note=$(NOTES=$notes SYNTH=$synth_notes MIX=$mix_hours REAL_MIXES=$real_mixes \
+    /usr/bin/python3 - "$real" "$work/real-ship" <<'EOF'
 import csv, glob, os, sys, tomllib
 real, view = sys.argv[1], sys.argv[2]
 with open("data/sources.toml", "rb") as f:
@@ -155,12 +165,25 @@ if os.environ.get("SYNTH", "0") != "0":
 if os.environ.get("MIX", "0") != "0":
     rendered.append("mixtures rendered from the MusicNet scores (destin-v/music_identifier, MIT) "
                     "through those SoundFonts and kits")
+if os.environ.get("REAL_MIXES", "0") != "0":
+    rendered.append(f"{os.environ['REAL_MIXES']} mixtures of 2 to 4 of those recordings "
+                    "(scripts/mix-real.py)")
 rendered = "; and on " + "; ".join(rendered) if rendered else ""
 print("licence: CC BY-SA 4.0 (instrid default model). Attribution: EfficientAT mn04 "
       "(Schmid, Koutini, Widmer; MIT; trained on AudioSet, labels CC BY 4.0); head trained on "
       + ", ".join(train) + rendered + "; see docs/MODEL.md")
 EOF
 )
+# mixtures of the shippable view's training clips: viola's clips are not used as parts (with
+# them the head heard a viola in every violin, docs/MODEL.md); viola stays labelled
+if [ "$real_mixes" -gt 0 ]; then
+  if [ ! -f "$work/real-mix/openmic-2018-aggregated-labels.csv" ]; then
+    echo "train-default.sh: mixing $work/real-mix" >&2
+    /usr/bin/python3 scripts/mix-real.py --tree "$work/real-ship" --split train \
+        --mixtures "$real_mixes" --seed 1 --exclude viola --out "$work/real-mix"
+  fi
+  extra+=(--corpus-openmic "$work/real-mix")
+fi
 ./build/trainer/instrid-train --init "$work/mn04.instrid" --keep-source-head \
     --blend-source-head "$blend" --blend-mode "$blend_mode" \
     --unblended-out "$work/head-unblended.instrid" \
