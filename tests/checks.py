@@ -2,7 +2,8 @@
 """checks.py — the one assertion of the Python tests (check.h's counterpart): check(cond, what)
 prints "ok   what" on stdout or "FAIL what" on stderr and counts the failure, so that one run
 shows every broken check; a test ends with finish(). valgrind_leak_check() gives the valgrind
-command the leak tests run programs under. A test imports it with its folder's parent on
+command the leak tests run programs under; require_modules() skips a test whose Python modules
+are missing. A test imports it with its folder's parent on
 sys.path:
 
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -35,6 +36,17 @@ def valgrind_leak_check():
         sys.exit(SKIP)
     return [valgrind, "--leak-check=full", "--errors-for-leak-kinds=definite",
             "--show-leak-kinds=definite", "--error-exitcode=99", "-q"]
+
+
+def require_modules(*names):
+    """Exits SKIP, naming it, when one of the modules cannot be imported (numpy, gi, ...)."""
+    import importlib
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            print(f"{name} missing: skipped")
+            sys.exit(SKIP)
 
 
 def finish():

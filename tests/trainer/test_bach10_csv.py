@@ -11,15 +11,11 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from checks import check, finish  # noqa: E402
+from checks import check, finish, require_modules  # noqa: E402
 from fixtures import tone, write_wav  # noqa: E402
 
 SCRIPT = sys.argv[1]
-try:
-    import numpy  # noqa: F401
-except ImportError:
-    print("numpy missing: skipped")
-    sys.exit(77)
+require_modules("numpy")
 
 PITCH = {"S1": 523.0, "S2": 392.0, "S3": 262.0, "S4": 131.0}
 

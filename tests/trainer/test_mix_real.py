@@ -19,15 +19,12 @@ import tempfile
 import wave
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from checks import check, finish  # noqa: E402
+from checks import check, finish, require_modules  # noqa: E402
 from fixtures import tone, write_wav  # noqa: E402
 
 SCRIPT = sys.argv[1]
-try:
-    import numpy as np
-except ImportError:
-    print("numpy missing: skipped")
-    sys.exit(77)
+require_modules("numpy")
+import numpy as np  # noqa: E402
 
 CLASSES = ["flute", "guitar", "piano", "violin", "voice"]
 FREQ = {"flute": 440.0, "guitar": 660.0, "piano": 990.0, "violin": 1320.0, "voice": 1760.0}
