@@ -32,6 +32,7 @@ Exit status: 0 done, 1 the tree cannot be read or offers fewer than two classes,
 """
 import argparse
 import csv
+import glob
 import json
 import os
 import random
@@ -72,6 +73,11 @@ def read_clip(tree, key):
     """The clip as float32 in [-1, 1], or None (with the reason) when it is not 16-bit PCM WAV
     at 44.1 kHz (mono, or stereo taken as the mean)."""
     path = os.path.join(tree, "audio", key[:3], key + ".wav")
+    if not os.path.exists(path):
+        other = glob.glob(os.path.join(tree, "audio", key[:3], glob.escape(key) + ".*"))
+        if other:
+            return None, (f"{other[0]}: not WAV (mix-real.py reads the 16-bit PCM WAV clips "
+                          "scripts/fetch-data writes)")
     try:
         with wave.open(path, "rb") as w:
             if w.getsampwidth() != 2 or w.getframerate() != RATE or w.getnchannels() not in (1, 2):

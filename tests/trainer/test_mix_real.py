@@ -196,6 +196,10 @@ with tempfile.TemporaryDirectory() as d:
                      "--out", os.path.join(d, "b"))
     check(rc == 0 and "skipped" in err and "0000a_00.wav" in err,
           f"an unreadable clip is skipped and named: {rc} {err!r}")
+    os.rename(os.path.join(broken, "audio", "001", "0010a_00.wav"),
+              os.path.join(broken, "audio", "001", "0010a_00.ogg"))
+    rc, _, err = run("--tree", broken, "--split", "train", "--mixtures", "40", "--seed", "1")
+    check(rc == 0 and "0010a_00.ogg: not WAV" in err, f"a clip in another format is named: {err!r}")
     for k in ("0000a_00", "0001a_00"):
         with open(os.path.join(broken, "audio", "000", k + ".wav"), "wb") as f:
             f.write(b"RIFF0000WAVEjunk")
