@@ -786,8 +786,7 @@ int main(int argc, char **argv)
       finetune_given = 1;
       break;
     case O_OWN_EMBEDDING:
-      if (!fopt.own_embedding)
-        fopt.own_embedding = FINETUNE_OWN_PLAIN;
+      fopt.own_embedding = FINETUNE_OWN_PLAIN; /* --embedding-max makes it MEAN_MAX below */
       finetune_given = 1;
       break;
     case O_EMBEDDING_MAX:
