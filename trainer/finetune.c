@@ -27,6 +27,7 @@ struct finetune {
   uint32_t n_targets, n_src_classes, n_out;
   uint32_t src_dense; /* index of the source's last DENSE */
   uint32_t own;       /* opt.own_embedding: the doubled DENSE's index, else 0 */
+  uint32_t frozen;    /* layers [0, frozen) have learning rate 0 */
 
   instrid_model_desc arch;
   instrid_layer_desc *layers; /* (arch.n_layers) */
@@ -322,6 +323,7 @@ finetune *finetune_new(const char *init_path, const char *const *classes, uint32
   uint32_t freeze = opt->freeze_until > f->src_dense ? f->src_dense : opt->freeze_until;
   if (f->own)
     freeze = f->own;
+  f->frozen = freeze;
   for (uint32_t i = 0; i < n_layers; i++)
     for (size_t j = f->offset[i]; j < f->offset[i + 1]; j++)
       f->lr_scale[j] = i < freeze ? 0.0f : i < f->src_dense ? opt->lr_backbone : 1.0f;
@@ -406,6 +408,11 @@ const float *finetune_lr_scale(const finetune *f)
 uint32_t finetune_head_layer(const finetune *f)
 {
   return f->src_dense;
+}
+
+uint32_t finetune_frozen_layers(const finetune *f)
+{
+  return f->frozen;
 }
 
 uint32_t finetune_own_embedding_layer(const finetune *f)

@@ -77,6 +77,9 @@ const instrid_model_desc *finetune_arch(const finetune *f);
 const float *finetune_lr_scale(const finetune *f);
 /* Index of the new DENSE in finetune_arch. */
 uint32_t finetune_head_layer(const finetune *f);
+/* The layers [0, N) whose parameters all have learning rate 0 (opt.freeze_until clamped to the
+ * head, or the own embedding layer's index). */
+uint32_t finetune_frozen_layers(const finetune *f);
 /* opt.own_embedding: the index of the doubled DENSE in finetune_arch; else 0. */
 uint32_t finetune_own_embedding_layer(const finetune *f);
 /* Outputs: the target classes, then (keep_source_head) the source's. */

@@ -1100,10 +1100,8 @@ int main(int argc, char **argv)
   } else if (ft) {
     src = finetune_wrap_source(ft, &src);
     opt.lr_scale = finetune_lr_scale(ft);
-    if (frozen_eval) {
-      uint32_t head = finetune_head_layer(ft);
-      opt.frozen_prefix = fopt.freeze_until < head ? fopt.freeze_until : head;
-    }
+    if (frozen_eval)
+      opt.frozen_prefix = finetune_frozen_layers(ft);
   }
   t = trainer_new(&train_desc, &src, &opt, &err);
   if (!t) {
