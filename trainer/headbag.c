@@ -132,11 +132,39 @@ static void target_logits(const headbag_data *d, const headbag_split *sp, size_t
               sp->vec + start * D, (int)D, params, (int)D, 1.0f, z, (int)T);
 }
 
+/* The masked, weighted BCE of one (bag, class) label y with weight w on the pooled logit zc,
+ * through the blend with teacher t when gamma > 0 and t is not NaN (headbag.h). Returns the
+ * loss and sets *g to its derivative by zc. */
+static double label_loss(double zc, double y, double w, float gamma, uint32_t mode, float t,
+                         double *g)
+{
+  double h = 1.0 / (1.0 + exp(-zc));
+  if (!(gamma > 0.0f) || isnan(t)) {
+    *g = w * y * (h - 1.0) + (1.0 - y) * h;
+    return w * y * softplus(-zc) + (1.0 - y) * softplus(zc);
+  }
+  double tc = t < 0.0f ? 0.0 : t > 1.0f - 1e-6f ? 1.0 - 1e-6 : (double)t;
+  if (mode == INSTRID_BLEND_NOISY_OR) {
+    /* log(1 - b) = -gamma softplus(zc) + (1 - gamma) log(1 - t); d/dzc = -gamma h */
+    double a = -gamma * softplus(zc) + (1.0 - gamma) * log1p(-tc);
+    double b = -expm1(a);
+    b = b < 1e-12 ? 1e-12 : b;
+    *g = w * y * (-(1.0 - b) * gamma * h / b) + (1.0 - y) * gamma * h;
+    return w * y * -log(b) - (1.0 - y) * a;
+  }
+  double b = gamma * h + (1.0 - gamma) * tc, db = gamma * h * (1.0 - h);
+  b = b < 1e-12 ? 1e-12 : b > 1.0 - 1e-12 ? 1.0 - 1e-12 : b;
+  *g = (-w * y / b + (1.0 - y) / (1.0 - b)) * db;
+  return -w * y * log(b) - (1.0 - y) * log1p(-b);
+}
+
 double headbag_loss_grad(const headbag_data *d, int s, const size_t *bag_start,
-                         const size_t *bag_len, size_t n_bags, headbag_pool pool, float distill,
+                         const size_t *bag_len, size_t n_bags, const headbag_options *o,
                          const float *params, const float *pos_weight, const float *teacher,
                          float *grad)
 {
+  const headbag_pool pool = o->pool;
+  const float distill = teacher ? o->distill : 0.0f, gamma = teacher ? o->blend_gamma : 0.0f;
   const headbag_split *sp = &d->split[s];
   const uint32_t T = d->n_targets, D = d->dim, O = d->n_out;
   size_t n_params = (size_t)O * (D + 1), max_len = 1;
@@ -149,7 +177,7 @@ double headbag_loss_grad(const headbag_data *d, int s, const size_t *bag_start,
       known += m[c] != 0.0f;
     if (bag_len[b] > max_len)
       max_len = bag_len[b];
-    if (distill > 0.0f && teacher)
+    if (distill > 0.0f)
       for (size_t i = 0; i < bag_len[b]; i++)
         for (uint32_t c = 0; c < T; c++)
           taught += !isnan(teacher[(bag_start[b] + i) * T + c]);
@@ -182,10 +210,10 @@ double headbag_loss_grad(const headbag_data *d, int s, const size_t *bag_start,
             arg = i;
         zc = z[arg * T + c];
       }
-      double w = pos_weight ? pos_weight[c] : 1.0, yc = y[c];
-      double p = 1.0 / (1.0 + exp(-zc));
-      loss += (w * yc * softplus(-zc) + (1.0 - yc) * softplus(zc)) / known;
-      double g = (w * yc * (p - 1.0) + (1.0 - yc) * p) / known;
+      double w = pos_weight ? pos_weight[c] : 1.0, g;
+      float t = gamma > 0.0f ? teacher[(st + arg) * T + c] : NAN;
+      loss += label_loss(zc, y[c], w, gamma, o->blend_mode, t, &g) / known;
+      g /= known;
       if (pool == HEADBAG_POOL_MEAN)
         for (size_t i = 0; i < n; i++)
           dz[i * T + c] += (float)(g / (double)n);
@@ -256,6 +284,10 @@ static uint64_t hash_run(const headbag_data *d, const headbag_options *o, const 
     h = checkpoint_hash(h, lr_scale, sizeof(float) * n_params);
   H(o->pool);
   H(o->distill);
+  if (o->blend_gamma > 0.0f) { /* runs without it keep their earlier checkpoints */
+    H(o->blend_gamma);
+    H(o->blend_mode);
+  }
   H(o->epochs);
   H(o->batch);
   H(o->lr);
@@ -281,9 +313,19 @@ instrid_status headbag_train(const headbag_data *d, const headbag_options *o, fl
         "distillation >= 0, warm-up in [0, 1), a known pooling");
   if (d->split[0].n == 0)
     return instrid_set_error(err, INSTRID_ERR_INVALID_ARG, "the training split is empty");
-  if (o->distill > 0.0f && (!d->teacher_of || O == T))
+  if ((o->distill > 0.0f || o->blend_gamma > 0.0f) && (!d->teacher_of || O == T))
     return instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
-                             "distillation needs the source's outputs (--keep-source-head)");
+                             "distillation and the loss through the blend need the source's "
+                             "outputs (--keep-source-head)");
+  if (!(o->blend_gamma >= 0.0f && o->blend_gamma <= 1.0f) ||
+      (o->blend_gamma > 0.0f && o->blend_mode != INSTRID_BLEND_LINEAR &&
+       o->blend_mode != INSTRID_BLEND_NOISY_OR))
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
+                             "the loss through the blend: gamma in [0, 1], a known blend mode");
+  if (o->blend_gamma > 0.0f && o->pool == HEADBAG_POOL_MEAN)
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
+                             "the loss through the blend is taken at a window: pool window or "
+                             "max, not mean");
   const size_t n_params = (size_t)O * (D + 1);
   size_t n0 = d->split[0].n, n1 = d->split[1].n;
   size_t *start[2], *len[2], nb[2];
@@ -312,7 +354,7 @@ instrid_status headbag_train(const headbag_data *d, const headbag_options *o, fl
     nb[s] = make_bags(&d->split[s], o->pool, start[s], len[s]);
   res->bags[0] = nb[0];
   res->bags[1] = nb[1];
-  if (o->distill > 0.0f && !(teacher = headbag_teachers(d, 0, params))) {
+  if ((o->distill > 0.0f || o->blend_gamma > 0.0f) && !(teacher = headbag_teachers(d, 0, params))) {
     st = instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
     goto out;
   }
@@ -388,8 +430,7 @@ instrid_status headbag_train(const headbag_data *d, const headbag_options *o, fl
         bs[n] = start[0][order[b]];
         bl[n] = len[0][order[b]];
       }
-      double l = headbag_loss_grad(d, 0, bs, bl, n, o->pool, o->distill, params, res->pos_weight,
-                                   teacher, grad);
+      double l = headbag_loss_grad(d, 0, bs, bl, n, o, params, res->pos_weight, teacher, grad);
       if (isnan(l)) {
         st = instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
         goto out;

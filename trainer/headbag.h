@@ -20,6 +20,15 @@
  * mapped classes of the batch, on every window, labelled or not. The source rows are frozen, so
  * the teachers are computed once.
  *
+ * Training through the blend. With blend_gamma in (0, 1] (instrid-train --blend-loss), the loss
+ * of a mapped class is taken on what the element reports, the model's BLEND_MAPPED output
+ * b = 1 - (1 - h)^g (1 - t)^(1 - g) (noisy-OR) or g h + (1 - g) t (linear), h = sigmoid(z) the
+ * head's probability and t the window's teacher above (held fixed): the head learns what the
+ * source outputs miss (a flute AudioSet does not hear inside a mix pulls h towards 1; one it
+ * already hears costs little), instead of the whole answer that the blend then dilutes. Under
+ * max pooling the blend is taken at the window the pooled logit comes from; mean pooling is
+ * refused. Classes no source output maps to (t = NaN) keep the head alone, as the blend does.
+ *
  * The optimiser is the trainer's AdamW (optim.h), warm-up then cosine decay, batches of bags;
  * checkpoints (checkpoint.h) at every epoch end make a run resumable bit for bit.
  */
@@ -61,6 +70,10 @@ typedef struct {
 typedef struct {
   headbag_pool pool;
   float distill; /* lambda, 0 = off */
+  /* the loss through the blend (above): gamma in (0, 1], 0 = off; mode INSTRID_BLEND_LINEAR or
+   * INSTRID_BLEND_NOISY_OR */
+  float blend_gamma;
+  uint32_t blend_mode;
   uint32_t epochs;
   uint32_t batch; /* bags per step */
   float lr, weight_decay, warmup_fraction, pos_weight_max;
@@ -88,17 +101,18 @@ void headbag_result_clear(headbag_result *r);
 
 /* Trains params in place: the head's DENSE, weight (n_out, dim) then bias (n_out), as the model
  * file stores it. lr_scale (same size) may be NULL; rows n_targets.. are never changed.
- * Errors: INSTRID_ERR_INVALID_ARG (bad options, no training bag, distillation without teacher),
+ * Errors: INSTRID_ERR_INVALID_ARG (bad options, no training bag, distillation or the blend
+ * without teacher, the blend under mean pooling),
  * INSTRID_ERR_NOMEM, the checkpoint's. */
 instrid_status headbag_train(const headbag_data *d, const headbag_options *o, float *params,
                              const float *lr_scale, headbag_result *res, instrid_error *err);
 
 /* One step's loss and gradient (grad: same size as params, overwritten) over bags given by
- * their first window and window count in split s; pos_weight (n_targets) may be NULL (all 1),
- * teacher (split's n, n_targets) with NaN where a class has no teacher, or NULL. Exposed for
- * the tests. */
+ * their first window and window count in split s, with o's pool, distill and blend_*;
+ * pos_weight (n_targets) may be NULL (all 1), teacher (split's n, n_targets) with NaN where a
+ * class has no teacher, or NULL (then no distillation and no blend). Exposed for the tests. */
 double headbag_loss_grad(const headbag_data *d, int s, const size_t *bag_start,
-                         const size_t *bag_len, size_t n_bags, headbag_pool pool, float distill,
+                         const size_t *bag_len, size_t n_bags, const headbag_options *o,
                          const float *params, const float *pos_weight, const float *teacher,
                          float *grad);
 

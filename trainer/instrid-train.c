@@ -111,6 +111,10 @@ static void usage(FILE *f)
           "                          confident head (or source) is not capped by the other\n"
           "  --unblended-out FILE    with --blend-source-head: also write the model without the\n"
           "                          blend (the head's 25 outputs, then the source's)\n"
+          "  --blend-loss            with --blend-source-head G > 0 and --pool window or max:\n"
+          "                          take the loss on the blend the model will report (the\n"
+          "                          source's outputs held fixed), so that the head learns what\n"
+          "                          they miss instead of the whole answer\n"
           "  --pool KIND             with a frozen backbone: train the head at clip level on\n"
           "                          OpenMIC-layout clips (clip labels are weak), pooling the\n"
           "                          clip's window logits by max or mean; window = every window\n"
@@ -363,10 +367,11 @@ static char *make_provenance(int argc, char **argv, const dataset_source *source
             stats->windows[DATASET_TRAIN], stats->windows[DATASET_VAL]);
   if (hr)
     sb_printf(&b,
-              "training: arch %s, head at clip level (pool %s, distillation %g), %u epochs, %llu "
-              "steps, batch %u clips, lr %g, weight decay %g, loss balanced, seed %llu; %zu "
+              "training: arch %s, head at clip level (pool %s, distillation %g%s), %u epochs, "
+              "%llu steps, batch %u clips, lr %g, weight decay %g, loss balanced, seed %llu; %zu "
               "train / %zu validation clips\n",
-              arch_name, headbag_pool_name(hb->pool), (double)hb->distill, hb->epochs,
+              arch_name, headbag_pool_name(hb->pool), (double)hb->distill,
+              hb->blend_gamma > 0.0f ? ", loss through the blend" : "", hb->epochs,
               (unsigned long long)hr->steps, hb->batch, (double)hb->lr, (double)hb->weight_decay,
               (unsigned long long)hb->seed, hr->bags[0], hr->bags[1]);
   else
@@ -478,14 +483,16 @@ static int apply_blend(finetune *ft, finetune_cache *fcache, const float *params
 static int run_headbag(int argc, char **argv, const dataset_source *sources, int n_sources,
                        const dataset_stats *stats, const char *arch_name, const train_options *opt,
                        const instrid_model_desc *desc, finetune *ft, const finetune_options *fopt,
-                       finetune_cache *fcache, int pool, float distill, const char *out,
-                       const char *unblended_out, const char *checkpoint, const char *note,
-                       int quiet)
+                       finetune_cache *fcache, int pool, float distill, int blend_loss,
+                       const char *out, const char *unblended_out, const char *checkpoint,
+                       const char *note, int quiet)
 {
   headbag_options hb;
   headbag_options_default(&hb);
   hb.pool = pool >= 0 ? (headbag_pool)pool : HEADBAG_POOL_MAX;
   hb.distill = distill;
+  hb.blend_gamma = blend_loss ? fopt->blend : 0.0f;
+  hb.blend_mode = fopt->blend_mode;
   hb.epochs = opt->epochs;
   hb.batch = opt->batch;
   hb.lr = opt->lr;
@@ -514,8 +521,9 @@ static int run_headbag(int argc, char **argv, const dataset_source *sources, int
   }
   memcpy(params, head->params, sizeof(float) * n_params);
   if (!quiet)
-    fprintf(stderr, PROG ": head at clip level: pool %s, distillation %g, %u epochs\n",
-            headbag_pool_name(hb.pool), (double)hb.distill, hb.epochs);
+    fprintf(stderr, PROG ": head at clip level: pool %s, distillation %g,%s %u epochs\n",
+            headbag_pool_name(hb.pool), (double)hb.distill,
+            hb.blend_gamma > 0.0f ? " loss through the blend," : "", hb.epochs);
   if (headbag_train(&data, &hb, params, finetune_head_lr_scale(ft), &res, &err) != INSTRID_OK) {
     fprintf(stderr, PROG ": %s\n", err.message);
     goto done;
@@ -602,6 +610,7 @@ enum {
   O_BLEND_SOURCE_HEAD,
   O_BLEND_MODE,
   O_UNBLENDED_OUT,
+  O_BLEND_LOSS,
   O_HEAD_RANDOM,
   O_OWN_EMBEDDING,
   O_EMBEDDING_MAX,
@@ -651,6 +660,7 @@ int main(int argc, char **argv)
       {"blend-source-head", required_argument, NULL, O_BLEND_SOURCE_HEAD},
       {"blend-mode", required_argument, NULL, O_BLEND_MODE},
       {"unblended-out", required_argument, NULL, O_UNBLENDED_OUT},
+      {"blend-loss", no_argument, NULL, O_BLEND_LOSS},
       {"head-random", no_argument, NULL, O_HEAD_RANDOM},
       {"own-embedding", no_argument, NULL, O_OWN_EMBEDDING},
       {"embedding-max", no_argument, NULL, O_EMBEDDING_MAX},
@@ -677,7 +687,7 @@ int main(int argc, char **argv)
   finetune_options_default(&fopt);
   int arch_given = 0, finetune_given = 0, blend_mode_given = 0, frozen_eval = 0, embedding_max = 0;
   const char *unblended_out = NULL, *vector_cache = NULL, *note = NULL, *loss_given = NULL;
-  int clip_given = 0;
+  int clip_given = 0, blend_loss = 0;
   int pool = -1; /* -1: not given */
   float distill = 0.0f;
 
@@ -780,6 +790,9 @@ int main(int argc, char **argv)
       break;
     case O_UNBLENDED_OUT:
       unblended_out = optarg;
+      break;
+    case O_BLEND_LOSS:
+      blend_loss = 1;
       break;
     case O_HEAD_RANDOM:
       fopt.head_random = 1;
@@ -966,6 +979,12 @@ int main(int argc, char **argv)
     return usage_error("--unblended-out needs --blend-source-head");
   if (blend_mode_given && fopt.blend < 0.0f)
     return usage_error("--blend-mode needs --blend-source-head");
+  if (blend_loss && !(fopt.blend > 0.0f))
+    return usage_error("--blend-loss needs --blend-source-head G with G > 0 (the head's weight "
+                       "in the blend it is trained through)");
+  if (blend_loss && pool != HEADBAG_POOL_WINDOW && pool != HEADBAG_POOL_MAX)
+    return usage_error("--blend-loss needs --pool window or --pool max (the blend is taken at a "
+                       "window of the cached vectors)");
   if (fopt.blend >= 0.0f && (!fopt.keep_source_head || fopt.freeze_until != UINT32_MAX))
     return usage_error("--blend-source-head needs --keep-source-head and the whole backbone "
                        "frozen");
@@ -1086,7 +1105,8 @@ int main(int argc, char **argv)
     }
     if (pool >= 0 || distill > 0.0f) {
       status = run_headbag(argc, argv, sources, n_sources, stats, arch_name, &opt, &desc, ft, &fopt,
-                           fcache, pool, distill, out, unblended_out, checkpoint, note, quiet);
+                           fcache, pool, distill, blend_loss, out, unblended_out, checkpoint, note,
+                           quiet);
       goto done;
     }
     src = finetune_cache_source(fcache);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_headbag.c — clip-level head training (trainer/headbag.h): the loss and its gradient go
  * through the pooling (max: only the highest window of a clip; mean: 1/n each), unknown labels
- * are left out, the distillation term's gradient against central differences, bags, a toy run
+ * are left out, the distillation term's gradient against central differences, the loss through
+ * the element's blend (its value and gradient, both modes, the refusals), bags, a toy run
  * where the instrument sounds in one window of each positive clip, and resume. */
 #include <math.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 #include "../check.h"
 #include "headbag.h"
+#include "layers.h"
 
 static float sigm(float x)
 {
@@ -20,6 +22,16 @@ static float sigm(float x)
 static int near(double a, double b, double tol)
 {
   return fabs(a - b) <= tol * (1.0 + fabs(b));
+}
+
+/* Options with a pooling and a distillation weight, no blend (valid until the next call). */
+static const headbag_options *opts(headbag_pool pool, float distill)
+{
+  static headbag_options o;
+  headbag_options_default(&o);
+  o.pool = pool;
+  o.distill = distill;
+  return &o;
 }
 
 /* One clip of three windows, one class, no source outputs: vectors (1,0), (0,1), (2,0); the
@@ -37,8 +49,8 @@ static void pooling_gradients(void)
   size_t start = 0, len = 3;
 
   /* max: the clip's logit is window 2's (2); only it gets the gradient. */
-  double loss =
-      headbag_loss_grad(&d, 0, &start, &len, 1, HEADBAG_POOL_MAX, 0.0f, params, NULL, NULL, grad);
+  double loss = headbag_loss_grad(&d, 0, &start, &len, 1, opts(HEADBAG_POOL_MAX, 0.0f), params,
+                                  NULL, NULL, grad);
   double g = sigm(2.0f) - 1.0;
   CHECK(near(loss, log1p(exp(-2.0)), 1e-6), "max loss %g", loss);
   CHECK(near(grad[0], 2.0 * g, 1e-5) && grad[1] == 0.0f && near(grad[2], g, 1e-5),
@@ -48,12 +60,12 @@ static void pooling_gradients(void)
   /* The same clip as three windows with the clip's label each ("window"): window 1, where the
    * instrument may not sound, is pushed up too (a non-zero gradient on w1). */
   size_t st3[] = {0, 1, 2}, ln3[] = {1, 1, 1};
-  headbag_loss_grad(&d, 0, st3, ln3, 3, HEADBAG_POOL_WINDOW, 0.0f, params, NULL, NULL, grad);
+  headbag_loss_grad(&d, 0, st3, ln3, 3, opts(HEADBAG_POOL_WINDOW, 0.0f), params, NULL, NULL, grad);
   CHECK(near(grad[1], (sigm(0.0f) - 1.0) / 3.0, 1e-5), "window: w1 gradient %g", grad[1]);
 
   /* mean: logit 1, the gradient shared by the three windows. */
-  loss =
-      headbag_loss_grad(&d, 0, &start, &len, 1, HEADBAG_POOL_MEAN, 0.0f, params, NULL, NULL, grad);
+  loss = headbag_loss_grad(&d, 0, &start, &len, 1, opts(HEADBAG_POOL_MEAN, 0.0f), params, NULL,
+                           NULL, grad);
   g = sigm(1.0f) - 1.0;
   CHECK(near(loss, log1p(exp(-1.0)), 1e-6), "mean loss %g", loss);
   CHECK(near(grad[0], g * 3.0 / 3.0, 1e-5) && near(grad[1], g / 3.0, 1e-5) &&
@@ -63,15 +75,15 @@ static void pooling_gradients(void)
   /* A negative clip under max: only the highest window is pushed down, with pos_weight unused. */
   target[0] = target[1] = target[2] = 0;
   const float pw = 5.0f;
-  headbag_loss_grad(&d, 0, &start, &len, 1, HEADBAG_POOL_MAX, 0.0f, params, &pw, NULL, grad);
+  headbag_loss_grad(&d, 0, &start, &len, 1, opts(HEADBAG_POOL_MAX, 0.0f), params, &pw, NULL, grad);
   g = sigm(2.0f);
   CHECK(near(grad[0], 2.0 * g, 1e-5) && grad[1] == 0.0f && near(grad[2], g, 1e-5),
         "max negative: %g %g %g", grad[0], grad[1], grad[2]);
 
   /* An unknown label (mask 0) is no negative: no loss, no gradient. */
   mask[0] = mask[1] = mask[2] = 0;
-  loss =
-      headbag_loss_grad(&d, 0, &start, &len, 1, HEADBAG_POOL_MAX, 0.0f, params, NULL, NULL, grad);
+  loss = headbag_loss_grad(&d, 0, &start, &len, 1, opts(HEADBAG_POOL_MAX, 0.0f), params, NULL, NULL,
+                           grad);
   CHECK(loss == 0.0 && grad[0] == 0.0f && grad[1] == 0.0f && grad[2] == 0.0f,
         "masked: loss %g, gradient %g %g %g", loss, grad[0], grad[1], grad[2]);
 }
@@ -110,17 +122,18 @@ static void distillation_gradient(void)
   size_t start[] = {0, 2, 3}, len[] = {2, 1, 1};
   float grad[O * (D + 1)], g2[O * (D + 1)];
   const float pw = 2.0f, lambda = 0.7f;
-  headbag_loss_grad(&d, 0, start, len, 3, HEADBAG_POOL_MAX, lambda, params, &pw, teacher, grad);
+  headbag_loss_grad(&d, 0, start, len, 3, opts(HEADBAG_POOL_MAX, lambda), params, &pw, teacher,
+                    grad);
   /* Target row (w0, b0) only; the source rows get no gradient. */
   const int idx[] = {0, 1, 2, O * D};
   for (int k = 0; k < 4; k++) {
     float p0 = params[idx[k]], h = 1e-3f;
     params[idx[k]] = p0 + h;
-    double lp =
-        headbag_loss_grad(&d, 0, start, len, 3, HEADBAG_POOL_MAX, lambda, params, &pw, teacher, g2);
+    double lp = headbag_loss_grad(&d, 0, start, len, 3, opts(HEADBAG_POOL_MAX, lambda), params, &pw,
+                                  teacher, g2);
     params[idx[k]] = p0 - h;
-    double lm =
-        headbag_loss_grad(&d, 0, start, len, 3, HEADBAG_POOL_MAX, lambda, params, &pw, teacher, g2);
+    double lm = headbag_loss_grad(&d, 0, start, len, 3, opts(HEADBAG_POOL_MAX, lambda), params, &pw,
+                                  teacher, g2);
     params[idx[k]] = p0;
     double num = (lp - lm) / (2.0 * h);
     CHECK(fabs(num - grad[idx[k]]) < 2e-3, "parameter %d: analytic %g, numeric %g", idx[k],
@@ -130,8 +143,124 @@ static void distillation_gradient(void)
     CHECK(grad[k] == 0.0f, "source row gradient %g at %d", grad[k], k);
   /* Without distillation the unknown clip 2 contributes nothing. */
   size_t s2 = 3, l2 = 1;
-  double l0 = headbag_loss_grad(&d, 0, &s2, &l2, 1, HEADBAG_POOL_MAX, 0.0f, params, &pw, NULL, g2);
+  double l0 =
+      headbag_loss_grad(&d, 0, &s2, &l2, 1, opts(HEADBAG_POOL_MAX, 0.0f), params, &pw, NULL, g2);
   CHECK(l0 == 0.0 && g2[0] == 0.0f, "unknown clip without distillation: loss %g", l0);
+  free(teacher);
+}
+
+/* The loss through the blend: one target class, two source outputs mapped to it, four windows
+ * (positive, positive, negative, unknown) as bags of one. The loss is the weighted BCE of the
+ * element's own blend (instrid_blend_value, libcore) of the head's probability with the
+ * teacher; its gradient against central differences; a positive the teacher already hears
+ * costs the head almost nothing; unmapped classes keep the plain loss; the refusals. */
+static void blend_loss(void)
+{
+  enum { D = 3, N = 4, O = 3 };
+  float vec[N * D], target[N * O] = {0}, mask[N * O] = {0};
+  uint32_t group[N] = {0, 1, 2, 3};
+  uint8_t weak[N] = {1, 1, 1, 1};
+  for (int i = 0; i < N * D; i++)
+    vec[i] = sinf(1.3f * (float)i + 0.2f);
+  target[0] = target[O] = 1.0f;
+  mask[0] = mask[O] = mask[2 * O] = 1.0f; /* window 3 unknown */
+  const int32_t teacher_of[2] = {0, 0}, unmapped[2] = {-1, -1};
+  headbag_data d = {.dim = D, .n_out = O, .n_targets = 1, .teacher_of = teacher_of};
+  d.split[0] = (headbag_split){N, vec, target, mask, group, weak};
+  float params[O * (D + 1)];
+  for (int i = 0; i < O * (D + 1); i++)
+    params[i] = 0.5f * cosf(1.9f * (float)i);
+  float *teacher = headbag_teachers(&d, 0, params);
+  CHECK(teacher != NULL, "teachers");
+  if (!teacher)
+    return;
+  size_t start[] = {0, 1, 2, 3}, len[] = {1, 1, 1, 1};
+  float grad[O * (D + 1)], g2[O * (D + 1)];
+  const float pw = 3.0f, gamma = 0.3f;
+  const uint32_t modes[2] = {INSTRID_BLEND_LINEAR, INSTRID_BLEND_NOISY_OR};
+  for (int mi = 0; mi < 2; mi++) {
+    headbag_options o = *opts(HEADBAG_POOL_WINDOW, 0.0f);
+    o.blend_gamma = gamma;
+    o.blend_mode = modes[mi];
+    double loss = headbag_loss_grad(&d, 0, start, len, 4, &o, params, &pw, teacher, grad);
+    /* the element's blend of each window's head probability with its teacher */
+    double want = 0.0;
+    for (int i = 0; i < 3; i++) {
+      float z = params[O * D];
+      for (int j = 0; j < D; j++)
+        z += params[j] * vec[i * D + j];
+      double b = instrid_blend_value(modes[mi], gamma, sigm(z), teacher[i]);
+      want += target[i * O] > 0.5f ? -pw * log(b) : -log(1.0 - b);
+    }
+    want /= 3.0;
+    CHECK(near(loss, want, 1e-4), "mode %u: loss %g, the element's blend gives %g", modes[mi], loss,
+          want);
+    const int idx[] = {0, 1, 2, O * D};
+    for (int k = 0; k < 4; k++) {
+      float p0 = params[idx[k]], h = 1e-3f;
+      params[idx[k]] = p0 + h;
+      double lp = headbag_loss_grad(&d, 0, start, len, 4, &o, params, &pw, teacher, g2);
+      params[idx[k]] = p0 - h;
+      double lm = headbag_loss_grad(&d, 0, start, len, 4, &o, params, &pw, teacher, g2);
+      params[idx[k]] = p0;
+      double num = (lp - lm) / (2.0 * h);
+      CHECK(fabs(num - grad[idx[k]]) < 2e-3, "mode %u, parameter %d: analytic %g, numeric %g",
+            modes[mi], idx[k], grad[idx[k]], num);
+    }
+  }
+  /* A positive window whose teacher hears the class (0.999) hardly moves the head through the
+   * noisy-OR; one whose teacher does not (0.001) gets nearly the plain loss's push. */
+  headbag_options o = *opts(HEADBAG_POOL_WINDOW, 0.0f);
+  o.blend_gamma = gamma;
+  o.blend_mode = INSTRID_BLEND_NOISY_OR;
+  float heard[N], deaf[N];
+  for (int i = 0; i < N; i++)
+    heard[i] = 0.999f, deaf[i] = 0.001f;
+  headbag_loss_grad(&d, 0, start, len, 1, &o, params, NULL, heard, grad);
+  double g_heard = grad[O * D];
+  headbag_loss_grad(&d, 0, start, len, 1, &o, params, NULL, deaf, grad);
+  double g_deaf = grad[O * D];
+  headbag_loss_grad(&d, 0, start, len, 1, opts(HEADBAG_POOL_WINDOW, 0.0f), params, NULL, NULL,
+                    grad);
+  double g_plain = grad[O * D];
+  CHECK(g_plain < 0.0 && fabs(g_heard) < 0.1 * fabs(g_plain) && g_deaf < 0.0 &&
+            fabs(g_deaf) > 0.2 * fabs(g_plain),
+        "noisy-OR push on a positive: teacher 0.999 %g, 0.001 %g, plain %g", g_heard, g_deaf,
+        g_plain);
+  /* A class no source output maps to (teacher NaN) keeps the plain loss. */
+  d.teacher_of = unmapped;
+  float *none = headbag_teachers(&d, 0, params);
+  CHECK(none && isnan(none[0]), "unmapped teacher");
+  if (none) {
+    double lb = headbag_loss_grad(&d, 0, start, len, 4, &o, params, &pw, none, grad);
+    double lp = headbag_loss_grad(&d, 0, start, len, 4, opts(HEADBAG_POOL_WINDOW, 0.0f), params,
+                                  &pw, NULL, g2);
+    CHECK(lb == lp && memcmp(grad, g2, sizeof grad) == 0, "unmapped: %g against %g", lb, lp);
+  }
+  free(none);
+  d.teacher_of = teacher_of;
+  /* Refused: under mean pooling, gamma above 1, an unknown mode, without source outputs. */
+  headbag_result r;
+  instrid_error err = {0};
+  o.pool = HEADBAG_POOL_MEAN;
+  CHECK(headbag_train(&d, &o, params, NULL, &r, &err) == INSTRID_ERR_INVALID_ARG &&
+            strstr(err.message, "mean"),
+        "blend under mean pooling: %s", err.message);
+  headbag_result_clear(&r);
+  o.pool = HEADBAG_POOL_MAX;
+  o.blend_gamma = 1.5f;
+  CHECK(headbag_train(&d, &o, params, NULL, &r, &err) == INSTRID_ERR_INVALID_ARG, "gamma 1.5");
+  headbag_result_clear(&r);
+  o.blend_gamma = gamma;
+  o.blend_mode = 7;
+  CHECK(headbag_train(&d, &o, params, NULL, &r, &err) == INSTRID_ERR_INVALID_ARG, "mode 7");
+  headbag_result_clear(&r);
+  o.blend_mode = INSTRID_BLEND_NOISY_OR;
+  d.teacher_of = NULL;
+  CHECK(headbag_train(&d, &o, params, NULL, &r, &err) == INSTRID_ERR_INVALID_ARG &&
+            strstr(err.message, "source"),
+        "blend without source outputs: %s", err.message);
+  headbag_result_clear(&r);
   free(teacher);
 }
 
@@ -256,6 +385,7 @@ int main(void)
 {
   pooling_gradients();
   distillation_gradient();
+  blend_loss();
   toy_run();
   resume();
   CHECK(headbag_pool_from_name("max") == HEADBAG_POOL_MAX &&

@@ -70,6 +70,20 @@ with tempfile.TemporaryDirectory() as d:
                 "--blend-mode max")
     usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
                  "--blend-mode", "noisy-or"], "--blend-mode needs --blend-source-head")
+    # The loss through the blend: a blend with a head weight above 0, at a window (--pool window
+    # or max; a mean-pooled logit has no one window's source outputs to blend with).
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--keep-source-head", "--pool", "window", "--blend-loss"],
+                "--blend-loss needs --blend-source-head")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--keep-source-head", "--blend-source-head", "0", "--pool", "window",
+                 "--blend-loss"], "G > 0")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--keep-source-head", "--blend-source-head", "0.3", "--pool", "mean",
+                 "--blend-loss"], "--blend-loss needs --pool window or --pool max")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--keep-source-head", "--blend-source-head", "0.3", "--blend-loss"],
+                "--blend-loss needs --pool window or --pool max")
     # --frozen-eval runs the frozen layers of --freeze-until N as at inference: it needs N > 0.
     usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--frozen-eval"], "--init")
     usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
