@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """test_train_default.py — scripts/train-default.sh's checks before it builds or renders
 anything: a missing input file is named, mixtures without a MIDI folder (INSTRID_MIDI) are
-refused with the way out, a count of real mixtures that is not one is named, and each exits 2
+refused with the way out, a count of real mixtures (for training or for the thresholds) that is not one is named, and each exits 2
 without touching the work folder."""
 import os
 import subprocess
@@ -45,6 +45,9 @@ with tempfile.TemporaryDirectory() as tmp:
     rc, err = run(real, pre, work, INSTRID_REAL_MIXES="4k", INSTRID_MIX_HOURS="0")
     check(rc == 2 and "INSTRID_REAL_MIXES='4k': not a count" in err,
           f"INSTRID_REAL_MIXES not a count: rc {rc}, {err!r}")
+    rc, err = run(real, pre, work, INSTRID_THRESHOLD_MIXES="-1", INSTRID_MIX_HOURS="0")
+    check(rc == 2 and "INSTRID_THRESHOLD_MIXES='-1': not a count" in err,
+          f"INSTRID_THRESHOLD_MIXES not a count: rc {rc}, {err!r}")
     rc, err = run(real, pre, work, INSTRID_MIDI=os.path.join(tmp, "nowhere"))
     check(rc == 2 and "nowhere': not a folder" in err, f"INSTRID_MIDI not a folder: rc {rc}, {err!r}")
     check(not os.path.exists(work), "the work folder was created before the checks passed")
