@@ -88,6 +88,28 @@ static void pooling_gradients(void)
         "masked: loss %g, gradient %g %g %g", loss, grad[0], grad[1], grad[2]);
 }
 
+/* The analytic gradient of the target row (w0..w2, b0 of a 3-dimensional head whose bias row
+ * starts at 3 * n_out) against central differences of the loss. */
+static void check_target_gradient(const headbag_data *d, const size_t *start, const size_t *len,
+                                  size_t n, const headbag_options *o, float *params,
+                                  const float *pw, const float *teacher, const float *grad,
+                                  const char *what)
+{
+  float g2[64];
+  const int idx[] = {0, 1, 2, 3 * (int)d->n_out};
+  for (int k = 0; k < 4; k++) {
+    float p0 = params[idx[k]], h = 1e-3f;
+    params[idx[k]] = p0 + h;
+    double lp = headbag_loss_grad(d, 0, start, len, n, o, params, pw, teacher, g2);
+    params[idx[k]] = p0 - h;
+    double lm = headbag_loss_grad(d, 0, start, len, n, o, params, pw, teacher, g2);
+    params[idx[k]] = p0;
+    double num = (lp - lm) / (2.0 * h);
+    CHECK(fabs(num - grad[idx[k]]) < 2e-3, "%s, parameter %d: analytic %g, numeric %g", what,
+          idx[k], grad[idx[k]], num);
+  }
+}
+
 /* Distillation: one target class and two source outputs mapped to it; the teacher is the larger
  * of their probabilities; the analytic gradient of the whole loss against central differences. */
 static void distillation_gradient(void)
@@ -125,20 +147,8 @@ static void distillation_gradient(void)
   headbag_loss_grad(&d, 0, start, len, 3, opts(HEADBAG_POOL_MAX, lambda), params, &pw, teacher,
                     grad);
   /* Target row (w0, b0) only; the source rows get no gradient. */
-  const int idx[] = {0, 1, 2, O * D};
-  for (int k = 0; k < 4; k++) {
-    float p0 = params[idx[k]], h = 1e-3f;
-    params[idx[k]] = p0 + h;
-    double lp = headbag_loss_grad(&d, 0, start, len, 3, opts(HEADBAG_POOL_MAX, lambda), params, &pw,
-                                  teacher, g2);
-    params[idx[k]] = p0 - h;
-    double lm = headbag_loss_grad(&d, 0, start, len, 3, opts(HEADBAG_POOL_MAX, lambda), params, &pw,
-                                  teacher, g2);
-    params[idx[k]] = p0;
-    double num = (lp - lm) / (2.0 * h);
-    CHECK(fabs(num - grad[idx[k]]) < 2e-3, "parameter %d: analytic %g, numeric %g", idx[k],
-          grad[idx[k]], num);
-  }
+  check_target_gradient(&d, start, len, 3, opts(HEADBAG_POOL_MAX, lambda), params, &pw, teacher,
+                        grad, "distillation");
   for (int k = D; k < O * D; k++)
     CHECK(grad[k] == 0.0f, "source row gradient %g at %d", grad[k], k);
   /* Without distillation the unknown clip 2 contributes nothing. */
@@ -195,18 +205,8 @@ static void blend_loss(void)
     want /= 3.0;
     CHECK(near(loss, want, 1e-4), "mode %u: loss %g, the element's blend gives %g", modes[mi], loss,
           want);
-    const int idx[] = {0, 1, 2, O * D};
-    for (int k = 0; k < 4; k++) {
-      float p0 = params[idx[k]], h = 1e-3f;
-      params[idx[k]] = p0 + h;
-      double lp = headbag_loss_grad(&d, 0, start, len, 4, &o, params, &pw, teacher, g2);
-      params[idx[k]] = p0 - h;
-      double lm = headbag_loss_grad(&d, 0, start, len, 4, &o, params, &pw, teacher, g2);
-      params[idx[k]] = p0;
-      double num = (lp - lm) / (2.0 * h);
-      CHECK(fabs(num - grad[idx[k]]) < 2e-3, "mode %u, parameter %d: analytic %g, numeric %g",
-            modes[mi], idx[k], grad[idx[k]], num);
-    }
+    check_target_gradient(&d, start, len, 4, &o, params, &pw, teacher, grad,
+                          modes[mi] == INSTRID_BLEND_NOISY_OR ? "noisy-OR blend" : "linear blend");
   }
   /* A positive window whose teacher hears the class (0.999) hardly moves the head through the
    * noisy-OR; one whose teacher does not (0.001) gets nearly the plain loss's push. */
