@@ -55,7 +55,12 @@ def read_set(path):
     base = os.path.dirname(os.path.abspath(path))
     rows = []
     with open(path, newline="") as f:
-        for r in csv.DictReader(f):
+        reader = csv.DictReader(f)
+        missing = [c for c in ("path", "labels") if c not in (reader.fieldnames or [])]
+        if missing:
+            sys.exit(f"choose-thresholds: {path}: no {' or '.join(missing)} column (a labels.csv: "
+                     f"path,labels[,kind,note])")
+        for r in reader:
             p = r["path"] if os.path.isabs(r["path"]) else os.path.join(base, r["path"])
             src = (r.get("note") or "").split(":")[0].strip() or "-"
             rows.append((os.path.abspath(p), [x for x in r["labels"].split(";") if x], src))
@@ -218,6 +223,9 @@ def main():
     mix = [r for r in mix if r[0] in probs]
     if not rows:
         sys.exit("choose-thresholds: no file evaluated")
+    if a.mix_csv and not mix:
+        print(f"choose-thresholds: {a.mix_csv}: no mixture evaluated; thresholds on {a.csv} alone",
+              file=sys.stderr)
     report(names, rows, probs, th, "model's thresholds:")
     if mix:
         report(names, mix, probs, th, f"model's thresholds, on {os.path.basename(a.mix_csv)}:")

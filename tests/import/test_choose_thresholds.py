@@ -201,8 +201,12 @@ check(weighted.provenance.splitlines()[-1] ==
       "mix.csv (3 mixtures of held-out recordings), floored above the 0.98 quantile of the "
       "scores of clips known not to hold the class",
       f"provenance names the mixtures and the weight: {weighted.provenance.splitlines()[-1]!r}")
+wrong = os.path.join(work, "wrong.csv")
+with open(wrong, "w") as f:
+    f.write("file,instruments\nm1.wav,flute\n")
 for bad_args, needle in ((["--mix-csv", mix_csv, "--mix-weight", "1.5"], "--mix-weight 1.5"),
-                         (["--mix-csv", os.path.join(work, "none.csv")], "none.csv: no such file")):
+                         (["--mix-csv", os.path.join(work, "none.csv")], "none.csv: no such file"),
+                         (["--mix-csv", wrong], "wrong.csv: no path or labels column")):
     r = choose(*bad_args)
     check(r.returncode != 0 and needle in r.stderr, f"{bad_args}: {r.returncode} {r.stderr!r}")
 
