@@ -18,12 +18,11 @@ without a positive among the mixtures: F1 on SET alone). An instrument inside a 
 than alone, so thresholds chosen on solo clips alone find few instruments in real music; the
 mixtures must be another draw than any set the thresholds are then measured on. Then every
 threshold is raised, where needed, above the class's --neg-quantile (default 0.98) score on the
-clips known not to hold it: the
-non-music clips and the clips of other instruments (a row's labels are taken as complete). F1
-alone is skewed by the set's class balance: where most clips hold one class (a held-out
-saxophone library), it picks a threshold near 0 that reports the class almost everywhere; the
-floor bounds each class's false alarms on the other sources' clips at 2% (with --mix-csv too:
-the floor is taken on SET's clips).
+clips known not to hold it: the non-music clips and the clips of other instruments (a row's
+labels are taken as complete). F1 alone is skewed by the set's class balance: where most clips
+hold one class (a held-out saxophone library), it picks a threshold near 0 that reports the
+class almost everywhere; the floor bounds each class's false alarms on the other sources' clips
+at 2% (with --mix-csv too: the floor is taken on SET's clips).
 Prints per-class AP, F1 and threshold, mAP, macro-F1, and the share of non-music clips with any
 class reported (per source, from the note column's "source:" prefix), before and after. With
 --write the thresholds are written into the model (in place, atomically), and its provenance

@@ -9,8 +9,8 @@
 # can report an instrument the other misses (a BLEND_MAPPED layer in the model);
 # thresholds are chosen on the held-out real validation set (validation.csv, through the
 # element) together with 1,000 mixtures of its recordings (weight 0.2: instruments inside a mix
-# score lower than alone). The model's licence and its training sources' attributions are written into its
-# provenance, from data/sources.toml and the tree's per-source lists.
+# score lower than alone). The model's licence and its training sources' attributions are
+# written into its provenance, from data/sources.toml and the tree's per-source lists.
 # Beside the real recordings, the head learns from three rendered corpora (instrid-render):
 # isolated notes played through the installed GM SoundFonts and Hydrogen drum kits, isolated
 # notes of the renderer's built-in synthesizer (electronic and synthetic timbres the real
