@@ -123,13 +123,6 @@ def ap(y, s):
     return total / max(1, sum(y))
 
 
-def f1_at(y, s, t):
-    tp = sum(1 for a, b in zip(y, s) if a and b >= t)
-    fp = sum(1 for a, b in zip(y, s) if not a and b >= t)
-    fn = sum(1 for a, b in zip(y, s) if a and b < t)
-    return 2 * tp / max(1, 2 * tp + fp + fn)
-
-
 def f1_curve(y, s, ts):
     """F1 at every threshold of ts (a class reported where its score >= t), in one sort."""
     pos = sorted(v for a, v in zip(y, s) if a)
@@ -166,7 +159,7 @@ def report(names, rows, probs, th, title):
         if not any(y):
             continue
         s = [probs[p][k] for p, _, _ in rows]
-        a, f = ap(y, s), f1_at(y, s, th[k])
+        a, f = ap(y, s), f1_curve(y, s, [th[k]])[0]
         aps.append(a)
         f1s.append(f)
         print(f"  {c:18s} AP {a:.3f}  F1 {f:.3f}  threshold {th[k]:.4f}  positives {sum(y)}")
