@@ -85,18 +85,30 @@ static int elementwise(uint32_t type)
  * FINETUNE_OWN_MEAN_MAX the global mean pool before e gives the maxima too (C -> 2C values) and
  * both halves' columns on the maxima start at zero. The network's outputs are unchanged. Sets
  * f->own, f->params, f->arch.n_params, offsets and shapes. */
-static instrid_status own_embedding(finetune *f, const char *init_path, instrid_error *err)
+/* The embedding layer *e: the DENSE on a vector before the head with only activations,
+ * EMBEDDING and DROPOUT between (mn04's 384 -> 512); an error naming `what` when there is none. */
+static instrid_status embedding_layer(finetune *f, const char *init_path, const char *what,
+                                      uint32_t *e, instrid_error *err)
 {
   uint32_t i = f->src_dense;
   while (i > 0 && elementwise(f->layers[i - 1].type))
     i--;
-  uint32_t e = i ? i - 1 : 0;
-  if (i < 2 || f->layers[e].type != INSTRID_LAYER_DENSE || f->shapes[e - 1].h != 1 ||
-      f->shapes[e - 1].w != 1)
+  *e = i ? i - 1 : 0;
+  if (i < 2 || f->layers[*e].type != INSTRID_LAYER_DENSE || f->shapes[*e - 1].h != 1 ||
+      f->shapes[*e - 1].w != 1)
     return instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
                              "%s: no DENSE on a vector before the head (with only activations, "
-                             "EMBEDDING and DROPOUT between): no embedding layer to copy",
-                             init_path);
+                             "EMBEDDING and DROPOUT between): %s",
+                             init_path, what);
+  return INSTRID_OK;
+}
+
+static instrid_status own_embedding(finetune *f, const char *init_path, instrid_error *err)
+{
+  uint32_t e;
+  instrid_status found = embedding_layer(f, init_path, "no embedding layer to copy", &e, err);
+  if (found != INSTRID_OK)
+    return found;
   const int with_max = f->opt.own_embedding == FINETUNE_OWN_MEAN_MAX;
   instrid_layer_desc *pool = &f->layers[e - 1];
   if (with_max && (pool->type != INSTRID_LAYER_GLOBAL_POOL || pool->p[1] != INSTRID_POOL_MEAN))
@@ -150,12 +162,97 @@ static instrid_status own_embedding(finetune *f, const char *init_path, instrid_
   return INSTRID_OK;
 }
 
+/* opt.head_input (finetune.h): the embedding layer e (D outputs on the global pool's C values)
+ * gains C rows after its D: an identity with bias 3, so that after its activation (hard-swish
+ * or ReLU: x + 3 for every x >= 0; the pool of a hard-swish, x >= -0.375, stays within 0.17 of
+ * it) the head reads the pool's values beside the embedding. e stays frozen. The head's weight
+ * (n_out, D) becomes (n_out, D + C): target rows keep their D columns (FINETUNE_INPUT_BOTH) or
+ * get zeros there that stay (FINETUNE_INPUT_POOL), and start at zero on the C new ones; source
+ * rows read the embedding only, so the source outputs and the blend are the source's. Sets
+ * f->params, f->arch.n_params, offsets and shapes; *pool_layer = e. */
+static instrid_status pool_beside_embedding(finetune *f, const char *init_path,
+                                            uint32_t *pool_layer, instrid_error *err)
+{
+  uint32_t e;
+  instrid_status found = embedding_layer(f, init_path, "no pool to give the head", &e, err);
+  if (found != INSTRID_OK)
+    return found;
+  for (uint32_t i = e + 1; i < f->src_dense; i++)
+    if (f->layers[i].type == INSTRID_LAYER_SIGMOID)
+      return instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
+                               "%s: a sigmoid between the embedding layer and the head would "
+                               "squash the pool's values",
+                               init_path);
+  const size_t D = f->layers[e].p[0], C = f->shapes[e - 1].c, n_out = f->n_out;
+  if (D + C > INSTRID_MAX_CLASSES)
+    return instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
+                             "%s: embedding %zu + pool %zu values: more than the %d a head "
+                             "vector may have",
+                             init_path, D, C, INSTRID_MAX_CLASSES);
+  const size_t old_n = D * C + D + n_out * D, new_n = (D + C) * C + (D + C) + n_out * (D + C);
+  const size_t total = f->arch.n_params - old_n + new_n;
+  float *np = malloc(sizeof(float) * total);
+  float *nl = malloc(sizeof(float) * total);
+  if (!np || !nl) {
+    free(np), free(nl);
+    return instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
+  }
+  const size_t a = f->offset[e];
+  const float *W = f->params + a, *B = W + D * C;
+  const float *H = f->params + f->offset[f->src_dense], *HB = H + n_out * D;
+  memcpy(np, f->params, sizeof(float) * a);
+  float *q = np + a;
+  memcpy(q, W, sizeof(float) * D * C);
+  q += D * C;
+  memset(q, 0, sizeof(float) * C * C);
+  for (size_t r = 0; r < C; r++)
+    q[r * C + r] = 1.0f;
+  q += C * C;
+  memcpy(q, B, sizeof(float) * D);
+  for (size_t r = 0; r < C; r++)
+    q[D + r] = 3.0f;
+  q += D + C;
+  for (size_t k = 0; k < n_out; k++, q += D + C) {
+    int keep = k >= f->n_targets || f->opt.head_input != FINETUNE_INPUT_POOL;
+    if (keep)
+      memcpy(q, H + k * D, sizeof(float) * D);
+    else
+      memset(q, 0, sizeof(float) * D);
+    memset(q + D, 0, sizeof(float) * C);
+  }
+  memcpy(q, HB, sizeof(float) * n_out);
+  free(f->params);
+  free(f->lr_scale);
+  f->params = np;
+  f->lr_scale = nl;
+  f->arch.params = np;
+  f->arch.n_params = total;
+  f->layers[e].p[0] = (uint32_t)(D + C);
+  instrid_status s = layer_offsets(&f->arch, f->shapes, f->offset, err);
+  if (s != INSTRID_OK)
+    return s;
+  if (f->offset[f->arch.n_layers] != f->arch.n_params)
+    return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                             "pool beside the embedding: parameter "
+                             "count mismatch");
+  *pool_layer = e;
+  return INSTRID_OK;
+}
+
 finetune *finetune_new(const char *init_path, const char *const *classes, uint32_t n_classes,
                        const finetune_options *opt, uint64_t seed, instrid_error *err)
 {
   if (!init_path || !classes || n_classes == 0 || !opt || !(opt->lr_backbone >= 0.0f)) {
     instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
                       "finetune_new: no model, no classes or a negative learning-rate multiplier");
+    return NULL;
+  }
+  if (opt->head_input != FINETUNE_INPUT_EMBEDDING &&
+      (opt->head_input > FINETUNE_INPUT_POOL || !opt->keep_source_head ||
+       opt->freeze_until != UINT32_MAX || opt->own_embedding)) {
+    instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
+                      "the pool beside the embedding needs a known head input, the source outputs "
+                      "kept, no layer unfrozen and no own copy of the embedding layer");
     return NULL;
   }
   if (opt->own_embedding && (!opt->keep_source_head || opt->freeze_until != UINT32_MAX)) {
@@ -318,6 +415,13 @@ finetune *finetune_new(const char *init_path, const char *const *classes, uint32
     head_in = f->layers[f->own].p[0];
     prefix = f->offset[f->src_dense];
   }
+  uint32_t pool_layer = 0;
+  if (opt->head_input != FINETUNE_INPUT_EMBEDDING) {
+    if (pool_beside_embedding(f, init_path, &pool_layer, err) != INSTRID_OK)
+      goto fail;
+    head_in = f->layers[pool_layer].p[0];
+    prefix = f->offset[f->src_dense];
+  }
 
   /* Learning-rate groups. */
   uint32_t freeze = opt->freeze_until > f->src_dense ? f->src_dense : opt->freeze_until;
@@ -341,6 +445,10 @@ finetune *finetune_new(const char *init_path, const char *const *classes, uint32
       for (size_t j = 0; j < D; j++)
         f->lr_scale[prefix + (size_t)k * head_in + j] = 0.0f;
   }
+  if (opt->head_input == FINETUNE_INPUT_POOL) /* the target rows' embedding columns stay 0 */
+    for (uint32_t k = 0; k < n_classes; k++)
+      for (size_t j = 0; j < head_in - f->shapes[pool_layer - 1].c; j++)
+        f->lr_scale[prefix + (size_t)k * head_in + j] = 0.0f;
   for (uint32_t k = n_classes; k < f->n_out; k++) {
     for (size_t j = 0; j < head_in; j++)
       f->lr_scale[prefix + (size_t)k * head_in + j] = 0.0f;

@@ -55,9 +55,20 @@ typedef struct {
    * reads both (its columns on the maxima start at zero), the original the means only, so the
    * source outputs stay exact. */
   int own_embedding; /* FINETUNE_OWN_* */
+  /* What the head reads (needs keep_source_head, freeze_until UINT32_MAX, no own_embedding):
+   * FINETUNE_INPUT_EMBEDDING the embedding layer's output (the default); FINETUNE_INPUT_BOTH
+   * that and the global pool's C values before it (mn04: 512 + 384), FINETUNE_INPUT_POOL the
+   * pool's alone. The embedding layer (the DENSE on the pool) gains C rows, an identity with
+   * bias 3 and frozen, which pass the pool's values through its activation (x + 3 for x >= 0
+   * under a hard-swish or ReLU); the source rows read the embedding only, so the source outputs
+   * and the blend stay the source's; the target rows start at zero on the pool's columns (and,
+   * FINETUNE_INPUT_POOL, stay at zero on the embedding's). Everything before the head stays a
+   * fixed function of the window, so the head trains on cached vectors as usual. */
+  int head_input; /* FINETUNE_INPUT_* */
 } finetune_options;
 
 enum { FINETUNE_OWN_NONE = 0, FINETUNE_OWN_PLAIN = 1, FINETUNE_OWN_MEAN_MAX = 2 };
+enum { FINETUNE_INPUT_EMBEDDING = 0, FINETUNE_INPUT_BOTH = 1, FINETUNE_INPUT_POOL = 2 };
 
 void finetune_options_default(finetune_options *o);
 

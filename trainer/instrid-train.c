@@ -101,6 +101,12 @@ static void usage(FILE *f)
           "                          embedding gives each channel's maximum over the window too;\n"
           "                          the copy reads means and maxima (its maxima columns start\n"
           "                          at zero), the original the means only\n"
+          "  --head-input WHAT       with --keep-source-head and a frozen backbone: what the head\n"
+          "                          reads: embedding (the default: the backbone's last DENSE),\n"
+          "                          both (that and the global pool's values before it: mn04's\n"
+          "                          512 + 384) or pool (the pool's alone); the embedding layer\n"
+          "                          passes the pool through, frozen, so the source outputs and\n"
+          "                          the blend stay exact (the model grows by 0.4 M weights)\n"
           "  --blend-source-head G   with --keep-source-head and a frozen backbone: the model\n"
           "                          ends in a BLEND_MAPPED layer, per class G * head + (1 - G)\n"
           "                          * the largest source output the AudioSet map names it with\n"
@@ -394,6 +400,10 @@ static char *make_provenance(int argc, char **argv, const dataset_source *source
                 finetune_own_embedding_layer(ft),
                 fopt->own_embedding == FINETUNE_OWN_MEAN_MAX ? " on the pool's means and maxima"
                                                              : "");
+    else if (fopt->freeze_until == UINT32_MAX && fopt->head_input == FINETUNE_INPUT_BOTH)
+      sb_printf(&b, "backbone frozen, the head reading the embedding and the global pool");
+    else if (fopt->freeze_until == UINT32_MAX && fopt->head_input == FINETUNE_INPUT_POOL)
+      sb_printf(&b, "backbone frozen, the head reading the global pool");
     else if (fopt->freeze_until == UINT32_MAX)
       sb_printf(&b, "backbone frozen");
     else
@@ -614,6 +624,7 @@ enum {
   O_HEAD_RANDOM,
   O_OWN_EMBEDDING,
   O_EMBEDDING_MAX,
+  O_HEAD_INPUT,
   O_FROZEN_EVAL,
   O_POOL,
   O_DISTILL,
@@ -664,6 +675,7 @@ int main(int argc, char **argv)
       {"head-random", no_argument, NULL, O_HEAD_RANDOM},
       {"own-embedding", no_argument, NULL, O_OWN_EMBEDDING},
       {"embedding-max", no_argument, NULL, O_EMBEDDING_MAX},
+      {"head-input", required_argument, NULL, O_HEAD_INPUT},
       {"frozen-eval", no_argument, NULL, O_FROZEN_EVAL},
       {"pool", required_argument, NULL, O_POOL},
       {"distill", required_argument, NULL, O_DISTILL},
@@ -806,6 +818,17 @@ int main(int argc, char **argv)
       embedding_max = 1;
       finetune_given = 1;
       break;
+    case O_HEAD_INPUT:
+      if (strcmp(optarg, "embedding") == 0)
+        fopt.head_input = FINETUNE_INPUT_EMBEDDING;
+      else if (strcmp(optarg, "both") == 0)
+        fopt.head_input = FINETUNE_INPUT_BOTH;
+      else if (strcmp(optarg, "pool") == 0)
+        fopt.head_input = FINETUNE_INPUT_POOL;
+      else
+        return usage_error("--head-input '%s': not embedding, both or pool", optarg);
+      finetune_given = 1;
+      break;
     case O_FROZEN_EVAL:
       frozen_eval = 1;
       finetune_given = 1;
@@ -942,7 +965,7 @@ int main(int argc, char **argv)
   if (!init && finetune_given)
     return usage_error("--freeze-until, --lr-backbone, --frozen-eval, --keep-source-head, "
                        "--blend-source-head, --head-random, --own-embedding, --embedding-max, "
-                       "--pool, --distill and --vector-cache need --init");
+                       "--head-input, --pool, --distill and --vector-cache need --init");
   if (embedding_max && !fopt.own_embedding)
     return usage_error("--embedding-max needs --own-embedding (the maxima feed the head's own "
                        "copy of the embedding layer)");
@@ -975,6 +998,15 @@ int main(int argc, char **argv)
   if (fopt.own_embedding && (pool >= 0 || distill > 0.0f))
     return usage_error("--own-embedding: --pool and --distill train a head that is one DENSE; "
                        "the head with its own embedding layer trains window by window");
+  if (fopt.head_input != FINETUNE_INPUT_EMBEDDING && !fopt.keep_source_head)
+    return usage_error("--head-input needs --keep-source-head (the embedding layer that passes "
+                       "the pool through must keep feeding the source outputs)");
+  if (fopt.head_input != FINETUNE_INPUT_EMBEDDING && fopt.freeze_until != UINT32_MAX)
+    return usage_error("--head-input and --freeze-until exclude each other: the pool reaches "
+                       "the head through frozen layers");
+  if (fopt.head_input != FINETUNE_INPUT_EMBEDDING && fopt.own_embedding)
+    return usage_error("--head-input and --own-embedding exclude each other: both reshape the "
+                       "embedding layer");
   if (unblended_out && fopt.blend < 0.0f)
     return usage_error("--unblended-out needs --blend-source-head");
   if (blend_mode_given && fopt.blend < 0.0f)

@@ -527,6 +527,196 @@ static void check_own_embedding(const char *tiny_path, int mode)
   remove(out);
 }
 
+/* ---- --head-input: the global pool beside (or instead of) the embedding ------------------- */
+
+/* The embedding layer gains 8 rows passing the 8-value pool through (identity, bias 3, frozen):
+ * the head reads 12 + 8 values. Before training the outputs are the plain network's
+ * (FINETUNE_INPUT_BOTH; with FINETUNE_INPUT_POOL the source's); the window's embedding is the
+ * source's 12 values then the pool's + 3, and the 12 are the source's embedding layer applied
+ * to those pool values; training moves the target rows' pool columns only (and, POOL, leaves
+ * their embedding columns at zero); the written model's source outputs are the source model's.
+ * Refused with --own-embedding, without the source outputs, with --freeze-until and without an
+ * embedding layer (tiny_path). */
+static void check_head_input(const char *tiny_path, int mode)
+{
+  char path[64], out[64];
+  snprintf(path, sizeof path, "/tmp/test_finetune_pool_%d.instrid", (int)getpid());
+  snprintf(out, sizeof out, "/tmp/test_finetune_pool_%d_out.instrid", (int)getpid());
+  if (write_embedding_source(path, INSTRID_POOL_MEAN) != 0)
+    return;
+  instrid_error err = {0};
+  finetune_options plain, o;
+  finetune_options_default(&plain);
+  plain.keep_source_head = 1;
+  o = plain;
+  o.head_input = mode;
+  finetune *f0 = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &plain, 1, &err);
+  finetune *f = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
+  CHECK(f0 && f, "finetune_new with and without --head-input: %s", err.message);
+  if (!f0 || !f) {
+    finetune_free(f0);
+    finetune_free(f);
+    remove(path);
+    return;
+  }
+  const instrid_model_desc *a = finetune_arch(f), *a0 = finetune_arch(f0);
+  const uint32_t n_out = TAXONOMY_N + N_SRC;
+  const size_t C = 8, D = 12, E = D + C;
+  CHECK(a->layers[10].p[0] == E && a->n_layers == a0->n_layers &&
+            a->n_params == a0->n_params + C * C + C + n_out * C,
+        "layer 10 grows to %zu outputs (%u), %zu parameters (plain %zu)", E, a->layers[10].p[0],
+        a->n_params, a0->n_params);
+  CHECK(finetune_split(f) == 13 && finetune_head_arch(f)->frontend.n_mels == E &&
+            finetune_frozen_layers(f) == 14,
+        "the trainer starts after the frozen embedding layer, on %zu values (split %u)", E,
+        finetune_split(f));
+
+  /* Before training: the plain network's outputs (BOTH) or its source outputs (POOL). */
+  synth s = {a->frontend.n_mels * a->window_frames, {24, 8}};
+  float *x = malloc(sizeof(float) * s.n_in), tg[TAXONOMY_N], mk[TAXONOMY_N];
+  float y[TAXONOMY_N + N_SRC], y0[TAXONOMY_N + N_SRC];
+  train_net *n1 = train_net_new(a, 1, &err), *n0 = train_net_new(a0, 1, &err);
+  float worst = 1.0f;
+  if (x && n1 && n0) {
+    worst = 0.0f;
+    for (size_t i = 0; i < 4; i++) {
+      synth_get(&s, DATASET_TRAIN, i, 0, x, tg, mk);
+      train_net_forward(n1, x, 1, 0, NULL, y);
+      train_net_forward(n0, x, 1, 0, NULL, y0);
+      for (uint32_t k = mode == FINETUNE_INPUT_POOL ? TAXONOMY_N : 0; k < n_out; k++)
+        worst = fmaxf(worst, fabsf(y[k] - y0[k]));
+    }
+  }
+  CHECK(worst < 1e-5f, "outputs before training equal the plain network's: worst %g",
+        (double)worst);
+  train_net_free(n1);
+  train_net_free(n0);
+
+  /* Learning rates: everything before the head 0; target rows 1 (POOL: 0 on the embedding's
+   * columns); source rows 0. Initial head: target rows zero on the pool's columns (POOL: on
+   * every column), source rows the source's on the embedding's and zero on the pool's. */
+  const float *lr = finetune_lr_scale(f), *p = a->params;
+  size_t hd = layer_param_offset(a, 14), hd0 = layer_param_offset(a0, 14);
+  int before = 1, tgt = 1, src = 1, init = 1;
+  for (size_t j = 0; j < hd; j++)
+    before &= lr[j] == 0.0f;
+  for (size_t k = 0; k < n_out; k++) {
+    int target = k < TAXONOMY_N;
+    for (size_t j = 0; j < E; j++) {
+      int emb_col = j < D;
+      float want = target && !(emb_col && mode == FINETUNE_INPUT_POOL) ? 1.0f : 0.0f;
+      *(target ? &tgt : &src) &= lr[hd + k * E + j] == want;
+      float w = p[hd + k * E + j];
+      if (!emb_col || (target && mode == FINETUNE_INPUT_POOL))
+        init &= w == 0.0f;
+      else
+        init &= w == a0->params[hd0 + k * D + j];
+    }
+  }
+  CHECK(before && tgt && src && init,
+        "lr: before the head 0 %d, target rows %d, source rows 0 %d; initial head %d", before, tgt,
+        src, init);
+
+  /* Trained on the cached vectors; the written model's embedding and source outputs. */
+  example_source inner = {synth_count, synth_get, &s, NULL};
+  finetune_cache *c = finetune_cache_new(f, &inner, 1, NULL, NULL, &err);
+  CHECK(c != NULL, "cache: %s", err.message);
+  if (c && x) {
+    example_source cs = finetune_cache_source(c);
+    const instrid_model_desc *h = finetune_head_arch(f);
+    trainer *t = head_trainer(f, &cs, &err);
+    CHECK(t != NULL, "trainer: %s", err.message);
+    if (t && trainer_run(t, &err) == INSTRID_OK) {
+      const float *q = train_net_params(trainer_net(t)), *q0 = h->params;
+      const float *hl = finetune_head_lr_scale(f);
+      int kept = 1, moved = 0;
+      for (size_t j = 0; j < h->n_params; j++) {
+        if (hl[j] == 0.0f)
+          kept &= q[j] == q0[j];
+        else if (j < TAXONOMY_N * E && j % E >= D)
+          moved |= q[j] != q0[j];
+      }
+      CHECK(kept && moved, "frozen weights kept (%d), the pool's columns moved (%d)", kept, moved);
+      float th[TAXONOMY_N];
+      for (int k = 0; k < TAXONOMY_N; k++)
+        th[k] = 0.5f;
+      CHECK(finetune_write(f, q, NULL, th, "pool beside", out, &err) == INSTRID_OK, "%s",
+            err.message);
+      instrid_model *ms = instrid_model_load(path, &err), *mt = instrid_model_load(out, &err);
+      CHECK(ms && mt && instrid_model_embedding_size(mt) == E,
+            "models load, the embedding has %zu values: %s", E, err.message);
+      instrid_net *ns = ms ? instrid_net_new(ms, &err) : NULL;
+      instrid_net *nt =
+          mt && instrid_model_embedding_size(mt) == E ? instrid_net_new(mt, &err) : NULL;
+      if (ns && nt) {
+        const float *W = a0->params + layer_param_offset(a0, 10), *B = W + D * C;
+        float ps[N_SRC], pt[TAXONOMY_N + N_SRC], dsrc = 0.0f, demb = 0.0f, lowest = 1e9f;
+        for (size_t i = 0; i < 4; i++) {
+          synth_get(&s, DATASET_VAL, i, 0, x, tg, mk);
+          instrid_net_forward(ns, x, ps);
+          instrid_net_forward(nt, x, pt);
+          for (int k = 0; k < N_SRC; k++)
+            dsrc = fmaxf(dsrc, fabsf(ps[k] - pt[TAXONOMY_N + k]));
+          const float *v = instrid_net_embedding(nt);
+          for (size_t r = 0; r < D; r++) { /* the source's embedding layer on the pool */
+            float z = B[r];
+            for (size_t j = 0; j < C; j++)
+              z += W[r * C + j] * (v[D + j] - 3.0f);
+            float hs = z * fminf(fmaxf(z + 3.0f, 0.0f), 6.0f) / 6.0f;
+            demb = fmaxf(demb, fabsf(hs - v[r]));
+          }
+          for (size_t j = 0; j < C; j++)
+            lowest = fminf(lowest, v[D + j]);
+        }
+        CHECK(dsrc < 1e-6f, "source outputs after training equal the source model's: %g",
+              (double)dsrc);
+        CHECK(demb < 1e-4f && lowest >= 3.0f,
+              "the embedding's last %zu values are the pool + 3 (lowest %g) that its first %zu "
+              "come from: worst %g",
+              C, (double)lowest, D, (double)demb);
+      }
+      instrid_net_free(ns);
+      instrid_net_free(nt);
+      instrid_model_free(ms);
+      instrid_model_free(mt);
+    }
+    trainer_free(t);
+  }
+  finetune_cache_free(c);
+  free(x);
+  finetune_free(f0);
+  finetune_free(f);
+  if (mode == FINETUNE_INPUT_POOL) {
+    remove(path);
+    remove(out);
+    return;
+  }
+
+  /* Refused: with --own-embedding, without the source outputs, with --freeze-until, and where
+   * no embedding layer exists. */
+  o.own_embedding = FINETUNE_OWN_PLAIN;
+  f = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
+  CHECK(!f && err.code == INSTRID_ERR_INVALID_ARG, "with --own-embedding: %s", err.message);
+  finetune_free(f);
+  o.own_embedding = FINETUNE_OWN_NONE;
+  o.keep_source_head = 0;
+  f = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
+  CHECK(!f && err.code == INSTRID_ERR_INVALID_ARG, "without the source outputs: %s", err.message);
+  finetune_free(f);
+  o.keep_source_head = 1;
+  o.freeze_until = 3;
+  f = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
+  CHECK(!f && err.code == INSTRID_ERR_INVALID_ARG, "with --freeze-until: %s", err.message);
+  finetune_free(f);
+  o.freeze_until = UINT32_MAX;
+  f = finetune_new(tiny_path, instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
+  CHECK(!f && err.code == INSTRID_ERR_INVALID_ARG && strstr(err.message, "no pool to give"),
+        "no embedding layer: %s", err.message);
+  finetune_free(f);
+  remove(path);
+  remove(out);
+}
+
 int main(int argc, char **argv)
 {
   if (argc != 2) {
@@ -828,6 +1018,8 @@ int main(int argc, char **argv)
 
   check_own_embedding(path, FINETUNE_OWN_PLAIN);
   check_own_embedding(path, FINETUNE_OWN_MEAN_MAX);
+  check_head_input(path, FINETUNE_INPUT_BOTH);
+  check_head_input(path, FINETUNE_INPUT_POOL);
   remove(path);
   remove(out);
   instrid_arch_free(arch);

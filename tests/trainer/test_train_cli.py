@@ -102,6 +102,19 @@ with tempfile.TemporaryDirectory() as d:
                  "--keep-source-head", "--own-embedding", "--pool", "max"], "--own-embedding:")
     usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
                  "--keep-source-head", "--embedding-max"], "--embedding-max needs --own-embedding")
+    # The pool beside the embedding: a known input, with --init, the source's outputs kept, the
+    # backbone frozen, not with the head's own embedding layer.
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--keep-source-head", "--head-input", "bands"], "not embedding, both or pool")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--head-input", "both"], "--init")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--head-input", "pool"], "--head-input needs --keep-source-head")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--keep-source-head", "--head-input", "both", "--freeze-until", "3"],
+                "--head-input and --freeze-until exclude each other")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--keep-source-head", "--head-input", "both", "--own-embedding"],
+                "--head-input and --own-embedding exclude each other")
     # The head trained on cached vectors has one loss and no clipping: options it would ignore
     # are refused (--loss focal once trained exactly as without it); --loss balanced is its own.
     usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
