@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Reproduces models/default.instrid (v7, docs/MODEL.md): imports EfficientAT mn04 (AudioSet),
+# Reproduces models/default.instrid (v8, docs/MODEL.md): imports EfficientAT mn04 (AudioSet),
 # trains a 25-class head on its frozen backbone's output over the real recordings that
 # scripts/fetch-data extracts (every window of a clip an example with the clip's labels: on this
 # data that measured better than clip-level pooling or distillation, docs/MODEL.md; INSTRID_POOL
@@ -20,6 +20,10 @@
 # validation source (Colombo's acoustic kit) is left out of all three. And mixtures of the real
 # recordings themselves (scripts/mix-real.py): 2 to 4 training clips of different classes summed
 # with exact labels, so that the head hears real instruments inside a mix too.
+# A second head is trained on the same vectors' source, the global pool's 384 values before the
+# embedding (instrid-train --head-input pool, learning rate 3e-3), and the two heads' logits are
+# averaged 0.7 / 0.3 (scripts/combine-heads.py): the pool head hears timbres the embedding, made
+# for AudioSet's classes, flattens (docs/MODEL.md, v8).
 # Resumable: each stage skips what is done (the import when its file exists, a corpus when its
 # label files exist, decoding through the feature cache, the backbone's output through the
 # vector file, training through its checkpoint).
@@ -38,6 +42,7 @@
 #                INSTRID_REAL_MIXES (mixtures of real recordings, 4000; 0: none),
 #                INSTRID_THRESHOLD_MIXES (mixtures of the held-out recordings the thresholds are
 #                chosen on beside them, 1000; 0: the held-out clips alone),
+#                INSTRID_POOL_SHARE (the pool head's share of the logits, 0.3; 0: no pool head),
 #                INSTRID_MIDI (the scores), INSTRID_DRUMKITS (Hydrogen's kits folder)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +62,7 @@ synth_notes=${INSTRID_SYNTH_NOTES:-9000}
 mix_hours=${INSTRID_MIX_HOURS:-2}
 real_mixes=${INSTRID_REAL_MIXES:-4000}
 threshold_mixes=${INSTRID_THRESHOLD_MIXES:-1000}
+pool_share=${INSTRID_POOL_SHARE:-0.3}
 midi=${INSTRID_MIDI:-}
 for f in "$real/openmic-2018-aggregated-labels.csv" "$real/partitions/split01_test.csv" \
     "$real/validation.csv" "$pre/mn04_as_mAP_432.pt" "$pre/audioset_class_labels_indices.csv"; do
@@ -65,6 +71,11 @@ done
 if ! [[ "$real_mixes" =~ ^[0-9]+$ ]]; then
   echo "train-default.sh: INSTRID_REAL_MIXES='$real_mixes': not a count (0: no mixtures of" \
       "real recordings)" >&2
+  exit 2
+fi
+if ! [[ "$pool_share" =~ ^0(\.[0-9]+)?$ ]]; then
+  echo "train-default.sh: INSTRID_POOL_SHARE='$pool_share': not a share in [0, 1) (0: no head" \
+      "on the pool)" >&2
   exit 2
 fi
 if ! [[ "$threshold_mixes" =~ ^[0-9]+$ ]]; then
@@ -200,6 +211,18 @@ fi
     --corpus-openmic "$work/real-ship" "${extra[@]}" --cache "$work/cache" --out "$out" --threads 2 \
     --epochs "$epochs" --lr 1e-3 --weight-decay 1e-4 --seed 1 --checkpoint "$work/train.ckpt" \
     --resume --provenance-note "$note"
+if [ "$pool_share" != 0 ] && [ "$pool_share" != 0.0 ]; then
+  ./build/trainer/instrid-train --init "$work/mn04.instrid" --keep-source-head \
+      --head-input pool --blend-source-head "$blend" --blend-mode "$blend_mode" \
+      --pool "$pool" --distill "$distill" --vector-cache "$work/pool-vectors.bin" \
+      --corpus-openmic "$work/real-ship" "${extra[@]}" --cache "$work/cache" \
+      --out "$work/pool-head.instrid" --threads 2 --epochs "$epochs" --lr 3e-3 \
+      --weight-decay 1e-4 --seed 1 --checkpoint "$work/pool-train.ckpt" --resume \
+      --provenance-note "$note"
+  /usr/bin/python3 scripts/combine-heads.py --embedding-head "$out" \
+      --pool-head "$work/pool-head.instrid" --out "$out" \
+      --weight "$(/usr/bin/python3 -c "print(round(1 - float('$pool_share'), 6))")"
+fi
 # Thresholds: per class, F1-maximising at clip level through the element on the held-out real
 # validation set (validation.csv: whole sources held out, non-music clips included), weighted
 # 0.8 / 0.2 with F1 on mixtures of those held-out clips (seed 3: docs/MODEL.md measures on

@@ -48,6 +48,10 @@ with tempfile.TemporaryDirectory() as tmp:
     rc, err = run(real, pre, work, INSTRID_THRESHOLD_MIXES="-1", INSTRID_MIX_HOURS="0")
     check(rc == 2 and "INSTRID_THRESHOLD_MIXES='-1': not a count" in err,
           f"INSTRID_THRESHOLD_MIXES not a count: rc {rc}, {err!r}")
+    for share in ("1", "0.3x", "-0.1"):
+        rc, err = run(real, pre, work, INSTRID_POOL_SHARE=share, INSTRID_MIX_HOURS="0")
+        check(rc == 2 and f"INSTRID_POOL_SHARE='{share}': not a share in [0, 1)" in err,
+              f"INSTRID_POOL_SHARE {share}: rc {rc}, {err!r}")
     rc, err = run(real, pre, work, INSTRID_MIDI=os.path.join(tmp, "nowhere"))
     check(rc == 2 and "nowhere': not a folder" in err, f"INSTRID_MIDI not a folder: rc {rc}, {err!r}")
     check(not os.path.exists(work), "the work folder was created before the checks passed")
