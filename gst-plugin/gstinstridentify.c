@@ -34,8 +34,10 @@
  *   probable first.
  * - `embedding` (#GST_TYPE_ARRAY of doubles), only when #GstInstrIdentify:post-embedding is
  *   %TRUE: the window's embedding, the activation the model marks with its EMBEDDING layer (for
- *   mn04 models the 512 values before the classifier), for similarity search or for flagging
- *   sounds unlike any class; empty when the model has no EMBEDDING layer.
+ *   mn04 models the values before the classifier: 512 for a plain import, 896 for the shipped
+ *   default model, whose head also reads the 384 pooled channels, each + 3), for similarity
+ *   search or for flagging sounds unlike any class; empty when the model has no EMBEDDING
+ *   layer.
  *
  * At the end of each stream (EOS, or the next STREAM_START in gapless playback) one message
  * named `instridentify-summary` has the same fields for the stream (`timestamp`: the start of
