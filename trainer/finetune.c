@@ -79,6 +79,43 @@ static int elementwise(uint32_t type)
          type == INSTRID_LAYER_DROPOUT;
 }
 
+/* Reshaping the embedding layer e and the head, which hold old_n parameters between them, into
+ * new_n: new parameter and learning-rate arrays with everything before e copied (*np, *nl); the
+ * caller writes e's and the head's new values after it, then finish_reshape installs them. */
+static instrid_status begin_reshape(const finetune *f, uint32_t e, size_t old_n, size_t new_n,
+                                    float **np, float **nl, instrid_error *err)
+{
+  const size_t total = f->arch.n_params - old_n + new_n;
+  *np = malloc(sizeof(float) * total);
+  *nl = malloc(sizeof(float) * total);
+  if (!*np || !*nl) {
+    free(*np), free(*nl);
+    return instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
+  }
+  memcpy(*np, f->params, sizeof(float) * f->offset[e]);
+  return INSTRID_OK;
+}
+
+/* Installs begin_reshape's arrays: e gets `outputs` outputs; offsets and shapes recomputed. */
+static instrid_status finish_reshape(finetune *f, uint32_t e, size_t old_n, size_t new_n, float *np,
+                                     float *nl, size_t outputs, instrid_error *err)
+{
+  free(f->params);
+  free(f->lr_scale);
+  f->params = np;
+  f->lr_scale = nl;
+  f->arch.params = np;
+  f->arch.n_params = f->arch.n_params - old_n + new_n;
+  f->layers[e].p[0] = (uint32_t)outputs;
+  instrid_status s = layer_offsets(&f->arch, f->shapes, f->offset, err);
+  if (s != INSTRID_OK)
+    return s;
+  if (f->offset[f->arch.n_layers] != f->arch.n_params)
+    return instrid_set_error(err, INSTRID_ERR_FORMAT,
+                             "embedding layer %u reshaped: parameter count mismatch", e);
+  return INSTRID_OK;
+}
+
 /* opt.own_embedding (finetune.h): doubles the DENSE e before the head, rows [D, 2D) a copy of
  * rows [0, D); the head's weight (n_out, D) becomes (n_out, 2D): target rows read the copy
  * (their columns [0, D) zero), source rows the original (columns [D, 2D) zero). With
@@ -119,18 +156,13 @@ static instrid_status own_embedding(finetune *f, const char *init_path, instrid_
   const size_t D = f->layers[e].p[0], in = f->shapes[e - 1].c, n_out = f->n_out;
   const size_t in2 = with_max ? 2 * in : in;
   const size_t old_n = D * in + D + n_out * D, new_n = 2 * D * in2 + 2 * D + n_out * 2 * D;
-  const size_t total = f->arch.n_params - old_n + new_n;
-  float *np = malloc(sizeof(float) * total);
-  float *nl = malloc(sizeof(float) * total);
-  if (!np || !nl) {
-    free(np), free(nl);
-    return instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
-  }
-  const size_t a = f->offset[e];
-  const float *W = f->params + a, *B = W + D * in;
+  float *np, *nl;
+  instrid_status s = begin_reshape(f, e, old_n, new_n, &np, &nl, err);
+  if (s != INSTRID_OK)
+    return s;
+  const float *W = f->params + f->offset[e], *B = W + D * in;
   const float *H = f->params + f->offset[f->src_dense], *HB = H + n_out * D;
-  memcpy(np, f->params, sizeof(float) * a);
-  float *q = np + a;
+  float *q = np + f->offset[e];
   for (size_t r = 0; r < 2 * D; r++, q += in2) {
     memcpy(q, W + (r % D) * in, sizeof(float) * in);
     memset(q + in, 0, sizeof(float) * (in2 - in));
@@ -144,20 +176,11 @@ static instrid_status own_embedding(finetune *f, const char *init_path, instrid_
     memcpy(q + (target ? D : 0), H + k * D, sizeof(float) * D);
   }
   memcpy(q, HB, sizeof(float) * n_out);
-  free(f->params);
-  free(f->lr_scale);
-  f->params = np;
-  f->lr_scale = nl;
-  f->arch.params = np;
-  f->arch.n_params = total;
-  f->layers[e].p[0] = (uint32_t)(2 * D);
   if (with_max)
     pool->p[1] = INSTRID_POOL_MEAN_MAX_CONCAT;
-  instrid_status s = layer_offsets(&f->arch, f->shapes, f->offset, err);
+  s = finish_reshape(f, e, old_n, new_n, np, nl, 2 * D, err);
   if (s != INSTRID_OK)
     return s;
-  if (f->offset[f->arch.n_layers] != f->arch.n_params)
-    return instrid_set_error(err, INSTRID_ERR_FORMAT, "embedding copy: parameter count mismatch");
   f->own = e;
   return INSTRID_OK;
 }
@@ -190,18 +213,13 @@ static instrid_status pool_beside_embedding(finetune *f, const char *init_path,
                              "vector may have",
                              init_path, D, C, INSTRID_MAX_CLASSES);
   const size_t old_n = D * C + D + n_out * D, new_n = (D + C) * C + (D + C) + n_out * (D + C);
-  const size_t total = f->arch.n_params - old_n + new_n;
-  float *np = malloc(sizeof(float) * total);
-  float *nl = malloc(sizeof(float) * total);
-  if (!np || !nl) {
-    free(np), free(nl);
-    return instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
-  }
-  const size_t a = f->offset[e];
-  const float *W = f->params + a, *B = W + D * C;
+  float *np, *nl;
+  instrid_status s = begin_reshape(f, e, old_n, new_n, &np, &nl, err);
+  if (s != INSTRID_OK)
+    return s;
+  const float *W = f->params + f->offset[e], *B = W + D * C;
   const float *H = f->params + f->offset[f->src_dense], *HB = H + n_out * D;
-  memcpy(np, f->params, sizeof(float) * a);
-  float *q = np + a;
+  float *q = np + f->offset[e];
   memcpy(q, W, sizeof(float) * D * C);
   q += D * C;
   memset(q, 0, sizeof(float) * C * C);
@@ -221,20 +239,9 @@ static instrid_status pool_beside_embedding(finetune *f, const char *init_path,
     memset(q + D, 0, sizeof(float) * C);
   }
   memcpy(q, HB, sizeof(float) * n_out);
-  free(f->params);
-  free(f->lr_scale);
-  f->params = np;
-  f->lr_scale = nl;
-  f->arch.params = np;
-  f->arch.n_params = total;
-  f->layers[e].p[0] = (uint32_t)(D + C);
-  instrid_status s = layer_offsets(&f->arch, f->shapes, f->offset, err);
+  s = finish_reshape(f, e, old_n, new_n, np, nl, D + C, err);
   if (s != INSTRID_OK)
     return s;
-  if (f->offset[f->arch.n_layers] != f->arch.n_params)
-    return instrid_set_error(err, INSTRID_ERR_FORMAT,
-                             "pool beside the embedding: parameter "
-                             "count mismatch");
   *pool_layer = e;
   return INSTRID_OK;
 }
