@@ -336,6 +336,52 @@ static int write_embedding_source(const char *path, uint32_t pool_mode)
   return ok ? 0 : -1;
 }
 
+/* The largest difference between outputs [first, n_out) of networks a and a0 (eval mode) over
+ * four training examples of s; 1 when a network cannot be built. */
+static float worst_output_difference(const instrid_model_desc *a, const instrid_model_desc *a0,
+                                     synth *s, float *x, uint32_t first, uint32_t n_out)
+{
+  instrid_error err = {0};
+  float tg[TAXONOMY_N], mk[TAXONOMY_N], y[TAXONOMY_N + N_SRC], y0[TAXONOMY_N + N_SRC];
+  train_net *n1 = train_net_new(a, 1, &err), *n0 = train_net_new(a0, 1, &err);
+  float worst = 1.0f;
+  if (x && n1 && n0) {
+    worst = 0.0f;
+    for (size_t i = 0; i < 4; i++) {
+      synth_get(s, DATASET_TRAIN, i, 0, x, tg, mk);
+      train_net_forward(n1, x, 1, 0, NULL, y);
+      train_net_forward(n0, x, 1, 0, NULL, y0);
+      for (uint32_t k = first; k < n_out; k++)
+        worst = fmaxf(worst, fabsf(y[k] - y0[k]));
+    }
+  }
+  train_net_free(n1);
+  train_net_free(n0);
+  return worst;
+}
+
+/* Options o (one that reshapes the embedding layer) refused without the source outputs, with
+ * --freeze-until, and on tiny_path, which has no embedding layer (the message naming `needle`). */
+static void check_reshape_refusals(const char *path, const char *tiny_path, finetune_options o,
+                                   const char *needle)
+{
+  instrid_error err = {0};
+  o.keep_source_head = 0;
+  finetune *f = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
+  CHECK(!f && err.code == INSTRID_ERR_INVALID_ARG, "without the source outputs: %s", err.message);
+  finetune_free(f);
+  o.keep_source_head = 1;
+  o.freeze_until = 3;
+  f = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
+  CHECK(!f && err.code == INSTRID_ERR_INVALID_ARG, "with --freeze-until: %s", err.message);
+  finetune_free(f);
+  o.freeze_until = UINT32_MAX;
+  f = finetune_new(tiny_path, instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
+  CHECK(!f && err.code == INSTRID_ERR_INVALID_ARG && strstr(err.message, needle),
+        "no embedding layer (%s): %s", needle, err.message);
+  finetune_free(f);
+}
+
 /* The doubled layer: the network's outputs unchanged at first, the original half and the source
  * rows frozen, the copy and the target rows' columns on it trained; after training the source
  * outputs are still the source model's, exactly. With FINETUNE_OWN_MEAN_MAX (mode) the pool
@@ -385,23 +431,9 @@ static void check_own_embedding(const char *tiny_path, int mode)
   /* The same outputs as the plain fine-tuning network (eval mode). */
   synth s = {a->frontend.n_mels * a->window_frames, {24, 8}};
   float *x = malloc(sizeof(float) * s.n_in), tg[TAXONOMY_N], mk[TAXONOMY_N];
-  float y[TAXONOMY_N + N_SRC], y0[TAXONOMY_N + N_SRC];
-  train_net *n1 = train_net_new(a, 1, &err), *n0 = train_net_new(a0, 1, &err);
-  float worst = 1.0f;
-  if (x && n1 && n0) {
-    worst = 0.0f;
-    for (size_t i = 0; i < 4; i++) {
-      synth_get(&s, DATASET_TRAIN, i, 0, x, tg, mk);
-      train_net_forward(n1, x, 1, 0, NULL, y);
-      train_net_forward(n0, x, 1, 0, NULL, y0);
-      for (uint32_t k = 0; k < n_out; k++)
-        worst = fmaxf(worst, fabsf(y[k] - y0[k]));
-    }
-  }
+  float worst = worst_output_difference(a, a0, &s, x, 0, n_out);
   CHECK(worst < 1e-5f, "outputs before training equal the plain network's: worst %g",
         (double)worst);
-  train_net_free(n1);
-  train_net_free(n0);
 
   /* Learning-rate groups. */
   const float *lr = finetune_lr_scale(f);
@@ -509,20 +541,7 @@ static void check_own_embedding(const char *tiny_path, int mode)
     return;
   }
   /* Refused without the source outputs, with --freeze-until, and without an embedding layer. */
-  o.keep_source_head = 0;
-  f = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
-  CHECK(!f && err.code == INSTRID_ERR_INVALID_ARG, "without the source outputs: %s", err.message);
-  finetune_free(f);
-  o.keep_source_head = 1;
-  o.freeze_until = 3;
-  f = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
-  CHECK(!f && err.code == INSTRID_ERR_INVALID_ARG, "with --freeze-until: %s", err.message);
-  finetune_free(f);
-  o.freeze_until = UINT32_MAX;
-  f = finetune_new(tiny_path, instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
-  CHECK(!f && err.code == INSTRID_ERR_INVALID_ARG && strstr(err.message, "no embedding layer"),
-        "no embedding layer to copy: %s", err.message);
-  finetune_free(f);
+  check_reshape_refusals(path, tiny_path, o, "no embedding layer to copy");
   remove(path);
   remove(out);
 }
@@ -574,23 +593,10 @@ static void check_head_input(const char *tiny_path, int mode)
   /* Before training: the plain network's outputs (BOTH) or its source outputs (POOL). */
   synth s = {a->frontend.n_mels * a->window_frames, {24, 8}};
   float *x = malloc(sizeof(float) * s.n_in), tg[TAXONOMY_N], mk[TAXONOMY_N];
-  float y[TAXONOMY_N + N_SRC], y0[TAXONOMY_N + N_SRC];
-  train_net *n1 = train_net_new(a, 1, &err), *n0 = train_net_new(a0, 1, &err);
-  float worst = 1.0f;
-  if (x && n1 && n0) {
-    worst = 0.0f;
-    for (size_t i = 0; i < 4; i++) {
-      synth_get(&s, DATASET_TRAIN, i, 0, x, tg, mk);
-      train_net_forward(n1, x, 1, 0, NULL, y);
-      train_net_forward(n0, x, 1, 0, NULL, y0);
-      for (uint32_t k = mode == FINETUNE_INPUT_POOL ? TAXONOMY_N : 0; k < n_out; k++)
-        worst = fmaxf(worst, fabsf(y[k] - y0[k]));
-    }
-  }
+  float worst =
+      worst_output_difference(a, a0, &s, x, mode == FINETUNE_INPUT_POOL ? TAXONOMY_N : 0, n_out);
   CHECK(worst < 1e-5f, "outputs before training equal the plain network's: worst %g",
         (double)worst);
-  train_net_free(n1);
-  train_net_free(n0);
 
   /* Learning rates: everything before the head 0; target rows 1 (POOL: 0 on the embedding's
    * columns); source rows 0. Initial head: target rows zero on the pool's columns (POOL: on
@@ -699,20 +705,7 @@ static void check_head_input(const char *tiny_path, int mode)
   CHECK(!f && err.code == INSTRID_ERR_INVALID_ARG, "with --own-embedding: %s", err.message);
   finetune_free(f);
   o.own_embedding = FINETUNE_OWN_NONE;
-  o.keep_source_head = 0;
-  f = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
-  CHECK(!f && err.code == INSTRID_ERR_INVALID_ARG, "without the source outputs: %s", err.message);
-  finetune_free(f);
-  o.keep_source_head = 1;
-  o.freeze_until = 3;
-  f = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
-  CHECK(!f && err.code == INSTRID_ERR_INVALID_ARG, "with --freeze-until: %s", err.message);
-  finetune_free(f);
-  o.freeze_until = UINT32_MAX;
-  f = finetune_new(tiny_path, instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
-  CHECK(!f && err.code == INSTRID_ERR_INVALID_ARG && strstr(err.message, "no pool to give"),
-        "no embedding layer: %s", err.message);
-  finetune_free(f);
+  check_reshape_refusals(path, tiny_path, o, "no pool to give the head");
   remove(path);
   remove(out);
 }
