@@ -211,7 +211,7 @@ fi
     --corpus-openmic "$work/real-ship" "${extra[@]}" --cache "$work/cache" --out "$out" --threads 2 \
     --epochs "$epochs" --lr 1e-3 --weight-decay 1e-4 --seed 1 --checkpoint "$work/train.ckpt" \
     --resume --provenance-note "$note"
-if [ "$pool_share" != 0 ] && [ "$pool_share" != 0.0 ]; then
+if [[ "$pool_share" =~ [1-9] ]]; then  # a share above 0 (0, 0.0, 0.00: v7's single head)
   ./build/trainer/instrid-train --init "$work/mn04.instrid" --keep-source-head \
       --head-input pool --blend-source-head "$blend" --blend-mode "$blend_mode" \
       --pool "$pool" --distill "$distill" --vector-cache "$work/pool-vectors.bin" \
