@@ -56,10 +56,6 @@ def tensors_of(parts, layer):
             if li == layer}
 
 
-def dense_layers(parts):
-    return [i for i, t in enumerate(layer_types(parts)) if t == F.DENSE]
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--embedding-head", required=True, help="the model whose head reads the "
@@ -78,7 +74,7 @@ def main():
     te, tp = layer_types(E), layer_types(P)
     if te != tp:
         fail("the two models have different layer lists")
-    dense = dense_layers(P)
+    dense = [i for i, t in enumerate(tp) if t == F.DENSE]
     if len(dense) < 2:
         fail(f"{a.pool_head}: no embedding layer and head (two DENSE layers) to combine")
     emb, head = dense[-2], dense[-1]

@@ -141,6 +141,7 @@ def main():
     results = identify(a.build, a.model, list(songs))
 
     y_all, s_all, per_song = [], [], []
+    flags = {1: [], 0: []}  # reported or not, per sung (1) and instrumental (0) window
     for path, spans in songs.items():
         r = results.get(path)
         if r is None:
@@ -157,6 +158,8 @@ def main():
             y_all.append(lab)
             s_all.append(w["probabilities"][k])
             (sung if lab else instr).append(a.cls in w["instruments"])
+        flags[1] += sung
+        flags[0] += instr
         per_song.append({"file": path, "duration_s": r["summary"]["duration_s"],
                          "sung_windows": len(sung), "instrumental_windows": len(instr),
                          "recall": share(sung), "false_reports": share(instr),
@@ -166,15 +169,11 @@ def main():
         return 1
     report = {
         "model": a.model, "class": a.cls, "songs": len(per_song),
-        "sung_windows": sum(y_all), "instrumental_windows": len(y_all) - sum(y_all),
-        "ap": average_precision(y_all, s_all), "per_song": per_song,
+        "sung_windows": len(flags[1]), "instrumental_windows": len(flags[0]),
+        "ap": average_precision(y_all, s_all), "recall": share(flags[1]),
+        "false_reports": share(flags[0]),
+        "songs_with_class": sum(a.cls in s["summary"] for s in per_song), "per_song": per_song,
     }
-    sung_flags = sum((s["recall"] or 0) * s["sung_windows"] for s in per_song)
-    instr_flags = sum((s["false_reports"] or 0) * s["instrumental_windows"] for s in per_song)
-    report["recall"] = sung_flags / report["sung_windows"] if report["sung_windows"] else None
-    report["false_reports"] = (instr_flags / report["instrumental_windows"]
-                               if report["instrumental_windows"] else None)
-    report["songs_with_class"] = sum(a.cls in s["summary"] for s in per_song)
     if a.json:
         json.dump(report, sys.stdout, indent=1)
         print()

@@ -116,12 +116,6 @@ static instrid_status finish_reshape(finetune *f, uint32_t e, size_t old_n, size
   return INSTRID_OK;
 }
 
-/* opt.own_embedding (finetune.h): doubles the DENSE e before the head, rows [D, 2D) a copy of
- * rows [0, D); the head's weight (n_out, D) becomes (n_out, 2D): target rows read the copy
- * (their columns [0, D) zero), source rows the original (columns [D, 2D) zero). With
- * FINETUNE_OWN_MEAN_MAX the global mean pool before e gives the maxima too (C -> 2C values) and
- * both halves' columns on the maxima start at zero. The network's outputs are unchanged. Sets
- * f->own, f->params, f->arch.n_params, offsets and shapes. */
 /* The embedding layer *e: the DENSE on a vector before the head with only activations,
  * EMBEDDING and DROPOUT between (mn04's 384 -> 512); an error naming `what` when there is none. */
 static instrid_status embedding_layer(finetune *f, const char *init_path, const char *what,
@@ -140,6 +134,12 @@ static instrid_status embedding_layer(finetune *f, const char *init_path, const 
   return INSTRID_OK;
 }
 
+/* opt.own_embedding (finetune.h): doubles the DENSE e before the head, rows [D, 2D) a copy of
+ * rows [0, D); the head's weight (n_out, D) becomes (n_out, 2D): target rows read the copy
+ * (their columns [0, D) zero), source rows the original (columns [D, 2D) zero). With
+ * FINETUNE_OWN_MEAN_MAX the global mean pool before e gives the maxima too (C -> 2C values) and
+ * both halves' columns on the maxima start at zero. The network's outputs are unchanged. Sets
+ * f->own, f->params, f->arch.n_params, offsets and shapes. */
 static instrid_status own_embedding(finetune *f, const char *init_path, instrid_error *err)
 {
   uint32_t e;
