@@ -264,6 +264,68 @@ static void bag_scores(const headbag_data *d, int s, const size_t *start, const 
   }
 }
 
+/* Per-value mean and standard deviation of split 0's vectors (headbag.h, standardised inputs);
+ * a value that (nearly) never moves keeps mu 0, sd 1. */
+static int input_moments(const headbag_data *d, float *mu, float *sd)
+{
+  const headbag_split *sp = &d->split[0];
+  const uint32_t D = d->dim;
+  double *s1 = calloc(D, sizeof(double)), *s2 = calloc(D, sizeof(double));
+  if (!s1 || !s2) {
+    free(s1);
+    free(s2);
+    return 0;
+  }
+  for (size_t i = 0; i < sp->n; i++) {
+    const float *x = sp->vec + i * D;
+    for (uint32_t j = 0; j < D; j++) {
+      s1[j] += x[j];
+      s2[j] += (double)x[j] * x[j];
+    }
+  }
+  for (uint32_t j = 0; j < D; j++) {
+    double m = s1[j] / (double)sp->n, var = s2[j] / (double)sp->n - m * m;
+    double dev = var > 0.0 ? sqrt(var) : 0.0;
+    mu[j] = dev < 1e-6 ? 0.0f : (float)m;
+    sd[j] = dev < 1e-6 ? 1.0f : (float)dev;
+  }
+  free(s1);
+  free(s2);
+  return 1;
+}
+
+/* The target rows of a head (T rows of D weights, then the n_out biases) into the standardised
+ * space (to_std = 1: w' = w sd, b' = b + w . mu) or back (w = w' / sd, b = b' - w . mu); the
+ * source's rows are copied as they are. */
+static void convert_rows(const headbag_data *d, const float *mu, const float *sd, const float *in,
+                         float *out, int to_std)
+{
+  const uint32_t T = d->n_targets, D = d->dim, O = d->n_out;
+  memcpy(out, in, sizeof(float) * (size_t)O * (D + 1));
+  for (uint32_t c = 0; c < T; c++) {
+    const float *wi = in + (size_t)c * D;
+    float *wo = out + (size_t)c * D;
+    double shift = 0.0;
+    for (uint32_t j = 0; j < D; j++) {
+      wo[j] = to_std ? wi[j] * sd[j] : wi[j] / sd[j];
+      shift += (double)(to_std ? wi[j] : wo[j]) * mu[j];
+    }
+    out[(size_t)O * D + c] = (float)(in[(size_t)O * D + c] + (to_std ? shift : -shift));
+  }
+}
+
+/* A gradient by the plain rows into one by the standardised rows (in place, target rows):
+ * dL/dw'_j = (dL/dw_j - dL/db mu_j) / sd_j, dL/db' = dL/db. */
+static void grad_to_std(const headbag_data *d, const float *mu, const float *sd, float *grad)
+{
+  const uint32_t T = d->n_targets, D = d->dim, O = d->n_out;
+  for (uint32_t c = 0; c < T; c++) {
+    float gb = grad[(size_t)O * D + c], *g = grad + (size_t)c * D;
+    for (uint32_t j = 0; j < D; j++)
+      g[j] = (g[j] - gb * mu[j]) / sd[j];
+  }
+}
+
 static uint64_t hash_run(const headbag_data *d, const headbag_options *o, const float *params,
                          const float *lr_scale, size_t n_params)
 {
@@ -295,6 +357,8 @@ static uint64_t hash_run(const headbag_data *d, const headbag_options *o, const 
   H(o->warmup_fraction);
   H(o->pos_weight_max);
   H(o->seed);
+  if (o->standardize) /* runs without it keep their earlier checkpoints */
+    H(o->standardize);
 #undef H
   return h;
 }
@@ -330,7 +394,7 @@ instrid_status headbag_train(const headbag_data *d, const headbag_options *o, fl
   size_t n0 = d->split[0].n, n1 = d->split[1].n;
   size_t *start[2], *len[2], nb[2];
   float *teacher = NULL, *grad = NULL, *m = NULL, *v = NULL, *scores = NULL, *tg = NULL, *mk = NULL,
-        *z = NULL;
+        *z = NULL, *mu = NULL, *sd = NULL, *std_params = NULL;
   size_t *order = NULL;
   uint8_t *decay = NULL;
   instrid_status st = INSTRID_OK;
@@ -360,6 +424,20 @@ instrid_status headbag_train(const headbag_data *d, const headbag_options *o, fl
   }
   for (size_t i = 0; i < n_params; i++)
     decay[i] = i < (size_t)O * D;
+  /* With standardised inputs the optimiser's parameters (and the checkpoint's) are the rows in
+   * that space; params follows them after every step. */
+  float *opt_params = params;
+  if (o->standardize) {
+    mu = malloc(sizeof(float) * D);
+    sd = malloc(sizeof(float) * D);
+    std_params = malloc(sizeof(float) * n_params);
+    if (!mu || !sd || !std_params || !input_moments(d, mu, sd)) {
+      st = instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
+      goto out;
+    }
+    convert_rows(d, mu, sd, params, std_params, 1);
+    opt_params = std_params;
+  }
 
   /* pos_weight per class over the training bags' known labels. */
   float hi = o->pos_weight_max > 1.0f ? o->pos_weight_max : 1.0f;
@@ -378,7 +456,7 @@ instrid_status headbag_train(const headbag_data *d, const headbag_options *o, fl
   uint64_t total = steps_per_epoch * o->epochs;
   uint64_t warmup = (uint64_t)((double)o->warmup_fraction * (double)total);
   uint64_t hash = hash_run(d, o, params, lr_scale, n_params);
-  checkpoint_state cs = {.n_params = n_params, .params = params, .adam_m = m, .adam_v = v};
+  checkpoint_state cs = {.n_params = n_params, .params = opt_params, .adam_m = m, .adam_v = v};
   uint32_t epoch0 = 0;
   double seconds_before = 0.0;
   if (o->checkpoint_path && o->resume) {
@@ -390,10 +468,10 @@ instrid_status headbag_train(const headbag_data *d, const headbag_options *o, fl
         st = instrid_set_error(err, INSTRID_ERR_NOMEM, "out of memory");
         goto out;
       }
-      memcpy(saved, params, sizeof(float) * n_params);
+      memcpy(saved, opt_params, sizeof(float) * n_params);
       st = checkpoint_read(o->checkpoint_path, &cs, err);
       if (st == INSTRID_OK && cs.options_hash != hash) {
-        memcpy(params, saved, sizeof(float) * n_params);
+        memcpy(opt_params, saved, sizeof(float) * n_params);
         st = instrid_set_error(err, INSTRID_ERR_FORMAT,
                                "%s: a checkpoint of another run (other data or options)",
                                o->checkpoint_path);
@@ -401,6 +479,8 @@ instrid_status headbag_train(const headbag_data *d, const headbag_options *o, fl
       free(saved);
       if (st != INSTRID_OK)
         goto out;
+      if (o->standardize)
+        convert_rows(d, mu, sd, std_params, params, 0);
       epoch0 = (uint32_t)cs.epoch;
       res->steps = cs.step;
       seconds_before = cs.train_seconds;
@@ -437,12 +517,16 @@ instrid_status headbag_train(const headbag_data *d, const headbag_options *o, fl
       }
       loss_sum += l;
       res->steps++;
+      if (o->standardize)
+        grad_to_std(d, mu, sd, grad);
       for (size_t i = (size_t)T * D; i < (size_t)O * D; i++)
         grad[i] = 0.0f; /* the source's rows stay */
       for (uint32_t j = T; j < O; j++)
         grad[(size_t)O * D + j] = 0.0f;
       cfg.lr = lr_schedule(o->lr, res->steps, warmup, total);
-      adamw_step(params, grad, m, v, decay, NULL, n_params, &cfg, res->steps);
+      adamw_step(opt_params, grad, m, v, decay, NULL, n_params, &cfg, res->steps);
+      if (o->standardize)
+        convert_rows(d, mu, sd, std_params, params, 0);
     }
     res->last_epoch_loss = loss_sum / (double)steps_per_epoch;
     res->epochs_done = e + 1;
@@ -500,5 +584,6 @@ out:
   }
   free(teacher), free(grad), free(m), free(v), free(decay), free(order);
   free(scores), free(tg), free(mk), free(z);
+  free(mu), free(sd), free(std_params);
   return st;
 }

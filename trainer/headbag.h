@@ -29,6 +29,15 @@
  * max pooling the blend is taken at the window the pooled logit comes from; mean pooling is
  * refused. Classes no source output maps to (t = NaN) keep the head alone, as the blend does.
  *
+ * Standardised inputs. With standardize, the optimiser works on the target rows in the space of
+ * the training windows' vectors centred and scaled per value (mean mu_j and standard deviation
+ * sd_j over the training split; a value whose deviation is below 1e-6 is left as it is): the
+ * weights w'_j = w_j sd_j and bias b' = b + sum_j w_j mu_j, so that offsets shared by every
+ * window (the pool's hard-swish values are >= -0.375, most near their own mean) no longer tie
+ * each weight to the bias. The logits are the same function of the vectors throughout; the rows
+ * are folded back (w_j = w'_j / sd_j, b = b' - sum_j w_j mu_j) after every step's update, so the
+ * trained params are a plain DENSE as before. Weight decay then acts on w'.
+ *
  * The optimiser is the trainer's AdamW (optim.h), warm-up then cosine decay, batches of bags;
  * checkpoints (checkpoint.h) at every epoch end make a run resumable bit for bit.
  */
@@ -77,6 +86,7 @@ typedef struct {
   uint32_t epochs;
   uint32_t batch; /* bags per step */
   float lr, weight_decay, warmup_fraction, pos_weight_max;
+  int standardize; /* 1: train in the standardised space of the inputs (above) */
   uint64_t seed;
   const char *checkpoint_path; /* NULL = none */
   int resume;

@@ -130,6 +130,10 @@ static void usage(FILE *f)
           "                          each window's head output, for the classes the AudioSet map\n"
           "                          names, towards the largest mapped source output (BCE,\n"
           "                          weight L); implies --pool max unless --pool is given\n"
+          "  --standardize           with --pool or --distill: train the head on its input values\n"
+          "                          centred and scaled (mean and deviation per value over the\n"
+          "                          training windows), folded back into its weights after each\n"
+          "                          step: the same function, better conditioned for AdamW\n"
           "  --vector-cache FILE     with a frozen backbone: keep its output per window in FILE\n"
           "                          and reuse it when the backbone and windows are the same\n"
           "  --provenance-note TEXT  a line added to the model's provenance text (e.g. its\n"
@@ -373,11 +377,12 @@ static char *make_provenance(int argc, char **argv, const dataset_source *source
             stats->windows[DATASET_TRAIN], stats->windows[DATASET_VAL]);
   if (hr)
     sb_printf(&b,
-              "training: arch %s, head at clip level (pool %s, distillation %g%s), %u epochs, "
+              "training: arch %s, head at clip level (pool %s, distillation %g%s%s), %u epochs, "
               "%llu steps, batch %u clips, lr %g, weight decay %g, loss balanced, seed %llu; %zu "
               "train / %zu validation clips\n",
               arch_name, headbag_pool_name(hb->pool), (double)hb->distill,
-              hb->blend_gamma > 0.0f ? ", loss through the blend" : "", hb->epochs,
+              hb->blend_gamma > 0.0f ? ", loss through the blend" : "",
+              hb->standardize ? ", inputs standardised" : "", hb->epochs,
               (unsigned long long)hr->steps, hb->batch, (double)hb->lr, (double)hb->weight_decay,
               (unsigned long long)hb->seed, hr->bags[0], hr->bags[1]);
   else
@@ -494,14 +499,15 @@ static int run_headbag(int argc, char **argv, const dataset_source *sources, int
                        const dataset_stats *stats, const char *arch_name, const train_options *opt,
                        const instrid_model_desc *desc, finetune *ft, const finetune_options *fopt,
                        finetune_cache *fcache, int pool, float distill, int blend_loss,
-                       const char *out, const char *unblended_out, const char *checkpoint,
-                       const char *note, int quiet)
+                       int standardize, const char *out, const char *unblended_out,
+                       const char *checkpoint, const char *note, int quiet)
 {
   headbag_options hb;
   headbag_options_default(&hb);
   hb.pool = pool >= 0 ? (headbag_pool)pool : HEADBAG_POOL_MAX;
   hb.distill = distill;
   hb.blend_gamma = blend_loss ? fopt->blend : 0.0f;
+  hb.standardize = standardize;
   hb.blend_mode = fopt->blend_mode;
   hb.epochs = opt->epochs;
   hb.batch = opt->batch;
@@ -621,6 +627,7 @@ enum {
   O_BLEND_MODE,
   O_UNBLENDED_OUT,
   O_BLEND_LOSS,
+  O_STANDARDIZE,
   O_HEAD_RANDOM,
   O_OWN_EMBEDDING,
   O_EMBEDDING_MAX,
@@ -672,6 +679,7 @@ int main(int argc, char **argv)
       {"blend-mode", required_argument, NULL, O_BLEND_MODE},
       {"unblended-out", required_argument, NULL, O_UNBLENDED_OUT},
       {"blend-loss", no_argument, NULL, O_BLEND_LOSS},
+      {"standardize", no_argument, NULL, O_STANDARDIZE},
       {"head-random", no_argument, NULL, O_HEAD_RANDOM},
       {"own-embedding", no_argument, NULL, O_OWN_EMBEDDING},
       {"embedding-max", no_argument, NULL, O_EMBEDDING_MAX},
@@ -699,7 +707,7 @@ int main(int argc, char **argv)
   finetune_options_default(&fopt);
   int arch_given = 0, finetune_given = 0, blend_mode_given = 0, frozen_eval = 0, embedding_max = 0;
   const char *unblended_out = NULL, *vector_cache = NULL, *note = NULL, *loss_given = NULL;
-  int clip_given = 0, blend_loss = 0;
+  int clip_given = 0, blend_loss = 0, standardize = 0;
   int pool = -1; /* -1: not given */
   float distill = 0.0f;
 
@@ -805,6 +813,9 @@ int main(int argc, char **argv)
       break;
     case O_BLEND_LOSS:
       blend_loss = 1;
+      break;
+    case O_STANDARDIZE:
+      standardize = 1;
       break;
     case O_HEAD_RANDOM:
       fopt.head_random = 1;
@@ -1011,6 +1022,9 @@ int main(int argc, char **argv)
     return usage_error("--unblended-out needs --blend-source-head");
   if (blend_mode_given && fopt.blend < 0.0f)
     return usage_error("--blend-mode needs --blend-source-head");
+  if (standardize && pool < 0 && !(distill > 0.0f))
+    return usage_error("--standardize needs --pool or --distill (the head trained on the "
+                       "cached vectors)");
   if (blend_loss && !(fopt.blend > 0.0f))
     return usage_error("--blend-loss needs --blend-source-head G with G > 0 (the head's weight "
                        "in the blend it is trained through)");
@@ -1137,8 +1151,8 @@ int main(int argc, char **argv)
     }
     if (pool >= 0 || distill > 0.0f) {
       status = run_headbag(argc, argv, sources, n_sources, stats, arch_name, &opt, &desc, ft, &fopt,
-                           fcache, pool, distill, blend_loss, out, unblended_out, checkpoint, note,
-                           quiet);
+                           fcache, pool, distill, blend_loss, standardize, out, unblended_out,
+                           checkpoint, note, quiet);
       goto done;
     }
     src = finetune_cache_source(fcache);

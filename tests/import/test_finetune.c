@@ -5,8 +5,8 @@
  * vectors, then the head trained on them, must give what libcore computes for the written
  * model), frozen parameters untouched by training, and a model without a head refused. Then
  * instrid-train itself (argv[1]) end to end: --init on such a model, --keep-source-head
- * --blend-source-head --unblended-out --pool max --distill on a small OpenMIC-layout tree, and the
- * blended model checked against the unblended one through libcore. */
+ * --blend-source-head --unblended-out --pool max --distill --standardize on a small OpenMIC-layout
+ * tree, and the blended model checked against the unblended one through libcore. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,7 +181,7 @@ static void check_train_blend_cli(const char *train_bin)
   snprintf(cmd, sizeof cmd,
            "'%s' --quiet --openmic %s/om --init %s/src.instrid --keep-source-head "
            "--blend-source-head 0.3 --unblended-out %s/unblended.instrid --pool max --distill 0.5 "
-           "--epochs 1 --batch 2 --threads 1 --seed 5 --out %s/blend.instrid "
+           "--standardize --epochs 1 --batch 2 --threads 1 --seed 5 --out %s/blend.instrid "
            "> %s/stdout.txt 2> %s/stderr.txt",
            train_bin, dir, dir, dir, dir, dir, dir);
   int st = system(cmd);
@@ -225,8 +225,10 @@ static void check_train_blend_cli(const char *train_bin)
   CHECK(gamma_ok, "gamma 0.3 for violin, drums, piano, 1 elsewhere (violin %g, bassoon %g)",
         (double)gamma[TAX_VIOLIN], (double)gamma[TAX_BASSOON]);
   CHECK(map_ok, "the stored map is the AudioSet map of the source's names");
-  CHECK(strstr(instrid_model_provenance(mb), "blend: 0.3 * head + 0.7 * mapped source outputs"),
-        "the provenance notes the blend:\n%s", instrid_model_provenance(mb));
+  CHECK(strstr(instrid_model_provenance(mb), "blend: 0.3 * head + 0.7 * mapped source outputs") &&
+            strstr(instrid_model_provenance(mb), "distillation 0.5, inputs standardised"),
+        "the provenance notes the blend and the standardised inputs:\n%s",
+        instrid_model_provenance(mb));
 
   /* The unblended model: the head's 25 outputs, then the source's own. */
   names_ok = instrid_model_n_classes(mu) == TAXONOMY_N + N_CLI_SRC;

@@ -84,6 +84,11 @@ with tempfile.TemporaryDirectory() as d:
     usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
                  "--keep-source-head", "--blend-source-head", "0.3", "--blend-loss"],
                 "--blend-loss needs --pool window or --pool max")
+    # Standardised inputs are the clip-level trainer's (the head on the cached vectors).
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--keep-source-head", "--standardize"], "--standardize needs --pool or --distill")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--standardize", "--pool", "max"],
+                "--init")
     # --frozen-eval runs the frozen layers of --freeze-until N as at inference: it needs N > 0.
     usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--frozen-eval"], "--init")
     usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
