@@ -337,6 +337,18 @@ static void toy_run(void)
   headbag_result_clear(&r);
 }
 
+/* A fresh file name from template (mkstemp's, the file itself removed again); 0 on failure. */
+static int temp_name(char *template)
+{
+  int fd = mkstemp(template);
+  CHECK(fd >= 0, "mkstemp");
+  if (fd < 0)
+    return 0;
+  close(fd);
+  remove(template);
+  return 1;
+}
+
 static void resume(void)
 {
   static toy t;
@@ -345,12 +357,8 @@ static void resume(void)
   toy_setup(&t, &d, &o, 4, 0.05f);
   o.pool = HEADBAG_POOL_MEAN;
   char path[] = "/tmp/test_headbag_XXXXXX";
-  int fd = mkstemp(path);
-  CHECK(fd >= 0, "mkstemp");
-  if (fd < 0)
+  if (!temp_name(path))
     return;
-  close(fd);
-  remove(path);
   float a[5] = {0.1f, 0, 0, 0, 0}, b[5] = {0.1f, 0, 0, 0, 0};
   headbag_result r;
   instrid_error err = {0};
@@ -449,12 +457,8 @@ static void standardize(void)
   /* Resumed from a checkpoint: bit for bit the uninterrupted run; a plain run's checkpoint is
    * another run's. */
   char path[] = "/tmp/test_headbag_std_XXXXXX";
-  int fd = mkstemp(path);
-  CHECK(fd >= 0, "mkstemp");
-  if (fd < 0)
+  if (!temp_name(path))
     return;
-  close(fd);
-  remove(path);
   o.lr = 0.02f;
   o.epochs = 4;
   float a[10], b[10];
