@@ -7,7 +7,10 @@ embedding layer with 32 identity rows added, bias 3; the target rows on the pool
 only). The combined model holds W x the embedding head's target rows and (1 - W) x the pool
 head's, the source rows and every other tensor unchanged, one provenance line (replaced when
 run again); through the element (instrid-identify) its target logits are W and 1 - W of the two
-models' in every window. Pairs that are not such twins, and a weight outside [0, 1], are refused.
+models' in every window. With a second pool head and --pool-weight shares the rows and logits
+are the three-way weighted sums. Pairs that are not such twins, a weight outside [0, 1], shares
+that do not add up to 1 or are not one per pool head, and pool heads that differ outside their
+target rows are refused.
 
 usage: test_combine_heads.py COMBINE_HEADS BUILD_DIR SOURCE_IMPORT_DIR WORKDIR
 Exit status: 0 pass, 1 fail, 77 skip (numpy missing).
@@ -125,6 +128,48 @@ if r.returncode == 0:
           f"the printed precision")
     check(len(lc) and bool((np.abs(lc - le)[:, T:] <= (ue + uc)[:, T:]).all()),
           "source outputs unchanged")
+
+    # Two pool heads (one plain, one standardised, say): 0.6 / 0.25 / 0.15 of the three logits.
+    Hp2 = Hp.copy()
+    Hp2[:T, D:] = 0.2 * rng.standard_normal((T, C))
+    hbp2 = hbp.copy()
+    hbp2[:T] = 0.2 * rng.standard_normal(T)
+    pool2 = os.path.join(work, "pool2.instrid")
+    model(pool2, Wp, bp, Hp2, hbp2)
+    r = run("--weight", "0.6", "--pool-weight", "0.25", "--pool-head", pool2, "--pool-weight",
+            "0.15")
+    check(r.returncode == 0 and "pool heads 0.25 + 0.15" in r.stdout,
+          f"three heads: exit {r.returncode}, {r.stdout.strip()!r} {r.stderr.strip()!r}")
+    if r.returncode == 0:
+        parts3, t3 = tensors(out)
+        w3, b3 = t3[(4, 0)], t3[(4, 1)]
+        check(np.allclose(w3[:T, :D], 0.6 * He[:T]) and
+              np.allclose(w3[:T, D:], 0.25 * Hp[:T, D:] + 0.15 * Hp2[:T, D:]) and
+              np.allclose(b3[:T], 0.6 * hb[:T] + 0.25 * hbp[:T] + 0.15 * hbp2[:T]) and
+              np.array_equal(w3[T:], Hp[T:]), "three heads: rows 0.6, 0.25 and 0.15 of theirs")
+        lines = [ln for ln in parts3.provenance.splitlines() if ln.startswith("heads: ")]
+        check(lines == ["heads: 0.6 x the embedding head of emb.instrid + 0.25 x the pool head of "
+                        "pool.instrid + 0.15 x the pool head of pool2.instrid (logits, 3 "
+                        "classes; scripts/combine-heads.py)"], f"three heads' line: {lines}")
+        (l2, u2), (l3, u3) = logits(pool2), logits(out)
+        ok = len(l3) == len(le) and len(l3) >= 5
+        if ok:
+            diff = np.abs(l3 - (0.6 * le + 0.25 * lp + 0.15 * l2))[:, :T]
+            ok = bool((diff <= (0.6 * ue + 0.25 * up + 0.15 * u2 + u3)[:, :T]).all())
+        check(ok, "three heads through the element: the weighted sum of the three models' logits")
+    # Shares that do not add up to 1, or not one per pool head; a second pool model that is
+    # not the first one's twin outside its head (the identity rows' bias).
+    r = run("--weight", "0.6", "--pool-weight", "0.3", "--pool-head", pool2, "--pool-weight",
+            "0.3")
+    check(r.returncode == 2 and "add up to 1" in r.stderr, f"sum 1.2: {r.stderr.strip()!r}")
+    r = run("--weight", "0.6", "--pool-weight", "0.4", "--pool-head", pool2)
+    check(r.returncode == 2 and "one weight per pool head" in r.stderr,
+          f"one weight for two heads: {r.stderr.strip()!r}")
+    model(pool2, Wp, np.concatenate([be, np.full(C, 2.0, np.float32)]), Hp2, hbp2)
+    r = run("--weight", "0.6", "--pool-weight", "0.2", "--pool-head", pool2, "--pool-weight",
+            "0.2")
+    check(r.returncode == 1 and "outside its head's target rows" in r.stderr,
+          f"pool twins differ elsewhere: {r.stderr.strip()!r}")
 
     # Run again: the provenance line is replaced, not repeated.
     shutil.copy(out, pool_model + ".again")
