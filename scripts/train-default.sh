@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Reproduces models/default.instrid (v8, docs/MODEL.md): imports EfficientAT mn04 (AudioSet),
+# Reproduces models/default.instrid (v9, docs/MODEL.md): imports EfficientAT mn04 (AudioSet),
 # trains a 25-class head on its frozen backbone's output over the real recordings that
 # scripts/fetch-data extracts (every window of a clip an example with the clip's labels: on this
 # data that measured better than clip-level pooling or distillation, docs/MODEL.md; INSTRID_POOL
@@ -20,10 +20,12 @@
 # validation source (Colombo's acoustic kit) is left out of all three. And mixtures of the real
 # recordings themselves (scripts/mix-real.py): 2 to 4 training clips of different classes summed
 # with exact labels, so that the head hears real instruments inside a mix too.
-# A second head is trained on the same vectors' source, the global pool's 384 values before the
-# embedding (instrid-train --head-input pool, learning rate 3e-3), and the two heads' logits are
-# averaged 0.7 / 0.3 (scripts/combine-heads.py): the pool head hears timbres the embedding, made
-# for AudioSet's classes, flattens (docs/MODEL.md, v8).
+# Two more heads are trained on the same vectors' source, the global pool's 384 values before the
+# embedding (instrid-train --head-input pool): one plainly (learning rate 3e-3), one on its
+# standardised inputs (--standardize, 3e-4); the three heads' logits are averaged 0.6 / 0.1 / 0.3
+# (scripts/combine-heads.py): the pool heads hear timbres the embedding, made for AudioSet's
+# classes, flattens; the plain one keeps NSynth's synthetic timbres, the standardised one fits
+# the real recordings closer (docs/MODEL.md, v8 and v9).
 # Resumable: each stage skips what is done (the import when its file exists, a corpus when its
 # label files exist, decoding through the feature cache, the backbone's output through the
 # vector file, training through its checkpoint).
@@ -42,7 +44,8 @@
 #                INSTRID_REAL_MIXES (mixtures of real recordings, 4000; 0: none),
 #                INSTRID_THRESHOLD_MIXES (mixtures of the held-out recordings the thresholds are
 #                chosen on beside them, 1000; 0: the held-out clips alone),
-#                INSTRID_POOL_SHARE (the pool head's share of the logits, 0.3; 0: no pool head),
+#                INSTRID_POOL_SHARE and INSTRID_STD_POOL_SHARE (the plain and the standardised
+#                pool heads' shares of the logits, 0.1 and 0.3; 0: no such head; v8: 0.3 and 0),
 #                INSTRID_MIDI (the scores), INSTRID_DRUMKITS (Hydrogen's kits folder)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,7 +65,8 @@ synth_notes=${INSTRID_SYNTH_NOTES:-9000}
 mix_hours=${INSTRID_MIX_HOURS:-2}
 real_mixes=${INSTRID_REAL_MIXES:-4000}
 threshold_mixes=${INSTRID_THRESHOLD_MIXES:-1000}
-pool_share=${INSTRID_POOL_SHARE:-0.3}
+pool_share=${INSTRID_POOL_SHARE:-0.1}
+std_pool_share=${INSTRID_STD_POOL_SHARE:-0.3}
 midi=${INSTRID_MIDI:-}
 for f in "$real/openmic-2018-aggregated-labels.csv" "$real/partitions/split01_test.csv" \
     "$real/validation.csv" "$pre/mn04_as_mAP_432.pt" "$pre/audioset_class_labels_indices.csv"; do
@@ -73,9 +77,19 @@ if ! [[ "$real_mixes" =~ ^[0-9]+$ ]]; then
       "real recordings)" >&2
   exit 2
 fi
-if ! [[ "$pool_share" =~ ^0(\.[0-9]+)?$ ]]; then
-  echo "train-default.sh: INSTRID_POOL_SHARE='$pool_share': not a share in [0, 1) (0: no head" \
-      "on the pool)" >&2
+for v in INSTRID_POOL_SHARE:"$pool_share" INSTRID_STD_POOL_SHARE:"$std_pool_share"; do
+  if ! [[ "${v#*:}" =~ ^0(\.[0-9]+)?$ ]]; then
+    echo "train-default.sh: ${v%%:*}='${v#*:}': not a share in [0, 1) (0: no such head on the" \
+        "pool)" >&2
+    exit 2
+  fi
+done
+# the embedding head's share of the logits: what the pool heads leave
+embedding_share=$(/usr/bin/python3 -c "print(round(1 - $pool_share - $std_pool_share, 6))")
+if ! /usr/bin/python3 -c "import sys; sys.exit(not $embedding_share > 0)"; then
+  echo "train-default.sh: INSTRID_POOL_SHARE + INSTRID_STD_POOL_SHARE = $pool_share +" \
+      "$std_pool_share: the pool heads' shares leave the embedding head none (they add up to" \
+      "less than 1)" >&2
   exit 2
 fi
 if ! [[ "$threshold_mixes" =~ ^[0-9]+$ ]]; then
@@ -211,17 +225,27 @@ fi
     --corpus-openmic "$work/real-ship" "${extra[@]}" --cache "$work/cache" --out "$out" --threads 2 \
     --epochs "$epochs" --lr 1e-3 --weight-decay 1e-4 --seed 1 --checkpoint "$work/train.ckpt" \
     --resume --provenance-note "$note"
-if [[ "$pool_share" =~ [1-9] ]]; then  # a share above 0 (0, 0.0, 0.00: v7's single head)
+# The heads on the pool: plainly (learning rate 3e-3) and with standardised inputs (3e-4), each
+# trained when its share is above 0 (0, 0.0, 0.00: none), then every head's logits averaged.
+pool_heads=()
+pool_head() {  # pool_head NAME SHARE instrid-train-options...
+  local name=$1 share=$2
+  shift 2
+  [[ "$share" =~ [1-9] ]] || return 0
   ./build/trainer/instrid-train --init "$work/mn04.instrid" --keep-source-head \
       --head-input pool --blend-source-head "$blend" --blend-mode "$blend_mode" \
       --pool "$pool" --distill "$distill" --vector-cache "$work/pool-vectors.bin" \
       --corpus-openmic "$work/real-ship" "${extra[@]}" --cache "$work/cache" \
-      --out "$work/pool-head.instrid" --threads 2 --epochs "$epochs" --lr 3e-3 \
-      --weight-decay 1e-4 --seed 1 --checkpoint "$work/pool-train.ckpt" --resume \
+      --out "$work/$name-head.instrid" --threads 2 --epochs "$epochs" "$@" \
+      --weight-decay 1e-4 --seed 1 --checkpoint "$work/$name-train.ckpt" --resume \
       --provenance-note "$note"
-  /usr/bin/python3 scripts/combine-heads.py --embedding-head "$out" \
-      --pool-head "$work/pool-head.instrid" --out "$out" \
-      --weight "$(/usr/bin/python3 -c "print(round(1 - float('$pool_share'), 6))")"
+  pool_heads+=(--pool-head "$work/$name-head.instrid" --pool-weight "$share")
+}
+pool_head pool "$pool_share" --lr 3e-3
+pool_head pool-std "$std_pool_share" --standardize --lr 3e-4
+if [ ${#pool_heads[@]} -gt 0 ]; then
+  /usr/bin/python3 scripts/combine-heads.py --embedding-head "$out" "${pool_heads[@]}" \
+      --out "$out" --weight "$embedding_share"
 fi
 # Thresholds: per class, F1-maximising at clip level through the element on the held-out real
 # validation set (validation.csv: whole sources held out, non-music clips included), weighted

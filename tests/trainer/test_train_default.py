@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """test_train_default.py — scripts/train-default.sh's checks before it builds or renders
 anything: a missing input file is named, mixtures without a MIDI folder (INSTRID_MIDI) are
-refused with the way out, a count of real mixtures (for training or for the thresholds) that is not one is named, and each exits 2
-without touching the work folder."""
+refused with the way out, a count of real mixtures (for training or for the thresholds) that is
+not one is named, so is a pool head's share that is not one or shares that leave the embedding
+head nothing, and each exits 2 without touching the work folder."""
 import os
 import subprocess
 import sys
@@ -48,10 +49,15 @@ with tempfile.TemporaryDirectory() as tmp:
     rc, err = run(real, pre, work, INSTRID_THRESHOLD_MIXES="-1", INSTRID_MIX_HOURS="0")
     check(rc == 2 and "INSTRID_THRESHOLD_MIXES='-1': not a count" in err,
           f"INSTRID_THRESHOLD_MIXES not a count: rc {rc}, {err!r}")
-    for share in ("1", "0.3x", "-0.1"):
-        rc, err = run(real, pre, work, INSTRID_POOL_SHARE=share, INSTRID_MIX_HOURS="0")
-        check(rc == 2 and f"INSTRID_POOL_SHARE='{share}': not a share in [0, 1)" in err,
-              f"INSTRID_POOL_SHARE {share}: rc {rc}, {err!r}")
+    for var in ("INSTRID_POOL_SHARE", "INSTRID_STD_POOL_SHARE"):
+        for share in ("1", "0.3x", "-0.1", "0.2;x"):
+            rc, err = run(real, pre, work, **{var: share}, INSTRID_MIX_HOURS="0")
+            check(rc == 2 and f"{var}='{share}': not a share in [0, 1)" in err,
+                  f"{var} {share}: rc {rc}, {err!r}")
+    rc, err = run(real, pre, work, INSTRID_POOL_SHARE="0.5", INSTRID_STD_POOL_SHARE="0.5",
+                  INSTRID_MIX_HOURS="0")
+    check(rc == 2 and "leave the embedding head none" in err,
+          f"pool shares adding up to 1: rc {rc}, {err!r}")
     rc, err = run(real, pre, work, INSTRID_MIDI=os.path.join(tmp, "nowhere"))
     check(rc == 2 and "nowhere': not a folder" in err, f"INSTRID_MIDI not a folder: rc {rc}, {err!r}")
     check(not os.path.exists(work), "the work folder was created before the checks passed")
