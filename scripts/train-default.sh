@@ -88,8 +88,8 @@ done
 embedding_share=$(/usr/bin/python3 -c "print(round(1 - $pool_share - $std_pool_share, 6))")
 if ! /usr/bin/python3 -c "import sys; sys.exit(not $embedding_share > 0)"; then
   echo "train-default.sh: INSTRID_POOL_SHARE + INSTRID_STD_POOL_SHARE = $pool_share +" \
-      "$std_pool_share: the pool heads' shares leave the embedding head none (they add up to" \
-      "less than 1)" >&2
+      "$std_pool_share: the pool heads' shares leave the embedding head none (they must add" \
+      "up to less than 1)" >&2
   exit 2
 fi
 if ! [[ "$threshold_mixes" =~ ^[0-9]+$ ]]; then
