@@ -276,6 +276,38 @@ done:
   fixture_remove_tree(dir);
 }
 
+/* finetune_new on path with plain's options (*f0) and with o's (*f), both or neither: on failure
+ * the check names `what`, path is removed and 0 returned. */
+static int finetune_pair(const char *path, const finetune_options *plain, const finetune_options *o,
+                         finetune **f0, finetune **f, const char *what)
+{
+  instrid_error err = {0};
+  *f0 = finetune_new(path, instrid_taxonomy, TAXONOMY_N, plain, 1, &err);
+  *f = finetune_new(path, instrid_taxonomy, TAXONOMY_N, o, 1, &err);
+  CHECK(*f0 && *f, "finetune_new with and without %s: %s", what, err.message);
+  if (*f0 && *f)
+    return 1;
+  finetune_free(*f0);
+  finetune_free(*f);
+  remove(path);
+  return 0;
+}
+
+/* Window i of s's validation split through the source model's net ns and the trained model's
+ * nt (x: the input, pt: nt's outputs, the targets then the source's N_SRC): the largest
+ * difference between their source outputs. */
+static float source_output_gap(instrid_net *ns, instrid_net *nt, synth *s, size_t i, float *x,
+                               float *pt)
+{
+  float ps[N_SRC], tg[TAXONOMY_N], mk[TAXONOMY_N], d = 0.0f;
+  synth_get(s, DATASET_VAL, i, 0, x, tg, mk);
+  instrid_net_forward(ns, x, ps);
+  instrid_net_forward(nt, x, pt);
+  for (int k = 0; k < N_SRC; k++)
+    d = fmaxf(d, fabsf(ps[k] - pt[TAXONOMY_N + k]));
+  return d;
+}
+
 /* A trainer for f's head on the cached vectors cs: 3 epochs of 8, lr 1e-2, no augmentation, one
  * thread, f's learning-rate groups. */
 static trainer *head_trainer(const finetune *f, const example_source *cs, instrid_error *err)
@@ -289,6 +321,40 @@ static trainer *head_trainer(const finetune *f, const example_source *cs, instri
   opt.threads = 1;
   opt.lr_scale = finetune_head_lr_scale(f);
   return trainer_new(finetune_head_arch(f), cs, &opt, err);
+}
+
+/* Trains f's head (head_trainer) on the cached vectors of s's examples (the cache in *c: the
+ * caller frees it, and the trainer returned) and checks what training changed: every parameter
+ * whose learning rate is 0 kept its value, and some parameter j < limit with j % period >= from
+ * (period 0: any j < limit), `what`, moved. Returns the trainer after its run, or NULL. */
+static trainer *train_head_checked(finetune *f, synth *s, size_t limit, size_t period, size_t from,
+                                   const char *what, finetune_cache **c)
+{
+  instrid_error err = {0};
+  example_source inner = {synth_count, synth_get, s, NULL};
+  *c = finetune_cache_new(f, &inner, 1, NULL, NULL, &err);
+  CHECK(*c != NULL, "cache: %s", err.message);
+  if (!*c)
+    return NULL;
+  example_source cs = finetune_cache_source(*c);
+  const instrid_model_desc *h = finetune_head_arch(f);
+  trainer *t = head_trainer(f, &cs, &err);
+  CHECK(t != NULL, "trainer: %s", err.message);
+  if (!t || trainer_run(t, &err) != INSTRID_OK) {
+    trainer_free(t);
+    return NULL;
+  }
+  const float *q = train_net_params(trainer_net(t)), *q0 = h->params;
+  const float *hl = finetune_head_lr_scale(f);
+  int kept = 1, moved = 0;
+  for (size_t j = 0; j < h->n_params; j++) {
+    if (hl[j] == 0.0f)
+      kept &= q[j] == q0[j];
+    else if (j < limit && (period == 0 || j % period >= from))
+      moved |= q[j] != q0[j];
+  }
+  CHECK(kept && moved, "frozen parameters kept (%d), %s moved (%d)", kept, what, moved);
+  return t;
 }
 
 /* ---- --own-embedding: the head's own copy of the embedding layer --------------------------- */
@@ -409,15 +475,9 @@ static void check_own_embedding(const char *tiny_path, int mode)
   o = plain;
   o.own_embedding = mode;
   o.lr_backbone = 0.5f;
-  finetune *f0 = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &plain, 1, &err);
-  finetune *f = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
-  CHECK(f0 && f, "finetune_new with and without --own-embedding: %s", err.message);
-  if (!f0 || !f) {
-    finetune_free(f0);
-    finetune_free(f);
-    remove(path);
+  finetune *f0, *f;
+  if (!finetune_pair(path, &plain, &o, &f0, &f, "--own-embedding"))
     return;
-  }
   const instrid_model_desc *a = finetune_arch(f), *a0 = finetune_arch(f0);
   const uint32_t n_out = TAXONOMY_N + N_SRC;
   CHECK(finetune_own_embedding_layer(f) == 10 && finetune_own_embedding_layer(f0) == 0 &&
@@ -432,7 +492,7 @@ static void check_own_embedding(const char *tiny_path, int mode)
 
   /* The same outputs as the plain fine-tuning network (eval mode). */
   synth s = {a->frontend.n_mels * a->window_frames, {24, 8}};
-  float *x = malloc(sizeof(float) * s.n_in), tg[TAXONOMY_N], mk[TAXONOMY_N];
+  float *x = malloc(sizeof(float) * s.n_in);
   float worst = worst_output_difference(a, a0, &s, x, 0, n_out);
   CHECK(worst < 1e-5f, "outputs before training equal the plain network's: worst %g",
         (double)worst);
@@ -474,25 +534,11 @@ static void check_own_embedding(const char *tiny_path, int mode)
   CHECK(same && zeros, "initial copy (%d) and zero blocks (%d)", same, zeros);
 
   /* Trained on the cached vectors: the source outputs stay the source model's. */
-  example_source inner = {synth_count, synth_get, &s, NULL};
-  finetune_cache *c = finetune_cache_new(f, &inner, 1, NULL, NULL, &err);
-  CHECK(c != NULL, "cache: %s", err.message);
-  if (c && x) {
-    example_source cs = finetune_cache_source(c);
-    const instrid_model_desc *h = finetune_head_arch(f);
-    trainer *t = head_trainer(f, &cs, &err);
-    CHECK(t != NULL, "trainer: %s", err.message);
-    if (t && trainer_run(t, &err) == INSTRID_OK) {
-      const float *q = train_net_params(trainer_net(t)), *q0 = h->params;
-      const float *hl = finetune_head_lr_scale(f);
-      int kept = 1, moved = 0;
-      for (size_t j = 0; j < h->n_params; j++) {
-        if (hl[j] == 0.0f)
-          kept &= q[j] == q0[j];
-        else if (j < 24 * in + 24)
-          moved |= q[j] != q0[j];
-      }
-      CHECK(kept && moved, "frozen halves kept (%d), the copy moved (%d)", kept, moved);
+  finetune_cache *c = NULL;
+  if (x) {
+    trainer *t = train_head_checked(f, &s, 24 * in + 24, 0, 0, "the copy", &c);
+    if (t) {
+      const float *q = train_net_params(trainer_net(t));
       float th[TAXONOMY_N];
       for (int k = 0; k < TAXONOMY_N; k++)
         th[k] = 0.5f;
@@ -503,14 +549,9 @@ static void check_own_embedding(const char *tiny_path, int mode)
       instrid_net *ns = ms ? instrid_net_new(ms, &err) : NULL;
       instrid_net *nt = mt ? instrid_net_new(mt, &err) : NULL;
       if (ns && nt) {
-        float ps[N_SRC], pt[TAXONOMY_N + N_SRC], dsrc = 0.0f;
-        for (size_t i = 0; i < 4; i++) {
-          synth_get(&s, DATASET_VAL, i, 0, x, tg, mk);
-          instrid_net_forward(ns, x, ps);
-          instrid_net_forward(nt, x, pt);
-          for (int k = 0; k < N_SRC; k++)
-            dsrc = fmaxf(dsrc, fabsf(ps[k] - pt[TAXONOMY_N + k]));
-        }
+        float pt[TAXONOMY_N + N_SRC], dsrc = 0.0f;
+        for (size_t i = 0; i < 4; i++)
+          dsrc = fmaxf(dsrc, source_output_gap(ns, nt, &s, i, x, pt));
         CHECK(dsrc < 1e-6f, "source outputs after training equal the source model's: %g",
               (double)dsrc);
         CHECK(instrid_model_embedding_size(mt) == 24, "the embedding is both halves (%u)",
@@ -571,15 +612,9 @@ static void check_head_input(const char *tiny_path, int mode)
   plain.keep_source_head = 1;
   o = plain;
   o.head_input = mode;
-  finetune *f0 = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &plain, 1, &err);
-  finetune *f = finetune_new(path, instrid_taxonomy, TAXONOMY_N, &o, 1, &err);
-  CHECK(f0 && f, "finetune_new with and without --head-input: %s", err.message);
-  if (!f0 || !f) {
-    finetune_free(f0);
-    finetune_free(f);
-    remove(path);
+  finetune *f0, *f;
+  if (!finetune_pair(path, &plain, &o, &f0, &f, "--head-input"))
     return;
-  }
   const instrid_model_desc *a = finetune_arch(f), *a0 = finetune_arch(f0);
   const uint32_t n_out = TAXONOMY_N + N_SRC;
   const size_t C = 8, D = 12, E = D + C;
@@ -594,7 +629,7 @@ static void check_head_input(const char *tiny_path, int mode)
 
   /* Before training: the plain network's outputs (BOTH) or its source outputs (POOL). */
   synth s = {a->frontend.n_mels * a->window_frames, {24, 8}};
-  float *x = malloc(sizeof(float) * s.n_in), tg[TAXONOMY_N], mk[TAXONOMY_N];
+  float *x = malloc(sizeof(float) * s.n_in);
   float worst =
       worst_output_difference(a, a0, &s, x, mode == FINETUNE_INPUT_POOL ? TAXONOMY_N : 0, n_out);
   CHECK(worst < 1e-5f, "outputs before training equal the plain network's: worst %g",
@@ -626,25 +661,11 @@ static void check_head_input(const char *tiny_path, int mode)
         src, init);
 
   /* Trained on the cached vectors; the written model's embedding and source outputs. */
-  example_source inner = {synth_count, synth_get, &s, NULL};
-  finetune_cache *c = finetune_cache_new(f, &inner, 1, NULL, NULL, &err);
-  CHECK(c != NULL, "cache: %s", err.message);
-  if (c && x) {
-    example_source cs = finetune_cache_source(c);
-    const instrid_model_desc *h = finetune_head_arch(f);
-    trainer *t = head_trainer(f, &cs, &err);
-    CHECK(t != NULL, "trainer: %s", err.message);
-    if (t && trainer_run(t, &err) == INSTRID_OK) {
-      const float *q = train_net_params(trainer_net(t)), *q0 = h->params;
-      const float *hl = finetune_head_lr_scale(f);
-      int kept = 1, moved = 0;
-      for (size_t j = 0; j < h->n_params; j++) {
-        if (hl[j] == 0.0f)
-          kept &= q[j] == q0[j];
-        else if (j < TAXONOMY_N * E && j % E >= D)
-          moved |= q[j] != q0[j];
-      }
-      CHECK(kept && moved, "frozen weights kept (%d), the pool's columns moved (%d)", kept, moved);
+  finetune_cache *c = NULL;
+  if (x) {
+    trainer *t = train_head_checked(f, &s, TAXONOMY_N * E, E, D, "the pool's columns", &c);
+    if (t) {
+      const float *q = train_net_params(trainer_net(t));
       float th[TAXONOMY_N];
       for (int k = 0; k < TAXONOMY_N; k++)
         th[k] = 0.5f;
@@ -658,13 +679,9 @@ static void check_head_input(const char *tiny_path, int mode)
           mt && instrid_model_embedding_size(mt) == E ? instrid_net_new(mt, &err) : NULL;
       if (ns && nt) {
         const float *W = a0->params + layer_param_offset(a0, 10), *B = W + D * C;
-        float ps[N_SRC], pt[TAXONOMY_N + N_SRC], dsrc = 0.0f, demb = 0.0f, lowest = 1e9f;
+        float pt[TAXONOMY_N + N_SRC], dsrc = 0.0f, demb = 0.0f, lowest = 1e9f;
         for (size_t i = 0; i < 4; i++) {
-          synth_get(&s, DATASET_VAL, i, 0, x, tg, mk);
-          instrid_net_forward(ns, x, ps);
-          instrid_net_forward(nt, x, pt);
-          for (int k = 0; k < N_SRC; k++)
-            dsrc = fmaxf(dsrc, fabsf(ps[k] - pt[TAXONOMY_N + k]));
+          dsrc = fmaxf(dsrc, source_output_gap(ns, nt, &s, i, x, pt));
           const float *v = instrid_net_embedding(nt);
           for (size_t r = 0; r < D; r++) { /* the source's embedding layer on the pool */
             float z = B[r];
