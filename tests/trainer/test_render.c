@@ -71,7 +71,8 @@ static const tnote piano_notes[] = {
     {0, 480, 60, 90}, {480, 480, 64, 80}, {960, 960, 67, 70}, {1920, 480, 72, 100}};
 static const tnote violin_notes[] = {{240, 720, 76, 80}, {1200, 1200, 79, 90}};
 
-static int write_test_midi(const char *path)
+/* The piano part and a second part (GM program, notes) in a format-1 file. */
+static int write_two_part_midi(const char *path, int program, const tnote *notes, int n)
 {
   fixture_smf o = {.n = 0};
   fixture_smf_put(&o, "MThd", 4);
@@ -84,8 +85,13 @@ static int write_test_midi(const char *path)
   fixture_smf_put8(&o, DIVISION & 0xff);
   put_track(&o, 0, -1, NULL, 0, TEMPO_US);  /* conductor track */
   put_track(&o, 0, 0, piano_notes, 4, 0);   /* acoustic grand */
-  put_track(&o, 1, 40, violin_notes, 2, 0); /* violin */
+  put_track(&o, 1, program, notes, n, 0);
   return fixture_smf_write(path, &o);
+}
+
+static int write_test_midi(const char *path)
+{
+  return write_two_part_midi(path, 40, violin_notes, 2); /* violin */
 }
 
 /* ---- helpers -------------------------------------------------------------------------------- */
@@ -419,6 +425,75 @@ static void test_corpus(const char *tmp, const char *midi, const char *sf)
   CHECK(compared == 8, "compared %d files", compared);
 }
 
+/* --all-classes: a piece with a bassoon part (a class OpenMIC does not name) rendered into the
+ * OpenMIC layout. With OpenMIC's 20 classes the bassoon plays but no label says so (unknown);
+ * with the taxonomy's 25 every clip lists all 25, the bassoon and the piano positive, viola,
+ * oboe, horn and harpsichord known negatives, and class-map.json names the 25 in order. */
+static void test_all_classes(const char *tmp, const char *sf)
+{
+  static const tnote bassoon_notes[] = {{0, 960, 46, 90}, {960, 960, 50, 90}, {1920, 480, 53, 80}};
+  char midi[1024], dir[1024], path[1200];
+  snprintf(midi, sizeof(midi), "%s/bassoon.mid", tmp);
+  CHECK(write_two_part_midi(midi, 70, bassoon_notes, 3) == 0, "cannot write %s", midi);
+  char *files[1] = {midi};
+  for (int all = 0; all < 2; all++) {
+    corpus_options co;
+    memset(&co, 0, sizeof(co));
+    snprintf(dir, sizeof(dir), "%s/all%d", tmp, all);
+    co.out_dir = dir;
+    co.openmic = 1;
+    co.all_classes = all;
+    co.midi_files = files;
+    co.n_midi = 1;
+    co.pieces = 2;
+    co.clip_s = 4.0;
+    co.seed = 5;
+    co.jobs = 1;
+    render_options_default(&co.options);
+    co.options.sources = SOURCE_FLUID;
+    co.options.vary = 0;
+    co.options.reassign_prob = 0;
+    co.options.solo_prob = 0;
+    co.config.rate_hz = 44100;
+    co.config.soundfonts[0] = sf;
+    co.config.n_soundfonts = 1;
+    char err[512];
+    CHECK(corpus_render(&co, err, sizeof(err)) == 0, "render (all classes %d): %s", all, err);
+    snprintf(path, sizeof(path), "%s/openmic/openmic-2018-aggregated-labels.csv", dir);
+    char *labels = fixture_slurp(path, NULL);
+    CHECK(labels != NULL, "%s missing", path);
+    if (!labels)
+      continue;
+    int rows = count_lines(labels) - 1, wrong = 0, bassoon_rows = 0, known_absent = 0;
+    for (char *l = strchr(labels, '\n') + 1; *l; l = strchr(l, '\n') + 1) {
+      char key[64], inst[64];
+      double rel;
+      int nr;
+      if (sscanf(l, "%63[^,],%63[^,],%lf,%d", key, inst, &rel, &nr) != 4) {
+        wrong++;
+        break;
+      }
+      int should = strcmp(inst, "piano") == 0 || strcmp(inst, "bassoon") == 0;
+      wrong += should != (rel >= 0.5);
+      bassoon_rows += strcmp(inst, "bassoon") == 0;
+      known_absent += rel < 0.5 && (strcmp(inst, "viola") == 0 || strcmp(inst, "oboe") == 0 ||
+                                    strcmp(inst, "horn") == 0 || strcmp(inst, "harpsichord") == 0);
+    }
+    free(labels);
+    CHECK(wrong == 0, "all classes %d: %d labels wrong", all, wrong);
+    CHECK(rows == 2 * (all ? 25 : 20), "all classes %d: %d rows for 2 clips", all, rows);
+    CHECK(bassoon_rows == (all ? 2 : 0), "all classes %d: %d bassoon rows", all, bassoon_rows);
+    CHECK(known_absent == (all ? 8 : 0), "all classes %d: %d rows of viola, oboe, horn, "
+          "harpsichord", all, known_absent);
+    snprintf(path, sizeof(path), "%s/openmic/class-map.json", dir);
+    char *cmap = fixture_slurp(path, NULL);
+    CHECK(cmap && (all ? strstr(cmap, "\"bassoon\": 3, \"cello\": 4") && strstr(cmap, "\"voice\": 24}")
+                       : strstr(cmap, "\"cello\": 3") && !strstr(cmap, "bassoon")),
+          "all classes %d: class map %s", all, cmap ? cmap : "(none)");
+    free(cmap);
+  }
+}
+
 /* Unreadable MIDI files among good ones: each is reported once, by name and reason, and left
  * out, so the corpus is the one the good file alone gives (test_corpus's "plain"); with no
  * good file at all the run stops with an error saying so. */
@@ -543,6 +618,7 @@ int main(int argc, char **argv)
   if (sf) {
     test_corpus(tmp, midi, sf);
     test_bad_midi(tmp, midi, sf);
+    test_all_classes(tmp, sf);
     test_example(sf);
   }
   if (!getenv("KEEP") && fixture_remove_tree(tmp) != 0)

@@ -198,11 +198,11 @@ static void *worker(void *arg)
       ro.phrase_prob = 0.0;
       ro.excerpt_from_start = 1;
       /* the class from its own stream, kept when a draw fails (a kit without the key drawn):
-       * the classes stay evenly spread. Only those the OpenMIC layout names: a clip of any
-       * other would have no positive. */
+       * the classes stay evenly spread. Only those the labels name: a clip of any other would
+       * have no positive. */
       render_options draw = opt->options;
       for (int c = 0; c < TAXONOMY_N; c++)
-        if (!render_classes[c].openmic)
+        if (!opt->all_classes && !render_classes[c].openmic)
           draw.excluded_classes |= 1u << c;
       splitmix_rng cr = splitmix_derive(opt->seed ^ 0xc1a55, i);
       note_cls = render_note_class(eng, &draw, &cr);
@@ -381,11 +381,12 @@ static int write_indexes(const corpus_options *opt, const corpus_state *st, char
   }
   if (!opt->openmic)
     return 0;
-  /* aggregated labels: every OpenMIC class of every clip, less a fixed share withheld per clip */
-  static const int n_om_target = 20;
+  /* aggregated labels: every class of the vocabulary (OpenMIC's 20, or the taxonomy's 25) of
+   * every clip, less a fixed share withheld per clip */
+  const int n_om_target = opt->all_classes ? TAXONOMY_N : 20;
   int om_class[TAXONOMY_N], n_om = 0;
   for (int c = 0; c < TAXONOMY_N; c++)
-    if (render_classes[c].openmic)
+    if (opt->all_classes || render_classes[c].openmic)
       om_class[n_om++] = c;
   if (n_om != n_om_target) {
     snprintf(errbuf, errlen, "internal: %d OpenMIC classes", n_om);

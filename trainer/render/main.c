@@ -50,13 +50,17 @@ static void usage(FILE *f)
       "  --clip S               OpenMIC clip length in seconds (default 10, as published)\n"
       "  --openmic-share F      share of --hours in the OpenMIC layout when both (default 0.5)\n"
       "  --test-fraction F      pieces that go to test_data / split01_test (default 0.2)\n"
-      "  --withheld F           OpenMIC: fraction of each clip's 20 (clip, class) pairs left out "
+      "  --withheld F           OpenMIC: fraction of each clip's (clip, class) pairs left out "
       "of\n"
       "                         the aggregated labels, i.e. unknown (default 0.25; 0 with "
       "--notes)\n"
+      "  --all-classes          OpenMIC: label all 25 classes of the taxonomy, not OpenMIC's 20\n"
+      "                         (class-map.json names them): bassoon, harpsichord, horn, oboe\n"
+      "                         and viola, which parts may play in any clip, become known\n"
+      "                         instead of unknown; --notes draws among the 25\n"
       "Isolated notes (NSynth-like; instead of MIDI files, OpenMIC layout only):\n"
-      "  --notes N              N clips of one note each: a class drawn evenly among OpenMIC's\n"
-      "                         20 that the sources can play, one of its GM programs, a pitch in\n"
+      "  --notes N              N clips of one note each: a class drawn evenly among the labelled\n"
+      "                         classes the sources can play, one of its GM programs, a pitch in\n"
       "                         its range, velocity 25..127, held 0.5..3.5 s then released\n"
       "                         (drums and cymbals: one hit or a bar of hits). Positive for\n"
       "                         that class only (GM synth basses: bass and synthesizer), every\n"
@@ -379,7 +383,8 @@ int main(int argc, char **argv)
     O_DRUMS,
     O_SYNTH_PROB,
     O_NO_SYNTH,
-    O_CLASS_WEIGHT
+    O_CLASS_WEIGHT,
+    O_ALL_CLASSES
   };
   static const struct option longopts[] = {
       {"out", required_argument, 0, O_OUT},
@@ -391,6 +396,7 @@ int main(int argc, char **argv)
       {"openmic-share", required_argument, 0, O_OM_SHARE},
       {"test-fraction", required_argument, 0, O_TEST},
       {"withheld", required_argument, 0, O_WITHHELD},
+      {"all-classes", no_argument, 0, O_ALL_CLASSES},
       {"soundfont", required_argument, 0, O_SF},
       {"philharmonia", required_argument, 0, O_PHIL},
       {"drumkits", required_argument, 0, O_KITS},
@@ -482,6 +488,9 @@ int main(int argc, char **argv)
     case O_WITHHELD:
       bad = !parse_double(optarg, 0, 1, &co.withheld_fraction);
       withheld_given = 1;
+      break;
+    case O_ALL_CLASSES:
+      co.all_classes = 1;
       break;
     case O_SF:
       if (!user_sf)
@@ -611,8 +620,11 @@ int main(int argc, char **argv)
       return 2;
     }
     if (bad) {
-      fprintf(stderr, "instrid-render: bad value '%s' for --%s\n", optarg,
-              longopts[opt - O_OUT].name);
+      const char *name = "?";
+      for (const struct option *o = longopts; o->name; o++)
+        if (o->val == opt)
+          name = o->name;
+      fprintf(stderr, "instrid-render: bad value '%s' for --%s\n", optarg, name);
       return 2;
     }
   }
@@ -653,6 +665,10 @@ int main(int argc, char **argv)
   } else if (!co.out_dir || optind >= argc) {
     fprintf(stderr, "instrid-render: need --out DIR and at least one MIDI file or directory "
                     "(see --help)\n");
+    return 2;
+  } else if (co.all_classes && !co.openmic) {
+    fprintf(stderr, "instrid-render: --all-classes labels the OpenMIC layout, and --layout "
+                    "musicnet writes none (MusicNet labels name every class already)\n");
     return 2;
   }
   int status = 2; /* until the inputs are known good */
