@@ -83,8 +83,8 @@ static int write_two_part_midi(const char *path, int program, const tnote *notes
   fixture_smf_put8(&o, 3); /* tracks */
   fixture_smf_put8(&o, DIVISION >> 8);
   fixture_smf_put8(&o, DIVISION & 0xff);
-  put_track(&o, 0, -1, NULL, 0, TEMPO_US);  /* conductor track */
-  put_track(&o, 0, 0, piano_notes, 4, 0);   /* acoustic grand */
+  put_track(&o, 0, -1, NULL, 0, TEMPO_US); /* conductor track */
+  put_track(&o, 0, 0, piano_notes, 4, 0);  /* acoustic grand */
   put_track(&o, 1, program, notes, n, 0);
   return fixture_smf_write(path, &o);
 }
@@ -483,12 +483,13 @@ static void test_all_classes(const char *tmp, const char *sf)
     CHECK(wrong == 0, "all classes %d: %d labels wrong", all, wrong);
     CHECK(rows == 2 * (all ? 25 : 20), "all classes %d: %d rows for 2 clips", all, rows);
     CHECK(bassoon_rows == (all ? 2 : 0), "all classes %d: %d bassoon rows", all, bassoon_rows);
-    CHECK(known_absent == (all ? 8 : 0), "all classes %d: %d rows of viola, oboe, horn, "
-          "harpsichord", all, known_absent);
+    CHECK(known_absent == (all ? 8 : 0), "all classes %d: %d viola, oboe, horn, harpsichord rows",
+          all, known_absent);
     snprintf(path, sizeof(path), "%s/openmic/class-map.json", dir);
     char *cmap = fixture_slurp(path, NULL);
-    CHECK(cmap && (all ? strstr(cmap, "\"bassoon\": 3, \"cello\": 4") && strstr(cmap, "\"voice\": 24}")
-                       : strstr(cmap, "\"cello\": 3") && !strstr(cmap, "bassoon")),
+    CHECK(cmap &&
+              (all ? strstr(cmap, "\"bassoon\": 3, \"cello\": 4") && strstr(cmap, "\"voice\": 24}")
+                   : strstr(cmap, "\"cello\": 3") && !strstr(cmap, "bassoon")),
           "all classes %d: class map %s", all, cmap ? cmap : "(none)");
     free(cmap);
   }

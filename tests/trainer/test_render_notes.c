@@ -258,8 +258,8 @@ static void test_all_classes(const char *bin, const char *tmp, const char *sf)
            "'%s' --all-classes --layout musicnet --out '%s/cli' x.mid 2>&1 | grep -q 'all-classes'",
            bin, tmp);
   CHECK(run_status(cmd) == 0, "--all-classes --layout musicnet: no message naming the option");
-  snprintf(cmd, sizeof(cmd), "'%s' --all-classes --layout musicnet --out '%s/cli' x.mid 2>/dev/null",
-           bin, tmp);
+  snprintf(cmd, sizeof(cmd),
+           "'%s' --all-classes --layout musicnet --out '%s/cli' x.mid 2>/dev/null", bin, tmp);
   CHECK(run_status(cmd) == 2, "--all-classes --layout musicnet should exit 2");
 }
 
