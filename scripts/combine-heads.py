@@ -11,8 +11,10 @@ which is one DENSE on the pool models' head input (the embedding's D values, the
 C): the target rows get W times the embedding head's weights on the first D columns and the
 W_i-weighted sum of the pool heads' on the last C, the bias likewise. Everything else (the
 backbone, the embedding layer that passes the pool through, the source rows, a BLEND_MAPPED
-layer, class names, thresholds) is the first pool model's; thresholds are then chosen anew
-(scripts/choose-thresholds.py). An ensemble of linear heads on different views of one window,
+layer, class names, thresholds, provenance) is the first pool model's; the provenance gains a
+"heads:" line with the shares and, per head, its own "command:" and "training:" lines (as
+"head: W x the embedding head of A.instrid: command: ..."), replacing those an earlier run
+wrote; thresholds are then chosen anew (scripts/choose-thresholds.py). An ensemble of linear heads on different views of one window,
 at the cost of one.
 
     combine-heads.py --embedding-head A.instrid --pool-head B.instrid --weight W --out OUT
@@ -151,8 +153,17 @@ def main():
             "".join(f"+ {w:g} x the pool head of {os.path.basename(p)} "
                     for w, p in zip(shares, a.pool_head)) +
             f"(logits, {T} classes; scripts/combine-heads.py)")
+    # each head's own command and training lines: the first pool model's provenance, kept as
+    # the file's, says how that head alone was trained
+    said = [line]
+    for share, kind, path, parts in [(a.weight, "embedding", a.embedding_head, E)] + \
+            [(w, "pool", p, Q) for w, p, Q in zip(shares, a.pool_head, pools)]:
+        said += [f"head: {share:g} x the {kind} head of {os.path.basename(path)}: {ln}"
+                 for ln in parts.provenance.splitlines()
+                 if ln.startswith(("command: ", "training: "))]
     P.provenance = "".join(ln + "\n" for ln in P.provenance.splitlines()
-                           if not ln.startswith("heads: ")) + line + "\n"
+                           if not ln.startswith(("heads: ", "head: "))) + \
+        "".join(ln + "\n" for ln in said)
     data = F.parts_bytes(P)
     tmp = f"{a.out}.tmp.{os.getpid()}"
     with open(tmp, "wb") as f:

@@ -5,8 +5,8 @@ trainer/import/instrid_file.py, shaped as instrid-train writes them: an embeddin
 DENSE 6 -> HARDSWISH -> DENSE head of 3 target and 2 source rows) and its pool twin (the
 embedding layer with 32 identity rows added, bias 3; the target rows on the pool's columns
 only). The combined model holds W x the embedding head's target rows and (1 - W) x the pool
-head's, the source rows and every other tensor unchanged, one provenance line (replaced when
-run again); through the element (instrid-identify) its target logits are W and 1 - W of the two
+head's, the source rows and every other tensor unchanged, one provenance line with the
+shares and each head's own command and training lines; through the element (instrid-identify) its target logits are W and 1 - W of the two
 models' in every window. With a second pool head and --pool-weight shares the rows and logits
 are the three-way weighted sums. Pairs that are not such twins, a weight outside [0, 1], shares
 that do not add up to 1 or are not one per pool head, and pool heads that differ outside their
@@ -55,21 +55,21 @@ hbp = hb.copy()
 hbp[:T] = 0.2 * rng.standard_normal(T)
 
 
-def model(path, e_w, e_b, h_w, h_b, classes=CLASSES):
+def model(path, e_w, e_b, h_w, h_b, classes=CLASSES, how="made by test_combine_heads.py"):
     layers = [F.Layer(F.GLOBAL_POOL, [2, 0]),  # mean over time: 32 values
               F.Layer(F.DENSE, [e_w.shape[0]], tensors=[e_w, e_b]),
               F.Layer(F.HARDSWISH), F.Layer(F.EMBEDDING),
               F.Layer(F.DENSE, [h_w.shape[0]], tensors=[h_w, h_b]), F.Layer(F.SIGMOID)]
     with open(path, "wb") as f:
         f.write(F.model_bytes(fe, 40, 20, classes, [0.5] * len(classes),
-                              f"made by test_combine_heads.py\n", layers))
+                              how + "\n", layers))
 
 
 emb_model, pool_model = os.path.join(work, "emb.instrid"), os.path.join(work, "pool.instrid")
-model(emb_model, We, be, He, hb)
+model(emb_model, We, be, He, hb, how="command: train EMB\nwritten: then\ntraining: lr 1e-3")
 Wp = np.concatenate([We, np.eye(C, dtype=np.float32)])
 bp = np.concatenate([be, np.full(C, 3.0, np.float32)])
-model(pool_model, Wp, bp, Hp, hbp)
+model(pool_model, Wp, bp, Hp, hbp, how="command: train POOL\ntraining: lr 3e-3")
 out = os.path.join(work, "both.instrid")
 
 
@@ -101,6 +101,13 @@ if r.returncode == 0:
     check(lines == ["heads: 0.7 x the embedding head of emb.instrid + 0.3 x the pool head of "
                     "pool.instrid (logits, 3 classes; scripts/combine-heads.py)"],
           f"one provenance line: {lines}")
+    check([ln for ln in parts.provenance.splitlines() if ln.startswith(("head: ", "command: "))] ==
+          ["command: train POOL",
+           "head: 0.7 x the embedding head of emb.instrid: command: train EMB",
+           "head: 0.7 x the embedding head of emb.instrid: training: lr 1e-3",
+           "head: 0.3 x the pool head of pool.instrid: command: train POOL",
+           "head: 0.3 x the pool head of pool.instrid: training: lr 3e-3"],
+          f"each head's command and training: {parts.provenance!r}")
     check(parts.class_names == CLASSES and parts.thresholds == pparts.thresholds,
           "classes and thresholds: the pool model's")
 
@@ -135,7 +142,7 @@ if r.returncode == 0:
     hbp2 = hbp.copy()
     hbp2[:T] = 0.2 * rng.standard_normal(T)
     pool2 = os.path.join(work, "pool2.instrid")
-    model(pool2, Wp, bp, Hp2, hbp2)
+    model(pool2, Wp, bp, Hp2, hbp2, how="command: train POOL2 --standardize")
     r = run("--weight", "0.6", "--pool-weight", "0.25", "--pool-head", pool2, "--pool-weight",
             "0.15")
     check(r.returncode == 0 and "pool heads 0.25 + 0.15" in r.stdout,
@@ -151,6 +158,9 @@ if r.returncode == 0:
         check(lines == ["heads: 0.6 x the embedding head of emb.instrid + 0.25 x the pool head of "
                         "pool.instrid + 0.15 x the pool head of pool2.instrid (logits, 3 "
                         "classes; scripts/combine-heads.py)"], f"three heads' line: {lines}")
+        heads = [ln for ln in parts3.provenance.splitlines() if ln.startswith("head: ")]
+        check(heads[-1] == "head: 0.15 x the pool head of pool2.instrid: command: train POOL2 "
+              "--standardize" and len(heads) == 5, f"three heads' own lines: {heads}")
         (l2, u2), (l3, u3) = logits(pool2), logits(out)
         ok = len(l3) == len(le) and len(l3) >= 5
         if ok:
