@@ -104,6 +104,39 @@ static int count_lines(const char *s)
   return n;
 }
 
+/* dir's OpenMIC aggregated labels per class: rows listed and rows positive; bad counts the rows
+ * that do not parse or name no class of the taxonomy, and a wrong header. */
+typedef struct {
+  int rows[TAXONOMY_N], positive[TAXONOMY_N], bad, total;
+} label_counts;
+
+static int count_openmic_labels(const char *dir, label_counts *lc)
+{
+  char path[1200];
+  snprintf(path, sizeof(path), "%s/openmic/openmic-2018-aggregated-labels.csv", dir);
+  memset(lc, 0, sizeof(*lc));
+  char *labels = fixture_slurp(path, NULL);
+  if (!labels)
+    return -1;
+  const char *header = "sample_key,instrument,relevance,num_responses\n";
+  lc->bad = strncmp(labels, header, strlen(header)) != 0;
+  for (char *l = strchr(labels, '\n'); l && l[1]; l = strchr(l + 1, '\n')) {
+    char key[64], inst[64];
+    double rel;
+    int nr, c = -1;
+    if (sscanf(l + 1, "%63[^,],%63[^,],%lf,%d", key, inst, &rel, &nr) != 4 ||
+        (c = instrid_taxonomy_index(inst)) < 0) {
+      lc->bad++;
+      continue;
+    }
+    lc->total++;
+    lc->rows[c]++;
+    lc->positive[c] += rel >= 0.5;
+  }
+  free(labels);
+  return 0;
+}
+
 /* ---- tests ---------------------------------------------------------------------------------- */
 
 static void test_smf(const char *midi)
@@ -322,32 +355,20 @@ static void test_corpus(const char *tmp, const char *midi, const char *sf)
   CHECK(n_wav == 4, "wav files %d", n_wav);
 
   /* OpenMIC: 20 classes, 25 % withheld -> exactly 15 rows per clip; piano and violin sound */
-  snprintf(path, sizeof(path), "%s/openmic/openmic-2018-aggregated-labels.csv", dir);
-  char *labels = fixture_slurp(path, NULL);
-  CHECK(labels != NULL, "no aggregated labels");
-  if (labels) {
-    CHECK(strncmp(labels, "sample_key,instrument,relevance,num_responses\n", 46) == 0, "header");
-    CHECK(count_lines(labels) == 1 + 4 * 15, "rows %d", count_lines(labels) - 1);
-    /* every listed piano/violin pair is positive, every other listed pair negative */
-    int pos = 0, neg = 0, wrong = 0;
-    for (char *l = strchr(labels, '\n') + 1; *l; l = strchr(l, '\n') + 1) {
-      char key[64], inst[64];
-      double rel;
-      int nr;
-      if (sscanf(l, "%63[^,],%63[^,],%lf,%d", key, inst, &rel, &nr) != 4) {
-        wrong++;
-        break;
-      }
-      int should = strcmp(inst, "piano") == 0 || strcmp(inst, "violin") == 0;
-      wrong += should != (rel >= 0.5);
-      pos += rel >= 0.5;
-      neg += rel < 0.5;
-      if (instrid_taxonomy_index(inst) < 0 || !render_classes[instrid_taxonomy_index(inst)].openmic)
-        wrong++;
-    }
-    CHECK(wrong == 0 && pos > 0 && neg > 0, "labels: %d wrong, %d pos, %d neg", wrong, pos, neg);
+  label_counts lc;
+  CHECK(count_openmic_labels(dir, &lc) == 0, "no aggregated labels");
+  CHECK(lc.total == 4 * 15, "rows %d", lc.total);
+  /* every listed piano/violin pair is positive, every other listed pair negative, every class
+   * one of OpenMIC's */
+  int pos = 0, wrong = lc.bad;
+  for (int c = 0; c < TAXONOMY_N; c++) {
+    int should = c == TAX_PIANO || c == TAX_VIOLIN;
+    wrong += should ? lc.rows[c] - lc.positive[c] : lc.positive[c];
+    wrong += render_classes[c].openmic ? 0 : lc.rows[c];
+    pos += lc.positive[c];
   }
-  free(labels);
+  CHECK(wrong == 0 && pos > 0 && pos < lc.total, "labels: %d wrong, %d of %d positive", wrong, pos,
+        lc.total);
   snprintf(path, sizeof(path), "%s/openmic/class-map.json", dir);
   char *cmap = fixture_slurp(path, NULL);
   CHECK(cmap &&
@@ -459,27 +480,13 @@ static void test_all_classes(const char *tmp, const char *sf)
     co.config.n_soundfonts = 1;
     char err[512];
     CHECK(corpus_render(&co, err, sizeof(err)) == 0, "render (all classes %d): %s", all, err);
-    snprintf(path, sizeof(path), "%s/openmic/openmic-2018-aggregated-labels.csv", dir);
-    char *labels = fixture_slurp(path, NULL);
-    CHECK(labels != NULL, "%s missing", path);
-    if (!labels)
-      continue;
-    int rows = count_lines(labels) - 1, wrong = 0, bassoon_rows = 0, known_absent = 0;
-    for (char *l = strchr(labels, '\n') + 1; *l; l = strchr(l, '\n') + 1) {
-      char key[64], inst[64];
-      double rel;
-      int nr;
-      if (sscanf(l, "%63[^,],%63[^,],%lf,%d", key, inst, &rel, &nr) != 4) {
-        wrong++;
-        break;
-      }
-      int should = strcmp(inst, "piano") == 0 || strcmp(inst, "bassoon") == 0;
-      wrong += should != (rel >= 0.5);
-      bassoon_rows += strcmp(inst, "bassoon") == 0;
-      known_absent += rel < 0.5 && (strcmp(inst, "viola") == 0 || strcmp(inst, "oboe") == 0 ||
-                                    strcmp(inst, "horn") == 0 || strcmp(inst, "harpsichord") == 0);
-    }
-    free(labels);
+    label_counts lc;
+    CHECK(count_openmic_labels(dir, &lc) == 0, "all classes %d: no aggregated labels", all);
+    int rows = lc.total, wrong = lc.bad, bassoon_rows = lc.rows[TAX_BASSOON];
+    for (int c = 0; c < TAXONOMY_N; c++)
+      wrong += c == TAX_PIANO || c == TAX_BASSOON ? lc.rows[c] - lc.positive[c] : lc.positive[c];
+    int known_absent =
+        lc.rows[TAX_VIOLA] + lc.rows[TAX_OBOE] + lc.rows[TAX_HORN] + lc.rows[TAX_HARPSICHORD];
     CHECK(wrong == 0, "all classes %d: %d labels wrong", all, wrong);
     CHECK(rows == 2 * (all ? 25 : 20), "all classes %d: %d rows for 2 clips", all, rows);
     CHECK(bassoon_rows == (all ? 2 : 0), "all classes %d: %d bassoon rows", all, bassoon_rows);

@@ -226,22 +226,11 @@ static void test_all_classes(const char *bin, const char *tmp, const char *sf)
   char dir[1024];
   snprintf(dir, sizeof(dir), "%s/all-classes", tmp);
   CHECK(render_notes_in(dir, sf, 30, 2, 0, 0, 0.0, 1) == 0, "render with all classes");
-  char root[1200];
-  snprintf(root, sizeof(root), "%s/openmic", dir);
-  dataset_options dopt;
-  memset(&dopt, 0, sizeof(dopt));
-  dataset_stats stats;
-  memset(&stats, 0, sizeof(stats));
-  instrid_error err;
-  memset(&err, 0, sizeof(err));
   recording_list list = {0};
-  CHECK(openmic_read(root, &dopt, &list, &stats, &err) == INSTRID_OK, "reader: %s", err.message);
-  CHECK(list.n == 30, "reader: %zu clips, want 30", list.n);
-  const uint32_t all = (1u << TAXONOMY_N) - 1;
-  uint32_t not_om = 0, seen = 0;
-  for (int c = 0; c < TAXONOMY_N; c++)
-    if (!render_classes[c].openmic)
-      not_om |= OM_BIT(c);
+  uint32_t om;
+  read_clips(dir, 30, &list, &om);
+  const uint32_t all = (1u << TAXONOMY_N) - 1, not_om = all & ~om;
+  uint32_t seen = 0;
   for (size_t i = 0; i < list.n; i++) {
     const dataset_recording *r = &list.items[i];
     CHECK(r->mask_bits == all, "%s: mask %#x, want every class", r->audio_path, r->mask_bits);
