@@ -14,8 +14,8 @@ backbone, the embedding layer that passes the pool through, the source rows, a B
 layer, class names, thresholds, provenance) is the first pool model's; the provenance gains a
 "heads:" line with the shares and, per head, its own "command:" and "training:" lines (as
 "head: W x the embedding head of A.instrid: command: ..."), replacing those an earlier run
-wrote; thresholds are then chosen anew (scripts/choose-thresholds.py). An ensemble of linear heads on different views of one window,
-at the cost of one.
+wrote; thresholds are then chosen anew (scripts/choose-thresholds.py). An ensemble of linear
+heads on different views of one window, at the cost of one.
 
     combine-heads.py --embedding-head A.instrid --pool-head B.instrid --weight W --out OUT
     combine-heads.py --embedding-head A.instrid --pool-head B.instrid --pool-weight WB \
@@ -174,6 +174,7 @@ def main():
     print(f"combine-heads: {a.out}: {T} target rows, {D} embedding + {C} pool columns, weight "
           f"{a.weight:g}{pools_said}")
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,9 +5,9 @@ trainer/import/instrid_file.py, shaped as instrid-train writes them: an embeddin
 DENSE 6 -> HARDSWISH -> DENSE head of 3 target and 2 source rows) and its pool twin (the
 embedding layer with 32 identity rows added, bias 3; the target rows on the pool's columns
 only). The combined model holds W x the embedding head's target rows and (1 - W) x the pool
-head's, the source rows and every other tensor unchanged, one provenance line with the
-shares and each head's own command and training lines; through the element (instrid-identify) its target logits are W and 1 - W of the two
-models' in every window. With a second pool head and --pool-weight shares the rows and logits
+head's, the source rows and every other tensor unchanged, one provenance line with the shares
+and each head's own command and training lines; through the element (instrid-identify) its
+target logits are W and 1 - W of the two models' in every window. With a second pool head and --pool-weight shares the rows and logits
 are the three-way weighted sums. Pairs that are not such twins, a weight outside [0, 1], shares
 that do not add up to 1 or are not one per pool head, and pool heads that differ outside their
 target rows are refused.

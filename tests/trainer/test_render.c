@@ -273,30 +273,38 @@ static void test_fx(void)
   free(x);
 }
 
+/* A corpus of the MIDI files under dir played by FluidSynth through sf at 44.1 kHz, with every
+ * random variation (vary) or as written; the layouts, sizes and seed left to the caller. */
+static void fluid_corpus(corpus_options *co, const char *dir, char **files, size_t n_files,
+                         const char *sf, int vary)
+{
+  memset(co, 0, sizeof(*co));
+  co->out_dir = dir;
+  co->midi_files = files;
+  co->n_midi = n_files;
+  if (vary)
+    render_options_default(&co->options);
+  else
+    render_options_as_written(&co->options, 0);
+  co->options.sources = SOURCE_FLUID;
+  co->config.rate_hz = 44100;
+  co->config.soundfonts[0] = sf;
+  co->config.n_soundfonts = 1;
+}
+
 /* Renders the test MIDI into both layouts under dir; 0 on success. */
 static int render_corpus(const char *dir, char **files, size_t n_files, const char *sf, int jobs,
                          int vary, char *err, size_t errlen)
 {
   corpus_options co;
-  memset(&co, 0, sizeof(co));
-  co.out_dir = dir;
+  fluid_corpus(&co, dir, files, n_files, sf, vary);
   co.musicnet = co.openmic = 1;
-  co.midi_files = files;
-  co.n_midi = n_files;
   co.pieces = 4;
   co.clip_s = 10.0;
   co.test_fraction = 0.5;
   co.withheld_fraction = 0.25;
   co.seed = 42;
   co.jobs = jobs;
-  render_options_default(&co.options);
-  co.options.sources = SOURCE_FLUID;
-  co.options.vary = vary;
-  if (!vary)
-    co.options.reassign_prob = 0;
-  co.config.rate_hz = 44100;
-  co.config.soundfonts[0] = sf;
-  co.config.n_soundfonts = 1;
   int rc = corpus_render(&co, err, errlen);
   if (rc != 0)
     fprintf(stderr, "corpus_render: %s\n", err);
@@ -459,25 +467,14 @@ static void test_all_classes(const char *tmp, const char *sf)
   char *files[1] = {midi};
   for (int all = 0; all < 2; all++) {
     corpus_options co;
-    memset(&co, 0, sizeof(co));
     snprintf(dir, sizeof(dir), "%s/all%d", tmp, all);
-    co.out_dir = dir;
+    fluid_corpus(&co, dir, files, 1, sf, 0);
     co.openmic = 1;
     co.all_classes = all;
-    co.midi_files = files;
-    co.n_midi = 1;
     co.pieces = 2;
     co.clip_s = 4.0;
     co.seed = 5;
     co.jobs = 1;
-    render_options_default(&co.options);
-    co.options.sources = SOURCE_FLUID;
-    co.options.vary = 0;
-    co.options.reassign_prob = 0;
-    co.options.solo_prob = 0;
-    co.config.rate_hz = 44100;
-    co.config.soundfonts[0] = sf;
-    co.config.n_soundfonts = 1;
     char err[512];
     CHECK(corpus_render(&co, err, sizeof(err)) == 0, "render (all classes %d): %s", all, err);
     label_counts lc;
