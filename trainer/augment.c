@@ -44,8 +44,42 @@ static float feature_std(const instrid_frontend_params *fe)
   return fe->feature_std > 0.0f ? fe->feature_std : 1.0f;
 }
 
+/* Feature -> mel energy and back, the exact inverse of the front end's last step:
+ * f = (ln(max(E, floor)) + log_gain - mean) / std (LOG_MAX) or (ln(E + floor) + log_gain - mean) /
+ * std (LOG_ADD, EfficientAT's log(E + 1e-5)). Under LOG_MAX an energy at or below the floor reads
+ * back as the floor. */
+static inline double log_floor_of(const instrid_frontend_params *fe)
+{
+  return fe->log_floor > 0.0f ? fe->log_floor : 1e-10;
+}
+
+static inline double feature_to_energy(const instrid_frontend_params *fe, float f)
+{
+  double e = exp((double)f * feature_std(fe) + fe->feature_mean - fe->log_gain);
+  if (fe->log_mode == INSTRID_LOG_ADD)
+    e = e > log_floor_of(fe) ? e - log_floor_of(fe) : 0.0;
+  return e;
+}
+
+static inline float energy_to_feature(const instrid_frontend_params *fe, double e)
+{
+  double floor = log_floor_of(fe);
+  if (fe->log_mode == INSTRID_LOG_ADD)
+    e += floor;
+  else if (e < floor)
+    e = floor;
+  return (float)((log(e) + fe->log_gain - fe->feature_mean) / feature_std(fe));
+}
+
 void augment_gain(const instrid_frontend_params *fe, float *features, size_t n, float gain_db)
 {
+  if (fe->log_mode == INSTRID_LOG_ADD) {
+    /* ln(E + floor) is no offset of ln(E): through the energies, exactly. */
+    double g = pow(10.0, (fe->power > 0.0f ? fe->power : 2.0f) * gain_db / 20.0);
+    for (size_t i = 0; i < n; i++)
+      features[i] = energy_to_feature(fe, g * feature_to_energy(fe, features[i]));
+    return;
+  }
   float silence = instrid_frontend_silence_value(fe);
   float power = fe->power > 0.0f ? fe->power : 2.0f;
   /* 20 log10(g) = gain_db; energy scales as g^power. */
@@ -58,20 +92,6 @@ void augment_gain(const instrid_frontend_params *fe, float *features, size_t n, 
     float v = features[i] + offset;
     features[i] = v > silence ? v : silence;
   }
-}
-
-/* Feature -> mel energy and back, the exact inverse of the front end's normalisation. */
-static inline double feature_to_energy(const instrid_frontend_params *fe, float f)
-{
-  return exp((double)f * feature_std(fe) + fe->feature_mean);
-}
-
-static inline float energy_to_feature(const instrid_frontend_params *fe, double e)
-{
-  double floor = fe->log_floor > 0.0f ? fe->log_floor : 1e-10;
-  if (e < floor)
-    e = floor;
-  return (float)((log(e) - fe->feature_mean) / feature_std(fe));
 }
 
 void augment_noise(const instrid_frontend_params *fe, float *features, size_t n, float snr_db,

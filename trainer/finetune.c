@@ -783,12 +783,13 @@ finetune_cache *finetune_cache_new(finetune *f, const example_source *inner, int
                                    void (*progress)(void *ctx, size_t done, size_t total),
                                    void *progress_ctx, instrid_error *err)
 {
-  return finetune_cache_new_file(f, inner, threads, progress, progress_ctx, NULL, err);
+  return finetune_cache_new_file(f, inner, threads, progress, progress_ctx, NULL, 0, err);
 }
 
 finetune_cache *finetune_cache_new_file(finetune *f, const example_source *inner, int threads,
                                         void (*progress)(void *ctx, size_t done, size_t total),
-                                        void *progress_ctx, const char *path, instrid_error *err)
+                                        void *progress_ctx, const char *path, uint64_t key_salt,
+                                        instrid_error *err)
 {
   if (!f->split) {
     instrid_set_error(err, INSTRID_ERR_INVALID_ARG,
@@ -853,6 +854,8 @@ finetune_cache *finetune_cache_new_file(finetune *f, const example_source *inner
         for (uint32_t k = f->n_targets; k < f->n_out; k++)
           c->target[s][i * f->n_out + k] = c->mask[s][i * f->n_out + k] = 0.0f;
     key = cache_key(c);
+    if (key_salt) /* 0 keeps the keys of files written before the salt existed */
+      key = checkpoint_hash(key, &key_salt, sizeof key_salt);
     if (read_vectors(c, path, key)) {
       if (progress)
         progress(progress_ctx, c->n[0] + c->n[1], c->n[0] + c->n[1]);

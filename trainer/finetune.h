@@ -124,12 +124,14 @@ finetune_cache *finetune_cache_new(finetune *f, const example_source *inner, int
                                    void (*progress)(void *ctx, size_t done, size_t total),
                                    void *progress_ctx, instrid_error *err);
 /* The same, keeping the vectors in the file at path (NULL: none): when the file holds vectors
- * for this backbone and exactly these windows (their recordings, targets and masks), they are
- * read instead of computed; else they are computed and the file (re)written. The source's get
- * then runs twice per window (once without the network). */
+ * for this backbone and exactly these windows (their recordings, targets and masks, and
+ * key_salt: whatever else makes inner's features what they are, such as gain_copies_key; 0 for
+ * nothing), they are read instead of computed; else they are computed and the file (re)written.
+ * The source's get then runs twice per window (once without the network). */
 finetune_cache *finetune_cache_new_file(finetune *f, const example_source *inner, int threads,
                                         void (*progress)(void *ctx, size_t done, size_t total),
-                                        void *progress_ctx, const char *path, instrid_error *err);
+                                        void *progress_ctx, const char *path, uint64_t key_salt,
+                                        instrid_error *err);
 void finetune_cache_free(finetune_cache *c);
 /* The cache as headbag's data (valid while c lives): vectors, targets, masks, recordings, and
  * the AudioSet map as the teachers' map when the source's outputs are kept. */

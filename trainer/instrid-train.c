@@ -18,6 +18,7 @@
 #include "arch.h"
 #include "dataset.h"
 #include "finetune.h"
+#include "gaincopies.h"
 #include "instrid.h"
 #include "train.h"
 
@@ -136,6 +137,11 @@ static void usage(FILE *f)
           "                          step: the same function, better conditioned for AdamW\n"
           "  --vector-cache FILE     with a frozen backbone: keep its output per window in FILE\n"
           "                          and reuse it when the backbone and windows are the same\n"
+          "  --gain-copies DB[,DB..] with a frozen backbone: the head also learns every training\n"
+          "                          window at each of these gains (dB, -60..60, up to 8), made\n"
+          "                          exactly on its mel energies and run through the backbone\n"
+          "                          (e.g. -12,+12: a log-mel network hears level as timbre);\n"
+          "                          validation windows stay as they are\n"
           "  --provenance-note TEXT  a line added to the model's provenance text (e.g. its\n"
           "                          licence and attributions)\n"
           "\n"
@@ -357,7 +363,8 @@ static char *make_provenance(int argc, char **argv, const dataset_source *source
                              const dataset_stats *stats, trainer *t, const char *arch_name,
                              const train_options *opt, const instrid_model_desc *desc,
                              const finetune *ft, const finetune_options *fopt,
-                             const headbag_options *hb, const headbag_result *hr, const char *note)
+                             const headbag_options *hb, const headbag_result *hr,
+                             const gain_copies *gc, const char *note)
 {
   strbuf b = {0};
   sb_printf(&b, "command:");
@@ -414,9 +421,13 @@ static char *make_provenance(int argc, char **argv, const dataset_source *source
     else
       sb_printf(&b, "layers 0..%u frozen%s", fopt->freeze_until,
                 opt->frozen_prefix ? " (run as at inference)" : "");
-    sb_printf(&b, ", lr multiplier %g before the head%s%s\n", (double)fopt->lr_backbone,
+    sb_printf(&b, ", lr multiplier %g before the head%s%s", (double)fopt->lr_backbone,
               fopt->keep_source_head ? ", source outputs kept after the 25 classes" : "",
               finetune_split(ft) ? "; head trained on the backbone's output" : "");
+    for (size_t k = 0; gc && k < gc->n_gains; k++)
+      sb_printf(&b, "%s%+g dB", k ? ", " : ", every training window also at ",
+                (double)gc->gains_db[k]);
+    sb_printf(&b, "\n");
     /* The source's provenance, indented, so that the chain back to the weights stays in the
      * file. */
     const char *sp = instrid_model_provenance(finetune_source(ft));
@@ -500,7 +511,7 @@ static int run_headbag(int argc, char **argv, const dataset_source *sources, int
                        const instrid_model_desc *desc, finetune *ft, const finetune_options *fopt,
                        finetune_cache *fcache, int pool, float distill, int blend_loss,
                        int standardize, const char *out, const char *unblended_out,
-                       const char *checkpoint, const char *note, int quiet)
+                       const char *checkpoint, const gain_copies *gc, const char *note, int quiet)
 {
   headbag_options hb;
   headbag_options_default(&hb);
@@ -552,7 +563,7 @@ static int run_headbag(int argc, char **argv, const dataset_source *sources, int
     goto done;
   }
   provenance = make_provenance(argc, argv, sources, n_sources, stats, NULL, arch_name, opt, desc,
-                               ft, fopt, &hb, &res, note);
+                               ft, fopt, &hb, &res, gc, note);
   if (!provenance) {
     fprintf(stderr, PROG ": out of memory\n");
     goto done;
@@ -636,6 +647,7 @@ enum {
   O_POOL,
   O_DISTILL,
   O_VECTOR_CACHE,
+  O_GAIN_COPIES,
   O_PROVENANCE_NOTE,
   O_VERSION,
 };
@@ -688,6 +700,7 @@ int main(int argc, char **argv)
       {"pool", required_argument, NULL, O_POOL},
       {"distill", required_argument, NULL, O_DISTILL},
       {"vector-cache", required_argument, NULL, O_VECTOR_CACHE},
+      {"gain-copies", required_argument, NULL, O_GAIN_COPIES},
       {"provenance-note", required_argument, NULL, O_PROVENANCE_NOTE},
       {"version", no_argument, NULL, O_VERSION},
       {NULL, 0, NULL, 0},
@@ -709,6 +722,10 @@ int main(int argc, char **argv)
   const char *unblended_out = NULL, *vector_cache = NULL, *note = NULL, *loss_given = NULL;
   int clip_given = 0, blend_loss = 0, standardize = 0;
   int pool = -1; /* -1: not given */
+  float gains_db[GAIN_COPIES_MAX];
+  size_t n_gains = 0;
+  gain_copies gc = {0};
+  const gain_copies *gc_ptr = NULL; /* &gc once it wraps the source */
   float distill = 0.0f;
 
   opterr = 0; /* getopt's own messages are not one clear line; we print ours */
@@ -860,6 +877,14 @@ int main(int argc, char **argv)
       vector_cache = optarg;
       finetune_given = 1;
       break;
+    case O_GAIN_COPIES: {
+      instrid_error gerr = {0};
+      n_gains = gain_copies_parse(optarg, gains_db, &gerr);
+      if (n_gains == 0)
+        return usage_error("--gain-copies %s: %s", optarg, gerr.message);
+      finetune_given = 1;
+      break;
+    }
     case O_PROVENANCE_NOTE:
       if (strchr(optarg, '\n'))
         return usage_error("--provenance-note: one line, no newline");
@@ -976,7 +1001,8 @@ int main(int argc, char **argv)
   if (!init && finetune_given)
     return usage_error("--freeze-until, --lr-backbone, --frozen-eval, --keep-source-head, "
                        "--blend-source-head, --head-random, --own-embedding, --embedding-max, "
-                       "--head-input, --pool, --distill and --vector-cache need --init");
+                       "--head-input, --pool, --distill, --vector-cache and --gain-copies need "
+                       "--init");
   if (embedding_max && !fopt.own_embedding)
     return usage_error("--embedding-max needs --own-embedding (the maxima feed the head's own "
                        "copy of the embedding layer)");
@@ -984,6 +1010,9 @@ int main(int argc, char **argv)
     fopt.own_embedding = FINETUNE_OWN_MEAN_MAX;
   if ((pool >= 0 || distill > 0.0f || vector_cache) && fopt.freeze_until != UINT32_MAX)
     return usage_error("--pool, --distill and --vector-cache need the whole backbone frozen");
+  if (n_gains && fopt.freeze_until != UINT32_MAX)
+    return usage_error("--gain-copies needs the whole backbone frozen (the head on its cached "
+                       "output; training through the network has its own random gain)");
   /* The head trained on cached vectors (headbag.h) has one loss, BCE with the per-class
    * pos_weight of --loss balanced, and no gradient clipping: refuse what it would ignore. */
   if ((pool >= 0 || distill > 0.0f || vector_cache) && loss_given &&
@@ -1139,12 +1168,22 @@ int main(int argc, char **argv)
   instrid_model_desc train_desc = desc;
   if (ft && finetune_split(ft)) {
     /* Frozen backbone: its output once per window, then the head alone. */
+    if (n_gains) {
+      /* every training window again at each gain: the copies join the training split */
+      if (gain_copies_init(&gc, &src, &desc.frontend, desc.frontend.n_mels, desc.window_frames,
+                           gains_db, n_gains, &err) != INSTRID_OK) {
+        fprintf(stderr, PROG ": --gain-copies: %s\n", err.message);
+        goto done;
+      }
+      src = gain_copies_source(&gc);
+      gc_ptr = &gc;
+    }
     if (!quiet)
       fprintf(stderr, PROG ": computing the frozen backbone's output for %zu windows\n",
               src.count(src.ctx, DATASET_TRAIN) + src.count(src.ctx, DATASET_VAL));
     progress_state cps = {isatty(STDERR_FILENO), quiet, 0, desc.class_names};
-    fcache =
-        finetune_cache_new_file(ft, &src, opt.threads, on_cache_progress, &cps, vector_cache, &err);
+    fcache = finetune_cache_new_file(ft, &src, opt.threads, on_cache_progress, &cps, vector_cache,
+                                     gain_copies_key(gc_ptr), &err);
     if (!fcache) {
       fprintf(stderr, PROG ": %s\n", err.message);
       goto done;
@@ -1152,16 +1191,16 @@ int main(int argc, char **argv)
     if (pool >= 0 || distill > 0.0f) {
       status = run_headbag(argc, argv, sources, n_sources, stats, arch_name, &opt, &desc, ft, &fopt,
                            fcache, pool, distill, blend_loss, standardize, out, unblended_out,
-                           checkpoint, note, quiet);
+                           checkpoint, gc_ptr, note, quiet);
       goto done;
     }
     src = finetune_cache_source(fcache);
     train_desc = *finetune_head_arch(ft);
     opt.lr_scale = finetune_head_lr_scale(ft);
     opt.augment = 0; /* nothing to augment on vectors */
-  } else if (pool >= 0 || distill > 0.0f || vector_cache) {
-    fprintf(stderr, PROG ": --pool, --distill and --vector-cache need a backbone frozen up to a "
-                         "vector\n");
+  } else if (pool >= 0 || distill > 0.0f || vector_cache || n_gains) {
+    fprintf(stderr, PROG ": --pool, --distill, --vector-cache and --gain-copies need a backbone "
+                         "frozen up to a vector\n");
     goto done;
   } else if (ft) {
     src = finetune_wrap_source(ft, &src);
@@ -1196,7 +1235,7 @@ int main(int argc, char **argv)
     goto done;
   }
   provenance = make_provenance(argc, argv, sources, n_sources, stats, t, arch_name, &opt, &desc, ft,
-                               &fopt, NULL, NULL, note);
+                               &fopt, NULL, NULL, gc_ptr, note);
   if (!provenance) {
     fprintf(stderr, PROG ": out of memory\n");
     goto done;

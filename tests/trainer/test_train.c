@@ -11,6 +11,7 @@
 #include "augment.h"
 #include "check.h"
 #include "checkpoint.h"
+#include "gaincopies.h"
 #include "train.h"
 
 /* ------------------------------------------------------------------------------------------ */
@@ -443,9 +444,140 @@ static void test_augment(void)
   CHECK(v1 == v2 && v1 != v3, "rng streams");
 }
 
+/* EfficientAT's front end, f = (ln(E + 1e-5) + 4.5) / 5 (LOG_ADD): gain and mixup work on the
+ * energies, so they are exact there too, where an offset of the log would not be. */
+static void test_augment_log_add(void)
+{
+  instrid_frontend_params fe = toy_fe;
+  fe.log_mode = INSTRID_LOG_ADD;
+  fe.log_floor = 1e-5f;
+  fe.feature_mean = -4.5f;
+  fe.feature_std = 5.0f;
+  const double energies[4] = {0.0, 1e-6, 1e-3, 10.0};
+  float x[4];
+  for (int i = 0; i < 4; i++)
+    x[i] = (float)((log(energies[i] + 1e-5) + 4.5) / 5.0);
+  float silence = instrid_frontend_silence_value(&fe);
+  augment_gain(&fe, x, 4, 20.0f); /* 20 dB: 10 in amplitude, 100 in power */
+  for (int i = 0; i < 4; i++) {
+    float want = (float)((log(100.0 * energies[i] + 1e-5) + 4.5) / 5.0);
+    CHECK(fabsf(x[i] - want) < 2e-5f, "LOG_ADD gain +20 dB, energy %g: %g want %g", energies[i],
+          x[i], want);
+  }
+  CHECK(fabsf(x[0] - silence) < 1e-6f, "LOG_ADD gain moved silence: %g (silence %g)", x[0],
+        silence);
+  /* back down by 20 dB: the same features again */
+  augment_gain(&fe, x, 4, -20.0f);
+  for (int i = 0; i < 4; i++) {
+    float want = (float)((log(energies[i] + 1e-5) + 4.5) / 5.0);
+    CHECK(fabsf(x[i] - want) < 2e-5f, "LOG_ADD gain round trip %d: %g want %g", i, x[i], want);
+  }
+  /* Mixup of 1e-3 with silence at w = 0.5: ln(0.5e-3 + 1e-5), not the log's offset. */
+  float a[1] = {(float)((log(1e-3 + 1e-5) + 4.5) / 5.0)}, b[1] = {silence};
+  float ta[1] = {1}, ma[1] = {1}, tb[1] = {0}, mb[1] = {1};
+  augment_mixup(&fe, a, b, 1, 0.5f, ta, ma, tb, mb, 1);
+  float want = (float)((log(0.5e-3 + 1e-5) + 4.5) / 5.0);
+  CHECK(fabsf(a[0] - want) < 2e-5f, "LOG_ADD mixup: %g want %g", a[0], want);
+}
+
+/* A source of 3 training windows (recordings 0, 0, 1: one clip of two windows) and 2 validation
+ * windows (recording 5), each window's features its index + 1, one class. */
+static size_t tiny_count(void *ctx, dataset_split split)
+{
+  (void)ctx;
+  return split == DATASET_VAL ? 2 : 3;
+}
+
+static void tiny_get(void *ctx, dataset_split split, size_t i, int shift, float *features,
+                     float *target, float *mask)
+{
+  (void)ctx;
+  (void)shift;
+  for (int k = 0; k < 4; k++)
+    features[k] = (float)(i + 1) + (split == DATASET_VAL ? 10.0f : 0.0f);
+  target[0] = (float)(i % 2);
+  mask[0] = 1.0f;
+}
+
+static uint32_t tiny_group(void *ctx, dataset_split split, size_t i, int *weak)
+{
+  (void)ctx;
+  *weak = 1;
+  return split == DATASET_VAL ? 5 : (i < 2 ? 0 : 1);
+}
+
+static void test_gain_copies(void)
+{
+  example_source inner = {tiny_count, tiny_get, NULL, tiny_group};
+  gain_copies g;
+  instrid_error err = {0};
+  const float gains[2] = {-6.0f, 12.0f};
+  CHECK(gain_copies_init(&g, &inner, &toy_fe, 2, 2, gains, 2, &err) == INSTRID_OK,
+        "gain copies init: %s", err.message);
+  example_source s = gain_copies_source(&g);
+  CHECK(s.count(s.ctx, DATASET_TRAIN) == 9 && s.count(s.ctx, DATASET_VAL) == 2,
+        "gain copies counts %zu %zu", s.count(s.ctx, DATASET_TRAIN), s.count(s.ctx, DATASET_VAL));
+  /* copy k of window i is window 3k + i: inner's labels, the features at gain k, recordings
+   * numbered apart (stride 6: above recording 5) and still weak */
+  for (size_t i = 0; i < 9; i++) {
+    float f[4], t[1], m[1], want[4], wt[1], wm[1];
+    s.get(s.ctx, DATASET_TRAIN, i, 0, f, t, m);
+    tiny_get(NULL, DATASET_TRAIN, i % 3, 0, want, wt, wm);
+    if (i >= 3)
+      augment_gain(&toy_fe, want, 4, gains[i / 3 - 1]);
+    int weak = 0;
+    uint32_t r = s.group(s.ctx, DATASET_TRAIN, i, &weak);
+    uint32_t want_r = (i % 3 < 2 ? 0 : 1) + (uint32_t)(i / 3) * 6;
+    CHECK(memcmp(f, want, sizeof f) == 0 && t[0] == wt[0] && m[0] == 1.0f && r == want_r && weak,
+          "gain copy %zu: feature %g (want %g), target %g, recording %u (want %u), weak %d", i,
+          f[0], want[0], t[0], r, want_r, weak);
+  }
+  /* the -6 dB copy is quieter, the +12 dB one louder, by exactly their share of the log */
+  float f0[4], f1[4], f2[4], t[1], m[1];
+  s.get(s.ctx, DATASET_TRAIN, 0, 0, f0, t, m);
+  s.get(s.ctx, DATASET_TRAIN, 3, 0, f1, t, m);
+  s.get(s.ctx, DATASET_TRAIN, 6, 0, f2, t, m);
+  float step = 2.0f * logf(10.0f) / 20.0f / toy_fe.feature_std; /* per dB, power 2 */
+  CHECK(fabsf(f1[0] - f0[0] + 6.0f * step) < 1e-5f && fabsf(f2[0] - f0[0] - 12.0f * step) < 1e-5f,
+        "gain copies levels: %g %g %g", f0[0], f1[0], f2[0]);
+  /* validation: inner's, untouched */
+  float v[4], vt[1], vm[1];
+  s.get(s.ctx, DATASET_VAL, 1, 0, v, vt, vm);
+  int weak = 0;
+  CHECK(v[0] == 12.0f && s.group(s.ctx, DATASET_VAL, 1, &weak) == 5, "gain copies validation: %g",
+        v[0]);
+  /* the key names the gains; another list, another key */
+  gain_copies h;
+  const float other[2] = {-6.0f, 6.0f};
+  CHECK(gain_copies_init(&h, &inner, &toy_fe, 2, 2, other, 2, &err) == INSTRID_OK, "init 2");
+  CHECK(gain_copies_key(&g) != 0 && gain_copies_key(&g) != gain_copies_key(&h) &&
+            gain_copies_key(NULL) == 0,
+        "gain copies keys");
+
+  /* bad input: each refused with a message that names it */
+  const float bad[1] = {61.0f};
+  CHECK(gain_copies_init(&h, &inner, &toy_fe, 2, 2, bad, 1, &err) == INSTRID_ERR_INVALID_ARG &&
+            strstr(err.message, "61"),
+        "gain 61 dB: %s", err.message);
+  CHECK(gain_copies_init(&h, &inner, &toy_fe, 2, 2, gains, 0, &err) == INSTRID_ERR_INVALID_ARG,
+        "no gains accepted");
+  float parsed[GAIN_COPIES_MAX];
+  CHECK(gain_copies_parse("-12,+12", parsed, &err) == 2 && parsed[0] == -12.0f &&
+            parsed[1] == 12.0f,
+        "parse -12,+12");
+  const char *wrong[] = {"", "12,", "x", "12,,3", "nan", "-70", "1,2,3,4,5,6,7,8,9"};
+  for (size_t k = 0; k < sizeof wrong / sizeof wrong[0]; k++) {
+    err.message[0] = '\0';
+    CHECK(gain_copies_parse(wrong[k], parsed, &err) == 0 && err.message[0], "parse '%s' accepted",
+          wrong[k]);
+  }
+}
+
 int main(void)
 {
   test_augment();
+  test_augment_log_add();
+  test_gain_copies();
   toy_source toy;
   if (!toy_make(&toy, 42)) {
     fprintf(stderr, "cannot make the toy data\n");

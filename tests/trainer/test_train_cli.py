@@ -128,6 +128,16 @@ with tempfile.TemporaryDirectory() as d:
                  "--vector-cache", d + "/v.bin", "--loss", "bce"], "--loss bce")
     usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
                  "--pool", "max", "--clip-norm", "1"], "--clip-norm")
+    # Gain copies: a list of gains in dB, each named when wrong; with --init and the whole
+    # backbone frozen (the head on its cached output).
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--gain-copies", "-12"], "--init")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--gain-copies", "-12,loud"], "'loud' is not a gain")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--gain-copies", "75"], "'75' is not a gain")
+    usage_error(["--musicnet", d, "--out", d + "/m.instrid", "--init", d + "/a.instrid",
+                 "--gain-copies", "-12,+12", "--freeze-until", "3"],
+                "--gain-copies needs the whole backbone frozen")
     check(os.listdir(d) == [], f"the start-up check left files in {d}: {os.listdir(d)}")
 
 # More threads than decoding takes (the default on a machine with over 64 cores) still
