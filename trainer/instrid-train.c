@@ -424,7 +424,7 @@ static char *make_provenance(int argc, char **argv, const dataset_source *source
     sb_printf(&b, ", lr multiplier %g before the head%s%s", (double)fopt->lr_backbone,
               fopt->keep_source_head ? ", source outputs kept after the 25 classes" : "",
               finetune_split(ft) ? "; head trained on the backbone's output" : "");
-    for (size_t k = 0; gc && k < gc->n_gains; k++)
+    for (size_t k = 0; k < gc->n_gains; k++)
       sb_printf(&b, "%s%+g dB", k ? ", " : ", every training window also at ",
                 (double)gc->gains_db[k]);
     sb_printf(&b, "\n");
@@ -724,8 +724,7 @@ int main(int argc, char **argv)
   int pool = -1; /* -1: not given */
   float gains_db[GAIN_COPIES_MAX];
   size_t n_gains = 0;
-  gain_copies gc = {0};
-  const gain_copies *gc_ptr = NULL; /* &gc once it wraps the source */
+  gain_copies gc = {0}; /* no gains (n_gains 0) until it wraps the source */
   float distill = 0.0f;
 
   opterr = 0; /* getopt's own messages are not one clear line; we print ours */
@@ -1176,14 +1175,13 @@ int main(int argc, char **argv)
         goto done;
       }
       src = gain_copies_source(&gc);
-      gc_ptr = &gc;
     }
     if (!quiet)
       fprintf(stderr, PROG ": computing the frozen backbone's output for %zu windows\n",
               src.count(src.ctx, DATASET_TRAIN) + src.count(src.ctx, DATASET_VAL));
     progress_state cps = {isatty(STDERR_FILENO), quiet, 0, desc.class_names};
     fcache = finetune_cache_new_file(ft, &src, opt.threads, on_cache_progress, &cps, vector_cache,
-                                     gain_copies_key(gc_ptr), &err);
+                                     gain_copies_key(&gc), &err);
     if (!fcache) {
       fprintf(stderr, PROG ": %s\n", err.message);
       goto done;
@@ -1191,7 +1189,7 @@ int main(int argc, char **argv)
     if (pool >= 0 || distill > 0.0f) {
       status = run_headbag(argc, argv, sources, n_sources, stats, arch_name, &opt, &desc, ft, &fopt,
                            fcache, pool, distill, blend_loss, standardize, out, unblended_out,
-                           checkpoint, gc_ptr, note, quiet);
+                           checkpoint, &gc, note, quiet);
       goto done;
     }
     src = finetune_cache_source(fcache);
@@ -1235,7 +1233,7 @@ int main(int argc, char **argv)
     goto done;
   }
   provenance = make_provenance(argc, argv, sources, n_sources, stats, t, arch_name, &opt, &desc, ft,
-                               &fopt, NULL, NULL, gc_ptr, note);
+                               &fopt, NULL, NULL, &gc, note);
   if (!provenance) {
     fprintf(stderr, PROG ": out of memory\n");
     goto done;
