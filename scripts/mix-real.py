@@ -15,7 +15,13 @@ classes, into new clips:
   - labels: each part's class is positive; another class is a known negative only when every
     part's clip says it is (relevance 0), else it stays unknown (left out, as OpenMIC does);
   - clips that hold no instrument (the non-music negatives) and clips with several are not
-    used.
+    used;
+  - with --match-fraction F, that share of the mixtures is register-matched: every part's
+    clip has a pitch (the median YIN estimate over its first sounding seconds) within
+    --match-semitones (default 4) of the first part's, the case where timbre alone tells two
+    instruments apart (a flute a few semitones above a violin); clips YIN finds no pitch in
+    (most cymbals, noise-like notes) are not used in those. The pitches are estimated once
+    per clip, at the start.
 
 Output, in DIR: audio/<k[:3]>/<k>.wav (44.1 kHz mono 16-bit), openmic-2018-aggregated-labels.csv,
 partitions/split01_train.csv and split01_test.csv (--test-fraction of the mixtures, default
@@ -28,6 +34,7 @@ test partition of the held-out sources to measure polyphonic real audio.
 
   usage: mix-real.py --tree DIR --split train|test --mixtures N --seed S --out DIR
          [--max-seconds F] [--test-fraction F] [--exclude CLASS]...
+         [--match-fraction F [--match-semitones S]]
 Exit status: 0 done, 1 the tree cannot be read or offers fewer than two classes, 2 usage.
 """
 import argparse
@@ -101,6 +108,52 @@ def write_wav(path, x):
     os.replace(tmp, path)
 
 
+def pitch(x):
+    """The clip's pitch as a fractional MIDI note number, or None when it has no clear one:
+    YIN (de Cheveigne and Kawahara 2002: cumulative-mean-normalised difference, absolute
+    threshold 0.15, parabolic refinement) on 93-ms frames of its first 2 s of sounding audio
+    at 22.05 kHz, the median over the frames that have a period between 11 and 1024 samples
+    (21.5 Hz-2 kHz); None when under three frames have one."""
+    loud = np.flatnonzero(np.abs(x) > 1e-3)
+    if len(loud) == 0:
+        return None
+    y = x[loud[0] : loud[0] + 2 * RATE]
+    y = y[: len(y) // 2 * 2].reshape(-1, 2).mean(axis=1)  # 22.05 kHz
+    sr, w, hop = RATE / 2, 2048, 1024
+    f0 = []
+    for start in range(0, len(y) - w + 1, hop):
+        fr = y[start : start + w].astype(np.float64)
+        fr -= fr.mean()
+        if float(np.sqrt(np.mean(fr**2))) < 1e-3:
+            continue
+        spec = np.fft.rfft(fr, 2 * w)
+        r = np.fft.irfft(spec * np.conj(spec))[: w // 2]
+        e = np.cumsum(fr**2)
+        tau = np.arange(w // 2)
+        e_head = e[w - 1 - tau]  # energy of fr[0 : w - tau]
+        e_tail = e[w - 1] - np.concatenate(([0.0], e[: w // 2 - 1]))  # of fr[tau : w]
+        d = np.maximum(e_head + e_tail - 2 * r, 0.0)
+        cum = np.cumsum(d[1:])
+        cmnd = np.ones_like(d)
+        cmnd[1:] = d[1:] * tau[1:] / np.maximum(cum, 1e-12)
+        below = np.flatnonzero(cmnd[11:] < 0.15)
+        if len(below) == 0:
+            continue
+        t = 11 + below[0]
+        while t + 1 < len(cmnd) and cmnd[t + 1] < cmnd[t]:  # down to the dip's bottom
+            t += 1
+        tf = float(t)
+        if t + 1 < len(cmnd):  # the dip's bottom between samples: a parabola through three
+            a_, b_, c_ = cmnd[t - 1], cmnd[t], cmnd[t + 1]
+            den = a_ - 2 * b_ + c_
+            if den > 0:
+                tf += 0.5 * (a_ - c_) / den
+        f0.append(sr / tf)
+    if len(f0) < 3:
+        return None
+    return 69 + 12 * float(np.log2(np.median(f0) / 440.0))
+
+
 def mix(parts, rng, max_frames):
     """Sums the parts (float arrays) as the module's docstring says."""
     n = min(max(len(x) for x in parts), max_frames)
@@ -118,6 +171,28 @@ def mix(parts, rng, max_frames):
     return y * (rng.uniform(0.3, 0.9) / peak) if peak > 0 else y
 
 
+def matched_parts(avail, by_class, pitches, n_parts, semitones, rng):
+    """n_parts (class, clip) pairs of different classes whose clips' pitches lie within
+    `semitones` of the first's, or None when the first clip drawn has no pitch or too few
+    classes have a clip near it (the caller draws again)."""
+    c0 = rng.choice(avail)
+    k0 = rng.choice(by_class[c0])
+    p0 = pitches.get(k0)
+    if p0 is None:
+        return None
+    picks = [(c0, k0)]
+    for c in rng.sample(avail, len(avail)):
+        if len(picks) == n_parts:
+            break
+        if c == c0:
+            continue
+        near = [k for k in by_class[c]
+                if pitches.get(k) is not None and abs(pitches[k] - p0) <= semitones]
+        if near:
+            picks.append((c, rng.choice(near)))
+    return picks if len(picks) == n_parts else None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tree", required=True, help="an OpenMIC-layout tree of real recordings")
@@ -130,6 +205,10 @@ def main():
     ap.add_argument("--exclude", action="append", default=[], metavar="CLASS",
                     help="a class whose clips are not used as parts (repeatable); it stays "
                     "labelled, a known negative where every part's clip knows it")
+    ap.add_argument("--match-fraction", type=float, default=0.0,
+                    help="the share of register-matched mixtures (default 0: none)")
+    ap.add_argument("--match-semitones", type=float, default=4.0,
+                    help="how far a matched part's pitch may lie from the first part's")
     a = ap.parse_args()
     if not 1 <= a.mixtures <= 1_000_000:
         ap.error(f"--mixtures {a.mixtures}: outside 1..1000000")
@@ -137,6 +216,10 @@ def main():
         ap.error(f"--max-seconds {a.max_seconds}: outside 0.5..60")
     if not 0 <= a.test_fraction < 1:
         ap.error(f"--test-fraction {a.test_fraction}: outside [0, 1)")
+    if not 0 <= a.match_fraction <= 1:
+        ap.error(f"--match-fraction {a.match_fraction}: outside [0, 1]")
+    if not 0 < a.match_semitones <= 48:
+        ap.error(f"--match-semitones {a.match_semitones}: outside (0, 48]")
     part = os.path.join(a.tree, "partitions", f"split01_{a.split}.csv")
     cmap = os.path.join(a.tree, "class-map.json")
     for p in (part, cmap, os.path.join(a.tree, "openmic-2018-aggregated-labels.csv")):
@@ -159,13 +242,31 @@ def main():
     avail = sorted(by_class)
     if len(avail) < 2:
         fail(f"{part}: clips of {len(avail)} class(es) with one instrument each; a mixture needs 2")
+    pitches = {}
+    if a.match_fraction > 0:
+        todo = [(c, k) for c in avail for k in by_class[c]]
+        for i, (c, k) in enumerate(todo):
+            x, _ = read_clip(a.tree, k)
+            pitches[k] = pitch(x) if x is not None else None
+            if (i + 1) % 1000 == 0 or i + 1 == len(todo):
+                print(f"mix-real.py: pitch of {i + 1} of {len(todo)} clips", file=sys.stderr)
+        n_pitched = sum(p is not None for p in pitches.values())
+        print(f"mix-real.py: {n_pitched} of {len(todo)} clips have a pitch", file=sys.stderr)
     rng = random.Random(a.seed)
     cache, skipped, made, rows = {}, {}, [], []
     max_frames = int(a.max_seconds * RATE)
+    n_matched = 0
     while len(made) < a.mixtures:
         n_parts = min(rng.choice([2, 2, 3, 3, 4]), len(avail))
-        chosen = rng.sample(avail, n_parts)
-        picks = [(c, rng.choice(by_class[c])) for c in chosen]
+        if a.match_fraction > 0 and rng.random() < a.match_fraction:
+            picks = matched_parts(avail, by_class, pitches, n_parts, a.match_semitones, rng)
+            if picks is None:
+                continue
+            n_matched += 1
+        else:
+            chosen = rng.sample(avail, n_parts)
+            picks = [(c, rng.choice(by_class[c])) for c in chosen]
+        chosen = [c for c, _ in picks]
         audio = []
         for c, k in picks:
             if k not in cache:
@@ -196,7 +297,7 @@ def main():
         print(f"mix-real.py: skipped {why}", file=sys.stderr)
     n_test = int(round(a.test_fraction * len(made)))
     print(f"mix-real.py: {len(made)} mixtures of {len(avail)} classes from {a.tree} "
-          f"({a.split}), {n_test} in the test partition"
+          f"({a.split}), {n_matched} register-matched, {n_test} in the test partition"
           + (f", written to {a.out}" if a.out else ""), file=sys.stderr)
     if not a.out:
         return

@@ -6,7 +6,10 @@ every mixture holds exactly the tones of its positive labels (2 to 4 different c
 as long as its longest part within the limits, that a class is a known negative only where every
 part's clip knew it, that non-music and multi-instrument clips are not used, the partitions and
 mixtures.csv, that the same seed gives the same bytes, and the messages for a missing tree, a
-labels file with a wrong column, too few classes, unreadable clips and bad options.
+labels file with a wrong column, too few classes, unreadable clips and bad options. Then the
+register-matched mixtures (--match-fraction): the pitch estimate on tones and noise, every
+matched mixture's parts within --match-semitones of its first part, no clip without a pitch in
+them, and --match-fraction 0 giving the bytes of a run without it.
 Skips (77) without numpy.
 """
 import csv
@@ -90,6 +93,44 @@ def tones_in(x):
         if band > 1e-4 * total:
             found.add(f)
     return found
+
+
+def midi(freq):
+    return 69 + 12 * np.log2(freq / 440.0)
+
+
+def make_pitched_tree(root):
+    """Five classes, each with a clip in three registers (MIDI 48, 60 and 72, the class's own
+    offset of 0.25 semitone added) and, for guitar, a noise clip that has no pitch; the keys
+    say the pitch: pitched[key] = MIDI note, or None for the noise."""
+    pitched, rows, keys = {}, [], []
+    rng = np.random.default_rng(3)
+    for i, c in enumerate(CLASSES):
+        for j, base in enumerate((48, 60, 72)):
+            key = f"p{i}{j}000_00"
+            note = base + 0.25 * i
+            f = 440.0 * 2 ** ((note - 69) / 12)
+            write_wav(os.path.join(root, "audio", key[:3], key + ".wav"),
+                      [a + 0.3 * b for a, b in zip(tone(1.5, f, 0.3), tone(1.5, 2 * f, 0.3))])
+            pitched[key] = note
+            keys.append((key, c))
+    write_wav(os.path.join(root, "audio", "n00", "n00000_00.wav"),
+              list(0.2 * rng.standard_normal(44100)))
+    pitched["n00000_00"] = None
+    keys.append(("n00000_00", "guitar"))
+    for key, c in keys:
+        rows += [(key, o, 1.0 if o == c else 0.0) for o in CLASSES]
+    os.makedirs(os.path.join(root, "partitions"), exist_ok=True)
+    with open(os.path.join(root, "partitions", "split01_train.csv"), "w") as f:
+        f.writelines(k + "\n" for k, _ in keys)
+    with open(os.path.join(root, "partitions", "split01_test.csv"), "w") as f:
+        f.write("")
+    with open(os.path.join(root, "openmic-2018-aggregated-labels.csv"), "w") as f:
+        f.write("sample_key,instrument,relevance,num_responses\n")
+        f.writelines(f"{k},{c},{v},1\n" for k, c, v in rows)
+    with open(os.path.join(root, "class-map.json"), "w") as f:
+        json.dump({c: i for i, c in enumerate(CLASSES)}, f)
+    return pitched
 
 
 def corpus_digest(out):
@@ -208,5 +249,53 @@ with tempfile.TemporaryDirectory() as d:
             write_wav(os.path.join(broken, "audio", f"{c:03d}", f"{c:03d}{j}a_00.wav"),
                       tone(1.0, 440.0), rate=22050)
     fails(["--tree", broken, *base], 1, "fewer than two classes")
+    fails(["--tree", tree, *base, "--match-fraction", "1.5"], 2, "--match-fraction")
+    fails(["--tree", tree, *base, "--match-fraction", "0.5", "--match-semitones", "0"], 2,
+          "--match-semitones")
+
+    # the pitch estimate: tones with a harmonic within 0.1 semitone, none for noise or silence
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("mix_real", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    errs = []
+    for f in (41.2, 110.0, 261.6, 466.2, 1046.5, 1760.0):
+        x = np.array(tone(2.0, f, 0.3), np.float32) + 0.1 * np.array(tone(2.0, 3 * f, 1.0),
+                                                                     np.float32)
+        p = mod.pitch(x)
+        errs.append(abs(p - midi(f)) if p is not None else 99.0)
+    check(max(errs) < 0.1, f"pitch of tones 41 Hz-1.76 kHz within 0.1 semitone: {errs}")
+    noise = (0.2 * np.random.default_rng(1).standard_normal(44100)).astype(np.float32)
+    check(mod.pitch(noise) is None and mod.pitch(np.zeros(44100, np.float32)) is None,
+          "no pitch in noise or silence")
+
+    # register-matched mixtures: every part within 2 semitones of the first, never the noise
+    ptree = os.path.join(d, "pitched")
+    pitched = make_pitched_tree(ptree)
+    pout = os.path.join(d, "pmix")
+    rc, _, err = run("--tree", ptree, "--split", "train", "--mixtures", "30", "--seed", "2",
+                     "--match-fraction", "1", "--match-semitones", "2", "--out", pout)
+    check(rc == 0 and "30 register-matched" in err, f"matched mixtures: {rc} {err!r}")
+    with open(os.path.join(pout, "mixtures.csv")) as f:
+        pm = list(csv.DictReader(f))
+    within, noise_used = 0, 0
+    for m in pm:
+        src = m["note"][len("mixture of "):].split(" + ")
+        noise_used += any(pitched[k] is None for k in src)
+        notes = [pitched[k] for k in src if pitched[k] is not None]
+        within += len(notes) == len(src) and max(abs(n - notes[0]) for n in notes) <= 2
+    check(len(pm) == 30 and within == 30 and noise_used == 0,
+          f"parts within 2 semitones of the first: {within} of {len(pm)}, noise used {noise_used}")
+    rc, _, err = run("--tree", ptree, "--split", "train", "--mixtures", "30", "--seed", "2",
+                     "--out", os.path.join(d, "pfree"))
+    with open(os.path.join(d, "pfree", "mixtures.csv")) as f:
+        notes = [[pitched[k] for k in m["note"][len("mixture of "):].split(" + ")
+                  if pitched[k] is not None] for m in csv.DictReader(f)]
+    spread = [max(n) - min(n) for n in notes if n]
+    check(max(spread) > 2, f"without --match-fraction parts span registers: {max(spread)}")
+    run("--tree", ptree, "--split", "train", "--mixtures", "30", "--seed", "2",
+        "--match-fraction", "0", "--out", os.path.join(d, "pzero"))
+    check(corpus_digest(os.path.join(d, "pfree")) == corpus_digest(os.path.join(d, "pzero")),
+          "--match-fraction 0 gives the bytes of a run without it")
 
 finish()
