@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_eval.c — instrid-eval: its figures on a hand-computed example (masked entries and a class
- * without positives included), then the command end to end on a tiny CSV set with a random
- * model through the instridentify element (exit 77 when the element cannot be found).
+ * without positives included), the bootstrap's intervals on sets whose answers are known, then
+ * the command end to end on a tiny CSV set with a random model through the instridentify element
+ * (--bootstrap and --compare included; exit 77 when the element cannot be found).
  * Usage: test_eval PATH_TO_INSTRID_EVAL
  */
 #include <gst/gst.h>
@@ -56,6 +57,72 @@ static void test_hand_example(void)
   eval_report_clear(&r);
 }
 
+/* n examples x 2 classes: class 0 positive on even examples, class 1 on every third. */
+static void two_classes(size_t n, float *targets, float *mask)
+{
+  for (size_t i = 0; i < n; i++) {
+    targets[2 * i] = i % 2 == 0;
+    targets[2 * i + 1] = i % 3 == 0;
+    mask[2 * i] = mask[2 * i + 1] = 1;
+  }
+}
+
+static void test_bootstrap(void)
+{
+  enum { N = 40 };
+  float targets[2 * N], mask[2 * N], perfect[2 * N], noisy[2 * N], worst[2 * N];
+  const float thr[] = {0.5f, 0.5f};
+  two_classes(N, targets, mask);
+  uint64_t h = 12345;
+  for (size_t i = 0; i < 2 * N; i++) {
+    perfect[i] = targets[i] > 0.5f ? 0.9f : 0.1f;
+    worst[i] = 1.0f - perfect[i];
+    h = h * 6364136223846793005ull + 1442695040888963407ull; /* noise in [0, 0.8) */
+    noisy[i] = 0.3f * targets[i] + (float)((h >> 40) & 0xffff) / 65536.0f * 0.8f;
+  }
+  eval_interval a, b;
+  /* a perfect ranking: every draw scores 1 */
+  CHECK(eval_bootstrap(perfect, thr, NULL, NULL, targets, mask, N, 2, 500, 1, &a), "alloc");
+  CHECK(a.resamples == 500 && a.used == 500, "draws %zu used %zu", a.resamples, a.used);
+  CHECK(NEAR(a.map_lo, 1) && NEAR(a.map_hi, 1) && NEAR(a.macro_f1_lo, 1) && NEAR(a.macro_f1_hi, 1),
+        "perfect: %f-%f, %f-%f", a.map_lo, a.map_hi, a.macro_f1_lo, a.macro_f1_hi);
+  CHECK(isnan(a.p_better), "p_better only when compared");
+  /* a noisy one: an interval of some width around the whole set's figure, the same every run */
+  eval_report r;
+  CHECK(eval_report_compute(&r, noisy, targets, mask, N, 2, thr), "alloc");
+  CHECK(eval_bootstrap(noisy, thr, NULL, NULL, targets, mask, N, 2, 1000, 1, &a), "alloc");
+  CHECK(eval_bootstrap(noisy, thr, NULL, NULL, targets, mask, N, 2, 1000, 1, &b), "alloc");
+  CHECK(a.map_lo < r.map && r.map < a.map_hi && a.map_hi - a.map_lo > 0.05 &&
+            a.map_hi - a.map_lo < 0.5 && r.map > 0.5 && r.map < 1.0,
+        "noisy: mAP %f in %f-%f", r.map, a.map_lo, a.map_hi);
+  CHECK(a.macro_f1_lo < r.macro_f1 && r.macro_f1 < a.macro_f1_hi, "noisy: macro-F1 %f in %f-%f",
+        r.macro_f1, a.macro_f1_lo, a.macro_f1_hi);
+  CHECK(a.map_lo == b.map_lo && a.map_hi == b.map_hi && a.macro_f1_lo == b.macro_f1_lo,
+        "the same seed, the same figures");
+  CHECK(eval_bootstrap(noisy, thr, NULL, NULL, targets, mask, N, 2, 1000, 2, &b), "alloc");
+  CHECK(a.map_lo != b.map_lo || a.map_hi != b.map_hi, "another seed, other draws");
+  eval_report_clear(&r);
+  /* paired: a model against itself differs by nothing; the perfect one beats the worst */
+  CHECK(eval_bootstrap(noisy, thr, noisy, thr, targets, mask, N, 2, 500, 1, &a), "alloc");
+  CHECK(a.map_lo == 0 && a.map_hi == 0 && a.macro_f1_lo == 0 && a.macro_f1_hi == 0 &&
+            a.p_better == 0,
+        "itself: %f-%f, p %f", a.map_lo, a.map_hi, a.p_better);
+  CHECK(eval_bootstrap(worst, thr, perfect, thr, targets, mask, N, 2, 500, 1, &a), "alloc");
+  CHECK(a.map_lo > 0.4 && a.macro_f1_lo > 0.9 && a.p_better == 1.0,
+        "perfect - worst: %f-%f, F1 %f-%f, p %f", a.map_lo, a.map_hi, a.macro_f1_lo, a.macro_f1_hi,
+        a.p_better);
+  /* a class with a single positive leaves the draws that miss it: the used draws stay all */
+  float one_t[2 * N], one_m[2 * N];
+  two_classes(N, one_t, one_m);
+  for (size_t i = 0; i < N; i++)
+    one_t[2 * i + 1] = i == 7;
+  CHECK(eval_bootstrap(perfect, thr, NULL, NULL, one_t, one_m, N, 2, 200, 1, &a), "alloc");
+  CHECK(a.used == 200, "a draw with one defined class still counts: %zu", a.used);
+  /* nothing to draw from */
+  CHECK(eval_bootstrap(perfect, thr, NULL, NULL, targets, mask, 0, 2, 100, 1, &a), "alloc");
+  CHECK(a.used == 0 && isnan(a.map_lo) && isnan(a.map_hi), "empty set: NAN");
+}
+
 static int write_wav(const char *path, double freq_hz, double seconds)
 {
   const int rate = 16000;
@@ -103,6 +170,10 @@ static int test_end_to_end(const char *eval_bin)
   for (uint32_t k = 0; k < TAXONOMY_N; k++)
     instrid_arch_set_class_name(arch, k, instrid_taxonomy[k], &err);
   snprintf(path, sizeof(path), "%s/model.instrid", dir);
+  CHECK(instrid_model_write(instrid_arch_desc(arch), path, &err) == INSTRID_OK, "%s", err.message);
+  /* the same model with another name for its first class: not comparable with it */
+  instrid_arch_set_class_name(arch, 0, "kazoo", &err);
+  snprintf(path, sizeof(path), "%s/other-classes.instrid", dir);
   CHECK(instrid_model_write(instrid_arch_desc(arch), path, &err) == INSTRID_OK, "%s", err.message);
   instrid_arch_free(arch);
 
@@ -207,6 +278,33 @@ static int test_end_to_end(const char *eval_bin)
   free(reports[0]);
   free(reports[1]);
 
+  /* --bootstrap and --compare: a model against itself differs by nothing, every draw */
+  snprintf(cmd, sizeof(cmd),
+           "'%s' --quiet --model %s/model.instrid --csv %s/clean.csv --bootstrap 200 "
+           "--compare %s/model.instrid > %s/cmp.txt 2> %s/err6.txt",
+           eval_bin, dir, dir, dir, dir, dir);
+  st = run(cmd);
+  snprintf(path, sizeof(path), "%s/cmp.txt", dir);
+  char *cmp = fixture_slurp(path, NULL);
+  CHECK(st == 0 && cmp && strstr(cmp, "bootstrap over the 2 files (200 draws): mAP 90% interval") &&
+            strstr(cmp, "model.instrid: mAP ") && strstr(cmp, "(+0.000), macro-F1 ") &&
+            strstr(cmp, "mAP difference 90% interval +0.000 to +0.000, macro-F1 +0.000 to "
+                        "+0.000; the compared model's mAP higher in 0% of the draws"),
+        "compared with itself: exit %d:\n%s", st, cmp ? cmp : "");
+  free(cmp);
+  snprintf(cmd, sizeof(cmd),
+           "'%s' --quiet --json --model %s/model.instrid --csv %s/clean.csv --bootstrap 200 "
+           "--compare %s/model.instrid > %s/cmp.json 2> %s/err6.txt",
+           eval_bin, dir, dir, dir, dir, dir);
+  st = run(cmd);
+  snprintf(path, sizeof(path), "%s/cmp.json", dir);
+  cmp = fixture_slurp(path, NULL);
+  CHECK(st == 0 && cmp && strstr(cmp, "\"bootstrap\": {\"draws\": 200, \"used\": 200, ") &&
+            strstr(cmp, "\"map_difference_90\": [0, 0], \"macro_f1_difference_90\": [0, 0], "
+                        "\"p_better\": 0}}}"),
+        "JSON: exit %d:\n%s", st, cmp ? cmp : "");
+  free(cmp);
+
   /* Bad values and inputs: one line naming the problem, exit 2 for usage, 1 otherwise. */
   static const struct {
     const char *args;
@@ -219,12 +317,23 @@ static int test_end_to_end(const char *eval_bin)
        "instrid-eval: bad value '-1' for --max-files (a whole number >= 1)\n"},
       {"--csv %s/clean.csv --confusions x", 2,
        "instrid-eval: bad value 'x' for --confusions (a whole number >= 0)\n"},
+      {"--csv %s/clean.csv --bootstrap 99", 2,
+       "instrid-eval: bad value '99' for --bootstrap (a whole number of draws, 100..100000)\n"},
+      {"--csv %s/clean.csv --bootstrap 100001", 2,
+       "instrid-eval: bad value '100001' for --bootstrap (a whole number of draws, "
+       "100..100000)\n"},
+      {"--csv %s/clean.csv --compare %s/other-classes.instrid", 1,
+       "instrid-eval: --compare %s/other-classes.instrid: its classes are not those of "
+       "%s/model.instrid (a comparison needs the same classes in the same order)\n"},
+      {"--csv %s/clean.csv --compare %s/clean.csv", 1,
+       "instrid-eval: --compare %s/clean.csv: %s/clean.csv: not an instrid model file (bad "
+       "magic)\n"},
       {"--csv %s", 1, "instrid-eval: %s: cannot open: Is a directory\n"},
   };
   for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
     char args[1024], expected[1024];
-    snprintf(args, sizeof(args), bad[k].args, dir);
-    snprintf(expected, sizeof(expected), bad[k].said, dir);
+    snprintf(args, sizeof(args), bad[k].args, dir, dir);
+    snprintf(expected, sizeof(expected), bad[k].said, dir, dir);
     snprintf(cmd, sizeof(cmd), "'%s' --quiet --model %s/model.instrid %s 2> %s/err4.txt", eval_bin,
              dir, args, dir);
     st = run(cmd);
@@ -256,6 +365,7 @@ int main(int argc, char **argv)
 {
   gst_init(&argc, &argv);
   test_hand_example();
+  test_bootstrap();
   int ran = argc > 1 ? test_end_to_end(argv[1]) : 0;
   return check_exit_skipped(!ran);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "rng.h"
 
 void eval_report_clear(eval_report *r)
 {
@@ -119,4 +120,90 @@ int eval_report_compute(eval_report *r, const float *scores, const float *target
   qsort(r->confusions, r->n_confusions, sizeof(eval_confusion), cmp_confusion);
   free(pairs);
   return 1;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The q-quantile of v[0..n) (sorted here), linearly between order statistics; NAN when n = 0. */
+static double quantile(double *v, size_t n, double q)
+{
+  if (n == 0)
+    return NAN;
+  qsort(v, n, sizeof(double), cmp_double);
+  double at = q * (double)(n - 1);
+  size_t i = (size_t)at;
+  return i + 1 < n ? v[i] + (at - (double)i) * (v[i + 1] - v[i]) : v[n - 1];
+}
+
+int eval_bootstrap(const float *scores, const float *thresholds, const float *scores_b,
+                   const float *thresholds_b, const float *targets, const float *mask,
+                   size_t n_examples, size_t n_classes, size_t resamples, uint64_t seed,
+                   eval_interval *out)
+{
+  memset(out, 0, sizeof(*out));
+  out->map_lo = out->map_hi = out->macro_f1_lo = out->macro_f1_hi = out->p_better = NAN;
+  out->resamples = resamples;
+  if (n_examples == 0 || n_classes == 0 || resamples == 0)
+    return 1;
+  if (n_examples > SIZE_MAX / sizeof(float) / n_classes / 4)
+    return 0;
+  size_t cells = n_examples * n_classes;
+  float *buf = malloc(4 * cells * sizeof(float));
+  double *maps = malloc(resamples * sizeof(double)), *f1s = malloc(resamples * sizeof(double));
+  if (!buf || !maps || !f1s) {
+    free(buf);
+    free(maps);
+    free(f1s);
+    return 0;
+  }
+  float *s = buf, *t = buf + cells, *m = buf + 2 * cells, *sb = buf + 3 * cells;
+  splitmix_rng rng = splitmix_derive(seed, 0);
+  size_t used = 0, better = 0;
+  int ok = 1;
+  for (size_t r = 0; r < resamples && ok; r++) {
+    for (size_t i = 0; i < n_examples; i++) {
+      size_t j = (size_t)splitmix_below(&rng, n_examples);
+      memcpy(s + i * n_classes, scores + j * n_classes, n_classes * sizeof(float));
+      memcpy(t + i * n_classes, targets + j * n_classes, n_classes * sizeof(float));
+      memcpy(m + i * n_classes, mask + j * n_classes, n_classes * sizeof(float));
+      if (scores_b)
+        memcpy(sb + i * n_classes, scores_b + j * n_classes, n_classes * sizeof(float));
+    }
+    eval_report a, b;
+    if (!eval_report_compute(&a, s, t, m, n_examples, n_classes, thresholds)) {
+      ok = 0;
+      break;
+    }
+    if (scores_b && !eval_report_compute(&b, sb, t, m, n_examples, n_classes, thresholds_b)) {
+      eval_report_clear(&a);
+      ok = 0;
+      break;
+    }
+    if (a.n_defined > 0) {
+      maps[used] = scores_b ? b.map - a.map : a.map;
+      f1s[used] = scores_b ? b.macro_f1 - a.macro_f1 : a.macro_f1;
+      better += scores_b && b.map > a.map;
+      used++;
+    }
+    eval_report_clear(&a);
+    if (scores_b)
+      eval_report_clear(&b);
+  }
+  if (ok) {
+    out->used = used;
+    out->map_lo = quantile(maps, used, 0.05);
+    out->map_hi = quantile(maps, used, 0.95);
+    out->macro_f1_lo = quantile(f1s, used, 0.05);
+    out->macro_f1_hi = quantile(f1s, used, 0.95);
+    if (scores_b && used)
+      out->p_better = (double)better / (double)used;
+  }
+  free(buf);
+  free(maps);
+  free(f1s);
+  return ok;
 }

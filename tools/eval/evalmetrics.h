@@ -7,6 +7,7 @@
 #define INSTRID_EVALMETRICS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
   size_t truth, predicted; /* class indices: `predicted` fired where `truth` was playing */
@@ -35,5 +36,25 @@ int eval_report_compute(eval_report *r, const float *scores, const float *target
                         const float *mask, size_t n_examples, size_t n_classes,
                         const float *thresholds);
 void eval_report_clear(eval_report *r);
+
+/* How far a set's figures can be trusted: a percentile bootstrap over its examples. */
+typedef struct {
+  size_t resamples; /* draws made */
+  size_t used;      /* draws with at least one class with a known positive (the rest skipped) */
+  double map_lo, map_hi;           /* 5th and 95th percentiles of mAP over the draws */
+  double macro_f1_lo, macro_f1_hi; /* the same for macro-F1 */
+  double p_better;                 /* compared: the share of draws where B's mAP is above A's */
+} eval_interval;
+
+/* `resamples` draws of n_examples examples with replacement (splitmix64 from `seed`: the same
+ * arguments give the same figures), each scored as eval_report_compute does (a class with no
+ * known positive in a draw is left out of that draw's means, as a class with none in the set
+ * is). Without scores_b the intervals are of the figures themselves; with scores_b (a second
+ * model's scores for the same examples, judged at thresholds_b) they are of B's figure minus
+ * A's on the same draws, and p_better is set (else NAN). Returns 0 on allocation failure. */
+int eval_bootstrap(const float *scores, const float *thresholds, const float *scores_b,
+                   const float *thresholds_b, const float *targets, const float *mask,
+                   size_t n_examples, size_t n_classes, size_t resamples, uint64_t seed,
+                   eval_interval *out);
 
 #endif /* INSTRID_EVALMETRICS_H */

@@ -2,7 +2,9 @@
 /* main.c — instrid-eval: runs the instridentify element over every file of a labelled set
  * (filesrc ! decodebin ! audioconvert ! instridentify ! fakesink, the summary message's
  * probabilities) and reports per-class AP, precision, recall and F1 at the model's thresholds,
- * mAP, macro- and micro-F1 and the most frequent confusions, as text, JSON or an SVG chart.
+ * mAP, macro- and micro-F1 and the most frequent confusions, as text, JSON or an SVG chart;
+ * with --bootstrap, how far those figures move when the set is drawn again, and with --compare,
+ * a second model's figures on the same files and how sure the set is of the difference.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -344,8 +346,85 @@ static void print_text(FILE *f, const eval_report *r, const instrid_model *m, si
   }
 }
 
+/* What --bootstrap and --compare add to the report (NULL members: not asked for). */
+typedef struct {
+  const eval_interval *alone;  /* --bootstrap: model A's own intervals */
+  const eval_report *b;        /* --compare: model B's figures */
+  const char *b_path;          /* its file */
+  const eval_interval *paired; /* --compare with --bootstrap: B minus A */
+} eval_extras;
+
+static void print_extras_text(FILE *f, const eval_extras *x, const eval_report *a)
+{
+  if (x->alone)
+    fprintf(f,
+            "bootstrap over the %zu files (%zu draws): mAP 90%% interval %.3f-%.3f, macro-F1 "
+            "%.3f-%.3f\n",
+            a->n_examples, x->alone->used, x->alone->map_lo, x->alone->map_hi,
+            x->alone->macro_f1_lo, x->alone->macro_f1_hi);
+  if (x->b)
+    fprintf(f, "compared: %s: mAP %.3f (%+.3f), macro-F1 %.3f (%+.3f), micro-F1 %.3f (%+.3f)\n",
+            x->b_path, x->b->map, x->b->map - a->map, x->b->macro_f1, x->b->macro_f1 - a->macro_f1,
+            x->b->micro_f1, x->b->micro_f1 - a->micro_f1);
+  if (x->paired)
+    fprintf(f,
+            "compared, paired bootstrap (%zu draws): mAP difference 90%% interval %+.3f to %+.3f, "
+            "macro-F1 %+.3f to %+.3f; the compared model's mAP higher in %.0f%% of the draws\n",
+            x->paired->used, x->paired->map_lo, x->paired->map_hi, x->paired->macro_f1_lo,
+            x->paired->macro_f1_hi, 100.0 * x->paired->p_better);
+}
+
+static void json_pair(FILE *f, const char *name, double lo, double hi)
+{
+  fprintf(f, "\"%s\": [", name);
+  json_num(f, lo);
+  fputs(", ", f);
+  json_num(f, hi);
+  fputc(']', f);
+}
+
+static void print_extras_json(FILE *f, const eval_extras *x)
+{
+  if (x->alone) {
+    fprintf(f, ",\n \"bootstrap\": {\"draws\": %zu, \"used\": %zu, ", x->alone->resamples,
+            x->alone->used);
+    json_pair(f, "map_90", x->alone->map_lo, x->alone->map_hi);
+    fputs(", ", f);
+    json_pair(f, "macro_f1_90", x->alone->macro_f1_lo, x->alone->macro_f1_hi);
+    fputc('}', f);
+  }
+  if (x->b) {
+    fprintf(f, ",\n \"compare\": {\"model\": ");
+    json_str(f, x->b_path);
+    fprintf(f, ", \"map\": ");
+    json_num(f, x->b->map);
+    fprintf(f, ", \"macro_f1\": ");
+    json_num(f, x->b->macro_f1);
+    fprintf(f, ", \"micro_f1\": ");
+    json_num(f, x->b->micro_f1);
+    fprintf(f, ", \"ap\": [");
+    for (size_t k = 0; k < x->b->n_classes; k++) {
+      fputs(k ? ", " : "", f);
+      json_num(f, x->b->ap[k]);
+    }
+    fputc(']', f);
+    if (x->paired) {
+      fprintf(f, ", \"paired_bootstrap\": {\"draws\": %zu, \"used\": %zu, ", x->paired->resamples,
+              x->paired->used);
+      json_pair(f, "map_difference_90", x->paired->map_lo, x->paired->map_hi);
+      fputs(", ", f);
+      json_pair(f, "macro_f1_difference_90", x->paired->macro_f1_lo, x->paired->macro_f1_hi);
+      fprintf(f, ", \"p_better\": ");
+      json_num(f, x->paired->p_better);
+      fputc('}', f);
+    }
+    fputc('}', f);
+  }
+}
+
 static void print_json(FILE *f, const eval_report *r, const instrid_model *m, const char *model,
-                       const char *set_name, size_t n_files, size_t n_unreadable, size_t max_conf)
+                       const char *set_name, size_t n_files, size_t n_unreadable, size_t max_conf,
+                       const eval_extras *x)
 {
   fprintf(f, "{\"model\": ");
   json_str(f, model);
@@ -386,7 +465,9 @@ static void print_json(FILE *f, const eval_report *r, const instrid_model *m, co
     json_str(f, instrid_model_class_name(m, (uint32_t)r->confusions[i].predicted));
     fprintf(f, ", \"count\": %zu}", r->confusions[i].count);
   }
-  fprintf(f, "]}\n");
+  fputc(']', f);
+  print_extras_json(f, x);
+  fprintf(f, "}\n");
 }
 
 /* Horizontal bars of per-class AP, with the mAP as a dashed line. */
@@ -465,6 +546,12 @@ static void usage(FILE *f)
       "  --json            the report as JSON on stdout\n"
       "  --svg FILE        a bar chart of per-class AP\n"
       "  --confusions N    confusions listed (default 10)\n"
+      "  --bootstrap N     also N draws of the files with replacement (seeded: the same figures\n"
+      "                    every run), and the 90%% interval of mAP and macro-F1 over them: how\n"
+      "                    far the figures would move on another set of this size (100..100000)\n"
+      "  --compare FILE    a second model (the same classes) over the same files: its figures and\n"
+      "                    their difference; with --bootstrap, the paired interval of the\n"
+      "                    difference and the share of draws where FILE's mAP is higher\n"
       "  --quiet           no progress on stderr\n"
       "  --help            this text\n"
       "  --version         the version\n"
@@ -497,6 +584,8 @@ int main(int argc, char **argv)
     O_JSON,
     O_SVG,
     O_CONF,
+    O_BOOT,
+    O_COMPARE,
     O_QUIET,
     O_HELP,
     O_VERSION
@@ -510,13 +599,16 @@ int main(int argc, char **argv)
                                            {"json", no_argument, 0, O_JSON},
                                            {"svg", required_argument, 0, O_SVG},
                                            {"confusions", required_argument, 0, O_CONF},
+                                           {"bootstrap", required_argument, 0, O_BOOT},
+                                           {"compare", required_argument, 0, O_COMPARE},
                                            {"quiet", no_argument, 0, O_QUIET},
                                            {"help", no_argument, 0, O_HELP},
                                            {"version", no_argument, 0, O_VERSION},
                                            {0, 0, 0, 0}};
   const char *model_path = NULL, *csv = NULL, *mn = NULL, *om = NULL, *svg = NULL;
+  const char *compare_path = NULL;
   int all = 0, json = 0, quiet = 0, opt;
-  long max_files = -1, max_conf = 10;
+  long max_files = -1, max_conf = 10, boot = 0;
   while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (opt) {
     case O_MODEL:
@@ -554,6 +646,18 @@ int main(int argc, char **argv)
         return 2;
       }
       break;
+    case O_BOOT:
+      if (!parse_count(optarg, 100, &boot) || boot > 100000) {
+        fprintf(stderr,
+                "instrid-eval: bad value '%s' for --bootstrap (a whole number of draws, "
+                "100..100000)\n",
+                optarg);
+        return 2;
+      }
+      break;
+    case O_COMPARE:
+      compare_path = optarg;
+      break;
     case O_QUIET:
       quiet = 1;
       break;
@@ -590,6 +694,26 @@ int main(int argc, char **argv)
     return 1;
   }
   size_t nc = instrid_model_n_classes(m);
+  instrid_model *mb = NULL;
+  if (compare_path) {
+    mb = instrid_model_load(compare_path, &ierr);
+    int same = mb && instrid_model_n_classes(mb) == nc;
+    for (size_t k = 0; same && k < nc; k++)
+      same = strcmp(instrid_model_class_name(m, (uint32_t)k),
+                    instrid_model_class_name(mb, (uint32_t)k)) == 0;
+    if (!same) {
+      if (!mb)
+        fprintf(stderr, "instrid-eval: --compare %s: %s\n", compare_path, ierr.message);
+      else
+        fprintf(stderr,
+                "instrid-eval: --compare %s: its classes are not those of %s (a comparison "
+                "needs the same classes in the same order)\n",
+                compare_path, model_path);
+      instrid_model_free(mb);
+      instrid_model_free(m);
+      return 1;
+    }
+  }
   eval_set set = {0};
   char err[1024];
   const char *set_name = csv ? csv : mn ? mn : om;
@@ -598,6 +722,7 @@ int main(int argc, char **argv)
                            sizeof(err));
   if (rc != 0) {
     fprintf(stderr, "instrid-eval: %s\n", err);
+    instrid_model_free(mb);
     instrid_model_free(m);
     set_free(&set);
     return 1;
@@ -609,12 +734,17 @@ int main(int argc, char **argv)
   float *targets = malloc((n ? n : 1) * nc * sizeof(float));
   float *mask = malloc((n ? n : 1) * nc * sizeof(float));
   float *thresholds = malloc(nc * sizeof(float));
-  if (!scores || !targets || !mask || !thresholds) {
+  float *scores_b = mb ? malloc((n ? n : 1) * nc * sizeof(float)) : NULL;
+  float *thresholds_b = mb ? malloc(nc * sizeof(float)) : NULL;
+  if (!scores || !targets || !mask || !thresholds || (mb && (!scores_b || !thresholds_b))) {
     fprintf(stderr, "instrid-eval: out of memory\n");
     return 1;
   }
-  for (size_t k = 0; k < nc; k++)
+  for (size_t k = 0; k < nc; k++) {
     thresholds[k] = instrid_model_threshold(m, (uint32_t)k);
+    if (mb)
+      thresholds_b[k] = instrid_model_threshold(mb, (uint32_t)k);
+  }
   size_t ok = 0, unreadable = 0;
   int fatal = 0;
   for (size_t i = 0; i < n && !fatal; i++) {
@@ -624,6 +754,8 @@ int main(int argc, char **argv)
       fatal = 1;
       break;
     }
+    if (r == 0 && mb) /* a file counts when both models could read it */
+      r = identify_file(set.items[i].path, compare_path, mb, scores_b + ok * nc, err, sizeof(err));
     if (r != 0) {
       fprintf(stderr, "instrid-eval: unreadable: %s\n", err);
       unreadable++;
@@ -635,7 +767,9 @@ int main(int argc, char **argv)
     if (!quiet && (ok % 10 == 0 || i + 1 == n))
       fprintf(stderr, "instrid-eval: %zu/%zu files\n", i + 1, n);
   }
-  eval_report rep;
+  eval_report rep, rep_b;
+  eval_interval alone, paired;
+  eval_extras extras = {0};
   int status = 1;
   if (fatal) {
     status = 1;
@@ -643,21 +777,42 @@ int main(int argc, char **argv)
     fprintf(stderr, "instrid-eval: no file could be evaluated (%zu unreadable)\n", unreadable);
   } else if (!eval_report_compute(&rep, scores, targets, mask, ok, nc, thresholds)) {
     fprintf(stderr, "instrid-eval: out of memory\n");
+  } else if ((boot && !eval_bootstrap(scores, thresholds, NULL, NULL, targets, mask, ok, nc,
+                                      (size_t)boot, 1, &alone)) ||
+             (mb && !eval_report_compute(&rep_b, scores_b, targets, mask, ok, nc, thresholds_b))) {
+    fprintf(stderr, "instrid-eval: out of memory\n");
+    eval_report_clear(&rep);
+  } else if (mb && boot &&
+             !eval_bootstrap(scores, thresholds, scores_b, thresholds_b, targets, mask, ok, nc,
+                             (size_t)boot, 1, &paired)) {
+    fprintf(stderr, "instrid-eval: out of memory\n");
+    eval_report_clear(&rep);
+    eval_report_clear(&rep_b);
   } else {
+    extras.alone = boot ? &alone : NULL;
+    extras.b = mb ? &rep_b : NULL;
+    extras.b_path = compare_path;
+    extras.paired = mb && boot ? &paired : NULL;
     if (json) {
-      print_json(stdout, &rep, m, model_path, set_name, n, unreadable, (size_t)max_conf);
+      print_json(stdout, &rep, m, model_path, set_name, n, unreadable, (size_t)max_conf, &extras);
     } else {
       printf("instrid-eval: %s on %s: %zu files evaluated, %zu unreadable\n", model_path, set_name,
              ok, unreadable);
       print_text(stdout, &rep, m, (size_t)max_conf);
+      print_extras_text(stdout, &extras, &rep);
     }
     if (svg && write_svg(svg, &rep, m, set_name) != 0)
       fprintf(stderr, "instrid-eval: %s: cannot write\n", svg);
     else
       status = 0;
     eval_report_clear(&rep);
+    if (mb)
+      eval_report_clear(&rep_b);
   }
   free(scores);
+  free(scores_b);
+  free(thresholds_b);
+  instrid_model_free(mb);
   free(targets);
   free(mask);
   free(thresholds);
