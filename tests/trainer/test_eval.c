@@ -144,6 +144,21 @@ static int run(const char *cmd)
 }
 
 /* 1 when the element is there; 0 skips the end-to-end part. */
+/* instrid-eval over DIR/clean.csv with DIR/model.instrid compared with itself, 200 draws, with
+ * `flags`; its standard output (free it), *status its exit status. */
+static char *compare_with_itself(const char *eval_bin, const char *dir, const char *flags,
+                                 int *status)
+{
+  char cmd[4096], path[1024];
+  snprintf(cmd, sizeof(cmd),
+           "'%s' --quiet %s --model %s/model.instrid --csv %s/clean.csv --bootstrap 200 "
+           "--compare %s/model.instrid > %s/cmp.out 2> %s/err6.txt",
+           eval_bin, flags, dir, dir, dir, dir, dir);
+  *status = run(cmd);
+  snprintf(path, sizeof(path), "%s/cmp.out", dir);
+  return fixture_slurp(path, NULL);
+}
+
 static int test_end_to_end(const char *eval_bin)
 {
   GstElementFactory *fac = gst_element_factory_find("instridentify");
@@ -279,26 +294,14 @@ static int test_end_to_end(const char *eval_bin)
   free(reports[1]);
 
   /* --bootstrap and --compare: a model against itself differs by nothing, every draw */
-  snprintf(cmd, sizeof(cmd),
-           "'%s' --quiet --model %s/model.instrid --csv %s/clean.csv --bootstrap 200 "
-           "--compare %s/model.instrid > %s/cmp.txt 2> %s/err6.txt",
-           eval_bin, dir, dir, dir, dir, dir);
-  st = run(cmd);
-  snprintf(path, sizeof(path), "%s/cmp.txt", dir);
-  char *cmp = fixture_slurp(path, NULL);
+  char *cmp = compare_with_itself(eval_bin, dir, "", &st);
   CHECK(st == 0 && cmp && strstr(cmp, "bootstrap over the 2 files (200 draws): mAP 90% interval") &&
             strstr(cmp, "model.instrid: mAP ") && strstr(cmp, "(+0.000), macro-F1 ") &&
             strstr(cmp, "mAP difference 90% interval +0.000 to +0.000, macro-F1 +0.000 to "
                         "+0.000; the compared model's mAP higher in 0% of the draws"),
         "compared with itself: exit %d:\n%s", st, cmp ? cmp : "");
   free(cmp);
-  snprintf(cmd, sizeof(cmd),
-           "'%s' --quiet --json --model %s/model.instrid --csv %s/clean.csv --bootstrap 200 "
-           "--compare %s/model.instrid > %s/cmp.json 2> %s/err6.txt",
-           eval_bin, dir, dir, dir, dir, dir);
-  st = run(cmd);
-  snprintf(path, sizeof(path), "%s/cmp.json", dir);
-  cmp = fixture_slurp(path, NULL);
+  cmp = compare_with_itself(eval_bin, dir, "--json", &st);
   CHECK(st == 0 && cmp && strstr(cmp, "\"bootstrap\": {\"draws\": 200, \"used\": 200, ") &&
             strstr(cmp, "\"map_difference_90\": [0, 0], \"macro_f1_difference_90\": [0, 0], "
                         "\"p_better\": 0}}}"),

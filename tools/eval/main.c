@@ -383,14 +383,24 @@ static void json_pair(FILE *f, const char *name, double lo, double hi)
   fputc(']', f);
 }
 
+/* `"name": {"draws": .., "used": .., "<prefix>map<suffix>": [lo, hi], "<prefix>macro_f1<suffix>":
+ * [lo, hi]`, the object left open. */
+static void json_interval(FILE *f, const char *name, const eval_interval *iv, const char *suffix)
+{
+  char key[64];
+  fprintf(f, "\"%s\": {\"draws\": %zu, \"used\": %zu, ", name, iv->resamples, iv->used);
+  snprintf(key, sizeof(key), "map%s", suffix);
+  json_pair(f, key, iv->map_lo, iv->map_hi);
+  snprintf(key, sizeof(key), "macro_f1%s", suffix);
+  fputs(", ", f);
+  json_pair(f, key, iv->macro_f1_lo, iv->macro_f1_hi);
+}
+
 static void print_extras_json(FILE *f, const eval_extras *x)
 {
   if (x->alone) {
-    fprintf(f, ",\n \"bootstrap\": {\"draws\": %zu, \"used\": %zu, ", x->alone->resamples,
-            x->alone->used);
-    json_pair(f, "map_90", x->alone->map_lo, x->alone->map_hi);
-    fputs(", ", f);
-    json_pair(f, "macro_f1_90", x->alone->macro_f1_lo, x->alone->macro_f1_hi);
+    fputs(",\n ", f);
+    json_interval(f, "bootstrap", x->alone, "_90");
     fputc('}', f);
   }
   if (x->b) {
@@ -409,11 +419,8 @@ static void print_extras_json(FILE *f, const eval_extras *x)
     }
     fputc(']', f);
     if (x->paired) {
-      fprintf(f, ", \"paired_bootstrap\": {\"draws\": %zu, \"used\": %zu, ", x->paired->resamples,
-              x->paired->used);
-      json_pair(f, "map_difference_90", x->paired->map_lo, x->paired->map_hi);
       fputs(", ", f);
-      json_pair(f, "macro_f1_difference_90", x->paired->macro_f1_lo, x->paired->macro_f1_hi);
+      json_interval(f, "paired_bootstrap", x->paired, "_difference_90");
       fprintf(f, ", \"p_better\": ");
       json_num(f, x->paired->p_better);
       fputc('}', f);
