@@ -383,8 +383,8 @@ static void json_pair(FILE *f, const char *name, double lo, double hi)
   fputc(']', f);
 }
 
-/* `"name": {"draws": .., "used": .., "<prefix>map<suffix>": [lo, hi], "<prefix>macro_f1<suffix>":
- * [lo, hi]`, the object left open. */
+/* `"name": {"draws": .., "used": .., "map<suffix>": [lo, hi], "macro_f1<suffix>": [lo, hi]`, the
+ * object left open. */
 static void json_interval(FILE *f, const char *name, const eval_interval *iv, const char *suffix)
 {
   char key[64];
@@ -709,7 +709,9 @@ int main(int argc, char **argv)
       same = strcmp(instrid_model_class_name(m, (uint32_t)k),
                     instrid_model_class_name(mb, (uint32_t)k)) == 0;
     if (!same) {
-      if (!mb)
+      if (!mb && strstr(ierr.message, compare_path) != NULL) /* named already: say it once */
+        fprintf(stderr, "instrid-eval: --compare: %s\n", ierr.message);
+      else if (!mb)
         fprintf(stderr, "instrid-eval: --compare %s: %s\n", compare_path, ierr.message);
       else
         fprintf(stderr,
