@@ -252,17 +252,25 @@ def main():
                 print(f"mix-real.py: pitch of {i + 1} of {len(todo)} clips", file=sys.stderr)
         n_pitched = sum(p is not None for p in pitches.values())
         print(f"mix-real.py: {n_pitched} of {len(todo)} clips have a pitch", file=sys.stderr)
+        if len({c for c, k in todo if pitches[k] is not None}) < 2:
+            fail(f"{part}: clips with a pitch in fewer than two classes; a register-matched "
+                 "mixture needs 2 (--match-fraction 0 makes none)")
     rng = random.Random(a.seed)
     cache, skipped, made, rows = {}, {}, [], []
     max_frames = int(a.max_seconds * RATE)
-    n_matched = 0
+    n_matched, misses = 0, 0
     while len(made) < a.mixtures:
         n_parts = min(rng.choice([2, 2, 3, 3, 4]), len(avail))
-        if a.match_fraction > 0 and rng.random() < a.match_fraction:
+        matched = a.match_fraction > 0 and rng.random() < a.match_fraction
+        if matched:
             picks = matched_parts(avail, by_class, pitches, n_parts, a.match_semitones, rng)
             if picks is None:
+                misses += 1
+                if misses == 100_000:
+                    fail(f"no register-matched mixture found in {misses} draws in a row: too "
+                         f"few clips within --match-semitones {a.match_semitones} of each other")
                 continue
-            n_matched += 1
+            misses = 0
         else:
             chosen = rng.sample(avail, n_parts)
             picks = [(c, rng.choice(by_class[c])) for c in chosen]
@@ -291,6 +299,7 @@ def main():
             elif all(labels[k].get(c) == 0.0 for _, k in picks):
                 rows.append((key, c, 0.0))
         made.append((key, chosen, [k for _, k in picks]))
+        n_matched += matched
         if len(cache) > 4096:
             cache.clear()
     for k, why in sorted(skipped.items()):

@@ -115,7 +115,7 @@ def make_pitched_tree(root):
             pitched[key] = note
             keys.append((key, c))
     write_wav(os.path.join(root, "audio", "n00", "n00000_00.wav"),
-              list(0.2 * rng.standard_normal(44100)))
+              list(np.clip(0.2 * rng.standard_normal(44100), -0.9, 0.9)))
     pitched["n00000_00"] = None
     keys.append(("n00000_00", "guitar"))
     for key, c in keys:
@@ -297,5 +297,18 @@ with tempfile.TemporaryDirectory() as d:
         "--match-fraction", "0", "--out", os.path.join(d, "pzero"))
     check(corpus_digest(os.path.join(d, "pfree")) == corpus_digest(os.path.join(d, "pzero")),
           "--match-fraction 0 gives the bytes of a run without it")
+    # no two classes with a pitch: said, not looped on; pitches too far apart: said as well
+    for i in range(len(CLASSES)):
+        for j in range(3):
+            k = f"p{i}{j}000_00"
+            write_wav(os.path.join(ptree, "audio", k[:3], k + ".wav"),
+                      list(np.clip(0.2 * np.random.default_rng(10 * i + j).standard_normal(44100), -0.9, 0.9)))
+    fails(["--tree", ptree, "--split", "train", "--mixtures", "5", "--seed", "1",
+           "--match-fraction", "1"], 1, "clips with a pitch in fewer than two classes")
+    far = os.path.join(d, "far")
+    make_tree(far)  # one tone per class, a fifth or more apart
+    fails(["--tree", far, "--split", "train", "--mixtures", "5", "--seed", "1",
+           "--match-fraction", "1", "--match-semitones", "1"], 1,
+          "no register-matched mixture found in 100000 draws in a row")
 
 finish()
