@@ -301,8 +301,9 @@ with tempfile.TemporaryDirectory() as d:
     for i in range(len(CLASSES)):
         for j in range(3):
             k = f"p{i}{j}000_00"
+            noise = 0.2 * np.random.default_rng(10 * i + j).standard_normal(44100)
             write_wav(os.path.join(ptree, "audio", k[:3], k + ".wav"),
-                      list(np.clip(0.2 * np.random.default_rng(10 * i + j).standard_normal(44100), -0.9, 0.9)))
+                      list(np.clip(noise, -0.9, 0.9)))
     fails(["--tree", ptree, "--split", "train", "--mixtures", "5", "--seed", "1",
            "--match-fraction", "1"], 1, "clips with a pitch in fewer than two classes")
     far = os.path.join(d, "far")
