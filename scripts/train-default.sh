@@ -42,6 +42,8 @@
 #                4000; 0: none), INSTRID_SYNTH_NOTES (synthesizer notes, 9000; 0: none),
 #                INSTRID_MIX_HOURS (mixtures, 2; 0: none, and no INSTRID_MIDI needed),
 #                INSTRID_REAL_MIXES (mixtures of real recordings, 4000; 0: none),
+#                INSTRID_REAL_MIX_MATCH (the share of them register-matched, mix-real.py
+#                --match-fraction, 0; read only when WORKDIR/real-mix is made),
 #                INSTRID_THRESHOLD_MIXES (mixtures of the held-out recordings the thresholds are
 #                chosen on beside them, 1000; 0: the held-out clips alone),
 #                INSTRID_POOL_SHARE and INSTRID_STD_POOL_SHARE (the plain and the standardised
@@ -64,6 +66,7 @@ kits=${INSTRID_DRUMKITS:-/usr/share/hydrogen/data/drumkits}
 synth_notes=${INSTRID_SYNTH_NOTES:-9000}
 mix_hours=${INSTRID_MIX_HOURS:-2}
 real_mixes=${INSTRID_REAL_MIXES:-4000}
+real_match=${INSTRID_REAL_MIX_MATCH:-0}
 threshold_mixes=${INSTRID_THRESHOLD_MIXES:-1000}
 pool_share=${INSTRID_POOL_SHARE:-0.1}
 std_pool_share=${INSTRID_STD_POOL_SHARE:-0.3}
@@ -75,6 +78,11 @@ done
 if ! [[ "$real_mixes" =~ ^[0-9]+$ ]]; then
   echo "train-default.sh: INSTRID_REAL_MIXES='$real_mixes': not a count (0: no mixtures of" \
       "real recordings)" >&2
+  exit 2
+fi
+if ! [[ "$real_match" =~ ^(0(\.[0-9]+)?|1(\.0*)?)$ ]]; then
+  echo "train-default.sh: INSTRID_REAL_MIX_MATCH='$real_match': not a share in [0, 1] (of the" \
+      "real mixtures made register-matched; 0: none)" >&2
   exit 2
 fi
 for v in INSTRID_POOL_SHARE:"$pool_share" INSTRID_STD_POOL_SHARE:"$std_pool_share"; do
@@ -214,7 +222,8 @@ if [ "$real_mixes" -gt 0 ]; then
   if [ ! -f "$work/real-mix/openmic-2018-aggregated-labels.csv" ]; then
     echo "train-default.sh: mixing $work/real-mix" >&2
     /usr/bin/python3 scripts/mix-real.py --tree "$work/real-ship" --split train \
-        --mixtures "$real_mixes" --seed 1 --exclude viola --out "$work/real-mix"
+        --mixtures "$real_mixes" --seed 1 --exclude viola --match-fraction "$real_match" \
+        --out "$work/real-mix"
   fi
   extra+=(--corpus-openmic "$work/real-mix")
 fi
