@@ -128,12 +128,12 @@ static int cmp_double(const void *a, const void *b)
   return x < y ? -1 : x > y;
 }
 
-/* The q-quantile of v[0..n) (sorted here), linearly between order statistics; NAN when n = 0. */
-static double quantile(double *v, size_t n, double q)
+/* The q-quantile of v[0..n), sorted ascending, linearly between order statistics; NAN when
+ * n = 0. */
+static double quantile(const double *v, size_t n, double q)
 {
   if (n == 0)
     return NAN;
-  qsort(v, n, sizeof(double), cmp_double);
   double at = q * (double)(n - 1);
   size_t i = (size_t)at;
   return i + 1 < n ? v[i] + (at - (double)i) * (v[i + 1] - v[i]) : v[n - 1];
@@ -194,6 +194,8 @@ int eval_bootstrap(const float *scores, const float *thresholds, const float *sc
       eval_report_clear(&b);
   }
   if (ok) {
+    qsort(maps, used, sizeof(double), cmp_double);
+    qsort(f1s, used, sizeof(double), cmp_double);
     out->used = used;
     out->map_lo = quantile(maps, used, 0.05);
     out->map_hi = quantile(maps, used, 0.95);

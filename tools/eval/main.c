@@ -776,7 +776,8 @@ int main(int argc, char **argv)
     if (!quiet && (ok % 10 == 0 || i + 1 == n))
       fprintf(stderr, "instrid-eval: %zu/%zu files\n", i + 1, n);
   }
-  eval_report rep, rep_b;
+  /* both cleared at the end whatever happened (a failed compute leaves its report cleared) */
+  eval_report rep = {0}, rep_b = {0};
   eval_interval alone, paired;
   eval_extras extras = {0};
   int status = 1;
@@ -784,19 +785,14 @@ int main(int argc, char **argv)
     status = 1;
   } else if (ok == 0) {
     fprintf(stderr, "instrid-eval: no file could be evaluated (%zu unreadable)\n", unreadable);
-  } else if (!eval_report_compute(&rep, scores, targets, mask, ok, nc, thresholds)) {
-    fprintf(stderr, "instrid-eval: out of memory\n");
-  } else if ((boot && !eval_bootstrap(scores, thresholds, NULL, NULL, targets, mask, ok, nc,
+  } else if (!eval_report_compute(&rep, scores, targets, mask, ok, nc, thresholds) ||
+             (mb && !eval_report_compute(&rep_b, scores_b, targets, mask, ok, nc, thresholds_b)) ||
+             (boot && !eval_bootstrap(scores, thresholds, NULL, NULL, targets, mask, ok, nc,
                                       (size_t)boot, 1, &alone)) ||
-             (mb && !eval_report_compute(&rep_b, scores_b, targets, mask, ok, nc, thresholds_b))) {
+             (mb && boot &&
+              !eval_bootstrap(scores, thresholds, scores_b, thresholds_b, targets, mask, ok, nc,
+                              (size_t)boot, 1, &paired))) {
     fprintf(stderr, "instrid-eval: out of memory\n");
-    eval_report_clear(&rep);
-  } else if (mb && boot &&
-             !eval_bootstrap(scores, thresholds, scores_b, thresholds_b, targets, mask, ok, nc,
-                             (size_t)boot, 1, &paired)) {
-    fprintf(stderr, "instrid-eval: out of memory\n");
-    eval_report_clear(&rep);
-    eval_report_clear(&rep_b);
   } else {
     extras.alone = boot ? &alone : NULL;
     extras.b = mb ? &rep_b : NULL;
@@ -814,10 +810,9 @@ int main(int argc, char **argv)
       fprintf(stderr, "instrid-eval: %s: cannot write\n", svg);
     else
       status = 0;
-    eval_report_clear(&rep);
-    if (mb)
-      eval_report_clear(&rep_b);
   }
+  eval_report_clear(&rep);
+  eval_report_clear(&rep_b);
   free(scores);
   free(scores_b);
   free(thresholds_b);
