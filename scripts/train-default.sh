@@ -41,6 +41,8 @@
 #                INSTRID_DISTILL (distillation weight, 0), INSTRID_NOTES (GM isolated notes,
 #                4000; 0: none), INSTRID_SYNTH_NOTES (synthesizer notes, 9000; 0: none),
 #                INSTRID_MIX_HOURS (mixtures, 2; 0: none, and no INSTRID_MIDI needed),
+#                INSTRID_MIX_MATCH (the share of them register-matched, instrid-render
+#                --match-register, 0; read only when WORKDIR/render-mix is made),
 #                INSTRID_REAL_MIXES (mixtures of real recordings, 4000; 0: none),
 #                INSTRID_REAL_MIX_MATCH (the share of them register-matched, mix-real.py
 #                --match-fraction, 0; read only when WORKDIR/real-mix is made),
@@ -67,6 +69,7 @@ synth_notes=${INSTRID_SYNTH_NOTES:-9000}
 mix_hours=${INSTRID_MIX_HOURS:-2}
 real_mixes=${INSTRID_REAL_MIXES:-4000}
 real_match=${INSTRID_REAL_MIX_MATCH:-0}
+mix_match=${INSTRID_MIX_MATCH:-0}
 threshold_mixes=${INSTRID_THRESHOLD_MIXES:-1000}
 pool_share=${INSTRID_POOL_SHARE:-0.1}
 std_pool_share=${INSTRID_STD_POOL_SHARE:-0.3}
@@ -80,11 +83,15 @@ if ! [[ "$real_mixes" =~ ^[0-9]+$ ]]; then
       "real recordings)" >&2
   exit 2
 fi
-if ! [[ "$real_match" =~ ^(0(\.[0-9]+)?|1(\.0*)?)$ ]]; then
-  echo "train-default.sh: INSTRID_REAL_MIX_MATCH='$real_match': not a share in [0, 1] (of the" \
-      "real mixtures made register-matched; 0: none)" >&2
-  exit 2
-fi
+for v in INSTRID_REAL_MIX_MATCH:"$real_match":real INSTRID_MIX_MATCH:"$mix_match":rendered; do
+  share=${v#*:}
+  share=${share%:*}
+  if ! [[ "$share" =~ ^(0(\.[0-9]+)?|1(\.0*)?)$ ]]; then
+    echo "train-default.sh: ${v%%:*}='$share': not a share in [0, 1] (of the ${v##*:}" \
+        "mixtures made register-matched; 0: none)" >&2
+    exit 2
+  fi
+done
 for v in INSTRID_POOL_SHARE:"$pool_share" INSTRID_STD_POOL_SHARE:"$std_pool_share"; do
   if ! [[ "${v#*:}" =~ ^0(\.[0-9]+)?$ ]]; then
     echo "train-default.sh: ${v%%:*}='${v#*:}': not a share in [0, 1) (0: no such head on the" \
@@ -158,7 +165,7 @@ render() {  # render NAME instrid-render-arguments...
     --drums-prob 0.5 --reassign-prob 0.8 --max-instruments 4 --class-weight flute=3 \
     --class-weight trumpet=2.5 --class-weight trombone=2 --class-weight saxophone=2 \
     --class-weight voice=2 --class-weight banjo=2 --class-weight ukulele=3 \
-    --class-weight guitar=1.5 --seed 7 "$midi"
+    --class-weight guitar=1.5 --match-register "$mix_match" --seed 7 "$midi"
 # The shippable view of the tree ($work/real-ship): the same audio (linked), the partitions
 # and validation.csv without the clips of sources whose licence does not allow shipping a model
 # trained on them (ship = false in data/sources.toml, or not in the manifest at all). The

@@ -46,10 +46,11 @@ with tempfile.TemporaryDirectory() as tmp:
     rc, err = run(real, pre, work, INSTRID_REAL_MIXES="4k", INSTRID_MIX_HOURS="0")
     check(rc == 2 and "INSTRID_REAL_MIXES='4k': not a count" in err,
           f"INSTRID_REAL_MIXES not a count: rc {rc}, {err!r}")
-    for bad in ("1.5", "half", "-0.5"):
-        rc, err = run(real, pre, work, INSTRID_REAL_MIX_MATCH=bad, INSTRID_MIX_HOURS="0")
-        check(rc == 2 and f"INSTRID_REAL_MIX_MATCH='{bad}': not a share in [0, 1]" in err,
-              f"INSTRID_REAL_MIX_MATCH {bad}: rc {rc}, {err!r}")
+    for var, what in (("INSTRID_REAL_MIX_MATCH", "real"), ("INSTRID_MIX_MATCH", "rendered")):
+        for bad in ("1.5", "half", "-0.5", "0.5:x"):
+            rc, err = run(real, pre, work, **{var: bad}, INSTRID_MIX_HOURS="0")
+            check(rc == 2 and f"{var}='{bad}': not a share in [0, 1] (of the {what}" in err,
+                  f"{var} {bad}: rc {rc}, {err!r}")
     rc, err = run(real, pre, work, INSTRID_THRESHOLD_MIXES="-1", INSTRID_MIX_HOURS="0")
     check(rc == 2 and "INSTRID_THRESHOLD_MIXES='-1': not a count" in err,
           f"INSTRID_THRESHOLD_MIXES not a count: rc {rc}, {err!r}")

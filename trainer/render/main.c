@@ -104,6 +104,10 @@ static void usage(FILE *f)
       "                         and cymbals, shown as drums[generated, ...]. It counts within\n"
       "                         --max-instruments (replaces a part when they fill it; none for\n"
       "                         solo pieces or --max-instruments 1). Default 0\n"
+      "  --match-register P     probability that a piece's pitched parts are moved by octaves\n"
+      "                         into the first part's register (each part's median note within a\n"
+      "                         tritone of the first's, where its class's range allows): the\n"
+      "                         instruments that hide each other in one register. Default 0\n"
       "  --class-weight C=W     odds of class C, 0..100 (default 1; 0 = never), wherever a class\n"
       "                         is drawn: for a reassigned part among those its range fits, for\n"
       "                         an isolated note among those the sources play; repeatable. For\n"
@@ -378,6 +382,7 @@ int main(int argc, char **argv)
     O_COMPRESS,
     O_CODEC,
     O_VERSION,
+    O_MATCH_REGISTER,
     O_NOTES,
     O_NOTES_LOWRATE,
     O_DRUMS,
@@ -427,6 +432,7 @@ int main(int argc, char **argv)
       {"notes", required_argument, 0, O_NOTES},
       {"notes-lowrate-prob", required_argument, 0, O_NOTES_LOWRATE},
       {"drums-prob", required_argument, 0, O_DRUMS},
+      {"match-register", required_argument, 0, O_MATCH_REGISTER},
       {"synth-prob", required_argument, 0, O_SYNTH_PROB},
       {"no-synth", no_argument, 0, O_NO_SYNTH},
       {"class-weight", required_argument, 0, O_CLASS_WEIGHT},
@@ -534,6 +540,9 @@ int main(int argc, char **argv)
       break;
     case O_DRUMS:
       bad = !parse_double(optarg, 0, 1, &co.options.drums_prob);
+      break;
+    case O_MATCH_REGISTER:
+      bad = !parse_double(optarg, 0, 1, &co.options.match_register_prob);
       break;
     case O_CLASS_WEIGHT:
       if (parse_class_weight(optarg, &co.options) != 0)
@@ -652,6 +661,8 @@ int main(int argc, char **argv)
       why = "--clip: an isolated note's clip is 1 to 60 s";
     else if (co.options.drums_prob > 0)
       why = "--drums-prob adds drums to MIDI pieces, not to isolated notes";
+    else if (co.options.match_register_prob > 0)
+      why = "--match-register matches the parts of MIDI pieces, not isolated notes";
     if (why) {
       fprintf(stderr, "instrid-render: %s (see --help)\n", why);
       return 2;

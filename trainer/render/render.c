@@ -47,6 +47,7 @@ void render_options_default(render_options *opt)
   opt->keep_program = 0;
   opt->excerpt_from_start = 0;
   opt->drums_prob = 0.0;
+  opt->match_register_prob = 0.0;
   opt->synth_prob = 0.0;
   for (int c = 0; c < TAXONOMY_N; c++)
     opt->class_weight[c] = 1.0;
@@ -280,6 +281,19 @@ static int fits(int cls, int lo, int hi, int shift)
   return lo + shift >= render_classes[cls].lo && hi + shift <= render_classes[cls].hi;
 }
 
+/* The first of shift, an octave down, an octave up, two down, two up... (n_shifts of them, up to
+ * 9) at which a class can sound [lo, hi]: 1 with it in *out, else 0. */
+static int fit_octave(int cls, int lo, int hi, int shift, int n_shifts, int *out)
+{
+  static const int octave[9] = {0, -12, 12, -24, 24, -36, 36, -48, 48};
+  for (int o = 0; o < n_shifts && o < 9; o++)
+    if (fits(cls, lo, hi, shift + octave[o])) {
+      *out = shift + octave[o];
+      return 1;
+    }
+  return 0;
+}
+
 static int synth_available(const render_options *opt, int cls)
 {
   return (opt->sources & SOURCE_SYNTH) && opt->synth_prob > 0 && synth_can_play(cls) &&
@@ -494,6 +508,22 @@ static void append_description(render_piece *piece, size_t *len, const char *wha
     *len = sizeof(piece->description) - 1;
 }
 
+/* The median MIDI note of a part's notes that sound within [0, len_s) (times relative to the
+ * excerpt), or -1 when none does. */
+static int median_note(const smf_note *notes, size_t n, double len_s)
+{
+  size_t count[128] = {0}, total = 0;
+  for (size_t i = 0; i < n; i++)
+    if (notes[i].end_s > 0 && notes[i].start_s < len_s) {
+      count[notes[i].pitch & 127]++;
+      total++;
+    }
+  for (size_t k = 0, seen = 0; k < 128 && total > 0; k++)
+    if ((seen += count[k]) * 2 >= total)
+      return (int)k;
+  return -1;
+}
+
 static void master_peak(float *x, size_t frames, float level)
 {
   float peak = 0.0f;
@@ -619,6 +649,13 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
     }
   }
 
+  /* Register matching (opt->match_register_prob): its own stream, drawn only when asked for. */
+  int match_register = 0, anchor = -1;
+  if (opt->match_register_prob > 0) {
+    splitmix_rng mrng = splitmix_derive(seed, 6);
+    match_register = splitmix_uniform(&mrng) < opt->match_register_prob;
+  }
+
   piece->audio = calloc(2 * frames, sizeof(float));
   float *stem = malloc(2 * frames * sizeof(float));
   smf_note *notes = NULL;
@@ -664,21 +701,24 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
       }
     }
     stem_plan plan = {0};
+    int median = drum ? -1 : median_note(notes, part->n_notes, len_s);
     if (drum) {
       plan.cls = TAX_DRUMS;
     } else {
       int cls = part->program >= 0 ? render_class_of_program(part->program) : -1;
-      plan.shift = transpose;
+      /* the piece's transposition, and with register matching the octaves to the first part's */
+      int shift = transpose;
+      if (match_register && anchor >= 0 && median >= 0)
+        shift += 12 * (int)floor((anchor - (median + transpose)) / 12.0 + 0.5);
+      plan.shift = shift;
       if (cls >= 0 && !(opt->vary && splitmix_uniform(&srng) < opt->reassign_prob) &&
           class_available(eng, opt, cls)) {
-        /* keep the written instrument; move by octaves only if the transposition pushes it out */
-        static const int octave[3] = {0, -12, 12};
-        int o = 0;
-        while (o < 3 && !fits(cls, lo, hi, transpose + octave[o]))
-          o++;
-        plan.shift = o < 3 ? transpose + octave[o] : 0;
+        /* keep the written instrument; move by octaves only if the transposition pushes it out
+         * (matched: the octave nearest the first part's register that the class can reach) */
+        if (!fit_octave(cls, lo, hi, shift, shift == transpose ? 3 : 9, &plan.shift))
+          plan.shift = 0;
       } else {
-        cls = pick_class_by_range(eng, opt, &srng, lo, hi, transpose, &plan.shift);
+        cls = pick_class_by_range(eng, opt, &srng, lo, hi, shift, &plan.shift);
       }
       if (cls < 0)
         continue;
@@ -778,6 +818,8 @@ int render_song(render_engine *eng, const smf_song *song, const render_options *
       keep -= (size_t)(generated && gen_extra);
       continue;
     }
+    if (match_register && anchor < 0 && median >= 0)
+      anchor = median + plan.shift; /* the first pitched part sets the register */
     stem_effects(stem, frames, rate, &srng, opt->vary);
     for (size_t i = 0; i < 2 * frames; i++)
       piece->audio[i] += stem[i];

@@ -80,6 +80,13 @@ typedef struct {
    * was before this existed). It counts within max_instruments: when the parts drawn already
    * fill it, it replaces one of them; a solo piece (solo_prob) and max_instruments 1 get none. */
   double drums_prob;
+  /* Probability that a piece is register-matched: every pitched part after the first moved by
+   * whole octaves (on top of the piece's transposition) so that its median note lies within a
+   * tritone of the first part's, before its class is kept or drawn (a class whose range cannot
+   * hold it there moves it back by an octave, as before). Instruments in one register hide each
+   * other, the hard case of a mix. From its own stream of random numbers (0: never, and the
+   * output is what it was before this existed). */
+  double match_register_prob;
   /* Probability that the built-in synthesizer (synth.h) plays a pitched part whose class it can
    * play, from its own stream of random numbers (0: never, and the output is what it was before
    * it existed). A class only the synthesizer can play (the others left out) always gets it. */
