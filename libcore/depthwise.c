@@ -33,31 +33,45 @@ size_t instrid_depthwise_scratch_floats(const instrid_conv_geom *g)
 #define DW_BLOCK 16
 typedef float dw_vec __attribute__((vector_size(DW_BLOCK * sizeof(float))));
 
-/* Stores a block of outputs: all DW_BLOCK of them, or the row's last n_left. */
-static inline void store_block(float *o, int n_left, dw_vec acc)
+typedef int dw_ivec __attribute__((vector_size(DW_BLOCK * sizeof(int))));
+
+/* Stores a block of outputs: all DW_BLOCK of them where the block's floats lie inside the
+ * output (end: one past its last float), else the row's last n_left. A full store past the
+ * row's end writes into later rows or planes, which are computed after this one (planes and
+ * rows run in order), so only the real outputs remain. */
+static inline void store_block(float *o, int n_left, const float *end, const dw_vec *acc)
 {
-  if (n_left >= DW_BLOCK)
-    memcpy(o, &acc, sizeof acc);
+  if (n_left >= DW_BLOCK || o + DW_BLOCK <= end)
+    memcpy(o, acc, sizeof *acc);
   else
     for (int i = 0; i < n_left; i++)
-      o[i] = acc[i];
+      o[i] = (*acc)[i];
 }
 
-/* The activation of one output row, as instrid_relu_forward / instrid_hardswish_forward: run
- * while the row is still in L1. */
-static inline void act_row(float *o, int n, instrid_act act)
+/* The activation of a block of outputs, still in registers, as instrid_relu_forward /
+ * instrid_hardswish_forward do it per value (the same operations, so the same results; the
+ * selects are written as masks, which is what "x > 0 ? x : 0" becomes per lane). */
+static inline void act_block(dw_vec *v, instrid_act act)
 {
   if (act == INSTRID_ACT_RELU) {
-    for (int i = 0; i < n; i++)
-      o[i] = o[i] > 0.0f ? o[i] : 0.0f;
+    *v = (dw_vec)((dw_ivec)*v & (*v > 0.0f));
   } else if (act == INSTRID_ACT_HARDSWISH) {
-    for (int i = 0; i < n; i++) {
-      float v = o[i], r = v + 3.0f;
-      r = r > 0.0f ? r : 0.0f;
-      r = r < 6.0f ? r : 6.0f;
-      o[i] = v * r / 6.0f;
-    }
+    const dw_vec six = (dw_vec){0} + 6.0f;
+    dw_vec r = *v + 3.0f;
+    r = (dw_vec)((dw_ivec)r & (r > 0.0f));
+    const dw_ivec lt = r < 6.0f;
+    r = (dw_vec)(((dw_ivec)r & lt) | ((dw_ivec)six & ~lt));
+    *v = *v * r / 6.0f;
   }
+}
+
+/* The activation of one output row of the plain loop (stride > 2). */
+static void act_row(float *o, int n, instrid_act act)
+{
+  if (act == INSTRID_ACT_RELU)
+    instrid_relu_forward(o, (size_t)n);
+  else if (act == INSTRID_ACT_HARDSWISH)
+    instrid_hardswish_forward(o, o, (size_t)n);
 }
 
 /* Output rows of a K x K undilated kernel (K constant where it is inlined, so that the tap
@@ -65,7 +79,8 @@ static inline void act_row(float *o, int n, instrid_act act)
  * each tap column acc += w * x, as depthwise_plane's general loop. */
 static inline __attribute__((always_inline)) void
 plane_square(const instrid_conv_geom *g, const int K, const float *w, float b, instrid_act act,
-             float *out, const float *scratch, size_t wp, size_t half, int stride2)
+             float *out, const float *end, const float *scratch, size_t wp, size_t half,
+             int stride2)
 {
   float wr[25];
   size_t col[5];
@@ -95,15 +110,15 @@ plane_square(const instrid_conv_geom *g, const int K, const float *w, float b, i
           acc += wr[ki * K + kj] * xv;
         }
       }
-      store_block(o + ow0, w_out - ow0, acc);
+      act_block(&acc, act);
+      store_block(o + ow0, w_out - ow0, end, &acc);
     }
-    act_row(o, w_out, act);
   }
 }
 
 HOT_LOOP
 static void depthwise_plane(const instrid_conv_geom *g, const float *in, const float *w, float b,
-                            instrid_act act, float *out, float *scratch)
+                            instrid_act act, float *out, const float *end, float *scratch)
 {
   const size_t wp = padded_width(g);
   const int w_out = g->w_out;
@@ -157,11 +172,11 @@ static void depthwise_plane(const instrid_conv_geom *g, const float *in, const f
   /* mn04's depthwise layers, 3x3 and 5x5: the loop below with its taps unrolled and the
    * weights in registers, the same multiply-adds in the same order. */
   if (g->kh == 3 && g->kw == 3 && g->dh == 1 && g->dw == 1) {
-    plane_square(g, 3, w, b, act, out, scratch, wp, half, stride2);
+    plane_square(g, 3, w, b, act, out, end, scratch, wp, half, stride2);
     return;
   }
   if (g->kh == 5 && g->kw == 5 && g->dh == 1 && g->dw == 1) {
-    plane_square(g, 5, w, b, act, out, scratch, wp, half, stride2);
+    plane_square(g, 5, w, b, act, out, end, scratch, wp, half, stride2);
     return;
   }
   for (int oh = 0; oh < g->h_out; oh++) {
@@ -185,9 +200,9 @@ static void depthwise_plane(const instrid_conv_geom *g, const float *in, const f
           acc += wk[kj] * xv;
         }
       }
-      store_block(o + ow0, w_out - ow0, acc);
+      act_block(&acc, act);
+      store_block(o + ow0, w_out - ow0, end, &acc);
     }
-    act_row(o, w_out, act);
   }
 }
 
@@ -202,6 +217,7 @@ void instrid_depthwise_forward_act(const instrid_conv_geom *g, const float *in, 
 {
   const size_t in_plane = (size_t)g->h_in * g->w_in, out_plane = (size_t)g->h_out * g->w_out;
   const size_t taps = (size_t)g->kh * g->kw;
+  const float *end = out + (size_t)g->n * g->c_out * out_plane;
   /* The padded rows' zeros, once for all planes (depthwise_plane writes the input's columns). */
   if (g->sw <= 2)
     memset(scratch, 0, sizeof(float) * (size_t)g->h_in * padded_width(g));
@@ -209,7 +225,7 @@ void instrid_depthwise_forward_act(const instrid_conv_geom *g, const float *in, 
     for (int c = 0; c < g->c_in; c++) {
       const size_t plane = (size_t)e * g->c_in + c;
       depthwise_plane(g, in + plane * in_plane, weight + (size_t)c * taps, bias ? bias[c] : 0.0f,
-                      act, out + plane * out_plane, scratch);
+                      act, out + plane * out_plane, end, scratch);
     }
 }
 
