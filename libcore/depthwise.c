@@ -65,15 +65,6 @@ static inline void act_block(dw_vec *v, instrid_act act)
   }
 }
 
-/* The activation of one output row of the plain loop (stride > 2). */
-static void act_row(float *o, int n, instrid_act act)
-{
-  if (act == INSTRID_ACT_RELU)
-    instrid_relu_forward(o, (size_t)n);
-  else if (act == INSTRID_ACT_HARDSWISH)
-    instrid_hardswish_forward(o, o, (size_t)n);
-}
-
 /* Output rows of a K x K undilated kernel (K constant where it is inlined, so that the tap
  * loops unroll): for each block of outputs, acc = b, then for each tap row inside the input and
  * each tap column acc += w * x, as depthwise_plane's general loop. */
@@ -139,8 +130,12 @@ static void depthwise_plane(const instrid_conv_geom *g, const float *in, const f
         }
         out[(size_t)oh * w_out + ow] = acc;
       }
-    for (int oh = 0; oh < g->h_out; oh++)
-      act_row(out + (size_t)oh * w_out, w_out, act);
+    /* The plane is contiguous: its activation in one pass. */
+    const size_t n_out = (size_t)g->h_out * w_out;
+    if (act == INSTRID_ACT_RELU)
+      instrid_relu_forward(out, n_out);
+    else if (act == INSTRID_ACT_HARDSWISH)
+      instrid_hardswish_forward(out, out, n_out);
     return;
   }
   /* The padded plane: rows of wp floats, zeros around the input's w_in; for stride 2 each row
