@@ -248,6 +248,7 @@ static int bench_arch(const bench_options *opt, const char *name, double peak_gf
          W, desc.n_classes, desc.n_params, instrid_net_flops(model) * 1e-6);
   printf("convolution kernel: %s\n",
          kernel_names[opt->kernel < 0 ? (int)instrid_conv_direct_best_isa() : opt->kernel]);
+  printf("depthwise kernel: %d floats per register\n", instrid_depthwise_best_width());
 
   /* Front end: all the audio, frame by frame; features of the last W frames kept as the
    * network's input so that the network sees real log-mels. */

@@ -68,6 +68,14 @@ void instrid_depthwise_forward(const instrid_conv_geom *g, const float *in, cons
                                const float *bias, float *out, float *scratch);
 void instrid_depthwise_backward(const instrid_conv_geom *g, const float *in, const float *weight,
                                 const float *dout, float *dweight, float *din);
+/* The depthwise kernel at a given register width in floats: 16 (AVX-512), 8 (AVX2) or 4 (the
+ * baseline); instrid_depthwise_forward(_act) take the best this CPU runs. Every width gives the
+ * same bits; the tests run each usable one. */
+int instrid_depthwise_best_width(void);
+int instrid_depthwise_width_usable(int width);
+void instrid_depthwise_forward_width(int width, const instrid_conv_geom *g, const float *in,
+                                     const float *weight, const float *bias, instrid_act act,
+                                     float *out, float *scratch);
 
 /* The geometry of a CONV2D layer with parameters c on input `in`, n examples (h_out, w_out
  * filled in). */

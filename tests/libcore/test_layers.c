@@ -417,6 +417,13 @@ static void ordered_depthwise(const instrid_conv_geom *g, const float *in, const
  * 3x3 and 5x5 paths on mn04's plane shapes too). */
 static void test_depthwise(void)
 {
+  /* The widths: 4 everywhere, 8 and 16 where the CPU has AVX2 / AVX-512; the best one is one
+   * of them, and nothing else is usable. */
+  const int best = instrid_depthwise_best_width();
+  CHECK((best == 4 || best == 8 || best == 16) && instrid_depthwise_width_usable(4) &&
+            instrid_depthwise_width_usable(best) && !instrid_depthwise_width_usable(2 * best) &&
+            !instrid_depthwise_width_usable(0) && !instrid_depthwise_width_usable(12),
+        "depthwise widths: best %d", best);
   static const int cases[][10] = {
       /* n, c, h, w, k, stride, pad, dilation, kh (0: k), sh (0: stride) */
       {2, 5, 9, 8, 3, 1, 1, 1, 0, 0},   {1, 4, 9, 8, 3, 2, 1, 1, 0, 0},
@@ -477,17 +484,26 @@ static void test_depthwise(void)
     for (int act = INSTRID_ACT_NONE; act <= INSTRID_ACT_HARDSWISH; act++) {
       for (size_t i = 0; i < n_in; i++)
         in[i] *= act == INSTRID_ACT_HARDSWISH ? 3.0f : 1.0f; /* both flat parts of hard-swish */
-      for (size_t i = 0; i < n_out; i++)
-        out[i] = NAN;
-      instrid_depthwise_forward_act(&g, in, w, b, (instrid_act)act, out, scratch);
       ordered_depthwise(&g, in, w, b, (instrid_act)act, ref);
-      size_t differ = 0;
-      for (size_t i = 0; i < n_out; i++)
-        differ += !(out[i] == ref[i]);
-      CHECK(differ == 0,
-            "depthwise case %zu, activation %d: %zu of %zu values differ from the "
-            "kernel's order of operations",
-            t, act, differ, n_out);
+      /* Every register width this CPU runs (0: the one instrid_depthwise_forward_act picks). */
+      static const int widths[] = {0, 4, 8, 16};
+      for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+        if (widths[wi] && !instrid_depthwise_width_usable(widths[wi]))
+          continue;
+        for (size_t i = 0; i < n_out; i++)
+          out[i] = NAN;
+        if (widths[wi])
+          instrid_depthwise_forward_width(widths[wi], &g, in, w, b, (instrid_act)act, out, scratch);
+        else
+          instrid_depthwise_forward_act(&g, in, w, b, (instrid_act)act, out, scratch);
+        size_t differ = 0;
+        for (size_t i = 0; i < n_out; i++)
+          differ += !(out[i] == ref[i]);
+        CHECK(differ == 0,
+              "depthwise case %zu, activation %d, width %d: %zu of %zu values differ from the "
+              "kernel's order of operations",
+              t, act, widths[wi], differ, n_out);
+      }
     }
     free(in), free(w), free(b), free(out), free(ref), free(scratch), free(scratch2);
   }
