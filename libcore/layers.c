@@ -197,9 +197,12 @@ void instrid_conv2d_forward_act(const instrid_conv_geom *g, const float *in, con
       const float *w_g = weight + (size_t)grp * cg_out * k;
       float *out_g = out_e + (size_t)grp * cg_out * hw_out;
       if (pointwise) {
-        /* out_g (cg_out, hw_out) = w_g (cg_out, k) * in_g (k, hw_out) */
+        /* out_g (cg_out, hw_out) = w_g (cg_out, k) * in_g (k, hw_out), zeroed here and
+         * accumulated into (beta 1): the same sums as beta 0, whose zeroing OpenBLAS does
+         * in a slower pass of its own. */
+        memset(out_g, 0, sizeof(float) * (size_t)cg_out * hw_out);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cg_out, hw_out, k, 1.0f, w_g, k,
-                    in_g, hw_out, 0.0f, out_g, hw_out);
+                    in_g, hw_out, 1.0f, out_g, hw_out);
         continue;
       }
       for (int p0 = 0; p0 < hw_out; p0 += tile) {

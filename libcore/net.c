@@ -781,9 +781,17 @@ void instrid_conv_hwc_forward(const instrid_conv_hwc *c, const float *packed, co
         a = rows;
         lda = k;
       }
-      /* dst (px, c_out)[group columns] = a (px, k) * weight_g (cg_out, k)^T */
+      /* dst (px, c_out)[group columns] = a (px, k) * weight_g (cg_out, k)^T. With one group
+       * dst is contiguous: zeroed here and accumulated into (beta 1), the same sums as beta 0,
+       * whose zeroing OpenBLAS does column by column, c_out floats at a time (7% of the
+       * element's time on an AVX2 machine, against a memset's fraction of that). */
+      float beta = 0.0f;
+      if (g->groups == 1) {
+        memset(dst, 0, sizeof(float) * (size_t)px * g->c_out);
+        beta = 1.0f;
+      }
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, px, cg_out, k, 1.0f, a, lda,
-                  packed + (size_t)grp * cg_out * k, k, 0.0f, dst + (size_t)grp * cg_out, g->c_out);
+                  packed + (size_t)grp * cg_out * k, k, beta, dst + (size_t)grp * cg_out, g->c_out);
     }
     bias_act_hwc(dst, (size_t)px, g->c_out, bias, c->relu);
     if (tile_out) {
