@@ -91,10 +91,11 @@ DW_NAME(plane_square)(const instrid_conv_geom *g, const int K, const float *w, f
   }
 }
 
-/* One plane (see depthwise.c): in (h_in, w_in) -> act(conv + b) in out (h_out, w_out). */
-static DW_TARGET void DW_NAME(depthwise_plane)(const instrid_conv_geom *g, const float *in,
-                                               const float *w, float b, instrid_act act, float *out,
-                                               const float *end, float *scratch)
+/* One plane (see depthwise.c): in (h_in, w_in) -> act(conv + b) in out (h_out, w_out). Called
+ * through dw_plane, a plain name that clang-format lays out as a call. */
+#define dw_plane DW_NAME(depthwise_plane)
+static DW_TARGET void dw_plane(const instrid_conv_geom *g, const float *in, const float *w, float b,
+                               instrid_act act, float *out, const float *end, float *scratch)
 {
   typedef DW_NAME(dw_vec) vec;
   const size_t wp = dw_padded_width(g);
@@ -176,8 +177,8 @@ static DW_TARGET void DW_NAME(depthwise_planes)(const instrid_conv_geom *g, cons
   for (int e = 0; e < g->n; e++)
     for (int c = 0; c < g->c_in; c++) {
       const size_t plane = (size_t)e * g->c_in + c;
-      DW_NAME(depthwise_plane)
-      (g, in + plane * in_plane, weight + (size_t)c * taps, bias ? bias[c] : 0.0f, act,
-       out + plane * out_plane, end, scratch);
+      dw_plane(g, in + plane * in_plane, weight + (size_t)c * taps, bias ? bias[c] : 0.0f, act,
+               out + plane * out_plane, end, scratch);
     }
 }
+#undef dw_plane
