@@ -249,6 +249,8 @@ static int bench_arch(const bench_options *opt, const char *name, double peak_gf
   printf("convolution kernel: %s\n",
          kernel_names[opt->kernel < 0 ? (int)instrid_conv_direct_best_isa() : opt->kernel]);
   printf("depthwise kernel: %d floats per register\n", instrid_depthwise_best_width());
+  printf("1x1 convolutions: %s\n",
+         instrid_pointwise_usable() ? "pointwise.c's AVX-512 kernel" : "OpenBLAS sgemm");
 
   /* Front end: all the audio, frame by frame; features of the last W frames kept as the
    * network's input so that the network sees real log-mels. */

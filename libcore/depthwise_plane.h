@@ -28,26 +28,16 @@ DW_NAME(store_block)(float *o, int n_left, const float *end, DW_NAME(dw_vec) acc
       o[i] = acc[i];
 }
 
-/* The activation of a block of outputs, still in registers, as instrid_relu_forward /
- * instrid_hardswish_forward do it per value (the same operations, so the same results; the
- * selects are written as masks, which is what "x > 0 ? x : 0" becomes per lane). */
-static inline DW_TARGET __attribute__((always_inline)) DW_NAME(dw_vec)
-    DW_NAME(act_block)(DW_NAME(dw_vec) v, instrid_act act)
-{
-  typedef DW_NAME(dw_vec) vec;
-  typedef DW_NAME(dw_ivec) ivec;
-  if (act == INSTRID_ACT_RELU)
-    return (vec)((ivec)v & (v > 0.0f));
-  if (act == INSTRID_ACT_HARDSWISH) {
-    const vec six = (vec){0} + 6.0f;
-    vec r = v + 3.0f;
-    r = (vec)((ivec)r & (r > 0.0f));
-    const ivec lt = r < 6.0f;
-    r = (vec)(((ivec)r & lt) | ((ivec)six & ~lt));
-    return v * r / 6.0f;
-  }
-  return v;
-}
+/* The activation of a block of outputs in registers: DW_NAME(act_vec). */
+#define VA_VEC DW_NAME(dw_vec)
+#define VA_IVEC DW_NAME(dw_ivec)
+#define VA_TARGET DW_TARGET
+#define VA_NAME(x) DW_NAME(x)
+#include "vec_act.h"
+#undef VA_VEC
+#undef VA_IVEC
+#undef VA_TARGET
+#undef VA_NAME
 
 /* Output rows of a K x K undilated kernel (K constant where it is inlined, so that the tap
  * loops unroll): for each block of outputs, acc = b, then for each tap row inside the input and
@@ -86,7 +76,7 @@ DW_NAME(plane_square)(const instrid_conv_geom *g, const int K, const float *w, f
           acc += wr[ki * K + kj] * xv;
         }
       }
-      DW_NAME(store_block)(o + ow0, w_out - ow0, end, DW_NAME(act_block)(acc, act));
+      DW_NAME(store_block)(o + ow0, w_out - ow0, end, DW_NAME(act_vec)(acc, act));
     }
   }
 }
@@ -161,7 +151,7 @@ static DW_TARGET void dw_plane(const instrid_conv_geom *g, const float *in, cons
           acc += wk[kj] * xv;
         }
       }
-      DW_NAME(store_block)(o + ow0, w_out - ow0, end, DW_NAME(act_block)(acc, act));
+      DW_NAME(store_block)(o + ow0, w_out - ow0, end, DW_NAME(act_vec)(acc, act));
     }
   }
 }

@@ -152,7 +152,7 @@ void instrid_col2im(const instrid_conv_geom *g, const float *col, float *in)
 /* o[i] = act(o[i] + b) (without the add when !has_bias): the bias loop's operation and then
  * instrid_relu_forward's or instrid_hardswish_forward's, in one pass. */
 HOT_LOOP
-static void bias_act(float *o, size_t n, int has_bias, float b, instrid_act act)
+void instrid_bias_act(float *o, size_t n, int has_bias, float b, instrid_act act)
 {
   for (size_t i = 0; i < n; i++) {
     float v = has_bias ? o[i] + b : o[i];
@@ -197,12 +197,10 @@ void instrid_conv2d_forward_act(const instrid_conv_geom *g, const float *in, con
       const float *w_g = weight + (size_t)grp * cg_out * k;
       float *out_g = out_e + (size_t)grp * cg_out * hw_out;
       if (pointwise) {
-        /* out_g (cg_out, hw_out) = w_g (cg_out, k) * in_g (k, hw_out), zeroed here and
-         * accumulated into (beta 1): the same sums as beta 0, whose zeroing OpenBLAS does
-         * in a slower pass of its own. */
-        memset(out_g, 0, sizeof(float) * (size_t)cg_out * hw_out);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cg_out, hw_out, k, 1.0f, w_g, k,
-                    in_g, hw_out, 1.0f, out_g, hw_out);
+        /* out_g (cg_out, hw_out) = act(bias + w_g (cg_out, k) * in_g (k, hw_out)): pointwise.c
+         * (the bias and activation included). */
+        instrid_pointwise_forward(cg_out, k, (size_t)hw_out, w_g,
+                                  bias ? bias + (size_t)grp * cg_out : NULL, act, in_g, out_g);
         continue;
       }
       for (int p0 = 0; p0 < hw_out; p0 += tile) {
@@ -213,10 +211,10 @@ void instrid_conv2d_forward_act(const instrid_conv_geom *g, const float *in, con
                     n, 0.0f, out_g + p0, hw_out);
       }
     }
-    if (bias || act != INSTRID_ACT_NONE)
+    if (!pointwise && (bias || act != INSTRID_ACT_NONE))
       for (int c = 0; c < g->c_out; c++)
-        bias_act(out_e + (size_t)c * hw_out, (size_t)hw_out, bias != NULL, bias ? bias[c] : 0.0f,
-                 act);
+        instrid_bias_act(out_e + (size_t)c * hw_out, (size_t)hw_out, bias != NULL,
+                         bias ? bias[c] : 0.0f, act);
   }
 }
 

@@ -159,6 +159,107 @@ static void test_conv(void)
   CHECK(!instrid_conv_geom_init(&bad), "dilated extent 11 > 8 accepted");
 }
 
+/* pointwise.c's order of operations, one output at a time: the sum over c_in from zero by
+ * fmaf, then the bias, then the activation. */
+static void ordered_pointwise(int c_out, int c_in, size_t hw, const float *w, const float *bias,
+                              instrid_act act, const float *in, float *out)
+{
+  for (int co = 0; co < c_out; co++)
+    for (size_t q = 0; q < hw; q++) {
+      float v = 0.0f;
+      for (int ci = 0; ci < c_in; ci++)
+        v = fmaf(w[(size_t)co * c_in + ci], in[(size_t)ci * hw + q], v);
+      if (bias)
+        v = v + bias[co];
+      if (act == INSTRID_ACT_RELU)
+        instrid_relu_forward(&v, 1);
+      else if (act == INSTRID_ACT_HARDSWISH)
+        instrid_hardswish_forward(&v, &v, 1);
+      out[(size_t)co * hw + q] = v;
+    }
+}
+
+/* The 1x1 convolution (pointwise.c) on every path of its AVX-512 tiling (planes narrower than
+ * a vector, narrower than a strip of 48 columns, exactly one strip, a last strip overlapping
+ * the one before; output channels past the last tile of 4 and of 8), each activation, with and
+ * without a bias: against the naive loop, nothing written past the output, and where the
+ * kernel runs, against its own order of operations bit for bit. */
+static void test_pointwise(void)
+{
+  static const struct {
+    int c_out, c_in, h, w;
+  } cases[] = {
+      {5, 3, 1, 7},    /* hw 7: narrower than a vector */
+      {9, 1, 2, 8},    /* hw 16: one vector */
+      {13, 17, 5, 8},  /* hw 40: vectors, the last overlapping (mn04's 4 x 10) */
+      {8, 8, 4, 12},   /* hw 48: one strip exactly */
+      {11, 24, 7, 7},  /* hw 49: a strip and an overlapping one */
+      {24, 8, 8, 20},  /* hw 160: strips, c_out a multiple of 4 */
+      {6, 48, 3, 45},  /* hw 135 */
+      {1, 384, 2, 20}, /* c_out 1, a long sum */
+  };
+  const int kernel = instrid_pointwise_usable();
+  printf("pointwise: %s\n", kernel ? "the AVX-512 kernel, checked exactly" : "OpenBLAS sgemm");
+  for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+    const int c_out = cases[t].c_out, c_in = cases[t].c_in;
+    const size_t hw = (size_t)cases[t].h * cases[t].w, n_out = (size_t)c_out * hw;
+    const size_t guard = 64;
+    float *in = rand_floats((size_t)c_in * hw), *w = rand_floats((size_t)c_out * c_in);
+    float *b = rand_floats((size_t)c_out), *ref = malloc(sizeof(float) * n_out);
+    float *out = malloc(sizeof(float) * (n_out + guard));
+    for (size_t i = 0; i < (size_t)c_in * hw; i++)
+      in[i] *= 3.0f; /* both flat parts of hard-swish */
+    instrid_conv_geom g = {.n = 1,
+                           .c_in = c_in,
+                           .h_in = cases[t].h,
+                           .w_in = cases[t].w,
+                           .c_out = c_out,
+                           .kh = 1,
+                           .kw = 1,
+                           .sh = 1,
+                           .sw = 1,
+                           .dh = 1,
+                           .dw = 1,
+                           .groups = 1};
+    CHECK(instrid_conv_geom_init(&g), "pointwise case %zu: geometry rejected", t);
+    for (int act = INSTRID_ACT_NONE; act <= INSTRID_ACT_HARDSWISH; act++)
+      for (int with_bias = 0; with_bias < 2; with_bias++) {
+        const float *bias = with_bias ? b : NULL;
+        for (size_t i = 0; i < n_out + guard; i++)
+          out[i] = NAN;
+        instrid_pointwise_forward(c_out, c_in, hw, w, bias, (instrid_act)act, in, out);
+        naive_conv(&g, in, w, bias, ref);
+        if (act == INSTRID_ACT_RELU)
+          instrid_relu_forward(ref, n_out);
+        else if (act == INSTRID_ACT_HARDSWISH)
+          instrid_hardswish_forward(ref, ref, n_out);
+        const double e = max_rel_err(out, ref, n_out);
+        CHECK(e < 1e-5, "pointwise %dx%d over %zu, act %d, bias %d: max relative error %g", c_out,
+              c_in, hw, act, with_bias, e);
+        size_t written = 0;
+        for (size_t i = n_out; i < n_out + guard; i++)
+          written += !isnan(out[i]);
+        CHECK(written == 0, "pointwise %dx%d over %zu: %zu floats written past the output", c_out,
+              c_in, hw, written);
+        if (!kernel)
+          continue;
+        ordered_pointwise(c_out, c_in, hw, w, bias, (instrid_act)act, in, ref);
+        size_t differ = 0;
+        for (size_t i = 0; i < n_out; i++)
+          differ += memcmp(&out[i], &ref[i], sizeof(float)) != 0;
+        CHECK(differ == 0, "pointwise %dx%d over %zu, act %d, bias %d: %zu of %zu outputs differ",
+              c_out, c_in, hw, act, with_bias, differ, n_out);
+      }
+    /* The convolution entry, which the network and the trainer take, runs exactly this. */
+    float *scratch = rand_floats(instrid_conv_scratch_floats(&g) + 1);
+    instrid_conv2d_forward_act(&g, in, w, b, INSTRID_ACT_HARDSWISH, out, scratch);
+    instrid_pointwise_forward(c_out, c_in, hw, w, b, INSTRID_ACT_HARDSWISH, in, ref);
+    CHECK(memcmp(out, ref, sizeof(float) * n_out) == 0,
+          "pointwise case %zu: conv2d does not give instrid_pointwise_forward's bits", t);
+    free(in), free(w), free(b), free(ref), free(out), free(scratch);
+  }
+}
+
 /* col2im is the adjoint of im2col: <im2col(x), y> = <x, col2im(y)> for all x, y. The
  * trainer's input gradient relies on exactly this. */
 static void test_col2im_adjoint(void)
@@ -631,6 +732,7 @@ int main(void)
   test_depthwise();
   test_mn_layers();
   test_conv();
+  test_pointwise();
   test_col2im_adjoint();
   test_pool();
   test_global_pool();
