@@ -8,6 +8,14 @@
 
 #include "layers.h"
 
+/* Every width does a multiplication and then an addition per tap, with two roundings. Clang
+ * would contract them into one fused multiply-add where the target has one (its default is
+ * -ffp-contract=on; avx512f implies FMA there), and the AVX-512 variant's bits would differ
+ * from the others'. GCC contracts nothing in ISO C mode. */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 int instrid_conv_is_depthwise(const instrid_conv_geom *g)
 {
   return g->groups > 1 && g->groups == g->c_in && g->groups == g->c_out;
