@@ -97,23 +97,23 @@ pw_strip(const int ROWS, const int VECS, size_t p, int c_out, int c_in, size_t h
     pw_tile(1, VECS, co, p, c_in, hw, w, bias, act, in, out);
 }
 
-/* Planes narrower than one vector: one output at a time, with the tiles' operations (the
- * activation through the vector code, on one lane). */
+/* Planes narrower than one vector: each sum one fused multiply-add at a time, as the tiles
+ * do it per lane, then instrid_bias_act's bias and activation (the same operations as
+ * act_vec_pw's) over each row. */
 static PW_TARGET void pw_narrow(int c_out, int c_in, size_t hw, const float *w, const float *bias,
                                 instrid_act act, const float *in, float *out)
 {
   for (int co = 0; co < c_out; co++) {
     const float *wr = w + (size_t)co * c_in;
+    float *o = out + (size_t)co * hw;
     for (size_t q = 0; q < hw; q++) {
       __m128 a = _mm_setzero_ps();
       for (int ci = 0; ci < c_in; ci++)
         a = _mm_fmadd_ss(_mm_set_ss(wr[ci]), _mm_set_ss(in[(size_t)ci * hw + q]), a);
-      pw_vec s = (pw_vec){0} + _mm_cvtss_f32(a);
-      if (bias)
-        s = s + bias[co];
-      s = act_vec_pw(s, act);
-      out[(size_t)co * hw + q] = s[0];
+      o[q] = _mm_cvtss_f32(a);
     }
+    if (bias || act != INSTRID_ACT_NONE)
+      instrid_bias_act(o, hw, bias != NULL, bias ? bias[co] : 0.0f, act);
   }
 }
 
