@@ -152,7 +152,7 @@ void instrid_col2im(const instrid_conv_geom *g, const float *col, float *in)
 /* o[i] = act(o[i] + b) (without the add when !has_bias): the bias loop's operation and then
  * instrid_relu_forward's or instrid_hardswish_forward's, in one pass. */
 HOT_LOOP
-void instrid_bias_act(float *o, size_t n, int has_bias, float b, instrid_act act)
+static void bias_act(float *o, size_t n, int has_bias, float b, instrid_act act)
 {
   for (size_t i = 0; i < n; i++) {
     float v = has_bias ? o[i] + b : o[i];
@@ -166,6 +166,14 @@ void instrid_bias_act(float *o, size_t n, int has_bias, float b, instrid_act act
     }
     o[i] = v;
   }
+}
+
+void instrid_bias_act_rows(float *o, int rows, size_t n, const float *bias, instrid_act act)
+{
+  if (!bias && act == INSTRID_ACT_NONE)
+    return;
+  for (int r = 0; r < rows; r++)
+    bias_act(o + (size_t)r * n, n, bias != NULL, bias ? bias[r] : 0.0f, act);
 }
 
 void instrid_conv2d_forward(const instrid_conv_geom *g, const float *in, const float *weight,
@@ -211,10 +219,8 @@ void instrid_conv2d_forward_act(const instrid_conv_geom *g, const float *in, con
                     n, 0.0f, out_g + p0, hw_out);
       }
     }
-    if (!pointwise && (bias || act != INSTRID_ACT_NONE))
-      for (int c = 0; c < g->c_out; c++)
-        instrid_bias_act(out_e + (size_t)c * hw_out, (size_t)hw_out, bias != NULL,
-                         bias ? bias[c] : 0.0f, act);
+    if (!pointwise)
+      instrid_bias_act_rows(out_e, g->c_out, (size_t)hw_out, bias, act);
   }
 }
 

@@ -77,16 +77,17 @@ void instrid_depthwise_forward_width(int width, const instrid_conv_geom *g, cons
                                      const float *weight, const float *bias, instrid_act act,
                                      float *out, float *scratch);
 
-/* o[i] = act(o[i] + b) (without the add when !has_bias), in one pass: the bias loop's
- * operations and then instrid_relu_forward's or instrid_hardswish_forward's. */
-void instrid_bias_act(float *o, size_t n, int has_bias, float b, instrid_act act);
+/* Rows of n outputs: o[r][i] = act(o[r][i] + bias[r]) (without the add when bias is NULL;
+ * nothing at all without a bias or an activation), in one pass: the bias loop's operations and
+ * then instrid_relu_forward's or instrid_hardswish_forward's. */
+void instrid_bias_act_rows(float *o, int rows, size_t n, const float *bias, instrid_act act);
 
 /* 1x1 convolution (stride 1, no padding, one group), channels first, its bias (or NULL) and
  * activation included: out (c_out, hw) = act(bias + weight (c_out, c_in) * in (c_in, hw)); in
  * and out must not overlap. Where instrid_pointwise_usable() (AVX-512), pointwise.c's kernel:
  * each output summed over c_in in order from zero, one rounding per multiply-add (as fmaf),
  * then the bias added and the activation applied, in registers. Elsewhere OpenBLAS's sgemm,
- * then instrid_bias_act. Either gives the same bits on every call. */
+ * then instrid_bias_act_rows. Either gives the same bits on every call. */
 int instrid_pointwise_usable(void);
 void instrid_pointwise_forward(int c_out, int c_in, size_t hw, const float *weight,
                                const float *bias, instrid_act act, const float *in, float *out);

@@ -98,8 +98,8 @@ pw_strip(const int ROWS, const int VECS, size_t p, int c_out, int c_in, size_t h
 }
 
 /* Planes narrower than one vector: each sum one fused multiply-add at a time, as the tiles
- * do it per lane, then instrid_bias_act's bias and activation (the same operations as
- * act_vec_pw's) over each row. */
+ * do it per lane, then instrid_bias_act_rows's bias and activation (the same operations as
+ * act_vec_pw's). */
 static PW_TARGET void pw_narrow(int c_out, int c_in, size_t hw, const float *w, const float *bias,
                                 instrid_act act, const float *in, float *out)
 {
@@ -112,9 +112,8 @@ static PW_TARGET void pw_narrow(int c_out, int c_in, size_t hw, const float *w, 
         a = _mm_fmadd_ss(_mm_set_ss(wr[ci]), _mm_set_ss(in[(size_t)ci * hw + q]), a);
       o[q] = _mm_cvtss_f32(a);
     }
-    if (bias || act != INSTRID_ACT_NONE)
-      instrid_bias_act(o, hw, bias != NULL, bias ? bias[co] : 0.0f, act);
   }
+  instrid_bias_act_rows(out, c_out, hw, bias, act);
 }
 
 static PW_TARGET void pointwise_avx512(int c_out, int c_in, size_t hw, const float *w,
@@ -174,7 +173,5 @@ void instrid_pointwise_forward(int c_out, int c_in, size_t hw, const float *weig
   memset(out, 0, sizeof(float) * (size_t)c_out * hw);
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c_out, (int)hw, c_in, 1.0f, weight, c_in,
               in, (int)hw, 1.0f, out, (int)hw);
-  if (bias || act != INSTRID_ACT_NONE)
-    for (int co = 0; co < c_out; co++)
-      instrid_bias_act(out + (size_t)co * hw, hw, bias != NULL, bias ? bias[co] : 0.0f, act);
+  instrid_bias_act_rows(out, c_out, hw, bias, act);
 }
