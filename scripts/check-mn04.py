@@ -116,10 +116,17 @@ def run_libcore(run_model, model, raw):
     return np.array(rows, dtype=np.float64)
 
 
+def use_build_plugin(build):
+    """Puts the build's plugin folder (absolute) first in GST_PLUGIN_PATH, the caller's
+    entries after it, before GStreamer is initialised."""
+    plugin_dir = os.path.abspath(os.path.join(build, "gst-plugin"))
+    rest = os.environ.get("GST_PLUGIN_PATH", "")
+    if os.path.isdir(plugin_dir) and plugin_dir not in rest.split(os.pathsep):
+        os.environ["GST_PLUGIN_PATH"] = plugin_dir + (os.pathsep + rest if rest else "")
+
+
 def run_element(build, model, wav):
-    plugin_dir = os.path.join(build, "gst-plugin")
-    if os.path.isdir(plugin_dir) and "GST_PLUGIN_PATH" not in os.environ:
-        os.environ["GST_PLUGIN_PATH"] = plugin_dir
+    use_build_plugin(build)
     import gi
     gi.require_version("Gst", "1.0")
     from gi.repository import Gst
@@ -149,9 +156,7 @@ def run_element(build, model, wav):
 def check_contract(build, model, clips, work):
     """Runs the element with `model` over clips concatenated at 44.1 kHz stereo; returns a
     list of problems (empty when the contract holds) and the number of windows."""
-    plugin_dir = os.path.join(build, "gst-plugin")
-    if os.path.isdir(plugin_dir) and "GST_PLUGIN_PATH" not in os.environ:
-        os.environ["GST_PLUGIN_PATH"] = plugin_dir
+    use_build_plugin(build)
     import gi
     gi.require_version("Gst", "1.0")
     from gi.repository import Gst

@@ -67,7 +67,9 @@ def read_set(path):
 
 
 def identify(build, model, files, jobs=2):
-    env = dict(os.environ, GST_PLUGIN_PATH=os.path.join(build, "gst-plugin"))
+    own = os.path.abspath(os.path.join(build, "gst-plugin"))  # first; the caller's after it
+    rest = os.environ.get("GST_PLUGIN_PATH", "")
+    env = dict(os.environ, GST_PLUGIN_PATH=own + (os.pathsep + rest if rest else ""))
     tool = os.path.join(build, "tools", "identify", "instrid-identify")
     out = {}
     chunks = [files[i:i + 200] for i in range(0, len(files), 200)]

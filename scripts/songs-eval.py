@@ -82,9 +82,16 @@ def average_precision(y, s):
     return total / hits if hits else None
 
 
+def plugin_path(build):
+    """GST_PLUGIN_PATH with this build's plugin folder first (absolute, so a caller's relative
+    or stale entry cannot hide it) and the caller's own entries after it."""
+    own = os.path.abspath(os.path.join(build, "gst-plugin"))
+    rest = os.environ.get("GST_PLUGIN_PATH", "")
+    return own + (os.pathsep + rest if rest else "")
+
+
 def identify(build, model, files):
-    env = dict(os.environ)
-    env.setdefault("GST_PLUGIN_PATH", os.path.join(build, "gst-plugin"))
+    env = dict(os.environ, GST_PLUGIN_PATH=plugin_path(build))
     tool = os.path.join(build, "tools", "identify", "instrid-identify")
     p = subprocess.run([tool, "--json", "-m", model] + files, env=env, capture_output=True,
                        text=True)

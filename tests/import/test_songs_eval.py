@@ -100,9 +100,9 @@ song("d", [(2.0, VOICE)], ["0.0,2.0,la"], header="begin,end,text")
 song("e", [(2.0, VOICE)], ["0.0,two,la"])
 
 
-def run(*args):
+def run(*args, env=None):
     return subprocess.run([sys.executable, script, "--model", model, "--build", build, *args],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, env=env)
 
 
 r = run(os.path.join(work, "set"), "--json")
@@ -134,10 +134,13 @@ if sorted(per) == ["a", "b"]:
     check(rep["songs_with_class"] == 1 and rep["songs"] == 2, f"{rep['songs_with_class']} of 2")
     check(0.5 < rep["ap"] < 1.0, f"AP {rep['ap']}: b's silent sung windows rank low")
 
-# The text report says the same.
-r = run(os.path.join(work, "set"))
+# The text report says the same, with a caller's GST_PLUGIN_PATH that holds no plugin (a
+# relative folder that is not there): --build's plugin comes first, so the caller's entry
+# cannot hide it.
+r = run(os.path.join(work, "set"),
+        env=dict(os.environ, GST_PLUGIN_PATH=os.path.join("no-such-build", "gst-plugin")))
 check(r.returncode == 0 and "voice: AP" in r.stdout and "2 songs" in r.stdout,
-      f"text report: {r.stdout!r}")
+      f"text report: {r.stdout!r} {r.stderr!r}")
 
 # Refused: a folder not in the layout, a class the model lacks, a negative margin.
 os.makedirs(os.path.join(work, "empty"), exist_ok=True)
