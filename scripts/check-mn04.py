@@ -37,6 +37,8 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "trainer", "import"))
 import efficientat as E  # noqa: E402
+sys.path.insert(0, HERE)
+import identify_json  # noqa: E402
 
 TAXONOMY = ("accordion banjo bass bassoon cello clarinet cymbals drums flute guitar harpsichord "
             "horn mallet_percussion mandolin oboe organ piano saxophone synthesizer trombone "
@@ -117,12 +119,9 @@ def run_libcore(run_model, model, raw):
 
 
 def use_build_plugin(build):
-    """Puts the build's plugin folder (absolute) first in GST_PLUGIN_PATH, the caller's
-    entries after it, before GStreamer is initialised."""
-    plugin_dir = os.path.abspath(os.path.join(build, "gst-plugin"))
-    rest = os.environ.get("GST_PLUGIN_PATH", "")
-    if os.path.isdir(plugin_dir) and plugin_dir not in rest.split(os.pathsep):
-        os.environ["GST_PLUGIN_PATH"] = plugin_dir + (os.pathsep + rest if rest else "")
+    """The build's plugin folder first in GST_PLUGIN_PATH, before GStreamer is initialised."""
+    if os.path.isdir(os.path.join(build, "gst-plugin")):
+        os.environ["GST_PLUGIN_PATH"] = identify_json.plugin_path(build)
 
 
 def run_element(build, model, wav):

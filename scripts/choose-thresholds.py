@@ -40,12 +40,13 @@ import hashlib
 import json
 import os
 import struct
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "trainer", "import"))
 import instrid_file  # noqa: E402
+sys.path.insert(0, HERE)
+import identify_json  # noqa: E402
 
 PROVENANCE_PREFIX = "thresholds: chosen by choose-thresholds.py"
 
@@ -67,25 +68,10 @@ def read_set(path):
 
 
 def identify(build, model, files, jobs=2):
-    own = os.path.abspath(os.path.join(build, "gst-plugin"))  # first; the caller's after it
-    rest = os.environ.get("GST_PLUGIN_PATH", "")
-    env = dict(os.environ, GST_PLUGIN_PATH=own + (os.pathsep + rest if rest else ""))
-    tool = os.path.join(build, "tools", "identify", "instrid-identify")
-    out = {}
-    chunks = [files[i:i + 200] for i in range(0, len(files), 200)]
-    while chunks:  # `jobs` instrid-identify processes at a time
-        running = [subprocess.Popen([tool, "--json", "-m", model] + c, env=env,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                   for c in chunks[:jobs]]
-        chunks = chunks[jobs:]
-        for p in running:
-            stdout, stderr = p.communicate()
-            if p.returncode not in (0, 1):
-                sys.exit(f"choose-thresholds: instrid-identify failed: {stderr.strip()}")
-            for o in json.loads(stdout):
-                if "summary" in o:  # else an error: the file is reported and left out
-                    out[os.path.abspath(o["file"])] = o["summary"]["probabilities"]
-    return out
+    objects, _ = identify_json.identify(build, model, files, "choose-thresholds", jobs)
+    # an object without a summary is a file the element could not read: reported, left out
+    return {os.path.abspath(o["file"]): o["summary"]["probabilities"]
+            for o in objects if "summary" in o}
 
 
 def read_model(model):

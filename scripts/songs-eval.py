@@ -27,10 +27,12 @@ import csv
 import glob
 import json
 import os
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import identify_json  # noqa: E402
+
 AUDIO_EXT = (".mp3", ".wav", ".flac", ".ogg")
 
 
@@ -82,24 +84,11 @@ def average_precision(y, s):
     return total / hits if hits else None
 
 
-def plugin_path(build):
-    """GST_PLUGIN_PATH with this build's plugin folder first (absolute, so a caller's relative
-    or stale entry cannot hide it) and the caller's own entries after it."""
-    own = os.path.abspath(os.path.join(build, "gst-plugin"))
-    rest = os.environ.get("GST_PLUGIN_PATH", "")
-    return own + (os.pathsep + rest if rest else "")
-
-
 def identify(build, model, files):
-    env = dict(os.environ, GST_PLUGIN_PATH=plugin_path(build))
-    tool = os.path.join(build, "tools", "identify", "instrid-identify")
-    p = subprocess.run([tool, "--json", "-m", model] + files, env=env, capture_output=True,
-                       text=True)
-    if p.returncode not in (0, 1):
-        sys.exit(f"songs-eval: instrid-identify failed: {p.stderr.strip()}")
-    for line in p.stderr.splitlines():
+    objects, errors = identify_json.identify(build, model, files, "songs-eval")
+    for line in errors:
         warn(line)
-    return {os.path.abspath(o["file"]): o for o in json.loads(p.stdout) if "windows" in o}
+    return {os.path.abspath(o["file"]): o for o in objects if "windows" in o}
 
 
 def share(flags):
